@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from dashboard.models import AuditEntry, Cluster, Consumer, DeadLetter, Job, ThroughputSample
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Records of what happened are not edited by hand."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Cluster)
+class ClusterAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ("slug", "kind", "name", "status", "version", "last_checked_at", "protected")
+    list_filter = ("kind", "status", "protected", "read_only")
+    readonly_fields = (
+        "slug", "kind", "status", "status_code", "status_detail", "version", "overview",
+        "last_checked_at", "last_ok_at", "down_since",
+    )  # fmt: skip
+
+
+@admin.register(DeadLetter)
+class DeadLetterAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ("id", "cluster", "dlq", "reason", "exception_class", "status", "captured_at")
+    list_filter = ("cluster", "status", "reason", "dlq")
+    search_fields = ("message_id", "exception_class", "exception_message", "origin_queue")
+    exclude = ("body", "key")
+
+
+@admin.register(Job)
+class JobAdmin(ReadOnlyAdmin):
+    list_display = ("id", "kind", "state", "done", "failed", "total", "created_by", "created_at")
+    list_filter = ("kind", "state")
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(ReadOnlyAdmin):
+    list_display = ("time", "username", "action", "cluster", "target", "outcome", "client_ip")
+    list_filter = ("action", "outcome", "cluster")
+    search_fields = ("username", "target", "detail")
+
+
+@admin.register(Consumer)
+class ConsumerAdmin(ReadOnlyAdmin):
+    list_display = ("cluster", "kind", "identity", "source", "last_seen")
+    list_filter = ("cluster", "kind")
+
+
+@admin.register(ThroughputSample)
+class ThroughputSampleAdmin(ReadOnlyAdmin):
+    list_display = ("cluster", "entity_type", "entity", "resolution", "time", "depth")
+    list_filter = ("cluster", "entity_type", "resolution")

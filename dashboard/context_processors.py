@@ -1,0 +1,9 @@
+from __future__ import annotations
+
+from django.http import HttpRequest
+
+from dashboard.roles import role_of
+
+
+def roles(request: HttpRequest) -> dict[str, object]:
+    return {"user_role": role_of(request.user)}

@@ -1,0 +1,27 @@
+"""Create the three role groups: viewer, operator, admin.
+
+Roles are checked by group name (dashboard.roles); admins also get the model
+permissions the Django admin needs for the dashboard's tables.
+"""
+
+from django.db import migrations
+
+ROLES = ("viewer", "operator", "admin")
+
+
+def create_roles(apps, schema_editor):
+    Group = apps.get_model("auth", "Group")
+    for name in ROLES:
+        Group.objects.get_or_create(name=name)
+
+
+def remove_roles(apps, schema_editor):
+    apps.get_model("auth", "Group").objects.filter(name__in=ROLES).delete()
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("auth", "0012_alter_user_first_name_max_length"),
+        ("dashboard", "0001_initial"),
+    ]
+    operations = [migrations.RunPython(create_roles, remove_roles)]

@@ -1,0 +1,203 @@
+"""What the dashboard remembers. Connection secrets never live here."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class Cluster(models.Model):
+    """A configured broker cluster, mirrored from settings, plus its last health check."""
+
+    class Kind(models.TextChoices):
+        RABBITMQ = "rabbitmq", "RabbitMQ"
+        KAFKA = "kafka", "Kafka"
+
+    class Status(models.TextChoices):
+        UNKNOWN = "unknown", "Not checked yet"
+        OK = "ok", "Healthy"
+        DOWN = "down", "Unavailable"
+
+    slug = models.SlugField(unique=True)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    name = models.CharField(max_length=200)
+    read_only = models.BooleanField(default=False)
+    protected = models.BooleanField(default=False)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.UNKNOWN)
+    status_code = models.CharField(max_length=40, blank=True)
+    status_detail = models.TextField(blank=True)
+    version = models.CharField(max_length=100, blank=True)
+    overview = models.JSONField(default=dict, blank=True)
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+    last_ok_at = models.DateTimeField(null=True, blank=True)
+    down_since = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["kind", "slug"]
+
+    def __str__(self) -> str:
+        return self.name or self.slug
+
+
+class ThroughputSample(models.Model):
+    """One sample of one entity. ``resolution`` is the tier: raw, minute or hour."""
+
+    class EntityType(models.TextChoices):
+        CLUSTER = "cluster"
+        QUEUE = "queue"
+        TOPIC = "topic"
+        GROUP = "group", "consumer group"
+
+    class Resolution(models.TextChoices):
+        RAW = "raw"
+        MINUTE = "minute"
+        HOUR = "hour"
+
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="samples")
+    entity_type = models.CharField(max_length=10, choices=EntityType.choices)
+    entity = models.CharField(max_length=512)
+    resolution = models.CharField(max_length=10, choices=Resolution.choices, default="raw")
+    time = models.DateTimeField(db_index=True)
+    depth = models.BigIntegerField(null=True)
+    ready = models.BigIntegerField(null=True)
+    unacked = models.BigIntegerField(null=True)
+    publish_rate = models.FloatField(null=True)
+    deliver_rate = models.FloatField(null=True)
+    ack_rate = models.FloatField(null=True)
+    consumers = models.IntegerField(null=True)
+    lag = models.BigIntegerField(null=True)
+    lag_seconds = models.FloatField(null=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["cluster", "entity_type", "entity", "resolution", "time"])]
+
+
+class Consumer(models.Model):
+    """An AMQP consumer, a Kafka group member or a Celery worker, as last seen."""
+
+    class Kind(models.TextChoices):
+        AMQP = "amqp", "AMQP consumer"
+        KAFKA = "kafka", "Kafka group member"
+        CELERY = "celery", "Celery worker"
+
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="consumer_set")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    identity = models.CharField(max_length=512, help_text="consumer tag, member id or hostname")
+    source = models.CharField(max_length=512, help_text="queue, topic or group consumed")
+    client = models.CharField(max_length=512, blank=True, help_text="connection, client id")
+    host = models.CharField(max_length=255, blank=True)
+    state = models.CharField(max_length=40, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    first_seen = models.DateTimeField()
+    last_seen = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["cluster", "kind", "identity", "source"], name="uniq_consumer"
+            )
+        ]
+
+
+class DeadLetter(models.Model):
+    """One captured dead letter. ``capture_key`` makes a redelivered capture a no-op."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        REQUEUED = "requeued"
+        DISCARDED = "discarded"
+        FAILED_AGAIN = "failed_again", "failed again"
+
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="dead_letters")
+    dlq = models.CharField(max_length=512, help_text="queue or topic the letter was captured from")
+    capture_key = models.CharField(max_length=512)
+    message_id = models.CharField(max_length=512, blank=True, db_index=True)
+    origin_exchange = models.CharField(max_length=512, blank=True)
+    origin_routing_key = models.CharField(max_length=512, blank=True)
+    origin_queue = models.CharField(max_length=512, blank=True)
+    origin_topic = models.CharField(max_length=512, blank=True)
+    origin_partition = models.IntegerField(null=True, blank=True)
+    origin_offset = models.BigIntegerField(null=True, blank=True)
+    reason = models.CharField(max_length=100, blank=True)
+    exception_class = models.CharField(max_length=512, blank=True)
+    exception_message = models.TextField(blank=True)
+    fingerprint = models.CharField(max_length=64, db_index=True, blank=True)
+    attempts = models.IntegerField(default=1)
+    first_failed_at = models.DateTimeField(null=True, blank=True)
+    last_failed_at = models.DateTimeField(null=True, blank=True)
+    captured_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    key = models.BinaryField(null=True, blank=True)
+    headers = models.JSONField(default=dict, blank=True)
+    properties = models.JSONField(default=dict, blank=True)
+    body = models.BinaryField(blank=True)
+    body_size = models.BigIntegerField(default=0)
+    body_truncated = models.BooleanField(default=False)
+    status = models.CharField(
+        max_length=20, choices=Status.choices, default=Status.PENDING, db_index=True
+    )
+    acted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    acted_at = models.DateTimeField(null=True, blank=True)
+    failed_again_as = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["cluster", "dlq", "capture_key"], name="uniq_dead_letter_capture"
+            )
+        ]
+        indexes = [models.Index(fields=["cluster", "dlq", "status"])]
+
+
+class Job(models.Model):
+    """A bulk action run by the worker, with its selection frozen at start."""
+
+    class State(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        PAUSED = "paused"
+        CANCELLED = "cancelled"
+        DONE = "done"
+        FAILED = "failed"
+
+    kind = models.CharField(max_length=50)
+    cluster = models.ForeignKey(Cluster, null=True, on_delete=models.SET_NULL)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    state = models.CharField(max_length=20, choices=State.choices, default=State.QUEUED)
+    parameters = models.JSONField(default=dict, blank=True)
+    selection = models.JSONField(default=list, blank=True)
+    rate_limit = models.FloatField(null=True, blank=True, help_text="messages per second")
+    total = models.IntegerField(null=True, blank=True)
+    done = models.IntegerField(default=0)
+    failed = models.IntegerField(default=0)
+    verdict = models.TextField(blank=True)
+
+
+class AuditEntry(models.Model):
+    """Who did what to which target. Written only through ``services.audit.record``."""
+
+    class Outcome(models.TextChoices):
+        OK = "ok"
+        FAILED = "failed"
+        REFUSED = "refused"
+
+    time = models.DateTimeField(auto_now_add=True, db_index=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
+    username = models.CharField(max_length=150, blank=True)
+    action = models.CharField(max_length=100)
+    cluster = models.ForeignKey(Cluster, null=True, blank=True, on_delete=models.SET_NULL)
+    target = models.CharField(max_length=1024, blank=True)
+    parameters = models.JSONField(default=dict, blank=True)
+    outcome = models.CharField(max_length=20, choices=Outcome.choices)
+    detail = models.TextField(blank=True)
+    client_ip = models.GenericIPAddressField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-time"]
+        verbose_name_plural = "audit entries"

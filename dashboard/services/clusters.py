@@ -1,0 +1,141 @@
+"""Cluster configuration and health: what is configured, and is it up."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any
+
+from asgiref.sync import sync_to_async
+
+from brokers.base import BrokerError, ClusterConfig, ConfigError, Overview
+from brokers.registry import make_broker
+from dashboard.clusters import load_clusters
+from dashboard.models import Cluster
+
+log = logging.getLogger(__name__)
+
+
+@cache
+def get_cluster_configs() -> tuple[ClusterConfig, ...]:
+    return load_clusters()
+
+
+def get_cluster_config(slug: str) -> ClusterConfig:
+    for config in get_cluster_configs():
+        if config.slug == slug:
+            return config
+    raise ConfigError(f"no cluster named {slug!r}")
+
+
+@dataclass(frozen=True)
+class ClusterHealth:
+    slug: str
+    kind: str
+    name: str
+    address: str
+    ok: bool
+    code: str
+    message: str
+    checked_at: datetime
+    elapsed_ms: int
+    overview: Overview | None = None
+    down_since: datetime | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        return _jsonable(data)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+async def get_cluster_health(config: ClusterConfig) -> ClusterHealth:
+    """Connect, ask for the overview, close. Never raises; never exceeds the timeout."""
+    started = time.monotonic()
+    overview: Overview | None = None
+    code, message = "ok", ""
+    try:
+        broker = make_broker(config)
+        async with asyncio.timeout(config.timeout + 1.5):
+            try:
+                await broker.connect()
+                overview = await broker.overview()
+            finally:
+                await broker.close()
+    except BrokerError as exc:
+        code, message = exc.code, exc.message
+    except TimeoutError:
+        code = "timeout"
+        message = f"no answer within {config.timeout + 1.5:g} s"
+    elapsed = int((time.monotonic() - started) * 1000)
+    if code != "ok":
+        log.info("cluster %s is unavailable: %s", config.slug, message)
+    return ClusterHealth(
+        slug=config.slug,
+        kind=config.kind,
+        name=config.display_name,
+        address=config.address,
+        ok=overview is not None,
+        code=code,
+        message=message,
+        checked_at=datetime.now(UTC),
+        elapsed_ms=elapsed,
+        overview=overview,
+    )
+
+
+async def get_all_cluster_health() -> list[ClusterHealth]:
+    """Check every cluster at once, so one slow cluster never delays another."""
+    configs = get_cluster_configs()
+    results = await asyncio.gather(*(get_cluster_health(c) for c in configs))
+    return [await record_health(h) for h in results]
+
+
+def sync_cluster_rows() -> dict[str, Cluster]:
+    """Make the Cluster table mirror the configuration; return rows by slug."""
+    rows: dict[str, Cluster] = {}
+    for config in get_cluster_configs():
+        row, _ = Cluster.objects.update_or_create(
+            slug=config.slug,
+            defaults={
+                "kind": config.kind,
+                "name": config.display_name,
+                "protected": config.protected,
+                "read_only": config.read_only,
+            },
+        )
+        rows[config.slug] = row
+    return rows
+
+
+@sync_to_async
+def record_health(health: ClusterHealth) -> ClusterHealth:
+    """Store the result on the Cluster row; return it with ``down_since`` filled in."""
+    row = sync_cluster_rows()[health.slug]
+    row.last_checked_at = health.checked_at
+    row.status_code = health.code
+    row.status_detail = health.message
+    if health.ok and health.overview is not None:
+        row.status = Cluster.Status.OK
+        row.last_ok_at = health.checked_at
+        row.down_since = None
+        row.version = health.overview.version or ""
+        row.overview = _jsonable(dataclasses.asdict(health.overview))
+    else:
+        row.status = Cluster.Status.DOWN
+        row.down_since = row.down_since or health.checked_at
+    row.save()
+    return dataclasses.replace(health, down_since=row.down_since)

@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from dashboard.api import health as health_api
+from dashboard.views import overview
+
+urlpatterns = [
+    path("", overview.overview, name="overview"),
+    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("api/clusters/health", health_api.clusters_health, name="api-clusters-health"),
+    path("admin/", admin.site.urls),
+]
