@@ -148,7 +148,7 @@ class KafkaBroker(BrokerBase):
                 asyncio.wrap_future(groups_future), timeout=self.config.timeout + 1
             )
             group_count: int | None = len(groups.valid)
-        except (KafkaException, TimeoutError, asyncio.TimeoutError):
+        except (KafkaException, TimeoutError):
             group_count = None  # unknown, not zero
         version = await version_task
         topics = [t for name, t in metadata.topics.items() if not name.startswith("__")]
@@ -198,10 +198,12 @@ class KafkaBroker(BrokerBase):
             )
         except KafkaException as exc:
             raise self._translate(exc.args[0] if exc.args else None, what) from None
-        except (TimeoutError, asyncio.TimeoutError):
+        except TimeoutError:
             raise self._translate(None, what) from None
         except OSError as exc:
-            raise BrokerUnavailable(f"{what} to {self.config.bootstrap_servers} failed: {exc}")
+            raise BrokerUnavailable(
+                f"{what} to {self.config.bootstrap_servers} failed: {exc}"
+            ) from None
 
     def _on_error(self, error: KafkaError) -> None:
         self._last_error.set(error.str())

@@ -16,6 +16,7 @@ costs seconds at thousands of queues.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -71,10 +72,9 @@ class RabbitMQBroker(BrokerBase):
         if http is not None:
             await http.aclose()
         if amqp is not None:
-            try:
+            # The connection may already be gone; closing is best effort.
+            with contextlib.suppress(aiormq.exceptions.AMQPError, OSError, TimeoutError):
                 await amqp.close()
-            except (aiormq.exceptions.AMQPError, OSError, asyncio.TimeoutError):
-                pass  # the connection is already gone; closing is best effort
 
     # -- reads -----------------------------------------------------------
 
@@ -214,7 +214,7 @@ class RabbitMQBroker(BrokerBase):
             ) from None
         except aiormq.exceptions.AMQPConnectionError as exc:
             raise BrokerUnavailable(f"{where} is unreachable: {_reason(exc)}") from None
-        except (TimeoutError, asyncio.TimeoutError):
+        except TimeoutError:
             raise BrokerTimeout(
                 f"{where} did not complete the AMQP handshake within {self.config.timeout:g} s"
             ) from None

@@ -80,7 +80,11 @@ def split_credentials(url: str) -> tuple[str, str, str]:
     if ":" in host:
         host = f"[{host}]"
     netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment)), user, password
+    return (
+        urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment)),
+        user,
+        password,
+    )
 
 
 def _from_file(path: Path) -> list[ClusterConfig]:

@@ -71,6 +71,9 @@ class ThroughputSample(models.Model):
     class Meta:
         indexes = [models.Index(fields=["cluster", "entity_type", "entity", "resolution", "time"])]
 
+    def __str__(self) -> str:
+        return f"{self.entity_type} {self.entity} @ {self.time:%Y-%m-%d %H:%M:%S}"
+
 
 class Consumer(models.Model):
     """An AMQP consumer, a Kafka group member or a Celery worker, as last seen."""
@@ -97,6 +100,9 @@ class Consumer(models.Model):
                 fields=["cluster", "kind", "identity", "source"], name="uniq_consumer"
             )
         ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.identity} on {self.source}"
 
 
 class DeadLetter(models.Model):
@@ -151,6 +157,9 @@ class DeadLetter(models.Model):
         ]
         indexes = [models.Index(fields=["cluster", "dlq", "status"])]
 
+    def __str__(self) -> str:
+        return f"dead letter #{self.pk} from {self.dlq}"
+
 
 class Job(models.Model):
     """A bulk action run by the worker, with its selection frozen at start."""
@@ -178,6 +187,9 @@ class Job(models.Model):
     failed = models.IntegerField(default=0)
     verdict = models.TextField(blank=True)
 
+    def __str__(self) -> str:
+        return f"job #{self.pk} {self.kind} ({self.state})"
+
 
 class AuditEntry(models.Model):
     """Who did what to which target. Written only through ``services.audit.record``."""
@@ -201,3 +213,6 @@ class AuditEntry(models.Model):
     class Meta:
         ordering = ["-time"]
         verbose_name_plural = "audit entries"
+
+    def __str__(self) -> str:
+        return f"{self.username or 'system'} {self.action} {self.target} ({self.outcome})"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 from django.http import HttpRequest
 
 from dashboard.models import AuditEntry, Cluster
@@ -27,7 +27,7 @@ def record(
     detail: str = "",
     request: HttpRequest | None = None,
 ) -> AuditEntry:
-    real_user = user if user is not None and user.is_authenticated else None
+    real_user = user if isinstance(user, User) and user.is_authenticated else None
     return AuditEntry.objects.create(
         user=real_user,
         username=real_user.get_username() if real_user is not None else "",

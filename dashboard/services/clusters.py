@@ -48,8 +48,8 @@ class ClusterHealth:
     down_since: datetime | None = None
 
     def as_json(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
-        return _jsonable(data)
+        data: dict[str, Any] = _jsonable(dataclasses.asdict(self))
+        return data
 
 
 def _jsonable(value: Any) -> Any:

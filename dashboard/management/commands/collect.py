@@ -8,6 +8,7 @@ here.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from typing import Any
@@ -51,8 +52,6 @@ class Command(BaseCommand):
                     log.warning("cannot push to the channel layer: %s", exc)
             if once:
                 break
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), max(0.1, interval - (loop.time() - started)))
-            except TimeoutError:
-                pass
         log.info("collector stopped")

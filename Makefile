@@ -1,0 +1,56 @@
+# The two commands: `make demo` runs the dashboard with a live demo workload,
+# `make test` runs every test against real services. Both start what they need.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.requirements-installed
+export DJANGO_SETTINGS_MODULE ?= dashboard.settings
+
+.PHONY: demo test venv services services-down services-status lint typecheck check migrate clean help
+
+help:
+	@echo "make demo           start services, migrate, demo login, workload, web+collector+worker"
+	@echo "make test           start services and run the whole test suite"
+	@echo "make services-down  stop RabbitMQ, Kafka and Redis started by services/up.sh"
+	@echo "make check          ruff and mypy"
+
+# Reinstall only when requirements.txt changes.
+$(STAMP): requirements.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+services: venv
+	services/up.sh
+
+services-down:
+	services/down.sh
+
+services-status:
+	services/status.sh
+
+migrate: venv
+	$(BIN)/python manage.py migrate --no-input -v0
+
+demo: services migrate
+	@scripts/demo.sh
+
+test: services
+	scripts/test-prereqs.sh
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: venv
+	$(BIN)/mypy .
+
+check: lint typecheck
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# `make demo`, after the services are up and the database migrated: a demo
+# login, the demo workload (and the demo app's own Celery worker), then web,
+# collector and worker from the Procfile. Ctrl-C stops every one of them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=.venv/bin
+STATE=${MQB_STATE_DIR:-var}
+mkdir -p "$STATE/log"
+
+# One random password per checkout, kept so that a second `make demo` keeps it.
+if [ ! -s "$STATE/demo-password" ]; then
+  (umask 077; "$BIN/python" -c 'import secrets; print(secrets.token_urlsafe(12))' > "$STATE/demo-password")
+fi
+MQB_USER_PASSWORD_FILE="$STATE/demo-password" "$BIN/python" manage.py ensure_user demo --role operator >/dev/null
+MQB_USER_PASSWORD_FILE="$STATE/demo-password" "$BIN/python" manage.py ensure_user demo-admin --role admin >/dev/null
+
+pids=()
+stop() {
+  trap - INT TERM EXIT
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap stop INT TERM EXIT
+
+"$BIN/python" -m demo.workload >"$STATE/log/demo-workload.log" 2>&1 &
+pids+=($!)
+"$BIN/celery" -A demo.celery_app worker --pool=solo --loglevel=INFO \
+  -Q celery-tasks --hostname "demo-tasks@%h" >"$STATE/log/demo-celery.log" 2>&1 &
+pids+=($!)
+
+port=${MQB_PORT:-8000}
+cat <<TXT
+
+  mqboard is starting at  http://127.0.0.1:${port}/
+  log in as  demo / $(cat "$STATE/demo-password")        (operator)
+  or         demo-admin / (same password)     (admin, also /admin/)
+  demo workload logs: $STATE/log/demo-workload.log, $STATE/log/demo-celery.log
+  Ctrl-C stops everything; \`make services-down\` stops the brokers.
+
+TXT
+"$BIN/honcho" start -f Procfile

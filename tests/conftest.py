@@ -1,0 +1,220 @@
+"""Fixtures for the real services started by ``services/up.sh`` (``make test`` does it).
+
+Isolation on shared services: a fresh RabbitMQ vhost per test run (deleted at
+the end), unique Kafka topic and group names, a Redis channel prefix and a
+Celery queue named after the run id (``tests/settings.py``).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from urllib.parse import quote
+
+import httpx
+import pytest
+
+from brokers.base import ClusterConfig, Secret
+from tests.settings import RUN_ID
+
+ROOT = Path(__file__).resolve().parent.parent
+MGMT = "http://127.0.0.1:15672"
+GUEST = ("guest", "guest")
+KAFKA = "127.0.0.1:9092"
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _require(port: int, what: str) -> None:
+    if not _port_open(port):
+        pytest.exit(
+            f"{what} is not running on 127.0.0.1:{port}; `make test` starts it"
+            " (or run services/up.sh)",
+            returncode=3,
+        )
+
+
+def free_port() -> int:
+    """A port nothing listens on, for 'broker is down' tests."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_vhost() -> Iterator[str]:
+    _require(5672, "RabbitMQ")
+    vhost = f"mqb-test-{RUN_ID}"
+    path = quote(vhost, safe="")
+    with httpx.Client(base_url=MGMT, auth=GUEST, timeout=10) as http:
+        http.put(f"/api/vhosts/{path}").raise_for_status()
+        http.put(
+            f"/api/permissions/{path}/guest",
+            json={"configure": ".*", "write": ".*", "read": ".*"},
+        ).raise_for_status()
+        yield vhost
+        http.delete(f"/api/vhosts/{path}")
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_config(rabbitmq_vhost: str) -> ClusterConfig:
+    return ClusterConfig(
+        slug="test-rabbitmq",
+        kind="rabbitmq",
+        name="Test RabbitMQ",
+        amqp_url=f"amqp://127.0.0.1:5672/{quote(rabbitmq_vhost, safe='')}",
+        management_url=MGMT,
+        username="guest",
+        password=Secret("guest"),
+        timeout=4.0,
+    )
+
+
+@pytest.fixture(scope="session")
+def kafka_config() -> ClusterConfig:
+    _require(9092, "Kafka")
+    return ClusterConfig(
+        slug="test-kafka", kind="kafka", name="Test Kafka", bootstrap_servers=KAFKA, timeout=4.0
+    )
+
+
+@pytest.fixture
+def unique_name() -> str:
+    """A Kafka topic or group name no other test or run uses."""
+    return f"mqb-test-{RUN_ID}-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    _require(6379, "Redis")
+    return "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture
+def use_clusters(
+    settings, monkeypatch, rabbitmq_config: ClusterConfig, kafka_config: ClusterConfig
+):
+    """Point the dashboard's services at the given cluster configs (default: the test ones)."""
+    from dashboard.services import clusters as cluster_services
+
+    def apply(*configs: ClusterConfig) -> None:
+        chosen = configs or (rabbitmq_config, kafka_config)
+        monkeypatch.setattr(cluster_services, "get_cluster_configs", lambda: tuple(chosen))
+
+    apply()
+    return apply
+
+
+def broken(config: ClusterConfig, **changes: object) -> ClusterConfig:
+    return replace(config, **changes)  # type: ignore[arg-type]
+
+
+# -- users -------------------------------------------------------------------
+
+
+@pytest.fixture
+def make_user(django_user_model):
+    from django.contrib.auth.models import Group
+
+    def make(username: str, role: str = "viewer", password: str = "pw-for-tests"):
+        user = django_user_model.objects.create_user(username=username, password=password)
+        user.groups.add(Group.objects.get(name=role))
+        if role == "admin":
+            user.is_staff = True
+            user.is_superuser = True
+            user.save()
+        return user
+
+    return make
+
+
+@pytest.fixture
+def viewer(make_user):
+    return make_user("vera", "viewer")
+
+
+@pytest.fixture
+def operator(make_user):
+    return make_user("otto", "operator")
+
+
+@pytest.fixture
+def admin_user_(make_user):
+    return make_user("ada", "admin")
+
+
+# -- processes ---------------------------------------------------------------
+
+
+def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"process exited with {process.returncode} before listening")
+        if _port_open(port):
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing listened on {port} within {timeout} s")
+
+
+def python_env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({"DJANGO_SETTINGS_MODULE": "tests.settings", "PYTHONPATH": str(ROOT)})
+    env.update(extra)
+    return env
+
+
+PYTHON = sys.executable
+
+
+# -- a served dashboard: its own database file, real processes ---------------
+
+
+@pytest.fixture(scope="session")
+def served_db(tmp_path_factory) -> dict[str, str]:
+    """A migrated SQLite file with a demo operator, for processes tests start."""
+    path = tmp_path_factory.mktemp("served") / "db.sqlite3"
+    env = python_env(DATABASE_URL=f"sqlite:///{path}", MQB_USER_PASSWORD="browser-pass-1")
+    subprocess.run(
+        [PYTHON, "manage.py", "migrate", "--no-input", "-v0"], cwd=ROOT, env=env, check=True
+    )
+    subprocess.run(
+        [PYTHON, "manage.py", "ensure_user", "olga", "--role", "operator"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    return env
+
+
+@pytest.fixture(scope="session")
+def daphne_url(served_db, redis_url, rabbitmq_vhost, kafka_config) -> Iterator[str]:
+    """The real ASGI app under Daphne, as `make demo` runs it."""
+    port = free_port()
+    log = open(ROOT / "var" / "log" / f"test-daphne-{RUN_ID}.log", "wb")  # noqa: SIM115
+    process = subprocess.Popen(
+        [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "dashboard.asgi:application"],
+        cwd=ROOT,
+        env=served_db,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for_port(port, process)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        log.close()

@@ -1,0 +1,59 @@
+"""Debian's Chromium, headless, through login to the overview under real Daphne."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.rabbitmq, pytest.mark.kafka]
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        yield browser
+        browser.close()
+
+
+def test_it_logs_in_and_shows_both_clusters(browser, daphne_url):
+    page = browser.new_page()
+    page.goto(daphne_url + "/")
+    assert "/login/" in page.url
+    page.fill("input[name=username]", "olga")
+    page.fill("input[name=password]", "browser-pass-1")
+    page.click("button[type=submit]")
+    page.wait_for_selector(".card")
+    cards = page.locator(".card")
+    assert cards.count() == 2
+    assert page.locator(".status.ok").count() == 2
+    assert "RabbitMQ" in page.inner_text("main") and "Kafka" in page.inner_text("main")
+    # the websocket connects with the session cookie and the page's own Origin
+    page.wait_for_selector('#live-state[data-state="open"]', timeout=10_000)
+    page.close()
+
+
+def test_a_wrong_password_stays_on_the_login_page(browser, daphne_url):
+    page = browser.new_page()
+    page.goto(daphne_url + "/login/")
+    page.fill("input[name=username]", "olga")
+    page.fill("input[name=password]", "wrong")
+    page.click("button[type=submit]")
+    assert page.locator("[role=alert]").inner_text() == "Wrong username or password."
+    page.close()

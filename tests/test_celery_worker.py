@@ -1,0 +1,50 @@
+"""A real Celery worker process, on the real Redis, runs the dashboard's tasks."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from dashboard.tasks import ping
+from tests.conftest import PYTHON, ROOT, python_env
+
+pytestmark = [pytest.mark.celery, pytest.mark.redis]
+
+
+@pytest.fixture(scope="module")
+def celery_worker_process(redis_url, served_db):
+    from django.conf import settings
+
+    process = subprocess.Popen(
+        [
+            PYTHON,
+            "-m",
+            "celery",
+            "-A",
+            "dashboard",
+            "worker",
+            "--pool=solo",
+            "--loglevel=INFO",
+            "-Q",
+            settings.CELERY_TASK_DEFAULT_QUEUE,
+            "--without-mingle",
+            "--without-gossip",
+        ],
+        cwd=ROOT,
+        env=python_env(DATABASE_URL=served_db["DATABASE_URL"]),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    yield process
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def test_a_task_round_trips_through_a_real_worker(celery_worker_process):
+    result = ping.delay("hello")
+    assert result.get(timeout=60) == "pong:hello"
+    assert celery_worker_process.poll() is None
