@@ -115,6 +115,24 @@ class Overview:
     messages: int | None = None
 
 
+@dataclass(frozen=True)
+class DeadLetterQueue:
+    """A queue or topic that holds dead letters, found by name or by a dead-letter exchange.
+
+    ``depth`` is the number of messages waiting (RabbitMQ) or the sum of
+    high - low watermarks (Kafka); None when the broker did not say.
+    """
+
+    name: str
+    depth: int | None
+    vhost: str | None = None
+    checked_at: datetime | None = None
+
+
+DLQ_NAME_PATTERN = r"(?i)(^|[._-])(dlq|dlt)$"
+"""Names that say "dead letters": ``dlq``, ``orders.dlq``, ``orders-dlq``, ``orders.DLT``."""
+
+
 # -- errors ------------------------------------------------------------------
 
 
@@ -185,6 +203,9 @@ class Broker(Protocol):
 
     async def overview(self) -> Overview:
         """Version, nodes and counts of the whole cluster."""
+
+    async def dead_letter_queues(self, limit: int = 50) -> tuple[DeadLetterQueue, ...]:
+        """Queues or topics named like dead-letter queues, with their depth."""
 
     async def __aenter__(self) -> Self: ...
 

@@ -20,15 +20,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, ClassVar, TypeVar
 
-from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import AdminClient
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient, OffsetSpec  # type: ignore[attr-defined]
 
 from brokers.base import (
+    DLQ_NAME_PATTERN,
     BrokerAuthError,
     BrokerBase,
     BrokerError,
@@ -36,6 +39,7 @@ from brokers.base import (
     BrokerUnavailable,
     ClusterConfig,
     ConfigError,
+    DeadLetterQueue,
     Node,
     NotSupported,
     Overview,
@@ -172,7 +176,45 @@ class KafkaBroker(BrokerBase):
             consumer_groups=group_count,
         )
 
+    async def dead_letter_queues(self, limit: int = 50) -> tuple[DeadLetterQueue, ...]:
+        metadata = await self._metadata()
+        pattern = re.compile(DLQ_NAME_PATTERN)
+        names = sorted(n for n in metadata.topics if pattern.search(n))[:limit]
+        partitions = [
+            TopicPartition(name, p) for name in names for p in metadata.topics[name].partitions
+        ]
+        depths: dict[str, int | None] = dict.fromkeys(names, 0)
+        if partitions:
+            low, high = await asyncio.gather(
+                self._offsets(partitions, OffsetSpec.earliest()),  # type: ignore[no-untyped-call]
+                self._offsets(partitions, OffsetSpec.latest()),  # type: ignore[no-untyped-call]
+            )
+            for tp in partitions:
+                if tp in low and tp in high and depths[tp.topic] is not None:
+                    depths[tp.topic] = int(depths[tp.topic] or 0) + high[tp] - low[tp]
+                else:
+                    depths[tp.topic] = None  # one unknown partition makes the sum unknown
+        now = datetime.now(UTC)
+        return tuple(DeadLetterQueue(name=n, depth=depths[n], checked_at=now) for n in names)
+
     # -- internals -------------------------------------------------------
+
+    async def _offsets(self, partitions: list[Any], spec: Any) -> dict[Any, int]:
+        futures = self.admin.list_offsets(
+            {tp: spec for tp in partitions}, request_timeout=self.config.timeout
+        )
+        results: dict[Any, int] = {}
+        for tp, future in futures.items():
+            try:
+                info = await asyncio.wait_for(
+                    asyncio.wrap_future(future), timeout=self.config.timeout + 1
+                )
+            except (KafkaException, TimeoutError):
+                continue
+            results[tp] = int(info.offset)
+        return results
+
+    # -- calls -----------------------------------------------------------
 
     async def _version(self, metadata: Any) -> str | None:
         brokers = sorted(metadata.brokers.values(), key=lambda b: b.id)
@@ -185,10 +227,28 @@ class KafkaBroker(BrokerBase):
         )
 
     async def _metadata(self) -> Any:
+        return await self._blocking(self._list_topics, what="metadata request")
+
+    def _list_topics(self) -> Any:
+        """``list_topics`` in short slices, failing fast once librdkafka knows why.
+
+        librdkafka learns within milliseconds that a port refuses connections or
+        does not speak Kafka, but a single ``list_topics`` call would still wait
+        out the whole timeout. Its callbacks only fire from ``poll()``.
+        """
         admin = self.admin
-        return await self._blocking(
-            lambda: admin.list_topics(timeout=self.config.timeout), what="metadata request"
-        )
+        deadline = time.monotonic() + self.config.timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            try:
+                metadata = admin.list_topics(timeout=max(0.05, min(0.5, remaining)))
+            except KafkaException:
+                admin.poll(0)
+                if self._last_error.get() or remaining <= 0.5:
+                    raise
+                continue
+            self._last_error.set("")
+            return metadata
 
     async def _blocking(self, call: Callable[[], T], *, what: str) -> T:
         loop = asyncio.get_running_loop()
@@ -206,12 +266,25 @@ class KafkaBroker(BrokerBase):
             ) from None
 
     def _on_error(self, error: KafkaError) -> None:
-        self._last_error.set(error.str())
+        text = error.str()
+        # "1/1 brokers are down" follows the error that says why; keep the why.
+        if "brokers are down" in text and self._last_error.get():
+            return
+        self._last_error.set(text)
 
     def _translate(self, error: KafkaError | None, what: str) -> BrokerError:
         servers = self.config.bootstrap_servers
-        detail = (error.str() if isinstance(error, KafkaError) else "") or self._last_error.get()
-        lowered = detail.lower()
+        own = error.str() if isinstance(error, KafkaError) else ""
+        background = self._last_error.get()
+        # "Failed to get metadata: Broker transport failure" says nothing; the
+        # background connection error logged just before it says why.
+        generic = isinstance(error, KafkaError) and error.code() in (
+            KafkaError._TRANSPORT,
+            KafkaError._TIMED_OUT,
+            KafkaError._ALL_BROKERS_DOWN,
+        )
+        detail = (background if generic and background else own) or background
+        lowered = f"{detail} {own}".lower()
         if isinstance(error, KafkaError) and error.code() in (
             KafkaError._AUTHENTICATION,
             KafkaError.SASL_AUTHENTICATION_FAILED,

@@ -17,12 +17,12 @@ from dataclasses import dataclass
 API_VERSIONS = 18
 
 # metadata.version feature levels -> the release that introduced them
-# (org.apache.kafka.server.common.MetadataVersion).
+# (org.apache.kafka.server.common.MetadataVersion, checked against the 4.1.2 jar).
 METADATA_VERSION_RELEASE: dict[int, str] = {
     1: "3.0", 2: "3.1", 3: "3.2", 4: "3.3", 5: "3.3", 6: "3.3", 7: "3.3",
     8: "3.4", 9: "3.5", 10: "3.5", 11: "3.5", 12: "3.6", 13: "3.6", 14: "3.6",
     15: "3.7", 16: "3.7", 17: "3.7", 18: "3.7", 19: "3.7", 20: "3.8", 21: "3.9",
-    22: "4.0", 23: "4.0", 24: "4.0", 25: "4.0", 26: "4.1", 27: "4.1",
+    22: "4.0", 23: "4.0", 24: "4.0", 25: "4.0", 26: "4.1", 27: "4.1", 28: "4.2", 29: "4.2",
 }  # fmt: skip
 
 

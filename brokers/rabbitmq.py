@@ -28,6 +28,7 @@ import httpx
 from aio_pika.abc import AbstractRobustConnection
 
 from brokers.base import (
+    DLQ_NAME_PATTERN,
     BrokerAuthError,
     BrokerBase,
     BrokerError,
@@ -35,6 +36,7 @@ from brokers.base import (
     BrokerUnavailable,
     ClusterConfig,
     ConfigError,
+    DeadLetterQueue,
     Node,
     NotFound,
     Overview,
@@ -110,6 +112,33 @@ class RabbitMQBroker(BrokerBase):
             connections=_int_or_none(totals.get("connections")),
             consumers=_int_or_none(totals.get("consumers")),
             messages=_int_or_none(queue_totals.get("messages")),
+        )
+
+    async def dead_letter_queues(self, limit: int = 50) -> tuple[DeadLetterQueue, ...]:
+        # One paginated, trimmed request: never the unpaginated /api/queues.
+        page = await self.management_get(
+            "/api/queues",
+            params={
+                "page": "1",
+                "page_size": str(limit),
+                "name": DLQ_NAME_PATTERN,
+                "use_regex": "true",
+                "columns": "name,vhost,messages",
+                "disable_stats": "true",
+                "enable_queue_totals": "true",
+                "sort": "name",
+            },
+        )
+        now = datetime.now(UTC)
+        items = page.get("items", []) if isinstance(page, dict) else []
+        return tuple(
+            DeadLetterQueue(
+                name=str(q.get("name", "")),
+                vhost=str(q.get("vhost", "")),
+                depth=_int_or_none(q.get("messages")),
+                checked_at=now,
+            )
+            for q in items
         )
 
     async def management_get(self, path: str, params: dict[str, str] | None = None) -> Any:

@@ -129,7 +129,7 @@ def make_user(django_user_model):
 
     def make(username: str, role: str = "viewer", password: str = "pw-for-tests"):
         user = django_user_model.objects.create_user(username=username, password=password)
-        user.groups.add(Group.objects.get(name=role))
+        user.groups.add(Group.objects.get_or_create(name=role)[0])
         if role == "admin":
             user.is_staff = True
             user.is_superuser = True

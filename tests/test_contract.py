@@ -138,3 +138,70 @@ class TestKafkaContract(BrokerContract):
             async with make_broker(bad):
                 pass
         assert "no.such.option" in info.value.message
+
+
+async def _eventually(check, timeout: float = 15.0):
+    """Management statistics lag the broker by seconds: poll, never sleep blindly."""
+    import asyncio
+
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await check()
+        if result or time.monotonic() > deadline:
+            return result
+        await asyncio.sleep(0.5)
+
+
+@pytest.mark.rabbitmq
+async def test_rabbitmq_finds_dead_letter_queues_by_name(rabbitmq_config, rabbitmq_vhost):
+    import aio_pika
+
+    connection = await aio_pika.connect(
+        host="127.0.0.1", login="guest", password="guest", virtualhost=rabbitmq_vhost
+    )
+    async with connection:
+        channel = await connection.channel()
+        queue = await channel.declare_queue("orders.dlq", durable=True)
+        await channel.declare_queue("orders", durable=True)  # not a DLQ by name
+        await queue.purge()
+        for i in range(3):
+            await channel.default_exchange.publish(
+                aio_pika.Message(body=f"m{i}".encode()), routing_key="orders.dlq"
+            )
+
+    async def found():
+        async with make_broker(rabbitmq_config) as broker:
+            dlqs = await broker.dead_letter_queues(limit=500)
+        mine = [d for d in dlqs if d.vhost == rabbitmq_vhost]
+        return mine if mine and mine[0].depth == 3 else None
+
+    mine = await _eventually(found)
+    assert mine and [(d.name, d.depth) for d in mine] == [("orders.dlq", 3)]
+
+
+@pytest.mark.kafka
+async def test_kafka_finds_dead_letter_topics_by_name(kafka_config, unique_name):
+    import asyncio
+
+    from confluent_kafka import Producer
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": kafka_config.bootstrap_servers})
+    dlq, plain = f"{unique_name}.DLT", f"{unique_name}-plain"
+    for future in admin.create_topics(
+        [NewTopic(dlq, num_partitions=2), NewTopic(plain, num_partitions=1)]
+    ).values():
+        future.result(10)
+    try:
+        producer = Producer({"bootstrap.servers": kafka_config.bootstrap_servers})
+        for i in range(5):
+            producer.produce(dlq, value=f"v{i}".encode(), partition=i % 2)
+        assert producer.flush(10) == 0
+        async with make_broker(kafka_config) as broker:
+            dlqs = await broker.dead_letter_queues(limit=1000)
+        by_name = {d.name: d.depth for d in dlqs}
+        assert by_name[dlq] == 5
+        assert plain not in by_name
+    finally:
+        for future in admin.delete_topics([dlq, plain]).values():
+            await asyncio.wrap_future(future)

@@ -13,7 +13,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 
-from brokers.base import BrokerError, ClusterConfig, ConfigError, Overview
+from brokers.base import BrokerError, ClusterConfig, ConfigError, DeadLetterQueue, Overview
 from brokers.registry import make_broker
 from dashboard.clusters import load_clusters
 from dashboard.models import Cluster
@@ -45,6 +45,7 @@ class ClusterHealth:
     checked_at: datetime
     elapsed_ms: int
     overview: Overview | None = None
+    dead_letters: tuple[DeadLetterQueue, ...] = ()
     down_since: datetime | None = None
 
     def as_json(self) -> dict[str, Any]:
@@ -66,13 +67,16 @@ async def get_cluster_health(config: ClusterConfig) -> ClusterHealth:
     """Connect, ask for the overview, close. Never raises; never exceeds the timeout."""
     started = time.monotonic()
     overview: Overview | None = None
+    dead_letters: tuple[DeadLetterQueue, ...] = ()
     code, message = "ok", ""
     try:
         broker = make_broker(config)
         async with asyncio.timeout(config.timeout + 1.5):
             try:
                 await broker.connect()
-                overview = await broker.overview()
+                overview, dead_letters = await asyncio.gather(
+                    broker.overview(), broker.dead_letter_queues()
+                )
             finally:
                 await broker.close()
     except BrokerError as exc:
@@ -94,6 +98,7 @@ async def get_cluster_health(config: ClusterConfig) -> ClusterHealth:
         checked_at=datetime.now(UTC),
         elapsed_ms=elapsed,
         overview=overview,
+        dead_letters=dead_letters,
     )
 
 
@@ -134,6 +139,9 @@ def record_health(health: ClusterHealth) -> ClusterHealth:
         row.down_since = None
         row.version = health.overview.version or ""
         row.overview = _jsonable(dataclasses.asdict(health.overview))
+        row.overview["dead_letters"] = _jsonable(
+            [dataclasses.asdict(d) for d in health.dead_letters]
+        )
     else:
         row.status = Cluster.Status.DOWN
         row.down_since = row.down_since or health.checked_at

@@ -46,6 +46,19 @@
     ["version", "cluster_name", "queues", "exchanges", "consumers", "connections", "messages",
      "topics", "partitions", "consumer_groups"].forEach(function (k) { setText(card, k, o[k]); });
     setText(card, "nodes", nodesText(o.nodes));
+    const dlqs = field(card, "dead_letters");
+    dlqs.replaceChildren();
+    if (!h.dead_letters.length) dlqs.textContent = "no dead-letter queues";
+    h.dead_letters.forEach(function (d) {
+      const span = document.createElement("span");
+      span.className = "dlq";
+      const label = d.name + (d.vhost && d.vhost !== "/" ? " (" + d.vhost + ")" : "") + ": ";
+      span.append(document.createTextNode(label));
+      const depth = document.createElement("b");
+      depth.textContent = d.depth === null ? "unknown" : String(d.depth);
+      span.append(depth);
+      dlqs.append(span);
+    });
   }
   function tick() {
     document.querySelectorAll("[data-age-of]").forEach(function (el) {
