@@ -58,6 +58,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "dashboard.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "dashboard.errors.BrokerErrorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -136,6 +137,14 @@ CELERY_ACCEPT_CONTENT = ["json"]
 MQB_BROKER_TIMEOUT = envfloat("MQB_BROKER_TIMEOUT", 4.0)
 MQB_SAMPLE_INTERVAL = envfloat("MQB_SAMPLE_INTERVAL", 5.0)
 MQB_DISPLAY_LIMIT = envint("MQB_DISPLAY_LIMIT", 64 * 1024)
+
+# -- RabbitMQ browsing (queues, exchanges, messages) --
+
+# -- Jobs (bulk moves and requeues run by the Celery worker) --
+
+# -- Kafka browsing (topics, messages, consumer groups) --
+
+# -- Dead letters (capture, inbox, requeue) --
 
 LOGGING = {
     "version": 1,

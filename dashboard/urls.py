@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 
 from dashboard.api import health as health_api
+from dashboard.api import openapi
 from dashboard.views import overview
 
 urlpatterns = [
@@ -12,5 +13,9 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/clusters/health", health_api.clusters_health, name="api-clusters-health"),
+    path("api/openapi.json", openapi.schema_view, name="api-openapi"),
+    path("", include("dashboard.urls_rabbitmq")),
+    path("", include("dashboard.urls_kafka")),
+    path("", include("dashboard.urls_deadletters")),
     path("admin/", admin.site.urls),
 ]

@@ -140,11 +140,11 @@ class TestKafkaContract(BrokerContract):
         assert "no.such.option" in info.value.message
 
 
-async def _eventually(check, timeout: float = 15.0):
+async def _eventually(check, within: float = 15.0):
     """Management statistics lag the broker by seconds: poll, never sleep blindly."""
     import asyncio
 
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while True:
         result = await check()
         if result or time.monotonic() > deadline:

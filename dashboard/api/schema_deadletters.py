@@ -1,0 +1,8 @@
+"""OpenAPI paths and component schemas of the deadletters JSON API (merged by api/openapi.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+PATHS: dict[str, Any] = {}
+SCHEMAS: dict[str, Any] = {}

@@ -1,0 +1,69 @@
+"""Broker errors become user-facing answers here, and only here.
+
+Views and API views let a ``BrokerError`` propagate; this middleware turns it
+into a page or a JSON body with a status that says what happened. The message
+is the adapter's, written for users; it never holds a secret.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+
+from brokers.base import (
+    BrokerAuthError,
+    BrokerError,
+    BrokerTimeout,
+    BrokerUnavailable,
+    ConfigError,
+    NotFound,
+    NotSupported,
+)
+
+log = logging.getLogger(__name__)
+
+STATUS: list[tuple[type[BrokerError], int]] = [
+    (NotFound, 404),
+    (NotSupported, 409),
+    (ConfigError, 404),  # an unknown cluster slug is the common case
+    (BrokerAuthError, 502),
+    (BrokerTimeout, 504),
+    (BrokerUnavailable, 503),
+    (BrokerError, 502),
+]
+
+
+def status_for(error: BrokerError) -> int:
+    for kind, status in STATUS:
+        if isinstance(error, kind):
+            return status
+    return 502
+
+
+def error_response(request: HttpRequest, error: BrokerError) -> HttpResponse:
+    status = status_for(error)
+    if request.path.startswith("/api/"):
+        return JsonResponse({"error": error.message, "code": error.code}, status=status)
+    return render(
+        request,
+        "errors/broker.html",
+        {"message": error.message, "code": error.code, "status": status},
+        status=status,
+    )
+
+
+class BrokerErrorMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if isinstance(exception, BrokerError):
+            log.info("%s %s: %s", request.method, request.path, exception.message)
+            return error_response(request, exception)
+        return None

@@ -1,0 +1,7 @@
+"""URLs of the kafka pages and their JSON API (included by dashboard/urls.py)."""
+
+from __future__ import annotations
+
+from django.urls import URLPattern, URLResolver
+
+urlpatterns: list[URLPattern | URLResolver] = []
