@@ -26,7 +26,7 @@ trap stop INT TERM EXIT
 "$BIN/python" -m demo.workload >"$STATE/log/demo-workload.log" 2>&1 &
 pids+=($!)
 "$BIN/celery" -A demo.celery_app worker --pool=solo --loglevel=INFO \
-  -Q celery-tasks --hostname "demo-tasks@%h" >"$STATE/log/demo-celery.log" 2>&1 &
+  -Q celery-tasks --hostname "demo-tasks@%h" --without-mingle --without-gossip >"$STATE/log/demo-celery.log" 2>&1 &
 pids+=($!)
 
 port=${MQB_PORT:-8000}

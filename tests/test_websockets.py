@@ -72,7 +72,10 @@ async def test_the_collector_process_pushes_both_clusters(client, viewer, served
     assert result.returncode == 0, result.stderr.decode()[-2000:]
     seen = {}
     for _ in range(2):
-        message = await communicator.receive_json_from(timeout=10)
+        try:
+            message = await communicator.receive_json_from(timeout=30)
+        except TimeoutError:
+            pytest.fail(f"no push after {seen.keys()}; collector said: {result.stderr[-3000:]!r}")
         seen[message["health"]["kind"]] = message["health"]
     assert seen["rabbitmq"]["ok"] and seen["kafka"]["ok"]
     assert seen["kafka"]["overview"]["cluster_name"]

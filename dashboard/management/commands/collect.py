@@ -16,6 +16,7 @@ from typing import Any
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.management.base import BaseCommand
+from redis.exceptions import RedisError
 
 from dashboard.consumers import OVERVIEW_GROUP
 from dashboard.services.clusters import get_all_cluster_health
@@ -47,7 +48,7 @@ class Command(BaseCommand):
                 try:
                     await layer.group_send(OVERVIEW_GROUP, payload)
                     await layer.group_send(f"cluster.{health.slug}", payload)
-                except (OSError, ConnectionError) as exc:
+                except (OSError, RedisError) as exc:
                     # Redis down: the sample is stored; browsers catch up later.
                     log.warning("cannot push to the channel layer: %s", exc)
             if once:
