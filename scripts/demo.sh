@@ -30,6 +30,7 @@ pids+=($!)
 pids+=($!)
 
 port=${MQB_PORT:-8000}
+banner() {
 cat <<TXT
 
   mqboard is starting at  http://127.0.0.1:${port}/
@@ -39,4 +40,9 @@ cat <<TXT
   Ctrl-C stops everything; \`make services-down\` stops the brokers.
 
 TXT
+}
+banner
+# Again once the processes have printed their start-up lines over it.
+(sleep 6; banner) &
+pids+=($!)
 "$BIN/honcho" start -f Procfile
