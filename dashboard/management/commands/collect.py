@@ -1,8 +1,9 @@
-"""The collector: one long-lived asyncio process that samples every cluster.
+"""The collector: one long-lived asyncio process that watches every cluster.
 
-For now it checks each cluster's health on an interval, stores it, and pushes
-it to the ``overview`` group; metrics sampling and dead-letter capture grow
-here.
+It runs the loops listed in ``dashboard.collector.LOOPS`` side by side
+(health checks, and what later issues add: metrics sampling, dead-letter
+capture), restarts a loop that crashes, and stops all of them on SIGINT or
+SIGTERM.
 """
 
 from __future__ import annotations
@@ -11,48 +12,58 @@ import asyncio
 import contextlib
 import logging
 import signal
-from typing import Any
+from importlib import import_module
+from typing import Any, cast
 
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.management.base import BaseCommand
-from redis.exceptions import RedisError
 
-from dashboard.consumers import OVERVIEW_GROUP
-from dashboard.services.clusters import get_all_cluster_health
+from dashboard.collector import LOOPS, Loop
 
 log = logging.getLogger("dashboard.collector")
+RESTART_PAUSE = 5.0
+
+
+def _load(dotted: str) -> Loop:
+    module, _, name = dotted.rpartition(".")
+    return cast(Loop, getattr(import_module(module), name))
 
 
 class Command(BaseCommand):
-    help = "Sample every configured cluster on an interval and push updates to browsers."
+    help = "Watch every configured cluster and push updates to browsers."
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--interval", type=float, default=settings.MQB_SAMPLE_INTERVAL)
-        parser.add_argument("--once", action="store_true", help="sample once and exit")
+        parser.add_argument("--once", action="store_true", help="check health once and exit")
+        parser.add_argument(
+            "--only", action="append", choices=sorted(LOOPS), help="run only these loops"
+        )
 
-    def handle(self, *args: Any, interval: float, once: bool, **options: Any) -> None:
-        asyncio.run(self.run(interval, once))
+    def handle(
+        self, *args: Any, interval: float, once: bool, only: list[str] | None, **options: Any
+    ) -> None:
+        if once:
+            from dashboard.collector.health import sample_once
 
-    async def run(self, interval: float, once: bool) -> None:
+            asyncio.run(sample_once())
+            return
+        asyncio.run(self.run(interval, only or sorted(LOOPS)))
+
+    async def run(self, interval: float, names: list[str]) -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        layer = get_channel_layer()
-        log.info("collector started, sampling every %g s", interval)
-        while not stop.is_set():
-            started = loop.time()
-            for health in await get_all_cluster_health():
-                payload = {"type": "cluster.health", "health": health.as_json()}
-                try:
-                    await layer.group_send(OVERVIEW_GROUP, payload)
-                    await layer.group_send(f"cluster.{health.slug}", payload)
-                except (OSError, RedisError) as exc:
-                    # Redis down: the sample is stored; browsers catch up later.
-                    log.warning("cannot push to the channel layer: %s", exc)
-            if once:
-                break
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), max(0.1, interval - (loop.time() - started)))
+        log.info("collector started (%s), interval %g s", ", ".join(names), interval)
+        await asyncio.gather(*(self.supervise(name, stop, interval) for name in names))
         log.info("collector stopped")
+
+    async def supervise(self, name: str, stop: asyncio.Event, interval: float) -> None:
+        run = _load(LOOPS[name])
+        while not stop.is_set():
+            try:
+                await run(stop, interval)
+            except Exception:
+                log.exception("collector loop %s crashed; restarting in %g s", name, RESTART_PAUSE)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), RESTART_PAUSE)
