@@ -113,8 +113,10 @@ class DeadLetter(models.Model):
         REQUEUED = "requeued"
         DISCARDED = "discarded"
         FAILED_AGAIN = "failed_again", "failed again"
+        REQUEUE_FAILED = "requeue_failed", "requeue failed"
 
     cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="dead_letters")
+    vhost = models.CharField(max_length=512, blank=True, help_text="RabbitMQ only")
     dlq = models.CharField(max_length=512, help_text="queue or topic the letter was captured from")
     capture_key = models.CharField(max_length=512)
     message_id = models.CharField(max_length=512, blank=True, db_index=True)
@@ -145,6 +147,8 @@ class DeadLetter(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
     acted_at = models.DateTimeField(null=True, blank=True)
+    requeue_count = models.IntegerField(default=0)
+    last_error = models.TextField(blank=True, help_text="why the last requeue failed")
     failed_again_as = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -152,13 +156,39 @@ class DeadLetter(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["cluster", "dlq", "capture_key"], name="uniq_dead_letter_capture"
+                fields=["cluster", "vhost", "dlq", "capture_key"], name="uniq_dead_letter_capture"
             )
         ]
         indexes = [models.Index(fields=["cluster", "dlq", "status"])]
 
     def __str__(self) -> str:
         return f"dead letter #{self.pk} from {self.dlq}"
+
+
+class ManagedDeadLetterQueue(models.Model):
+    """A DLQ an admin has taken over: the collector captures it into DeadLetter rows.
+
+    Unmanaged DLQs are never consumed; they stay on the broker untouched.
+    """
+
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="managed_dlqs")
+    vhost = models.CharField(max_length=512, blank=True, help_text="RabbitMQ only")
+    name = models.CharField(max_length=512)
+    active = models.BooleanField(default=True)
+    sources = models.JSONField(default=list, blank=True, help_text="queues/topics feeding it")
+    managed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    managed_at = models.DateTimeField(auto_now_add=True)
+    released_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["cluster", "vhost", "name"], name="uniq_managed_dlq")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.cluster.slug}:{self.vhost + '/' if self.vhost else ''}{self.name}"
 
 
 class Job(models.Model):
