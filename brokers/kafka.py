@@ -2,7 +2,10 @@
 
 Features: connect, ping (an answered metadata request), cluster overview
 (cluster id, controller, brokers with host/port/rack, topic, partition and
-consumer-group counts, broker version read from the ApiVersions handshake).
+consumer-group counts, broker version read from the ApiVersions handshake),
+plus the shared plumbing of the browsing modules: ``kafka_topics`` (cluster,
+topics, partitions, configs), ``kafka_groups`` (consumer groups, lag, offset
+resets), ``kafka_browse`` (records, search) and ``kafka_write`` (produce, purge).
 
 Connection settings: ``bootstrap_servers`` and ``client_options``, librdkafka
 properties passed through unchanged (``security.protocol``, ``sasl.mechanism``,
@@ -11,9 +14,12 @@ properties passed through unchanged (``security.protocol``, ``sasl.mechanism``,
 before anything is sent.
 
 Limitations: librdkafka calls block, so each one runs in a worker thread with
-a timeout and never on the event loop. librdkafka retries a dead bootstrap
-server forever in the background; we turn its last logged error into the
-message users see when a request times out.
+a timeout and never on the event loop; admin calls return futures, awaited
+with one deadline per call (``kafka_calls``). Metadata is summarized in the
+worker thread with the garbage collector paused (``kafka_metadata``). One
+AdminClient per adapter (and so per process and event loop). librdkafka
+retries a dead bootstrap server forever in the background; we turn its last
+logged error into the message users see when a request times out.
 """
 
 from __future__ import annotations
@@ -21,9 +27,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any, ClassVar, TypeVar
 
@@ -32,58 +37,32 @@ from confluent_kafka.admin import AdminClient, OffsetSpec  # type: ignore[attr-d
 
 from brokers.base import (
     DLQ_NAME_PATTERN,
-    BrokerAuthError,
     BrokerBase,
     BrokerError,
-    BrokerTimeout,
     BrokerUnavailable,
     ClusterConfig,
     ConfigError,
     DeadLetterQueue,
     Node,
-    NotSupported,
     Overview,
 )
+from brokers.kafka_calls import KafkaCalls
+from brokers.kafka_clients import ClientSet, client_set
+from brokers.kafka_errors import LastError, RdkafkaLog, text_of
+from brokers.kafka_metadata import gc_paused, summarize
 from brokers.kafka_protocol import probe_broker_version
 
 T = TypeVar("T")
+K = TypeVar("K")
 log = logging.getLogger(__name__)
 
 # Settings we own; a user's client_options may not override them.
 _RESERVED = {"bootstrap.servers", "error_cb", "logger"}
 
-
-class _LastError:
-    """Remembers librdkafka's most recent complaint, to explain a timeout."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.text = ""
-
-    def set(self, text: str) -> None:
-        with self._lock:
-            self.text = text
-
-    def get(self) -> str:
-        with self._lock:
-            return self.text
+Partition = tuple[str, int]
 
 
-class _RdkafkaLog(logging.Handler):
-    """Feeds librdkafka log lines into ``_LastError`` and our logger."""
-
-    def __init__(self, sink: _LastError) -> None:
-        super().__init__()
-        self.sink = sink
-
-    def emit(self, record: logging.LogRecord) -> None:
-        message = record.getMessage()
-        if record.levelno >= logging.WARNING or "fail" in message.lower():
-            self.sink.set(message)
-        log.debug("librdkafka: %s", message)
-
-
-class KafkaBroker(BrokerBase):
+class KafkaBroker(KafkaCalls, BrokerBase):
     kind: ClassVar[str] = "kafka"
 
     def __init__(self, config: ClusterConfig) -> None:
@@ -94,14 +73,14 @@ class KafkaBroker(BrokerBase):
             raise ConfigError(f"cluster {config.slug!r}: {', '.join(sorted(clash))} cannot be set")
         self.config = config
         self._admin: AdminClient | None = None
-        self._last_error = _LastError()
+        self._last_error = LastError()
 
     def client_config(self) -> dict[str, Any]:
         """The librdkafka configuration, secrets revealed: never log this."""
         rd_logger = logging.getLogger(f"brokers.kafka.rdkafka.{self.config.slug}")
         rd_logger.propagate = False
         if not rd_logger.handlers:
-            rd_logger.addHandler(_RdkafkaLog(self._last_error))
+            rd_logger.addHandler(RdkafkaLog(self._last_error))
         timeout_ms = int(self.config.timeout * 1000)
         conf: dict[str, Any] = {
             "bootstrap.servers": self.config.bootstrap_servers,
@@ -109,6 +88,8 @@ class KafkaBroker(BrokerBase):
             "socket.timeout.ms": max(timeout_ms, 1000),
             "socket.connection.setup.timeout.ms": max(timeout_ms, 1000),
             "reconnect.backoff.max.ms": 2000,
+            # Never create a topic by asking about it (producers default to true).
+            "allow.auto.create.topics": False,
             "error_cb": self._on_error,
             "logger": rd_logger,
         }
@@ -124,12 +105,13 @@ class KafkaBroker(BrokerBase):
                 self._admin = AdminClient(self.client_config())
             except (KafkaException, ValueError, TypeError) as exc:
                 raise ConfigError(
-                    f"cluster {self.config.slug!r}: invalid Kafka client option: {_text(exc)}"
+                    f"cluster {self.config.slug!r}: invalid Kafka client option: {text_of(exc)}"
                 ) from None
         await self.ping()
 
     async def close(self) -> None:
         # AdminClient has no close(); dropping the last reference destroys it.
+        # Browse consumers and the producer are shared per process (kafka_clients).
         self._admin = None
 
     @property
@@ -138,15 +120,20 @@ class KafkaBroker(BrokerBase):
             raise BrokerUnavailable(f"cluster {self.config.slug!r} is not connected")
         return self._admin
 
+    @property
+    def clients(self) -> ClientSet:
+        """This cluster's long-lived browse consumers and producer."""
+        return client_set(self.config, self.client_config)
+
     # -- reads -----------------------------------------------------------
 
     async def ping(self) -> None:
-        await self._metadata()
+        await self.metadata()
 
     async def overview(self) -> Overview:
-        metadata = await self._metadata()
+        summary = await self.read_metadata(summarize)
         groups_future = self.admin.list_consumer_groups(request_timeout=self.config.timeout)
-        version_task = asyncio.ensure_future(self._version(metadata))
+        version_task = asyncio.ensure_future(self.version(summary.brokers))
         try:
             groups = await asyncio.wait_for(
                 asyncio.wrap_future(groups_future), timeout=self.config.timeout + 1
@@ -155,79 +142,90 @@ class KafkaBroker(BrokerBase):
         except (KafkaException, TimeoutError):
             group_count = None  # unknown, not zero
         version = await version_task
-        topics = [t for name, t in metadata.topics.items() if not name.startswith("__")]
+        visible = [name for name in summary.partitions if not name.startswith("__")]
         return Overview(
             kind=self.kind,
             product="Apache Kafka",
             version=version,
-            cluster_name=metadata.cluster_id,
+            cluster_name=summary.cluster_id,
             nodes=tuple(
-                Node(
-                    name=str(b.id),
-                    host=b.host,
-                    port=b.port,
-                    is_controller=b.id == metadata.controller_id,
-                )
-                for b in sorted(metadata.brokers.values(), key=lambda b: b.id)
+                Node(name=str(i), host=host, port=port, is_controller=i == summary.controller_id)
+                for i, host, port in summary.brokers
             ),
             checked_at=datetime.now(UTC),
-            topics=len(topics),
-            partitions=sum(len(t.partitions) for t in topics),
+            topics=len(visible),
+            partitions=sum(len(summary.partitions[name]) for name in visible),
             consumer_groups=group_count,
         )
 
     async def dead_letter_queues(self, limit: int = 50) -> tuple[DeadLetterQueue, ...]:
-        metadata = await self._metadata()
+        summary = await self.read_metadata(summarize)
         pattern = re.compile(DLQ_NAME_PATTERN)
-        names = sorted(n for n in metadata.topics if pattern.search(n))[:limit]
-        partitions = [
-            TopicPartition(name, p) for name in names for p in metadata.topics[name].partitions
-        ]
+        names = sorted(n for n in summary.partitions if pattern.search(n))[:limit]
+        partitions = [(name, p) for name in names for p in summary.partitions[name]]
         depths: dict[str, int | None] = dict.fromkeys(names, 0)
         if partitions:
-            low, high = await asyncio.gather(
-                self._offsets(partitions, OffsetSpec.earliest()),  # type: ignore[no-untyped-call]
-                self._offsets(partitions, OffsetSpec.latest()),  # type: ignore[no-untyped-call]
-            )
+            low, high = await self.watermarks(partitions)
             for tp in partitions:
-                if tp in low and tp in high and depths[tp.topic] is not None:
-                    depths[tp.topic] = int(depths[tp.topic] or 0) + high[tp] - low[tp]
+                if tp in low and tp in high and depths[tp[0]] is not None:
+                    depths[tp[0]] = int(depths[tp[0]] or 0) + high[tp] - low[tp]
                 else:
-                    depths[tp.topic] = None  # one unknown partition makes the sum unknown
+                    depths[tp[0]] = None  # one unknown partition makes the sum unknown
         now = datetime.now(UTC)
         return tuple(DeadLetterQueue(name=n, depth=depths[n], checked_at=now) for n in names)
 
-    # -- internals -------------------------------------------------------
+    # -- shared plumbing of the browsing modules ---------------------------
 
-    async def _offsets(self, partitions: list[Any], spec: Any) -> dict[Any, int]:
-        futures = self.admin.list_offsets(
-            {tp: spec for tp in partitions}, request_timeout=self.config.timeout
+    async def metadata(self) -> Any:
+        """Cluster metadata of every topic (``list_topics``), failing fast when down."""
+        return await self.blocking(self._list_topics, what="metadata request")
+
+    async def read_metadata(self, extract: Callable[[Any], T]) -> T:
+        """``extract(metadata)``, run in the worker thread; only its result comes back.
+
+        Metadata of a big cluster is tens of thousands of Python objects. Built
+        and dropped with the garbage collector paused, they are freed by
+        reference counting before a collection can promote them; promoted, they
+        soon trigger full collections (50-100 ms pauses in a Django process).
+        """
+
+        def call() -> T:
+            with gc_paused():
+                return extract(self._list_topics())
+
+        return await self.blocking(call, what="metadata request")
+
+    async def offsets(self, partitions: Iterable[Partition], spec: Any) -> dict[Partition, int]:
+        """One batched ListOffsets call; partitions whose answer failed are left out."""
+        request = {TopicPartition(t, p): spec for t, p in partitions}
+        if not request:
+            return {}
+        futures = self.admin.list_offsets(request, request_timeout=self.config.timeout)
+        answers = await self.gather({(tp.topic, tp.partition): f for tp, f in futures.items()})
+        return {tp: int(a.offset) for tp, a in answers.items() if not isinstance(a, BrokerError)}
+
+    async def watermarks(
+        self, partitions: Iterable[Partition]
+    ) -> tuple[dict[Partition, int], dict[Partition, int]]:
+        """Low and high watermarks, as two concurrent batched calls."""
+        wanted = list(partitions)
+        low, high = await asyncio.gather(
+            self.offsets(wanted, OffsetSpec.earliest()),  # type: ignore[no-untyped-call]
+            self.offsets(wanted, OffsetSpec.latest()),  # type: ignore[no-untyped-call]
         )
-        results: dict[Any, int] = {}
-        for tp, future in futures.items():
-            try:
-                info = await asyncio.wait_for(
-                    asyncio.wrap_future(future), timeout=self.config.timeout + 1
-                )
-            except (KafkaException, TimeoutError):
-                continue
-            results[tp] = int(info.offset)
-        return results
+        return low, high
 
-    # -- calls -----------------------------------------------------------
-
-    async def _version(self, metadata: Any) -> str | None:
-        brokers = sorted(metadata.brokers.values(), key=lambda b: b.id)
+    async def version(self, brokers: tuple[tuple[int, str, int], ...]) -> str | None:
+        """The release of the first broker (``(id, host, port)``), or None if it does not say."""
         if not brokers:
             return None
-        broker = brokers[0]
-        return await self._blocking(
-            lambda: probe_broker_version(broker.host, broker.port, self.config.timeout),
+        _, host, port = brokers[0]
+        return await self.blocking(
+            lambda: probe_broker_version(host, port, self.config.timeout),
             what="ApiVersions request",
         )
 
-    async def _metadata(self) -> Any:
-        return await self._blocking(self._list_topics, what="metadata request")
+    # -- internals -------------------------------------------------------
 
     def _list_topics(self) -> Any:
         """``list_topics`` in short slices, failing fast once librdkafka knows why.
@@ -250,71 +248,9 @@ class KafkaBroker(BrokerBase):
             self._last_error.set("")
             return metadata
 
-    async def _blocking(self, call: Callable[[], T], *, what: str) -> T:
-        loop = asyncio.get_running_loop()
-        try:
-            return await asyncio.wait_for(
-                loop.run_in_executor(None, call), timeout=self.config.timeout + 1
-            )
-        except KafkaException as exc:
-            raise self._translate(exc.args[0] if exc.args else None, what) from None
-        except TimeoutError:
-            raise self._translate(None, what) from None
-        except OSError as exc:
-            raise BrokerUnavailable(
-                f"{what} to {self.config.bootstrap_servers} failed: {exc}"
-            ) from None
-
     def _on_error(self, error: KafkaError) -> None:
         text = error.str()
         # "1/1 brokers are down" follows the error that says why; keep the why.
         if "brokers are down" in text and self._last_error.get():
             return
         self._last_error.set(text)
-
-    def _translate(self, error: KafkaError | None, what: str) -> BrokerError:
-        servers = self.config.bootstrap_servers
-        own = error.str() if isinstance(error, KafkaError) else ""
-        background = self._last_error.get()
-        # "Failed to get metadata: Broker transport failure" says nothing; the
-        # background connection error logged just before it says why.
-        generic = isinstance(error, KafkaError) and error.code() in (
-            KafkaError._TRANSPORT,
-            KafkaError._TIMED_OUT,
-            KafkaError._ALL_BROKERS_DOWN,
-        )
-        detail = (background if generic and background else own) or background
-        lowered = f"{detail} {own}".lower()
-        if isinstance(error, KafkaError) and error.code() in (
-            KafkaError._AUTHENTICATION,
-            KafkaError.SASL_AUTHENTICATION_FAILED,
-        ):
-            return BrokerAuthError(f"Kafka at {servers} refused the credentials: {detail}")
-        if "unsupported sasl mechanism" in lowered or "unsupported_sasl_mechanism" in lowered:
-            return NotSupported(f"Kafka at {servers} does not support this SASL setting: {detail}")
-        if "authentication" in lowered or "sasl" in lowered:
-            return BrokerAuthError(f"Kafka at {servers} failed authentication: {detail}")
-        if "apiversion" in lowered or "invalid response size" in lowered:
-            return BrokerError(
-                f"{servers} answered, but not like a Kafka broker (is it another service's port,"
-                f" or the wrong security.protocol?): {detail}",
-                permanent=True,
-            )
-        if "connection refused" in lowered:
-            return BrokerUnavailable(
-                f"no Kafka broker at {servers}: connection refused (is it running?)"
-            )
-        if detail:
-            return BrokerUnavailable(
-                f"Kafka at {servers} did not answer a {what} within"
-                f" {self.config.timeout:g} s: {detail}"
-            )
-        return BrokerTimeout(
-            f"Kafka at {servers} did not answer a {what} within {self.config.timeout:g} s"
-        )
-
-
-def _text(exc: BaseException) -> str:
-    if isinstance(exc, KafkaException) and exc.args and isinstance(exc.args[0], KafkaError):
-        return str(exc.args[0].str())
-    return str(exc)

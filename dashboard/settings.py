@@ -139,12 +139,91 @@ MQB_SAMPLE_INTERVAL = envfloat("MQB_SAMPLE_INTERVAL", 5.0)
 MQB_DISPLAY_LIMIT = envint("MQB_DISPLAY_LIMIT", 64 * 1024)
 
 # -- RabbitMQ browsing (queues, exchanges, messages) --
+# Queues a type/state/dead-letter filter (and the "receives dead letters from"
+# search) may read, 500 per management request, before stopping and saying so.
+MQB_RABBITMQ_SCAN_LIMIT = envint("MQB_RABBITMQ_SCAN_LIMIT", 2000)
+# Most messages one peek may read (each is requeued and marked redelivered).
+MQB_RABBITMQ_PEEK_MAX = envint("MQB_RABBITMQ_PEEK_MAX", 50)
+# Bytes of bodies one peek may read; it stops after the message that crosses this.
+MQB_RABBITMQ_PEEK_BYTES = envint("MQB_RABBITMQ_PEEK_BYTES", 64 * 1024 * 1024)
+# Seconds peeked bodies stay downloadable (kept in Redis, under MQB_CHANNEL_PREFIX).
+MQB_RABBITMQ_PEEK_TTL = envint("MQB_RABBITMQ_PEEK_TTL", 900)
 
 # -- Jobs (bulk moves and requeues run by the Celery worker) --
 
 # -- Kafka browsing (topics, messages, consumer groups) --
+# Rows per page of the topics and consumer-groups lists (watermarks, configs
+# and lag are fetched only for the rows shown).
+MQB_KAFKA_PAGE_SIZE = envint("MQB_KAFKA_PAGE_SIZE", 50)
+# Records per page of the message browser, by default and at most.
+MQB_KAFKA_BROWSE_LIMIT = envint("MQB_KAFKA_BROWSE_LIMIT", 50)
+MQB_KAFKA_BROWSE_MAX = envint("MQB_KAFKA_BROWSE_MAX", 500)
+# A page of records stops early once its keys and values reach this many bytes.
+MQB_KAFKA_BROWSE_MAX_BYTES = envint("MQB_KAFKA_BROWSE_MAX_BYTES", 16 * 1024 * 1024)
+# Bounds of one message search: records scanned and seconds spent.
+MQB_KAFKA_SEARCH_MAX_RECORDS = envint("MQB_KAFKA_SEARCH_MAX_RECORDS", 200_000)
+MQB_KAFKA_SEARCH_MAX_SECONDS = envfloat("MQB_KAFKA_SEARCH_MAX_SECONDS", 5.0)
+# Idle browse consumers kept per Kafka cluster (creating one costs milliseconds).
+MQB_KAFKA_BROWSE_CONSUMERS = envint("MQB_KAFKA_BROWSE_CONSUMERS", 2)
+# A topic page asks at most this many consumer groups whether they read it.
+MQB_KAFKA_TOPIC_GROUPS_MAX = envint("MQB_KAFKA_TOPIC_GROUPS_MAX", 1000)
 
 # -- Dead letters (capture, inbox, requeue) --
+# Bytes of a captured body kept in DeadLetter.body (decoded and shown from there).
+# A longer body keeps its first MQB_DLQ_MAX_BODY bytes there, body_truncated is
+# set, and every byte is kept in DeadLetterBody (same transaction), for
+# download and requeue.
+MQB_DLQ_MAX_BODY = envint("MQB_DLQ_MAX_BODY", 1024 * 1024)
+# Largest dead letter capture stores at all (RabbitMQ's own default message size
+# limit). A bigger one is left on the broker and pauses the capture of its DLQ,
+# with the reason shown on the dead-letter queues page.
+MQB_DLQ_MAX_MESSAGE_BYTES = envint("MQB_DLQ_MAX_MESSAGE_BYTES", 128 * 1024 * 1024)
+# Capture: dead letters per batch (one transaction, then one ack or offset
+# commit), the RabbitMQ prefetch window, and the longest pause before a failed
+# capture is restarted.
+MQB_DLQ_CAPTURE_BATCH = envint("MQB_DLQ_CAPTURE_BATCH", 500)
+MQB_DLQ_CAPTURE_PREFETCH = envint("MQB_DLQ_CAPTURE_PREFETCH", 1000)
+MQB_DLQ_CAPTURE_MAX_BACKOFF = envfloat("MQB_DLQ_CAPTURE_MAX_BACKOFF", 60.0)
+# Fault tests only: seconds capture waits between the database commit and the
+# ack/offset commit, so that a kill lands in that window more often. Keep 0.
+MQB_DLQ_CAPTURE_ACK_DELAY = envfloat("MQB_DLQ_CAPTURE_ACK_DELAY", 0.0)
+# Consumer group of Kafka capture; {slug} becomes the cluster's slug.
+MQB_KAFKA_CAPTURE_GROUP = envstr("MQB_KAFKA_CAPTURE_GROUP", "mqboard-capture-{slug}")
+# DLQ topics the name patterns do not find: "topic" (on every Kafka cluster) or
+# "slug:topic" (Kafka topic names cannot contain ":").
+MQB_KAFKA_DLQ_TOPICS = envlist("MQB_KAFKA_DLQ_TOPICS", "")
+# Queues DLQ discovery reads per RabbitMQ cluster (500 per request, 4 at a time).
+MQB_DLQ_DISCOVERY_SCAN_LIMIT = envint("MQB_DLQ_DISCOVERY_SCAN_LIMIT", 50_000)
+
+# -- Live metrics (collector sampling, history, consumers, Prometheus) --
+# Seconds between samples of an entity someone has open in a browser.
+MQB_METRICS_WATCH_INTERVAL = envfloat("MQB_METRICS_WATCH_INTERVAL", 1.0)
+# Seconds a browser's "I am watching" mark lives unless its websocket renews it.
+MQB_METRICS_WATCH_TTL = envint("MQB_METRICS_WATCH_TTL", 15)
+# Tiered history: raw samples for hours, per-minute for days, per-hour for days.
+MQB_METRICS_RAW_HOURS = envfloat("MQB_METRICS_RAW_HOURS", 6)
+MQB_METRICS_MINUTE_DAYS = envfloat("MQB_METRICS_MINUTE_DAYS", 3)
+MQB_METRICS_HOUR_DAYS = envfloat("MQB_METRICS_HOUR_DAYS", 180)
+# Consumers not seen for this many days are forgotten.
+MQB_METRICS_CONSUMER_DAYS = envfloat("MQB_METRICS_CONSUMER_DAYS", 30)
+# Management API pages (of 500 queues) in flight at once during a RabbitMQ sample.
+MQB_METRICS_RABBITMQ_CONCURRENCY = envint("MQB_METRICS_RABBITMQ_CONCURRENCY", 2)
+# Kafka consumer groups read per sample (in group id order); the rest are counted.
+MQB_METRICS_KAFKA_MAX_GROUPS = envint("MQB_METRICS_KAFKA_MAX_GROUPS", 5000)
+# Partitions whose record timestamp (for lag in seconds) may be read per sample,
+# and seconds those reads may take; the rest fall back to lag / produce rate.
+MQB_METRICS_LAG_PROBES = envint("MQB_METRICS_LAG_PROBES", 500)
+MQB_METRICS_LAG_PROBE_SECONDS = envfloat("MQB_METRICS_LAG_PROBE_SECONDS", 2.0)
+# A queue or consumer group without a consumer for longer than this (seconds)
+# is highlighted on the consumers page.
+MQB_METRICS_NO_CONSUMER_SECONDS = envint("MQB_METRICS_NO_CONSUMER_SECONDS", 300)
+# Bearer token of the Prometheus endpoint /metrics; unset means /metrics answers 404.
+MQB_METRICS_TOKEN = envsecret("MQB_METRICS_TOKEN")
+CELERY_BEAT_SCHEDULE = {
+    **globals().get("CELERY_BEAT_SCHEDULE", {}),
+    "mqboard-metrics-downsample": {"task": "dashboard.metrics.downsample", "schedule": 60.0},
+    "mqboard-metrics-retention": {"task": "dashboard.metrics.retention", "schedule": 600.0},
+}
 
 LOGGING = {
     "version": 1,

@@ -1,0 +1,1 @@
+"""JSON API of the Kafka area (documented in ``dashboard/api/schema_kafka.py``)."""

@@ -1,0 +1,45 @@
+"""Rendering helpers shared by the Kafka pages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+
+from dashboard.services.kafka.common import kafka_config
+
+
+async def render_page(
+    request: HttpRequest,
+    template: str,
+    slug: str,
+    context: dict[str, Any],
+    *,
+    status: int = 200,
+    tab: str = "",
+) -> HttpResponse:
+    """Render a Kafka page with its cluster in the context (off the event loop: the
+    context processors read the database)."""
+    config = kafka_config(slug)
+    full = {
+        "cluster": config,
+        "slug": slug,
+        "tab": tab,
+        # Link prefixes, so long lists need no reverse() per row.
+        "topic_base": reverse("kafka-topics", args=[slug]),
+        "group_base": reverse("kafka-groups", args=[slug]),
+        **context,
+    }
+    return await sync_to_async(render)(request, template, full, status=status)
+
+
+def flag(value: str | None) -> bool:
+    return (value or "").lower() in ("1", "true", "on", "yes")
+
+
+def page_number(request: HttpRequest) -> int:
+    raw = request.GET.get("page", "1")
+    return int(raw) if raw.isdigit() and int(raw) > 0 else 1
