@@ -1,7 +1,12 @@
 """RabbitMQ adapter: AMQP 0-9-1 through aio-pika, inventory through the management HTTP API.
 
 Features: connect, ping (a real AMQP connection and an answered management
-request), cluster overview (version, nodes, object totals).
+request), cluster overview (version, nodes, object totals); browsing through
+``brokers.rabbitmq_inventory`` (paginated queue list, queue detail with
+consumers, bindings and dead-letter routes), ``brokers.rabbitmq_topology``
+(exchanges, vhosts) and ``brokers.rabbitmq_messages`` (peek, publish, purge).
+The adapter keeps one HTTP client and one AMQP connection per vhost it was
+asked about, opened on first use.
 
 Connection settings: ``amqp_url`` (``amqp://`` or ``amqps://`` host, port and
 vhost, no credentials), ``management_url`` (``http(s)://host:15672``, no
@@ -10,39 +15,53 @@ credentials), ``username`` and ``password`` shared by both.
 Limitations: counts come from the management plugin's statistics, which lag
 the broker by up to its collection interval (5 s by default); callers show the
 sample time with every number. Never call the unpaginated ``/api/queues``: it
-costs seconds at thousands of queues.
+costs seconds at thousands of queues. Reading messages of classic and quorum
+queues is destructive in RabbitMQ (see ``rabbitmq_messages``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import ssl
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Any, ClassVar
-from urllib.parse import quote, urlsplit
+from typing import TYPE_CHECKING, ClassVar
+from urllib.parse import quote, unquote, urlsplit
 
-import aio_pika
+import aiormq.abc
 import aiormq.exceptions
 import httpx
-from aio_pika.abc import AbstractRobustConnection
+from aio_pika.abc import AbstractConnection
 
 from brokers.base import (
     DLQ_NAME_PATTERN,
-    BrokerAuthError,
     BrokerBase,
     BrokerError,
-    BrokerTimeout,
-    BrokerUnavailable,
     ClusterConfig,
     ConfigError,
     DeadLetterQueue,
     Node,
-    NotFound,
     Overview,
 )
+from brokers.rabbitmq_errors import amqp_errors, connect_amqp, open_channel_connection
+from brokers.rabbitmq_http import ManagementClient
 
-USER_AGENT = "mqboard"
+if TYPE_CHECKING:
+    from brokers.rabbitmq_messages_model import (
+        OutgoingMessage,
+        PeekResult,
+        PublishResult,
+        PurgeResult,
+    )
+    from brokers.rabbitmq_model import (
+        ExchangeDetail,
+        ExchangePage,
+        QueueDetail,
+        QueuePage,
+        QueueQuery,
+        QueueRow,
+        Vhost,
+    )
 
 
 def quote_vhost(vhost: str) -> str:
@@ -50,7 +69,7 @@ def quote_vhost(vhost: str) -> str:
     return quote(vhost, safe="")
 
 
-class RabbitMQBroker(BrokerBase):
+class RabbitMQBroker(ManagementClient, BrokerBase):
     kind: ClassVar[str] = "rabbitmq"
 
     def __init__(self, config: ClusterConfig) -> None:
@@ -60,7 +79,10 @@ class RabbitMQBroker(BrokerBase):
             raise ConfigError(f"cluster {config.slug!r}: amqp_url is required for RabbitMQ")
         self.config = config
         self._http: httpx.AsyncClient | None = None
-        self._amqp: AbstractRobustConnection | None = None
+        self._amqp: AbstractConnection | None = None
+        # Browsing reaches queues in every vhost; AMQP connections are per vhost.
+        self._vhost_amqp: dict[str, aiormq.abc.AbstractConnection] = {}
+        self._amqp_lock = asyncio.Lock()
 
     # -- lifecycle -------------------------------------------------------
 
@@ -69,14 +91,15 @@ class RabbitMQBroker(BrokerBase):
         await self._open_amqp()
 
     async def close(self) -> None:
-        http, self._http = self._http, None
-        amqp, self._amqp = self._amqp, None
-        if http is not None:
-            await http.aclose()
-        if amqp is not None:
-            # The connection may already be gone; closing is best effort.
-            with contextlib.suppress(aiormq.exceptions.AMQPError, OSError, TimeoutError):
-                await amqp.close()
+        connections = [self._amqp, *self._vhost_amqp.values()]
+        self._amqp = None
+        self._vhost_amqp = {}
+        await self.close_http()
+        for amqp in connections:
+            if amqp is not None:
+                # The connection may already be gone; closing is best effort.
+                with contextlib.suppress(aiormq.exceptions.AMQPError, OSError, TimeoutError):
+                    await amqp.close()
 
     # -- reads -----------------------------------------------------------
 
@@ -141,124 +164,105 @@ class RabbitMQBroker(BrokerBase):
             for q in items
         )
 
-    async def management_get(self, path: str, params: dict[str, str] | None = None) -> Any:
-        """GET a management API path and return its JSON; errors become BrokerErrors."""
-        return await self._management("GET", path, params=params)
+    # -- browsing (implemented in the rabbitmq_* modules) -----------------
 
-    async def management_put(self, path: str, body: Any) -> Any:
-        return await self._management("PUT", path, json=body)
+    async def queue_page(self, query: QueueQuery) -> QueuePage:
+        from brokers.rabbitmq_inventory import queue_page
 
-    async def management_delete(self, path: str) -> Any:
-        return await self._management("DELETE", path)
+        return await queue_page(self, query)
 
-    # -- internals -------------------------------------------------------
+    async def queue_summary(self, vhost: str, name: str) -> QueueRow:
+        from brokers.rabbitmq_inventory import queue_summary
 
-    def _open_http(self) -> httpx.AsyncClient:
-        if self._http is None:
-            self._http = httpx.AsyncClient(
-                base_url=self.config.management_url.rstrip("/"),
-                auth=(self.config.username, self.config.password.reveal()),
-                timeout=httpx.Timeout(self.config.timeout),
-                headers={"User-Agent": USER_AGENT},
-                verify=self.config.verify_tls,
-                follow_redirects=False,
-            )
-        return self._http
+        return await queue_summary(self, vhost, name)
 
-    async def _management(self, method: str, path: str, **kwargs: Any) -> Any:
-        client = self._open_http()
-        where = f"management API at {self.config.management_url}"
-        try:
-            response = await client.request(method, path, **kwargs)
-        except httpx.TimeoutException:
-            raise BrokerTimeout(
-                f"{where} did not answer within {self.config.timeout:g} s"
-            ) from None
-        except httpx.ConnectError as exc:
-            raise BrokerUnavailable(f"{where} is unreachable: {_reason(exc)}") from None
-        except (httpx.RemoteProtocolError, httpx.DecodingError):
-            raise BrokerError(
-                f"{where} does not speak HTTP: is the port the management port (15672),"
-                " not the AMQP one?",
-                permanent=True,
-            ) from None
-        except httpx.HTTPError as exc:
-            raise BrokerUnavailable(f"{where} failed: {_reason(exc)}") from None
-        if response.status_code == 401:
-            raise BrokerAuthError(
-                f"{where} refused user {self.config.username!r}: wrong username or password"
-            )
-        if response.status_code == 403:
-            raise BrokerAuthError(
-                f"{where}: user {self.config.username!r} lacks the management tag for {path}"
-            )
-        if response.status_code == 404:
-            raise NotFound(f"{where}: {path} not found")
-        if response.status_code >= 400:
-            raise BrokerError(
-                f"{where} answered HTTP {response.status_code} for {method} {path}: "
-                f"{response.text[:200]}"
-            )
-        if response.status_code == 204 or not response.content:
-            return None
-        try:
-            return response.json()
-        except ValueError:
-            raise BrokerError(
-                f"{where} answered with something that is not JSON: is it really the"
-                " RabbitMQ management plugin?",
-                permanent=True,
-            ) from None
+    async def queue_detail(self, vhost: str, name: str, *, scan_limit: int = 2000) -> QueueDetail:
+        """``scan_limit`` bounds the search for queues that dead-letter into this one."""
+        from brokers.rabbitmq_inventory import queue_detail
 
-    async def _open_amqp(self) -> AbstractRobustConnection:
-        url = urlsplit(self.config.amqp_url)
-        where = f"AMQP at {url.hostname}:{url.port or (5671 if url.scheme == 'amqps' else 5672)}"
-        ssl_context = None
-        if url.scheme == "amqps":
-            ssl_context = ssl.create_default_context()
-            if not self.config.verify_tls:
-                ssl_context.check_hostname = False
-                ssl_context.verify_mode = ssl.CERT_NONE
-        vhost = url.path[1:] if url.path.startswith("/") and len(url.path) > 1 else "/"
-        try:
-            # connect_robust reconnects by itself after a broker restart, but
-            # its first connection must succeed within the timeout.
-            connection = await asyncio.wait_for(
-                aio_pika.connect_robust(
-                    host=url.hostname or "localhost",
-                    port=url.port or (5671 if url.scheme == "amqps" else 5672),
-                    login=self.config.username,
-                    password=self.config.password.reveal(),
-                    virtualhost=vhost,
-                    ssl=ssl_context is not None,
-                    ssl_context=ssl_context,
-                    timeout=self.config.timeout,
-                    client_properties={"connection_name": f"mqboard {self.config.slug}"},
-                ),
-                timeout=self.config.timeout + 1,
-            )
-        except aiormq.exceptions.ProbableAuthenticationError:
-            raise BrokerAuthError(
-                f"{where} refused user {self.config.username!r}: wrong username or password"
-            ) from None
-        except aiormq.exceptions.AMQPConnectionError as exc:
-            raise BrokerUnavailable(f"{where} is unreachable: {_reason(exc)}") from None
-        except TimeoutError:
-            raise BrokerTimeout(
-                f"{where} did not complete the AMQP handshake within {self.config.timeout:g} s"
-            ) from None
-        except OSError as exc:
-            raise BrokerUnavailable(f"{where} is unreachable: {_reason(exc)}") from None
-        self._amqp = connection
+        return await queue_detail(self, vhost, name, scan_limit)
+
+    async def exchange_page(
+        self, vhost: str | None, *, page: int = 1, page_size: int = 100, name: str = ""
+    ) -> ExchangePage:
+        from brokers.rabbitmq_topology import exchange_page
+
+        return await exchange_page(self, vhost, page=page, page_size=page_size, name=name)
+
+    async def exchange_detail(self, vhost: str, name: str) -> ExchangeDetail:
+        from brokers.rabbitmq_topology import exchange_detail
+
+        return await exchange_detail(self, vhost, name)
+
+    async def vhosts(self) -> tuple[Vhost, ...]:
+        from brokers.rabbitmq_topology import vhosts
+
+        return await vhosts(self)
+
+    async def peek(
+        self, vhost: str, queue: str, count: int, *, max_bytes: int = 256 << 20
+    ) -> PeekResult:
+        """Read the first ``count`` messages; destructive except on streams (see the module)."""
+        from brokers.rabbitmq_messages import peek
+
+        return await peek(self, vhost, queue, count, max_bytes)
+
+    async def publish(self, vhost: str, message: OutgoingMessage) -> PublishResult:
+        from brokers.rabbitmq_messages import publish
+
+        return await publish(self, vhost, message)
+
+    async def purge(self, vhost: str, queue: str) -> PurgeResult:
+        from brokers.rabbitmq_messages import purge
+
+        return await purge(self, vhost, queue)
+
+    # -- AMQP --------------------------------------------------------------
+
+    def default_vhost(self) -> str:
+        """The vhost named by ``amqp_url`` (``/`` when it names none)."""
+        path = urlsplit(self.config.amqp_url).path
+        return unquote(path[1:]) if path.startswith("/") and len(path) > 1 else "/"
+
+    async def amqp_connection(self, vhost: str | None = None) -> aiormq.abc.AbstractConnection:
+        """An open AMQP connection to ``vhost`` (default: the URL's) for browsing, reused
+        between calls and reopened when it was lost."""
+        vhost = self.default_vhost() if vhost is None else vhost
+        connection = self._vhost_amqp.get(vhost)
+        if connection is not None and not connection.is_closed:
+            return connection
+        async with self._amqp_lock:
+            connection = self._vhost_amqp.get(vhost)
+            if connection is None or connection.is_closed:
+                connection = await open_channel_connection(self.config, vhost)
+                self._vhost_amqp[vhost] = connection
         return connection
+
+    @contextlib.asynccontextmanager
+    async def amqp_channel(
+        self, vhost: str | None = None, *, confirms: bool = False
+    ) -> AsyncIterator[aiormq.abc.AbstractChannel]:
+        """A fresh channel, closed afterwards. A channel error (which also closes the
+        channel on the broker) becomes a BrokerError; ``confirms`` turns on publisher
+        confirms with unroutable messages raising :class:`Unroutable`."""
+        where = f"vhost {self.default_vhost() if vhost is None else vhost!r}"
+        with amqp_errors(where, self.config.timeout):
+            connection = await self.amqp_connection(vhost)
+            channel = await connection.channel(
+                publisher_confirms=confirms, on_return_raises=confirms
+            )
+        try:
+            with amqp_errors(where, self.config.timeout):
+                yield channel
+        finally:
+            if not channel.is_closed:
+                with contextlib.suppress(aiormq.exceptions.AMQPError, OSError, TimeoutError):
+                    await channel.close()
+
+    async def _open_amqp(self) -> AbstractConnection:
+        self._amqp = await connect_amqp(self.config, self.default_vhost())
+        return self._amqp
 
 
 def _int_or_none(value: object) -> int | None:
     return int(value) if isinstance(value, int | float) else None
-
-
-def _reason(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    if "Connection refused" in text or "ConnectionRefused" in text or "Errno 111" in text:
-        return "connection refused (is the broker running and the port right?)"
-    return text[:200]

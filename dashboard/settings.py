@@ -192,6 +192,10 @@ MQB_KAFKA_CAPTURE_GROUP = envstr("MQB_KAFKA_CAPTURE_GROUP", "mqboard-capture-{sl
 # DLQ topics the name patterns do not find: "topic" (on every Kafka cluster) or
 # "slug:topic" (Kafka topic names cannot contain ":").
 MQB_KAFKA_DLQ_TOPICS = envlist("MQB_KAFKA_DLQ_TOPICS", "")
+# The result backend of the monitored Celery apps (a redis:// URL, not the
+# dashboard's own): captured Celery task messages get their task's exception
+# from it. Empty: not read.
+MQB_DLQ_CELERY_RESULT_BACKEND = envstr("MQB_DLQ_CELERY_RESULT_BACKEND", "")
 # Queues DLQ discovery reads per RabbitMQ cluster (500 per request, 4 at a time).
 MQB_DLQ_DISCOVERY_SCAN_LIMIT = envint("MQB_DLQ_DISCOVERY_SCAN_LIMIT", 50_000)
 
@@ -208,6 +212,10 @@ MQB_METRICS_HOUR_DAYS = envfloat("MQB_METRICS_HOUR_DAYS", 180)
 MQB_METRICS_CONSUMER_DAYS = envfloat("MQB_METRICS_CONSUMER_DAYS", 30)
 # Management API pages (of 500 queues) in flight at once during a RabbitMQ sample.
 MQB_METRICS_RABBITMQ_CONCURRENCY = envint("MQB_METRICS_RABBITMQ_CONCURRENCY", 2)
+# Sample only these RabbitMQ vhosts (comma-separated; empty: every vhost) and only
+# the Kafka topics matching this regular expression (empty: every topic).
+MQB_METRICS_RABBITMQ_VHOSTS = envlist("MQB_METRICS_RABBITMQ_VHOSTS", "")
+MQB_METRICS_KAFKA_TOPICS = envstr("MQB_METRICS_KAFKA_TOPICS", "")
 # Kafka consumer groups read per sample (in group id order); the rest are counted.
 MQB_METRICS_KAFKA_MAX_GROUPS = envint("MQB_METRICS_KAFKA_MAX_GROUPS", 5000)
 # Partitions whose record timestamp (for lag in seconds) may be read per sample,

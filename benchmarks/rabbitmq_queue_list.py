@@ -1,0 +1,279 @@
+"""The queue list at 10,000 queues: the dashboard's page against RabbitMQ's own API.
+
+Creates a vhost with 10,000 queues (one definitions import), puts messages in
+some of them, waits until the management statistics show them, then measures
+the first page (100 rows) sorted by depth (descending) and filtered by the
+name substring "orders" (1,000 matches):
+
+* ``api``: the dashboard's JSON API, and ``html``: its HTML page, both over
+  real HTTP through a Daphne subprocess on a temporary SQLite database, with a
+  logged-in session (keep-alive connection);
+* ``raw``: the management API request the dashboard itself makes for that
+  page (same parameters: paginated, sorted, filtered, columns trimmed,
+  ``disable_stats``), straight to RabbitMQ;
+* ``unpaged``: the unpaginated global ``GET /api/queues`` (every queue of
+  every vhost), what RabbitMQ's UI and many tools fetch.
+
+All four interleaved in the same run (in a shuffled order each round), REPS
+rounds after a warm-up; medians reported. The vhost is deleted at the end. Last line:
+``RESULT page_vs_api=<slower dashboard / raw> unpaged_vs_page=<unpaged / slower dashboard>``.
+
+Run: ``.venv/bin/python benchmarks/rabbitmq_queue_list.py`` with the local
+services up (``services/up.sh``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import quote
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from brokers.rabbitmq_inventory import page_params  # noqa: E402
+from brokers.rabbitmq_model import QueueQuery  # noqa: E402
+
+MGMT = "http://127.0.0.1:15672"
+GUEST = ("guest", "guest")
+QUEUES = 10_000
+FILLED = 300  # queues that get messages, so that "by depth" means something
+REPS = int(os.environ.get("REPS", "9"))
+PYTHON = sys.executable
+SLUG = "local-rabbitmq"
+
+
+def q(name: str) -> str:
+    return quote(name, safe="")
+
+
+def queue_name(i: int) -> str:
+    return f"bench-{i:05d}-{'orders' if i % 10 == 0 else 'misc'}"
+
+
+def create_queues(http: httpx.Client, vhost: str) -> None:
+    http.put(f"/api/vhosts/{q(vhost)}").raise_for_status()
+    http.put(
+        f"/api/permissions/{q(vhost)}/guest",
+        json={"configure": ".*", "write": ".*", "read": ".*"},
+    ).raise_for_status()
+    definitions = {
+        "queues": [
+            {
+                "name": queue_name(i),
+                "vhost": vhost,
+                "durable": False,
+                "auto_delete": False,
+                "arguments": {"x-dead-letter-exchange": "dlx"} if i % 7 == 0 else {},
+            }
+            for i in range(QUEUES)
+        ]
+    }
+    http.post(f"/api/definitions/{q(vhost)}", json=definitions, timeout=300).raise_for_status()
+
+
+async def fill_queues(vhost: str) -> int:
+    """Messages into FILLED of the "orders" queues: queue i gets i % 23 + 1."""
+    import aio_pika
+
+    connection = await aio_pika.connect(f"amqp://guest:guest@127.0.0.1:5672/{q(vhost)}")
+    top = 0
+    try:
+        channel = await connection.channel(publisher_confirms=True)
+        for n in range(FILLED):
+            count = n % 23 + 1
+            top = max(top, count)
+            name = queue_name(n * 10)
+            await asyncio.gather(
+                *(
+                    channel.default_exchange.publish(aio_pika.Message(b"x" * 64), name)
+                    for _ in range(count)
+                )
+            )
+    finally:
+        await connection.close()
+    return top
+
+
+def wait_for_stats(http: httpx.Client, vhost: str, top: int) -> None:
+    params = {"page": "1", "page_size": "1", "sort": "messages", "sort_reverse": "true"}
+    params.update({"disable_stats": "true", "enable_queue_totals": "true", "columns": "messages"})
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        data = http.get(f"/api/queues/{q(vhost)}", params=params).json()
+        if data.get("total_count") == QUEUES and data["items"][0].get("messages") == top:
+            return
+        time.sleep(1)
+    raise SystemExit("the management statistics never showed the messages")
+
+
+def start_daphne(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "dashboard.settings",
+        "PYTHONPATH": str(ROOT),
+        "DATABASE_URL": f"sqlite:///{workdir / 'db.sqlite3'}",
+        "MQB_DEFAULT_CLUSTERS": "rabbitmq",
+        "MQB_USER_PASSWORD": "bench-pass-1",
+        "MQB_LOG_LEVEL": "WARNING",
+        # Measure, don't give up: a loaded machine can make one page take seconds.
+        "MQB_BROKER_TIMEOUT": "60",
+    }
+    env.pop("MQB_CLUSTERS_FILE", None)
+    for command in (["migrate", "--no-input", "-v0"], ["ensure_user", "bench", "--role", "viewer"]):
+        subprocess.run(
+            [PYTHON, "manage.py", *command],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    log = open(workdir / "daphne.log", "wb")  # noqa: SIM115
+    process = subprocess.Popen(
+        [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "dashboard.asgi:application"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(url + "/login/", timeout=1)
+            return process, url
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    process.terminate()
+    raise SystemExit("Daphne did not start; see " + str(workdir / "daphne.log"))
+
+
+def log_in(url: str) -> httpx.Client:
+    client = httpx.Client(base_url=url, timeout=60)
+    form = client.get("/login/").text
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form)
+    assert token, "no CSRF token on the login page"
+    response = client.post(
+        "/login/",
+        data={
+            "username": "bench",
+            "password": "bench-pass-1",
+            "csrfmiddlewaretoken": token.group(1),
+        },
+        headers={"Referer": url + "/login/"},
+    )
+    assert response.status_code == 302, f"login failed: {response.status_code}"
+    return client
+
+
+def timed(call: Callable[[], httpx.Response]) -> float:
+    started = time.perf_counter()
+    response = call()
+    elapsed = time.perf_counter() - started
+    response.raise_for_status()
+    return elapsed
+
+
+def main() -> None:
+    vhost = f"mqb-bench-{uuid.uuid4().hex[:8]}"
+    query = QueueQuery(vhost=vhost, name="orders", sort="depth", reverse=True, page_size=100)
+    raw_params = page_params(query, 1, 100)
+    page_query = {
+        "vhost": vhost,
+        "name": "orders",
+        "sort": "depth",
+        "reverse": "1",
+        "page_size": "100",
+    }
+    http = httpx.Client(base_url=MGMT, auth=GUEST, timeout=120)
+    process = None
+    workdir = Path(tempfile.mkdtemp(prefix="mqb-bench-"))
+    try:
+        started = time.monotonic()
+        create_queues(http, vhost)
+        print(f"created {QUEUES} queues in {time.monotonic() - started:.1f} s", flush=True)
+        top = asyncio.run(fill_queues(vhost))
+        wait_for_stats(http, vhost, top)
+        print(f"statistics ready after {time.monotonic() - started:.1f} s", flush=True)
+        process, url = start_daphne(workdir)
+        dashboard = log_in(url)
+
+        def raw() -> httpx.Response:
+            return http.get(f"/api/queues/{q(vhost)}", params=raw_params)
+
+        def api() -> httpx.Response:
+            return dashboard.get(f"/api/clusters/{SLUG}/rabbitmq/queues", params=page_query)
+
+        def html() -> httpx.Response:
+            return dashboard.get(f"/rabbitmq/{SLUG}/", params=page_query)
+
+        def unpaged() -> httpx.Response:
+            return http.get("/api/queues")
+
+        first = api().json()
+        assert len(first["items"]) == 100 and first["items"][0]["messages"] == top, first
+        assert first["filtered"] == QUEUES // 10 and first["requests"] == 1
+        assert "bench-" in html().text
+        size_unpaged = len(unpaged().content)
+        kinds = {"raw": raw, "api": api, "html": html, "unpaged": unpaged}
+        for call in kinds.values():  # warm-up: connections, caches
+            timed(call)
+        samples: dict[str, list[float]] = {kind: [] for kind in kinds}
+        order = list(kinds)
+        shuffle = random.Random(7).shuffle
+        for _ in range(REPS):
+            shuffle(order)  # no kind always runs right after the 14 MB one
+            for kind in order:
+                samples[kind].append(timed(kinds[kind]))
+        medians = {kind: statistics.median(values) for kind, values in samples.items()}
+    finally:
+        if process is not None:
+            process.terminate()
+            process.wait(timeout=10)
+        http.delete(f"/api/vhosts/{q(vhost)}")
+        http.close()
+
+    print(f"\n{QUEUES} queues in vhost {vhost}; first page of 100, name ~ 'orders', by depth")
+    print(f"{'request':<44} {'median ms':>10} {'min':>8} {'max':>8}")
+    labels = {
+        "raw": "management API, same paginated request",
+        "api": "dashboard JSON API (Daphne, logged in)",
+        "html": "dashboard HTML page (Daphne, logged in)",
+        "unpaged": f"unpaginated GET /api/queues ({size_unpaged // 1024} kB)",
+    }
+    for kind, label in labels.items():
+        values = samples[kind]
+        print(
+            f"{label:<44} {medians[kind] * 1000:>10.1f}"
+            f" {min(values) * 1000:>8.1f} {max(values) * 1000:>8.1f}"
+        )
+    slower = max(medians["api"], medians["html"])
+    print(
+        f"\nrounds: {REPS}; api/raw {medians['api'] / medians['raw']:.2f},"
+        f" html/raw {medians['html'] / medians['raw']:.2f}"
+    )
+    print(
+        f"RESULT page_vs_api={slower / medians['raw']:.2f}"
+        f" unpaged_vs_page={medians['unpaged'] / slower:.1f}"
+    )
+
+
+if __name__ == "__main__":
+    main()

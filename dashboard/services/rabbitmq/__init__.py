@@ -1,0 +1,113 @@
+"""RabbitMQ browsing and management for views and the JSON API: ``get_*`` read, ``do_*`` write.
+
+The result types are re-exported here so that views and API views never
+import ``brokers`` themselves.
+"""
+
+from __future__ import annotations
+
+from brokers.base import BrokerError, NotFound
+from brokers.decode import DeathEvent, Decoded, HeaderValue
+from brokers.rabbitmq_messages_model import (
+    OutgoingMessage,
+    PeekedMessage,
+    PeekResult,
+    PublishResult,
+    PurgeResult,
+)
+from brokers.rabbitmq_model import (
+    MAX_PAGE_SIZE,
+    QUEUE_SORTS,
+    QUEUE_STATES,
+    QUEUE_TYPES,
+    STATS_SORTS,
+    Binding,
+    Consumer,
+    DeadLetterLink,
+    ExchangeDetail,
+    ExchangePage,
+    ExchangeRow,
+    QueueDetail,
+    QueuePage,
+    QueueQuery,
+    QueueRow,
+    ScanInfo,
+    Vhost,
+)
+from dashboard.services.rabbitmq.browse import (
+    get_exchange_detail,
+    get_exchange_page,
+    get_queue_detail,
+    get_queue_page,
+    get_vhosts,
+)
+from dashboard.services.rabbitmq.common import (
+    InvalidInput,
+    get_rabbitmq_config,
+    get_rabbitmq_configs,
+)
+from dashboard.services.rabbitmq.message_input import BODY_ENCODINGS, build_outgoing_message
+from dashboard.services.rabbitmq.peek import (
+    ConfirmationRequired,
+    MessageView,
+    PeekView,
+    do_peek_messages,
+    get_peeked_body,
+    get_queue_summary,
+    is_peek_confirmed,
+)
+from dashboard.services.rabbitmq.query import PAGE_SIZES, parse_queue_query, query_string, truthy
+from dashboard.services.rabbitmq.writes import do_publish_message, do_purge_queue
+
+__all__ = [
+    "BODY_ENCODINGS",
+    "MAX_PAGE_SIZE",
+    "PAGE_SIZES",
+    "QUEUE_SORTS",
+    "QUEUE_STATES",
+    "QUEUE_TYPES",
+    "STATS_SORTS",
+    "Binding",
+    "BrokerError",
+    "ConfirmationRequired",
+    "Consumer",
+    "DeadLetterLink",
+    "DeathEvent",
+    "Decoded",
+    "ExchangeDetail",
+    "ExchangePage",
+    "ExchangeRow",
+    "HeaderValue",
+    "InvalidInput",
+    "MessageView",
+    "NotFound",
+    "OutgoingMessage",
+    "PeekResult",
+    "PeekView",
+    "PeekedMessage",
+    "PublishResult",
+    "PurgeResult",
+    "QueueDetail",
+    "QueuePage",
+    "QueueQuery",
+    "QueueRow",
+    "ScanInfo",
+    "Vhost",
+    "build_outgoing_message",
+    "do_peek_messages",
+    "do_publish_message",
+    "do_purge_queue",
+    "get_exchange_detail",
+    "get_exchange_page",
+    "get_peeked_body",
+    "get_queue_detail",
+    "get_queue_page",
+    "get_queue_summary",
+    "get_rabbitmq_config",
+    "get_rabbitmq_configs",
+    "get_vhosts",
+    "is_peek_confirmed",
+    "parse_queue_query",
+    "query_string",
+    "truthy",
+]

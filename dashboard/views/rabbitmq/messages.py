@@ -1,0 +1,63 @@
+"""Peeking at a queue's messages, after the user confirmed what a peek does to the queue."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+
+from dashboard.services.rabbitmq import (
+    ConfirmationRequired,
+    InvalidInput,
+    do_peek_messages,
+    get_queue_summary,
+    is_peek_confirmed,
+    truthy,
+)
+from dashboard.services.rabbitmq.query import parse_int
+from dashboard.views.rabbitmq.common import (
+    bad_request,
+    cluster_context,
+    render_page,
+    url_with,
+)
+
+DEFAULT_COUNT = 10
+
+
+async def peek(request: HttpRequest, slug: str) -> HttpResponse:
+    context = cluster_context(slug, "queues")
+    source = request.POST if request.method == "POST" else request.GET
+    vhost, name = source.get("vhost"), source.get("name")
+    if vhost is None or name is None:
+        return await bad_request(request, slug, "a queue needs its vhost and name")
+    summary = await get_queue_summary(slug, vhost, name)
+    context.update(
+        queue=summary,
+        vhost=vhost,
+        name=name,
+        count=DEFAULT_COUNT,
+        max_count=settings.MQB_RABBITMQ_PEEK_MAX,
+        confirmed=await is_peek_confirmed(request, slug, vhost, name),
+        queue_link=url_with("rabbitmq-queue", slug, vhost=vhost, name=name),
+    )
+    if request.method != "POST":
+        return await render_page(request, "rabbitmq/peek.html", context)
+    status = 200
+    try:
+        count = parse_int(
+            request.POST.get("count"), DEFAULT_COUNT, name="count", low=-1, high=1_000_000
+        )
+        context["count"] = count
+        context["peek"] = await do_peek_messages(
+            slug,
+            vhost,
+            name,
+            count,
+            user=await request.auser(),
+            request=request,
+            confirm=truthy(request.POST.get("confirm")),
+        )
+        context["confirmed"] = True
+    except (InvalidInput, ConfirmationRequired) as exc:
+        context["error"], status = str(exc), 400
+    return await render_page(request, "rabbitmq/peek.html", context, status=status)
