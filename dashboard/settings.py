@@ -120,7 +120,14 @@ MQB_CHANNEL_PREFIX = envstr("MQB_CHANNEL_PREFIX", "mqboard")
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": MQB_CHANNEL_PREFIX, "expiry": 30},
+        "CONFIG": {
+            # redis-py 8 gives every socket a 5 s read timeout, and channels_redis
+            # blocks in BZPOPMIN for 5 s: an idle websocket would fail on the
+            # race between the two. Reads may block longer than the BZPOPMIN.
+            "hosts": [{"address": REDIS_URL, "socket_timeout": 30, "socket_connect_timeout": 5}],
+            "prefix": MQB_CHANNEL_PREFIX,
+            "expiry": 30,
+        },
     }
 }
 
@@ -150,6 +157,16 @@ MQB_RABBITMQ_PEEK_BYTES = envint("MQB_RABBITMQ_PEEK_BYTES", 64 * 1024 * 1024)
 MQB_RABBITMQ_PEEK_TTL = envint("MQB_RABBITMQ_PEEK_TTL", 900)
 
 # -- Jobs (bulk moves and requeues run by the Celery worker) --
+# Seconds between a running job's progress reports (database row + websocket
+# push); pause and cancel are noticed at the next report.
+MQB_JOB_PROGRESS_INTERVAL = envfloat("MQB_JOB_PROGRESS_INTERVAL", 0.5)
+# A running job with no report for this long is shown as possibly stuck.
+MQB_JOB_STALE_AFTER = envfloat("MQB_JOB_STALE_AFTER", 30.0)
+# Messages a move holds unacked at once (the prefetch window); also bounds
+# the duplicates a lost connection can leave behind.
+MQB_MOVE_PREFETCH = envint("MQB_MOVE_PREFETCH", 500)
+# A move whose publishes get no confirm for this long stops ("stalled").
+MQB_MOVE_STALL_TIMEOUT = envfloat("MQB_MOVE_STALL_TIMEOUT", 60.0)
 
 # -- Kafka browsing (topics, messages, consumer groups) --
 # Rows per page of the topics and consumer-groups lists (watermarks, configs
@@ -196,8 +213,10 @@ MQB_KAFKA_DLQ_TOPICS = envlist("MQB_KAFKA_DLQ_TOPICS", "")
 # dashboard's own): captured Celery task messages get their task's exception
 # from it. Empty: not read.
 MQB_DLQ_CELERY_RESULT_BACKEND = envstr("MQB_DLQ_CELERY_RESULT_BACKEND", "")
-# Queues DLQ discovery reads per RabbitMQ cluster (500 per request, 4 at a time).
+# Queues DLQ discovery reads per RabbitMQ cluster (500 per request, 4 at a time),
+# and the vhosts it reads (comma-separated; empty: every vhost).
 MQB_DLQ_DISCOVERY_SCAN_LIMIT = envint("MQB_DLQ_DISCOVERY_SCAN_LIMIT", 50_000)
+MQB_DLQ_DISCOVERY_VHOSTS = envlist("MQB_DLQ_DISCOVERY_VHOSTS", "")
 
 # -- Live metrics (collector sampling, history, consumers, Prometheus) --
 # Seconds between samples of an entity someone has open in a browser.
