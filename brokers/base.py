@@ -204,8 +204,13 @@ class Broker(Protocol):
     async def overview(self) -> Overview:
         """Version, nodes and counts of the whole cluster."""
 
-    async def dead_letter_queues(self, limit: int = 50) -> tuple[DeadLetterQueue, ...]:
-        """Queues or topics named like dead-letter queues, with their depth."""
+    async def dead_letter_queues(
+        self, limit: int = 50, *, vhost: str | None = None
+    ) -> tuple[DeadLetterQueue, ...]:
+        """Queues or topics named like dead-letter queues, with their depth.
+
+        ``vhost`` narrows a RabbitMQ search to one vhost; other kinds ignore it.
+        """
 
     async def __aenter__(self) -> Self: ...
 

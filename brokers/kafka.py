@@ -158,7 +158,9 @@ class KafkaBroker(KafkaCalls, BrokerBase):
             consumer_groups=group_count,
         )
 
-    async def dead_letter_queues(self, limit: int = 50) -> tuple[DeadLetterQueue, ...]:
+    async def dead_letter_queues(
+        self, limit: int = 50, *, vhost: str | None = None
+    ) -> tuple[DeadLetterQueue, ...]:
         summary = await self.read_metadata(summarize)
         pattern = re.compile(DLQ_NAME_PATTERN)
         names = sorted(n for n in summary.partitions if pattern.search(n))[:limit]

@@ -137,10 +137,13 @@ class RabbitMQBroker(ManagementClient, BrokerBase):
             messages=_int_or_none(queue_totals.get("messages")),
         )
 
-    async def dead_letter_queues(self, limit: int = 50) -> tuple[DeadLetterQueue, ...]:
+    async def dead_letter_queues(
+        self, limit: int = 50, *, vhost: str | None = None
+    ) -> tuple[DeadLetterQueue, ...]:
         # One paginated, trimmed request: never the unpaginated /api/queues.
+        path = "/api/queues" if vhost is None else f"/api/queues/{quote_vhost(vhost)}"
         page = await self.management_get(
-            "/api/queues",
+            path,
             params={
                 "page": "1",
                 "page_size": str(limit),

@@ -2,7 +2,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin
+from asgiref.sync import async_to_sync
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from dashboard.models import AuditEntry, Cluster, Consumer, DeadLetter, Job, ThroughputSample
@@ -37,6 +40,34 @@ class DeadLetterAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_filter = ("cluster", "status", "reason", "dlq")
     search_fields = ("message_id", "exception_class", "exception_message", "origin_queue")
     exclude = ("body", "key")
+    actions = ("requeue_selected", "discard_selected")
+
+    @admin.action(description="Requeue selected to their origin")
+    def requeue_selected(self, request: HttpRequest, queryset: QuerySet[DeadLetter]) -> None:
+        # The same service as the inbox: roles, the double-send guard, the audit.
+        from dashboard.services.deadletters.requeue import do_requeue_many
+
+        ids = list(queryset.values_list("pk", flat=True))
+        try:
+            done = async_to_sync(do_requeue_many)(ids, user=request.user, request=request)
+        except PermissionDenied as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return
+        level = messages.SUCCESS if not done.failed else messages.WARNING
+        text = f"Requeued {done.sent}, failed {done.failed}, skipped {done.skipped} (not pending)."
+        self.message_user(request, " ".join([text, *done.errors]), level)
+
+    @admin.action(description="Discard selected")
+    def discard_selected(self, request: HttpRequest, queryset: QuerySet[DeadLetter]) -> None:
+        from dashboard.services.deadletters.discard import do_discard_dead_letters
+
+        ids = list(queryset.values_list("pk", flat=True))
+        try:
+            done = async_to_sync(do_discard_dead_letters)(ids, user=request.user, request=request)
+        except PermissionDenied as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return
+        self.message_user(request, f"Discarded {done} (the others were not pending).")
 
 
 @admin.register(Job)

@@ -130,6 +130,11 @@ class DeadLetter(models.Model):
     exception_class = models.CharField(max_length=512, blank=True)
     exception_message = models.TextField(blank=True)
     fingerprint = models.CharField(max_length=64, db_index=True, blank=True)
+    failure_details = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="conventions read, notes on unreadable headers, Celery task, routing keys",
+    )
     attempts = models.IntegerField(default=1)
     first_failed_at = models.DateTimeField(null=True, blank=True)
     last_failed_at = models.DateTimeField(null=True, blank=True)
@@ -165,6 +170,24 @@ class DeadLetter(models.Model):
         return f"dead letter #{self.pk} from {self.dlq}"
 
 
+class DeadLetterBody(models.Model):
+    """Every byte of a dead letter whose body is longer than ``MQB_DLQ_MAX_BODY``.
+
+    ``DeadLetter.body`` then holds only the first ``MQB_DLQ_MAX_BODY`` bytes (enough
+    to decode and show) and ``body_truncated`` is set; the whole body lives here,
+    in its own table so that lists of dead letters never read it. Written in the
+    same transaction as its DeadLetter.
+    """
+
+    dead_letter = models.OneToOneField(
+        DeadLetter, primary_key=True, on_delete=models.CASCADE, related_name="full_body"
+    )
+    data = models.BinaryField()
+
+    def __str__(self) -> str:
+        return f"body of dead letter #{self.pk}"
+
+
 class ManagedDeadLetterQueue(models.Model):
     """A DLQ an admin has taken over: the collector captures it into DeadLetter rows.
 
@@ -181,6 +204,16 @@ class ManagedDeadLetterQueue(models.Model):
     )
     managed_at = models.DateTimeField(auto_now_add=True)
     released_at = models.DateTimeField(null=True, blank=True)
+    # Written by the collector's capture loop.
+    captured_count = models.BigIntegerField(default=0, help_text="rows captured so far")
+    last_captured_at = models.DateTimeField(null=True, blank=True)
+    capture_error = models.TextField(blank=True, help_text="why capture is not running, if so")
+    capture_error_at = models.DateTimeField(null=True, blank=True)
+    capture_acked_through = models.BigIntegerField(
+        null=True,
+        blank=True,
+        help_text="RabbitMQ: every DeadLetter id up to this one is known to be acked",
+    )
 
     class Meta:
         constraints = [
@@ -216,6 +249,11 @@ class Job(models.Model):
     done = models.IntegerField(default=0)
     failed = models.IntegerField(default=0)
     verdict = models.TextField(blank=True)
+    # Written by the worker (dashboard.services.jobs).
+    rate = models.FloatField(null=True, blank=True, help_text="messages per second, last report")
+    progress_at = models.DateTimeField(null=True, blank=True, help_text="the worker's last report")
+    result = models.JSONField(default=dict, blank=True, help_text="the exact outcome, by kind")
+    task_id = models.CharField(max_length=64, blank=True, help_text="the Celery task running it")
 
     def __str__(self) -> str:
         return f"job #{self.pk} {self.kind} ({self.state})"

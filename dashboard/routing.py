@@ -2,8 +2,19 @@ from __future__ import annotations
 
 from django.urls import path
 
-from dashboard.consumers import OverviewConsumer
+from dashboard.consumers import JobConsumer, OverviewConsumer
+from dashboard.consumers_metrics import (
+    ClusterMetricsConsumer,
+    GroupMetricsConsumer,
+    QueueMetricsConsumer,
+    TopicMetricsConsumer,
+)
 
 websocket_urlpatterns = [
     path("ws/overview/", OverviewConsumer.as_asgi()),
+    path("ws/metrics/cluster/", ClusterMetricsConsumer.as_asgi()),
+    path("ws/metrics/queue/", QueueMetricsConsumer.as_asgi()),
+    path("ws/metrics/topic/", TopicMetricsConsumer.as_asgi()),
+    path("ws/metrics/group/", GroupMetricsConsumer.as_asgi()),
+    path("ws/jobs/<int:job_id>/", JobConsumer.as_asgi()),
 ]

@@ -162,9 +162,12 @@ MQB_RABBITMQ_PEEK_TTL = envint("MQB_RABBITMQ_PEEK_TTL", 900)
 MQB_JOB_PROGRESS_INTERVAL = envfloat("MQB_JOB_PROGRESS_INTERVAL", 0.5)
 # A running job with no report for this long is shown as possibly stuck.
 MQB_JOB_STALE_AFTER = envfloat("MQB_JOB_STALE_AFTER", 30.0)
-# Messages a move holds unacked at once (the prefetch window); also bounds
-# the duplicates a lost connection can leave behind.
-MQB_MOVE_PREFETCH = envint("MQB_MOVE_PREFETCH", 500)
+# Messages a move holds unacked at once at most (the prefetch window): RabbitMQ
+# confirms persistent messages in batches, so thousands in flight are what
+# make a move fast. Also bounds the duplicates a lost connection can leave.
+MQB_MOVE_PREFETCH = envint("MQB_MOVE_PREFETCH", 4000)
+# ... and at most this many bytes of message bodies (big messages, small window).
+MQB_MOVE_WINDOW_BYTES = envint("MQB_MOVE_WINDOW_BYTES", 16 * 1024 * 1024)
 # A move whose publishes get no confirm for this long stops ("stalled").
 MQB_MOVE_STALL_TIMEOUT = envfloat("MQB_MOVE_STALL_TIMEOUT", 60.0)
 
@@ -217,6 +220,11 @@ MQB_DLQ_CELERY_RESULT_BACKEND = envstr("MQB_DLQ_CELERY_RESULT_BACKEND", "")
 # and the vhosts it reads (comma-separated; empty: every vhost).
 MQB_DLQ_DISCOVERY_SCAN_LIMIT = envint("MQB_DLQ_DISCOVERY_SCAN_LIMIT", 50_000)
 MQB_DLQ_DISCOVERY_VHOSTS = envlist("MQB_DLQ_DISCOVERY_VHOSTS", "")
+# Seconds after a requeue in which the same message dead-lettering again marks
+# the requeued row "failed again" (the verdict), and the bulk requeue's default
+# rate limit (messages per second; 0: none).
+MQB_DLQ_VERDICT_WINDOW = envfloat("MQB_DLQ_VERDICT_WINDOW", 3600.0)
+MQB_DLQ_REQUEUE_RATE = envfloat("MQB_DLQ_REQUEUE_RATE", 0.0)
 
 # -- Live metrics (collector sampling, history, consumers, Prometheus) --
 # Seconds between samples of an entity someone has open in a browser.

@@ -17,5 +17,7 @@ urlpatterns = [
     path("", include("dashboard.urls_rabbitmq")),
     path("", include("dashboard.urls_kafka")),
     path("", include("dashboard.urls_deadletters")),
+    path("", include("dashboard.urls_jobs")),
+    path("", include("dashboard.urls_metrics")),
     path("admin/", admin.site.urls),
 ]

@@ -171,11 +171,11 @@ async def test_rabbitmq_finds_dead_letter_queues_by_name(rabbitmq_config, rabbit
 
     async def found():
         async with make_broker(rabbitmq_config) as broker:
-            dlqs = await broker.dead_letter_queues(limit=500)
+            dlqs = await broker.dead_letter_queues(limit=500, vhost=rabbitmq_vhost)
         mine = [d for d in dlqs if d.vhost == rabbitmq_vhost]
         return mine if mine and mine[0].depth == 3 else None
 
-    mine = await _eventually(found)
+    mine = await _eventually(found, within=40)
     assert mine and [(d.name, d.depth) for d in mine] == [("orders.dlq", 3)]
 
 
@@ -184,7 +184,7 @@ async def test_kafka_finds_dead_letter_topics_by_name(kafka_config, unique_name)
     import asyncio
 
     from confluent_kafka import Producer
-    from confluent_kafka.admin import AdminClient, NewTopic
+    from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
     admin = AdminClient({"bootstrap.servers": kafka_config.bootstrap_servers})
     dlq, plain = f"{unique_name}.DLT", f"{unique_name}-plain"

@@ -179,9 +179,11 @@ async def test_it_names_the_celery_worker_of_a_consumer(broker, rabbitmq_config,
             await queue.consume(ack, consumer_tag=f"tag-{name}")
 
         found: tuple[Consumer, ...] = ()
-        for _ in range(60):
+        # RabbitMQ lists a new consumer before its channel details (connection
+        # name, peer) reach the statistics database: wait for those too.
+        for _ in range(80):
             found = (await broker.queue_detail(rabbitmq_vhost, tasks)).consumers
-            if found:
+            if found and found[0].peer:
                 break
             await asyncio.sleep(0.25)
         assert found, "the consumer never showed up"

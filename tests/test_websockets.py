@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+from typing import Any
 
 import pytest
 from channels.layers import get_channel_layer
@@ -70,7 +71,7 @@ async def test_the_collector_process_pushes_both_clusters(client, viewer, served
         timeout=60,
     )
     assert result.returncode == 0, result.stderr.decode()[-2000:]
-    seen = {}
+    seen: dict[str, dict[str, Any]] = {}
     for _ in range(2):
         try:
             message = await communicator.receive_json_from(timeout=30)

@@ -11,7 +11,13 @@ from typing import Any
 
 from django.http import HttpRequest, JsonResponse
 
-from dashboard.api import schema_deadletters, schema_kafka, schema_rabbitmq
+from dashboard.api import (
+    schema_deadletters,
+    schema_jobs,
+    schema_kafka,
+    schema_metrics,
+    schema_rabbitmq,
+)
 
 ERROR = {
     "type": "object",
@@ -157,7 +163,7 @@ BASE_PATHS: dict[str, Any] = {
 def build_schema() -> dict[str, Any]:
     paths: dict[str, Any] = dict(BASE_PATHS)
     schemas: dict[str, Any] = {"Error": ERROR, "Node": NODE, "ClusterHealth": CLUSTER_HEALTH}
-    for module in (schema_rabbitmq, schema_kafka, schema_deadletters):
+    for module in (schema_rabbitmq, schema_kafka, schema_deadletters, schema_metrics, schema_jobs):
         paths.update(module.PATHS)
         schemas.update(module.SCHEMAS)
     return {

@@ -16,4 +16,6 @@ Loop = Callable[[asyncio.Event, float], Awaitable[None]]
 # Dotted paths, imported by the command: a loop module may import models.
 LOOPS: dict[str, str] = {
     "health": "dashboard.collector.health.run",
+    "capture": "dashboard.collector.capture.run",
+    "metrics": "dashboard.collector.metrics.run",
 }

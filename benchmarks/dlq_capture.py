@@ -1,0 +1,321 @@
+"""Capture 100,000 dead letters of 1 KB on each broker into the default database.
+
+Dashboard: the real capture engines and database sink (``make_capture_engine``
+for a ManagedDeadLetterQueue row, the same code the collector runs), storing
+into the default database: a temporary SQLite file, migrated with
+``manage.py migrate`` before the first run, emptied between runs. Each run
+fills the DLQ first (RabbitMQ: published straight into a managed queue
+``bench.dlq`` in a benchmark vhost, with an ``x-death`` header; Kafka: a
+unique ``*-dlq`` topic with 6 partitions and Spring ``kafka_dlt-*`` headers),
+then times capture from start until every row is committed. Lost and
+duplicated are counted by message id (RabbitMQ ``message_id``, Kafka key).
+
+Reference, same run: the minimum client loop that drains the same number of
+messages without a database: aio-pika consume with manual acks (multiple,
+per 500) on a second queue, and a confluent-kafka consumer reading the topic.
+
+Run: .venv/bin/python benchmarks/dlq_capture.py [--runs 7] [--messages 100000]
+(several minutes; the vhost, topics and temporary database are deleted).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+KAFKA = "127.0.0.1:9092"
+MGMT = "http://127.0.0.1:15672"
+RUN = uuid.uuid4().hex[:8]
+VHOST = f"mqb-bench-dlq-{RUN}"
+STATE = Path(tempfile.mkdtemp(prefix="mqb-bench-dlq-"))
+ENV = {
+    "DJANGO_SETTINGS_MODULE": "dashboard.settings",
+    "DATABASE_URL": f"sqlite:///{STATE / 'db.sqlite3'}",
+    "MQB_STATE_DIR": str(STATE),
+    "MQB_DEFAULT_CLUSTERS": "rabbitmq,kafka",
+    "MQB_RABBITMQ_URL": f"amqp://guest:guest@127.0.0.1:5672/{quote(VHOST, safe='')}",
+    "MQB_KAFKA_BOOTSTRAP_SERVERS": KAFKA,
+    "MQB_KAFKA_CAPTURE_GROUP": f"mqb-bench-capture-{RUN}-{{slug}}",
+    "MQB_LOG_LEVEL": "WARNING",
+}
+os.environ.update(ENV)
+
+import aio_pika  # noqa: E402
+import django  # noqa: E402
+import httpx  # noqa: E402
+from confluent_kafka import Consumer, Producer  # noqa: E402
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]  # noqa: E402
+
+BODY = (b'{"order": %d, "pad": "' + b"x" * 1000)[:1000] + b'"}'
+PARTITIONS = 6
+
+
+# -- filling the DLQs -------------------------------------------------------------
+
+
+async def fill_queue(queue: str, count: int) -> None:
+    connection = await aio_pika.connect(
+        host="127.0.0.1", login="guest", password="guest", virtualhost=VHOST
+    )
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        await channel.declare_queue(queue, durable=True)
+        death: Any = [{"count": 1, "reason": "rejected", "queue": "orders", "exchange": "events",
+                  "routing-keys": ["order.created"], "time": datetime.now(UTC)}]  # fmt: skip
+        for start in range(0, count, 1000):
+            await asyncio.gather(
+                *(
+                    channel.default_exchange.publish(
+                        aio_pika.Message(
+                            BODY % i,
+                            message_id=f"r-{i}",
+                            content_type="application/json",
+                            headers={"x-death": death, "x-first-death-queue": "orders"},
+                        ),
+                        queue,
+                    )
+                    for i in range(start, min(start + 1000, count))
+                )
+            )
+
+
+def fill_topic(topic: str, count: int) -> None:
+    admin = AdminClient({"bootstrap.servers": KAFKA})
+    admin.create_topics([NewTopic(topic, PARTITIONS, 1)], request_timeout=30)[topic].result()
+    time.sleep(1)
+    producer = Producer(
+        {"bootstrap.servers": KAFKA, "linger.ms": 20, "queue.buffering.max.messages": 200_000}
+    )
+    headers: list[tuple[str, str | bytes | None]] = [
+        ("kafka_dlt-original-topic", b"orders"),
+        ("kafka_dlt-original-partition", (3).to_bytes(4, "big")),
+        ("kafka_dlt-original-offset", (1234).to_bytes(8, "big")),
+        ("kafka_dlt-exception-fqcn", b"java.lang.IllegalStateException"),
+        ("kafka_dlt-exception-message", b"order 1234 has no customer"),
+    ]
+    for i in range(count):
+        while True:
+            try:
+                producer.produce(topic, BODY % i, key=b"k-%d" % i, headers=headers)
+                break
+            except BufferError:
+                producer.poll(0.05)
+    assert producer.flush(120) == 0
+
+
+# -- the dashboard's capture ------------------------------------------------------
+
+
+def prepare_managed(slug: str, vhost: str, name: str):  # type: ignore[no-untyped-def]
+    from dashboard.models import DeadLetter, DeadLetterBody, ManagedDeadLetterQueue
+    from dashboard.services.clusters import sync_cluster_rows
+    from dashboard.services.deadletters.store import CaptureTarget
+
+    DeadLetterBody.objects.all().delete()
+    DeadLetter.objects.all().delete()
+    ManagedDeadLetterQueue.objects.all().delete()
+    cluster = sync_cluster_rows()[slug]
+    row = ManagedDeadLetterQueue.objects.create(cluster=cluster, vhost=vhost, name=name)
+    return CaptureTarget(row.pk, cluster.pk, slug, cluster.kind, vhost, name)
+
+
+def row_ids(kind: str) -> list[str]:
+    from dashboard.models import DeadLetter
+
+    if kind == "rabbitmq":
+        return list(DeadLetter.objects.values_list("message_id", flat=True))
+    return [bytes(k or b"").decode() for k in DeadLetter.objects.values_list("key", flat=True)]
+
+
+async def capture(target, count: int) -> float:  # type: ignore[no-untyped-def]
+    from asgiref.sync import sync_to_async
+
+    from dashboard.models import DeadLetter
+    from dashboard.services.deadletters.capture import make_capture_engine
+
+    counted = sync_to_async(lambda: DeadLetter.objects.count(), thread_sensitive=False)
+    engine = make_capture_engine(target)
+    stop = asyncio.Event()
+    started = time.monotonic()
+    task = asyncio.create_task(engine.run(stop))
+    while await counted() < count:
+        if task.done():
+            task.result()
+            raise RuntimeError("capture stopped by itself")
+        await asyncio.sleep(0.05)
+    elapsed = time.monotonic() - started
+    stop.set()
+    await asyncio.wait_for(task, 30)
+    return elapsed
+
+
+# -- the reference: draining without a database --------------------------------------
+
+
+async def raw_rabbitmq(queue: str, count: int) -> float:
+    connection = await aio_pika.connect(
+        host="127.0.0.1", login="guest", password="guest", virtualhost=VHOST
+    )
+    async with connection:
+        channel = await connection.channel()
+        await channel.set_qos(prefetch_count=1000)
+        q = await channel.get_queue(queue)
+        done = asyncio.Event()
+        seen = 0
+        started = time.monotonic()
+
+        async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+            nonlocal seen
+            seen += 1
+            if seen % 500 == 0 or seen == count:
+                await message.ack(multiple=True)
+            if seen >= count:
+                done.set()
+
+        await q.consume(on_message)
+        await done.wait()
+        return time.monotonic() - started
+
+
+def raw_kafka(topic: str, count: int) -> float:
+    consumer = Consumer(
+        {"bootstrap.servers": KAFKA, "group.id": f"mqb-bench-raw-{uuid.uuid4().hex[:6]}",
+         "auto.offset.reset": "earliest", "enable.auto.commit": False}
+    )  # fmt: skip
+    started = time.monotonic()
+    consumer.subscribe([topic])
+    seen = 0
+    while seen < count:
+        seen += sum(1 for m in consumer.consume(500, 1.0) if m.error() is None)
+    elapsed = time.monotonic() - started
+    consumer.close()
+    return elapsed
+
+
+# -- runs ----------------------------------------------------------------------------
+
+
+def check(kind: str, count: int) -> tuple[int, int]:
+    ids = row_ids(kind)
+    prefix = "r-" if kind == "rabbitmq" else "k-"
+    expected = {f"{prefix}{i}" for i in range(count)}
+    distinct = set(ids)
+    return len(expected - distinct), len(ids) - len(distinct)
+
+
+async def run_rabbitmq(count: int, run: int) -> tuple[float, float, int, int]:
+    from asgiref.sync import sync_to_async
+
+    dlq, raw = f"bench-{run}.dlq", f"bench-{run}-raw"
+    await fill_queue(dlq, count)
+    await fill_queue(raw, count)
+    target = await sync_to_async(prepare_managed)("local-rabbitmq", VHOST, dlq)
+    seconds = await capture(target, count)
+    lost, duplicated = await sync_to_async(check)("rabbitmq", count)
+    raw_seconds = await raw_rabbitmq(raw, count)
+    return count / seconds, count / raw_seconds, lost, duplicated
+
+
+async def run_kafka(count: int, run: int, topics: list[str]) -> tuple[float, float, int, int]:
+    from asgiref.sync import sync_to_async
+
+    topic = f"mqb-bench-{RUN}-{run}-dlq"
+    topics.append(topic)
+    await asyncio.to_thread(fill_topic, topic, count)
+    target = await sync_to_async(prepare_managed)("local-kafka", "", topic)
+    seconds = await capture(target, count)
+    lost, duplicated = await sync_to_async(check)("kafka", count)
+    raw_seconds = await asyncio.to_thread(raw_kafka, topic, count)
+    return count / seconds, count / raw_seconds, lost, duplicated
+
+
+def delete_group(admin: AdminClient, group: str) -> None:
+    # The capture consumer is a static member: the group empties when its session ends.
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            admin.delete_consumer_groups([group], request_timeout=30)[group].result()
+            return
+        except Exception as exc:  # noqa: BLE001 - best effort clean-up
+            if time.monotonic() > deadline:
+                print(f"could not delete group {group}: {exc}")
+                return
+            time.sleep(1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--messages", type=int, default=100_000)
+    options = parser.parse_args()
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--no-input", "-v0"],
+        cwd=ROOT,
+        env={**os.environ, **ENV},
+        check=True,
+    )
+    django.setup()
+    http = httpx.Client(base_url=MGMT, auth=("guest", "guest"), timeout=30)
+    http.put(f"/api/vhosts/{quote(VHOST, safe='')}").raise_for_status()
+    http.put(
+        f"/api/permissions/{quote(VHOST, safe='')}/guest",
+        json={"configure": ".*", "write": ".*", "read": ".*"},
+    ).raise_for_status()
+    topics: list[str] = []
+    results: dict[str, list[tuple[float, float, int, int]]] = {"rabbitmq": [], "kafka": []}
+    print(f"dashboard: capture engines + database sink into SQLite at {STATE} (migrated);")
+    print(f"raw: a client draining the same messages without a database; {options.messages} x 1 KB")
+    try:
+        for run in range(options.runs):
+            rabbit = asyncio.run(run_rabbitmq(options.messages, run))
+            kafka = asyncio.run(run_kafka(options.messages, run, topics))
+            results["rabbitmq"].append(rabbit)
+            results["kafka"].append(kafka)
+            print(
+                f"run {run + 1}: rabbitmq {rabbit[0]:,.0f} rows/s (raw {rabbit[1]:,.0f}/s),"
+                f" kafka {kafka[0]:,.0f} rows/s (raw {kafka[1]:,.0f}/s),"
+                f" lost {rabbit[2] + kafka[2]}, duplicated {rabbit[3] + kafka[3]}",
+                flush=True,
+            )
+    finally:
+        http.delete(f"/api/vhosts/{quote(VHOST, safe='')}")
+        if topics:
+            admin = AdminClient({"bootstrap.servers": KAFKA})
+            for future in admin.delete_topics(topics, request_timeout=30).values():
+                future.result()
+            delete_group(admin, f"mqb-bench-capture-{RUN}-local-kafka")
+        shutil.rmtree(STATE, ignore_errors=True)
+    medians = {
+        kind: (statistics.median(r[0] for r in rows), statistics.median(r[1] for r in rows))
+        for kind, rows in results.items()
+    }
+    lost = sum(r[2] for rows in results.values() for r in rows)
+    duplicated = sum(r[3] for rows in results.values() for r in rows)
+    for kind, (ours, raw) in medians.items():
+        print(
+            f"median {kind}: {ours:,.0f} rows/s captured vs {raw:,.0f}/s raw drain"
+            f" ({ours / raw:.2f}x)"
+        )
+    print(
+        f"RESULT rabbitmq_per_s={medians['rabbitmq'][0]:.0f} kafka_per_s={medians['kafka'][0]:.0f}"
+        f" lost={lost} duplicated={duplicated}"
+    )
+
+
+if __name__ == "__main__":
+    main()

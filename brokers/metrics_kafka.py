@@ -1,0 +1,358 @@
+"""Kafka sampling for the metrics collector, through the adapter's AdminClient.
+
+Features: every topic's low and high watermarks (one batched ListOffsets call
+per side); every consumer group's state, members (member id, client id, host,
+assigned topics) and committed offsets (DescribeGroups batched, one
+OffsetFetch per group, all in flight at once); the same for a few topics or
+groups someone is watching; and :class:`LagProbe`, which reads the timestamp
+of the record at a committed offset, the basis of lag in seconds.
+
+Settings: the adapter's ``bootstrap_servers``, ``client_options`` and
+``timeout`` (every call has it); ``max_groups`` (groups read per sample,
+by group id order); the probe's per-sample ``limit`` and ``seconds``.
+
+Limitations: internal topics (``__consumer_offsets``...) are left out. A
+group past ``max_groups`` is not sampled (the sample says how many exist).
+The probe uses one assign-only consumer that never joins a group and never
+commits (``enable.auto.commit`` off, ``assign()`` not ``subscribe()``); it
+reads the first record at or after each offset, so on a compacted topic or
+after retention deleted the record it reports the next surviving one. Record
+timestamps are the producer's (CreateTime) unless the topic uses
+LogAppendTime; a record without a timestamp gives ``None``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from confluent_kafka import (
+    TIMESTAMP_NOT_AVAILABLE,
+    Consumer,
+    ConsumerGroupTopicPartitions,
+    KafkaError,
+    KafkaException,
+    TopicPartition,
+)
+from confluent_kafka.admin import OffsetSpec  # type: ignore[attr-defined]
+
+from brokers.base import BrokerError
+from brokers.kafka import KafkaBroker, Partition
+
+log = logging.getLogger(__name__)
+
+DESCRIBE_BATCH = 100
+PROBE_CONF: dict[str, Any] = {
+    "enable.auto.commit": False,
+    "enable.auto.offset.store": False,
+    "enable.partition.eof": True,
+    # A committed offset below the log start reads the oldest record kept.
+    "auto.offset.reset": "earliest",
+    "fetch.wait.max.ms": 10,
+    # One record per partition is all we need; don't prefetch thousands.
+    "queued.min.messages": 1,
+    "max.partition.fetch.bytes": 16 * 1024,
+    "fetch.max.bytes": 1024 * 1024,
+}
+
+Offset = tuple[str, int, int]
+"""(topic, partition, offset)"""
+
+
+@dataclass(frozen=True)
+class KafkaMember:
+    member_id: str
+    client_id: str
+    host: str
+    topics: tuple[str, ...]
+    partitions: int
+
+
+@dataclass(frozen=True)
+class GroupOffsets:
+    """A consumer group at one sample; ``error`` says what could not be read."""
+
+    group_id: str
+    state: str
+    members: tuple[KafkaMember, ...]
+    committed: Mapping[Partition, int]
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class KafkaSample:
+    """Watermarks of every partition and every group's offsets, and what it cost."""
+
+    partitions: Mapping[str, tuple[int, ...]]
+    low: Mapping[Partition, int]
+    high: Mapping[Partition, int]
+    groups: Mapping[str, GroupOffsets]
+    groups_total: int
+    seconds: float
+    calls: int = 0
+    errors: tuple[str, ...] = field(default=())
+
+
+def state_name(state: Any) -> str:
+    """``PREPARING_REBALANCING`` -> ``PreparingRebalance``, as Kafka spells states."""
+    name = str(getattr(state, "name", state))
+    return "".join(w.capitalize() for w in name.replace("REBALANCING", "REBALANCE").split("_"))
+
+
+def topic_partitions(metadata: Any) -> dict[str, tuple[int, ...]]:
+    return {
+        name: tuple(sorted(t.partitions))
+        for name, t in metadata.topics.items()
+        if not name.startswith("__") and t.error is None
+    }
+
+
+async def _latest_and_earliest(
+    broker: KafkaBroker, partitions: list[Partition], with_low: bool
+) -> tuple[dict[Partition, int], dict[Partition, int]]:
+    if not with_low:
+        return {}, await broker.offsets(partitions, OffsetSpec.latest())  # type: ignore[no-untyped-call]
+    return await broker.watermarks(partitions)
+
+
+async def group_ids(broker: KafkaBroker) -> list[str]:
+    listing = await broker.result(
+        broker.admin.list_consumer_groups(request_timeout=broker.config.timeout),
+        "ListGroups request",
+    )
+    return sorted(g.group_id for g in listing.valid)
+
+
+async def read_groups(broker: KafkaBroker, ids: list[str]) -> dict[str, GroupOffsets]:
+    """Members and committed offsets of ``ids``; a group whose call failed says so."""
+    if not ids:
+        return {}
+    timeout = broker.config.timeout
+    describe: dict[str, Any] = {}
+    for start in range(0, len(ids), DESCRIBE_BATCH):
+        batch = ids[start : start + DESCRIBE_BATCH]
+        describe.update(broker.admin.describe_consumer_groups(batch, request_timeout=timeout))
+    fetch: dict[str, Any] = {}
+    for gid in ids:
+        request = [ConsumerGroupTopicPartitions(gid)]
+        fetch.update(broker.admin.list_consumer_group_offsets(request, request_timeout=timeout))
+    described, offsets = await asyncio.gather(
+        broker.gather(describe, "DescribeGroups"), broker.gather(fetch, "OffsetFetch")
+    )
+    groups: dict[str, GroupOffsets] = {}
+    for gid in ids:
+        info, answer = described.get(gid), offsets.get(gid)
+        errors = [e.message for e in (info, answer) if isinstance(e, BrokerError)]
+        members: tuple[KafkaMember, ...] = ()
+        state = "Unknown"
+        if info is not None and not isinstance(info, BrokerError):
+            state = state_name(info.state)
+            members = tuple(_member(m) for m in info.members)
+        committed: dict[Partition, int] = {}
+        if answer is not None and not isinstance(answer, BrokerError):
+            committed = {
+                (tp.topic, tp.partition): int(tp.offset)
+                for tp in answer.topic_partitions
+                if tp.offset >= 0 and not tp.error
+            }
+        groups[gid] = GroupOffsets(gid, state, members, committed, "; ".join(errors))
+    return groups
+
+
+def _member(m: Any) -> KafkaMember:
+    assigned = m.assignment.topic_partitions if m.assignment is not None else []
+    return KafkaMember(
+        member_id=str(m.member_id),
+        client_id=str(m.client_id or ""),
+        host=str(m.host or "").lstrip("/"),
+        topics=tuple(sorted({tp.topic for tp in assigned})),
+        partitions=len(assigned),
+    )
+
+
+def only_topics(
+    groups: dict[str, GroupOffsets], wanted: Callable[[str], bool]
+) -> dict[str, GroupOffsets]:
+    """The groups that read a wanted topic, with only those topics' offsets and members."""
+    kept: dict[str, GroupOffsets] = {}
+    for gid, g in groups.items():
+        committed = {tp: o for tp, o in g.committed.items() if wanted(tp[0])}
+        members = tuple(m for m in g.members if any(wanted(t) for t in m.topics))
+        if committed or members:
+            kept[gid] = GroupOffsets(gid, g.state, members, committed, g.error)
+    return kept
+
+
+async def sample_cluster(
+    broker: KafkaBroker,
+    *,
+    max_groups: int = 5000,
+    with_low: bool = True,
+    topic_filter: Callable[[str], bool] | None = None,
+) -> KafkaSample:
+    """Every topic's watermarks and the first ``max_groups`` groups' offsets, concurrently.
+
+    ``topic_filter`` keeps only the topics it accepts, and the groups reading them.
+    """
+    started = time.monotonic()
+    metadata_task = asyncio.ensure_future(broker.metadata())
+    ids_task = asyncio.ensure_future(group_ids(broker))
+    try:
+        metadata = await metadata_task
+    except BaseException:
+        ids_task.cancel()
+        raise
+    partitions = topic_partitions(metadata)
+    if topic_filter is not None:
+        partitions = {t: parts for t, parts in partitions.items() if topic_filter(t)}
+    wanted = [(t, p) for t, parts in partitions.items() for p in parts]
+    offsets_task = asyncio.ensure_future(_latest_and_earliest(broker, wanted, with_low))
+    try:
+        ids = await ids_task
+        groups = await read_groups(broker, ids[: max(0, max_groups)])
+        if topic_filter is not None:
+            groups = only_topics(groups, topic_filter)
+        low, high = await offsets_task
+    except BaseException:
+        offsets_task.cancel()
+        raise
+    errors = tuple(f"{g.group_id}: {g.error}" for g in groups.values() if g.error)
+    return KafkaSample(
+        partitions=partitions,
+        low=low,
+        high=high,
+        groups=groups,
+        groups_total=len(ids),
+        seconds=time.monotonic() - started,
+        calls=3 + (2 if with_low else 1) + -(-len(groups) // DESCRIBE_BATCH) + len(groups),
+        errors=errors,
+    )
+
+
+async def watermarks_of(
+    broker: KafkaBroker, partitions: Mapping[str, tuple[int, ...]], *, with_low: bool = True
+) -> tuple[dict[Partition, int], dict[Partition, int]]:
+    """Low and high watermarks of a few topics (for topics someone watches)."""
+    wanted = [(t, p) for t, parts in partitions.items() for p in parts]
+    if not wanted:
+        return {}, {}
+    return await _latest_and_earliest(broker, wanted, with_low)
+
+
+class LagProbe:
+    """Timestamps of the records at given offsets, read by one assign-only consumer.
+
+    Answers are cached by (topic, partition, offset): a stuck group's lag in
+    seconds grows every sample without reading anything again.
+    """
+
+    def __init__(self, broker: KafkaBroker, cache_size: int = 100_000) -> None:
+        self._broker = broker
+        self._cache: OrderedDict[Offset, float | None] = OrderedDict()
+        self._cache_size = cache_size
+        self._consumer: Consumer | None = None
+        self._lock = threading.Lock()
+        self._async_lock = asyncio.Lock()
+        self.reads = 0
+
+    async def timestamps(
+        self, wanted: Iterable[Offset], *, limit: int, seconds: float
+    ) -> dict[Offset, float | None]:
+        """Epoch seconds of the record at (or first after) each offset; at most ``limit``
+        offsets are read from the broker per call, the rest only answered from the cache."""
+        found: dict[Offset, float | None] = {}
+        missing: list[Offset] = []
+        for key in dict.fromkeys(wanted):
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                found[key] = self._cache[key]
+            elif len(missing) < limit:
+                missing.append(key)
+        if not missing:
+            return found
+        async with self._async_lock:
+            read = await self._broker.blocking(
+                lambda: self._read(missing, seconds),
+                what="reading record timestamps",
+                seconds=seconds,
+            )
+        self.reads += len(read)
+        for key, value in read.items():
+            self._cache[key] = value
+            found[key] = value
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+        return found
+
+    def _read(self, wanted: list[Offset], seconds: float) -> dict[Offset, float | None]:
+        deadline = time.monotonic() + seconds
+        results: dict[Offset, float | None] = {}
+        # A partition is assigned at one offset at a time: several groups at
+        # different offsets of one partition take several rounds.
+        rounds: dict[Partition, list[int]] = {}
+        for topic, partition, offset in wanted:
+            rounds.setdefault((topic, partition), []).append(offset)
+        with self._lock:
+            consumer = self._open()
+            try:
+                while rounds and time.monotonic() < deadline:
+                    batch = {tp: offsets.pop(0) for tp, offsets in rounds.items()}
+                    rounds = {tp: rest for tp, rest in rounds.items() if rest}
+                    self._round(consumer, batch, results, deadline)
+            finally:
+                consumer.unassign()
+        return results
+
+    def _round(
+        self,
+        consumer: Consumer,
+        batch: dict[Partition, int],
+        results: dict[Offset, float | None],
+        deadline: float,
+    ) -> None:
+        consumer.assign([TopicPartition(t, p, o) for (t, p), o in batch.items()])
+        pending = dict(batch)
+        while pending and time.monotonic() < deadline:
+            timeout = max(0.01, min(0.2, deadline - time.monotonic()))
+            for message in consumer.consume(num_messages=max(1, len(pending)), timeout=timeout):
+                key = (message.topic(), message.partition())
+                if key not in pending:
+                    continue
+                error = message.error()
+                if error is not None:
+                    if error.code() == KafkaError._PARTITION_EOF:
+                        results[(*key, pending.pop(key))] = None
+                    continue
+                offset = message.offset()
+                if offset is not None and offset < pending[key]:
+                    continue
+                kind, millis = message.timestamp()
+                value = None if kind == TIMESTAMP_NOT_AVAILABLE or millis < 0 else millis / 1000
+                results[(*key, pending.pop(key))] = value
+        consumer.unassign()
+
+    def _open(self) -> Consumer:
+        if self._consumer is None:
+            conf = self._broker.client_config()
+            conf.update(PROBE_CONF)
+            # librdkafka wants a group id even for assign-only reads; this one
+            # never joins and never commits.
+            conf["group.id"] = f"mqboard-lag-probe-{uuid.uuid4().hex[:12]}"
+            self._consumer = Consumer(conf)
+        return self._consumer
+
+    def close(self) -> None:
+        with self._lock:
+            consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            try:
+                consumer.close()
+            except (KafkaException, RuntimeError) as exc:
+                log.debug("closing the lag probe failed: %s", exc)

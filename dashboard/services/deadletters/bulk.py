@@ -1,0 +1,75 @@
+"""One ``executemany`` per batch of DeadLetter rows: the capture's hot path.
+
+``bulk_create`` compiles a multi-row INSERT in Python, and on SQLite splits it
+into statements of 999 parameters (31 rows of DeadLetter): two thirds of the
+time capture spent per row. Here the statement is built once from the model's
+fields and each row is adapted with the backend's own adapters
+(``connection.ops``), so it stays correct on SQLite and PostgreSQL, including
+``ignore_conflicts`` (``INSERT OR IGNORE`` / ``ON CONFLICT DO NOTHING``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import cache
+from typing import Any
+
+from django.db import connection, models
+from django.db.models.constants import OnConflict
+from django.utils import timezone
+
+from dashboard.models import DeadLetter
+
+Adapter = Callable[[Any], Any]
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+@cache
+def _plan(vendor: str, ignore_conflicts: bool) -> tuple[str, tuple[models.Field[Any, Any], ...]]:
+    ops = connection.ops
+    fields = tuple(f for f in DeadLetter._meta.concrete_fields if not f.primary_key)
+    quote = ops.quote_name
+    conflict = OnConflict.IGNORE if ignore_conflicts else None
+    sql = " ".join(
+        part
+        for part in (
+            ops.insert_statement(on_conflict=conflict),
+            quote(DeadLetter._meta.db_table),
+            f"({', '.join(quote(f.column) for f in fields)})",
+            f"VALUES ({', '.join(['%s'] * len(fields))})",
+            ops.on_conflict_suffix_sql(fields, conflict, None, None) if conflict else "",
+        )
+        if part
+    )
+    return sql, fields
+
+
+def _adapter(field: models.Field[Any, Any]) -> Adapter:
+    ops = connection.ops
+    if isinstance(field, models.JSONField):
+        encoder = field.encoder
+        return lambda value: ops.adapt_json_value(value, encoder)
+    if isinstance(field, models.DateTimeField):
+        return ops.adapt_datetimefield_value
+    if isinstance(field, models.BinaryField):
+        return lambda value: None if value is None else bytes(value)
+    return _same
+
+
+def insert_dead_letters(rows: Sequence[dict[str, Any]], *, ignore_conflicts: bool) -> None:
+    """Insert rows given as ``{attname: value}``; missing fields take their defaults."""
+    if not rows:
+        return
+    sql, fields = _plan(connection.vendor, ignore_conflicts)
+    now = timezone.now()
+    plan = []
+    for field in fields:
+        # get_default() is what a model instance would hold: "" for text, None if nullable.
+        default = now if field.attname == "captured_at" else field.get_default()
+        plan.append((field.attname, default, _adapter(field)))
+    values = [tuple(adapt(row.get(name, default)) for name, default, adapt in plan) for row in rows]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, values)

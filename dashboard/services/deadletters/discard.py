@@ -1,0 +1,78 @@
+"""Discarding dead letters: the rows stay, marked ``discarded``.
+
+``do_discard_dead_letters`` (operator) changes pending or requeue-failed
+letters, one audit entry each; ``do_discard_matching`` (admin) changes every
+one the inbox filter matches, with one audit entry holding the filter.
+Deleting discarded rows after a retention period is not implemented yet (a
+Celery beat task would do it).
+"""
+
+from __future__ import annotations
+
+from asgiref.sync import sync_to_async
+from django.http import HttpRequest
+from django.utils import timezone
+
+from dashboard.models import DeadLetter
+from dashboard.roles import ADMIN, OPERATOR
+from dashboard.services.audit import record
+from dashboard.services.deadletters.common import User, require_role
+from dashboard.services.deadletters.inbox import InboxFilter, audit_target, filtered
+from dashboard.services.deadletters.requeue import CLAIMABLE
+
+
+def _discard(ids: list[int], user: User, request: HttpRequest | None, action: str) -> int:
+    real = user if getattr(user, "is_authenticated", False) and user.pk else None
+    done = 0
+    for letter in DeadLetter.objects.select_related("cluster").filter(pk__in=ids):
+        changed = DeadLetter.objects.filter(pk=letter.pk, status__in=CLAIMABLE).update(
+            status=DeadLetter.Status.DISCARDED, acted_by=real, acted_at=timezone.now()
+        )
+        if changed:
+            done += 1
+            record(
+                action=action,
+                user=user,
+                cluster=letter.cluster,
+                target=audit_target(letter.pk),
+                parameters={"dead_letter": letter.pk, "dlq": letter.dlq},
+                request=request,
+            )
+    return done
+
+
+async def do_discard_dead_letters(
+    ids: list[int], *, user: User, request: HttpRequest | None = None
+) -> int:
+    """Mark pending (or requeue-failed) letters discarded; returns how many changed."""
+    await require_role(
+        user, OPERATOR, action="deadletter.discard", slug="", target="deadletters", request=request
+    )
+    return int(await sync_to_async(_discard)(ids, user, request, "deadletter.discard"))
+
+
+def _discard_matching(spec: InboxFilter, user: User, request: HttpRequest | None) -> int:
+    real = user if getattr(user, "is_authenticated", False) and user.pk else None
+    changed = (
+        filtered(spec)
+        .filter(status__in=CLAIMABLE)
+        .update(status=DeadLetter.Status.DISCARDED, acted_by=real, acted_at=timezone.now())
+    )
+    record(
+        action="deadletter.discard_all",
+        user=user,
+        target="deadletters",
+        parameters={"filter": spec.as_params(), "discarded": changed},
+        request=request,
+    )
+    return int(changed)
+
+
+async def do_discard_matching(
+    spec: InboxFilter, *, user: User, request: HttpRequest | None = None
+) -> int:
+    """Admin: discard every pending letter the filter matches (one audit entry)."""
+    await require_role(
+        user, ADMIN, action="deadletter.discard_all", slug="", target="deadletters", request=request
+    )
+    return int(await sync_to_async(_discard_matching)(spec, user, request))

@@ -1,0 +1,216 @@
+"""Reading the dead-letter inbox: filters, groups by failure, rows, one letter in detail.
+
+Everything here reads the database only (the collector keeps it filled), so the
+functions are synchronous; async views call them through ``sync_to_async``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.core.paginator import Page, Paginator
+from django.db.models import Count, Max, Min, Q, QuerySet
+from django.utils.dateparse import parse_datetime
+
+from brokers.deadletters.values import from_json, kafka_headers_from_json
+from brokers.decode import decode_body, decode_headers, decode_x_death
+from dashboard.models import AuditEntry, DeadLetter
+from dashboard.services.deadletters.common import InvalidInput
+
+PAGE_SIZE = 50
+STATUSES = [s.value for s in DeadLetter.Status] + ["requeuing"]
+FILTER_FIELDS = ("cluster", "dlq", "origin", "reason", "status", "since", "until", "text", "group")
+
+
+@dataclass(frozen=True)
+class InboxFilter:
+    """What the user filters on; every field is optional ("" means any)."""
+
+    cluster: str = ""
+    dlq: str = ""
+    origin: str = ""
+    reason: str = ""
+    status: str = ""
+    since: datetime | None = None
+    until: datetime | None = None
+    text: str = ""
+    group: str = ""  # a fingerprint
+
+    @classmethod
+    def from_params(cls, params: Any) -> InboxFilter:
+        """From a QueryDict or a JSON object; times are ISO 8601."""
+
+        def text(name: str) -> str:
+            value = params.get(name) or ""
+            return str(value).strip()[:512]
+
+        def moment(name: str) -> datetime | None:
+            value = text(name)
+            if not value:
+                return None
+            parsed = parse_datetime(value)
+            if parsed is None:
+                raise InvalidInput(f"{name}: {value!r} is not a date and time (ISO 8601)")
+            return parsed
+
+        status = text("status")
+        if status and status not in STATUSES:
+            raise InvalidInput(f"status: one of {', '.join(STATUSES)}")
+        return cls(
+            cluster=text("cluster"),
+            dlq=text("dlq"),
+            origin=text("origin"),
+            reason=text("reason"),
+            status=status,
+            since=moment("since"),
+            until=moment("until"),
+            text=text("text"),
+            group=text("group"),
+        )
+
+    def as_params(self) -> dict[str, str]:
+        values = {
+            "cluster": self.cluster,
+            "dlq": self.dlq,
+            "origin": self.origin,
+            "reason": self.reason,
+            "status": self.status,
+            "since": self.since.isoformat() if self.since else "",
+            "until": self.until.isoformat() if self.until else "",
+            "text": self.text,
+            "group": self.group,
+        }
+        return {k: v for k, v in values.items() if v}
+
+
+def filtered(spec: InboxFilter) -> QuerySet[DeadLetter]:
+    rows = DeadLetter.objects.all()
+    if spec.cluster:
+        rows = rows.filter(cluster__slug=spec.cluster)
+    if spec.dlq:
+        rows = rows.filter(dlq=spec.dlq)
+    if spec.origin:
+        rows = rows.filter(
+            Q(origin_exchange__icontains=spec.origin)
+            | Q(origin_routing_key__icontains=spec.origin)
+            | Q(origin_queue__icontains=spec.origin)
+            | Q(origin_topic__icontains=spec.origin)
+        )
+    if spec.reason:
+        rows = rows.filter(
+            Q(reason__icontains=spec.reason) | Q(exception_class__icontains=spec.reason)
+        )
+    if spec.status:
+        rows = rows.filter(status=spec.status)
+    if spec.since:
+        rows = rows.filter(captured_at__gte=spec.since)
+    if spec.until:
+        rows = rows.filter(captured_at__lte=spec.until)
+    if spec.text:
+        rows = rows.filter(
+            Q(exception_message__icontains=spec.text) | Q(message_id__icontains=spec.text)
+        )
+    if spec.group:
+        rows = rows.filter(fingerprint=spec.group)
+    return rows
+
+
+def origin_label(row: dict[str, Any] | DeadLetter) -> str:
+    """Where a letter (or a group) came from, in words."""
+
+    def get(name: str) -> Any:
+        return row.get(name) if isinstance(row, dict) else getattr(row, name)
+
+    if get("origin_topic"):
+        return f"topic {get('origin_topic')}"
+    if get("origin_queue"):
+        return f"queue {get('origin_queue')}"
+    if get("origin_exchange") or get("origin_routing_key"):
+        return f"exchange {get('origin_exchange') or '(default)'} / {get('origin_routing_key')}"
+    return "unknown origin"
+
+
+def get_inbox_groups(spec: InboxFilter, page: int = 1) -> Page[dict[str, Any]]:
+    """One row per (cluster, fingerprint) with counts, first/last seen and how many came back."""
+    groups = (
+        filtered(spec)
+        .values("cluster__slug", "fingerprint")
+        .annotate(
+            count=Count("id"),
+            pending=Count("id", filter=Q(status=DeadLetter.Status.PENDING)),
+            requeued=Count(
+                "id",
+                filter=Q(status__in=[DeadLetter.Status.REQUEUED, DeadLetter.Status.FAILED_AGAIN]),
+            ),
+            failed_again=Count("id", filter=Q(status=DeadLetter.Status.FAILED_AGAIN)),
+            first_seen=Min("captured_at"),
+            last_seen=Max("captured_at"),
+            dlq=Max("dlq"),
+            origin_exchange=Max("origin_exchange"),
+            origin_routing_key=Max("origin_routing_key"),
+            origin_queue=Max("origin_queue"),
+            origin_topic=Max("origin_topic"),
+            reason=Max("reason"),
+            exception_class=Max("exception_class"),
+            exception_message=Max("exception_message"),
+        )
+        .order_by("-last_seen", "fingerprint")
+    )
+    paginator: Paginator[dict[str, Any]] = Paginator(groups, PAGE_SIZE)
+    result = paginator.get_page(page)
+    for group in result.object_list:
+        group["cluster"] = group.pop("cluster__slug")
+        group["origin"] = origin_label(group)
+    return result
+
+
+def get_inbox_rows(spec: InboxFilter, page: int = 1) -> Page[DeadLetter]:
+    rows = filtered(spec).select_related("cluster").defer("body").order_by("-captured_at", "-id")
+    return Paginator(rows, PAGE_SIZE).get_page(page)
+
+
+def get_dead_letter(letter_id: int) -> DeadLetter:
+    letter = DeadLetter.objects.select_related("cluster", "acted_by").filter(pk=letter_id).first()
+    if letter is None:
+        raise DeadLetter.DoesNotExist(f"no dead letter #{letter_id}")
+    return letter
+
+
+def audit_target(letter_id: int) -> str:
+    return f"deadletter:{letter_id}"
+
+
+def get_dead_letter_detail(letter_id: int) -> dict[str, Any]:
+    """The letter, its decoded body and headers, its failure timeline and its audit entries."""
+    letter = get_dead_letter(letter_id)
+    raw: Any
+    if isinstance(letter.headers, dict):
+        raw = from_json(letter.headers)
+    else:
+        raw = kafka_headers_from_json(letter.headers)
+    props = letter.properties if isinstance(letter.properties, dict) else {}
+    content_type = str(props.get("content_type") or "")
+    encoding = str(props.get("content_encoding") or "")
+    timeline: list[tuple[datetime | None, str]] = [
+        (letter.first_failed_at, "first failure"),
+        (letter.last_failed_at, f"last failure (attempt {letter.attempts})"),
+        (letter.captured_at, f"captured from {letter.dlq}"),
+    ]
+    if letter.acted_at:
+        who = letter.acted_by.get_username() if letter.acted_by else "system"
+        timeline.append((letter.acted_at, f"{letter.get_status_display()} by {who}"))
+    entries = list(AuditEntry.objects.filter(target=audit_target(letter.pk)).order_by("time"))
+    return {
+        "letter": letter,
+        "origin": origin_label(letter),
+        "body": decode_body(
+            bytes(letter.body), content_type=content_type, content_encoding=encoding, headers=raw
+        ),
+        "key": decode_body(bytes(letter.key)) if letter.key is not None else None,
+        "headers": decode_headers(raw),
+        "x_death": decode_x_death(raw) if isinstance(raw, dict) else (),
+        "timeline": [(when, what) for when, what in timeline if when is not None],
+        "audit": entries,
+    }

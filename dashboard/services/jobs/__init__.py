@@ -1,0 +1,56 @@
+"""Jobs: bulk actions the Celery worker runs, with progress, pause, cancel and a verdict.
+
+The web side calls ``do_start_job`` (creates the ``Job`` row, writes the audit
+entry, queues the ``dashboard.run_job`` task) and ``do_pause_job``,
+``do_resume_job``, ``do_cancel_job`` (state changes the running job notices at
+its next checkpoint, about every ``MQB_JOB_PROGRESS_INTERVAL`` seconds).
+
+The worker side: ``run_job`` looks up the job's kind in ``RUNNERS`` and runs
+``async def runner(run: JobRun) -> JobOutcome`` in its own event loop. The
+runner calls ``await run.checkpoint(done=..., total=..., rate=...)`` often;
+the checkpoint stores progress at most every interval, pushes it to the
+channel group ``job.<id>`` (``JobConsumer`` forwards it to browsers) and
+answers run, pause or cancel. A new kind of job is one runner function and one
+line in ``RUNNERS``.
+"""
+
+from __future__ import annotations
+
+from dashboard.services.jobs.control import (
+    FINAL,
+    LIVE,
+    RUNNERS,
+    JobNotFound,
+    JobStateError,
+    do_cancel_job,
+    do_pause_job,
+    do_resume_job,
+    do_start_job,
+    get_job,
+    get_recent_jobs,
+    group_name,
+    job_json,
+    push_job,
+)
+from dashboard.services.jobs.runner import JobCommand, JobOutcome, JobRun, run_job
+
+__all__ = [
+    "FINAL",
+    "LIVE",
+    "RUNNERS",
+    "JobCommand",
+    "JobNotFound",
+    "JobOutcome",
+    "JobRun",
+    "JobStateError",
+    "do_cancel_job",
+    "do_pause_job",
+    "do_resume_job",
+    "do_start_job",
+    "get_job",
+    "get_recent_jobs",
+    "group_name",
+    "job_json",
+    "push_job",
+    "run_job",
+]

@@ -1,0 +1,11 @@
+"""Worker side of the dead-letter bulk requeue: importing it registers the job kind.
+
+The job itself runs in helper-5's ``dashboard.run_job`` task (dashboard/tasks.py);
+this module only makes sure the worker knows the ``deadletters.requeue`` runner.
+"""
+
+from __future__ import annotations
+
+from dashboard.services.deadletters import requeue_job
+
+__all__ = ["requeue_job"]

@@ -1,0 +1,1 @@
+"""Dead-letter pages. Part A: the dead-letter queues across clusters (manage / let go)."""

@@ -1,0 +1,122 @@
+"""Kafka sampling against the real broker: rates, lag, lag in seconds from record times."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+
+from brokers.kafka import KafkaBroker
+from dashboard.services.metrics.fields import as_dict, time_to_drain
+from dashboard.services.metrics.kafka import KafkaSampler
+from tests.test_metrics_support import (
+    commit,
+    committed,
+    create_topic,
+    delete_groups,
+    delete_topics,
+    kafka_admin,
+    produce,
+)
+
+pytestmark = pytest.mark.kafka
+
+
+@pytest.fixture
+async def broker(kafka_config):
+    adapter = KafkaBroker(kafka_config)
+    await adapter.connect()
+    yield adapter
+    await adapter.close()
+
+
+@pytest.fixture
+def lagging(unique_name):
+    """A topic whose group is 6 records behind on partition 0 (written 10 min ago)."""
+    topic, group = unique_name, unique_name + "-grp"
+    create_topic(topic, partitions=2)
+    old = int((time.time() - 600) * 1000)
+    produce(topic, 10, timestamp_ms=old, partition=0)
+    produce(topic, 5, partition=1)
+    commit(group, {(topic, 0): 4, (topic, 1): 5})
+    yield topic, group
+    delete_groups(group)
+    delete_topics(topic)
+
+
+def points_of(sample: Any) -> dict[tuple[str, str], Any]:
+    points = sample if isinstance(sample, list) else sample.points
+    return {(p.entity_type, p.entity): p for p in points}
+
+
+async def test_lag_in_seconds_comes_from_the_record_at_the_committed_offset(
+    broker, kafka_config, lagging
+):
+    topic, group = lagging
+    sampler = KafkaSampler(kafka_config)
+    try:
+        sample = await sampler.full(broker)
+    finally:
+        sampler.close()
+    points = points_of(sample)
+    values: dict[str, Any] = as_dict(points[("group", group)].values)
+    assert values["lag"] == 6
+    assert 570 <= values["lag_seconds"] <= 700, values
+    assert points[("group", group)].extra["lag_seconds_source"] == "timestamp"
+    assert as_dict(points[("topic", topic)].values)["depth"] == 15
+    # The probe read records without committing, and never joined a group.
+    assert committed(group, topic, 0) == 4
+    groups = kafka_admin().list_consumer_groups(request_timeout=10).result().valid
+    assert not [g for g in groups if g.group_id.startswith("mqboard-lag-probe")]
+
+
+async def test_rates_come_from_offsets_growing_between_samples(broker, kafka_config, lagging):
+    topic, group = lagging
+    sampler = KafkaSampler(kafka_config, window=1.0)
+    try:
+        await sampler.full(broker)
+        await asyncio.to_thread(produce, topic, 20, partition=1)
+        await asyncio.to_thread(commit, group, {(topic, 0): 10, (topic, 1): 25})
+        await asyncio.sleep(1.0)
+        sample = await sampler.full(broker)
+    finally:
+        sampler.close()
+    points = points_of(sample)
+    topic_values: dict[str, Any] = as_dict(points[("topic", topic)].values)
+    group_values: dict[str, Any] = as_dict(points[("group", group)].values)
+    assert topic_values["publish_rate"] > 0
+    assert group_values["deliver_rate"] > 0 and group_values["publish_rate"] > 0
+    assert group_values["lag"] == 0
+    assert time_to_drain("group", points[("group", group)].values) == 0.0
+
+
+async def test_without_record_times_lag_seconds_is_a_stated_estimate(broker, kafka_config, lagging):
+    topic, group = lagging
+    sampler = KafkaSampler(kafka_config, probe_limit=0, window=1.0)
+    try:
+        first = points_of(await sampler.full(broker))[("group", group)]
+        assert as_dict(first.values)["lag_seconds"] is None, "no rate yet: unknown, not 0"
+        await asyncio.to_thread(produce, topic, 30, partition=0)
+        await asyncio.sleep(1.0)
+        second = points_of(await sampler.full(broker))[("group", group)]
+    finally:
+        sampler.close()
+    values: dict[str, Any] = as_dict(second.values)
+    assert values["lag"] == 36
+    assert second.extra["lag_seconds_source"] == "estimate"
+    assert values["lag_seconds"] == pytest.approx(36 / values["publish_rate"], abs=0.06)
+
+
+async def test_watched_topics_and_groups_are_sampled_on_their_own(broker, kafka_config, lagging):
+    topic, group = lagging
+    sampler = KafkaSampler(kafka_config)
+    try:
+        await sampler.full(broker)
+        points = points_of(await sampler.watched(broker, {("topic", topic), ("group", group)}))
+    finally:
+        sampler.close()
+    assert set(points) == {("topic", topic), ("group", group)}
+    assert as_dict(points[("group", group)].values)["lag"] == 6
+    assert as_dict(points[("topic", topic)].values)["depth"] == 15

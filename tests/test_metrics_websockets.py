@@ -1,0 +1,131 @@
+"""Metrics websockets through the real ASGI app and Redis: auth, Origin, watch marks, relays."""
+
+from __future__ import annotations
+
+import asyncio
+from urllib.parse import urlencode
+
+import pytest
+from channels.layers import get_channel_layer
+from channels.testing import WebsocketCommunicator
+
+from dashboard.asgi import application
+from dashboard.channels_names import cluster_group, consumer_group_group, queue_group
+from dashboard.consumers import UNAUTHENTICATED
+from dashboard.consumers_metrics import BAD_REQUEST, NOT_FOUND
+from dashboard.services.metrics.fields import queue_entity
+from dashboard.services.metrics.snapshot import write_status
+from dashboard.services.metrics.watchers import get_watched
+from tests.test_metrics_support import ORIGIN, session_cookie
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.redis]
+
+
+def path(kind: str, **params: str) -> str:
+    return f"/ws/metrics/{kind}/?{urlencode(params)}"
+
+
+async def connect(client, user, url: str, origin=ORIGIN):
+    headers = [origin]
+    if user is not None:
+        headers.append(await asyncio.to_thread(session_cookie, client, user))
+    communicator = WebsocketCommunicator(application, url, headers=headers)
+    connected, code = await communicator.connect()
+    return communicator, connected, code
+
+
+async def test_it_refuses_sockets_without_a_session(redis_url, use_clusters):
+    _, connected, code = await connect(None, None, path("cluster", cluster="test-rabbitmq"))
+    assert not connected and code == UNAUTHENTICATED
+
+
+async def test_it_refuses_a_foreign_origin(client, viewer, redis_url, use_clusters):
+    url = path("cluster", cluster="test-rabbitmq")
+    _, connected, _ = await connect(client, viewer, url, origin=(b"origin", b"http://evil.example"))
+    assert not connected
+
+
+async def test_it_refuses_unknown_clusters_and_missing_names(
+    client, viewer, redis_url, use_clusters
+):
+    _, connected, code = await connect(
+        client, viewer, path("queue", cluster="nope", vhost="/", name="q")
+    )
+    assert (connected, code) == (False, NOT_FOUND)
+    _, connected, code = await connect(
+        client, viewer, path("queue", cluster="test-rabbitmq", name="q")
+    )
+    assert (connected, code) == (False, BAD_REQUEST)
+    _, connected, code = await connect(
+        client, viewer, path("topic", cluster="test-rabbitmq", name="t")
+    )
+    assert (connected, code) == (False, BAD_REQUEST), "a RabbitMQ cluster has no topics"
+
+
+async def test_a_queue_socket_is_watched_while_open_and_relays_points(
+    client, viewer, redis_url, use_clusters
+):
+    vhost, name = "odd/vhost", "orders & <b>co</b>"
+    url = path("queue", cluster="test-rabbitmq", vhost=vhost, name=name)
+    communicator, connected, _ = await connect(client, viewer, url)
+    assert connected
+    hello = await communicator.receive_json_from(timeout=5)
+    assert hello["type"] == "metrics.hello"
+    assert hello["entity"] == queue_entity(vhost, name)
+    assert ("queue", queue_entity(vhost, name)) in await get_watched("test-rabbitmq")
+
+    point = {
+        "type": "metrics.point",
+        "cluster": "test-rabbitmq",
+        "entity_type": "queue",
+        "entity": queue_entity(vhost, name),
+        "time": 1.0,
+        "step": 1.0,
+        "values": {"depth": 3},
+    }
+    await get_channel_layer().group_send(queue_group("test-rabbitmq", vhost, name), point)
+    assert await communicator.receive_json_from(timeout=5) == point
+    await communicator.disconnect()
+    assert ("queue", queue_entity(vhost, name)) not in await get_watched("test-rabbitmq")
+
+
+async def test_one_viewer_leaving_keeps_the_other_watching(client, viewer, redis_url, use_clusters):
+    url = path("group", cluster="test-kafka", name="billing/v2")
+    first, _, _ = await connect(client, viewer, url)
+    second, _, _ = await connect(client, viewer, url)
+    await first.receive_json_from(timeout=5)
+    await second.receive_json_from(timeout=5)
+    await first.disconnect()
+    assert ("group", "billing/v2") in await get_watched("test-kafka")
+    await get_channel_layer().group_send(
+        consumer_group_group("test-kafka", "billing/v2"), {"type": "metrics.status", "ok": False}
+    )
+    assert (await second.receive_json_from(timeout=5))["ok"] is False
+    await second.disconnect()
+
+
+async def test_the_cluster_socket_says_unavailable_since_from_the_start(
+    client, viewer, redis_url, use_clusters
+):
+    status = {
+        "cluster": "test-rabbitmq",
+        "ok": False,
+        "down_since": 1700000000.0,
+        "message": "refused",
+    }
+    await write_status("test-rabbitmq", status)
+    communicator, connected, _ = await connect(
+        client, viewer, path("cluster", cluster="test-rabbitmq")
+    )
+    assert connected
+    hello = await communicator.receive_json_from(timeout=5)
+    assert hello["status"] == status
+    health = {"slug": "test-rabbitmq", "ok": True}
+    await get_channel_layer().group_send(
+        cluster_group("test-rabbitmq"), {"type": "cluster.health", "health": health}
+    )
+    assert await communicator.receive_json_from(timeout=5) == {
+        "type": "cluster.health",
+        "health": health,
+    }
+    await communicator.disconnect()
