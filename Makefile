@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.requirements-installed
-export DJANGO_SETTINGS_MODULE ?= dashboard.settings
+
 
 .PHONY: demo test venv services services-down services-status lint typecheck check migrate clean help
 

@@ -153,7 +153,9 @@ async def _eventually(check, within: float = 15.0):
 
 
 @pytest.mark.rabbitmq
-async def test_rabbitmq_finds_dead_letter_queues_by_name(rabbitmq_config, rabbitmq_vhost):
+async def test_rabbitmq_finds_dead_letter_queues_by_name(
+    rabbitmq_config, rabbitmq_vhost, unique_name
+):
     import aio_pika
 
     connection = await aio_pika.connect(
@@ -161,22 +163,24 @@ async def test_rabbitmq_finds_dead_letter_queues_by_name(rabbitmq_config, rabbit
     )
     async with connection:
         channel = await connection.channel()
-        queue = await channel.declare_queue("orders.dlq", durable=True)
-        await channel.declare_queue("orders", durable=True)  # not a DLQ by name
+        # A name of its own: other tests manage and capture DLQs in this vhost.
+        dlq = f"{unique_name}.dlq"
+        queue = await channel.declare_queue(dlq, durable=True)
+        await channel.declare_queue(unique_name, durable=True)  # not a DLQ by name
         await queue.purge()
         for i in range(3):
             await channel.default_exchange.publish(
-                aio_pika.Message(body=f"m{i}".encode()), routing_key="orders.dlq"
+                aio_pika.Message(body=f"m{i}".encode()), routing_key=dlq
             )
 
     async def found():
         async with make_broker(rabbitmq_config) as broker:
             dlqs = await broker.dead_letter_queues(limit=500, vhost=rabbitmq_vhost)
-        mine = [d for d in dlqs if d.vhost == rabbitmq_vhost]
+        mine = [d for d in dlqs if d.name.startswith(unique_name)]
         return mine if mine and mine[0].depth == 3 else None
 
     mine = await _eventually(found, within=40)
-    assert mine and [(d.name, d.depth) for d in mine] == [("orders.dlq", 3)]
+    assert mine and [(d.name, d.depth) for d in mine] == [(dlq, 3)]
 
 
 @pytest.mark.kafka
