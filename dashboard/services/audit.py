@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 
 from dashboard.models import AuditEntry, Cluster
+from dashboard.roles import has_role
 
 
 def client_ip(request: HttpRequest | None) -> str | None:
@@ -39,3 +42,53 @@ def record(
         detail=detail,
         client_ip=client_ip(request),
     )
+
+
+AnyUser = AbstractBaseUser | AnonymousUser
+
+
+@sync_to_async
+def audit(
+    *,
+    action: str,
+    user: AnyUser | None,
+    slug: str,
+    target: str,
+    parameters: dict[str, Any],
+    outcome: str = AuditEntry.Outcome.OK,
+    detail: str = "",
+    request: HttpRequest | None = None,
+) -> AuditEntry:
+    """``record`` for async services that know the cluster by its slug."""
+    from dashboard.services.clusters import sync_cluster_rows
+
+    cluster = Cluster.objects.filter(slug=slug).first() or sync_cluster_rows().get(slug)
+    return record(
+        action=action,
+        user=user,
+        outcome=outcome,
+        cluster=cluster,
+        target=target,
+        parameters=parameters,
+        detail=detail,
+        request=request,
+    )
+
+
+async def require_role(
+    user: AnyUser, role: str, *, action: str, slug: str, target: str, request: HttpRequest | None
+) -> None:
+    """Refuse (PermissionDenied, audited) a user below ``role``."""
+    if await sync_to_async(has_role)(user, role):
+        return
+    await audit(
+        action=action,
+        user=user,
+        slug=slug,
+        target=target,
+        parameters={},
+        outcome=AuditEntry.Outcome.REFUSED,
+        detail=f"needs the {role} role",
+        request=request,
+    )
+    raise PermissionDenied(f"this needs the {role} role")

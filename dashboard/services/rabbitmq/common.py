@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from asgiref.sync import sync_to_async
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest
 
 from brokers.base import ClusterConfig, NotFound, NotSupported
 from brokers.rabbitmq import RabbitMQBroker
-from dashboard.models import AuditEntry, Cluster
-from dashboard.roles import has_role
 from dashboard.services import clusters as cluster_services
-from dashboard.services.audit import record
+from dashboard.services.audit import audit as audit
+from dashboard.services.audit import require_role as require_role
 from dashboard.services.connections import get_broker
 
 User = AbstractBaseUser | AnonymousUser
@@ -43,52 +37,6 @@ async def rabbitmq_broker(slug: str) -> RabbitMQBroker:
     if not isinstance(broker, RabbitMQBroker):
         raise NotFound(f"cluster {slug!r} is not a RabbitMQ cluster")
     return broker
-
-
-@sync_to_async
-def audit(
-    *,
-    action: str,
-    user: User | None,
-    slug: str,
-    target: str,
-    parameters: dict[str, Any],
-    outcome: str = AuditEntry.Outcome.OK,
-    detail: str = "",
-    request: HttpRequest | None = None,
-) -> AuditEntry:
-    cluster = Cluster.objects.filter(slug=slug).first()
-    if cluster is None:
-        cluster = cluster_services.sync_cluster_rows().get(slug)
-    return record(
-        action=action,
-        user=user,
-        outcome=outcome,
-        cluster=cluster,
-        target=target,
-        parameters=parameters,
-        detail=detail,
-        request=request,
-    )
-
-
-async def require_role(
-    user: User, role: str, *, action: str, slug: str, target: str, request: HttpRequest | None
-) -> None:
-    """Refuse (PermissionDenied, audited) a user below ``role``."""
-    if await sync_to_async(has_role)(user, role):
-        return
-    await audit(
-        action=action,
-        user=user,
-        slug=slug,
-        target=target,
-        parameters={},
-        outcome=AuditEntry.Outcome.REFUSED,
-        detail=f"needs the {role} role",
-        request=request,
-    )
-    raise PermissionDenied(f"this needs the {role} role")
 
 
 def require_writable(config: ClusterConfig) -> None:
