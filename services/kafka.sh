@@ -102,6 +102,32 @@ sys.exit(0 if md.brokers and md.controller_id >= 0 else 1)
 EOF
 }
 
+# A freshly formatted cluster creates __consumer_offsets on the first group
+# request, and for a few seconds after that its coordinators answer
+# NOT_COORDINATOR / COORDINATOR_LOAD_IN_PROGRESS. Ready therefore also means
+# that group requests are answered: describe a few group names (they hash to
+# different __consumer_offsets partitions) until every one succeeds.
+warm_coordinators() {
+  [[ -x $VENV_PY ]] && "$VENV_PY" -c 'import confluent_kafka' 2>/dev/null || return 0
+  "$VENV_PY" - "$BOOTSTRAP" 2>>"$LOG" <<'EOF'
+import sys, time
+from confluent_kafka.admin import AdminClient
+admin = AdminClient({"bootstrap.servers": sys.argv[1], "log_level": 0})
+groups = [f"mqboard-services-ready-{i}" for i in range(16)]
+deadline = time.monotonic() + 60
+while True:
+    try:
+        for future in admin.describe_consumer_groups(groups, request_timeout=5).values():
+            future.result()
+        sys.exit(0)
+    except Exception as exc:
+        if time.monotonic() > deadline:
+            print(f"group coordinators not ready after 60 s: {exc}", file=sys.stderr)
+            sys.exit(1)
+        time.sleep(0.5)
+EOF
+}
+
 probe_java() {
   local cfg="$RUN_DIR/kafka-probe.properties"
   printf 'request.timeout.ms=5000\ndefault.api.timeout.ms=5000\n' >"$cfg"
@@ -239,6 +265,7 @@ up() {
   done
   [[ -n ${pid:-} ]] || die_with_log "$LOG" "broker did not start (no live pid in $PIDFILE)"
   wait_started "$pid"
+  warm_coordinators || die_with_log "$LOG" "group coordinators of $BOOTSTRAP not ready"
   ready_line "started"
 }
 

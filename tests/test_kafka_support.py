@@ -20,6 +20,12 @@ from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-def
 from tests.conftest import KAFKA
 from tests.settings import RUN_ID
 
+COORDINATOR_NOT_READY = {
+    KafkaError.NOT_COORDINATOR,
+    KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+    KafkaError.COORDINATOR_NOT_AVAILABLE,
+}
+
 SLUG = "test-kafka"
 
 
@@ -92,11 +98,23 @@ class KafkaKit:
         consumer = Consumer(
             {"bootstrap.servers": KAFKA, "group.id": group, "enable.auto.commit": False}
         )
+        # Right after a broker starts, group coordinators may still be loading
+        # (NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS): those are retriable.
+        deadline = time.monotonic() + 30
         try:
-            consumer.commit(
-                offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()],
-                asynchronous=False,
-            )
+            while True:
+                try:
+                    consumer.commit(
+                        offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()],
+                        asynchronous=False,
+                    )
+                    break
+                except KafkaException as exc:
+                    error = exc.args[0]
+                    loading = error.code() in COORDINATOR_NOT_READY or error.retriable()
+                    if not loading or time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.5)
         finally:
             consumer.close()
         return self.track_group(group)
