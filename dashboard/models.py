@@ -114,6 +114,8 @@ class DeadLetter(models.Model):
         DISCARDED = "discarded"
         FAILED_AGAIN = "failed_again", "failed again"
         REQUEUE_FAILED = "requeue_failed", "requeue failed"
+        # Claimed by a requeue in progress; a bulk job's claim names the job.
+        REQUEUING = "requeuing", "being requeued"
 
     cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="dead_letters")
     vhost = models.CharField(max_length=512, blank=True, help_text="RabbitMQ only")
@@ -154,6 +156,9 @@ class DeadLetter(models.Model):
     acted_at = models.DateTimeField(null=True, blank=True)
     requeue_count = models.IntegerField(default=0)
     last_error = models.TextField(blank=True, help_text="why the last requeue failed")
+    claim_job = models.BigIntegerField(
+        null=True, blank=True, db_index=True, help_text="the bulk requeue job that claimed it"
+    )
     failed_again_as = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -254,6 +259,7 @@ class Job(models.Model):
     progress_at = models.DateTimeField(null=True, blank=True, help_text="the worker's last report")
     result = models.JSONField(default=dict, blank=True, help_text="the exact outcome, by kind")
     task_id = models.CharField(max_length=64, blank=True, help_text="the Celery task running it")
+    worker = models.CharField(max_length=255, blank=True, help_text="the Celery worker running it")
 
     def __str__(self) -> str:
         return f"job #{self.pk} {self.kind} ({self.state})"

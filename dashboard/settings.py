@@ -162,6 +162,9 @@ MQB_RABBITMQ_PEEK_TTL = envint("MQB_RABBITMQ_PEEK_TTL", 900)
 MQB_JOB_PROGRESS_INTERVAL = envfloat("MQB_JOB_PROGRESS_INTERVAL", 0.5)
 # A running job with no report for this long is shown as possibly stuck.
 MQB_JOB_STALE_AFTER = envfloat("MQB_JOB_STALE_AFTER", 30.0)
+# A running job with no report for this long is queued again (its worker is
+# gone); a job whose worker restarts under the same name is queued at once.
+MQB_JOB_REVIVE_AFTER = envfloat("MQB_JOB_REVIVE_AFTER", 300.0)
 # Messages a move holds unacked at once at most (the prefetch window): RabbitMQ
 # confirms persistent messages in batches, so thousands in flight are what
 # make a move fast. Also bounds the duplicates a lost connection can leave.
@@ -225,6 +228,20 @@ MQB_DLQ_DISCOVERY_VHOSTS = envlist("MQB_DLQ_DISCOVERY_VHOSTS", "")
 # rate limit (messages per second; 0: none).
 MQB_DLQ_VERDICT_WINDOW = envfloat("MQB_DLQ_VERDICT_WINDOW", 3600.0)
 MQB_DLQ_REQUEUE_RATE = envfloat("MQB_DLQ_REQUEUE_RATE", 0.0)
+# Discarded dead letters are kept this many days after the discard, then
+# deleted by the collector's retention loop, which runs every
+# MQB_DLQ_RETENTION_INTERVAL seconds and deletes MQB_DLQ_RETENTION_BATCH rows per
+# transaction.
+MQB_DLQ_RETENTION_DAYS = envfloat("MQB_DLQ_RETENTION_DAYS", 30.0)
+MQB_DLQ_RETENTION_INTERVAL = envfloat("MQB_DLQ_RETENTION_INTERVAL", 600.0)
+MQB_DLQ_RETENTION_BATCH = envint("MQB_DLQ_RETENTION_BATCH", 1000)
+# Letters a bulk requeue claims, sends and settles at once: one confirm wait
+# (RabbitMQ) or flush (Kafka) and one database transaction per batch. Also the
+# most that can be sent twice if the worker dies mid-batch.
+MQB_DLQ_REQUEUE_BATCH = envint("MQB_DLQ_REQUEUE_BATCH", 1000)
+# A batch whose sends end "unknown" (connection lost, no confirm) is retried
+# this many times, with backoff, before the job fails.
+MQB_DLQ_REQUEUE_RETRIES = envint("MQB_DLQ_REQUEUE_RETRIES", 5)
 
 # -- Live metrics (collector sampling, history, consumers, Prometheus) --
 # Seconds between samples of an entity someone has open in a browser.
@@ -254,10 +271,25 @@ MQB_METRICS_LAG_PROBE_SECONDS = envfloat("MQB_METRICS_LAG_PROBE_SECONDS", 2.0)
 MQB_METRICS_NO_CONSUMER_SECONDS = envint("MQB_METRICS_NO_CONSUMER_SECONDS", 300)
 # Bearer token of the Prometheus endpoint /metrics; unset means /metrics answers 404.
 MQB_METRICS_TOKEN = envsecret("MQB_METRICS_TOKEN")
+# The Redis URL of the channel layer and the metrics keys (watchers, latest
+# samples) is REDIS_URL above: the fault tests point it at a private Redis.
+# Celery workers on brokers the sampling cannot see (Redis) are asked what they
+# consume (Celery's active_queues broadcast) by the collector's "celery" loop:
+# comma-separated broker URLs ("none": off; default: CELERY_BROKER_URL when it is
+# Redis), every MQB_METRICS_CELERY_INTERVAL seconds, waiting
+# MQB_METRICS_CELERY_TIMEOUT seconds for answers, on the workers' control exchange.
+MQB_METRICS_CELERY_BROKERS = envlist(
+    "MQB_METRICS_CELERY_BROKERS",
+    CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else "",
+)
+MQB_METRICS_CELERY_INTERVAL = envfloat("MQB_METRICS_CELERY_INTERVAL", 15.0)
+MQB_METRICS_CELERY_TIMEOUT = envfloat("MQB_METRICS_CELERY_TIMEOUT", 1.0)
+MQB_METRICS_CELERY_CONTROL_EXCHANGE = envstr("MQB_METRICS_CELERY_CONTROL_EXCHANGE", "celery")
 CELERY_BEAT_SCHEDULE = {
     **globals().get("CELERY_BEAT_SCHEDULE", {}),
     "mqboard-metrics-downsample": {"task": "dashboard.metrics.downsample", "schedule": 60.0},
     "mqboard-metrics-retention": {"task": "dashboard.metrics.retention", "schedule": 600.0},
+    "mqboard-jobs-revive": {"task": "dashboard.jobs.revive", "schedule": 60.0},
 }
 
 LOGGING = {

@@ -7,10 +7,15 @@ that app's configuration.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
+
+from celery.signals import worker_ready
 
 from dashboard.celery import app
 from dashboard.services import jobs
+
+log = logging.getLogger(__name__)
 
 
 @app.task(name="dashboard.ping")  # type: ignore[untyped-decorator]
@@ -26,4 +31,22 @@ def run_job(self: Any, job_id: int) -> str:
     acks_late: a worker that dies mid-job gets the task again, and the job's
     runner decides from the row what can be continued.
     """
-    return jobs.run_job(job_id, task_id=self.request.id)
+    return jobs.run_job(job_id, task_id=self.request.id, worker=self.request.hostname or "")
+
+
+@app.task(name="dashboard.jobs.revive")  # type: ignore[untyped-decorator]
+def revive_stale_jobs() -> list[int]:
+    """Queue again the jobs whose worker stopped reporting (run by beat)."""
+    return jobs.revive_stale_jobs()
+
+
+@worker_ready.connect  # type: ignore[untyped-decorator]
+def revive_jobs_of_this_worker(sender: Any = None, **_: Any) -> None:
+    """A worker starting under a name that was running jobs: that worker died; go on with them."""
+    hostname = getattr(sender, "hostname", "") or ""
+    try:
+        jobs.revive_jobs_of_worker(hostname)
+    except Exception:
+        # The worker must start even when the database is briefly unavailable;
+        # the periodic revive catches these jobs later.
+        log.exception("could not revive the jobs of %s", hostname)

@@ -201,7 +201,12 @@ def get_dead_letter_detail(letter_id: int) -> dict[str, Any]:
     if letter.acted_at:
         who = letter.acted_by.get_username() if letter.acted_by else "system"
         timeline.append((letter.acted_at, f"{letter.get_status_display()} by {who}"))
-    entries = list(AuditEntry.objects.filter(target=audit_target(letter.pk)).order_by("time"))
+    mine = Q(target=audit_target(letter.pk))
+    if letter.claim_job is not None:
+        # A bulk job writes its start and end (and revivals), not one entry per letter.
+        job = letter.claim_job
+        mine |= Q(target=f"job #{job}") | Q(target="deadletters", parameters__job=job)
+    entries = list(AuditEntry.objects.filter(mine).order_by("time"))
     return {
         "letter": letter,
         "origin": origin_label(letter),

@@ -80,7 +80,7 @@ class RequeueResult:
     message: str
 
 
-def _full_body(letter: DeadLetter) -> bytes:
+def full_body(letter: DeadLetter) -> bytes:
     if letter.body_truncated:
         full = getattr(letter, "full_body", None)
         if full is not None:
@@ -88,7 +88,7 @@ def _full_body(letter: DeadLetter) -> bytes:
     return bytes(letter.body)
 
 
-def _rabbitmq_destination(letter: DeadLetter, target: RequeueTarget | None) -> tuple[str, str]:
+def rabbitmq_destination(letter: DeadLetter, target: RequeueTarget | None) -> tuple[str, str]:
     if target is not None and (target.exchange is not None or target.routing_key is not None):
         return target.exchange or "", target.routing_key or ""
     if letter.failure_details.get("task") and letter.origin_queue:
@@ -101,7 +101,7 @@ def _rabbitmq_destination(letter: DeadLetter, target: RequeueTarget | None) -> t
     raise InvalidInput("unknown origin: choose a target exchange and routing key")
 
 
-def _kafka_destination(letter: DeadLetter, target: RequeueTarget | None) -> str:
+def kafka_destination(letter: DeadLetter, target: RequeueTarget | None) -> str:
     topic = (target.topic if target is not None else None) or letter.origin_topic
     if not topic:
         raise InvalidInput("unknown origin: choose a target topic")
@@ -120,7 +120,7 @@ def _check_edit(letter: DeadLetter, edit: Edit | None, kind: str) -> dict[str, A
                 json.loads(edit.body)
             except ValueError as exc:
                 raise InvalidInput(f"the edited body is not valid JSON: {exc}") from None
-        old = _full_body(letter).decode("utf-8", "replace").splitlines()
+        old = full_body(letter).decode("utf-8", "replace").splitlines()
         new = edit.body.decode("utf-8", "replace").splitlines()
         lines = list(difflib.unified_diff(old, new, "before", "after", lineterm=""))
         diff["body"] = "\n".join(lines[:MAX_DIFF_LINES])
@@ -203,12 +203,12 @@ async def do_requeue_dead_letter(
     diff = _check_edit(letter, edit, kind)
     config = get_cluster_config(slug)
     if kind == "kafka":
-        destination = {"topic": _kafka_destination(letter, target)}
+        destination = {"topic": kafka_destination(letter, target)}
     else:
-        exchange, routing_key = _rabbitmq_destination(letter, target)
+        exchange, routing_key = rabbitmq_destination(letter, target)
         destination = {"vhost": letter.vhost, "exchange": exchange, "routing_key": routing_key}
     letter, previous = await sync_to_async(_claim)(letter_id)
-    body = edit.body if edit is not None and edit.body is not None else _full_body(letter)
+    body = edit.body if edit is not None and edit.body is not None else full_body(letter)
     headers = edit.headers if edit is not None and edit.headers is not None else letter.headers
     parameters = {"dead_letter": letter_id, "dlq": letter.dlq, **destination}
     if diff:

@@ -1,20 +1,22 @@
-"""Bulk requeue of dead letters as a job of helper-5's job framework (``services.jobs``).
+"""Bulk requeue of dead letters as a job of the job framework (``services.jobs``).
 
 ``do_start_bulk_requeue`` (operator) freezes the selection at start: the ids
 of the letters that are pending (or requeue_failed) *now*, given as a list of
 ids, a group (fingerprint) or the inbox filter; letters captured later are
-never swept in. The worker runs ``run_requeue_job``: one letter at a time
-through ``do_requeue_dead_letter`` (so each gets the double-send guard, its
-status, its audit entry), at most ``rate_limit`` letters per second, checking
-pause and cancel at every job checkpoint, and ends with a verdict and exact
-counts (requeued, failed: unroutable or broker error, skipped: no longer
-pending). A worker killed mid-job gets the task again (acks_late) and the job
-goes on: letters already requeued are skipped by their status, so none is sent
-twice, except one whose confirm arrived just before the kill and whose row was
-not yet updated (it stays ``requeuing`` and is skipped).
+never swept in. The worker runs ``run_requeue_job``: the selection in batches
+(``MQB_DLQ_REQUEUE_BATCH``, smaller under a rate limit) through
+``requeue_batch`` (claim, send with one connection per cluster and vhost,
+settle in one transaction), at most ``rate_limit`` letters per second,
+checking pause and cancel between batches, and ends with a verdict and exact
+counts read from the rows (requeued, failed: unroutable or unknown topic,
+skipped: no longer pending).
 
-Limitation: each letter opens its own broker connection (~ms per letter), so
-this is for thousands, not the 100,000-message benchmark of issue 5.
+A worker killed mid-job: the job is started again (``jobs.revive``) and goes on
+from its last recorded progress; the batch in flight at the kill is claimed
+again, its sent rows are skipped by their status and its unsettled rows are
+sent again (at most one batch of duplicates, with the original message id).
+Every letter's detail page shows the job that requeued it and the job's audit
+entries (start, end); one audit entry per letter is not written for a bulk job.
 """
 
 from __future__ import annotations
@@ -32,13 +34,10 @@ from brokers.base import BrokerError
 from dashboard.models import DeadLetter, Job
 from dashboard.roles import OPERATOR
 from dashboard.services import jobs
+from dashboard.services.deadletters import requeue_batch
 from dashboard.services.deadletters.common import InvalidInput, User, require_role
 from dashboard.services.deadletters.inbox import InboxFilter, filtered
-from dashboard.services.deadletters.requeue import (
-    CLAIMABLE,
-    AlreadyHandled,
-    do_requeue_dead_letter,
-)
+from dashboard.services.deadletters.requeue import CLAIMABLE
 
 KIND = "deadletters.requeue"
 # helper-5's framework maps a job kind to its runner; registering here keeps its file untouched.
@@ -49,8 +48,13 @@ MAX_SELECTION = 1_000_000
 def _freeze(ids: list[int] | None, spec: InboxFilter | None) -> list[int]:
     rows = DeadLetter.objects.filter(status__in=CLAIMABLE)
     if ids is not None:
-        rows = rows.filter(pk__in=ids)
-    elif spec is not None:
+        # In chunks: SQLite allows at most 32,766 parameters per statement.
+        chosen: list[int] = []
+        for start in range(0, min(len(ids), MAX_SELECTION), 10_000):
+            chunk = rows.filter(pk__in=ids[start : start + 10_000])
+            chosen += chunk.values_list("pk", flat=True)
+        return sorted(chosen)
+    if spec is not None:
         rows = rows & filtered(spec)
     else:
         raise InvalidInput("choose letters, a group or a filter to requeue")
@@ -100,56 +104,70 @@ async def do_start_bulk_requeue(
     return job
 
 
+def batch_size(rate_limit: float | None) -> int:
+    size = max(1, settings.MQB_DLQ_REQUEUE_BATCH)
+    if rate_limit:
+        # About one batch per progress interval keeps the rate smooth and pause quick.
+        size = min(size, max(1, int(rate_limit * settings.MQB_JOB_PROGRESS_INTERVAL)))
+    return size
+
+
 async def run_requeue_job(run: jobs.JobRun) -> jobs.JobOutcome:
     job = run.job
     selection = [int(i) for i in job.selection]
     total = len(selection)
-    # Authorised at start; a creator deleted since then makes each requeue refused.
+    # Authorised at start; a creator deleted since then leaves acted_by empty.
     user: User = job.created_by or AnonymousUser()
-    counts = {"requeued": 0, "failed": 0, "skipped": 0}
-    errors: list[str] = []
-    started = time.monotonic()
-    for index, letter_id in enumerate(selection):
-        done = index
-        command = await run.checkpoint(done=done, total=total, failed=counts["failed"])
-        while command == jobs.JobCommand.PAUSE:
-            await asyncio.sleep(run.interval)
-            command = await run.checkpoint(done=done, total=total, failed=counts["failed"])
-        if command == jobs.JobCommand.CANCEL:
-            return _outcome(Job.State.CANCELLED, "Cancelled", done, total, counts, errors)
-        if job.rate_limit:
-            # Sleep until this letter's slot: the rate holds over the whole run.
-            wait = started + index / job.rate_limit - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
-        try:
-            result = await do_requeue_dead_letter(
-                letter_id,
-                user=user,
-                action="deadletter.requeue_bulk",
+    size = batch_size(job.rate_limit)
+    # Resumed: every batch before the recorded progress was settled before it was recorded.
+    position = min(job.done, total) if run.resumed else 0
+    senders = requeue_batch.Senders()
+    started, start_position = time.monotonic(), position
+    try:
+        while position < total:
+            command = await run.checkpoint(done=position, total=total, failed=job.failed)
+            while command == jobs.JobCommand.PAUSE:
+                await asyncio.sleep(run.interval)
+                command = await run.checkpoint(done=position, total=total, failed=job.failed)
+                started, start_position = time.monotonic(), position
+            if command == jobs.JobCommand.CANCEL:
+                return await _outcome(job.pk, Job.State.CANCELLED, "Cancelled", position, total)
+            if job.rate_limit:
+                # Sleep until this batch's slot: the rate holds over the whole run.
+                wait = started + (position - start_position) / job.rate_limit - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+            ids = selection[position : position + size]
+            await requeue_batch.send_batch(
+                job.pk, ids, senders, user, settings.MQB_DLQ_REQUEUE_RETRIES
             )
-        except (AlreadyHandled, DeadLetter.DoesNotExist):
-            counts["skipped"] += 1
-            continue
-        except (InvalidInput, BrokerError) as exc:
-            counts["failed"] += 1
-            errors.append(f"#{letter_id}: {exc}")
-            continue
-        if result.sent:
-            counts["requeued"] += 1
-        else:
-            counts["failed"] += 1
-            errors.append(f"#{letter_id}: {result.message}")
-    return _outcome(Job.State.DONE, "Done", total, total, counts, errors)
+            position += len(ids)
+    except BrokerError as exc:
+        released = await sync_to_async(requeue_batch.release)(
+            job.pk, f"Bulk requeue job #{job.pk} stopped: {exc.message}."
+        )
+        head = f"Failed: {exc.message}"
+        if released:
+            head += f" ({released} letters in the last batch are pending again)"
+        return await _outcome(job.pk, Job.State.FAILED, head, position, total)
+    finally:
+        await senders.close()
+    return await _outcome(job.pk, Job.State.DONE, "Done", total, total)
 
 
-def _outcome(
-    state: str, head: str, done: int, total: int, counts: dict[str, int], errors: list[str]
-) -> jobs.JobOutcome:
+async def _outcome(job_id: int, state: str, head: str, done: int, total: int) -> jobs.JobOutcome:
+    counts = await sync_to_async(requeue_batch.counts)(job_id, total)
+    if state != Job.State.DONE:
+        # Letters past the stopping point were neither claimed nor skipped.
+        counts["skipped"] = max(0, done - counts["claimed"])
+        counts["not_reached"] = total - done
+    errors = await sync_to_async(_first_errors)(job_id)
     verdict = (
         f"{head}: {counts['requeued']} of {total} requeued, {counts['failed']} failed, "
         f"{counts['skipped']} skipped (no longer pending)."
     )
+    if counts.get("not_reached"):
+        verdict += f" {counts['not_reached']} not reached."
     if errors:
         verdict += f" First errors: {'; '.join(errors[:3])}"
     return jobs.JobOutcome(
@@ -158,5 +176,14 @@ def _outcome(
         done=done,
         total=total,
         failed=counts["failed"],
-        result={**counts, "errors": errors[:20]},
+        result={**counts, "errors": errors},
     )
+
+
+def _first_errors(job_id: int) -> list[str]:
+    rows = (
+        DeadLetter.objects.filter(claim_job=job_id, status=DeadLetter.Status.REQUEUE_FAILED)
+        .order_by("pk")
+        .values_list("pk", "last_error")[:20]
+    )
+    return [f"#{pk}: {error}" for pk, error in rows]

@@ -32,6 +32,7 @@ from dashboard.services.jobs.control import (
     job_json,
     push_job,
 )
+from dashboard.services.jobs.revive import revive_jobs_of_worker, revive_stale_jobs
 from dashboard.services.jobs.runner import JobCommand, JobOutcome, JobRun, run_job
 
 __all__ = [
@@ -52,5 +53,7 @@ __all__ = [
     "group_name",
     "job_json",
     "push_job",
+    "revive_jobs_of_worker",
+    "revive_stale_jobs",
     "run_job",
 ]

@@ -101,7 +101,7 @@ async def push(job: Job) -> None:
         log.warning("could not push job #%s to its watchers", job.pk, exc_info=True)
 
 
-def run_job(job_id: int, task_id: str | None = None) -> str:
+def run_job(job_id: int, task_id: str | None = None, worker: str = "") -> str:
     """Run job ``job_id`` to its end in this (worker) process; returns its final state."""
     close_old_connections()
     try:
@@ -116,6 +116,8 @@ def run_job(job_id: int, task_id: str | None = None) -> str:
         now = timezone.now()
         Job.objects.filter(pk=job.pk, started_at__isnull=True).update(started_at=now)
         Job.objects.filter(pk=job.pk, state=Job.State.QUEUED).update(state=Job.State.RUNNING)
+        # Whose it is now: a worker of this name starting again revives it (jobs.revive).
+        Job.objects.filter(pk=job.pk).update(worker=worker)
         job = get_job(job.pk)
         outcome = asyncio.run(_run(job, resumed))
         return _finish(job.pk, outcome)

@@ -1,0 +1,212 @@
+"""One batch of a bulk requeue: claim the rows, send them, settle the rows.
+
+Claim: a conditional UPDATE turns the batch's ``pending``/``requeue_failed``
+rows into ``requeuing`` with ``claim_job`` = the job, in one statement; a row
+someone else requeued, discarded or is requeueing is left alone (skipped).
+Rows this job claimed earlier and never settled (the worker died mid-batch)
+are claimed again: they are sent again, so a letter is at least once at its
+origin; a duplicate is within one batch and carries the original message id.
+
+Send: grouped per cluster and vhost through ``brokers.deadletters.requeue_batch``
+(one connection / producer per cluster and vhost for the whole job).
+
+Settle: one transaction per batch. Sent rows become ``requeued`` (who, when,
+requeue count + 1); unroutable ones ``requeue_failed`` with the reason; rows
+whose send is unknown stay claimed and are returned for a retry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from brokers.base import BrokerError
+from brokers.deadletters.requeue import AmqpLetter, KafkaLetter, kafka_record
+from brokers.deadletters.requeue_batch import (
+    AmqpBatchSender,
+    KafkaBatchSender,
+    Outcome,
+    Result,
+)
+from brokers.kafka import KafkaBroker
+from dashboard.models import DeadLetter
+from dashboard.services.clusters import get_cluster_config
+from dashboard.services.deadletters.common import InvalidInput, User
+from dashboard.services.deadletters.requeue import (
+    CLAIMABLE,
+    full_body,
+    kafka_destination,
+    rabbitmq_destination,
+)
+
+REQUEUING = DeadLetter.Status.REQUEUING
+
+
+def claim_batch(job_id: int, ids: Sequence[int]) -> list[DeadLetter]:
+    """Claim the batch's claimable rows for the job; return every row the job holds in it."""
+    with transaction.atomic():
+        DeadLetter.objects.filter(pk__in=ids, status__in=CLAIMABLE).update(
+            status=REQUEUING, claim_job=job_id
+        )
+        return list(
+            DeadLetter.objects.select_related("cluster", "full_body")
+            .filter(pk__in=ids, status=REQUEUING, claim_job=job_id)
+            .order_by("pk")
+        )
+
+
+@dataclass
+class Prepared:
+    """The batch's rows, with what to send for each, or why it cannot be sent."""
+
+    amqp: dict[tuple[str, str], list[tuple[DeadLetter, AmqpLetter]]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+    kafka: dict[str, list[tuple[DeadLetter, KafkaLetter]]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+    refused: list[tuple[DeadLetter, str]] = field(default_factory=list)
+
+
+def prepare(letters: Sequence[DeadLetter]) -> Prepared:
+    prepared = Prepared()
+    for letter in letters:
+        try:
+            if letter.cluster.kind == "kafka":
+                topic = kafka_destination(letter, None)
+                key = bytes(letter.key) if letter.key is not None else None
+                record = kafka_record(topic, key, full_body(letter), letter.headers)
+                prepared.kafka[letter.cluster.slug].append((letter, record))
+            else:
+                exchange, routing_key = rabbitmq_destination(letter, None)
+                props = {
+                    k: v
+                    for k, v in letter.properties.items()
+                    if k not in ("exchange", "routing_key")
+                }
+                amqp = AmqpLetter(exchange, routing_key, full_body(letter), props, letter.headers)
+                prepared.amqp[(letter.cluster.slug, letter.vhost)].append((letter, amqp))
+        except InvalidInput as exc:
+            prepared.refused.append((letter, str(exc)))
+    return prepared
+
+
+class Senders:
+    """One sender per cluster (and vhost) for the whole job."""
+
+    def __init__(self) -> None:
+        self.amqp: dict[tuple[str, str], AmqpBatchSender] = {}
+        self.kafka: dict[str, KafkaBatchSender] = {}
+
+    async def send(self, prepared: Prepared) -> list[tuple[DeadLetter, Outcome]]:
+        results: list[tuple[DeadLetter, Outcome]] = []
+        for (slug, vhost), items in prepared.amqp.items():
+            sender = self.amqp.get((slug, vhost))
+            if sender is None:
+                sender = self.amqp[(slug, vhost)] = AmqpBatchSender(get_cluster_config(slug), vhost)
+            outcomes = await sender.send([amqp for _, amqp in items])
+            results += zip((row for row, _ in items), outcomes, strict=True)
+        for slug, records in prepared.kafka.items():
+            producer = self.kafka.get(slug)
+            if producer is None:
+                config = get_cluster_config(slug)
+                client = KafkaBroker(config).client_config()
+                producer = await asyncio.to_thread(KafkaBatchSender, client, config.timeout)
+                self.kafka[slug] = producer
+            outcomes = await asyncio.to_thread(producer.send, [r for _, r in records])
+            results += zip((row for row, _ in records), outcomes, strict=True)
+        results += [(row, Outcome(Result.UNROUTABLE, why)) for row, why in prepared.refused]
+        return results
+
+    async def close(self) -> None:
+        for sender in self.amqp.values():
+            await sender.close()
+        for producer in self.kafka.values():
+            await asyncio.to_thread(producer.close)
+        self.amqp.clear()
+        self.kafka.clear()
+
+
+def settle(job_id: int, results: Sequence[tuple[DeadLetter, Outcome]], user: User) -> list[int]:
+    """Record the batch's outcomes in one transaction; return the ids still to send."""
+    real = user if getattr(user, "is_authenticated", False) and user.pk else None
+    sent = [row.pk for row, outcome in results if outcome.result == Result.SENT]
+    failed: dict[str, list[int]] = defaultdict(list)
+    unknown: list[int] = []
+    for row, outcome in results:
+        if outcome.result == Result.UNROUTABLE:
+            failed[outcome.message].append(row.pk)
+        elif outcome.result == Result.UNKNOWN:
+            unknown.append(row.pk)
+    mine = DeadLetter.objects.filter(status=REQUEUING, claim_job=job_id)
+    with transaction.atomic():
+        if sent:
+            mine.filter(pk__in=sent).update(
+                status=DeadLetter.Status.REQUEUED,
+                acted_by=real,
+                acted_at=timezone.now(),
+                requeue_count=F("requeue_count") + 1,
+                last_error="",
+            )
+        for message, ids in failed.items():
+            mine.filter(pk__in=ids).update(
+                status=DeadLetter.Status.REQUEUE_FAILED, last_error=message[:2000]
+            )
+    return unknown
+
+
+def release(job_id: int, why: str) -> int:
+    """Give back the rows the job holds unsettled (the job is ending without knowing)."""
+    return DeadLetter.objects.filter(status=REQUEUING, claim_job=job_id).update(
+        status=DeadLetter.Status.PENDING,
+        last_error=f"{why} It may or may not have reached its origin; requeue it again if not.",
+    )
+
+
+def counts(job_id: int, total: int) -> dict[str, int]:
+    """The job's exact counts, from the rows (they survive a worker that died)."""
+    by_status: dict[str, int] = defaultdict(int)
+    rows: Any = DeadLetter.objects.filter(claim_job=job_id).values_list("status")
+    for (status,) in rows.iterator():
+        by_status[status] += 1
+    requeued = by_status[DeadLetter.Status.REQUEUED] + by_status[DeadLetter.Status.FAILED_AGAIN]
+    failed = by_status[DeadLetter.Status.REQUEUE_FAILED]
+    claimed = sum(by_status.values())
+    return {
+        "requeued": requeued,
+        "failed": failed,
+        "in_doubt": by_status[REQUEUING],
+        "skipped": total - claimed,
+        "claimed": claimed,
+        "released": by_status[DeadLetter.Status.PENDING],
+    }
+
+
+async def send_batch(
+    job_id: int, ids: Sequence[int], senders: Senders, user: User, retries: int
+) -> None:
+    """Claim, send and settle one batch; retry unknown sends; BrokerError when they persist."""
+    letters = await sync_to_async(claim_batch)(job_id, ids)
+    attempt = 0
+    while letters:
+        results = await senders.send(await asyncio.to_thread(prepare, letters))
+        unknown = set(await sync_to_async(settle)(job_id, results, user))
+        if not unknown:
+            return
+        attempt += 1
+        reasons = {o.message for row, o in results if row.pk in unknown}
+        if attempt > retries:
+            raise BrokerError(
+                f"{len(unknown)} letters could not be sent after {retries} retries:"
+                f" {'; '.join(sorted(reasons)[:3])}"
+            )
+        await asyncio.sleep(min(2**attempt * 0.5, 10))
+        letters = [row for row in letters if row.pk in unknown]
