@@ -35,10 +35,16 @@ class ClusterAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 
 @admin.register(DeadLetter)
-class DeadLetterAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class DeadLetterAdmin(ReadOnlyAdmin):
+    """Read-only but for the two actions: every change to a letter goes through the
+    inbox's services (roles, the double-send guard, the audit), never a hand edit."""
+
     list_display = ("id", "cluster", "dlq", "reason", "exception_class", "status", "captured_at")
-    list_filter = ("cluster", "status", "reason", "dlq")
-    search_fields = ("message_id", "exception_class", "exception_message", "origin_queue")
+    list_filter = ("cluster", "status", "reason", "dlq", "captured_at")
+    search_fields = (
+        "message_id", "dlq", "exception_class", "exception_message", "origin_queue",
+        "origin_exchange", "origin_routing_key", "origin_topic", "fingerprint",
+    )  # fmt: skip
     exclude = ("body", "key")
     actions = ("requeue_selected", "discard_selected")
 

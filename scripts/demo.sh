@@ -15,6 +15,25 @@ fi
 MQB_USER_PASSWORD_FILE="$STATE/demo-password" "$BIN/python" manage.py ensure_user demo --role operator >/dev/null
 MQB_USER_PASSWORD_FILE="$STATE/demo-password" "$BIN/python" manage.py ensure_user demo-admin --role admin >/dev/null
 
+# The demo's own DLQs are managed from the start, so their dead letters fill one
+# inbox: as demo-admin, through the same service (and audit) as the Manage
+# button. Waits for the workload to declare them. Every other DLQ on the
+# brokers stays unmanaged. `scripts/demo.sh manage-dlqs` runs only this step.
+manage_demo_dlqs() {
+  local vhost failed=0
+  vhost=$("$BIN/python" -c 'import os, urllib.parse as u
+print(u.unquote(u.urlsplit(os.environ.get("DEMO_AMQP_URL", "amqp:///")).path[1:]) or "/")')
+  "$BIN/python" manage.py manage_dlqs --as demo-admin --wait 60 \
+    --cluster "${DEMO_RABBITMQ_CLUSTER:-local-rabbitmq}" --vhost "$vhost" "${DEMO_PREFIX:-}dlq" || failed=1
+  "$BIN/python" manage.py manage_dlqs --as demo-admin --wait 60 \
+    --cluster "${DEMO_KAFKA_CLUSTER:-local-kafka}" "${DEMO_PREFIX:-}user-events-dlq" || failed=1
+  return $failed
+}
+if [ "${1:-}" = manage-dlqs ]; then
+  manage_demo_dlqs
+  exit
+fi
+
 pids=()
 stop() {
   trap - INT TERM EXIT
@@ -28,6 +47,7 @@ pids+=($!)
 "$BIN/celery" -A demo.celery_app worker --pool=solo --loglevel=INFO \
   -Q celery-tasks --hostname "demo-tasks@%h" --without-mingle --without-gossip >"$STATE/log/demo-celery.log" 2>&1 &
 pids+=($!)
+manage_demo_dlqs || echo "warning: the demo's DLQs are not managed; manage them on /deadletters/queues/" >&2
 
 port=${MQB_PORT:-8000}
 banner() {

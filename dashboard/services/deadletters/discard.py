@@ -3,8 +3,8 @@
 ``do_discard_dead_letters`` (operator) changes pending or requeue-failed
 letters, one audit entry each; ``do_discard_matching`` (admin) changes every
 one the inbox filter matches, with one audit entry holding the filter.
-Deleting discarded rows after a retention period is not implemented yet (a
-Celery beat task would do it).
+Discarded rows are deleted ``MQB_DLQ_RETENTION_DAYS`` after the discard by
+the collector's retention loop (``retention.do_delete_expired_dead_letters``).
 """
 
 from __future__ import annotations
