@@ -22,6 +22,7 @@ copied (a message that expired would expire again at once).
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,6 +33,7 @@ import aiormq
 from aio_pika.exceptions import DeliveryError
 from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
+from pamqp.commands import Basic
 
 from brokers.base import BrokerError, BrokerTimeout, BrokerUnavailable, ClusterConfig
 from brokers.deadletters.rabbitmq_capture import connect
@@ -97,6 +99,16 @@ def amqp_message(letter: AmqpLetter) -> aio_pika.Message:
         type=props.get("type"),
         app_id=props.get("app_id"),
     )
+
+
+def amqp_properties(letter: AmqpLetter) -> Basic.Properties:
+    """The letter's properties for a raw publish: the same fields as :func:`amqp_message`."""
+    message = amqp_message(letter)
+    properties: Basic.Properties = message.properties
+    if not properties.message_id:
+        # Returns are matched to their publish by message id.
+        properties.message_id = uuid.uuid4().hex
+    return properties
 
 
 async def requeue_rabbitmq(config: ClusterConfig, vhost: str, letter: AmqpLetter) -> None:

@@ -25,21 +25,23 @@ AMQP ``user-id`` property moves to a header as in ``requeue``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 import aiormq
-from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange
+import aiormq.abc
+from aiormq import Channel
+from aiormq.abc import ChannelFrame
 from aiormq.exceptions import PublishError
 from confluent_kafka import KafkaError, KafkaException, Producer
 
-from brokers.base import BrokerUnavailable, ClusterConfig
-from brokers.deadletters.rabbitmq_capture import connect
-from brokers.deadletters.requeue import AmqpLetter, KafkaLetter, amqp_message
+from brokers.base import BrokerError, BrokerUnavailable, ClusterConfig
+from brokers.deadletters.requeue import AmqpLetter, KafkaLetter, amqp_properties
+from brokers.rabbitmq_move.connect import close_quietly, open_connection, settle_confirms_in_order
+from brokers.rabbitmq_move.messages import publish_frames, publish_method_frame
 
 
 class Result(StrEnum):
@@ -58,96 +60,153 @@ SENT = Outcome(Result.SENT)
 
 
 class AmqpBatchSender:
-    """Publishes batches to one vhost of one cluster; ``close`` when done."""
+    """Publishes batches to one vhost of one cluster; ``close`` when done.
+
+    The publishes of a batch are marshalled here and written as one frame
+    payload on an aiormq channel in confirm mode, with a confirm future per
+    publish registered in aiormq's own bookkeeping (as ``basic_publish`` does;
+    see ``brokers.rabbitmq_move.engine``), so basic.ack, basic.nack and
+    basic.return settle them. Returns are matched by message id, so a batch
+    never has two publishes with one id in flight (a repeated id waits for the
+    next round); a letter without a message id gets one.
+    """
 
     def __init__(self, config: ClusterConfig, vhost: str) -> None:
         self.config, self.vhost = config, vhost
-        self.connection: AbstractConnection | None = None
-        self.channel: AbstractChannel | None = None
-        self.probe: AbstractChannel | None = None
-        self.exchanges: dict[str, AbstractExchange | None] = {}
+        self.connection: aiormq.abc.AbstractConnection | None = None
+        self.channel: Channel | None = None
+        self.probe: aiormq.abc.AbstractChannel | None = None
+        self.exchanges: dict[str, bool] = {}
+        self.methods: dict[tuple[str, str], bytes] = {}
 
-    async def _open(self) -> tuple[AbstractConnection, AbstractChannel]:
+    async def _open(self) -> tuple[aiormq.abc.AbstractConnection, Channel]:
         if self.connection is None or self.connection.is_closed:
-            self.connection = await connect(self.config, self.vhost)
+            name = f"mqboard requeue {self.config.slug}"
+            self.connection = await open_connection(self.config, self.vhost, name)
             self.channel = self.probe = None
         if self.channel is None or self.channel.is_closed:
-            self.channel = await self.connection.channel(
-                publisher_confirms=True, on_return_raises=True
-            )
+            channel = await self.connection.channel(publisher_confirms=True, on_return_raises=True)
+            self.channel = cast(Channel, channel)
+            settle_confirms_in_order(self.channel)
             self.exchanges.clear()
+            self.methods.clear()
         return self.connection, self.channel
 
-    async def _exchange(self, name: str) -> AbstractExchange | None:
-        """The exchange to publish to, or None when it does not exist (cached per channel)."""
+    async def _exchange_exists(self, name: str) -> bool:
+        """Whether the exchange exists (cached per channel); the default one always does."""
+        if not name:
+            return True
         if name in self.exchanges:
             return self.exchanges[name]
-        connection, channel = await self._open()
-        if not name:
-            found: AbstractExchange | None = channel.default_exchange
-        else:
-            if self.probe is None or self.probe.is_closed:
-                self.probe = await connection.channel(publisher_confirms=False)
-            try:
-                await self.probe.declare_exchange(name, passive=True, timeout=self.config.timeout)
-                found = await channel.get_exchange(name, ensure=False)
-            except aiormq.exceptions.ChannelNotFoundEntity:
-                found = None  # and the probe channel is closed: reopened next time
-        self.exchanges[name] = found
-        return found
+        connection, _ = await self._open()
+        if self.probe is None or self.probe.is_closed:
+            self.probe = await connection.channel(publisher_confirms=False)
+        try:
+            await self.probe.exchange_declare(name, passive=True, timeout=self.config.timeout)
+            exists = True
+        except aiormq.exceptions.ChannelNotFoundEntity:
+            exists = False  # and the probe channel is closed: reopened next time
+        self.exchanges[name] = exists
+        return exists
 
     async def send(self, letters: Sequence[AmqpLetter]) -> list[Outcome]:
         """Publish every letter; one outcome per letter, in order."""
+        outcomes: list[Outcome | None] = [None] * len(letters)
         try:
-            await self._open()
-            targets = [await self._exchange(letter.exchange) for letter in letters]
-        except (aiormq.exceptions.AMQPError, OSError, TimeoutError, BrokerUnavailable) as exc:
+            _, channel = await self._open()
+            exists = {x: await self._exchange_exists(x) for x in {le.exchange for le in letters}}
+        except (aiormq.exceptions.AMQPError, OSError, TimeoutError, BrokerError) as exc:
             await self.close()
             return [Outcome(Result.UNKNOWN, f"not sent: {_why(exc)}")] * len(letters)
-        outcomes: list[Outcome | None] = [None] * len(letters)
-        pending: list[tuple[int, Any]] = []
-        for i, (letter, exchange) in enumerate(zip(letters, targets, strict=True)):
-            if exchange is None:
+        todo: list[int] = []
+        for i, letter in enumerate(letters):
+            if exists[letter.exchange]:
+                todo.append(i)
+            else:
                 outcomes[i] = Outcome(
                     Result.UNROUTABLE,
                     f"unroutable: exchange {letter.exchange!r} in vhost {self.vhost!r}"
                     " does not exist",
                 )
-                continue
-            publish = exchange.publish(
-                amqp_message(letter),
-                routing_key=letter.routing_key,
-                mandatory=True,
-                timeout=self.config.timeout,
-            )
-            pending.append((i, asyncio.ensure_future(publish)))
-        results = await asyncio.gather(*(f for _, f in pending), return_exceptions=True)
-        broken = False
-        for (i, _), result in zip(pending, results, strict=True):
+        while todo:
+            todo = await self._round(channel, letters, todo, outcomes)
+            if any(o is not None and o.result == Result.UNKNOWN for o in outcomes):
+                await self.close()  # late confirms must not reach a reused channel
+                break
+        return [o or Outcome(Result.UNKNOWN, "not sent") for o in outcomes]
+
+    async def _round(
+        self,
+        channel: Channel,
+        letters: Sequence[AmqpLetter],
+        todo: list[int],
+        outcomes: list[Outcome | None],
+    ) -> list[int]:
+        """Publish ``todo`` (one per message id), await the confirms; return the deferred."""
+        loop = asyncio.get_running_loop()
+        parts: list[bytes] = []
+        waiting: list[tuple[int, str, asyncio.Future[Any]]] = []
+        in_flight: set[str] = set()
+        deferred: list[int] = []
+        for i in todo:
             letter = letters[i]
-            if not isinstance(result, BaseException):
-                outcomes[i] = SENT
-            elif isinstance(result, PublishError):  # basic.return; a nack is retried
+            properties = amqp_properties(letter)
+            message_id = properties.message_id or ""
+            if message_id in in_flight:
+                deferred.append(i)
+                continue
+            route = (letter.exchange, letter.routing_key)
+            method = self.methods.get(route)
+            if method is None:
+                method = self.methods[route] = publish_method_frame(channel.number, *route)
+            try:
+                frames = publish_frames(
+                    channel.number, method, letter.body, properties, channel.max_content_size
+                )
+            except (TypeError, ValueError) as exc:
+                outcomes[i] = Outcome(Result.UNROUTABLE, f"cannot be encoded for AMQP: {exc}")
+                continue
+            parts.append(frames)
+            channel.delivery_tag += 1
+            future: asyncio.Future[Any] = loop.create_future()
+            channel.confirmations[channel.delivery_tag] = future
+            channel.message_id_delivery_tag[message_id] = channel.delivery_tag
+            in_flight.add(message_id)
+            waiting.append((i, message_id, future))
+        if not parts:
+            return deferred
+        await channel.write_queue.put(ChannelFrame(payload=b"".join(parts), should_close=False))
+        futures = [f for _, _, f in waiting]
+        done, _ = await asyncio.wait(futures, timeout=self.config.timeout)
+        for i, message_id, future in waiting:
+            channel.message_id_delivery_tag.pop(message_id, None)
+            letter = letters[i]
+            if future not in done:
+                future.cancel()
+                outcomes[i] = Outcome(
+                    Result.UNKNOWN, f"no confirm within {self.config.timeout:g} s"
+                )
+            elif future.cancelled():
+                outcomes[i] = Outcome(Result.UNKNOWN, "no confirm: the channel closed")
+            elif isinstance(error := future.exception(), PublishError):  # basic.return
                 outcomes[i] = Outcome(
                     Result.UNROUTABLE,
                     f"unroutable: no queue is bound to exchange {letter.exchange or '(default)'!r}"
                     f" in vhost {self.vhost!r} for routing key {letter.routing_key!r}",
                 )
+            elif error is not None:  # a nack, or the channel died
+                outcomes[i] = Outcome(Result.UNKNOWN, f"no confirm: {_why(error)}")
             else:
-                broken = True
-                outcomes[i] = Outcome(Result.UNKNOWN, f"no confirm: {_why(result)}")
-        if broken:
-            await self.close()
-        return [o or Outcome(Result.UNKNOWN, "not sent") for o in outcomes]
+                outcomes[i] = SENT
+        return deferred
 
     async def close(self) -> None:
         connection, self.connection = self.connection, None
         self.channel = self.probe = None
         self.exchanges.clear()
+        self.methods.clear()
         if connection is not None:
-            # Closing a connection that already died can fail in many ways; it is gone anyway.
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(connection.close(), self.config.timeout)
+            await close_quietly(connection)
 
 
 def _why(exc: BaseException) -> str:

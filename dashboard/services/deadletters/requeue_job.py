@@ -123,6 +123,19 @@ async def run_requeue_job(run: jobs.JobRun) -> jobs.JobOutcome:
     position = min(job.done, total) if run.resumed else 0
     senders = requeue_batch.Senders()
     started, start_position = time.monotonic(), position
+    # The next batch is claimed and read while this one is sent (database and
+    # broker work overlap); a claimed batch is part of the job's recorded
+    # position only once settled, so a kill before that claims it again.
+    ahead: asyncio.Future[list[DeadLetter]] | None = None
+    ahead_ids: list[int] = []
+
+    def claim(at: int) -> tuple[asyncio.Future[list[DeadLetter]] | None, list[int]]:
+        ids = selection[at : at + size]
+        if not ids:
+            return None, []
+        claimed = sync_to_async(requeue_batch.claim_batch)(job.pk, ids)
+        return asyncio.ensure_future(claimed), ids
+
     try:
         while position < total:
             command = await run.checkpoint(done=position, total=total, failed=job.failed)
@@ -131,24 +144,33 @@ async def run_requeue_job(run: jobs.JobRun) -> jobs.JobOutcome:
                 command = await run.checkpoint(done=position, total=total, failed=job.failed)
                 started, start_position = time.monotonic(), position
             if command == jobs.JobCommand.CANCEL:
+                if ahead is not None:
+                    await ahead
+                    await sync_to_async(requeue_batch.unclaim)(job.pk, ahead_ids)
                 return await _outcome(job.pk, Job.State.CANCELLED, "Cancelled", position, total)
             if job.rate_limit:
                 # Sleep until this batch's slot: the rate holds over the whole run.
                 wait = started + (position - start_position) / job.rate_limit - time.monotonic()
                 if wait > 0:
                     await asyncio.sleep(wait)
-            ids = selection[position : position + size]
+            if ahead is None:
+                ahead, ahead_ids = claim(position)
+            assert ahead is not None
+            letters, count = await ahead, len(ahead_ids)
+            ahead, ahead_ids = claim(position + count)
             await requeue_batch.send_batch(
-                job.pk, ids, senders, user, settings.MQB_DLQ_REQUEUE_RETRIES
+                job.pk, letters, senders, user, settings.MQB_DLQ_REQUEUE_RETRIES
             )
-            position += len(ids)
+            position += count
     except BrokerError as exc:
+        if ahead is not None:
+            await asyncio.wait([ahead])
         released = await sync_to_async(requeue_batch.release)(
             job.pk, f"Bulk requeue job #{job.pk} stopped: {exc.message}."
         )
         head = f"Failed: {exc.message}"
         if released:
-            head += f" ({released} letters in the last batch are pending again)"
+            head += f" ({released} letters claimed but not confirmed are pending again)"
         return await _outcome(job.pk, Job.State.FAILED, head, position, total)
     finally:
         await senders.close()
