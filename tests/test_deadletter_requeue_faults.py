@@ -1,0 +1,194 @@
+"""Fault: the Celery worker is killed (SIGKILL) 5 times during a 100,000-letter bulk requeue.
+
+Real parts: a Celery worker process on its own SQLite database, RabbitMQ in
+the test run's vhost, Redis as the job queue. The letters are seeded as
+captured rows (``tests.requeue_seed``) whose origin is one queue. The worker
+is killed at random moments while the job runs and started again under the
+same name, as a supervisor would; the job must go on from its recorded
+progress and end with exact counts. Then every message at the origin is read:
+none is missing, and any duplicate carries an original message id and is
+within the in-flight window (one batch per kill).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import aio_pika
+import pytest
+
+from tests.conftest import PYTHON, ROOT, python_env
+from tests.deadletter_helpers import amqp
+
+pytestmark = [pytest.mark.celery, pytest.mark.redis, pytest.mark.rabbitmq]
+
+COUNT = 100_000
+BATCH = 1000
+KILLS = 5
+
+
+def job_row(db: Path, job_id: int) -> tuple[str, int, str, str]:
+    with sqlite3.connect(db, timeout=30) as connection:
+        row = connection.execute(
+            "SELECT state, done, verdict, result FROM dashboard_job WHERE id = ?", (job_id,)
+        ).fetchone()
+    return row[0], int(row[1]), row[2], row[3]
+
+
+def statuses(db: Path) -> dict[str, int]:
+    with sqlite3.connect(db, timeout=30) as connection:
+        rows = connection.execute(
+            "SELECT status, COUNT(*) FROM dashboard_deadletter GROUP BY status"
+        ).fetchall()
+    return dict(rows)
+
+
+async def declare(vhost: str, queue: str) -> None:
+    connection = await amqp(vhost)
+    channel = await connection.channel()
+    await channel.declare_queue(queue, durable=True)
+    await connection.close()
+
+
+async def take_ids(vhost: str, queue: str) -> list[str]:
+    """Every message id in ``queue``, consumed with a large prefetch (basic.get is too slow)."""
+    connection = await amqp(vhost)
+    channel = await connection.channel()
+    await channel.set_qos(prefetch_count=2000)
+    q = await channel.declare_queue(queue, passive=True)
+    expected = int(q.declaration_result.message_count or 0)
+    ids: list[str] = []
+    done = asyncio.Event()
+
+    async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+        ids.append(message.message_id or "")
+        if len(ids) >= expected:
+            done.set()
+
+    if expected:
+        await q.consume(on_message, no_ack=True)
+        await asyncio.wait_for(done.wait(), timeout=300)
+    await connection.close()
+    return ids
+
+
+def start_worker(env: dict[str, str], name: str, log: Path) -> subprocess.Popen[bytes]:
+    from django.conf import settings
+
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [
+                PYTHON,
+                "-m",
+                "celery",
+                "-A",
+                "dashboard",
+                "worker",
+                "--pool=solo",
+                "--loglevel=INFO",
+                "-Q",
+                settings.CELERY_TASK_DEFAULT_QUEUE,
+                "-n",
+                name,
+                "--without-mingle",
+                "--without-gossip",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def test_a_bulk_requeue_loses_nothing_when_its_worker_is_killed_five_times(
+    tmp_path, rabbitmq_vhost, redis_url
+):
+    db = tmp_path / "db.sqlite3"
+    env = python_env(
+        DATABASE_URL=f"sqlite:///{db}",
+        MQB_JOB_PROGRESS_INTERVAL="0.2",
+        MQB_DLQ_REQUEUE_BATCH=str(BATCH),
+    )
+    subprocess.run(
+        [PYTHON, "manage.py", "migrate", "--no-input", "-v0"], cwd=ROOT, env=env, check=True
+    )
+    origin = f"kill-origin-{uuid.uuid4().hex[:8]}"
+    asyncio.run(declare(rabbitmq_vhost, origin))
+    prefix = uuid.uuid4().hex[:8]
+    seeded = subprocess.run(
+        [
+            PYTHON,
+            "-m",
+            "tests.requeue_seed",
+            "rabbitmq",
+            "--vhost",
+            rabbitmq_vhost,
+            "--queue",
+            origin,
+            "--count",
+            str(COUNT),
+            "--size",
+            "200",
+            "--prefix",
+            prefix,
+            "--start-job",
+        ],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    job_id = int(seeded.stdout.strip().splitlines()[-1])
+
+    name = f"mqb-kill-{uuid.uuid4().hex[:8]}@%h"
+    log = ROOT / "var" / "log" / "test-requeue-kill-worker.log"
+    rng = random.Random()
+    # Kill points spread over the run, each at a random place in its own stretch.
+    points = [int(COUNT * (0.08 + 0.15 * k + rng.uniform(0, 0.1))) for k in range(KILLS)]
+    worker = start_worker(env, name, log)
+    kills: list[int] = []
+    try:
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            state, done, verdict, _ = job_row(db, job_id)
+            if state in ("done", "failed", "cancelled"):
+                break
+            if len(kills) < KILLS and state == "running" and done >= points[len(kills)]:
+                os.kill(worker.pid, signal.SIGKILL)
+                worker.wait(timeout=30)
+                kills.append(done)
+                worker = start_worker(env, name, log)
+            time.sleep(0.05)
+        else:
+            pytest.fail(f"job #{job_id} did not end: {job_row(db, job_id)}")
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+
+    state, done, verdict, _ = job_row(db, job_id)
+    assert len(kills) == KILLS, f"killed only at {kills} before the job ended: {verdict}"
+    assert state == "done", verdict
+    assert done == COUNT
+    assert f"{COUNT} of {COUNT} requeued, 0 failed" in verdict, verdict
+    assert statuses(db) == {"requeued": COUNT}
+
+    ids = Counter(asyncio.run(take_ids(rabbitmq_vhost, origin)))
+    expected = {f"{prefix}-{i}" for i in range(COUNT)}
+    assert expected - set(ids) == set(), "letters missing at their origin"
+    assert set(ids) - expected == set(), "a copy without an original message id"
+    duplicates = sum(n - 1 for n in ids.values())
+    assert duplicates <= KILLS * BATCH, f"{duplicates} duplicates for {KILLS} kills"
+    print(f"killed at done={kills}; {duplicates} duplicates at the origin")
