@@ -22,7 +22,7 @@ from __future__ import annotations
 import difflib
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from asgiref.sync import sync_to_async
 from django.db.models import F
@@ -80,7 +80,26 @@ class RequeueResult:
     message: str
 
 
-def full_body(letter: DeadLetter) -> bytes:
+class Letter(Protocol):
+    """What sending needs of a dead letter: a ``DeadLetter`` or a lighter row of its fields."""
+
+    @property
+    def body(self) -> bytes | memoryview: ...
+    @property
+    def body_truncated(self) -> bool: ...
+    @property
+    def failure_details(self) -> Any: ...
+    @property
+    def origin_queue(self) -> str: ...
+    @property
+    def origin_exchange(self) -> str: ...
+    @property
+    def origin_routing_key(self) -> str: ...
+    @property
+    def origin_topic(self) -> str: ...
+
+
+def full_body(letter: Letter) -> bytes:
     if letter.body_truncated:
         full = getattr(letter, "full_body", None)
         if full is not None:
@@ -88,7 +107,7 @@ def full_body(letter: DeadLetter) -> bytes:
     return bytes(letter.body)
 
 
-def rabbitmq_destination(letter: DeadLetter, target: RequeueTarget | None) -> tuple[str, str]:
+def rabbitmq_destination(letter: Letter, target: RequeueTarget | None) -> tuple[str, str]:
     if target is not None and (target.exchange is not None or target.routing_key is not None):
         return target.exchange or "", target.routing_key or ""
     if letter.failure_details.get("task") and letter.origin_queue:
@@ -101,7 +120,7 @@ def rabbitmq_destination(letter: DeadLetter, target: RequeueTarget | None) -> tu
     raise InvalidInput("unknown origin: choose a target exchange and routing key")
 
 
-def kafka_destination(letter: DeadLetter, target: RequeueTarget | None) -> str:
+def kafka_destination(letter: Letter, target: RequeueTarget | None) -> str:
     topic = (target.topic if target is not None else None) or letter.origin_topic
     if not topic:
         raise InvalidInput("unknown origin: choose a target topic")

@@ -126,10 +126,10 @@ async def run_requeue_job(run: jobs.JobRun) -> jobs.JobOutcome:
     # The next batch is claimed and read while this one is sent (database and
     # broker work overlap); a claimed batch is part of the job's recorded
     # position only once settled, so a kill before that claims it again.
-    ahead: asyncio.Future[list[DeadLetter]] | None = None
+    ahead: asyncio.Future[list[requeue_batch.Row]] | None = None
     ahead_ids: list[int] = []
 
-    def claim(at: int) -> tuple[asyncio.Future[list[DeadLetter]] | None, list[int]]:
+    def claim(at: int) -> tuple[asyncio.Future[list[requeue_batch.Row]] | None, list[int]]:
         ids = selection[at : at + size]
         if not ids:
             return None, []
