@@ -18,4 +18,6 @@ LOOPS: dict[str, str] = {
     "health": "dashboard.collector.health.run",
     "capture": "dashboard.collector.capture.run",
     "metrics": "dashboard.collector.metrics.run",
+    "celery": "dashboard.collector.consumers_tracking.run_celery",
+    "retention": "dashboard.collector.retention.run",
 }

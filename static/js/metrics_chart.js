@@ -171,7 +171,9 @@
     this.data = { t: history ? history.t.slice() : [] };
     fields.forEach(function (f) { this.data[f] = history && history[f] ? history[f].slice() : []; }, this);
     this.fields = fields;
-    this.step = history ? history.step : this.interval;
+    // The server's step of a history with fewer than two samples is a guess (5 s):
+    // trusting it would hide a gap of a faster live series until it is 12.5 s long.
+    this.step = history && history.t.length >= 2 ? history.step : null;
     const note = this.part("note");
     if (history) {
       note.textContent = history.resolution === "raw"
@@ -192,7 +194,7 @@
       const values = {};
       let known = false;
       this.fields.forEach(function (f) { values[f] = this.data[f][i]; if (values[f] !== null) known = true; }, this);
-      if (known) { this.setNumbers(t[i], values, this.step, null, null); return; }
+      if (known) { this.setNumbers(t[i], values, this.step || this.interval, null, null); return; }
     }
   };
 

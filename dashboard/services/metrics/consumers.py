@@ -163,7 +163,9 @@ def get_consumers_page(
     total = query.count()
     rows = query.order_by("kind", "cluster_id", "source", "-last_seen")[:limit]
     consumers = tuple(_row(c, clusters.get(c.cluster_id, "?")) for c in rows)
-    slugs = [s for s in clusters.values() if not cluster or s == cluster]
+    # Only sampled clusters have snapshots (not the bookkeeping rows of Celery brokers).
+    sampled = Cluster.objects.filter(kind__in=("rabbitmq", "kafka")).values_list("slug", flat=True)
+    slugs = [s for s in sampled if not cluster or s == cluster]
     snapshots = read_snapshots(sorted(slugs))
     unconsumed, unconsumed_total = _unconsumed(snapshots, {v: k for k, v in clusters.items()})
     return ConsumersPage(
