@@ -25,6 +25,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("deadletters/<int:letter_id>/requeue", inbox.requeue, name="deadletters-requeue"),
     path("deadletters/discard", inbox.discard, name="deadletters-discard"),
     path("deadletters/discard-all", inbox.discard_all, name="deadletters-discard-all"),
+    path("deadletters/purge", inbox.purge, name="deadletters-purge"),
     path("deadletters/requeue-bulk", inbox.requeue_bulk, name="deadletters-requeue-bulk"),
     path(
         "api/deadletters/requeue-bulk", inbox_api.requeue_bulk, name="api-deadletters-requeue-bulk"
@@ -41,4 +42,5 @@ urlpatterns: list[URLPattern | URLResolver] = [
     ),
     path("api/deadletters/discard", inbox_api.discard, name="api-deadletters-discard"),
     path("api/deadletters/discard-all", inbox_api.discard_all, name="api-deadletters-discard-all"),
+    path("api/deadletters/purge", inbox_api.purge, name="api-deadletters-purge"),
 ]

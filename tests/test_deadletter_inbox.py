@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import timedelta
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.utils import timezone
 
 from dashboard.models import AuditEntry, DeadLetter
 from dashboard.services.connections import close_all
@@ -68,6 +70,75 @@ async def test_the_filters_narrow_the_letters(async_client, viewer, rabbit):
     assert await letters(cluster="nope") == []
     bad = await async_client.get("/api/deadletters/letters", {"since": "yesterday"})
     assert bad.status_code == 400
+
+
+async def test_the_time_range_narrows_by_capture_time(async_client, viewer, rabbit):
+    made, rows = rabbit
+    now = timezone.now()
+    await sync_to_async(DeadLetter.objects.filter(pk=rows[0].pk).update)(
+        captured_at=now - timedelta(days=2)
+    )
+    await async_client.aforce_login(viewer)
+
+    async def letters(**params: str) -> list[int]:
+        answer = await async_client.get("/api/deadletters/letters", {"dlq": made.dlq, **params})
+        assert answer.status_code == 200, answer.content
+        return sorted(item["id"] for item in answer.json()["items"])
+
+    day_ago = (now - timedelta(days=1)).isoformat()
+    assert await letters(since=day_ago) == sorted(r.pk for r in rows[1:])
+    assert await letters(until=day_ago) == [rows[0].pk]
+    assert await letters(since=(now - timedelta(days=3)).isoformat(), until=day_ago) == [rows[0].pk]
+
+
+async def test_purge_deletes_now_needs_an_admin_and_is_audited(
+    async_client, operator, admin_user_, rabbit
+):
+    made, rows = rabbit
+    url = "/api/deadletters/purge"
+    await async_client.aforce_login(operator)
+    refused = await async_client.post(
+        url, json.dumps({"ids": [rows[0].pk]}), content_type="application/json"
+    )
+    await async_client.aforce_login(admin_user_)
+    one = await async_client.post(
+        url, json.dumps({"ids": [rows[0].pk]}), content_type="application/json"
+    )
+    await sync_to_async(DeadLetter.objects.filter(pk=rows[1].pk).update)(status="requeuing")
+    rest = await async_client.post(
+        url, json.dumps({"filter": {"dlq": made.dlq}}), content_type="application/json"
+    )
+
+    assert refused.status_code == 403
+    assert one.json() == {"purged": 1}
+    # The row being requeued is left to its requeue; the other two are gone.
+    assert rest.json() == {"purged": 2}
+    left = await sync_to_async(list)(
+        DeadLetter.objects.filter(dlq=made.dlq).values_list("pk", flat=True)
+    )
+    assert left == [rows[1].pk]
+    entries = await sync_to_async(list)(
+        AuditEntry.objects.filter(action="deadletter.purge")
+        .order_by("pk")
+        .values_list("outcome", "parameters")
+    )
+    assert [(o, p.get("purged")) for o, p in entries] == [
+        ("refused", None),
+        ("ok", 1),
+        ("ok", 2),
+    ]
+
+
+async def test_the_inbox_page_purges_the_selection_for_admins(async_client, admin_user_, rabbit):
+    made, rows = rabbit
+    await async_client.aforce_login(admin_user_)
+    page = await async_client.get("/deadletters/", {"dlq": made.dlq, "view": "rows"})
+    assert b"Purge selected (admin)" in page.content
+
+    done = await async_client.post("/deadletters/purge", {"ids": [rows[2].pk, rows[3].pk]})
+
+    assert done.status_code == 302
+    assert await sync_to_async(DeadLetter.objects.filter(dlq=made.dlq).count)() == 2
 
 
 async def test_the_detail_page_shows_the_decoded_letter_and_its_audit(

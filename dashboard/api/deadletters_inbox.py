@@ -201,6 +201,25 @@ async def discard_all(request: HttpRequest) -> JsonResponse:
 
 
 @api(("POST",))
+async def purge(request: HttpRequest) -> JsonResponse:
+    """Admin: ``{"ids": [...]}`` or ``{"filter": {...}}``; deleted now, no retention."""
+    data = _json_body(request)
+    ids, spec = data.get("ids"), None
+    if ids is not None:
+        if not isinstance(ids, list) or not all(isinstance(i, int) for i in ids):
+            raise InvalidInput("ids: a list of dead letter ids")
+    else:
+        given = data.get("filter")
+        if not isinstance(given, dict):
+            raise InvalidInput("give ids or a filter")
+        spec = reads.InboxFilter.from_params(given)
+    done = await discards.do_purge_dead_letters(
+        user=await request.auser(), ids=ids, spec=spec, request=request
+    )
+    return JsonResponse({"purged": done})
+
+
+@api(("POST",))
 async def requeue_bulk(request: HttpRequest) -> JsonResponse:
     """``{"ids": [...]}`` or ``{"filter": {...}}`` (a group: ``{"filter": {"group": fp}}``)."""
     data = _json_body(request)

@@ -10,7 +10,7 @@ from typing import Any
 _TEXT = {
     400: "invalid input (the message says what; e.g. an edited body that is not JSON)",
     401: "not logged in",
-    403: "the role is not enough (operator to requeue or discard, admin to discard all)",
+    403: "the role is not enough (operator to requeue or discard, admin to discard all or purge)",
     404: "no such dead letter",
     405: "wrong method",
     409: "the dead letter is not pending (already requeued, being requeued or discarded)",
@@ -197,6 +197,37 @@ PATHS: dict[str, Any] = {
             "operationId": "discardAllDeadLetters",
             "requestBody": _body({"type": "object", "description": "the inbox filter fields"}),
             "responses": {**_ok(DISCARDED, "how many changed"), **_errors(400, 401, 403, 405)},
+        }
+    },
+    "/api/deadletters/purge": {
+        "post": {
+            "summary": "Delete dead letters now, a selection or all matching a filter (admin)",
+            "description": "Unlike discard, nothing is kept for the retention period. Letters "
+            "being requeued are never purged. One audit entry with the ids or the filter.",
+            "operationId": "purgeDeadLetters",
+            "requestBody": _body(
+                {
+                    "type": "object",
+                    "properties": {
+                        "ids": {"type": "array", "items": {"type": "integer"}},
+                        "filter": {"type": "object", "description": "the inbox filter fields"},
+                    },
+                }
+            ),
+            "responses": {
+                "200": {
+                    "description": "how many were deleted",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {"purged": {"type": "integer"}},
+                            }
+                        }
+                    },
+                },
+                **_errors(400, 401, 403, 405),
+            },
         }
     },
     "/api/deadletters/requeue-bulk": {

@@ -5,6 +5,10 @@ letters, one audit entry each; ``do_discard_matching`` (admin) changes every
 one the inbox filter matches, with one audit entry holding the filter.
 Discarded rows are deleted ``MQB_DLQ_RETENTION_DAYS`` after the discard by
 the collector's retention loop (``retention.do_delete_expired_dead_letters``).
+
+Purging (``do_purge_dead_letters``, admin) deletes letters at once, whatever
+their status except ``requeuing``: a selection or everything a filter
+matches, with one audit entry holding the filter or the ids and the count.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from django.utils import timezone
 from dashboard.models import DeadLetter
 from dashboard.roles import ADMIN, OPERATOR
 from dashboard.services.audit import record
-from dashboard.services.deadletters.common import User, require_role
+from dashboard.services.deadletters.common import InvalidInput, User, require_role
 from dashboard.services.deadletters.inbox import InboxFilter, audit_target, filtered
 from dashboard.services.deadletters.requeue import CLAIMABLE
 
@@ -76,3 +80,50 @@ async def do_discard_matching(
         user, ADMIN, action="deadletter.discard_all", slug="", target="deadletters", request=request
     )
     return int(await sync_to_async(_discard_matching)(spec, user, request))
+
+
+def _purge(
+    ids: list[int] | None, spec: InboxFilter | None, user: User, request: HttpRequest | None
+) -> int:
+    # Never a row being requeued: its job or click settles it.
+    rows = DeadLetter.objects.exclude(status=DeadLetter.Status.REQUEUING)
+    deleted = 0
+    if ids is not None:
+        for start in range(0, len(ids), 10_000):  # SQLite: at most 32,766 parameters
+            deleted += (
+                rows.filter(pk__in=ids[start : start + 10_000])
+                .delete()[1]
+                .get(DeadLetter._meta.label, 0)
+            )
+        described: dict[str, object] = {"ids": ids[:1000], "selected": len(ids)}
+    elif spec is not None:
+        deleted = (
+            rows.filter(pk__in=filtered(spec).values("pk"))
+            .delete()[1]
+            .get(DeadLetter._meta.label, 0)
+        )
+        described = {"filter": spec.as_params()}
+    else:
+        raise InvalidInput("choose letters or a filter to purge")
+    record(
+        action="deadletter.purge",
+        user=user,
+        target="deadletters",
+        parameters={**described, "purged": deleted},
+        request=request,
+    )
+    return int(deleted)
+
+
+async def do_purge_dead_letters(
+    *,
+    user: User,
+    ids: list[int] | None = None,
+    spec: InboxFilter | None = None,
+    request: HttpRequest | None = None,
+) -> int:
+    """Admin: delete letters now (any status but being requeued), no retention; one audit entry."""
+    await require_role(
+        user, ADMIN, action="deadletter.purge", slug="", target="deadletters", request=request
+    )
+    return int(await sync_to_async(_purge)(ids, spec, user, request))

@@ -161,6 +161,28 @@ async def discard_all(request: HttpRequest) -> HttpResponseRedirect:
     return _back(request)
 
 
+@require_POST
+async def purge(request: HttpRequest) -> HttpResponseRedirect:
+    """Admin: the selected letters, or (``all``) every letter the filter matches, deleted now."""
+    ids: list[int] | None = None
+    spec = None
+    try:
+        if request.POST.get("all"):
+            spec = reads.InboxFilter.from_params(request.POST)
+        else:
+            ids = _ids(request)
+            if not ids:
+                raise InvalidInput("select the dead letters to purge")
+    except InvalidInput as exc:
+        messages.error(request, str(exc))
+        return _back(request)
+    done = await discards.do_purge_dead_letters(
+        user=await request.auser(), ids=ids, spec=spec, request=request
+    )
+    messages.success(request, f"Purged {done} dead letter{'s' if done != 1 else ''}.")
+    return _back(request)
+
+
 def rate_limit_of(value: Any) -> float | None:
     if value in (None, ""):
         return None
