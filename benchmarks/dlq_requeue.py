@@ -60,6 +60,8 @@ import httpx  # noqa: E402
 from confluent_kafka import Consumer, Producer, TopicPartition  # noqa: E402
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]  # noqa: E402
 
+from tests.move_helpers import consume_ids  # noqa: E402
+
 ORIGIN, SHOVEL_SRC, SHOVEL_DST = "origin", "shovel-src", "shovel-dst"
 TOPIC, RAW_SRC, RAW_DST = (f"mqb-bench-requeue-{RUN}-{n}" for n in ("origin", "src", "dst"))
 
@@ -103,26 +105,6 @@ async def depth(amqp: aio_pika.abc.AbstractConnection, queue: str) -> int:
     q = await channel.declare_queue(queue, passive=True)
     await channel.close()
     return int(q.declaration_result.message_count or 0)
-
-
-async def take_ids(amqp: aio_pika.abc.AbstractConnection, queue: str) -> list[str]:
-    channel = await amqp.channel()
-    await channel.set_qos(prefetch_count=2000)
-    q = await channel.declare_queue(queue, passive=True)
-    expected = int(q.declaration_result.message_count or 0)
-    ids: list[str] = []
-    done = asyncio.Event()
-
-    async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
-        ids.append(message.message_id or "")
-        if len(ids) >= expected:
-            done.set()
-
-    if expected:
-        await q.consume(on_message, no_ack=True)
-        await asyncio.wait_for(done.wait(), timeout=600)
-    await channel.close()
-    return ids
 
 
 async def fill(amqp: aio_pika.abc.AbstractConnection, queue: str, count: int, size: int) -> None:
@@ -180,7 +162,7 @@ async def rabbitmq_prepare() -> None:
 
 async def rabbitmq_check(count: int, prefix: str) -> tuple[int, int]:
     amqp = await amqp_connect()
-    ids = Counter(await take_ids(amqp, ORIGIN))
+    ids = Counter(await consume_ids(amqp, ORIGIN, within=600))
     await amqp.close()
     expected = {f"{prefix}-{i}" for i in range(count)}
     lost = len(expected - set(ids))

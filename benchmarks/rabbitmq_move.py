@@ -41,6 +41,10 @@ import aio_pika
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.move_helpers import consume_ids  # noqa: E402
+
 PYTHON = sys.executable
 MGMT = "http://127.0.0.1:15672"
 GUEST = ("guest", "guest")
@@ -132,27 +136,6 @@ async def shovel(amqp: aio_pika.abc.AbstractConnection, source: str, target: str
             if await counts(amqp) == want:
                 return time.monotonic() - started
             await asyncio.sleep(0.02)
-
-
-async def take_all(amqp: aio_pika.abc.AbstractConnection, queue: str) -> list[str]:
-    """Consume every message of ``queue`` (no ack) and return the message ids."""
-    channel = await amqp.channel()
-    await channel.set_qos(prefetch_count=2000)
-    q = await channel.declare_queue(queue, passive=True)
-    expected = int(q.declaration_result.message_count or 0)
-    ids: list[str] = []
-    done = asyncio.Event()
-
-    async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
-        ids.append(message.message_id or "")
-        if len(ids) >= expected:
-            done.set()
-
-    if expected:
-        await q.consume(on_message, no_ack=True)
-        await asyncio.wait_for(done.wait(), timeout=300)
-    await channel.close()
-    return ids
 
 
 # -- the dashboard side --------------------------------------------------------
@@ -285,7 +268,7 @@ async def main() -> None:
             note = "" if ok else " COUNTS WRONG"
             log(f"rep {rep}: shovel    {N / seconds:8,.0f} msg/s ({seconds:.2f} s){note}")
         await http_client.aclose()
-        ids = await take_all(amqp, A) + await take_all(amqp, B)
+        ids = await consume_ids(amqp, A) + await consume_ids(amqp, B)
         found = set(ids)
         lost = len(expected - found)
         duplicated = len(ids) - len(found) + len(found - expected)

@@ -23,11 +23,11 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
-import aio_pika
 import pytest
 
 from tests.conftest import PYTHON, ROOT, python_env
 from tests.deadletter_helpers import amqp
+from tests.move_helpers import consume_ids
 
 pytestmark = [pytest.mark.celery, pytest.mark.redis, pytest.mark.rabbitmq]
 
@@ -60,25 +60,11 @@ async def declare(vhost: str, queue: str) -> None:
 
 
 async def take_ids(vhost: str, queue: str) -> list[str]:
-    """Every message id in ``queue``, consumed with a large prefetch (basic.get is too slow)."""
     connection = await amqp(vhost)
-    channel = await connection.channel()
-    await channel.set_qos(prefetch_count=2000)
-    q = await channel.declare_queue(queue, passive=True)
-    expected = int(q.declaration_result.message_count or 0)
-    ids: list[str] = []
-    done = asyncio.Event()
-
-    async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
-        ids.append(message.message_id or "")
-        if len(ids) >= expected:
-            done.set()
-
-    if expected:
-        await q.consume(on_message, no_ack=True)
-        await asyncio.wait_for(done.wait(), timeout=300)
-    await connection.close()
-    return ids
+    try:
+        return await consume_ids(connection, queue)
+    finally:
+        await connection.close()
 
 
 def start_worker(env: dict[str, str], name: str, log: Path) -> subprocess.Popen[bytes]:

@@ -200,19 +200,24 @@ async def discard_all(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"discarded": done})
 
 
+def _ids_or_filter(data: dict[str, Any]) -> tuple[list[int] | None, reads.InboxFilter | None]:
+    """``{"ids": [...]}`` or ``{"filter": {...}}`` of a bulk action."""
+    ids = data.get("ids")
+    if ids is not None:
+        if not isinstance(ids, list) or not all(isinstance(i, int) for i in ids):
+            raise InvalidInput("ids: a list of dead letter ids")
+        return ids, None
+    given = data.get("filter")
+    if not isinstance(given, dict):
+        raise InvalidInput("give ids or a filter")
+    return None, reads.InboxFilter.from_params(given)
+
+
 @api(("POST",))
 async def purge(request: HttpRequest) -> JsonResponse:
     """Admin: ``{"ids": [...]}`` or ``{"filter": {...}}``; deleted now, no retention."""
     data = _json_body(request)
-    ids, spec = data.get("ids"), None
-    if ids is not None:
-        if not isinstance(ids, list) or not all(isinstance(i, int) for i in ids):
-            raise InvalidInput("ids: a list of dead letter ids")
-    else:
-        given = data.get("filter")
-        if not isinstance(given, dict):
-            raise InvalidInput("give ids or a filter")
-        spec = reads.InboxFilter.from_params(given)
+    ids, spec = _ids_or_filter(data)
     done = await discards.do_purge_dead_letters(
         user=await request.auser(), ids=ids, spec=spec, request=request
     )
@@ -223,15 +228,7 @@ async def purge(request: HttpRequest) -> JsonResponse:
 async def requeue_bulk(request: HttpRequest) -> JsonResponse:
     """``{"ids": [...]}`` or ``{"filter": {...}}`` (a group: ``{"filter": {"group": fp}}``)."""
     data = _json_body(request)
-    ids, spec = data.get("ids"), None
-    if ids is not None:
-        if not isinstance(ids, list) or not all(isinstance(i, int) for i in ids):
-            raise InvalidInput("ids: a list of dead letter ids")
-    else:
-        given = data.get("filter")
-        if not isinstance(given, dict):
-            raise InvalidInput("give ids or a filter")
-        spec = reads.InboxFilter.from_params(given)
+    ids, spec = _ids_or_filter(data)
     job = await bulk.do_start_bulk_requeue(
         user=await request.auser(),
         ids=ids,
