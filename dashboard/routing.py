@@ -9,6 +9,7 @@ from dashboard.consumers_metrics import (
     QueueMetricsConsumer,
     TopicMetricsConsumer,
 )
+from dashboard.consumers_tail import QueueTailConsumer, TopicTailConsumer
 
 websocket_urlpatterns = [
     path("ws/overview/", OverviewConsumer.as_asgi()),
@@ -17,4 +18,6 @@ websocket_urlpatterns = [
     path("ws/metrics/topic/", TopicMetricsConsumer.as_asgi()),
     path("ws/metrics/group/", GroupMetricsConsumer.as_asgi()),
     path("ws/jobs/<int:job_id>/", JobConsumer.as_asgi()),
+    path("ws/tail/queue/", QueueTailConsumer.as_asgi()),
+    path("ws/tail/topic/", TopicTailConsumer.as_asgi()),
 ]

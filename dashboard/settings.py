@@ -305,3 +305,15 @@ LOGGING = {
         "daphne": {"level": "WARNING"},
     },
 }
+
+# -- Live tail --
+# Messages per second a viewer of a live tail is sent at most (the rest are
+# counted as skipped); a tail also reads no faster than this from the broker.
+MQB_TAIL_RATE = envint("MQB_TAIL_RATE", 20)
+# The RabbitMQ tail's private buffer queue holds at most this many messages and
+# bytes between its reads (drop-head); overflow makes the skipped count a lower bound.
+MQB_TAIL_BUFFER = envint("MQB_TAIL_BUFFER", 10_000)
+MQB_TAIL_BUFFER_BYTES = envint("MQB_TAIL_BUFFER_BYTES", 16 * 1024 * 1024)
+# Characters of a message body (or key) a tail shows; bodies are decoded from
+# at most their first 64 KiB.
+MQB_TAIL_PREVIEW = envint("MQB_TAIL_PREVIEW", 1024)

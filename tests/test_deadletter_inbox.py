@@ -113,15 +113,17 @@ async def test_purge_deletes_now_needs_an_admin_and_is_audited(
     assert one.json() == {"purged": 1}
     # The row being requeued is left to its requeue; the other two are gone.
     assert rest.json() == {"purged": 2}
-    left = await sync_to_async(list)(
-        DeadLetter.objects.filter(dlq=made.dlq).values_list("pk", flat=True)
-    )
+    left = await sync_to_async(
+        lambda: list(DeadLetter.objects.filter(dlq=made.dlq).values_list("pk", flat=True))
+    )()
     assert left == [rows[1].pk]
-    entries = await sync_to_async(list)(
-        AuditEntry.objects.filter(action="deadletter.purge")
-        .order_by("pk")
-        .values_list("outcome", "parameters")
-    )
+    entries = await sync_to_async(
+        lambda: list(
+            AuditEntry.objects.filter(action="deadletter.purge")
+            .order_by("pk")
+            .values_list("outcome", "parameters")
+        )
+    )()
     assert [(o, p.get("purged")) for o, p in entries] == [
         ("refused", None),
         ("ok", 1),
