@@ -15,7 +15,10 @@ own; both are deleted at the end.
    broker; CPU of the Daphne process (``/proc/<pid>/stat``) in cores, and the
    rate the client receives (must stay at most ``MQB_TAIL_RATE``).
 
-Not measured here: the metrics websocket's freshness (needs the collector).
+3. Metrics freshness: with a collector (``manage.py collect --only metrics``)
+   on the same database and channel layer, a metrics websocket watches the
+   queue and the topic; 5 bursts of 500 messages each, and the time from the
+   end of a burst to the first ``metrics.point`` whose depth includes it.
 Last line: ``RESULT tail_p50_ms=<n> tail_p99_ms=<n> web_cpu_cores=<n>``.
 """
 
@@ -35,6 +38,7 @@ import sys
 import tempfile
 import time
 import uuid
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -167,7 +171,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_dashboard(tmp: str) -> tuple[subprocess.Popen[bytes], int, str]:
+def start_dashboard(tmp: str) -> tuple[subprocess.Popen[bytes], int, str, dict[str, str]]:
     password = secrets.token_urlsafe(12)
     env = dict(os.environ)
     env.update(
@@ -210,7 +214,7 @@ def start_dashboard(tmp: str) -> tuple[subprocess.Popen[bytes], int, str]:
         )
         assert done.status_code == 302, f"login failed: {done.status_code}"
         cookie = "; ".join(f"{k}={v}" for k, v in client.cookies.items())
-    return process, port, cookie
+    return process, port, cookie, env
 
 
 def cpu_seconds(pid: int) -> float:
@@ -230,6 +234,9 @@ async def watch(
     """
     received, skipped = 0, 0
     times: list[float] = []
+    # Messages the tail read before the watch began may still sit in this
+    # client's socket buffer (it was not reading): they are not counted.
+    started = time.time()
     deadline = time.monotonic() + seconds
     while (left := deadline - time.monotonic()) > 0:
         try:
@@ -238,6 +245,9 @@ async def watch(
             break
         if event.get("type") == "tail.message":
             now = time.time()
+            read_at = datetime.fromisoformat(event["message"]["received_at"]).timestamp()
+            if read_at < started:
+                continue
             times.append(now)
             received += 1
             skipped = event["skipped"]
@@ -307,6 +317,47 @@ async def measure(port: int, cookie: str, targets: dict[str, tuple[str, str]]) -
     )
 
 
+async def next_depth(ws: Socket) -> tuple[float, int]:
+    """The next metrics point with a known depth: (its sample time, depth)."""
+    while True:
+        event = await ws.receive()
+        depth = (
+            event.get("values", {}).get("depth") if event.get("type") == "metrics.point" else None
+        )
+        if depth is not None:
+            return float(event["time"]), int(depth)
+
+
+async def freshness(port: int, cookie: str, path: str, kind: str, target: str) -> str:
+    """Seconds from a burst of messages to the first metrics point that shows them."""
+    ws = await Socket.open(port, path, cookie)
+    seconds: list[float] = []
+    try:
+        await asyncio.wait_for(next_depth(ws), 30)  # the collector samples the watched entity
+        for _ in range(FRESHNESS_RUNS):
+            _, before = await asyncio.wait_for(next_depth(ws), 30)
+            publisher = publish(kind, target, 2000, 0.25)
+            sent = int((await asyncio.to_thread(publisher.communicate))[0].strip() or 0)
+            done = time.time()
+            while True:
+                _, depth = await asyncio.wait_for(next_depth(ws), 60)
+                if depth >= before + sent:
+                    seconds.append(time.time() - done)
+                    break
+    finally:
+        ws.close()
+    return (
+        f"{kind}: metrics freshness over {FRESHNESS_RUNS} bursts: a depth change reached the"
+        f" client after median {statistics.median(seconds):.2f} s, max {max(seconds):.2f} s"
+        f" (watched entities are sampled every {WATCH_INTERVAL:g} s, others every"
+        f" {SAMPLE_INTERVAL:g} s; 1.5 intervals = {1.5 * WATCH_INTERVAL:g} / "
+        f"{1.5 * SAMPLE_INTERVAL:g} s)"
+    )
+
+
+FRESHNESS_RUNS = 5
+WATCH_INTERVAL = float(os.environ.get("MQB_METRICS_WATCH_INTERVAL", "1"))
+SAMPLE_INTERVAL = float(os.environ.get("MQB_SAMPLE_INTERVAL", "5"))
 DAPHNE_PID: list[int] = []
 RATE = int(os.environ.get("MQB_TAIL_RATE", "20"))
 
@@ -334,8 +385,15 @@ def main() -> None:
         ).raise_for_status()
         admin.create_topics([NewTopic(topic, 1, 1)])[topic].result(timeout=15)
         with tempfile.TemporaryDirectory(prefix="mqb-bench-") as tmp:
-            process, port, cookie = start_dashboard(tmp)
+            process, port, cookie, env = start_dashboard(tmp)
             DAPHNE_PID.append(process.pid)
+            collector = subprocess.Popen(
+                [PYTHON, "manage.py", "collect", "--only", "metrics"],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             print("dashboard: a Daphne process on a temporary database, raw websocket client")
             targets = {
                 "rabbitmq": (
@@ -348,11 +406,20 @@ def main() -> None:
                     topic,
                 ),
             }
+            metrics = {
+                "rabbitmq": "/ws/metrics/queue/?"
+                + urlencode({"cluster": "local-rabbitmq", "vhost": vhost, "name": queue}),
+                "kafka": "/ws/metrics/topic/?"
+                + urlencode({"cluster": "local-kafka", "name": topic}),
+            }
             try:
+                for kind, path in metrics.items():
+                    print(asyncio.run(freshness(port, cookie, path, kind, targets[kind][1])))
                 line = asyncio.run(measure(port, cookie, targets))
             finally:
-                process.terminate()
-                process.wait(timeout=15)
+                for child in (process, collector):
+                    child.terminate()
+                    child.wait(timeout=15)
         print(line)
     finally:
         http.delete(f"/api/vhosts/{v}")

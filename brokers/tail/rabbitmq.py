@@ -9,12 +9,14 @@ its consumers are untouched.
 
 Bounded cost: the tap consumes with prefetch 1 and acknowledges a message only
 once it was shown, so it takes at most ``rate`` messages per second off the
-broker whatever flows through the queue. When it falls behind (a held message
-waited longer than :data:`STALE_AFTER` for the rate limit), it purges the tap
-queue and counts the purged messages as skipped: ``queue.purge`` says exactly
-how many it removed. Between purges the tap queue is capped at ``buffer``
-messages and ``buffer_bytes`` bytes (``x-max-length``, ``x-max-length-bytes``
-with ``drop-head``); a purge that finds the count cap reached reports its
+broker whatever flows through the queue. When it falls behind (the held
+message had to wait for the rate limit, or waited longer than
+:data:`STALE_AFTER`), it shows that message and purges what queued up behind
+it, counting the purged messages as skipped: ``queue.purge`` says exactly how
+many it removed; the next message shown is one that arrived after the purge.
+Between purges the tap queue is capped at ``buffer`` messages and
+``buffer_bytes`` bytes (``x-max-length``, ``x-max-length-bytes`` with
+``drop-head``); a purge that finds the count cap reached reports its
 count as a lower bound. Overflow by the byte cap is not seen.
 
 Limitations: messages published straight to the queue through the default
@@ -229,18 +231,19 @@ class RabbitMQTap:
             tag = message.delivery_tag
             assert tag is not None
             with amqp_errors(self._where, timeout):
-                if time.monotonic() - arrived > STALE_AFTER:
-                    # Purge before the ack: the ack lets RabbitMQ deliver the queue's
-                    # head, and that should be a message that arrives after the purge.
+                count, exact = 0, True
+                if wait > 0 or time.monotonic() - arrived > STALE_AFTER:
+                    # Behind: what queued up behind the held message while it
+                    # waited is older than what comes next. Purge it (counted)
+                    # before the ack, which lets RabbitMQ deliver the queue's
+                    # head: that head is then a message newer than the purge.
                     purged = await channel.queue_purge(self.tap_queue, timeout=timeout)
                     count = purged.message_count or 0
-                    await channel.basic_ack(tag)
-                    yield TailBatch((), count + 1, count < self.buffer)
-                    continue
+                    exact = count < self.buffer
                 self.limiter.allow()
                 shown = self._message(message)
                 await channel.basic_ack(tag)
-            yield TailBatch((shown,))
+            yield TailBatch((shown,), count, exact)
 
     def _message(self, delivered: aiormq.abc.DeliveredMessage) -> TailMessage:
         props = delivered.header.properties
