@@ -18,12 +18,14 @@ sampled. Our own cost is decoding the JSON (about 1.4 MB per sweep).
 
 Limitations: the management API's counts and rates lag the broker by its
 statistics interval (5 s by default), so sampling a queue faster than that
-repeats values. Pages are read one after another, not as one snapshot: a
-queue created or deleted during a sweep may shift the rows, so a queue can be
-missed or seen twice in that sweep (duplicates are dropped). ``/api/consumers``
-is not paginated in 3.10 (one response with every consumer, columns trimmed),
-and lists a new consumer before its channel details (connection, peer) are
-known: until then it cannot be tied to a Celery worker.
+repeats values; a watched queue's ready and consumer counts are therefore read
+exactly with a passive ``queue.declare`` (``queue_stats``). Pages are read one
+after another, not as one snapshot: a queue created or deleted during a sweep
+may shift the rows, so a queue can be missed or seen twice in that sweep
+(duplicates are dropped). ``/api/consumers`` is not paginated in 3.10 (one
+response with every consumer, columns trimmed), and lists a new consumer before
+its channel details (connection, peer) are known: until then it cannot be tied
+to a Celery worker.
 Rates are ``None`` (unknown) when the broker reports no message statistics
 for a queue; a missing rate inside reported statistics is 0.
 """
@@ -33,10 +35,15 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
 from typing import Any, NamedTuple, Protocol
 
-from brokers.base import NotFound
+import aiormq
+import aiormq.abc
+import aiormq.exceptions
+
+from brokers.base import BrokerError, NotFound
 from brokers.rabbitmq import quote_vhost
 
 MAX_PAGE_SIZE = 500
@@ -227,14 +234,45 @@ async def sweep_queues(
     )
 
 
+class AmqpAPI(Protocol):
+    """The adapter's AMQP side, for exact counts of a watched queue."""
+
+    def amqp_channel(
+        self, vhost: str | None = None, *, confirms: bool = False
+    ) -> AbstractAsyncContextManager[aiormq.abc.AbstractChannel]: ...
+
+
 async def queue_stats(api: ManagementAPI, vhost: str, name: str) -> QueueStats | None:
-    """One queue (for a queue someone watches); None when it does not exist."""
+    """One queue (for a queue someone watches); None when it does not exist.
+
+    The management API's counts lag by its statistics interval (5 s by default);
+    when the adapter also speaks AMQP, the ready count and consumer count come
+    from a passive ``queue.declare`` instead, exact at this moment (not for
+    streams, which answer 0). Unacknowledged messages (and so the depth's
+    unacked part) and the rates still come from the management API.
+    """
     path = f"/api/queues/{quote_vhost(vhost)}/{quote_vhost(name)}"
     try:
-        raw = await api.management_get(path, {"columns": QUEUE_COLUMNS})
+        raw = await api.management_get(path, {"columns": QUEUE_COLUMNS + ",type"})
     except NotFound:
         return None
-    return queue_stats_of(raw) if isinstance(raw, dict) else None
+    if not isinstance(raw, dict):
+        return None
+    stats = queue_stats_of(raw)
+    amqp_channel = getattr(api, "amqp_channel", None)
+    if amqp_channel is None or raw.get("type") == "stream":
+        return stats
+    try:
+        async with amqp_channel(vhost) as channel:
+            declared = await channel.queue_declare(name, passive=True, timeout=5)
+    except (BrokerError, aiormq.exceptions.AMQPError, OSError, TimeoutError):
+        return stats  # the management API's view is still an answer
+    ready = int(declared.message_count or 0)
+    return stats._replace(
+        ready=ready,
+        consumers=int(declared.consumer_count or 0),
+        messages=ready + (stats.unacked or 0),
+    )
 
 
 async def cluster_totals(api: ManagementAPI) -> ClusterTotals:

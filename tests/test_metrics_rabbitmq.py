@@ -188,6 +188,18 @@ async def test_watched_queues_are_read_one_by_one(api, rabbitmq_config, rabbitmq
     assert [p.entity for p in points if p.entity_type == "queue"] == [entity]
 
 
+async def test_a_watched_queue_has_its_exact_ready_count_at_once(api, rabbitmq_vhost):
+    """The management API's count lags by its statistics interval; a watched queue's does not."""
+    name = unique("exact")
+    await asyncio.to_thread(declare, rabbitmq_vhost, name)
+    for count in (3, 7):
+        await asyncio.to_thread(publish, rabbitmq_vhost, name, count - (3 if count == 7 else 0))
+        stats = await queue_stats(api, rabbitmq_vhost, name)
+        assert stats is not None
+        assert (stats.ready, stats.consumers) == (count, 0)
+        assert stats.messages == count + (stats.unacked or 0)
+
+
 def test_a_consumer_without_channel_details_yet_waits_for_the_next_sample():
     from brokers.metrics_rabbitmq import AmqpConsumer
     from dashboard.services.metrics.rabbitmq import seen_consumers
