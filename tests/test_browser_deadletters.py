@@ -28,7 +28,7 @@ import pytest
 
 from tests import deadletter_flow as flow
 from tests import deadletter_helpers as h
-from tests.conftest import PYTHON, ROOT, free_port, wait_for_port
+from tests.conftest import PYTHON, ROOT, free_port, stop_process, wait_for_port
 from tests.settings import RUN_ID
 
 pytestmark = [pytest.mark.browser, pytest.mark.rabbitmq]
@@ -244,11 +244,7 @@ def dlq_worker(dlq_daphne):
         stderr=subprocess.STDOUT,
     )  # fmt: skip
     yield process
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    stop_process(process)
     log.close()
 
 

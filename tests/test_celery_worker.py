@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from dashboard.tasks import ping
-from tests.conftest import PYTHON, ROOT, python_env
+from tests.conftest import PYTHON, ROOT, python_env, stop_process
 
 pytestmark = [pytest.mark.celery, pytest.mark.redis]
 
@@ -37,11 +37,7 @@ def celery_worker_process(redis_url, served_db):
         stderr=subprocess.STDOUT,
     )
     yield process
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    stop_process(process)
 
 
 def test_a_task_round_trips_through_a_real_worker(celery_worker_process):

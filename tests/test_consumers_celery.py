@@ -23,7 +23,7 @@ from dashboard.collector.consumers_tracking import CELERY_MISSES_BEFORE_GONE, Ce
 from dashboard.models import Consumer
 from dashboard.services.metrics.celery_workers import broker_slug
 from dashboard.services.metrics.fields import queue_entity
-from tests.conftest import PYTHON, ROOT, free_port, python_env
+from tests.conftest import PYTHON, ROOT, free_port, python_env, stop_process
 from tests.settings import RUN_ID
 from tests.test_metrics_support import base_env, collector_process, run_django, wait_for
 
@@ -55,13 +55,7 @@ def worker(redis_url, served_db):
         yield process
     finally:
         inspector.close()
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_process(process)
 
 
 def test_it_hides_the_password_of_a_broker_url():

@@ -23,7 +23,7 @@ from dashboard.services.metrics.rabbitmq import RabbitMQSampler
 from dashboard.services.metrics.redis_keys import key, sync_client
 from dashboard.services.metrics.sample import ClusterSample, SeenConsumer
 from dashboard.services.metrics.snapshot import encode_sample
-from tests.conftest import KAFKA, PYTHON, ROOT, python_env
+from tests.conftest import KAFKA, PYTHON, ROOT, python_env, stop_process
 from tests.settings import RUN_ID
 from tests.test_metrics_support import delete_groups, delete_topics
 
@@ -101,16 +101,6 @@ def test_queues_without_a_consumer_for_too_long_are_highlighted(client, viewer, 
 # -- the real demo: Celery worker, task-queue consumers, Kafka group member ----------------
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 @pytest.fixture
 def demo(tmp_path: Path, rabbitmq_vhost: str, unique_name: str):
     """The demo workload and the demo's Celery worker, on the test vhost with a unique prefix."""
@@ -139,8 +129,8 @@ def demo(tmp_path: Path, rabbitmq_vhost: str, unique_name: str):
         stderr=subprocess.STDOUT,
     )  # fmt: skip
     yield prefix, hostname, tmp_path
-    _stop(workload)
-    _stop(worker)
+    stop_process(workload)
+    stop_process(worker)
     delete_groups(f"{prefix}user-events-processor")
     delete_topics(f"{prefix}user-events", f"{prefix}user-events-dlq")
 

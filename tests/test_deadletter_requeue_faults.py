@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PYTHON, ROOT, python_env
+from tests.conftest import PYTHON, ROOT, python_env, stop_process
 from tests.deadletter_helpers import amqp
 from tests.move_helpers import consume_ids
 
@@ -158,11 +158,7 @@ def test_a_bulk_requeue_loses_nothing_when_its_worker_is_killed_five_times(
         else:
             pytest.fail(f"job #{job_id} did not end: {job_row(db, job_id)}")
     finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            worker.kill()
+        stop_process(worker)
 
     state, done, verdict, _ = job_row(db, job_id)
     assert len(kills) == KILLS, f"killed only at {kills} before the job ended: {verdict}"

@@ -26,7 +26,7 @@ from django.core.management import CommandError, call_command
 
 from dashboard.models import AuditEntry, ManagedDeadLetterQueue
 from tests import deadletter_helpers as h
-from tests.conftest import KAFKA, PYTHON, ROOT, python_env
+from tests.conftest import KAFKA, PYTHON, ROOT, python_env, stop_process
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.kafka, pytest.mark.django_db(transaction=True)]
 
@@ -142,16 +142,6 @@ def captured_by_kind(db: Path) -> dict[str, int]:
     return dict(rows)
 
 
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 @pytest.fixture
 def demo_env(tmp_path: Path, rabbitmq_vhost: str, unique_name: str) -> Iterator[dict[str, str]]:
     prefix = f"{unique_name}-"
@@ -216,7 +206,7 @@ def test_the_demos_dead_letters_from_both_brokers_fill_one_inbox(demo_env, tmp_p
     finally:
         for process in (collector, workload):
             if process is not None:
-                stop(process)
+                stop_process(process)
 
     seen = subprocess.run(
         [PYTHON, "-c", INBOX], cwd=ROOT, env=demo_env, capture_output=True, text=True, check=True

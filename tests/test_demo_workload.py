@@ -23,7 +23,7 @@ import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from tests.conftest import GUEST, KAFKA, MGMT, PYTHON, ROOT, python_env
+from tests.conftest import GUEST, KAFKA, MGMT, PYTHON, ROOT, python_env, stop_process
 from tests.settings import RUN_ID
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.kafka, pytest.mark.celery]
@@ -64,16 +64,6 @@ def _start(args: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[
     )
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 @pytest.fixture
 def celery_worker(tmp_path: Path, amqp_url: str, prefix: str):
     log = tmp_path / "demo-celery.log"
@@ -98,7 +88,7 @@ def celery_worker(tmp_path: Path, amqp_url: str, prefix: str):
         python_env(DEMO_AMQP_URL=amqp_url, DEMO_PREFIX=prefix),
     )
     yield process, log
-    _stop(process)
+    stop_process(process)
 
 
 @pytest.fixture
@@ -126,7 +116,7 @@ def workload(tmp_path: Path, amqp_url: str, prefix: str, kafka_admin, celery_wor
         stderr=stderr.open("wb"),
     )
     yield process, stdout, stderr
-    _stop(process)
+    stop_process(process)
 
 
 # -- what the brokers say -----------------------------------------------------

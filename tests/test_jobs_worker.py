@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from brokers.rabbitmq_errors import accept_every_entity_name
-from tests.conftest import PYTHON, ROOT, python_env
+from tests.conftest import PYTHON, ROOT, python_env, stop_process
 from tests.move_helpers import declare, depth, fill, ids_in
 
 pytestmark = [pytest.mark.celery, pytest.mark.redis, pytest.mark.rabbitmq]
@@ -53,11 +53,7 @@ def worker(redis_url, served_db):
         stderr=subprocess.STDOUT,
     )
     yield process
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    stop_process(process)
     log.close()
 
 
