@@ -14,6 +14,9 @@ own; both are deleted at the end.
 2. Cost: 20,000 msg/s (as fast as the publisher can, up to that) for 8 s per
    broker; CPU of the Daphne process (``/proc/<pid>/stat``) in cores, and the
    rate the client receives (must stay at most ``MQB_TAIL_RATE``).
+4. One run in a real browser: Debian's Chromium (Playwright) on the queue page,
+   tail started by its button, 3 x 3 s at 1,000 msg/s; publish-to-DOM latency
+   of each row (a MutationObserver stamps rows as they are added).
 
 3. Metrics freshness: with a collector (``manage.py collect --only metrics``)
    on the same database and channel layer, a metrics websocket watches the
@@ -26,10 +29,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import re
 import secrets
+import shutil
 import socket
 import statistics
 import struct
@@ -355,6 +360,65 @@ async def freshness(port: int, cookie: str, path: str, kind: str, target: str) -
     )
 
 
+BROWSER_RUNS = 3
+OBSERVE = """() => {
+  const rows = document.querySelector('[data-tail] tbody[data-role=messages]');
+  window.__seen = [];
+  new MutationObserver((changes) => {
+    const now = Date.now();
+    for (const change of changes) {
+      for (const node of change.addedNodes) {
+        const pre = node.querySelector && node.querySelector('pre');
+        if (pre) window.__seen.push([now, pre.textContent]);
+      }
+    }
+  }).observe(rows, {childList: true});
+}"""
+
+
+def browser_latency(port: int, cookie: str, vhost: str, queue: str) -> str:
+    """Debian's Chromium on the queue page: publish-to-DOM latency of the tail's rows."""
+    from playwright.sync_api import sync_playwright
+
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    base = f"http://127.0.0.1:{port}"
+    latencies: list[float] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=chromium, headless=True, args=["--no-sandbox", "--disable-gpu"]
+        )
+        context = browser.new_context()
+        context.add_cookies(
+            [
+                {"name": k, "value": v, "url": base}
+                for k, v in (part.split("=", 1) for part in cookie.split("; "))
+            ]
+        )
+        page = context.new_page()
+        page.goto(
+            f"{base}/rabbitmq/local-rabbitmq/queue?" + urlencode({"vhost": vhost, "name": queue})
+        )
+        page.evaluate(OBSERVE)
+        page.click("[data-tail] [data-role=toggle]")
+        page.wait_for_selector("[data-tail][data-state=running]", timeout=15_000)
+        for _ in range(BROWSER_RUNS):
+            page.evaluate("() => { window.__seen = []; }")
+            publisher = publish("rabbitmq", f"{vhost}|{queue}", 1000, 3.0)
+            publisher.wait()
+            page.wait_for_timeout(500)
+            for seen_at, text in page.evaluate("() => window.__seen"):
+                with contextlib.suppress(ValueError, KeyError, TypeError):
+                    latencies.append(seen_at - json.loads(text)["sent"] * 1000)
+        browser.close()
+    if not latencies:
+        return "browser: no tail rows seen"
+    return (
+        f"browser (Chromium, queue page): 1,000 msg/s, {BROWSER_RUNS} runs x 3 s:"
+        f" {len(latencies)} rows; publish-to-DOM latency p50 {percentile(latencies, 0.5):.1f} ms,"
+        f" p99 {percentile(latencies, 0.99):.1f} ms"
+    )
+
+
 FRESHNESS_RUNS = 5
 WATCH_INTERVAL = float(os.environ.get("MQB_METRICS_WATCH_INTERVAL", "1"))
 SAMPLE_INTERVAL = float(os.environ.get("MQB_SAMPLE_INTERVAL", "5"))
@@ -416,6 +480,7 @@ def main() -> None:
                 for kind, path in metrics.items():
                     print(asyncio.run(freshness(port, cookie, path, kind, targets[kind][1])))
                 line = asyncio.run(measure(port, cookie, targets))
+                print(browser_latency(port, cookie, vhost, queue))
             finally:
                 for child in (process, collector):
                     child.terminate()
