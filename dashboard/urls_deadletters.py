@@ -23,6 +23,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("deadletters/", inbox.inbox, name="deadletters-inbox"),
     path("deadletters/<int:letter_id>/", inbox.detail, name="deadletters-detail"),
     path("deadletters/<int:letter_id>/requeue", inbox.requeue, name="deadletters-requeue"),
+    path("deadletters/<int:letter_id>/body", inbox.body, name="deadletters-body"),
     path("deadletters/discard", inbox.discard, name="deadletters-discard"),
     path("deadletters/discard-all", inbox.discard_all, name="deadletters-discard-all"),
     path("deadletters/purge", inbox.purge, name="deadletters-purge"),

@@ -84,18 +84,22 @@ class RabbitFlow:
     target: CaptureTarget
 
 
-async def rabbitmq_dead_letters(vhost: str, ids: list[str], prefix: str = "inb") -> RabbitFlow:
-    """Really dead-letter messages with these ids and capture them into rows."""
+async def rabbitmq_dead_letters(
+    vhost: str, ids: list[str], prefix: str = "inb", bodies: list[bytes] | None = None
+) -> RabbitFlow:
+    """Really dead-letter messages with these ids (and bodies) and capture them into rows."""
     events, work, dlq = await h.dead_letter_topology(vhost, h.unique(prefix))
     flow = RabbitFlow(vhost, events, work, dlq, await manage("test-rabbitmq", vhost, dlq))
-    await dead_letter_again(flow, ids)
+    await dead_letter_again(flow, ids, bodies)
     return flow
 
 
-async def dead_letter_again(flow: RabbitFlow, ids: list[str]) -> None:
+async def dead_letter_again(
+    flow: RabbitFlow, ids: list[str], bodies: list[bytes] | None = None
+) -> None:
     """Dead-letter (more) messages through the flow's work queue and capture them."""
     before = len(await rows_of(flow.dlq))
-    await h.reject_through(flow.vhost, flow.events, flow.work, ids)
+    await h.reject_through(flow.vhost, flow.events, flow.work, ids, bodies)
 
     async def stored() -> bool:
         return await stored_count(flow.dlq) >= before + len(ids)

@@ -103,7 +103,9 @@ async def dead_letter_topology(vhost: str, base: str) -> tuple[str, str, str]:
     return events, work, dlq
 
 
-async def reject_through(vhost: str, events: str, work: str, ids: list[str]) -> None:
+async def reject_through(
+    vhost: str, events: str, work: str, ids: list[str], bodies: list[bytes] | None = None
+) -> None:
     """Publish messages with these ids and reject each one: real ``x-death`` headers."""
     connection = await amqp(vhost)
     try:
@@ -112,7 +114,7 @@ async def reject_through(vhost: str, events: str, work: str, ids: list[str]) -> 
         for i, message_id in enumerate(ids):
             await exchange.publish(
                 aio_pika.Message(
-                    f'{{"order": {i}}}'.encode(),
+                    bodies[i] if bodies is not None else f'{{"order": {i}}}'.encode(),
                     message_id=message_id,
                     content_type="application/json",
                     headers={"x-tenant": "acme"},

@@ -8,6 +8,7 @@ capture engine; requeues are checked at the origin queue or topic.
 from __future__ import annotations
 
 import json
+import os
 import uuid
 
 import pytest
@@ -74,6 +75,32 @@ async def test_it_requeues_one_rabbitmq_letter_to_its_origin_queue(rabbit, opera
     )
     [entry] = await audit_of(letter)
     assert (entry.action, entry.outcome) == ("deadletter.requeue", "ok")
+
+
+@pytest.mark.rabbitmq
+async def test_a_10_mb_dead_letter_is_kept_whole_shown_cut_and_requeued_whole(
+    use_clusters, rabbitmq_vhost, operator, async_client
+):
+    big = b'{"blob": "' + os.urandom(5 * 1024 * 1024).hex().encode() + b'"}'  # 10 MiB of JSON
+    message_id = f"big-{uuid.uuid4().hex[:6]}"
+    made = await flow.rabbitmq_dead_letters(rabbitmq_vhost, [message_id], bodies=[big])
+    [letter] = await flow.rows_of(made.dlq)
+    await async_client.aforce_login(operator)
+
+    page = await async_client.get(f"/deadletters/{letter.pk}/")
+    download = await async_client.get(f"/deadletters/{letter.pk}/body")
+    result = await service.do_requeue_dead_letter(letter.pk, user=operator)
+
+    assert (letter.body_size, letter.body_truncated) == (len(big), True)
+    assert page.status_code == 200
+    assert len(page.content) < 2 * 1024 * 1024  # the page shows the first part only
+    assert b"only the first part is shown" in page.content
+    assert download.status_code == 200
+    assert download["Content-Type"] == "application/octet-stream"
+    assert download.content == big
+    assert result.sent
+    [message] = await flow.take_all(made.vhost, made.work)
+    assert (message.message_id, message.body) == (message_id, big)
 
 
 @pytest.mark.rabbitmq

@@ -18,6 +18,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.core.paginator import Page
 from django.http import HttpRequest, JsonResponse
+from django.urls import reverse
 
 from dashboard.api.deadletters import api, error
 from dashboard.models import DeadLetter
@@ -133,7 +134,14 @@ async def letter(request: HttpRequest, letter_id: int) -> JsonResponse:
             "headers": row.headers,
             "properties": row.properties,
             "failure_details": row.failure_details,
-            "body": {"format": body.format, "text": body.text, "note": body.note},
+            "body": {
+                "format": body.format,
+                "text": body.text,
+                "note": body.note,
+                "size": row.body_size,
+                "truncated": detail["body_cut"],
+                "download": reverse("deadletters-body", args=[row.pk]),
+            },
             "decoded_headers": _plain(detail["headers"]),
             "x_death": _plain(detail["x_death"]),
             "audit": [

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.core.paginator import Page, Paginator
 from django.db.models import Count, Max, Min, Q, QuerySet
 from django.utils.dateparse import parse_datetime
@@ -178,6 +179,15 @@ def get_dead_letter(letter_id: int) -> DeadLetter:
     return letter
 
 
+def get_dead_letter_body(letter_id: int) -> bytes:
+    """The letter's whole body as captured (the page shows only the first part of a long one)."""
+    letter = DeadLetter.objects.select_related("full_body").filter(pk=letter_id).first()
+    if letter is None:
+        raise DeadLetter.DoesNotExist(f"no dead letter #{letter_id}")
+    full = getattr(letter, "full_body", None) if letter.body_truncated else None
+    return bytes(full.data) if full is not None else bytes(letter.body)
+
+
 def audit_target(letter_id: int) -> str:
     return f"deadletter:{letter_id}"
 
@@ -207,12 +217,18 @@ def get_dead_letter_detail(letter_id: int) -> dict[str, Any]:
         job = letter.claim_job
         mine |= Q(target=f"job #{job}") | Q(target="deadletters", parameters__job=job)
     entries = list(AuditEntry.objects.filter(mine).order_by("time"))
+    body = decode_body(
+        bytes(letter.body),
+        content_type=content_type,
+        content_encoding=encoding,
+        headers=raw,
+        limit=settings.MQB_DISPLAY_LIMIT,
+    )
     return {
         "letter": letter,
         "origin": origin_label(letter),
-        "body": decode_body(
-            bytes(letter.body), content_type=content_type, content_encoding=encoding, headers=raw
-        ),
+        "body": body,
+        "body_cut": letter.body_truncated or body.truncated,
         "key": decode_body(bytes(letter.key)) if letter.key is not None else None,
         "headers": decode_headers(raw),
         "x_death": decode_x_death(raw) if isinstance(raw, dict) else (),

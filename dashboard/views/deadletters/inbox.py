@@ -79,6 +79,19 @@ async def detail(request: HttpRequest, letter_id: int) -> HttpResponse:
     return await _render(request, "deadletters/detail.html", context)
 
 
+@require_GET
+async def body(request: HttpRequest, letter_id: int) -> HttpResponse:
+    """The whole body as captured, as a download (never rendered: it is untrusted)."""
+    try:
+        data = await sync_to_async(reads.get_dead_letter_body)(letter_id)
+    except DeadLetter.DoesNotExist:
+        raise Http404(f"no dead letter #{letter_id}") from None
+    response = HttpResponse(data, content_type="application/octet-stream")
+    response["Content-Disposition"] = f'attachment; filename="dead-letter-{letter_id}.bin"'
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
 def requeue_form(post: Any, kind: str) -> tuple[actions.RequeueTarget | None, actions.Edit | None]:
     """Target and edit from a form or JSON object; empty fields mean "as captured"."""
     target = None
