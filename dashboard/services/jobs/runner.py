@@ -13,7 +13,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -103,7 +103,7 @@ async def push(job: Job) -> None:
 
 def run_job(job_id: int, task_id: str | None = None, worker: str = "") -> str:
     """Run job ``job_id`` to its end in this (worker) process; returns its final state."""
-    close_old_connections()
+    _drop_stale_connections()
     try:
         job = Job.objects.select_related("cluster", "created_by").filter(pk=job_id).first()
         if job is None or (task_id and job.task_id and job.task_id != task_id):
@@ -122,6 +122,15 @@ def run_job(job_id: int, task_id: str | None = None, worker: str = "") -> str:
         outcome = asyncio.run(_run(job, resumed))
         return _finish(job.pk, outcome)
     finally:
+        _drop_stale_connections()
+
+
+def _drop_stale_connections() -> None:
+    """A long-lived worker's connections may have gone stale between tasks; drop those.
+
+    Not inside a transaction (a caller's, or a test's): closing would break it.
+    """
+    if not connection.in_atomic_block:
         close_old_connections()
 
 
