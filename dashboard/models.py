@@ -159,6 +159,9 @@ class DeadLetter(models.Model):
     claim_job = models.BigIntegerField(
         null=True, blank=True, db_index=True, help_text="the bulk requeue job that claimed it"
     )
+    claimed_at = models.DateTimeField(
+        null=True, blank=True, help_text="when a requeue last claimed it (status requeuing)"
+    )
     failed_again_as = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -24,6 +24,11 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("deadletters/<int:letter_id>/", inbox.detail, name="deadletters-detail"),
     path("deadletters/<int:letter_id>/requeue", inbox.requeue, name="deadletters-requeue"),
     path("deadletters/<int:letter_id>/body", inbox.body, name="deadletters-body"),
+    path(
+        "deadletters/<int:letter_id>/release",
+        inbox.release_stuck,
+        name="deadletters-release-stuck",
+    ),
     path("deadletters/discard", inbox.discard, name="deadletters-discard"),
     path("deadletters/discard-all", inbox.discard_all, name="deadletters-discard-all"),
     path("deadletters/purge", inbox.purge, name="deadletters-purge"),
@@ -40,6 +45,11 @@ urlpatterns: list[URLPattern | URLResolver] = [
         "api/deadletters/letters/<int:letter_id>/requeue",
         inbox_api.requeue,
         name="api-deadletters-requeue",
+    ),
+    path(
+        "api/deadletters/letters/<int:letter_id>/release",
+        inbox_api.release_stuck,
+        name="api-deadletters-release-stuck",
     ),
     path("api/deadletters/discard", inbox_api.discard, name="api-deadletters-discard"),
     path("api/deadletters/discard-all", inbox_api.discard_all, name="api-deadletters-discard-all"),

@@ -27,6 +27,7 @@ from dashboard.services.deadletters import discard as discards
 from dashboard.services.deadletters import inbox as reads
 from dashboard.services.deadletters import requeue as actions
 from dashboard.services.deadletters import requeue_job as bulk
+from dashboard.services.deadletters import stuck
 from dashboard.services.deadletters.common import InvalidInput
 from dashboard.views.deadletters.inbox import rate_limit_of, requeue_form
 
@@ -190,6 +191,16 @@ async def requeue(request: HttpRequest, letter_id: int) -> JsonResponse:
     if not result.sent:
         return JsonResponse({**answer, "error": result.message, "code": "unroutable"}, status=422)
     return JsonResponse({**answer, "message": result.message})
+
+
+@api(("POST",))
+async def release_stuck(request: HttpRequest, letter_id: int) -> JsonResponse:
+    """A letter stuck "being requeued" (its requeue died mid-way) back to pending."""
+    try:
+        await stuck.do_release_stuck_requeue(letter_id, user=await request.auser(), request=request)
+    except DeadLetter.DoesNotExist:
+        return error(f"no dead letter #{letter_id}", "not_found", 404)
+    return JsonResponse({"id": letter_id, "status": DeadLetter.Status.PENDING})
 
 
 @api(("POST",))

@@ -165,6 +165,20 @@ PATHS: dict[str, Any] = {
             },
         }
     },
+    "/api/deadletters/letters/{letter_id}/release": {
+        "post": {
+            "summary": "Put a letter stuck 'being requeued' back to pending (operator)",
+            "description": "For a requeue that died between the broker's confirm and recording "
+            "it: allowed once the claim is older than MQB_DLQ_STUCK_AFTER seconds and no running "
+            "job holds it. The message may already be at its origin. Audited.",
+            "operationId": "releaseStuckDeadLetter",
+            "parameters": [LETTER_ID],
+            "responses": {
+                **_ok({"type": "object"}, "pending again"),
+                **_errors(400, 401, 403, 404, 405),
+            },
+        }
+    },
     "/api/deadletters/letters/{letter_id}/requeue": {
         "post": {
             "summary": "Requeue one dead letter to its origin or a chosen target (operator)",

@@ -177,7 +177,9 @@ def _claim(letter_id: int) -> tuple[DeadLetter, str]:
     if letter is None:
         raise DeadLetter.DoesNotExist(f"no dead letter #{letter_id}")
     previous = letter.status
-    claimed = DeadLetter.objects.filter(pk=letter_id, status__in=CLAIMABLE).update(status=REQUEUING)
+    claimed = DeadLetter.objects.filter(pk=letter_id, status__in=CLAIMABLE).update(
+        status=REQUEUING, claimed_at=timezone.now()
+    )
     if not claimed:
         letter.refresh_from_db(fields=["status"])
         shown = "being requeued" if letter.status == REQUEUING else f"already {letter.status}"

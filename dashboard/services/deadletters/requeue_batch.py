@@ -106,7 +106,7 @@ def claim_batch(job_id: int, ids: Sequence[int]) -> list[Row]:
     """Claim the batch's claimable rows for the job; return every row the job holds in it."""
     with transaction.atomic():
         DeadLetter.objects.filter(pk__in=ids, status__in=CLAIMABLE).update(
-            status=REQUEUING, claim_job=job_id
+            status=REQUEUING, claim_job=job_id, claimed_at=timezone.now()
         )
         # Filtered here, not in SQL: by primary key alone the read is about half the cost.
         values = DeadLetter.objects.filter(pk__in=ids).order_by("pk").values_list(*ROW_FIELDS)

@@ -25,6 +25,7 @@ from dashboard.services.deadletters import discard as discards
 from dashboard.services.deadletters import inbox as reads
 from dashboard.services.deadletters import requeue as actions
 from dashboard.services.deadletters import requeue_job as bulk
+from dashboard.services.deadletters import stuck
 from dashboard.services.deadletters.common import InvalidInput
 
 
@@ -73,6 +74,7 @@ async def detail(request: HttpRequest, letter_id: int) -> HttpResponse:
     user = await request.auser()
     context["can_act"] = await sync_to_async(has_role)(user, OPERATOR)
     context["pending"] = letter.status in actions.CLAIMABLE
+    context["stuck"] = await sync_to_async(stuck.is_stuck)(letter)
     context["edit_headers"] = json.dumps(letter.headers, indent=2, ensure_ascii=False)
     context["edit_body"] = bytes(letter.body).decode("utf-8", "replace")
     context["editable"] = not letter.body_truncated
@@ -139,6 +141,19 @@ async def requeue(request: HttpRequest, letter_id: int) -> HttpResponseRedirect:
             messages.success(request, f"Dead letter #{letter_id} {result.message}.")
         else:
             messages.error(request, f"Dead letter #{letter_id} was not requeued: {result.message}")
+    return redirect("deadletters-detail", letter_id=letter_id)
+
+
+@require_POST
+async def release_stuck(request: HttpRequest, letter_id: int) -> HttpResponseRedirect:
+    try:
+        await stuck.do_release_stuck_requeue(letter_id, user=await request.auser(), request=request)
+    except DeadLetter.DoesNotExist:
+        raise Http404(f"no dead letter #{letter_id}") from None
+    except InvalidInput as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Dead letter #{letter_id} is pending again.")
     return redirect("deadletters-detail", letter_id=letter_id)
 
 
