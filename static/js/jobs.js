@@ -12,6 +12,7 @@
     open: "Live updates: on",
     closed: "Live updates: disconnected, retrying…",
     unauthenticated: "Live updates: your session has ended, log in again",
+    refused: "Live updates: refused by the server",
   };
   const states = {
     queued: "Queued: waiting for a worker",

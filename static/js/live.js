@@ -1,4 +1,6 @@
 // A websocket that reconnects with capped exponential backoff and picks wss: under https.
+// onState gets "connecting", "open", "closed" (retrying), "unauthenticated" (4401/4403:
+// no retry) or "refused" (4400/4404, a bad or unknown target: no retry).
 "use strict";
 window.mqboardLive = function (path, onMessage, onState) {
   let delay = 500;
@@ -12,14 +14,21 @@ window.mqboardLive = function (path, onMessage, onState) {
       try { onMessage(JSON.parse(event.data)); } catch (err) { console.error(err); }
     };
     socket.onclose = function (event) {
-      if (event.code === 4401) { onState("unauthenticated"); return; }
+      if (event.code === 4401 || event.code === 4403) { onState("unauthenticated"); return; }
+      if (event.code === 4400 || event.code === 4404) { onState("refused"); return; }
       onState("closed");
       setTimeout(open, delay);
       delay = Math.min(delay * 2, 15000);
     };
   }
   open();
-  return { close: function () { if (socket) socket.close(); } };
+  return {
+    close: function () { if (socket) socket.close(); },
+    // Dropped unless the socket is open; pages resend their wishes on "open".
+    send: function (data) {
+      if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(data));
+    },
+  };
 };
 
 window.mqboardAge = function (iso) {

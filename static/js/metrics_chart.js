@@ -310,6 +310,7 @@
       open: "Live: on",
       closed: "Live: disconnected, retrying…",
       unauthenticated: "Live: your session has ended, log in again",
+      refused: "Live: refused by the server",
     };
     this.el.dataset.state = state;
     this.part("live").textContent = labels[state] || state;

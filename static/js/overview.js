@@ -8,6 +8,7 @@
     open: "Live updates: on",
     closed: "Live updates: disconnected, retrying…",
     unauthenticated: "Live updates: your session has ended, log in again",
+    refused: "Live updates: refused by the server",
   };
   function setState(state) {
     stateLabel.dataset.state = state;

@@ -3,35 +3,6 @@
 (function () {
   const KEEP = 100;
 
-  // Like live.js's mqboardLive (capped exponential backoff, wss: under https), but it can
-  // send (start/pause) and be asked about its state; a paused tail keeps its socket.
-  function tailSocket(path, onMessage, onState, onOpen) {
-    let delay = 500;
-    let socket = null;
-    function open() {
-      const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
-      socket = new WebSocket(scheme + "//" + window.location.host + path);
-      onState("connecting");
-      socket.onopen = function () { delay = 500; onOpen(); };
-      socket.onmessage = function (event) {
-        try { onMessage(JSON.parse(event.data)); } catch (err) { console.error(err); }
-      };
-      socket.onclose = function (event) {
-        if (event.code === 4401 || event.code === 4403) { onState("unauthenticated"); return; }
-        if (event.code === 4400 || event.code === 4404) { onState("refused"); return; }
-        onState("closed");
-        setTimeout(open, delay);
-        delay = Math.min(delay * 2, 15000);
-      };
-    }
-    open();
-    return {
-      send: function (data) {
-        if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(data));
-      },
-    };
-  }
-
   function el(tag, text, className) {
     const node = document.createElement(tag);
     if (text !== undefined && text !== null) node.textContent = String(text);
@@ -167,7 +138,12 @@
       wanted = !wanted;
       button.textContent = wanted ? "Pause" : "Start";
       button.setAttribute("aria-pressed", wanted ? "true" : "false");
-      if (live === null) { live = tailSocket(root.dataset.path, onMessage, onState, onOpen); return; }
+      if (live === null) {
+        live = window.mqboardLive(root.dataset.path, onMessage, function (state) {
+          if (state === "open") onOpen(); else onState(state);
+        });
+        return;
+      }
       live.send({ action: wanted ? "start" : "pause" });
     });
   }
