@@ -8,6 +8,7 @@ Celery queue named after the run id (``tests/settings.py``).
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -157,6 +159,16 @@ def admin_user_(make_user):
 # -- processes ---------------------------------------------------------------
 
 
+def celery_worker_command(*extra: str) -> list[str]:
+    """The dashboard's Celery worker on this run's own queue (``extra``: e.g. -n NAME)."""
+    from django.conf import settings
+
+    return [
+        PYTHON, "-m", "celery", "-A", "dashboard", "worker", "--pool=solo", "--loglevel=INFO",
+        "-Q", settings.CELERY_TASK_DEFAULT_QUEUE, "--without-mingle", "--without-gossip", *extra,
+    ]  # fmt: skip
+
+
 def stop_process(process: subprocess.Popen[bytes], timeout: float = 15) -> None:
     """SIGTERM, then SIGKILL if it has not ended within ``timeout`` seconds."""
     if process.poll() is None:
@@ -229,3 +241,30 @@ def daphne_url(served_db, redis_url, rabbitmq_vhost, kafka_config) -> Iterator[s
         process.terminate()
         process.wait(timeout=10)
         log.close()
+
+
+# -- a real browser: Debian's Chromium, driven by Playwright ---------------------
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Headless Chromium for a test module (never `playwright install`: Debian's own)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        yield chromium
+        chromium.close()

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import subprocess
 import time
 import uuid
@@ -28,12 +27,18 @@ import pytest
 
 from tests import deadletter_flow as flow
 from tests import deadletter_helpers as h
-from tests.conftest import PYTHON, ROOT, free_port, stop_process, wait_for_port
+from tests.conftest import (
+    PYTHON,
+    ROOT,
+    celery_worker_command,
+    free_port,
+    stop_process,
+    wait_for_port,
+)
 from tests.settings import RUN_ID
 
 pytestmark = [pytest.mark.browser, pytest.mark.rabbitmq]
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 KAFKA_CAPTURE = """
 import asyncio, json, sys
@@ -96,21 +101,6 @@ def dlq_daphne(served_db, redis_url, rabbitmq_vhost, tmp_path_factory):
         process.terminate()
         process.wait(timeout=10)
         log.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"],
-        )  # fmt: skip
-        yield browser
-        browser.close()
 
 
 def login(page, url: str) -> None:
@@ -231,13 +221,11 @@ BULK_RATE = 20  # messages per second: about ten seconds of progress to watch
 @pytest.fixture(scope="module")
 def dlq_worker(dlq_daphne):
     """A real Celery worker on the served database, watching the same clusters as Daphne."""
-    from django.conf import settings
 
     _url, env = dlq_daphne
     log = open(ROOT / "var" / "log" / f"test-dlq-worker-{RUN_ID}.log", "wb")  # noqa: SIM115
     process = subprocess.Popen(
-        [PYTHON, "-m", "celery", "-A", "dashboard", "worker", "--pool=solo", "--loglevel=INFO",
-         "-Q", settings.CELERY_TASK_DEFAULT_QUEUE, "--without-mingle", "--without-gossip"],
+        celery_worker_command(),
         cwd=ROOT,
         env=env,
         stdout=log,

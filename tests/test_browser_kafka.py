@@ -7,12 +7,10 @@ from typing import Any
 
 import pytest
 
-from tests import test_browser
 from tests import test_kafka_support as support
 
 pytestmark = [pytest.mark.browser, pytest.mark.kafka, pytest.mark.rabbitmq]
 
-browser = test_browser.browser  # the shared Chromium fixture
 kit = support.kit
 SLUG = "local-kafka"  # the served Daphne watches the default local clusters
 

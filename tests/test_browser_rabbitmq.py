@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 
 import pytest
@@ -13,7 +12,6 @@ from tests.settings import RUN_ID
 
 pytestmark = [pytest.mark.browser, pytest.mark.rabbitmq]
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SLUG = "browser-rabbit"
 
 
@@ -53,27 +51,6 @@ def protected_daphne(served_db, redis_url, rabbitmq_vhost, tmp_path_factory):
         process.terminate()
         process.wait(timeout=10)
         log.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

@@ -7,30 +7,16 @@ import subprocess
 import pytest
 
 from dashboard.tasks import ping
-from tests.conftest import PYTHON, ROOT, python_env, stop_process
+from tests.conftest import ROOT, celery_worker_command, python_env, stop_process
 
 pytestmark = [pytest.mark.celery, pytest.mark.redis]
 
 
 @pytest.fixture(scope="module")
 def celery_worker_process(redis_url, served_db):
-    from django.conf import settings
 
     process = subprocess.Popen(
-        [
-            PYTHON,
-            "-m",
-            "celery",
-            "-A",
-            "dashboard",
-            "worker",
-            "--pool=solo",
-            "--loglevel=INFO",
-            "-Q",
-            settings.CELERY_TASK_DEFAULT_QUEUE,
-            "--without-mingle",
-            "--without-gossip",
-        ],
+        celery_worker_command(),
         cwd=ROOT,
         env=python_env(DATABASE_URL=served_db["DATABASE_URL"]),
         stdout=subprocess.PIPE,

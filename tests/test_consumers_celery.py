@@ -23,7 +23,7 @@ from dashboard.collector.consumers_tracking import CELERY_MISSES_BEFORE_GONE, Ce
 from dashboard.models import Consumer
 from dashboard.services.metrics.celery_workers import broker_slug
 from dashboard.services.metrics.fields import queue_entity
-from tests.conftest import PYTHON, ROOT, free_port, python_env, stop_process
+from tests.conftest import ROOT, celery_worker_command, free_port, python_env, stop_process
 from tests.settings import RUN_ID
 from tests.test_metrics_support import base_env, collector_process, run_django, wait_for
 
@@ -35,11 +35,7 @@ HOSTNAME = f"mqb-celery-{RUN_ID}@{socket.gethostname()}"
 @pytest.fixture(scope="module")
 def worker(redis_url, served_db):
     process = subprocess.Popen(
-        [
-            PYTHON, "-m", "celery", "-A", "dashboard", "worker", "--pool=solo",
-            "--loglevel=INFO", "-Q", settings.CELERY_TASK_DEFAULT_QUEUE,
-            "--hostname", HOSTNAME, "--without-mingle", "--without-gossip",
-        ],
+        celery_worker_command("--hostname", HOSTNAME),
         cwd=ROOT,
         env=python_env(DATABASE_URL=served_db["DATABASE_URL"]),
         stdout=subprocess.DEVNULL,

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PYTHON, ROOT, python_env, stop_process
+from tests.conftest import PYTHON, ROOT, celery_worker_command, python_env, stop_process
 from tests.deadletter_helpers import amqp
 from tests.move_helpers import consume_ids
 
@@ -68,26 +68,10 @@ async def take_ids(vhost: str, queue: str) -> list[str]:
 
 
 def start_worker(env: dict[str, str], name: str, log: Path) -> subprocess.Popen[bytes]:
-    from django.conf import settings
 
     with log.open("ab") as out:
         return subprocess.Popen(
-            [
-                PYTHON,
-                "-m",
-                "celery",
-                "-A",
-                "dashboard",
-                "worker",
-                "--pool=solo",
-                "--loglevel=INFO",
-                "-Q",
-                settings.CELERY_TASK_DEFAULT_QUEUE,
-                "-n",
-                name,
-                "--without-mingle",
-                "--without-gossip",
-            ],
+            celery_worker_command("-n", name),
             cwd=ROOT,
             env=env,
             stdout=out,

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from brokers.rabbitmq_errors import accept_every_entity_name
-from tests.conftest import PYTHON, ROOT, python_env, stop_process
+from tests.conftest import ROOT, celery_worker_command, python_env, stop_process
 from tests.move_helpers import declare, depth, fill, ids_in
 
 pytestmark = [pytest.mark.celery, pytest.mark.redis, pytest.mark.rabbitmq]
@@ -29,24 +29,10 @@ FINAL = ("done", "failed", "cancelled")
 
 @pytest.fixture(scope="module")
 def worker(redis_url, served_db):
-    from django.conf import settings
 
     log = open(ROOT / "var" / "log" / "test-jobs-worker.log", "wb")  # noqa: SIM115
     process = subprocess.Popen(
-        [
-            PYTHON,
-            "-m",
-            "celery",
-            "-A",
-            "dashboard",
-            "worker",
-            "--pool=solo",
-            "--loglevel=INFO",
-            "-Q",
-            settings.CELERY_TASK_DEFAULT_QUEUE,
-            "--without-mingle",
-            "--without-gossip",
-        ],
+        celery_worker_command(),
         cwd=ROOT,
         env=python_env(DATABASE_URL=served_db["DATABASE_URL"]),
         stdout=log,
