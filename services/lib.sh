@@ -132,7 +132,8 @@ wait_for() {
 # the dpkg lock would make our install fail.
 wait_for_apt() {
   local start=$SECONDS
-  while pgrep -x 'apt-get|apt|dpkg' >/dev/null; do
+  # pgrep matches process names of at most 15 characters; each name on its own.
+  while pgrep -x apt-get >/dev/null || pgrep -x apt >/dev/null || pgrep -x dpkg >/dev/null; do
     if ((SECONDS - start > 900)); then
       die "another apt-get/dpkg is still running after 900 s"
     fi
