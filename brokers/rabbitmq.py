@@ -26,7 +26,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, ClassVar
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 import aiormq.abc
 import aiormq.exceptions
@@ -45,6 +45,7 @@ from brokers.base import (
 )
 from brokers.rabbitmq_errors import amqp_errors, connect_amqp, open_channel_connection
 from brokers.rabbitmq_http import ManagementClient
+from brokers.rabbitmq_values import quote_name
 
 if TYPE_CHECKING:
     from brokers.rabbitmq_messages_model import (
@@ -66,7 +67,7 @@ if TYPE_CHECKING:
 
 def quote_vhost(vhost: str) -> str:
     """Quote a vhost or name for a management API path: ``/`` becomes ``%2F``."""
-    return quote(vhost, safe="")
+    return quote_name(vhost, "vhost")
 
 
 class RabbitMQBroker(ManagementClient, BrokerBase):

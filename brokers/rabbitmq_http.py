@@ -4,6 +4,11 @@ Every failure becomes a BrokerError that says what happened: transport
 errors, 401/403 (credentials, missing management tag), 404 (``NotFound``),
 other statuses with the broker's reason. ``management_page`` also lets a
 caller see the 3.10 "page past the end" answer (HTTP 400) for what it is.
+
+Paths are built from names with ``rabbitmq_values.quote_name``; as a last
+guard, a path with a ``.`` or ``..`` segment (plain or percent-encoded) is
+refused before it is sent, since both httpx and RabbitMQ would resolve it
+against its parent and reach another endpoint with the dashboard's credentials.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from brokers.base import (
     NotFound,
 )
 from brokers.rabbitmq_errors import reason
+from brokers.rabbitmq_values import DOT_SEGMENTS
+from brokers.validate import InvalidValue
 
 USER_AGENT = "mqboard"
 
@@ -82,6 +89,8 @@ class ManagementClient:
 
     async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """One request; transport failures, 401, 403 and 404 become BrokerErrors."""
+        if any(unquote(part) in DOT_SEGMENTS for part in path.partition("?")[0].split("/")):
+            raise InvalidValue("name", f"{unquote(path)!r} holds a '.' or '..' path segment")
         client = self._open_http()
         where = self._where()
         try:

@@ -61,7 +61,7 @@ _PAST_END_LEN = re.compile(r"len:\s*(\d+)")
 
 
 def queues_path(vhost: str | None) -> str:
-    return "/api/queues" if vhost is None else f"/api/queues/{quote_name(vhost)}"
+    return "/api/queues" if vhost is None else f"/api/queues/{quote_name(vhost, 'vhost')}"
 
 
 def page_params(query: QueueQuery, page: int, page_size: int) -> dict[str, str]:

@@ -59,7 +59,7 @@ def _compile(pattern: str) -> re.Pattern[str] | None:
 
 
 async def load_policies(api: ManagementAPI, vhost: str | None) -> tuple[Policy, ...]:
-    path = "/api/policies" if vhost is None else f"/api/policies/{quote_name(vhost)}"
+    path = "/api/policies" if vhost is None else f"/api/policies/{quote_name(vhost, 'vhost')}"
     try:
         data = await api.management_get(path)
     except NotFound:
@@ -126,7 +126,7 @@ def parse_binding(raw: Mapping[str, Any]) -> Binding:
 
 def exchange_path(vhost: str, exchange: str) -> str:
     # The default exchange is "amq.default" in management API paths.
-    return f"/api/exchanges/{quote_name(vhost)}/{quote_name(exchange or 'amq.default')}"
+    return f"/api/exchanges/{quote_name(vhost, 'vhost')}/{quote_name(exchange or 'amq.default')}"
 
 
 # -- consumers -----------------------------------------------------------------
@@ -168,7 +168,7 @@ async def celery_workers(api: ManagementAPI, vhost: str) -> dict[str, str]:
     """Connection name -> Celery worker hostname, from the vhost's pidbox consumers."""
     try:
         data = await api.management_get(
-            f"/api/consumers/{quote_name(vhost)}",
+            f"/api/consumers/{quote_name(vhost, 'vhost')}",
             params={"columns": "queue.name,channel_details.connection_name"},
         )
     except NotFound:
@@ -302,7 +302,7 @@ async def dead_letter_sources(
 async def _scan_arguments(
     api: ManagementAPI, vhost: str, limit: int
 ) -> tuple[list[tuple[str, Mapping[str, Any]]], ScanInfo]:
-    path = f"/api/queues/{quote_name(vhost)}"
+    path = f"/api/queues/{quote_name(vhost, 'vhost')}"
     base = {"columns": "name,arguments", "disable_stats": "true", "sort": "name"}
 
     async def page(number: int) -> Mapping[str, Any]:

@@ -64,7 +64,7 @@ def exchange_row(raw: Mapping[str, Any]) -> ExchangeRow:
 async def exchange_page(
     api: ManagementAPI, vhost: str | None, *, page: int, page_size: int, name: str
 ) -> ExchangePage:
-    path = "/api/exchanges" if vhost is None else f"/api/exchanges/{quote_name(vhost)}"
+    path = "/api/exchanges" if vhost is None else f"/api/exchanges/{quote_name(vhost, 'vhost')}"
     params = {
         "page": str(page),
         "page_size": str(page_size),
@@ -155,7 +155,7 @@ async def vhosts(api: ManagementAPI) -> tuple[Vhost, ...]:
 async def _queue_count(api: ManagementAPI, vhost: str) -> int | None:
     params = {"page": "1", "page_size": "1", "columns": "name", "disable_stats": "true"}
     try:
-        data, _ = await api.management_page(f"/api/queues/{quote_name(vhost)}", params)
+        data, _ = await api.management_page(f"/api/queues/{quote_name(vhost, 'vhost')}", params)
     except NotFound:  # deleted since the list was read
         return None
     return as_int(data.get("total_count")) if isinstance(data, Mapping) else None

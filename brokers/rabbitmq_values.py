@@ -6,9 +6,26 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
+from brokers.validate import InvalidValue
 
-def quote_name(name: str) -> str:
-    """Quote a vhost, queue or exchange name as one management API path segment."""
+DOT_SEGMENTS = (".", "..")
+
+
+def quote_name(name: str, field: str = "name") -> str:
+    """Quote a vhost, queue or exchange name as one management API path segment.
+
+    ``.`` and ``..`` are refused: httpx removes such segments even when they are
+    not percent-encoded, and RabbitMQ (3.10's cowboy) decodes ``%2E`` and removes
+    them too, so ``vhost=..`` with ``name=definitions`` would read
+    ``/api/definitions``. No encoding reaches an entity with such a name through
+    the management API; AMQP clients still can.
+    """
+    if name in DOT_SEGMENTS:
+        raise InvalidValue(
+            field,
+            f"{name!r} cannot be used with the RabbitMQ management API (it reads it as a"
+            " relative path)",
+        )
     return quote(name, safe="")
 
 

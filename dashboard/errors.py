@@ -22,10 +22,12 @@ from brokers.base import (
     NotFound,
     NotSupported,
 )
+from brokers.validate import InvalidValue
 
 log = logging.getLogger(__name__)
 
 STATUS: list[tuple[type[BrokerError], int]] = [
+    (InvalidValue, 400),  # a string no broker client can send; the message names the field
     (NotFound, 404),
     (NotSupported, 409),
     (ConfigError, 404),  # an unknown cluster slug is the common case
@@ -46,7 +48,10 @@ def status_for(error: BrokerError) -> int:
 def error_response(request: HttpRequest, error: BrokerError) -> HttpResponse:
     status = status_for(error)
     if request.path.startswith("/api/"):
-        return JsonResponse({"error": error.message, "code": error.code}, status=status)
+        body = {"error": error.message, "code": error.code}
+        if isinstance(error, InvalidValue):
+            body["field"] = error.field
+        return JsonResponse(body, status=status)
     return render(
         request,
         "errors/broker.html",

@@ -30,13 +30,13 @@ from __future__ import annotations
 
 import asyncio
 import re
-import urllib.parse
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from brokers.base import DLQ_NAME_PATTERN, BrokerError
+from brokers.rabbitmq_values import quote_name
 
 from .routing import Route, RouteFinder
 
@@ -93,7 +93,7 @@ class ManagementAPI(Protocol):
 
 
 def quote(name: str) -> str:
-    return urllib.parse.quote(name, safe="")
+    return quote_name(name)
 
 
 # -- RabbitMQ ----------------------------------------------------------------------
@@ -102,7 +102,7 @@ def quote(name: str) -> str:
 async def _queue_pages(
     api: ManagementAPI, vhost: str | None, scan_limit: int
 ) -> tuple[list[Mapping[str, Any]], bool]:
-    path = "/api/queues" if vhost is None else f"/api/queues/{quote(vhost)}"
+    path = "/api/queues" if vhost is None else f"/api/queues/{quote_name(vhost, 'vhost')}"
     # No enable_queue_totals: it doubles the cost of every page, and only the
     # few DLQs found need a depth (asked for afterwards).
     params = {
@@ -141,7 +141,7 @@ Definitions = dict[tuple[str, str], Mapping[str, Any]]
 
 
 async def _policies(api: ManagementAPI, vhost: str | None) -> Definitions:
-    path = "/api/policies" if vhost is None else f"/api/policies/{quote(vhost)}"
+    path = "/api/policies" if vhost is None else f"/api/policies/{quote_name(vhost, 'vhost')}"
     data = await api.management_get(path)
     found: dict[tuple[str, str], Mapping[str, Any]] = {}
     for policy in data if isinstance(data, list) else []:

@@ -14,9 +14,10 @@ import asyncio
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
-from urllib.parse import quote
 
 from brokers.base import NotFound
+from brokers.rabbitmq_values import quote_name
+from brokers.validate import InvalidValue
 
 MAX_HOPS = 3
 CONCURRENCY = 8
@@ -56,7 +57,7 @@ def topic_matches(pattern: str, key: str) -> bool:
 
 
 def _path(vhost: str, exchange: str) -> str:
-    return f"/api/exchanges/{quote(vhost, safe='')}/{quote(exchange, safe='')}"
+    return f"/api/exchanges/{quote_name(vhost, 'vhost')}/{quote_name(exchange, 'exchange')}"
 
 
 class RouteFinder:
@@ -84,7 +85,7 @@ class RouteFinder:
                     self.api.management_get(_path(vhost, name), {"columns": "type"}),
                     self.api.management_get(f"{_path(vhost, name)}/bindings/source"),
                 )
-            except NotFound:
+            except (NotFound, InvalidValue):  # InvalidValue: a name the API cannot address
                 return _Exchange(None, ())
         kind = info.get("type") if isinstance(info, Mapping) else None
         rows = []

@@ -157,7 +157,7 @@ class RabbitMQTap:
             raise
 
     async def _bindings(self) -> list[Any]:
-        path = f"/api/queues/{quote_name(self.vhost)}/{quote_name(self.queue)}"
+        path = f"/api/queues/{quote_name(self.vhost, 'vhost')}/{quote_name(self.queue)}"
         try:
             # The bindings of a queue that does not exist are an empty list, not a 404.
             _, raw = await asyncio.gather(
