@@ -49,7 +49,14 @@ BROWSE_CONSUMER_CONF: dict[str, Any] = {
     "fetch.max.bytes": 8 * 1024 * 1024,
 }
 
+# Java's and Spring's producers put a keyed record on murmur2(key) % partitions;
+# librdkafka's default (consistent_random, CRC32) would put the same key
+# elsewhere, breaking per-key order for every other producer of the topic.
+# Every producer of the dashboard (produce form, requeue, bulk requeue) uses it.
+JAVA_PARTITIONER: dict[str, Any] = {"partitioner": "murmur2_random"}
+
 PRODUCER_CONF: dict[str, Any] = {
+    **JAVA_PARTITIONER,
     "acks": "all",
     "linger.ms": 0,
     # Let the broker (message.max.bytes, max.message.bytes) be the judge of size.

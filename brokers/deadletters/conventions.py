@@ -1,9 +1,10 @@
 """Readers for the header conventions that say where a Kafka dead letter came from.
 
-Each reader takes the record's headers as a lowercase-key dict (first value
-wins) and returns the fields it found, or ``None`` when the convention is
-absent. Values are untrusted: a reader never raises, and a value it cannot
-read becomes a note instead.
+Each reader takes the record's headers as a lowercase-key dict (the newest
+value of a repeated key, as Kafka's ``lastHeader``; see
+:mod:`brokers.deadletters.metadata`) and returns the fields it found, or
+``None`` when the convention is absent. Values are untrusted: a reader never
+raises, and a value it cannot read becomes a note instead.
 
 * Spring Kafka (``DeadLetterPublishingRecoverer``): ``kafka_dlt-original-topic``,
   ``-original-partition`` (4-byte big-endian int), ``-original-offset`` and
@@ -12,6 +13,7 @@ read becomes a note instead.
   ``kafka_deliveryAttempt`` or the retry topics' ``retry_topic-attempts``.
 * Kafka Connect (``errors.deadletterqueue.context.headers.enable``):
   ``__connect.errors.topic``, ``.partition``, ``.offset``, ``.stage``,
+  ``.class.name`` (the converter, transformation or connector that failed),
   ``.exception.class.name``, ``.exception.message``, all UTF-8 strings.
 * Plain ``x-original-topic``, ``x-original-partition``, ``x-original-offset``
   and ``x-exception`` (``"Class: message"``), UTF-8 strings.
@@ -37,6 +39,7 @@ class Found:
     reason: str = ""
     exception_class: str = ""
     exception_message: str = ""
+    component: str = ""
     attempts: int | None = None
     failed_at: datetime | None = None
     notes: list[str] = field(default_factory=list)
@@ -119,6 +122,7 @@ def connect(headers: Raw) -> Found | None:
         raw = headers.get(prefix + name)
         setattr(found, name, _checked(found, prefix + name, raw, number(raw, binary_first=False)))
     found.reason = (text(headers.get(prefix + "stage")) or "").lower()
+    found.component = text(headers.get(prefix + "class.name")) or ""
     found.exception_class = text(headers.get(prefix + "exception.class.name")) or ""
     found.exception_message = text(headers.get(prefix + "exception.message")) or ""
     return found

@@ -10,7 +10,11 @@ task is not in the message; pass the task's stored result as
 
 :func:`kafka_failure_info` reads a Kafka record's headers: Spring's
 ``kafka_dlt-*``, Kafka Connect's ``__connect.errors.*`` and plain
-``x-original-*`` (see :mod:`brokers.deadletters.conventions`).
+``x-original-*`` (see :mod:`brokers.deadletters.conventions`). A record that
+failed again after a requeue carries a fresh set of these headers after the
+old ones (Connect and Spring append): a repeated key is read as Kafka's own
+``Headers.lastHeader`` reads it, the newest wins, and the older values become
+``history`` (earlier failures, newest first).
 
 A dead letter with none of these still gets a :class:`FailureInfo`, with the
 ``unknown`` convention and the "unknown origin" label. Everything here is pure
@@ -33,6 +37,23 @@ from .fingerprint import fingerprint
 UNKNOWN = "unknown"
 MAX_TEXT = 10_000  # characters kept of an exception message
 _MESSAGE_ID_HEADERS = ("message-id", "message_id", "messageid", "x-message-id")
+MAX_HISTORY = 20  # earlier failures kept of one record (its headers are untrusted)
+HISTORY_TEXT = 2_000  # characters kept of an earlier failure's exception message
+
+
+@dataclass(frozen=True)
+class EarlierFailure:
+    """A failure a Kafka record's older, repeated convention headers tell of."""
+
+    convention: str
+    topic: str | None = None
+    partition: int | None = None
+    offset: int | None = None
+    reason: str = ""
+    component: str = ""
+    exception_class: str = ""
+    exception_message: str = ""
+    fingerprint: str = ""
 
 
 @dataclass(frozen=True)
@@ -63,6 +84,9 @@ class FailureInfo:
     task_id: str = ""
     notes: tuple[str, ...] = ()
     fingerprint: str = ""
+    # Kafka Connect's class that failed (converter, transformation, connector).
+    component: str = ""
+    history: tuple[EarlierFailure, ...] = ()
 
     @property
     def origin_known(self) -> bool:
@@ -209,7 +233,7 @@ def _celery_exception(result: Mapping[str, object]) -> dict[str, str]:
 
 
 def kafka_failure_info(
-    headers: Iterable[tuple[str, bytes | None]] | None,
+    headers: Iterable[tuple[str, str | bytes | None]] | None,
     *,
     dlq: str = "",
     timestamp: datetime | None = None,
@@ -220,13 +244,14 @@ def kafka_failure_info(
     DLQ topic, which is when it failed (the conventions carry the original
     record's time, not the failure's).
     """
-    raw: conventions.Raw = {}
+    values: dict[str, list[bytes | None]] = {}
     for key, value in header_pairs(headers):
         if value is None or isinstance(value, bytes | bytearray):
-            raw.setdefault(key.lower(), bytes(value) if value is not None else None)
+            values.setdefault(key.lower(), []).append(bytes(value) if value is not None else None)
         elif isinstance(value, str):
-            raw.setdefault(key.lower(), value.encode("utf-8"))
-    found = [f for f in (reader(raw) for reader in conventions.READERS) if f is not None]
+            values.setdefault(key.lower(), []).append(value.encode("utf-8"))
+    raw = _generation(values, 0)
+    found = _read(raw)
     notes = [note for f in found for note in f.notes]
     message_id = next(
         (conventions.text(raw[k]) or "" for k in _MESSAGE_ID_HEADERS if raw.get(k)), ""
@@ -254,10 +279,57 @@ def kafka_failure_info(
         reason=main.reason,
         exception_class=main.exception_class,
         exception_message=main.exception_message,
+        component=main.component,
         attempts=main.attempts or 1,
         first_failed_at=timestamp,
         last_failed_at=timestamp,
         message_id=message_id,
         notes=tuple(notes),
+        history=_earlier(values, dlq),
     )
     return _with_fingerprint(info, dlq)
+
+
+def _generation(values: dict[str, list[bytes | None]], back: int) -> conventions.Raw:
+    """The headers as they were ``back`` failures ago: each key's ``back``-th value from the
+    end (0: the newest, as ``lastHeader``); keys that were not repeated that often drop out."""
+    return {key: found[-1 - back] for key, found in values.items() if len(found) > back}
+
+
+def _read(raw: conventions.Raw) -> list[conventions.Found]:
+    return [f for f in (reader(raw) for reader in conventions.READERS) if f is not None]
+
+
+def _earlier(values: dict[str, list[bytes | None]], dlq: str) -> tuple[EarlierFailure, ...]:
+    """The failures before the newest one, newest first, from repeated convention headers."""
+    depth = min(max((len(v) for v in values.values()), default=0), MAX_HISTORY + 1)
+    history: list[EarlierFailure] = []
+    for back in range(1, depth):
+        found = _read(_generation(values, back))
+        if not found:
+            continue
+        main = found[0]
+        info = _with_fingerprint(
+            FailureInfo(
+                kind="kafka",
+                origin_topic=main.topic,
+                reason=main.reason,
+                exception_class=main.exception_class,
+                exception_message=main.exception_message,
+            ),
+            dlq,
+        )
+        history.append(
+            EarlierFailure(
+                convention=main.convention,
+                topic=main.topic,
+                partition=main.partition,
+                offset=main.offset,
+                reason=main.reason,
+                component=main.component,
+                exception_class=main.exception_class,
+                exception_message=main.exception_message[:HISTORY_TEXT],
+                fingerprint=info.fingerprint,
+            )
+        )
+    return tuple(history)

@@ -13,6 +13,12 @@ headers, Kafka key) and set ``x-mqboard-requeue-count`` to one more than the
 value the message carried. ``x-death`` is kept: RabbitMQ appends to it if the
 message dead-letters again, which keeps the whole history.
 
+Kafka: a null key or value is produced as null (a null value is a tombstone on
+a compacted topic, an empty one is not); headers keep their order and repeated
+keys. A keyed record is placed by the Java-compatible partitioner
+(``murmur2_random``: where Java and Spring producers put the same key); a
+keyless one goes back to its original partition while the topic has it.
+
 Settings: the cluster's ``timeout`` bounds every call. Limitations: the AMQP
 ``user-id`` property is moved to the header ``x-original-user-id`` (the broker
 refuses a user id other than the publishing user's), and ``expiration`` is not
@@ -38,8 +44,10 @@ from pamqp.commands import Basic
 from brokers.base import BrokerError, BrokerTimeout, BrokerUnavailable, ClusterConfig
 from brokers.deadletters.rabbitmq_capture import connect
 from brokers.deadletters.values import from_json, kafka_headers_from_json
+from brokers.kafka_clients import JAVA_PARTITIONER
 
 REQUEUE_COUNT_HEADER = "x-mqboard-requeue-count"
+ANY_PARTITION = -1  # librdkafka's RD_KAFKA_PARTITION_UA: the configured partitioner chooses
 
 
 class Unroutable(BrokerError):
@@ -59,10 +67,24 @@ class AmqpLetter:
 
 @dataclass(frozen=True)
 class KafkaLetter:
+    """A record to produce. ``value`` None is a null value (a tombstone on compacted topics).
+
+    ``partition``: where a keyless record goes if the topic still has that
+    partition (its original one); otherwise, and for keyed records, the
+    Java-compatible partitioner decides.
+    """
+
     topic: str
     key: bytes | None
-    value: bytes
+    value: bytes | None
     headers: list[tuple[str, str | bytes | None]]
+    partition: int | None = None
+
+    def partition_in(self, count: int) -> int:
+        """The partition to produce to, given the topic's partition count (or ANY_PARTITION)."""
+        if self.key is not None or self.partition is None:
+            return ANY_PARTITION
+        return self.partition if 0 <= self.partition < count else ANY_PARTITION
 
 
 def next_count(value: object) -> int:
@@ -145,8 +167,19 @@ async def requeue_rabbitmq(config: ClusterConfig, vhost: str, letter: AmqpLetter
         await connection.close()
 
 
-def kafka_record(topic: str, key: bytes | None, value: bytes, headers_json: Any) -> KafkaLetter:
-    """The record to produce: captured headers with the requeue count set (last value wins)."""
+def kafka_record(
+    topic: str,
+    key: bytes | None,
+    value: bytes | None,
+    headers_json: Any,
+    *,
+    partition: int | None = None,
+) -> KafkaLetter:
+    """The record to produce: captured headers with the requeue count set (last value wins).
+
+    Every header keeps its place and repeated keys stay repeated; only our own
+    requeue counter is replaced by one at the end.
+    """
     headers = kafka_headers_from_json(headers_json)
     previous = [v for k, v in headers if k == REQUEUE_COUNT_HEADER]
     count = next_count(previous[-1] if previous else None)
@@ -154,7 +187,7 @@ def kafka_record(topic: str, key: bytes | None, value: bytes, headers_json: Any)
         (k, v) for k, v in headers if k != REQUEUE_COUNT_HEADER
     ]
     kept.append((REQUEUE_COUNT_HEADER, str(count).encode("ascii")))
-    return KafkaLetter(topic=topic, key=key, value=value, headers=kept)
+    return KafkaLetter(topic=topic, key=key, value=value, headers=kept, partition=partition)
 
 
 def _produce(client_config: dict[str, Any], letter: KafkaLetter, timeout: float) -> None:
@@ -167,15 +200,22 @@ def _produce(client_config: dict[str, Any], letter: KafkaLetter, timeout: float)
     if topic is None or topic.error is not None or not topic.partitions:
         raise Unroutable(f"unknown topic {letter.topic!r}")
     producer = Producer(
-        {**client_config, "enable.idempotence": True, "message.timeout.ms": int(timeout * 1000)}
+        {
+            **client_config,
+            **JAVA_PARTITIONER,
+            "enable.idempotence": True,
+            "message.timeout.ms": int(timeout * 1000),
+        }
     )
     outcome: list[KafkaError | None] = []
+    partition = letter.partition_in(len(topic.partitions))
     producer.produce(
         letter.topic,
         letter.value,
         key=letter.key,
         headers=letter.headers,
         on_delivery=lambda err, _msg: outcome.append(err),
+        partition=partition,
     )
     remaining = producer.flush(timeout + 1)
     if remaining or not outcome:

@@ -40,6 +40,7 @@ from confluent_kafka import KafkaError, KafkaException, Producer
 
 from brokers.base import BrokerError, BrokerUnavailable, ClusterConfig
 from brokers.deadletters.requeue import AmqpLetter, KafkaLetter, amqp_properties
+from brokers.kafka_clients import JAVA_PARTITIONER
 from brokers.rabbitmq_move.connect import close_quietly, open_connection, settle_confirms_in_order
 from brokers.rabbitmq_move.messages import publish_frames, publish_method_frame
 
@@ -223,14 +224,17 @@ class KafkaBatchSender:
         self.producer = Producer(
             {
                 **client_config,
+                **JAVA_PARTITIONER,
                 "enable.idempotence": True,
                 "linger.ms": 5,
                 "message.timeout.ms": int(max(timeout, 1) * 1000),
             }
         )
-        self.topics: dict[str, tuple[bool, float]] = {}
+        # topic -> (its partition count, 0 when it does not exist; when it was read)
+        self.topics: dict[str, tuple[int, float]] = {}
 
-    def _topic_exists(self, topic: str) -> bool:
+    def _partitions(self, topic: str) -> int:
+        """How many partitions the topic has (0: it does not exist), cached a few seconds."""
         known = self.topics.get(topic)
         if known is not None and time.monotonic() - known[1] < self.TOPIC_CACHE_SECONDS:
             return known[0]
@@ -239,15 +243,15 @@ class KafkaBatchSender:
         except KafkaException as exc:
             raise BrokerUnavailable(f"Kafka did not answer: {exc}") from None
         found = meta.topics.get(topic)
-        exists = bool(found is not None and found.error is None and found.partitions)
-        self.topics[topic] = (exists, time.monotonic())
-        return exists
+        count = len(found.partitions) if found is not None and found.error is None else 0
+        self.topics[topic] = (count, time.monotonic())
+        return count
 
     def send(self, letters: Sequence[KafkaLetter]) -> list[Outcome]:
         """Produce every letter and wait for their delivery reports; one outcome per letter."""
         outcomes: list[Outcome | None] = [None] * len(letters)
         try:
-            exists = {t: self._topic_exists(t) for t in {letter.topic for letter in letters}}
+            counts = {t: self._partitions(t) for t in {letter.topic for letter in letters}}
         except BrokerUnavailable as exc:
             return [Outcome(Result.UNKNOWN, f"not sent: {exc.message}")] * len(letters)
 
@@ -264,9 +268,10 @@ class KafkaBatchSender:
             return on_delivery
 
         for i, letter in enumerate(letters):
-            if not exists[letter.topic]:
+            if not counts[letter.topic]:
                 outcomes[i] = Outcome(Result.UNROUTABLE, f"unknown topic {letter.topic!r}")
                 continue
+            partition = letter.partition_in(counts[letter.topic])
             while True:
                 try:
                     self.producer.produce(
@@ -275,6 +280,7 @@ class KafkaBatchSender:
                         key=letter.key,
                         headers=letter.headers,
                         on_delivery=report(i, letter.topic),
+                        partition=partition,
                     )
                     break
                 except BufferError:

@@ -217,8 +217,11 @@ def get_dead_letter_detail(letter_id: int) -> dict[str, Any]:
         job = letter.claim_job
         mine |= Q(target=f"job #{job}") | Q(target="deadletters", parameters__job=job)
     entries = list(AuditEntry.objects.filter(mine).order_by("time"))
+    kafka = letter.cluster.kind == "kafka"
+    # A null value (a tombstone) is shown as null, as the topic browser does, not as empty.
+    value_null = kafka and props.get("value_null") is True
     body = decode_body(
-        bytes(letter.body),
+        None if value_null else bytes(letter.body),
         content_type=content_type,
         content_encoding=encoding,
         headers=raw,
@@ -229,9 +232,17 @@ def get_dead_letter_detail(letter_id: int) -> dict[str, Any]:
         "origin": origin_label(letter),
         "body": body,
         "body_cut": letter.body_truncated or body.truncated,
-        "key": decode_body(bytes(letter.key)) if letter.key is not None else None,
+        "key": decode_body(bytes(letter.key) if letter.key is not None else None),
+        "kafka": kafka,
+        "history": _history(letter.failure_details),
         "headers": decode_headers(raw),
         "x_death": decode_x_death(raw) if isinstance(raw, dict) else (),
         "timeline": [(when, what) for when, what in timeline if when is not None],
         "audit": entries,
     }
+
+
+def _history(details: Any) -> list[dict[str, Any]]:
+    """The earlier failures a Kafka record's repeated headers tell of, newest first."""
+    found = details.get("history") if isinstance(details, dict) else None
+    return [h for h in found if isinstance(h, dict)] if isinstance(found, list) else []

@@ -32,6 +32,7 @@ from django.utils import timezone
 from brokers.base import BrokerError
 from brokers.deadletters.requeue import (
     AmqpLetter,
+    KafkaLetter,
     Unroutable,
     kafka_record,
     requeue_kafka,
@@ -97,6 +98,14 @@ class Letter(Protocol):
     def origin_routing_key(self) -> str: ...
     @property
     def origin_topic(self) -> str: ...
+    @property
+    def origin_partition(self) -> int | None: ...
+    @property
+    def key(self) -> bytes | memoryview | None: ...
+    @property
+    def properties(self) -> Any: ...
+    @property
+    def headers(self) -> Any: ...
 
 
 def full_body(letter: Letter) -> bytes:
@@ -118,6 +127,29 @@ def rabbitmq_destination(letter: Letter, target: RequeueTarget | None) -> tuple[
     if letter.origin_queue:
         return "", letter.origin_queue
     raise InvalidInput("unknown origin: choose a target exchange and routing key")
+
+
+def value_is_null(letter: Letter) -> bool:
+    """A Kafka record captured with a null value (stored as an empty body plus this flag)."""
+    props = letter.properties
+    return isinstance(props, dict) and props.get("value_null") is True
+
+
+def kafka_letter(
+    letter: Letter, topic: str, *, body: bytes | None = None, headers: Any = None
+) -> KafkaLetter:
+    """What to produce for a Kafka letter: its key and value as captured (null stays null)
+    unless ``body``/``headers`` replace them; a keyless record back to its original
+    partition when it goes back to its origin topic."""
+    null = value_is_null(letter)
+    # The page shows a null value as an empty body: sending that back unchanged is not an edit.
+    edited = body is not None and not (null and body == b"")
+    value = body if edited else None if null else full_body(letter)
+    key = bytes(letter.key) if letter.key is not None else None
+    original = letter.origin_partition if topic == letter.origin_topic else None
+    return kafka_record(
+        topic, key, value, letter.headers if headers is None else headers, partition=original
+    )
 
 
 def kafka_destination(letter: Letter, target: RequeueTarget | None) -> str:
@@ -221,6 +253,9 @@ async def do_requeue_dead_letter(
     await require_role(
         user, OPERATOR, action=action, slug=slug, target=audit_target(letter_id), request=request
     )
+    if kind == "kafka" and edit is not None and edit.body == b"" and value_is_null(letter):
+        # A null value is shown as an empty body; leaving it so keeps it null.
+        edit = None if edit.headers is None else Edit(headers=edit.headers)
     diff = _check_edit(letter, edit, kind)
     config = get_cluster_config(slug)
     if kind == "kafka":
@@ -236,8 +271,12 @@ async def do_requeue_dead_letter(
         parameters["diff"] = diff
     try:
         if kind == "kafka":
-            key = bytes(letter.key) if letter.key is not None else None
-            record_ = kafka_record(destination["topic"], key, body, headers)
+            record_ = kafka_letter(
+                letter,
+                destination["topic"],
+                body=edit.body if edit is not None else None,
+                headers=headers,
+            )
             await requeue_kafka(KafkaBroker(config).client_config(), record_, config.timeout)
         else:
             props = {

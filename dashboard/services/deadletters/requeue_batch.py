@@ -30,7 +30,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from brokers.base import BrokerError
-from brokers.deadletters.requeue import AmqpLetter, KafkaLetter, kafka_record
+from brokers.deadletters.requeue import AmqpLetter, KafkaLetter
 from brokers.deadletters.requeue_batch import (
     AmqpBatchSender,
     KafkaBatchSender,
@@ -45,6 +45,7 @@ from dashboard.services.deadletters.requeue import (
     CLAIMABLE,
     full_body,
     kafka_destination,
+    kafka_letter,
     rabbitmq_destination,
 )
 
@@ -74,6 +75,7 @@ class Row:
     origin_routing_key: str
     origin_queue: str
     origin_topic: str
+    origin_partition: int | None
     failure_details: Any
     key: bytes | None
     headers: Any
@@ -91,6 +93,7 @@ ROW_FIELDS = (
     "origin_routing_key",
     "origin_queue",
     "origin_topic",
+    "origin_partition",
     "failure_details",
     "key",
     "headers",
@@ -124,12 +127,13 @@ def claim_batch(job_id: int, ids: Sequence[int]) -> list[Row]:
                 origin_routing_key=v[4],
                 origin_queue=v[5],
                 origin_topic=v[6],
-                failure_details=v[7],
-                key=None if v[8] is None else bytes(v[8]),
-                headers=v[9],
-                properties=v[10],
-                body=bytes(v[11]),
-                body_truncated=v[12],
+                origin_partition=v[7],
+                failure_details=v[8],
+                key=None if v[9] is None else bytes(v[9]),
+                headers=v[10],
+                properties=v[11],
+                body=bytes(v[12]),
+                body_truncated=v[13],
             )
             for v in mine
         ]
@@ -160,9 +164,7 @@ def prepare(letters: Sequence[Row]) -> Prepared:
     for letter in letters:
         try:
             if letter.cluster.kind == "kafka":
-                topic = kafka_destination(letter, None)
-                key = bytes(letter.key) if letter.key is not None else None
-                record = kafka_record(topic, key, full_body(letter), letter.headers)
+                record = kafka_letter(letter, kafka_destination(letter, None))
                 prepared.kafka[letter.cluster.slug].append((letter, record))
             else:
                 exchange, routing_key = rabbitmq_destination(letter, None)

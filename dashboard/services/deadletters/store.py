@@ -47,7 +47,7 @@ from __future__ import annotations
 import collections
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -101,6 +101,14 @@ def build_row(target: CaptureTarget, letter: CapturedLetter, key: str) -> dict[s
         details["task"] = {"name": _clean(info.task_name), "id": _clean(info.task_id)}
     if len(info.origin_routing_keys) > 1:
         details["routing_keys"] = [_clean(k) for k in info.origin_routing_keys[:100]]
+    if info.component:
+        details["component"] = _clean(info.component, 512)
+    if info.history:
+        # Earlier failures of a record that failed again (repeated headers), newest first.
+        details["history"] = [
+            {k: _clean(v) if isinstance(v, str) else v for k, v in asdict(h).items()}
+            for h in info.history
+        ]
     return dict(
         cluster_id=target.cluster_id,
         vhost=target.vhost,

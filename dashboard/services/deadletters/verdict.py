@@ -4,7 +4,9 @@ Called by the capture store right after new rows are inserted, in the same
 transaction. A row ``requeued`` within ``MQB_DLQ_VERDICT_WINDOW`` seconds is
 marked ``failed_again`` and linked (``failed_again_as``) to the new row when
 the new row is the same message: the same message id on RabbitMQ (ids that are
-empty never match), the same key and fingerprint on Kafka.
+empty never match), the same key and fingerprint on Kafka, or on Kafka the same
+key and a new row whose earlier failures (``failure_details.history``: it
+failed again, for another reason) include the requeued row's fingerprint.
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ def mark_failed_again(cluster_id: int, kind: str, rows: Sequence[dict[str, Any]]
     keys = [r["capture_key"] for r in rows]
     if kind == "kafka":
         fingerprints = {r["fingerprint"] for r in rows}
+        for row in rows:
+            older = _history(row.get("failure_details"))
+            fingerprints |= {str(h.get("fingerprint")) for h in older}
         # Without a key "the same message" cannot be told apart from its neighbours.
         candidates = list(
             requeued.filter(fingerprint__in=fingerprints, key__isnull=False).order_by("acted_at")
@@ -37,9 +42,16 @@ def mark_failed_again(cluster_id: int, kind: str, rows: Sequence[dict[str, Any]]
         if not candidates:
             return 0
         new = DeadLetter.objects.filter(cluster_id=cluster_id, capture_key__in=keys).values_list(
-            "id", "fingerprint", "key"
+            "id", "fingerprint", "key", "failure_details"
         )
-        latest = {(fp, bytes(key) if key is not None else None): pk for pk, fp, key in new}
+        latest: dict[tuple[str, bytes | None], int] = {}
+        earlier: dict[tuple[str, bytes | None], int] = {}
+        for pk, fp, key, details in new:
+            raw = bytes(key) if key is not None else None
+            latest[(fp, raw)] = pk
+            for failure in _history(details):
+                earlier.setdefault((str(failure.get("fingerprint") or ""), raw), pk)
+        latest = {**earlier, **latest}
         matches = {
             c.pk: latest.get((c.fingerprint, bytes(c.key) if c.key is not None else None))
             for c in candidates
@@ -63,3 +75,8 @@ def mark_failed_again(cluster_id: int, kind: str, rows: Sequence[dict[str, Any]]
                 status=DeadLetter.Status.FAILED_AGAIN, failed_again_as_id=new_pk
             )
     return marked
+
+
+def _history(details: Any) -> list[dict[str, Any]]:
+    found = details.get("history") if isinstance(details, dict) else None
+    return [h for h in found if isinstance(h, dict)] if isinstance(found, list) else []
