@@ -9,6 +9,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from dashboard.models import AuditEntry, Cluster, Consumer, DeadLetter, Job, ThroughputSample
+from dashboard.roles import ADMIN, has_role
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
@@ -46,7 +47,7 @@ class DeadLetterAdmin(ReadOnlyAdmin):
         "origin_exchange", "origin_routing_key", "origin_topic", "fingerprint",
     )  # fmt: skip
     exclude = ("body", "key")
-    actions = ("requeue_selected", "discard_selected")
+    actions = ("requeue_selected", "discard_selected", "purge_selected")
 
     @admin.action(description="Requeue selected to their origin")
     def requeue_selected(self, request: HttpRequest, queryset: QuerySet[DeadLetter]) -> None:
@@ -74,6 +75,22 @@ class DeadLetterAdmin(ReadOnlyAdmin):
             self.message_user(request, str(exc), messages.ERROR)
             return
         self.message_user(request, f"Discarded {done} (the others were not pending).")
+
+    def has_purge_permission(self, request: HttpRequest) -> bool:
+        return has_role(request.user, ADMIN)
+
+    @admin.action(description="Purge selected (delete now, admin)", permissions=["purge"])
+    def purge_selected(self, request: HttpRequest, queryset: QuerySet[DeadLetter]) -> None:
+        # The inbox's purge: admin role, letters being requeued kept, one audit entry.
+        from dashboard.services.deadletters.discard import do_purge_dead_letters
+
+        ids = list(queryset.values_list("pk", flat=True))
+        try:
+            done = async_to_sync(do_purge_dead_letters)(user=request.user, ids=ids, request=request)
+        except PermissionDenied as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return
+        self.message_user(request, f"Purged {done} (letters being requeued are kept).")
 
 
 @admin.register(Job)

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
 
 from dashboard.env import envbool, envfloat, envint, envlist, envsecret, envstr
+from dashboard.private_files import private_dir, private_file, sqlite_file
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-STATE_DIR = Path(envstr("MQB_STATE_DIR", str(BASE_DIR / "var")))
+STATE_DIR = private_dir(Path(envstr("MQB_STATE_DIR", str(BASE_DIR / "var"))))
 
 
 def _secret_key() -> str:
@@ -30,12 +33,34 @@ SECRET_KEY = _secret_key()
 DEBUG = envbool("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = envlist("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost")
 CSRF_TRUSTED_ORIGINS = envlist("DJANGO_CSRF_TRUSTED_ORIGINS", "")
+CSRF_FAILURE_VIEW = "dashboard.api_errors.csrf_failure"  # JSON under /api/
 SECURE_PROXY_SSL_HEADER = (
     ("HTTP_X_FORWARDED_PROTO", "https") if envbool("MQB_BEHIND_HTTPS_PROXY", False) else None
 )
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = envbool("MQB_SECURE_COOKIES", False)
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+# HTTPS in production (README, "Production settings"): off by default so that
+# `make demo` on http://127.0.0.1 works; `check --deploy` asks for all of them.
+SECURE_SSL_REDIRECT = envbool("MQB_SSL_REDIRECT", False)
+SECURE_HSTS_SECONDS = envint("MQB_SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("MQB_SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = envbool("MQB_SECURE_HSTS_PRELOAD", False)
+# Pages load scripts, styles and images only from the dashboard itself, never
+# inline; websockets go to the same origin ('self' covers ws/wss under CSP 3).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 
 INSTALLED_APPS = [
     "daphne",  # first, so runserver is Daphne's ASGI server
@@ -46,11 +71,15 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "axes",
     "dashboard",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Outside every middleware that may answer: /api/ errors are JSON whoever answers.
+    "dashboard.api_errors.ApiErrorMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -60,6 +89,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "dashboard.errors.BrokerErrorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a lockout into the lockout page
 ]
 
 ROOT_URLCONF = "dashboard.urls"
@@ -91,13 +121,31 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
     }
-    STATE_DIR.mkdir(parents=True, exist_ok=True)
+    # Created here, owner-only, before SQLite creates it with the umask's mode.
+    _db_file = sqlite_file(DATABASES["default"]["NAME"])
+    if _db_file is not None:
+        private_file(_db_file)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+# Login throttling (django-axes): a username is locked out from one address
+# after MQB_LOGIN_FAILURE_LIMIT wrong passwords in a row, for
+# MQB_LOGIN_COOLOFF_MINUTES after the last one; other users and other
+# addresses are not. `manage.py axes_reset_username NAME` (or deleting the
+# access attempt in the admin) unlocks at once.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses locked-out logins
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = envint("MQB_LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=envfloat("MQB_LOGIN_COOLOFF_MINUTES", 15.0))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "dashboard.lockout.lockout_response"
+AXES_VERBOSE = False  # no banner in every process's log; lockouts are still logged
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "overview"
 LOGOUT_REDIRECT_URL = "login"

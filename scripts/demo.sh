@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
 STATE=${MQB_STATE_DIR:-var}
+# Logs, the password file, the Celery beat schedule and the database: owner only.
+umask 077
 mkdir -p "$STATE/log"
 
 # One random password per checkout, kept so that a second `make demo` keeps it.

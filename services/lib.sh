@@ -24,8 +24,12 @@ MQB_HOST=127.0.0.1
 # Name used to prefix every message; each service script sets it.
 SVC="${SVC:-services}"
 
+# The state dir also holds the dashboard's database and secret key: owner only
+# (0700). Existing dirs lose group/other read and write but keep "x", which
+# rabbitmq.sh adds for the RabbitMQ node (its own user) to reach its data.
 ensure_dirs() {
-  mkdir -p "$LOG_DIR" "$DATA_DIR" "$RUN_DIR"
+  (umask 077 && mkdir -p "$MQB_STATE_DIR" "$LOG_DIR" "$DATA_DIR" "$RUN_DIR")
+  chmod go-rw "$MQB_STATE_DIR" "$LOG_DIR" "$DATA_DIR" "$RUN_DIR" 2>/dev/null || true
 }
 
 info() { printf '%s: %s\n' "$SVC" "$*"; }

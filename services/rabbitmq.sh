@@ -72,6 +72,9 @@ loopback_users.guest = true
 EOF
   touch "$LOG" "$UPGRADE_LOG"
   chown -R rabbitmq:rabbitmq "$DATA" "$PIDDIR" "$LOG" "$UPGRADE_LOG"
+  # The node runs as "rabbitmq" through owner-only state dirs (lib.sh): let it
+  # pass through them ("x" only: it cannot list them or read anything else).
+  chmod o+x "$MQB_STATE_DIR" "$DATA_DIR" "$LOG_DIR" "$RUN_DIR"
 }
 
 api_ok() {

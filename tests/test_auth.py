@@ -65,8 +65,11 @@ def test_the_admin_refuses_viewers(client, viewer):
 def test_ensure_user_creates_a_login_with_a_role(monkeypatch):
     from django.contrib.auth import authenticate
     from django.core.management import call_command
+    from django.test import RequestFactory
 
     monkeypatch.setenv("MQB_USER_PASSWORD", "demo-pass-123")
     call_command("ensure_user", "demo", role="operator")
-    user = authenticate(username="demo", password="demo-pass-123")
+    # Login throttling needs the request (the client's address) of every login.
+    request = RequestFactory().post("/login/")
+    user = authenticate(request, username="demo", password="demo-pass-123")
     assert user is not None and role_of(user) == OPERATOR
