@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make demo`, after the services are up and the database migrated: a demo
 # login, the demo workload (and the demo app's own Celery worker), then web,
-# collector and worker from the Procfile. Ctrl-C stops every one of them.
+# collector and worker from the Procfile under scripts/supervise.py, which
+# restarts a process that dies. Ctrl-C stops every one of them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
@@ -67,4 +68,7 @@ banner
 # Again once the processes have printed their start-up lines over it.
 (sleep 6; banner) &
 pids+=($!)
-"$BIN/honcho" start -f Procfile
+# Not honcho: it stops everything when one process dies, and says so in one line
+# that scrolls away. The supervisor names what died and why, shows its last
+# lines and restarts it (or, when it keeps dying, stops everything and says so).
+"$BIN/python" scripts/supervise.py -f Procfile --log-dir "$STATE/log"
