@@ -50,6 +50,7 @@ from brokers.rabbitmq_values import quote_name
 if TYPE_CHECKING:
     from brokers.rabbitmq_messages_model import (
         OutgoingMessage,
+        PeekPlan,
         PeekResult,
         PublishResult,
         PurgeResult,
@@ -210,6 +211,12 @@ class RabbitMQBroker(ManagementClient, BrokerBase):
         from brokers.rabbitmq_messages import peek
 
         return await peek(self, vhost, queue, count, max_bytes)
+
+    async def peek_plan(self, vhost: str, queue: str) -> PeekPlan:
+        """Whether a peek would change the queue, and the delivery limit that refuses it."""
+        from brokers.rabbitmq_messages import peek_plan
+
+        return await peek_plan(self, vhost, queue)
 
     async def publish(self, vhost: str, message: OutgoingMessage) -> PublishResult:
         from brokers.rabbitmq_messages import publish

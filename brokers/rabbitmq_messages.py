@@ -8,9 +8,12 @@ Features:
   would do the same if anything fails in between, so nothing is lost). The
   broker marks them redelivered, may put them back in another order when
   other consumers are active, and a quorum queue counts each peek as a
-  delivery attempt (with ``x-delivery-limit`` a peek can dead-letter a
-  message). Streams are read by offset from the first message with a
-  consumer, which changes nothing.
+  delivery attempt. A queue with a delivery limit (argument, policy or
+  RabbitMQ 4's default) is refused with :class:`PeekRefused` before anything
+  is read, since a peek could push a message over it (see
+  ``brokers.rabbitmq_delivery_limit``); ``peek_plan`` says so beforehand.
+  Streams are read by offset from the first message with a consumer, which
+  changes nothing.
   AMQP rather than the management API's ``/get``, because the HTTP API turns
   byte-array headers into text, decimals into wrong floats, void into
   ``"undefined"`` and timestamps into integers; here every header keeps its
@@ -38,9 +41,12 @@ from aiormq.abc import DeliveredMessage
 from pamqp.commands import Basic
 
 from brokers.base import BrokerError, NotFound
+from brokers.rabbitmq_delivery_limit import peek_plan as plan_for
 from brokers.rabbitmq_messages_model import (
     OutgoingMessage,
     PeekedMessage,
+    PeekPlan,
+    PeekRefused,
     PeekResult,
     PublishResult,
     PurgeResult,
@@ -72,16 +78,36 @@ _PROPERTY_ATTRS = {
 
 
 async def _queue_info(broker: RabbitMQBroker, vhost: str, queue: str) -> Mapping[str, Any]:
+_INFO_COLUMNS = (
+    "name,type,messages,messages_ready,messages_unacknowledged,"
+    "arguments,effective_policy_definition"
+)
+
+
     path = f"/api/queues/{quote_name(vhost)}/{quote_name(queue)}"
     try:
-        data = await broker.management_get(
-            path, {"columns": "type,messages,messages_ready,messages_unacknowledged"}
-        )
+        data = await broker.management_get(path, {"columns": _INFO_COLUMNS})
     except NotFound:
         raise NotFound(
             f"queue {queue!r} in vhost {vhost!r} does not exist (it may have just been deleted)"
         ) from None
-    return data if isinstance(data, Mapping) else {}
+    return {**data, "name": queue} if isinstance(data, Mapping) else {"name": queue}
+
+
+async def peek_plan(broker: RabbitMQBroker, vhost: str, queue: str) -> PeekPlan:
+    """What a peek of the queue would do: its type and the delivery limit that refuses it."""
+    return await plan_for(broker, vhost, await _queue_info(broker, vhost, queue))
+
+
+def refusal(plan: PeekPlan) -> str:
+    limit = plan.delivery_limit
+    assert limit is not None
+    return (
+        f"queue {plan.queue!r} is a quorum queue with a delivery limit of {limit.limit}"
+        f" ({limit.source}): every peek counts as a delivery, and a message's count is"
+        " only visible once it has been delivered, so a peek could dead-letter or drop a"
+        " message at its limit. Peeks of such queues are refused; nothing was read"
+    )
 
 
 def _peeked(position: int, delivered: DeliveredMessage) -> PeekedMessage:
@@ -108,7 +134,10 @@ async def peek(
     broker: RabbitMQBroker, vhost: str, queue: str, count: int, max_bytes: int = PEEK_MAX_BYTES
 ) -> PeekResult:
     info = await _queue_info(broker, vhost, queue)
-    kind = as_text(info.get("type")) or "classic"
+    plan = await plan_for(broker, vhost, info)
+    if plan.delivery_limit is not None:
+        raise PeekRefused(refusal(plan), plan.delivery_limit)
+    kind = plan.queue_type
     if kind == "stream":
         # The statistics may lag: a stream they call empty still gets a short look.
         known = as_int(info.get("messages"))

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from brokers.base import BrokerError
+from brokers.base import BrokerError, NotSupported
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,29 @@ class PeekResult:
     remaining: int | None  # ready messages the broker reported after the last get
     destructive: bool
     fetched_at: datetime
+
+
+@dataclass(frozen=True)
+class DeliveryLimit:
+    """The delivery limit a quorum queue applies: after ``limit`` returns, the next
+    return dead-letters (or drops) the message. ``source`` says where it comes from."""
+
+    limit: int
+    source: str  # "argument", "policy", "argument and policy", "RabbitMQ 4 default"
+
+
+@dataclass(frozen=True)
+class PeekPlan:
+    """What a peek of a queue would do, known before any message is touched."""
+
+    vhost: str
+    queue: str
+    queue_type: str
+    delivery_limit: DeliveryLimit | None
+
+    @property
+    def destructive(self) -> bool:
+        return self.queue_type != "stream"
 
 
 PROPERTY_NAMES = (
@@ -94,3 +117,13 @@ class Unroutable(BrokerError):
     """A mandatory publish that no queue accepted; nothing was delivered."""
 
     code = "unroutable"
+
+
+class PeekRefused(NotSupported):
+    """A peek that could dead-letter or drop a message was not started; nothing was read."""
+
+    code = "delivery_limit"
+
+    def __init__(self, message: str, limit: DeliveryLimit) -> None:
+        super().__init__(message)
+        self.limit = limit

@@ -203,6 +203,11 @@ MQB_RABBITMQ_PEEK_MAX = envint("MQB_RABBITMQ_PEEK_MAX", 50)
 MQB_RABBITMQ_PEEK_BYTES = envint("MQB_RABBITMQ_PEEK_BYTES", 64 * 1024 * 1024)
 # Seconds peeked bodies stay downloadable (kept in Redis, under MQB_CHANNEL_PREFIX).
 MQB_RABBITMQ_PEEK_TTL = envint("MQB_RABBITMQ_PEEK_TTL", 900)
+# Bytes of peeked bodies kept for download per user (their oldest peeks make room first)
+# and in all (when full, a new peek's bodies are not kept): Redis also carries Celery and
+# Channels, which must never run out of room.
+MQB_RABBITMQ_PEEK_STORE_USER_BYTES = envint("MQB_RABBITMQ_PEEK_STORE_USER_BYTES", 64 << 20)
+MQB_RABBITMQ_PEEK_STORE_TOTAL_BYTES = envint("MQB_RABBITMQ_PEEK_STORE_TOTAL_BYTES", 256 << 20)
 
 # -- Jobs (bulk moves and requeues run by the Celery worker) --
 # Seconds between a running job's progress reports (database row + websocket

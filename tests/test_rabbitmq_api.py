@@ -77,9 +77,9 @@ async def test_a_missing_queue_is_a_json_404(async_client, viewer, rabbit, rabbi
 
 
 async def test_a_peek_needs_confirmation_then_returns_decoded_messages(
-    async_client, viewer, rabbit, rabbitmq_vhost, queue
+    async_client, operator, rabbit, rabbitmq_vhost, queue
 ):
-    await async_client.aforce_login(viewer)
+    await async_client.aforce_login(operator)
     url = f"{API}/queue/peek?vhost={rabbitmq_vhost}&name={queue}"
     refused = await async_client.post(url, {"count": 5}, content_type="application/json")
     assert refused.status_code == 409 and refused.json()["code"] == "confirmation_required"
@@ -98,7 +98,7 @@ async def test_a_peek_needs_confirmation_then_returns_decoded_messages(
     assert body.status_code == 200 and body.content == b"one"
     assert body["Content-Type"] == "application/octet-stream"
     stranger = AsyncClient()
-    await stranger.aforce_login(viewer)  # another session of the same user
+    await stranger.aforce_login(operator)  # another session of the same user
     assert (await stranger.get(first["download_url"])).status_code == 404
 
 

@@ -142,14 +142,14 @@ async def test_a_queue_deleted_between_list_and_detail_is_404_everywhere(
 
 
 async def test_a_10_mb_body_is_shown_truncated_and_downloads_whole(
-    async_client, viewer, rabbit, rabbitmq_vhost
+    async_client, operator, rabbit, rabbitmq_vhost
 ):
     name = unique("big")
     declare(rabbitmq_vhost, name)
     big = (b"0123456789abcdef" * 65536) * 10  # 10 MiB of text
     await amqp_publish(rabbitmq_vhost, name, aio_pika.Message(big, content_type="text/plain"))
     try:
-        await async_client.aforce_login(viewer)
+        await async_client.aforce_login(operator)
         response = await peek_page(async_client, rabbitmq_vhost, name)
         page = response.content.decode()
         assert response.status_code == 200
@@ -164,14 +164,14 @@ async def test_a_10_mb_body_is_shown_truncated_and_downloads_whole(
 
 
 async def test_invalid_utf8_is_shown_as_hex_and_downloads_byte_for_byte(
-    async_client, viewer, rabbit, rabbitmq_vhost
+    async_client, operator, rabbit, rabbitmq_vhost
 ):
     name = unique("binary")
     declare(rabbitmq_vhost, name)
     raw = b"\xff\xfe\x00 bad \xc3\x28 utf-8 \x80\x81"
     await amqp_publish(rabbitmq_vhost, name, aio_pika.Message(raw, content_type="text/plain"))
     try:
-        await async_client.aforce_login(viewer)
+        await async_client.aforce_login(operator)
         page = (await peek_page(async_client, rabbitmq_vhost, name)).content.decode()
         assert "invalid UTF-8 at byte 0" in page
         assert "ff fe 00 20 62 61 64 20" in page
@@ -181,7 +181,7 @@ async def test_invalid_utf8_is_shown_as_hex_and_downloads_byte_for_byte(
         delete_queue(rabbitmq_vhost, name)
 
 
-async def test_every_amqp_header_type_is_shown(async_client, viewer, rabbit, rabbitmq_vhost):
+async def test_every_amqp_header_type_is_shown(async_client, operator, rabbit, rabbitmq_vhost):
     name = unique("headers")
     declare(rabbitmq_vhost, name)
     headers: dict[str, Any] = {
@@ -204,7 +204,7 @@ async def test_every_amqp_header_type_is_shown(async_client, viewer, rabbit, rab
     }
     await amqp_publish(rabbitmq_vhost, name, aio_pika.Message(b"{}", headers=headers))
     try:
-        await async_client.aforce_login(viewer)
+        await async_client.aforce_login(operator)
         page = (await peek_page(async_client, rabbitmq_vhost, name)).content.decode()
         for shown in (
             "table",

@@ -121,9 +121,9 @@ async def test_a_queue_deleted_after_the_list_is_a_404_page(
 
 
 async def test_the_first_peek_needs_a_confirmation(
-    async_client, viewer, rabbit, rabbitmq_vhost, queue
+    async_client, operator, rabbit, rabbitmq_vhost, queue
 ):
-    client = await login(async_client, viewer)
+    client = await login(async_client, operator)
     url = "/rabbitmq/test-rabbitmq/queue/messages"
     form = await client.get(url, {"vhost": rabbitmq_vhost, "name": queue})
     assert "no way to read a classic queue without taking the messages" in form.content.decode()
@@ -142,7 +142,7 @@ async def test_the_first_peek_needs_a_confirmation(
     assert again.status_code == 200, "the confirmation is remembered for this queue"
     assert "plain text" in again.content.decode()
     assert "redelivered" in again.content.decode()
-    peeks = AuditEntry.objects.filter(action="rabbitmq.peek", username=viewer.username)
+    peeks = AuditEntry.objects.filter(action="rabbitmq.peek", username=operator.username)
     assert await peeks.acount() == 2
     assert len(drain(rabbitmq_vhost, queue)) == 3  # nothing lost
 

@@ -275,9 +275,14 @@ PATHS: dict[str, Any] = {
         "post": {
             "summary": "Read the first messages; requeues them (marks redelivered, may reorder)",
             "description": "Classic and quorum queues cannot be read without taking the"
-            " messages: they are requeued, marked redelivered and may be reordered. The first"
-            " peek at a queue in a session must send confirm=true (else 409"
-            " confirmation_required). Streams are read by offset without side effects.",
+            " messages: they are requeued, marked redelivered and may be reordered, so peeking"
+            " at them needs the operator role (403) and a writable cluster (409). A quorum"
+            " queue with a delivery limit (argument, policy, or RabbitMQ 4's default of 20) is"
+            " refused with 409 delivery_limit, since a peek could dead-letter or drop a message."
+            " The first peek at a queue in a session (every peek on a protected cluster) must"
+            " send confirm=true (else 409 confirmation_required). Streams are read by offset"
+            " without side effects, by viewers too. Bodies are kept for download within"
+            " per-user and total caps; kept_for_download and download_note say.",
             "operationId": "rabbitmqPeek",
             "parameters": [SLUG, VHOST, NAME],
             "requestBody": {
@@ -306,6 +311,11 @@ PATHS: dict[str, Any] = {
                             "destructive": {"type": "boolean"},
                             "fetched_at": TIME,
                             "display_limit": {"type": "integer"},
+                            "kept_for_download": {"type": "boolean"},
+                            "download_note": {
+                                "type": "string",
+                                "description": "why the bodies were not kept, else empty",
+                            },
                             "messages": {"type": "array", "items": _ref("RabbitPeekedMessage")},
                         },
                     }

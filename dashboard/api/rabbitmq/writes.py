@@ -12,6 +12,7 @@ from dashboard.api.rabbitmq.common import api, error, json_body, plain, queue_pa
 from dashboard.services.rabbitmq import (
     InvalidInput,
     MessageView,
+    PeekRefused,
     PeekView,
     build_outgoing_message,
     do_peek_messages,
@@ -57,15 +58,26 @@ async def peek(request: HttpRequest, slug: str) -> JsonResponse:
     count = body.get("count", 10)
     if not isinstance(count, int) or isinstance(count, bool):
         raise InvalidInput("count must be a whole number")
-    view = await do_peek_messages(
-        slug,
-        vhost,
-        name,
-        count,
-        user=await request.auser(),
-        request=request,
-        confirm=body.get("confirm") is True,
-    )
+    try:
+        view = await do_peek_messages(
+            slug,
+            vhost,
+            name,
+            count,
+            user=await request.auser(),
+            request=request,
+            confirm=body.get("confirm") is True,
+        )
+    except PeekRefused as exc:
+        return JsonResponse(
+            {
+                "error": exc.message,
+                "code": exc.code,
+                "delivery_limit": exc.limit.limit,
+                "delivery_limit_source": exc.limit.source,
+            },
+            status=409,
+        )
     result = view.result
     return JsonResponse(
         {
@@ -77,6 +89,8 @@ async def peek(request: HttpRequest, slug: str) -> JsonResponse:
             "destructive": result.destructive,
             "fetched_at": result.fetched_at.isoformat(),
             "display_limit": view.display_limit,
+            "kept_for_download": view.token is not None,
+            "download_note": view.stored.note,
             "messages": [_message(slug, view, item) for item in view.messages],
         }
     )

@@ -6,11 +6,13 @@ import ``brokers`` themselves.
 
 from __future__ import annotations
 
-from brokers.base import BrokerError, NotFound
+from brokers.base import BrokerError, NotFound, NotSupported
 from brokers.decode import DeathEvent, Decoded, HeaderValue
 from brokers.rabbitmq_messages_model import (
     OutgoingMessage,
     PeekedMessage,
+    PeekPlan,
+    PeekRefused,
     PeekResult,
     PublishResult,
     PurgeResult,
@@ -52,9 +54,11 @@ from dashboard.services.rabbitmq.peek import (
     MessageView,
     PeekView,
     do_peek_messages,
+    get_peek_plan,
     get_peeked_body,
     get_queue_summary,
     is_peek_confirmed,
+    peek_refusal,
 )
 from dashboard.services.rabbitmq.query import PAGE_SIZES, parse_queue_query, query_string, truthy
 from dashboard.services.rabbitmq.writes import do_publish_message, do_purge_queue
@@ -81,7 +85,10 @@ __all__ = [
     "InvalidInput",
     "MessageView",
     "NotFound",
+    "NotSupported",
     "OutgoingMessage",
+    "PeekPlan",
+    "PeekRefused",
     "PeekResult",
     "PeekView",
     "PeekedMessage",
@@ -99,6 +106,7 @@ __all__ = [
     "do_purge_queue",
     "get_exchange_detail",
     "get_exchange_page",
+    "get_peek_plan",
     "get_peeked_body",
     "get_queue_detail",
     "get_queue_page",
@@ -108,6 +116,7 @@ __all__ = [
     "get_vhosts",
     "is_peek_confirmed",
     "parse_queue_query",
+    "peek_refusal",
     "query_string",
     "truthy",
 ]

@@ -1,4 +1,8 @@
-"""Peeking at a queue's messages, after the user confirmed what a peek does to the queue."""
+"""Peeking at a queue's messages, after the user confirmed what a peek does to the queue.
+
+A user who may not peek at the queue (viewers on classic and quorum queues,
+read-only clusters, queues with a delivery limit) gets the reason, not a form.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,12 @@ from django.http import HttpRequest, HttpResponse
 from dashboard.services.rabbitmq import (
     ConfirmationRequired,
     InvalidInput,
+    NotSupported,
     do_peek_messages,
+    get_peek_plan,
     get_queue_summary,
     is_peek_confirmed,
+    peek_refusal,
     truthy,
 )
 from dashboard.services.rabbitmq.query import parse_int
@@ -31,7 +38,10 @@ async def peek(request: HttpRequest, slug: str) -> HttpResponse:
     if vhost is None or name is None:
         return await bad_request(request, slug, "a queue needs its vhost and name")
     summary = await get_queue_summary(slug, vhost, name)
+    plan = await get_peek_plan(slug, vhost, name)
     context.update(
+        plan=plan,
+        refusal=await peek_refusal(slug, plan, await request.auser()),
         queue=summary,
         vhost=vhost,
         name=name,
@@ -60,4 +70,6 @@ async def peek(request: HttpRequest, slug: str) -> HttpResponse:
         context["confirmed"] = True
     except (InvalidInput, ConfirmationRequired) as exc:
         context["error"], status = str(exc), 400
+    except NotSupported as exc:  # read-only, or a delivery limit since the form was shown
+        context["error"], status = exc.message, 409
     return await render_page(request, "rabbitmq/peek.html", context, status=status)

@@ -7,7 +7,13 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect
 from django.views.decorators.http import require_POST
 
-from dashboard.services.rabbitmq import InvalidInput, do_purge_queue, get_queue_detail
+from dashboard.services.rabbitmq import (
+    InvalidInput,
+    do_purge_queue,
+    get_peek_plan,
+    get_queue_detail,
+    peek_refusal,
+)
 from dashboard.views.rabbitmq.common import (
     bad_request,
     can_write,
@@ -25,9 +31,12 @@ async def queue_detail(request: HttpRequest, slug: str) -> HttpResponse:
         return await bad_request(request, slug, "a queue needs its vhost and name")
     vhost, name = params["vhost"], params["name"]
     detail = await get_queue_detail(slug, vhost, name)
+    user = await request.auser()
     context.update(
         q=detail,
-        can_write=await can_write(await request.auser()),
+        # The reason a peek would be refused stands where the button would be.
+        peek_refusal=await peek_refusal(slug, await get_peek_plan(slug, vhost, name), user),
+        can_write=await can_write(user),
         peek_url=url_with("rabbitmq-peek", slug, vhost=vhost, name=name),
         publish_url=url_with("rabbitmq-publish", slug, vhost=vhost, exchange="", routing_key=name),
     )
