@@ -77,13 +77,13 @@ _PROPERTY_ATTRS = {
 }
 
 
-async def _queue_info(broker: RabbitMQBroker, vhost: str, queue: str) -> Mapping[str, Any]:
 _INFO_COLUMNS = (
     "name,type,messages,messages_ready,messages_unacknowledged,"
     "arguments,effective_policy_definition"
 )
 
 
+async def _queue_info(broker: RabbitMQBroker, vhost: str, queue: str) -> Mapping[str, Any]:
     path = f"/api/queues/{quote_name(vhost)}/{quote_name(queue)}"
     try:
         data = await broker.management_get(path, {"columns": _INFO_COLUMNS})
