@@ -203,10 +203,22 @@ async def release_stuck(request: HttpRequest, letter_id: int) -> JsonResponse:
     return JsonResponse({"id": letter_id, "status": DeadLetter.Status.PENDING})
 
 
+MAX_ID = 2**63 - 1  # SQLite's and PostgreSQL's largest integer key
+
+
+def _letter_ids(value: object, *, what: str) -> list[int]:
+    """Ids from JSON: whole numbers a database id can be (not true/false, not past 2^63)."""
+    if not isinstance(value, list) or not all(
+        isinstance(i, int) and not isinstance(i, bool) and 1 <= i <= MAX_ID for i in value
+    ):
+        raise InvalidInput(f"ids: {what} (whole numbers from 1 to {MAX_ID})")
+    return value
+
+
 @api(("POST",))
 async def discard(request: HttpRequest) -> JsonResponse:
-    ids = _json_body(request).get("ids")
-    if not isinstance(ids, list) or not ids or not all(isinstance(i, int) for i in ids):
+    ids = _letter_ids(_json_body(request).get("ids"), what="a non-empty list of dead letter ids")
+    if not ids:
         raise InvalidInput("ids: a non-empty list of dead letter ids")
     done = await discards.do_discard_dead_letters(ids, user=await request.auser(), request=request)
     return JsonResponse({"discarded": done})
@@ -223,9 +235,7 @@ def _ids_or_filter(data: dict[str, Any]) -> tuple[list[int] | None, reads.InboxF
     """``{"ids": [...]}`` or ``{"filter": {...}}`` of a bulk action."""
     ids = data.get("ids")
     if ids is not None:
-        if not isinstance(ids, list) or not all(isinstance(i, int) for i in ids):
-            raise InvalidInput("ids: a list of dead letter ids")
-        return ids, None
+        return _letter_ids(ids, what="a list of dead letter ids"), None
     given = data.get("filter")
     if not isinstance(given, dict):
         raise InvalidInput("give ids or a filter")

@@ -54,6 +54,10 @@ resume = _control(jobs.do_resume_job)
 cancel = _control(jobs.do_cancel_job)
 
 
+def _or_empty(value: Any) -> Any:
+    return "" if value is None else value
+
+
 async def start_move(request: HttpRequest, slug: str) -> JsonResponse:
     """POST a JSON object: vhost, queue, target_queue or target_exchange + routing_key, ..."""
     if request.method != "POST":
@@ -69,9 +73,10 @@ async def start_move(request: HttpRequest, slug: str) -> JsonResponse:
             slug,
             vhost=body.get("vhost"),
             source=body.get("queue"),
-            target_queue=body.get("target_queue") or "",
-            target_exchange=body.get("target_exchange") or "",
-            routing_key=body.get("routing_key") or "",
+            # Missing or null is empty; another type reaches the parser, which refuses it.
+            target_queue=_or_empty(body.get("target_queue")),
+            target_exchange=_or_empty(body.get("target_exchange")),
+            routing_key=_or_empty(body.get("routing_key")),
             count=body.get("count"),
             rate_limit=body.get("rate_limit"),
             user=await request.auser(),

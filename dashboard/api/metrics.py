@@ -6,8 +6,9 @@ Both read the database (and the collector's snapshot in Redis), never a broker.
 from __future__ import annotations
 
 from django.http import HttpRequest, JsonResponse
+from django.views.decorators.http import require_GET
 
-from dashboard.services.metrics.consumers import get_consumers_page
+from dashboard.services.metrics.consumers import KINDS, STATES, get_consumers_page
 from dashboard.services.metrics.fields import ENTITY_TYPES, entity_of
 from dashboard.services.metrics.history import UnknownCluster, get_history
 from dashboard.services.metrics.tiers import RANGES
@@ -17,6 +18,7 @@ def _error(message: str, code: str, status: int) -> JsonResponse:
     return JsonResponse({"error": message, "code": code}, status=status)
 
 
+@require_GET
 def history(request: HttpRequest, cluster: str) -> JsonResponse:
     entity_type = request.GET.get("type", "cluster")
     range_name = request.GET.get("range", "1h")
@@ -40,15 +42,22 @@ def history(request: HttpRequest, cluster: str) -> JsonResponse:
     return JsonResponse(found.as_json())
 
 
+@require_GET
 def consumers(request: HttpRequest) -> JsonResponse:
     try:
         limit = max(1, min(5000, int(request.GET.get("limit", "500"))))
     except ValueError:
         return _error("limit must be a number", "invalid", 400)
+    # An unknown kind or state is refused: ignoring it would list everything instead.
+    kind, state = request.GET.get("kind", ""), request.GET.get("state", "active")
+    if kind not in ("", *KINDS):
+        return _error(f"kind must be empty or one of {', '.join(KINDS)}", "invalid", 400)
+    if state not in STATES:
+        return _error(f"state must be one of {', '.join(STATES)}", "invalid", 400)
     page = get_consumers_page(
-        kind=request.GET.get("kind", ""),
+        kind=kind,
         cluster=request.GET.get("cluster", ""),
-        state=request.GET.get("state", "active"),
+        state=state,
         search=request.GET.get("q", ""),
         limit=limit,
     )

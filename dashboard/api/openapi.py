@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest, JsonResponse
+from django.views.decorators.http import require_GET
 
 from dashboard.api import (
     schema_deadletters,
@@ -184,5 +185,6 @@ def build_schema() -> dict[str, Any]:
     }
 
 
+@require_GET
 def schema_view(request: HttpRequest) -> JsonResponse:
     return JsonResponse(build_schema())

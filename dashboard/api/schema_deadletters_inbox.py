@@ -36,7 +36,9 @@ def _ok(schema: dict[str, Any], text: str) -> dict[str, Any]:
 def _query(name: str, text: str, fmt: str | None = None) -> dict[str, Any]:
     schema: dict[str, Any] = {"type": "string"}
     if fmt:
-        schema["format"] = fmt
+        # Empty is no bound (what an HTML form sends for a blank field).
+        schema = {"anyOf": [{"type": "string", "format": fmt}, {"const": ""}]}
+        text += "; without an offset, the dashboard's time zone; empty: no bound"
     return {"name": name, "in": "query", "required": False, "schema": schema, "description": text}
 
 

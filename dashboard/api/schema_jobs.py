@@ -117,9 +117,12 @@ SCHEMAS: dict[str, Any] = {
         "properties": {
             "vhost": {"type": "string"},
             "queue": {"type": "string", "description": "the source queue"},
-            "target_queue": {"type": "string", "description": "move to this queue, or:"},
-            "target_exchange": {"type": "string", "description": "publish to this exchange"},
-            "routing_key": {"type": "string", "description": "with this routing key"},
+            "target_queue": {"type": ["string", "null"], "description": "move to this queue, or:"},
+            "target_exchange": {
+                "type": ["string", "null"],
+                "description": "publish to this exchange",
+            },
+            "routing_key": {"type": ["string", "null"], "description": "with this routing key"},
             "count": {
                 "type": ["integer", "null"],
                 "minimum": 1,

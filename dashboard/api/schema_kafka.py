@@ -31,7 +31,9 @@ def ok(schema: dict[str, Any], text: str = "OK", status: str = "200") -> dict[st
 
 
 def body(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"required": True, "content": {"application/json": {"schema": schema}}}
+    # No body reads as {}: required only where some property is.
+    required = bool(schema.get("required"))
+    return {"required": required, "content": {"application/json": {"schema": schema}}}
 
 
 _STATUS_TEXT = {
@@ -111,7 +113,12 @@ PATHS: dict[str, Any] = {
                 CLUSTER,
                 PAGE,
                 param("q", "query", STR, "name contains (case-insensitive)"),
-                param("internal", "query", {"enum": ["1", "true"]}, "include internal topics"),
+                param(
+                    "internal",
+                    "query",
+                    STR,
+                    "1 or true: include internal topics (any other value: leave them out)",
+                ),
             ],
             "responses": {**ok(ref("KafkaTopicPage")), **READ_ERRORS},
         }

@@ -146,8 +146,8 @@ PATHS: dict[str, Any] = {
                 _param(
                     "kind",
                     "query",
-                    "only this kind",
-                    {"type": "string", "enum": ["amqp", "kafka", "celery"]},
+                    "only this kind (empty: every kind)",
+                    {"type": "string", "enum": ["", "amqp", "kafka", "celery"]},
                 ),
                 _param("cluster", "query", "only this cluster"),
                 _param(

@@ -238,8 +238,16 @@ SCHEMAS: dict[str, Any] = {
 QUEUE_LIST_PARAMS = [
     SLUG,
     _query("vhost", "only this vhost (default: all)"),
-    _query("page", "1-based; past the end answers past_end=true", type="integer", minimum=1),
-    _query("page_size", "rows per page", type="integer", minimum=1, maximum=500),
+    _query(
+        "page",
+        "1-based; past the end answers past_end=true",
+        type="integer",
+        minimum=1,
+        maximum=1_000_000,
+    ),
+    _query(
+        "page_size", "rows per page (outside 1-500: 400)", type="integer", minimum=1, maximum=500
+    ),
     _query(
         "sort",
         "column",
@@ -359,7 +367,7 @@ PATHS: dict[str, Any] = {
                             "type": "object",
                             "properties": {
                                 "confirm_name": {
-                                    "type": "string",
+                                    **STR,
                                     "description": "the queue name, on protected clusters",
                                 }
                             },
@@ -392,8 +400,14 @@ PATHS: dict[str, Any] = {
                 SLUG,
                 _query("vhost", "only this vhost (default: all)"),
                 _query("name", "case-insensitive substring"),
-                _query("page", "1-based", type="integer", minimum=1),
-                _query("page_size", "rows per page", type="integer", minimum=1, maximum=500),
+                _query("page", "1-based", type="integer", minimum=1, maximum=1_000_000),
+                _query(
+                    "page_size",
+                    "rows per page (outside 1-500: 400)",
+                    type="integer",
+                    minimum=1,
+                    maximum=500,
+                ),
             ],
             "responses": {
                 "200": _json(
@@ -455,16 +469,16 @@ PATHS: dict[str, Any] = {
                             "required": ["vhost"],
                             "properties": {
                                 "vhost": {"type": "string"},
-                                "exchange": {"type": "string", "default": ""},
-                                "routing_key": {"type": "string", "default": ""},
-                                "body": {"type": "string"},
+                                "exchange": {**STR, "default": ""},
+                                "routing_key": {**STR, "default": ""},
+                                "body": {**STR, "default": ""},
                                 "body_encoding": {
-                                    "enum": ["text", "json", "base64"],
+                                    "enum": ["text", "json", "base64", None],
                                     "default": "text",
                                 },
-                                "headers": AMQP_OBJECT,
+                                "headers": {**AMQP_OBJECT, "type": ["object", "null"]},
                                 "properties": {
-                                    "type": "object",
+                                    "type": ["object", "null"],
                                     "description": "content_type, content_encoding,"
                                     " delivery_mode (1|2), priority, correlation_id, reply_to,"
                                     " expiration (ms), message_id, timestamp (ISO, epoch s or"

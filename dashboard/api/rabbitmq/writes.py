@@ -116,14 +116,16 @@ async def publish(request: HttpRequest, slug: str) -> JsonResponse:
     vhost = body.get("vhost")
     if not isinstance(vhost, str):
         raise InvalidInput("vhost is required")
-    properties = body.get("properties") or {}
+    properties = body.get("properties")
+    if properties is None:
+        properties = {}
     if not isinstance(properties, dict):
         raise InvalidInput("properties must be an object")
     message = build_outgoing_message(
-        exchange=str(body.get("exchange") or ""),
-        routing_key=str(body.get("routing_key") or ""),
-        body=str(body.get("body") or ""),
-        body_encoding=str(body.get("body_encoding") or "text"),
+        exchange=_text(body, "exchange", ""),
+        routing_key=_text(body, "routing_key", ""),
+        body=_text(body, "body", ""),
+        body_encoding=_text(body, "body_encoding", "text"),
         headers=body.get("headers"),
         properties=properties,
     )
@@ -133,16 +135,28 @@ async def publish(request: HttpRequest, slug: str) -> JsonResponse:
     return JsonResponse(plain(result))
 
 
+def _text(body: dict[str, Any], field: str, default: str) -> str:
+    """A string field of a JSON body; missing or null is ``default``, another type is 400."""
+    value = body.get(field)
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        raise InvalidInput(f"{field} must be a string")
+    return value
+
+
 @api(("POST",))
 async def purge(request: HttpRequest, slug: str) -> JsonResponse:
     vhost, name = queue_params(request)
     body = json_body(request)
     confirm = body.get("confirm_name")
+    if confirm is not None and not isinstance(confirm, str):
+        raise InvalidInput("confirm_name must be a string")
     result = await do_purge_queue(
         slug,
         vhost,
         name,
-        confirm_name=confirm if isinstance(confirm, str) else None,
+        confirm_name=confirm,
         user=await request.auser(),
         request=request,
     )

@@ -25,7 +25,11 @@ def parse_int(value: str | None, default: int, *, name: str, low: int, high: int
         number = int(value)
     except ValueError:
         raise InvalidInput(f"{name} must be a whole number, not {value[:40]!r}") from None
-    return min(max(number, low), high)
+    # Refused, not clamped: the management API itself answers 400 past page_size 500,
+    # and the documented bounds are the ones the answer is computed with.
+    if not low <= number <= high:
+        raise InvalidInput(f"{name} must be from {low} to {high}, not {number}")
+    return number
 
 
 def parse_queue_query(params: Mapping[str, str]) -> QueueQuery:
