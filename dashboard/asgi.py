@@ -16,9 +16,9 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from dashboard.routing import websocket_urlpatterns  # noqa: E402
+from dashboard.websocket_origin import SameOriginValidator  # noqa: E402
 
 # Move everything loaded at start-up out of the garbage collector's view: with
 # 1,000 topics' metadata in memory, full collections paused requests for
@@ -29,10 +29,9 @@ gc.freeze()
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        # The Origin check refuses pages on other sites from using a
-        # logged-in browser's cookies; the consumers check the session user.
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
-        ),
+        # The Origin check (scheme, host and port, as Django's CSRF check)
+        # refuses pages on other sites, or other ports, from using a logged-in
+        # browser's cookies; the consumers check the session user.
+        "websocket": SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

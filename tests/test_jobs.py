@@ -23,6 +23,7 @@ from tests.move_helpers import declare, depth, fill, ids_in
 pytestmark = [pytest.mark.django_db, pytest.mark.rabbitmq]
 
 ORIGIN = (b"origin", b"http://localhost")
+HOST = (b"host", b"localhost")  # the Origin must be the site the socket was opened on
 SLUG = "test-rabbitmq"
 
 
@@ -269,7 +270,7 @@ async def test_a_job_streams_its_progress_over_the_websocket(
     ids = await fill(amqp, source, 300)
     await sync_to_async(client.force_login)(viewer)
     cookie = client.cookies[settings.SESSION_COOKIE_NAME].value
-    headers = [ORIGIN, (b"cookie", f"{settings.SESSION_COOKIE_NAME}={cookie}".encode())]
+    headers = [HOST, ORIGIN, (b"cookie", f"{settings.SESSION_COOKIE_NAME}={cookie}".encode())]
 
     cluster = (await sync_to_async(sync_cluster_rows)())[SLUG]
     job = await sync_to_async(make_job)(
@@ -311,12 +312,12 @@ async def test_a_job_streams_its_progress_over_the_websocket(
 async def test_the_job_websocket_needs_a_session_and_a_job(client, viewer, redis_url):
     from asgiref.sync import sync_to_async
 
-    anonymous = WebsocketCommunicator(application, "/ws/jobs/1/", headers=[ORIGIN])
+    anonymous = WebsocketCommunicator(application, "/ws/jobs/1/", headers=[HOST, ORIGIN])
     connected, code = await anonymous.connect()
     assert not connected and code == UNAUTHENTICATED
     await sync_to_async(client.force_login)(viewer)
     cookie = client.cookies[settings.SESSION_COOKIE_NAME].value
-    headers = [ORIGIN, (b"cookie", f"{settings.SESSION_COOKIE_NAME}={cookie}".encode())]
+    headers = [HOST, ORIGIN, (b"cookie", f"{settings.SESSION_COOKIE_NAME}={cookie}".encode())]
     missing = WebsocketCommunicator(application, "/ws/jobs/424242/", headers=headers)
     connected, code = await missing.connect()
     assert not connected and code == NO_SUCH_JOB

@@ -20,6 +20,7 @@ from dashboard.services.metrics.fields import queue_entity
 from tests.conftest import KAFKA
 from tests.settings import RUN_ID
 from tests.test_metrics_support import (
+    HOST,
     ORIGIN,
     TcpProxy,
     base_env,
@@ -44,7 +45,7 @@ pytestmark = [
 async def socket_for(client, user, kind: str, **params: str) -> WebsocketCommunicator:
     cookie = await asyncio.to_thread(session_cookie, client, user)
     url = f"/ws/metrics/{kind}/?{urlencode(params)}"
-    communicator = WebsocketCommunicator(application, url, headers=[ORIGIN, cookie])
+    communicator = WebsocketCommunicator(application, url, headers=[HOST, ORIGIN, cookie])
     connected, code = await communicator.connect()
     assert connected, code
     hello = await communicator.receive_json_from(timeout=5)

@@ -28,6 +28,7 @@ from tests.settings import RUN_ID
 
 T = TypeVar("T")
 ORIGIN = (b"origin", b"http://localhost")
+HOST = (b"host", b"localhost")  # the Origin must be the site the socket was opened on
 
 
 def wait_for(check: Callable[[], T | None], timeout: float = 20, what: str = "") -> T:

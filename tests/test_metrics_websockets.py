@@ -16,7 +16,7 @@ from dashboard.consumers_metrics import BAD_REQUEST, NOT_FOUND
 from dashboard.services.metrics.fields import queue_entity
 from dashboard.services.metrics.snapshot import write_status
 from dashboard.services.metrics.watchers import get_watched
-from tests.test_metrics_support import ORIGIN, session_cookie
+from tests.test_metrics_support import HOST, ORIGIN, session_cookie
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.redis]
 
@@ -26,7 +26,7 @@ def path(kind: str, **params: str) -> str:
 
 
 async def connect(client, user, url: str, origin=ORIGIN):
-    headers = [origin]
+    headers = [HOST, origin]
     if user is not None:
         headers.append(await asyncio.to_thread(session_cookie, client, user))
     communicator = WebsocketCommunicator(application, url, headers=headers)

@@ -22,7 +22,7 @@ from dashboard.consumers_tail import BAD_REQUEST
 from dashboard.services.connections import close_all
 from dashboard.services.tail import running_tails
 from tests.rabbitmq_helpers import ODD, bind, declare, mgmt, q, unique
-from tests.test_metrics_support import ORIGIN, session_cookie
+from tests.test_metrics_support import HOST, ORIGIN, session_cookie
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.redis]
 
@@ -143,7 +143,7 @@ def path(**params: str) -> str:
 
 
 async def connect(client, user, url: str, origin=ORIGIN):
-    headers = [origin]
+    headers = [HOST, origin]
     if user is not None:
         headers.append(await asyncio.to_thread(session_cookie, client, user))
     communicator = WebsocketCommunicator(application, url, headers=headers)

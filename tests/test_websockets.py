@@ -18,6 +18,7 @@ from tests.conftest import PYTHON, ROOT
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.redis]
 
 ORIGIN = (b"origin", b"http://localhost")
+HOST = (b"host", b"localhost")  # the Origin must be the site the socket was opened on
 
 
 def session_cookie(client, user) -> tuple[bytes, bytes]:
@@ -27,7 +28,7 @@ def session_cookie(client, user) -> tuple[bytes, bytes]:
 
 
 async def test_it_refuses_a_connection_without_a_session(redis_url):
-    communicator = WebsocketCommunicator(application, "/ws/overview/", headers=[ORIGIN])
+    communicator = WebsocketCommunicator(application, "/ws/overview/", headers=[HOST, ORIGIN])
     connected, code = await communicator.connect()
     assert not connected and code == UNAUTHENTICATED
 
@@ -35,7 +36,7 @@ async def test_it_refuses_a_connection_without_a_session(redis_url):
 async def test_it_refuses_a_foreign_origin(client, viewer, redis_url):
     cookie = await asyncio.to_thread(session_cookie, client, viewer)
     communicator = WebsocketCommunicator(
-        application, "/ws/overview/", headers=[(b"origin", b"http://evil.example"), cookie]
+        application, "/ws/overview/", headers=[HOST, (b"origin", b"http://evil.example"), cookie]
     )
     connected, _ = await communicator.connect()
     assert not connected
@@ -43,7 +44,9 @@ async def test_it_refuses_a_foreign_origin(client, viewer, redis_url):
 
 async def test_a_logged_in_user_receives_pushed_health(client, viewer, redis_url):
     cookie = await asyncio.to_thread(session_cookie, client, viewer)
-    communicator = WebsocketCommunicator(application, "/ws/overview/", headers=[ORIGIN, cookie])
+    communicator = WebsocketCommunicator(
+        application, "/ws/overview/", headers=[HOST, ORIGIN, cookie]
+    )
     connected, _ = await communicator.connect()
     assert connected
     health = {"slug": "x", "ok": True}
@@ -59,7 +62,9 @@ async def test_a_logged_in_user_receives_pushed_health(client, viewer, redis_url
 @pytest.mark.kafka
 async def test_the_collector_process_pushes_both_clusters(client, viewer, served_db, redis_url):
     cookie = await asyncio.to_thread(session_cookie, client, viewer)
-    communicator = WebsocketCommunicator(application, "/ws/overview/", headers=[ORIGIN, cookie])
+    communicator = WebsocketCommunicator(
+        application, "/ws/overview/", headers=[HOST, ORIGIN, cookie]
+    )
     connected, _ = await communicator.connect()
     assert connected
     result = await asyncio.to_thread(
