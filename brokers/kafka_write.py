@@ -10,6 +10,9 @@ batched path drops per-message headers), long-lived and shared per process
 (:mod:`brokers.kafka_clients`), ``acks=all``; the record size limit is the
 broker's (``message.max.bytes``) or the topic's (``max.message.bytes``).
 
+Every string is checked first (:mod:`brokers.validate`): one librdkafka
+cannot take is an ``InvalidValue``, never a crash or a changed record.
+
 Purge is refused on compact-only topics (``cleanup.policy=compact``), where
 Kafka cannot delete records by offset. The topic must exist: producing never
 creates a topic.
@@ -29,6 +32,7 @@ from brokers.kafka import KafkaBroker
 from brokers.kafka_errors import CompactedTopic
 from brokers.kafka_models import Produced, PurgedPartition, PurgeResult, is_compact_only
 from brokers.kafka_topics import cleanup_policies, topic_partitions
+from brokers.validate import kafka_record
 
 Header = tuple[str, bytes | None]
 
@@ -42,6 +46,8 @@ async def produce(
     headers: list[Header] | None = None,
     partition: int | None = None,
 ) -> Produced:
+    # Before librdkafka: a lone surrogate in a header name kills the process.
+    kafka_record(topic, key, value, headers)
     partitions = await topic_partitions(broker, topic)
     if partition is not None and partition not in partitions:
         raise NotFound(f"topic {topic!r} has no partition {partition}")

@@ -52,6 +52,7 @@ from brokers.rabbitmq_messages_model import (
     PurgeResult,
 )
 from brokers.rabbitmq_values import as_int, as_text, quote_name
+from brokers.validate import amqp_message
 
 if TYPE_CHECKING:
     from brokers.rabbitmq import RabbitMQBroker
@@ -225,6 +226,13 @@ def amqp_properties(message: OutgoingMessage) -> Basic.Properties:
 
 
 async def publish(broker: RabbitMQBroker, vhost: str, message: OutgoingMessage) -> PublishResult:
+    amqp_message(
+        vhost=vhost,
+        exchange=message.exchange,
+        routing_key=message.routing_key,
+        headers=message.headers,
+        properties=message.properties,
+    )
     properties = amqp_properties(message)
     async with broker.amqp_channel(vhost, confirms=True) as channel:
         if message.exchange:

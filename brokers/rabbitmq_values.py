@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-from brokers.validate import InvalidValue
+from brokers.validate import InvalidValue, utf8
 
 DOT_SEGMENTS = (".", "..")
 
@@ -20,6 +20,7 @@ def quote_name(name: str, field: str = "name") -> str:
     ``/api/definitions``. No encoding reaches an entity with such a name through
     the management API; AMQP clients still can.
     """
+    utf8(name, field)  # quote() would raise UnicodeEncodeError on a lone surrogate
     if name in DOT_SEGMENTS:
         raise InvalidValue(
             field,

@@ -45,6 +45,8 @@ from brokers.base import BrokerError, BrokerTimeout, BrokerUnavailable, ClusterC
 from brokers.deadletters.rabbitmq_capture import connect
 from brokers.deadletters.values import from_json, kafka_headers_from_json
 from brokers.kafka_clients import JAVA_PARTITIONER
+from brokers.validate import amqp_message as check_amqp
+from brokers.validate import kafka_record as check_kafka
 
 REQUEUE_COUNT_HEADER = "x-mqboard-requeue-count"
 ANY_PARTITION = -1  # librdkafka's RD_KAFKA_PARTITION_UA: the configured partitioner chooses
@@ -135,6 +137,13 @@ def amqp_properties(letter: AmqpLetter) -> Basic.Properties:
 
 async def requeue_rabbitmq(config: ClusterConfig, vhost: str, letter: AmqpLetter) -> None:
     """Publish and wait for the broker's confirm; :class:`Unroutable` if it cannot route it."""
+    check_amqp(
+        vhost=vhost,
+        exchange=letter.exchange,
+        routing_key=letter.routing_key,
+        headers=letter.headers,
+        properties=letter.properties,
+    )
     where = f"exchange {letter.exchange or '(default)'!r} in vhost {vhost!r}"
     connection = await connect(config, vhost)
     try:
@@ -229,5 +238,6 @@ def _produce(client_config: dict[str, Any], letter: KafkaLetter, timeout: float)
 
 async def requeue_kafka(client_config: dict[str, Any], letter: KafkaLetter, seconds: float) -> None:
     """Produce one record and wait for its delivery report (in a thread: librdkafka blocks)."""
+    check_kafka(letter.topic, letter.key, letter.value, letter.headers)  # before librdkafka
     loop = asyncio.get_running_loop()
     await loop.run_in_executor(None, _produce, client_config, letter, seconds)

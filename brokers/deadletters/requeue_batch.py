@@ -38,6 +38,7 @@ from aiormq.abc import ChannelFrame
 from aiormq.exceptions import PublishError
 from confluent_kafka import KafkaError, KafkaException, Producer
 
+from brokers import validate
 from brokers.base import BrokerError, BrokerUnavailable, ClusterConfig
 from brokers.deadletters.requeue import AmqpLetter, KafkaLetter, amqp_properties
 from brokers.kafka_clients import JAVA_PARTITIONER
@@ -112,15 +113,18 @@ class AmqpBatchSender:
 
     async def send(self, letters: Sequence[AmqpLetter]) -> list[Outcome]:
         """Publish every letter; one outcome per letter, in order."""
-        outcomes: list[Outcome | None] = [None] * len(letters)
+        outcomes = [_unsendable(self.vhost, letter) for letter in letters]
         try:
             _, channel = await self._open()
-            exists = {x: await self._exchange_exists(x) for x in {le.exchange for le in letters}}
+            wanted = {le.exchange for le, o in zip(letters, outcomes, strict=True) if o is None}
+            exists = {x: await self._exchange_exists(x) for x in wanted}
         except (aiormq.exceptions.AMQPError, OSError, TimeoutError, BrokerError) as exc:
             await self.close()
-            return [Outcome(Result.UNKNOWN, f"not sent: {_why(exc)}")] * len(letters)
+            return [o or Outcome(Result.UNKNOWN, f"not sent: {_why(exc)}") for o in outcomes]
         todo: list[int] = []
         for i, letter in enumerate(letters):
+            if outcomes[i] is not None:
+                continue
             if exists[letter.exchange]:
                 todo.append(i)
             else:
@@ -210,6 +214,30 @@ class AmqpBatchSender:
             await close_quietly(connection)
 
 
+def _unsendable(vhost: str, letter: AmqpLetter) -> Outcome | None:
+    """UNROUTABLE when pamqp could not send the letter's strings (never retried)."""
+    try:
+        validate.amqp_message(
+            vhost=vhost,
+            exchange=letter.exchange,
+            routing_key=letter.routing_key,
+            headers=letter.headers,
+            properties=letter.properties,
+        )
+    except validate.InvalidValue as exc:
+        return Outcome(Result.UNROUTABLE, f"not sent: {exc.message}")
+    return None
+
+
+def _unsendable_record(letter: KafkaLetter) -> Outcome | None:
+    """UNROUTABLE when librdkafka could not take the record's strings (see brokers.validate)."""
+    try:
+        validate.kafka_record(letter.topic, letter.key, letter.value, letter.headers)
+    except validate.InvalidValue as exc:
+        return Outcome(Result.UNROUTABLE, f"not sent: {exc.message}")
+    return None
+
+
 def _why(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
@@ -249,11 +277,12 @@ class KafkaBatchSender:
 
     def send(self, letters: Sequence[KafkaLetter]) -> list[Outcome]:
         """Produce every letter and wait for their delivery reports; one outcome per letter."""
-        outcomes: list[Outcome | None] = [None] * len(letters)
+        outcomes = [_unsendable_record(letter) for letter in letters]
+        topics = {le.topic for le, o in zip(letters, outcomes, strict=True) if o is None}
         try:
-            counts = {t: self._partitions(t) for t in {letter.topic for letter in letters}}
+            counts = {t: self._partitions(t) for t in topics}
         except BrokerUnavailable as exc:
-            return [Outcome(Result.UNKNOWN, f"not sent: {exc.message}")] * len(letters)
+            return [o or Outcome(Result.UNKNOWN, f"not sent: {exc.message}") for o in outcomes]
 
         def report(i: int, topic: str) -> Any:
             def on_delivery(error: KafkaError | None, _message: Any) -> None:
@@ -268,6 +297,8 @@ class KafkaBatchSender:
             return on_delivery
 
         for i, letter in enumerate(letters):
+            if outcomes[i] is not None:
+                continue
             if not counts[letter.topic]:
                 outcomes[i] = Outcome(Result.UNROUTABLE, f"unknown topic {letter.topic!r}")
                 continue

@@ -65,6 +65,7 @@ from brokers.rabbitmq_move.model import (
     TokenBucket,
 )
 from brokers.rabbitmq_move.supervise import supervise
+from brokers.validate import amqp_exchange, amqp_short
 
 __all__ = [
     "ORIGINAL_USER_ID_HEADER",
@@ -91,6 +92,7 @@ async def move_messages(
     Raises a BrokerError only before anything was consumed (cannot connect,
     source or target missing); every later problem is a result with a reason.
     """
+    check_names(spec)
     connection = await open_connection(config, spec.vhost, spec.connection_name)
     try:
         return await supervise(Mover(config, spec, connection, checkpoint, tick))
@@ -100,6 +102,7 @@ async def move_messages(
 
 async def check_move(config: ClusterConfig, spec: MoveSpec) -> int:
     """Check that the source and target exist; return the source's ready count."""
+    check_names(spec)
     connection = await open_connection(config, spec.vhost, f"{spec.connection_name} (check)")
     try:
         mover = Mover(config, spec, connection, None, 0.5)
@@ -107,3 +110,14 @@ async def check_move(config: ClusterConfig, spec: MoveSpec) -> int:
         return await mover.check_ends()
     finally:
         await close_quietly(connection)
+
+
+def check_names(spec: MoveSpec) -> None:
+    """Names pamqp must be able to send (``brokers.validate``), checked before connecting."""
+    amqp_short(spec.vhost, "vhost")
+    amqp_short(spec.source, "queue")
+    if spec.target.is_queue:
+        amqp_short(spec.target.routing_key, "target_queue")
+    else:
+        amqp_exchange(spec.target.exchange, "target_exchange")
+        amqp_short(spec.target.routing_key, "routing_key")

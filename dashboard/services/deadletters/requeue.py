@@ -29,6 +29,7 @@ from django.db.models import F
 from django.http import HttpRequest
 from django.utils import timezone
 
+from brokers import validate
 from brokers.base import BrokerError
 from brokers.deadletters.requeue import (
     AmqpLetter,
@@ -181,11 +182,13 @@ def _check_edit(letter: DeadLetter, edit: Edit | None, kind: str) -> dict[str, A
                 isinstance(h, list) and len(h) == 2 and isinstance(h[0], str) for h in edit.headers
             ):
                 raise InvalidInput("Kafka headers: a JSON list of [key, value] pairs")
+            validate.kafka_headers((k, v if isinstance(v, str) else None) for k, v in edit.headers)
             before = {k: v for k, v in letter.headers} if isinstance(letter.headers, list) else {}
             after = {k: v for k, v in edit.headers}
         else:
             if not isinstance(edit.headers, dict):
                 raise InvalidInput("headers: a JSON object")
+            validate.amqp_table(edit.headers)
             before = dict(letter.headers) if isinstance(letter.headers, dict) else {}
             after = dict(edit.headers)
         diff["headers"] = {
@@ -259,9 +262,11 @@ async def do_requeue_dead_letter(
     diff = _check_edit(letter, edit, kind)
     config = get_cluster_config(slug)
     if kind == "kafka":
-        destination = {"topic": kafka_destination(letter, target)}
+        destination = {"topic": validate.kafka_topic(kafka_destination(letter, target))}
     else:
         exchange, routing_key = rabbitmq_destination(letter, target)
+        validate.amqp_exchange(exchange)
+        validate.amqp_short(routing_key, "routing_key")
         destination = {"vhost": letter.vhost, "exchange": exchange, "routing_key": routing_key}
     letter, previous = await sync_to_async(_claim)(letter_id)
     body = edit.body if edit is not None and edit.body is not None else full_body(letter)

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from brokers import validate
 from brokers.rabbitmq_messages_model import OutgoingMessage
 from dashboard.services.rabbitmq.common import InvalidInput
 
@@ -38,7 +39,7 @@ _SHORT_PROPERTIES = (
 
 def _short(name: str, value: object) -> str:
     text = str(value)
-    if len(text.encode("utf-8")) > SHORT_STRING:
+    if len(validate.utf8(text, name)) > SHORT_STRING:
         raise InvalidInput(f"{name} is longer than {SHORT_STRING} bytes")
     return text
 
@@ -115,7 +116,9 @@ def parse_headers(headers: object) -> dict[str, Any]:
             raise InvalidInput(f"headers must be a JSON object: {exc}") from None
     if not isinstance(headers, Mapping):
         raise InvalidInput("headers must be a JSON object")
-    return {str(k): header_value(v, str(k)) for k, v in headers.items()}
+    table = {str(k): header_value(v, str(k)) for k, v in headers.items()}
+    validate.amqp_table(table)  # strings pamqp could not encode are a 400 naming the header
+    return table
 
 
 def parse_properties(raw: Mapping[str, object]) -> dict[str, Any]:
@@ -171,10 +174,10 @@ def build_outgoing_message(
             except ValueError as exc:
                 raise InvalidInput(f"the body is not valid JSON: {exc}") from None
             props.setdefault("content_type", "application/json")
-        data = body.encode("utf-8")
+        data = validate.utf8(body, "body")
     return OutgoingMessage(
         exchange=_short("exchange", exchange),
-        routing_key=_short("routing key", routing_key),
+        routing_key=_short("routing_key", routing_key),
         body=data,
         headers=parse_headers(headers),
         properties=props,
