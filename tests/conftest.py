@@ -223,8 +223,15 @@ def served_db(tmp_path_factory) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def daphne_url(served_db, redis_url, rabbitmq_vhost, kafka_config) -> Iterator[str]:
-    """The real ASGI app under Daphne, as `make demo` runs it."""
+def daphne_url(daphne: tuple[str, subprocess.Popen[bytes]]) -> str:
+    return daphne[0]
+
+
+@pytest.fixture(scope="session")
+def daphne(
+    served_db, redis_url, rabbitmq_vhost, kafka_config
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """The real ASGI app under Daphne, as `make demo` runs it: its URL and its process."""
     port = free_port()
     log = open(ROOT / "var" / "log" / f"test-daphne-{RUN_ID}.log", "wb")  # noqa: SIM115
     process = subprocess.Popen(
@@ -236,7 +243,7 @@ def daphne_url(served_db, redis_url, rabbitmq_vhost, kafka_config) -> Iterator[s
     )
     try:
         wait_for_port(port, process)
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", process
     finally:
         process.terminate()
         process.wait(timeout=10)

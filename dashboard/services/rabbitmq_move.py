@@ -21,6 +21,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.http import HttpRequest
 
+from brokers import validate
 from brokers.base import ClusterConfig
 from brokers.rabbitmq_move import (
     Command,
@@ -63,16 +64,18 @@ def parse_move(
     for label, value in (("vhost", vhost), ("source queue", source)):
         if not isinstance(value, str) or not value:
             raise InvalidInput(f"the {label} is required")
-    for label, value in (
-        ("source queue", source),
-        ("target queue", target_queue),
-        ("target exchange", target_exchange),
-        ("routing key", routing_key),
+    for label, field, value in (
+        ("source queue", "queue", source),
+        ("target queue", "target_queue", target_queue),
+        ("target exchange", "target_exchange", target_exchange),
+        ("routing key", "routing_key", routing_key),
     ):
         if not isinstance(value, str):
             raise InvalidInput(f"the {label} must be text")
-        if len(value.encode()) > MAX_NAME:
+        if len(validate.utf8(value, field)) > MAX_NAME:
             raise InvalidInput(f"the {label} is longer than {MAX_NAME} bytes")
+    validate.amqp_short(vhost, "vhost")
+    validate.amqp_exchange(target_exchange, "target_exchange")
     if bool(target_queue) == bool(target_exchange):
         raise InvalidInput("give either a target queue or a target exchange (with a routing key)")
     if target_queue == source:

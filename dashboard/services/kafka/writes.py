@@ -10,7 +10,7 @@ from typing import Any
 
 from django.http import HttpRequest
 
-from brokers import kafka_write
+from brokers import kafka_write, validate
 from brokers.base import BrokerError
 from brokers.kafka_errors import CompactedTopic
 from brokers.kafka_models import Produced, PurgeResult
@@ -61,7 +61,7 @@ def encode(text: str | None, fmt: str, what: str) -> bytes | None:
             json.loads(text)
         except ValueError as exc:
             raise InvalidInput(f"{what} is not valid JSON: {exc}") from None
-    return text.encode("utf-8")
+    return validate.utf8(text, what)  # a lone surrogate is a 400 naming the field
 
 
 def parse_header_lines(text: str) -> tuple[tuple[str, bytes | None], ...]:
@@ -73,7 +73,8 @@ def parse_header_lines(text: str) -> tuple[tuple[str, bytes | None], ...]:
         name, colon, value = line.partition(":")
         if not name.strip():
             raise InvalidInput(f"header line {line[:40]!r} has no name")
-        headers.append((name.strip(), value.strip().encode("utf-8") if colon else None))
+        headers.append((name.strip(), validate.utf8(value.strip(), "headers") if colon else None))
+    validate.kafka_headers(headers)  # NUL in a name: librdkafka would cut it there
     return tuple(headers)
 
 
@@ -96,7 +97,7 @@ def parse_produce_json(data: Any) -> RecordToProduce:
     if not isinstance(data, dict):
         raise InvalidInput("the body must be a JSON object")
     headers = []
-    for item in data.get("headers") or []:
+    for i, item in enumerate(data.get("headers") or []):
         if isinstance(item, list | tuple) and len(item) == 2:
             name, value, fmt = item[0], item[1], "text"
         elif isinstance(item, dict):
@@ -105,7 +106,8 @@ def parse_produce_json(data: Any) -> RecordToProduce:
             raise InvalidInput("headers must be [key, value] pairs or {key, value, format}")
         if not isinstance(name, str) or not (value is None or isinstance(value, str)):
             raise InvalidInput("a header key must be a string and its value a string or null")
-        headers.append((name, encode(value, str(fmt), f"header {name!r}")))
+        headers.append((name, encode(value, str(fmt), f"headers[{i}].value")))
+    validate.kafka_headers(headers)
     key, value = data.get("key"), data.get("value")
     if not (key is None or isinstance(key, str)) or not (value is None or isinstance(value, str)):
         raise InvalidInput("key and value must be strings or null")

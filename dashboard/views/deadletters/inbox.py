@@ -19,6 +19,7 @@ from django.urls import reverse
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_POST
 
+from brokers import validate
 from dashboard.models import DeadLetter
 from dashboard.roles import ADMIN, OPERATOR, has_role
 from dashboard.services.deadletters import discard as discards
@@ -118,7 +119,8 @@ def requeue_form(post: Any, kind: str) -> tuple[actions.RequeueTarget | None, ac
         if isinstance(body, str):
             # Browsers send a textarea's line breaks as CRLF; the message had its own.
             body = body.replace("\r\n", "\n")
-        edit = actions.Edit(body=str(body).encode() if body is not None else None, headers=parsed)
+        data = None if body is None else validate.utf8(str(body), "body")
+        edit = actions.Edit(body=data, headers=parsed)
     return target, edit
 
 
@@ -136,6 +138,8 @@ async def requeue(request: HttpRequest, letter_id: int) -> HttpResponseRedirect:
         )
     except InvalidInput as exc:
         messages.error(request, str(exc))
+    except validate.InvalidValue as exc:
+        messages.error(request, exc.message)
     else:
         if result.sent:
             messages.success(request, f"Dead letter #{letter_id} {result.message}.")
