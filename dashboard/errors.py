@@ -2,7 +2,8 @@
 
 Views and API views let a ``BrokerError`` propagate; this middleware turns it
 into a page or a JSON body with a status that says what happened. The message
-is the adapter's, written for users; it never holds a secret.
+is the adapter's, written for users; it never holds a secret. Input errors
+(``dashboard.params.InvalidParameter``) a view did not catch become a 400.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from brokers.base import (
     NotSupported,
 )
 from brokers.validate import InvalidValue
+from dashboard.params import InvalidParameter
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +62,14 @@ def error_response(request: HttpRequest, error: BrokerError) -> HttpResponse:
     )
 
 
+def invalid_response(request: HttpRequest, error: InvalidParameter) -> HttpResponse:
+    """Input the user can fix that no view caught (a page number, a topic name): 400."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"error": error.message, "code": "invalid"}, status=400)
+    context = {"message": error.message, "code": "invalid", "status": 400}
+    return render(request, "errors/broker.html", context, status=400)
+
+
 class BrokerErrorMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -71,4 +81,6 @@ class BrokerErrorMiddleware:
         if isinstance(exception, BrokerError):
             log.info("%s %s: %s", request.method, request.path, exception.message)
             return error_response(request, exception)
+        if isinstance(exception, InvalidParameter):
+            return invalid_response(request, exception)
         return None

@@ -8,6 +8,12 @@ from dashboard.api import health as health_api
 from dashboard.api import openapi
 from dashboard.views import overview
 
+# JSON under /api/, Django's pages elsewhere (dashboard.api_errors).
+handler400 = "dashboard.api_errors.bad_request"
+handler403 = "dashboard.api_errors.permission_denied"
+handler404 = "dashboard.api_errors.page_not_found"
+handler500 = "dashboard.api_errors.server_error"
+
 urlpatterns = [
     path("", overview.overview, name="overview"),
     path("login/", auth_views.LoginView.as_view(), name="login"),

@@ -1,16 +1,33 @@
 """URLs of the kafka pages and their JSON API (included by dashboard/urls.py).
 
 Group ids may contain slashes, so they come last (``<path:group>``) and the
-reset page puts its verb before the id.
+reset page puts its verb before the id. A record's partition and offset are
+``<signed:...>``: a negative or huge one reaches the view, which answers 400
+saying why, where Django's ``int`` would answer 404.
 """
 
 from __future__ import annotations
 
-from django.urls import URLPattern, URLResolver, path
+from django.urls import URLPattern, URLResolver, path, register_converter
 
 from dashboard.api.kafka import reads as api_reads
 from dashboard.api.kafka import writes as api_writes
 from dashboard.views.kafka import groups, messages, topics, writes
+
+
+class SignedInt:
+    regex = r"-?[0-9]+"
+
+    def to_python(self, value: str) -> int:
+        if len(value.lstrip("-")) > 19:  # past any 64-bit number: not worth converting
+            return -(2**64) if value.startswith("-") else 2**64
+        return int(value)
+
+    def to_url(self, value: int) -> str:
+        return str(value)
+
+
+register_converter(SignedInt, "signed")
 
 K = "clusters/<slug:cluster>/kafka"
 A = "api/clusters/<slug:cluster>/kafka"
@@ -22,7 +39,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path(f"{K}/topics/<str:topic>/", topics.topic_page, name="kafka-topic"),
     path(f"{K}/topics/<str:topic>/messages/", messages.messages_page, name="kafka-messages"),
     path(
-        f"{K}/topics/<str:topic>/records/<int:partition>/<int:offset>/<str:part>",
+        f"{K}/topics/<str:topic>/records/<signed:partition>/<signed:offset>/<str:part>",
         messages.download_record,
         name="kafka-record-download",
     ),
@@ -38,7 +55,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path(f"{A}/topics/<str:topic>/groups", api_reads.topic_groups, name="api-kafka-topic-groups"),
     path(f"{A}/topics/<str:topic>/messages", api_reads.messages, name="api-kafka-messages"),
     path(
-        f"{A}/topics/<str:topic>/messages/<int:partition>/<int:offset>",
+        f"{A}/topics/<str:topic>/messages/<signed:partition>/<signed:offset>",
         api_reads.record,
         name="api-kafka-record",
     ),

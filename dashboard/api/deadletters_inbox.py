@@ -22,6 +22,7 @@ from django.urls import reverse
 
 from dashboard.api.deadletters import api, error
 from dashboard.models import DeadLetter
+from dashboard.params import parse_page
 from dashboard.services import jobs
 from dashboard.services.deadletters import discard as discards
 from dashboard.services.deadletters import inbox as reads
@@ -81,16 +82,16 @@ def _page_json(page: Page[Any], items: list[Any]) -> dict[str, Any]:
 
 
 def _page_number(request: HttpRequest) -> int:
-    value = request.GET.get("page", "1")
-    return int(value) if value.isdigit() else 1
+    return parse_page(request.GET.get("page"), error=InvalidInput)
 
 
 @api()
 async def groups(request: HttpRequest) -> JsonResponse:
     spec = reads.InboxFilter.from_params(request.GET)
+    number = _page_number(request)
 
     def build() -> dict[str, Any]:
-        page = reads.get_inbox_groups(spec, _page_number(request))
+        page = reads.get_inbox_groups(spec, number)
         items = [
             {k: _when(v) if isinstance(v, datetime) else v for k, v in g.items()}
             for g in page.object_list
@@ -103,9 +104,10 @@ async def groups(request: HttpRequest) -> JsonResponse:
 @api()
 async def letters(request: HttpRequest) -> JsonResponse:
     spec = reads.InboxFilter.from_params(request.GET)
+    number = _page_number(request)
 
     def build() -> dict[str, Any]:
-        page = reads.get_inbox_rows(spec, _page_number(request))
+        page = reads.get_inbox_rows(spec, number)
         return _page_json(page, [letter_json(r) for r in page.object_list])
 
     return JsonResponse(await sync_to_async(build)())

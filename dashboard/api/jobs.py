@@ -11,6 +11,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET, require_POST
 
+from dashboard.api_errors import method_not_allowed
 from dashboard.services import jobs
 from dashboard.services.rabbitmq import InvalidInput
 from dashboard.services.rabbitmq_move import do_move_messages
@@ -61,7 +62,7 @@ def _or_empty(value: Any) -> Any:
 async def start_move(request: HttpRequest, slug: str) -> JsonResponse:
     """POST a JSON object: vhost, queue, target_queue or target_exchange + routing_key, ..."""
     if request.method != "POST":
-        return error("use POST", "method_not_allowed", 405)
+        return method_not_allowed(("POST",))
     try:
         body = json.loads(request.body or b"{}")
     except ValueError as exc:

@@ -7,6 +7,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from dashboard.api.kafka import writes
 from dashboard.api.kafka.common import api, download_base, plain, record_json
+from dashboard.params import parse_page
 from dashboard.services.kafka import (
     get_group_detail,
     get_group_page,
@@ -18,7 +19,7 @@ from dashboard.services.kafka import (
     get_topic_readers,
     parse_browse_query,
 )
-from dashboard.services.kafka.common import parse_int
+from dashboard.services.kafka.common import InvalidInput
 
 
 @api()
@@ -30,7 +31,7 @@ async def cluster(request: HttpRequest, cluster: str) -> HttpResponse:
 async def topics(request: HttpRequest, cluster: str) -> HttpResponse:
     page = await get_topic_page(
         cluster,
-        page=parse_int(request.GET, "page", 1, low=1) or 1,
+        page=parse_page(request.GET.get("page"), error=InvalidInput),
         name_filter=request.GET.get("q", "")[:249],
         include_internal=request.GET.get("internal", "") in ("1", "true"),
     )
@@ -93,7 +94,7 @@ async def record(
 async def groups(request: HttpRequest, cluster: str) -> HttpResponse:
     page = await get_group_page(
         cluster,
-        page=parse_int(request.GET, "page", 1, low=1) or 1,
+        page=parse_page(request.GET.get("page"), error=InvalidInput),
         name_filter=request.GET.get("q", "")[:255],
     )
     return JsonResponse(plain(page))

@@ -6,7 +6,6 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from dashboard.api.kafka.common import api, json_body, plain
 from dashboard.services.kafka import (
-    InvalidInput,
     do_produce,
     do_purge_topic,
     do_reset_offsets,
@@ -14,6 +13,7 @@ from dashboard.services.kafka import (
     parse_produce_json,
     preview_offset_reset,
 )
+from dashboard.services.kafka.writes import json_partition
 
 
 async def produce(request: HttpRequest, cluster: str, topic: str) -> HttpResponse:
@@ -28,13 +28,10 @@ async def produce(request: HttpRequest, cluster: str, topic: str) -> HttpRespons
 async def purge(request: HttpRequest, cluster: str, topic: str) -> HttpResponse:
     """Admin role; ``confirm`` (the topic name) on protected clusters."""
     data = json_body(request)
-    partition = data.get("partition")
-    if partition is not None and (not isinstance(partition, int) or partition < 0):
-        raise InvalidInput("partition must be a non-negative integer or null")
     result = await do_purge_topic(
         cluster,
         topic,
-        partition=partition,
+        partition=json_partition(data.get("partition")),
         confirm=str(data.get("confirm") or ""),
         user=await request.auser(),
         request=request,

@@ -19,6 +19,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
+from dashboard.api_errors import method_not_allowed
 from dashboard.services.rabbitmq import ConfirmationRequired, InvalidInput
 
 View = Callable[..., Coroutine[Any, Any, HttpResponse]]
@@ -39,7 +40,7 @@ def api(methods: tuple[str, ...] = ("GET",)) -> Callable[[View], View]:
         @wraps(view)
         async def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             if request.method not in methods:
-                return error(f"use {' or '.join(methods)}", "method_not_allowed", 405)
+                return method_not_allowed(methods)
             try:
                 return await view(request, *args, **kwargs)
             except InvalidInput as exc:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 
+from dashboard.params import InvalidParameter
 from dashboard.services.audit import audit as audit
 from dashboard.services.audit import require_role as require_role
 
 User = AbstractBaseUser | AnonymousUser
 
 
-class InvalidInput(ValueError):
+class InvalidInput(InvalidParameter):
     """Input a user can fix; the message says how. Views answer 400 with it."""
 
 

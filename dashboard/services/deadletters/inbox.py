@@ -13,11 +13,11 @@ from typing import Any
 from django.conf import settings
 from django.core.paginator import Page, Paginator
 from django.db.models import Count, Max, Min, Q, QuerySet
-from django.utils.dateparse import parse_datetime
 
 from brokers.deadletters.values import from_json, kafka_headers_from_json
 from brokers.decode import decode_body, decode_headers, decode_x_death
 from dashboard.models import AuditEntry, DeadLetter
+from dashboard.params import parse_moment
 from dashboard.services.deadletters.common import InvalidInput
 
 PAGE_SIZE = 50
@@ -49,12 +49,7 @@ class InboxFilter:
 
         def moment(name: str) -> datetime | None:
             value = text(name)
-            if not value:
-                return None
-            parsed = parse_datetime(value)
-            if parsed is None:
-                raise InvalidInput(f"{name}: {value!r} is not a date and time (ISO 8601)")
-            return parsed
+            return parse_moment(value, name=name, error=InvalidInput) if value else None
 
         status = text("status")
         if status and status not in STATUSES:

@@ -10,10 +10,13 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 
+from brokers import validate
 from brokers.base import ClusterConfig, ConfigError, NotSupported
 from brokers.kafka import KafkaBroker
 from brokers.kafka_clients import set_pool_size
 from dashboard.models import AuditEntry, Cluster
+from dashboard.params import INT32_MAX, INT64_MAX, InvalidParameter
+from dashboard.params import parse_int as bounded_int
 from dashboard.roles import has_role
 from dashboard.services import audit, clusters
 from dashboard.services.connections import get_broker
@@ -23,12 +26,8 @@ User = AbstractBaseUser | AnonymousUser
 set_pool_size(settings.MQB_KAFKA_BROWSE_CONSUMERS)
 
 
-class InvalidInput(ValueError):
+class InvalidInput(InvalidParameter):
     """A parameter the user sent is wrong; the message says which and why (HTTP 400)."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 def kafka_config(slug: str) -> ClusterConfig:
@@ -53,19 +52,46 @@ async def get_kafka(slug: str) -> KafkaBroker:
 
 
 def parse_int(
-    params: Any, name: str, default: int | None = None, *, low: int | None = None
+    params: Any, name: str, default: int | None = None, *, low: int = 0, high: int = INT64_MAX
 ) -> int | None:
-    """An integer query/form parameter; empty means ``default``."""
+    """An integer query/form parameter in ``[low, high]``; empty means ``default``.
+
+    Offsets are 64-bit and partitions 32-bit in Kafka (and in librdkafka, which
+    overflows past them): pass ``high=INT32_MAX`` for partitions.
+    """
     raw = str(params.get(name, "") or "").strip()
     if not raw:
         return default
+    return bounded_int(raw, name=name, low=low, high=high, error=InvalidInput)
+
+
+def check_topic(topic: str) -> str:
+    """``topic`` if Kafka could have a topic of that name (Kafka's own rule, which also
+    keeps NUL, surrogates and '/' from librdkafka); else :class:`InvalidInput`."""
     try:
-        value = int(raw)
-    except ValueError:
-        raise InvalidInput(f"{name} must be a whole number, not {raw[:40]!r}") from None
-    if low is not None and value < low:
-        raise InvalidInput(f"{name} must be at least {low}")
-    return value
+        return validate.kafka_topic(topic)
+    except validate.InvalidValue as exc:
+        raise InvalidInput(exc.message) from None
+
+
+def check_group(group_id: str) -> str:
+    """A consumer group id librdkafka can send: strict UTF-8 without NUL (it reads a C
+    string, so ``a\x00b`` would silently become ``a``); else :class:`InvalidInput`."""
+    try:
+        validate.utf8(group_id, "group", nul=False)
+    except validate.InvalidValue as exc:
+        raise InvalidInput(exc.message) from None
+    if not group_id:
+        raise InvalidInput("group: a consumer group id is required")
+    return group_id
+
+
+def check_position(partition: int, offset: int) -> None:
+    """A record's partition and offset as Kafka numbers them (from a URL path)."""
+    if not 0 <= partition <= INT32_MAX:
+        raise InvalidInput(f"partition must be between 0 and {INT32_MAX}")
+    if not 0 <= offset <= INT64_MAX:
+        raise InvalidInput(f"offset must be between 0 and {INT64_MAX}")
 
 
 @sync_to_async

@@ -14,16 +14,19 @@ from brokers.base import BrokerError
 from brokers.kafka_errors import GroupNotEmpty
 from brokers.kafka_group_models import GroupDetail, GroupPage, OffsetResetPlan
 from dashboard.models import AuditEntry
+from dashboard.params import INT32_MAX
 from dashboard.roles import ADMIN
 from dashboard.services.kafka.common import (
     InvalidInput,
     User,
     audit_write,
     authorize_write,
+    check_group,
+    check_topic,
     get_kafka,
     parse_int,
 )
-from dashboard.services.kafka.messages import parse_timestamp
+from dashboard.services.kafka.messages import parse_timestamp, timestamp_ms
 
 
 async def get_group_page(slug: str, *, page: int = 1, name_filter: str = "") -> GroupPage:
@@ -36,6 +39,7 @@ async def get_group_page(slug: str, *, page: int = 1, name_filter: str = "") -> 
 
 
 async def get_group_detail(slug: str, group_id: str) -> GroupDetail:
+    check_group(group_id)
     return await kafka_groups.group_detail(await get_kafka(slug), group_id)
 
 
@@ -59,6 +63,7 @@ def parse_offset_reset(params: Any) -> OffsetReset:
     topic = str(params.get("topic") or "").strip()
     if not topic:
         raise InvalidInput("choose the topic whose offsets to reset")
+    check_topic(topic)
     to = str(params.get("to") or "")
     if to not in kafka_offsets.RESET_TARGETS:
         raise InvalidInput(f"to must be one of {', '.join(kafka_offsets.RESET_TARGETS)}")
@@ -71,7 +76,7 @@ def parse_offset_reset(params: Any) -> OffsetReset:
         raise InvalidInput("to=offset needs an offset")
     return OffsetReset(
         topic=topic,
-        partition=parse_int(params, "partition", low=0),
+        partition=parse_int(params, "partition", high=INT32_MAX),
         to=to,
         timestamp=timestamp if to == "timestamp" else None,
         offset=offset if to == "offset" else None,
@@ -79,13 +84,14 @@ def parse_offset_reset(params: Any) -> OffsetReset:
 
 
 async def _plan(slug: str, group_id: str, reset: OffsetReset, *, apply: bool) -> OffsetResetPlan:
+    check_group(group_id)
     return await kafka_offsets.reset_offsets(
         await get_kafka(slug),
         group_id,
         topic=reset.topic,
         partition=reset.partition,
         to=reset.to,
-        timestamp_ms=int(reset.timestamp.timestamp() * 1000) if reset.timestamp else None,
+        timestamp_ms=timestamp_ms(reset.timestamp) if reset.timestamp else None,
         offset=reset.offset,
         apply=apply,
     )

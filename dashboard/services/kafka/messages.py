@@ -13,7 +13,15 @@ from django.utils import timezone
 from brokers import kafka_browse
 from brokers.decode import Decoded, HeaderValue, decode_body, decode_headers
 from brokers.kafka_models import KafkaRecord, RecordPage
-from dashboard.services.kafka.common import InvalidInput, get_kafka, parse_int
+from dashboard.params import EPOCH_MS_MAX, INT32_MAX, InvalidParameter, epoch_ms
+from dashboard.params import parse_int as bounded_int
+from dashboard.services.kafka.common import (
+    InvalidInput,
+    check_position,
+    check_topic,
+    get_kafka,
+    parse_int,
+)
 
 START_CHOICES = ("newest", "oldest", "offset", "timestamp")
 SEARCH_IN = ("both", "key", "value")
@@ -93,8 +101,9 @@ class MessagePage:
 def parse_timestamp(raw: str) -> datetime:
     """ISO 8601 (naive means the dashboard's time zone) or epoch milliseconds."""
     text = raw.strip()
-    if text.isdigit():
-        return datetime.fromtimestamp(int(text) / 1000, UTC)
+    if text.isascii() and text.isdigit():
+        ms = bounded_int(text, name="timestamp", high=EPOCH_MS_MAX, error=InvalidInput)
+        return datetime.fromtimestamp(ms / 1000, UTC)
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
@@ -104,7 +113,16 @@ def parse_timestamp(raw: str) -> datetime:
         ) from None
     if timezone.is_naive(moment):
         moment = timezone.make_aware(moment, timezone.get_current_timezone())
+    timestamp_ms(moment)  # refuses times Kafka cannot look up
     return moment
+
+
+def timestamp_ms(moment: datetime) -> int:
+    """Kafka's record time (milliseconds since 1970) of ``moment``."""
+    try:
+        return epoch_ms(moment, name="timestamp", error=InvalidInput)
+    except OverflowError:  # past the year 9999 once in UTC
+        raise InvalidInput("timestamp is out of range") from None
 
 
 def parse_cursor(raw: str) -> tuple[tuple[int, int], ...]:
@@ -112,9 +130,16 @@ def parse_cursor(raw: str) -> tuple[tuple[int, int], ...]:
     for part in filter(None, raw.split(",")):
         partition, _, offset = part.partition(":")
         try:
-            pairs.append((int(partition), int(offset)))
-        except ValueError:
-            raise InvalidInput(f"cursor must look like 0:120,1:98, not {raw[:40]!r}") from None
+            pairs.append(
+                (
+                    bounded_int(partition, name="partition", low=0, high=INT32_MAX),
+                    bounded_int(offset, name="offset", low=0),
+                )
+            )
+        except InvalidParameter as exc:
+            raise InvalidInput(
+                f"cursor must look like 0:120,1:98 ({exc.message}), not {raw[:40]!r}"
+            ) from None
     return tuple(pairs)
 
 
@@ -123,7 +148,7 @@ def parse_browse_query(params: Any) -> BrowseQuery:
     partitions = []
     for raw in params.getlist("partition"):
         if str(raw).strip():
-            partitions.append(parse_int({"partition": raw}, "partition", low=0))
+            partitions.append(parse_int({"partition": raw}, "partition", high=INT32_MAX))
     start = str(params.get("start") or "newest")
     cursor = parse_cursor(str(params.get("cursor") or ""))
     if start not in (*START_CHOICES, "cursor"):
@@ -177,6 +202,7 @@ def decode_record(record: KafkaRecord) -> RecordView:
 
 
 async def get_messages(slug: str, topic: str, query: BrowseQuery) -> MessagePage:
+    check_topic(topic)
     broker = await get_kafka(slug)
     match = None
     if query.search:
@@ -190,7 +216,7 @@ async def get_messages(slug: str, topic: str, query: BrowseQuery) -> MessagePage
         partitions=query.partitions or None,
         start=query.start,
         offset=query.offset,
-        timestamp_ms=int(query.timestamp.timestamp() * 1000) if query.timestamp else None,
+        timestamp_ms=timestamp_ms(query.timestamp) if query.timestamp else None,
         cursor=dict(query.cursor),
         limit=query.limit,
         max_bytes=settings.MQB_KAFKA_BROWSE_MAX_BYTES,
@@ -224,6 +250,8 @@ async def get_messages(slug: str, topic: str, query: BrowseQuery) -> MessagePage
 
 
 async def get_record(slug: str, topic: str, partition: int, offset: int) -> RecordView:
+    check_topic(topic)
+    check_position(partition, offset)
     record = await kafka_browse.read_record(await get_kafka(slug), topic, partition, offset)
     return decode_record(record)
 
@@ -234,5 +262,7 @@ async def get_record_bytes(
     """The full key or value of one record, re-read from the broker (for downloads)."""
     if part not in ("key", "value"):
         raise InvalidInput("part must be key or value")
+    check_topic(topic)
+    check_position(partition, offset)
     record = await kafka_browse.read_record(await get_kafka(slug), topic, partition, offset)
     return record.key if part == "key" else record.value

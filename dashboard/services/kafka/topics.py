@@ -6,7 +6,7 @@ from django.conf import settings
 
 from brokers import kafka_groups, kafka_topics
 from brokers.kafka_models import KafkaCluster, TopicDetail, TopicPage, TopicReaders
-from dashboard.services.kafka.common import get_kafka
+from dashboard.services.kafka.common import check_topic, get_kafka
 
 
 async def get_kafka_cluster(slug: str) -> KafkaCluster:
@@ -26,10 +26,12 @@ async def get_topic_page(
 
 
 async def get_topic_detail(slug: str, topic: str) -> TopicDetail:
+    check_topic(topic)
     return await kafka_topics.topic_detail(await get_kafka(slug), topic)
 
 
 async def get_topic_readers(slug: str, topic: str) -> TopicReaders:
+    check_topic(topic)
     return await kafka_groups.topic_readers(
         await get_kafka(slug), topic, max_groups=settings.MQB_KAFKA_TOPIC_GROUPS_MAX
     )

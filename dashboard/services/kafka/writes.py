@@ -15,12 +15,15 @@ from brokers.base import BrokerError
 from brokers.kafka_errors import CompactedTopic
 from brokers.kafka_models import Produced, PurgeResult
 from dashboard.models import AuditEntry
+from dashboard.params import INT32_MAX
+from dashboard.params import parse_int as bounded_int
 from dashboard.roles import ADMIN, OPERATOR
 from dashboard.services.kafka.common import (
     InvalidInput,
     User,
     audit_write,
     authorize_write,
+    check_topic,
     get_kafka,
     parse_int,
 )
@@ -85,11 +88,20 @@ def parse_produce_form(params: Any) -> RecordToProduce:
     value_null = str(params.get("value_null") or "") in ("on", "true", "1")
     value_format = str(params.get("value_format") or "text")
     return RecordToProduce(
-        partition=parse_int(params, "partition", low=0),
+        partition=parse_int(params, "partition", high=INT32_MAX),
         key=encode(key, str(params.get("key_format") or "text"), "key") if key else None,
         value=None if value_null else encode(value, value_format, "value"),
         headers=parse_header_lines(str(params.get("headers") or "")),
     )
+
+
+def json_partition(value: Any) -> int | None:
+    """A partition from a JSON body: null, or a whole number Kafka can have (32-bit)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput("partition must be a non-negative integer or null")
+    return bounded_int(value, name="partition", low=0, high=INT32_MAX, error=InvalidInput)
 
 
 def parse_produce_json(data: Any) -> RecordToProduce:
@@ -111,11 +123,8 @@ def parse_produce_json(data: Any) -> RecordToProduce:
     key, value = data.get("key"), data.get("value")
     if not (key is None or isinstance(key, str)) or not (value is None or isinstance(value, str)):
         raise InvalidInput("key and value must be strings or null")
-    partition = data.get("partition")
-    if partition is not None and (not isinstance(partition, int) or partition < 0):
-        raise InvalidInput("partition must be a non-negative integer or null")
     return RecordToProduce(
-        partition=partition,
+        partition=json_partition(data.get("partition")),
         key=encode(key, str(data.get("key_format") or "text"), "key"),
         value=encode(value, str(data.get("value_format") or "text"), "value"),
         headers=tuple(headers),
@@ -125,6 +134,7 @@ def parse_produce_json(data: Any) -> RecordToProduce:
 async def do_produce(
     slug: str, topic: str, record: RecordToProduce, *, user: User, request: HttpRequest | None
 ) -> Produced:
+    check_topic(topic)
     parameters = record.as_audit()
     target = f"topic:{topic}"
     await authorize_write(
@@ -179,6 +189,7 @@ async def do_purge_topic(
     request: HttpRequest | None,
 ) -> PurgeResult:
     """DeleteRecords to the high watermark; protected clusters need the typed topic name."""
+    check_topic(topic)
     parameters: dict[str, Any] = {"partition": partition}
     target = f"topic:{topic}" if partition is None else f"topic:{topic}/{partition}"
     config = await authorize_write(

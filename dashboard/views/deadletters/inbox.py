@@ -9,6 +9,7 @@ propagate to ``dashboard.errors``.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -21,6 +22,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from brokers import validate
 from dashboard.models import DeadLetter
+from dashboard.params import parse_page
 from dashboard.roles import ADMIN, OPERATOR, has_role
 from dashboard.services.deadletters import discard as discards
 from dashboard.services.deadletters import inbox as reads
@@ -29,6 +31,8 @@ from dashboard.services.deadletters import requeue_job as bulk
 from dashboard.services.deadletters import stuck
 from dashboard.services.deadletters.common import InvalidInput
 
+_ID = re.compile(r"[0-9]{1,18}")
+
 
 async def _render(request: HttpRequest, template: str, context: dict[str, Any]) -> HttpResponse:
     # Context processors touch the database: render off the event loop.
@@ -36,19 +40,17 @@ async def _render(request: HttpRequest, template: str, context: dict[str, Any]) 
     return response
 
 
-def _page(request: HttpRequest) -> int:
-    value = request.GET.get("page", "1")
-    return int(value) if value.isdigit() else 1
-
-
 @require_GET
 async def inbox(request: HttpRequest) -> HttpResponse:
     user = await request.auser()
+    status = 200
     try:
         spec = reads.InboxFilter.from_params(request.GET)
+        number = parse_page(request.GET.get("page"), error=InvalidInput)
     except InvalidInput as exc:
+        # The page still answers (unfiltered, with the reason shown), as a 400.
         messages.error(request, str(exc))
-        spec = reads.InboxFilter()
+        spec, number, status = reads.InboxFilter(), 1, 400
     show_rows = bool(spec.group) or request.GET.get("view") == "rows"
     context: dict[str, Any] = {
         "spec": spec,
@@ -59,10 +61,12 @@ async def inbox(request: HttpRequest) -> HttpResponse:
         "is_admin": await sync_to_async(has_role)(user, ADMIN),
     }
     if show_rows:
-        context["page"] = await sync_to_async(reads.get_inbox_rows)(spec, _page(request))
+        context["page"] = await sync_to_async(reads.get_inbox_rows)(spec, number)
     else:
-        context["page"] = await sync_to_async(reads.get_inbox_groups)(spec, _page(request))
-    return await _render(request, "deadletters/inbox.html", context)
+        context["page"] = await sync_to_async(reads.get_inbox_groups)(spec, number)
+    response = await _render(request, "deadletters/inbox.html", context)
+    response.status_code = status
+    return response
 
 
 @require_GET
@@ -162,7 +166,8 @@ async def release_stuck(request: HttpRequest, letter_id: int) -> HttpResponseRed
 
 
 def _ids(request: HttpRequest) -> list[int]:
-    return [int(v) for v in request.POST.getlist("ids") if v.isdigit()]
+    # ASCII digits that fit a database id ("²".isdigit() is true, int("²") fails).
+    return [int(v) for v in request.POST.getlist("ids") if _ID.fullmatch(v)]
 
 
 def _back(request: HttpRequest) -> HttpResponseRedirect:

@@ -9,7 +9,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 
-from dashboard.services.kafka.common import kafka_config
+from dashboard.params import parse_page
+from dashboard.services.kafka.common import InvalidInput, kafka_config
 
 
 async def render_page(
@@ -41,5 +42,5 @@ def flag(value: str | None) -> bool:
 
 
 def page_number(request: HttpRequest) -> int:
-    raw = request.GET.get("page", "1")
-    return int(raw) if raw.isdigit() and int(raw) > 0 else 1
+    """The ``page`` parameter; a bad one is a 400 (``dashboard.errors``)."""
+    return parse_page(request.GET.get("page"), error=InvalidInput)

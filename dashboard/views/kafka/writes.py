@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 
 from dashboard.errors import status_for
+from dashboard.params import INT32_MAX
 from dashboard.roles import ADMIN, OPERATOR, has_role
 from dashboard.services.kafka import (
     BrokerError,
@@ -71,7 +72,7 @@ async def purge_page(request: HttpRequest, cluster: str, topic: str) -> HttpResp
     status = 200
     if request.method == "POST":
         try:
-            partition = parse_int(request.POST, "partition", low=0)
+            partition = parse_int(request.POST, "partition", high=INT32_MAX)
             context["result"] = await do_purge_topic(
                 cluster,
                 topic,

@@ -1,0 +1,148 @@
+"""Every ``/api/`` answer is JSON, errors in the documented shape ``{"error", "code"}``.
+
+Django answers some requests before (or instead of) an API view: an unknown
+route (404), a CSRF failure (403), a body over ``DATA_UPLOAD_MAX_MEMORY_SIZE``
+(``RequestDataTooBig``, here 413), ``require_GET``/``require_POST`` (405) and
+a crash (500). Under ``/api/`` the handlers below answer those in JSON; pages
+keep Django's own HTML answers. :class:`ApiErrorMiddleware` is the net under
+them: any other non-JSON error answer under ``/api/`` (``DEBUG`` pages
+included) is replaced by the JSON one for its status, keeping ``Allow``.
+
+The shape is ``dashboard.api.openapi.ERROR``. A 500 never carries the
+exception's text: it is logged (``django.request``), not shown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from http import HTTPStatus
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.urls import Resolver404
+from django.views import csrf, defaults
+
+API_PREFIX = "/api/"
+
+CODES = {
+    400: "invalid",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    429: "too_many_requests",
+    500: "internal_error",
+    502: "error",
+    503: "unavailable",
+    504: "timeout",
+}
+
+
+def is_api(request: HttpRequest) -> bool:
+    return request.path_info.startswith(API_PREFIX)
+
+
+def api_error(message: str, code: str, status: int) -> JsonResponse:
+    return JsonResponse({"error": message, "code": code}, status=status)
+
+
+def method_not_allowed(methods: tuple[str, ...]) -> JsonResponse:
+    """405 naming the methods, in words and in ``Allow`` (RFC 9110 requires it)."""
+    response = api_error(f"use {' or '.join(methods)}", "method_not_allowed", 405)
+    response["Allow"] = ", ".join(methods)
+    return response
+
+
+def _generic(status: int, allow: str | None = None) -> JsonResponse:
+    if status == 405 and allow:
+        message = f"use {' or '.join(m.strip() for m in allow.split(','))}"
+    else:
+        try:
+            message = HTTPStatus(status).phrase.lower()
+        except ValueError:
+            message = "error"
+    response = api_error(message, CODES.get(status, "error"), status)
+    if allow:
+        response["Allow"] = allow
+    return response
+
+
+# -- handlers (dashboard/urls.py and CSRF_FAILURE_VIEW) ----------------------------
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if not is_api(request):
+        return defaults.bad_request(request, exception)
+    if isinstance(exception, RequestDataTooBig):
+        return api_error("the request body is too large", "too_large", 413)
+    return api_error("bad request", "invalid", 400)
+
+
+def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if not is_api(request):
+        return defaults.permission_denied(request, exception)
+    return api_error(str(exception) or "not allowed", "forbidden", 403)
+
+
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if not is_api(request):
+        return defaults.page_not_found(request, exception)
+    if isinstance(exception, Resolver404) or not exception.args:
+        # A Resolver404's text lists the URL patterns tried: not for clients.
+        message = f"no such API endpoint: {request.path_info[:200]}"
+    else:
+        message = str(exception.args[0])
+    return api_error(message, "not_found", 404)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    if not is_api(request):
+        return defaults.server_error(request)
+    return api_error("internal error: the dashboard's log has the details", "internal_error", 500)
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    if not is_api(request):
+        return csrf.csrf_failure(request, reason)
+    message = f"CSRF check failed ({reason}): send the csrftoken cookie's value in X-CSRFToken"
+    return api_error(message, "csrf_failed", 403)
+
+
+# -- the net -------------------------------------------------------------------------
+
+
+class ApiErrorMiddleware:
+    """Replaces a non-JSON error answer under /api/ by the JSON one for its status."""
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(
+        self, get_response: Callable[[HttpRequest], HttpResponse | Awaitable[HttpResponse]]
+    ) -> None:
+        self.get_response = get_response
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> HttpResponse | Awaitable[HttpResponse]:
+        if self.is_async:
+            return self._acall(request)
+        response = self.get_response(request)
+        assert isinstance(response, HttpResponse)
+        return self._finish(request, response)
+
+    async def _acall(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        assert not isinstance(response, HttpResponse)
+        return self._finish(request, await response)
+
+    def _finish(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        if response.status_code < 400 or not is_api(request):
+            return response
+        if response.get("Content-Type", "").startswith("application/json"):
+            return response
+        return _generic(response.status_code, response.get("Allow"))
