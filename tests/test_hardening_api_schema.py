@@ -69,6 +69,14 @@ def test_an_empty_consumer_kind_still_means_every_kind(client, viewer):
     assert client.get("/api/consumers", {"kind": "", "state": "all"}).status_code == 200
 
 
+def test_an_empty_number_in_a_query_is_its_default(client, viewer):
+    # As the document says of every integer query parameter (a blank form field).
+    client.force_login(viewer)
+    answer = client.get("/api/consumers", {"limit": ""})
+    assert answer.status_code == 200
+    assert answer.json()["limit"] == 500
+
+
 @pytest.mark.parametrize("body", [{"confirm_name": {}}, {"confirm_name": 7}])
 def test_it_refuses_a_purge_confirmation_that_is_not_a_string(
     client, operator, rabbit, rabbitmq_vhost, body

@@ -45,7 +45,7 @@ def history(request: HttpRequest, cluster: str) -> JsonResponse:
 @require_GET
 def consumers(request: HttpRequest) -> JsonResponse:
     try:
-        limit = max(1, min(5000, int(request.GET.get("limit", "500"))))
+        limit = max(1, min(5000, int(request.GET.get("limit") or "500")))  # empty: 500
     except ValueError:
         return _error("limit must be a number", "invalid", 400)
     # An unknown kind or state is refused: ignoring it would list everything instead.

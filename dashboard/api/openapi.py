@@ -161,12 +161,43 @@ BASE_PATHS: dict[str, Any] = {
 }
 
 
+def _empty_is_default(paths: dict[str, Any]) -> dict[str, Any]:
+    """Integer query parameters also take an empty value, meaning their default.
+
+    Every number in a query string is read that way (a blank field of an HTML
+    form sends ``page=``), so the document says so once, here, for all of them.
+    """
+    result: dict[str, Any] = {}
+    for path, item in paths.items():
+        result[path] = {
+            method: {**op, "parameters": [_with_empty(p) for p in op["parameters"]]}
+            if isinstance(op, dict) and "parameters" in op
+            else op
+            for method, op in item.items()
+        }
+    return result
+
+
+def _with_empty(param: dict[str, Any]) -> dict[str, Any]:
+    schema = param.get("schema", {})
+    kind = schema.get("type")
+    if param.get("in") != "query" or "integer" not in (kind if isinstance(kind, list) else [kind]):
+        return param
+    text = param.get("description", "")
+    return {
+        **param,
+        "schema": {"anyOf": [schema, {"const": ""}]},
+        "description": f"{text}; empty: the default" if text else "empty: the default",
+    }
+
+
 def build_schema() -> dict[str, Any]:
     paths: dict[str, Any] = dict(BASE_PATHS)
     schemas: dict[str, Any] = {"Error": ERROR, "Node": NODE, "ClusterHealth": CLUSTER_HEALTH}
     for module in (schema_rabbitmq, schema_kafka, schema_deadletters, schema_metrics, schema_jobs):
         paths.update(module.PATHS)
         schemas.update(module.SCHEMAS)
+    paths = _empty_is_default(paths)
     return {
         "openapi": "3.1.0",
         "info": {
