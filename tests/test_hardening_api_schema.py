@@ -148,3 +148,18 @@ def test_a_read_only_operation_answers_other_methods_with_405(client, viewer, pa
     answer = getattr(client, method)(path)
     assert answer.status_code == 405
     assert "GET" in answer["Allow"]
+
+
+@pytest.mark.kafka
+@pytest.mark.parametrize("headers", [{}, {"h": "v"}, "h:v", 0])
+def test_it_refuses_kafka_produce_headers_that_are_not_a_list(
+    client, operator, use_clusters, kafka_config, headers
+):
+    use_clusters(kafka_config)
+    client.force_login(operator)
+    answer = client.post(
+        "/api/clusters/test-kafka/kafka/topics/any-topic/messages",
+        {"value": "x", "headers": headers},
+        content_type="application/json",
+    )
+    assert_invalid(answer, "headers")

@@ -108,8 +108,13 @@ def parse_produce_json(data: Any) -> RecordToProduce:
     """From the API: ``key``/``value`` strings or null, ``*_format``, ``headers`` list."""
     if not isinstance(data, dict):
         raise InvalidInput("the body must be a JSON object")
+    given = data.get("headers")
+    if given is None:
+        given = []
+    if not isinstance(given, list):  # {} would otherwise pass as "no headers"
+        raise InvalidInput("headers must be a list of [key, value] pairs or {key, value, format}")
     headers = []
-    for i, item in enumerate(data.get("headers") or []):
+    for i, item in enumerate(given):
         if isinstance(item, list | tuple) and len(item) == 2:
             name, value, fmt = item[0], item[1], "text"
         elif isinstance(item, dict):
