@@ -5,7 +5,7 @@ queues, own vhost) in the same run, alternately: the dashboard from A to B,
 the shovel back from B to A, several times.
 
 - The dashboard: its real stack. A Daphne process and a Celery worker
-  (``--pool=solo``) share a temporary SQLite database; this script logs in over
+  (``--pool=threads``) share a temporary SQLite database; this script logs in over
   HTTP, POSTs ``/api/clusters/local-rabbitmq/rabbitmq/move`` and polls
   ``/api/jobs/<id>`` every 0.2 s until the job is done. Time: from the POST to
   the poll that sees it done (the job's own progress reports and database
@@ -175,8 +175,9 @@ class Dashboard:
                 stdout=subprocess.DEVNULL,
             )
         daphne = [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port)]
-        worker = [PYTHON, "-m", "celery", "-A", "dashboard", "worker", "--pool=solo"]
-        worker += ["-Q", self.env["MQB_CELERY_QUEUE"], "--without-mingle", "--without-gossip"]
+        worker = [PYTHON, "-m", "celery", "-A", "dashboard", "worker", "--pool=threads"]
+        queue = self.env["MQB_CELERY_QUEUE"]
+        worker += ["-Q", f"{queue},{queue}.jobs", "--without-mingle", "--without-gossip"]
         for command, out in (
             ([*daphne, "dashboard.asgi:application"], self.logs[0]),
             (worker, self.logs[1]),
@@ -274,7 +275,7 @@ async def main() -> None:
         duplicated = len(ids) - len(found) + len(found - expected)
         dash, shov = statistics.median(dash_rates), statistics.median(shovel_rates)
         log(f"median: dashboard move job {dash:,.0f} msg/s, shovel {shov:,.0f} msg/s")
-        log("dashboard: Daphne + Celery worker (pool=solo), API start + job polled over HTTP")
+        log("dashboard: Daphne + Celery worker (pool=threads), API start + job polled over HTTP")
         log(
             f"checked by message id after all {2 * REPS} moves: {len(ids):,} messages, "
             f"{lost} lost, {duplicated} duplicated"

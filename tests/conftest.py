@@ -159,13 +159,25 @@ def admin_user_(make_user):
 # -- processes ---------------------------------------------------------------
 
 
-def celery_worker_command(*extra: str) -> list[str]:
-    """The dashboard's Celery worker on this run's own queue (``extra``: e.g. -n NAME)."""
+def celery_worker_command(*extra: str, queues: str = "all") -> list[str]:
+    """The dashboard's Celery worker on this run's own queues (``extra``: e.g. -n NAME).
+
+    ``queues``: "tasks" (short tasks, one at a time, as the Procfile's ``worker``),
+    "jobs" (long jobs, a thread each, as its ``jobs``) or "all" (both in one process).
+    """
     from django.conf import settings
 
+    from dashboard.celery import jobs_queue
+
+    tasks = settings.CELERY_TASK_DEFAULT_QUEUE
+    names, pool = {
+        "tasks": (tasks, ["--pool=solo"]),
+        "jobs": (jobs_queue(), ["--pool=threads", "--concurrency=4"]),
+        "all": (f"{tasks},{jobs_queue()}", ["--pool=threads", "--concurrency=4"]),
+    }[queues]
     return [
-        PYTHON, "-m", "celery", "-A", "dashboard", "worker", "--pool=solo", "--loglevel=INFO",
-        "-Q", settings.CELERY_TASK_DEFAULT_QUEUE, "--without-mingle", "--without-gossip", *extra,
+        PYTHON, "-m", "celery", "-A", "dashboard", "worker", *pool, "--loglevel=INFO",
+        "-Q", names, "--without-mingle", "--without-gossip", *extra,
     ]  # fmt: skip
 
 

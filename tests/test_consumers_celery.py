@@ -35,7 +35,7 @@ HOSTNAME = f"mqb-celery-{RUN_ID}@{socket.gethostname()}"
 @pytest.fixture(scope="module")
 def worker(redis_url, served_db):
     process = subprocess.Popen(
-        celery_worker_command("--hostname", HOSTNAME),
+        celery_worker_command("--hostname", HOSTNAME, queues="tasks"),
         cwd=ROOT,
         env=python_env(DATABASE_URL=served_db["DATABASE_URL"]),
         stdout=subprocess.DEVNULL,

@@ -259,7 +259,13 @@ PATHS: dict[str, Any] = {
                     "properties": {
                         "ids": {"type": "array", "items": INT},
                         "filter": {"type": "object", "description": "inbox filter fields"},
-                        "rate_limit": {"type": ["number", "null"]},
+                        "rate_limit": {
+                            "type": ["number", "null"],
+                            "minimum": 0,
+                            "maximum": 1_000_000,
+                            "description": "messages per second; null or 0 for the default"
+                            " (MQB_DLQ_REQUEUE_RATE)",
+                        },
                     },
                 }
             ),

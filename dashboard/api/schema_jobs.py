@@ -131,6 +131,7 @@ SCHEMAS: dict[str, Any] = {
             "rate_limit": {
                 "type": ["number", "null"],
                 "exclusiveMinimum": 0,
+                "maximum": 1_000_000,
                 "description": "messages per second; null for no limit",
             },
         },

@@ -36,7 +36,13 @@ from brokers.rabbitmq_move import (
 from dashboard.models import Cluster, Job
 from dashboard.roles import OPERATOR
 from dashboard.services import clusters as cluster_services
-from dashboard.services.jobs import JobOutcome, JobRun, do_start_job
+from dashboard.services.jobs import (
+    InvalidRate,
+    JobOutcome,
+    JobRun,
+    do_start_job,
+    parse_rate_limit,
+)
 from dashboard.services.rabbitmq.common import (
     InvalidInput,
     User,
@@ -47,7 +53,6 @@ from dashboard.services.rabbitmq.common import (
 
 KIND = "rabbitmq.move"
 MAX_NAME = 255  # bytes: AMQP short strings (queue, exchange, routing key)
-MAX_RATE = 1_000_000.0
 
 
 def parse_move(
@@ -81,9 +86,10 @@ def parse_move(
     if target_queue == source:
         raise InvalidInput("the target queue is the source queue")
     limit = _positive(count, "count", whole=True)
-    rate = _positive(rate_limit, "rate limit", whole=False)
-    if rate is not None and rate > MAX_RATE:
-        raise InvalidInput(f"the rate limit is at most {MAX_RATE:g} messages per second")
+    try:
+        rate = parse_rate_limit(rate_limit)
+    except InvalidRate as exc:
+        raise InvalidInput(str(exc)) from None
     if target_queue:
         target = MoveTarget.queue(target_queue)
     else:

@@ -86,14 +86,18 @@ async def do_start_bulk_requeue(
     user: User,
     ids: list[int] | None = None,
     spec: InboxFilter | None = None,
-    rate_limit: float | None = None,
+    rate_limit: Any = None,
     request: HttpRequest | None = None,
 ) -> Job:
-    """Freeze the selection and hand it to the worker; returns the Job (watch it at its url)."""
+    """Freeze the selection and hand it to the worker; returns the Job (watch it at its url).
+
+    ``rate_limit``: messages per second, in (0, ``jobs.MAX_RATE``]; empty or 0
+    for the default (``MQB_DLQ_REQUEUE_RATE``, 0: no limit).
+    """
     await require_role(user, OPERATOR, action=KIND, slug="", target="deadletters", request=request)
-    if rate_limit is not None and rate_limit < 0:
-        raise InvalidInput("rate limit: a positive number of messages per second")
-    rate = rate_limit or settings.MQB_DLQ_REQUEUE_RATE or None
+    rate = rate_limit_of(rate_limit)
+    if rate is None:
+        rate = jobs.parse_rate_limit(settings.MQB_DLQ_REQUEUE_RATE, zero_is_none=True)
     selection = await sync_to_async(_freeze)(ids, spec)
     if not selection:
         raise InvalidInput("no pending dead letter matches: nothing to requeue")
@@ -102,6 +106,14 @@ async def do_start_bulk_requeue(
         description["filter"] = spec.as_params()
     job: Job = await sync_to_async(_start)(selection, description, rate, user, request)
     return job
+
+
+def rate_limit_of(value: Any) -> float | None:
+    """A bulk requeue's rate limit from user input; InvalidInput names the field."""
+    try:
+        return jobs.parse_rate_limit(value, zero_is_none=True)
+    except jobs.InvalidRate as exc:
+        raise InvalidInput(str(exc)) from None
 
 
 def batch_size(rate_limit: float | None) -> int:
@@ -140,19 +152,21 @@ async def run_requeue_job(run: jobs.JobRun) -> jobs.JobOutcome:
         while position < total:
             command = await run.checkpoint(done=position, total=total, failed=job.failed)
             while command == jobs.JobCommand.PAUSE:
-                await asyncio.sleep(run.interval)
+                await asyncio.sleep(run.step)
                 command = await run.checkpoint(done=position, total=total, failed=job.failed)
                 started, start_position = time.monotonic(), position
+            if command == jobs.JobCommand.RUN and job.rate_limit:
+                # Wait for this batch's slot (the rate holds over the whole run),
+                # in short steps: a pause or cancel meanwhile is obeyed before sending.
+                wait = started + (position - start_position) / job.rate_limit - time.monotonic()
+                command = await run.wait(wait, done=position, total=total, failed=job.failed)
+                if command == jobs.JobCommand.PAUSE:
+                    continue
             if command == jobs.JobCommand.CANCEL:
                 if ahead is not None:
                     await ahead
                     await sync_to_async(requeue_batch.unclaim)(job.pk, ahead_ids)
                 return await _outcome(job.pk, Job.State.CANCELLED, "Cancelled", position, total)
-            if job.rate_limit:
-                # Sleep until this batch's slot: the rate holds over the whole run.
-                wait = started + (position - start_position) / job.rate_limit - time.monotonic()
-                if wait > 0:
-                    await asyncio.sleep(wait)
             if ahead is None:
                 ahead, ahead_ids = claim(position)
             assert ahead is not None

@@ -19,7 +19,9 @@ from __future__ import annotations
 from dashboard.services.jobs.control import (
     FINAL,
     LIVE,
+    MAX_RATE,
     RUNNERS,
+    InvalidRate,
     JobNotFound,
     JobStateError,
     do_cancel_job,
@@ -30,15 +32,19 @@ from dashboard.services.jobs.control import (
     get_recent_jobs,
     group_name,
     job_json,
+    parse_rate_limit,
     push_job,
 )
 from dashboard.services.jobs.revive import revive_jobs_of_worker, revive_stale_jobs
-from dashboard.services.jobs.runner import JobCommand, JobOutcome, JobRun, run_job
+from dashboard.services.jobs.runner import STEP, JobCommand, JobOutcome, JobRun, run_job
 
 __all__ = [
     "FINAL",
     "LIVE",
+    "MAX_RATE",
     "RUNNERS",
+    "STEP",
+    "InvalidRate",
     "JobCommand",
     "JobNotFound",
     "JobOutcome",
@@ -52,6 +58,7 @@ __all__ = [
     "get_recent_jobs",
     "group_name",
     "job_json",
+    "parse_rate_limit",
     "push_job",
     "revive_jobs_of_worker",
     "revive_stale_jobs",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import uuid
 from datetime import datetime
 from typing import Any
@@ -33,6 +34,8 @@ RUNNERS: dict[str, str] = {
 """Job kind -> dotted path of its runner: ``async def run(run: JobRun) -> JobOutcome``."""
 
 LIVE = (Job.State.QUEUED, Job.State.RUNNING, Job.State.PAUSED)
+MAX_RATE = 1_000_000.0
+"""The highest rate limit a job takes, in messages per second."""
 FINAL = (Job.State.DONE, Job.State.FAILED, Job.State.CANCELLED)
 
 
@@ -42,6 +45,34 @@ class JobNotFound(LookupError):
 
 class JobStateError(ValueError):
     """The job is not in a state that allows this (e.g. resuming a finished job)."""
+
+
+class InvalidRate(ValueError):
+    """A rate limit that is not a finite number of messages per second within bounds."""
+
+
+def parse_rate_limit(value: Any, *, zero_is_none: bool = False) -> float | None:
+    """A job's rate limit from user input: None (no limit) or a number in (0, MAX_RATE].
+
+    NaN and infinities are refused here: they would stall a job or break the
+    audit entry's JSON.
+    """
+    if value is None or value == "" or (zero_is_none and value in (0, "0")):
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise InvalidRate("rate_limit must be a number (messages per second)")
+    try:
+        rate = float(value)
+    except ValueError:
+        raise InvalidRate("rate_limit must be a number (messages per second)") from None
+    if zero_is_none and rate == 0:
+        return None
+    if not math.isfinite(rate) or not 0 < rate <= MAX_RATE:
+        raise InvalidRate(
+            f"rate_limit must be more than 0 and at most {MAX_RATE:,.0f} messages per second"
+            " (or empty for no limit)"
+        )
+    return rate
 
 
 def group_name(job_id: int) -> str:

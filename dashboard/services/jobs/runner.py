@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -40,6 +40,9 @@ class JobCommand(StrEnum):
 
 COMMANDS = {Job.State.PAUSED: JobCommand.PAUSE, Job.State.CANCELLED: JobCommand.CANCEL}
 
+STEP = 0.5
+"""Longest a runner waits without reading pause and cancel (a rate limit's wait, a pause)."""
+
 
 @dataclass(frozen=True)
 class JobOutcome:
@@ -66,20 +69,42 @@ class JobRun:
         self.resumed = resumed
         self.interval = settings.MQB_JOB_PROGRESS_INTERVAL
         self.command = COMMANDS.get(Job.State(job.state), JobCommand.RUN)
-        self._last = 0.0
+        self.step = min(STEP, self.interval)
+        self._last = self._read = 0.0
 
     async def checkpoint(
         self, *, done: int, total: int | None, rate: float | None = None, failed: int = 0
     ) -> JobCommand:
-        """Record progress (at most every interval), push it, return run, pause or cancel."""
+        """Record progress (at most every interval), push it, return run, pause or cancel.
+
+        The answer is never older than about one ``step``, whatever the interval.
+        """
         now = time.monotonic()
-        if now - self._last < self.interval * 0.8:
-            return self.command
-        self._last = now
-        job = await sync_to_async(self._save)(done, total, rate, failed)
-        self.command = COMMANDS.get(Job.State(job.state), JobCommand.RUN)
-        await push(job)
+        if now - self._last >= self.interval * 0.8:
+            self._last = self._read = now
+            job = await sync_to_async(self._save)(done, total, rate, failed)
+            self.command = COMMANDS.get(Job.State(job.state), JobCommand.RUN)
+            await push(job)
+        elif now - self._read >= self.step * 0.8:
+            self._read = now
+            state = await sync_to_async(_state)(self.job.pk)
+            self.command = COMMANDS.get(Job.State(state), JobCommand.RUN)
         return self.command
+
+    async def wait(
+        self, seconds: float, *, done: int, total: int | None, failed: int = 0
+    ) -> JobCommand:
+        """Sleep up to ``seconds`` in short steps; return early when paused or cancelled.
+
+        A rate limit can mean minutes between two sends: the job still reports
+        progress (it is not taken for dead and revived) and obeys within a step.
+        """
+        end = time.monotonic() + seconds
+        command = self.command
+        while command == JobCommand.RUN and (left := end - time.monotonic()) > 0:
+            await asyncio.sleep(min(left, self.step))
+            command = await self.checkpoint(done=done, total=total, failed=failed)
+        return command
 
     def _save(self, done: int, total: int | None, rate: float | None, failed: int) -> Job:
         Job.objects.filter(pk=self.job.pk).update(
@@ -154,6 +179,12 @@ async def _run(job: Job, resumed: bool) -> JobOutcome:
 
 
 def _finish(job_id: int, outcome: JobOutcome) -> str:
+    if outcome.state == Job.State.DONE and _state(job_id) == Job.State.CANCELLED:
+        # The cancel came after the runner's last look: the user was told
+        # "cancelled", so it stays cancelled; the verdict says all was done.
+        outcome = replace(
+            outcome, state=Job.State.CANCELLED, verdict=f"Cancelled as it ended. {outcome.verdict}"
+        )
     Job.objects.filter(pk=job_id).update(
         state=outcome.state,
         verdict=outcome.verdict,
@@ -177,3 +208,7 @@ def _finish(job_id: int, outcome: JobOutcome) -> str:
     )
     push_job(job)
     return str(outcome.state)
+
+
+def _state(job_id: int) -> str:
+    return str(Job.objects.filter(pk=job_id).values_list("state", flat=True).get())

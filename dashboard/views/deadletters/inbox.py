@@ -221,12 +221,7 @@ async def purge(request: HttpRequest) -> HttpResponseRedirect:
 
 
 def rate_limit_of(value: Any) -> float | None:
-    if value in (None, ""):
-        return None
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise InvalidInput("rate limit: a number of messages per second") from None
+    return bulk.rate_limit_of(value)
 
 
 @require_POST
