@@ -238,6 +238,16 @@ def test_it_answers_huge_or_odd_ids_in_bodies_without_a_500(client, operator):
     assert form.status_code == 302
 
 
+@pytest.mark.rabbitmq
+def test_it_refuses_a_move_count_past_64_bits(client, operator, use_clusters, rabbitmq_vhost):
+    client.force_login(operator)
+    body = {"vhost": rabbitmq_vhost, "queue": "a", "target_queue": "b", "count": 2**63}
+    move = client.post(
+        "/api/clusters/test-rabbitmq/rabbitmq/move", body, content_type="application/json"
+    )
+    assert_json_error(move, 400, "invalid")
+
+
 def test_it_refuses_a_huge_consumers_limit(viewing):
     assert_json_error(viewing.get("/api/consumers", {"limit": HUGE}), 400, "invalid")
 

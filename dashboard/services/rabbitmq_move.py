@@ -34,6 +34,7 @@ from brokers.rabbitmq_move import (
     move_messages,
 )
 from dashboard.models import Cluster, Job
+from dashboard.params import INT64_MAX
 from dashboard.roles import OPERATOR
 from dashboard.services import clusters as cluster_services
 from dashboard.services.jobs import (
@@ -119,6 +120,8 @@ def _positive(value: Any, label: str, *, whole: bool) -> Any:
         raise InvalidInput(f"the {label} must be a whole number")
     if not number > 0:
         raise InvalidInput(f"the {label} must be more than 0 (or empty for no limit)")
+    if whole and number > INT64_MAX:  # a job's counts are 64-bit database integers
+        raise InvalidInput(f"the {label} must be at most {INT64_MAX}")
     return number
 
 
