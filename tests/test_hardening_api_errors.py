@@ -263,6 +263,11 @@ def test_an_unknown_api_route_is_json_404(viewing):
     assert page.status_code == 404 and page["Content-Type"].startswith("text/html")
 
 
+def test_with_debug_on_api_errors_are_still_json(viewing, settings):
+    settings.DEBUG = True  # Django's technical 404 page is HTML
+    assert_json_error(viewing.get("/api/no/such/thing"), 404, "not_found")
+
+
 def test_a_wrong_method_is_json_405_with_allow(viewing, kafka_only):
     for url, method, allowed in [
         (f"{K}/topics/x/purge", "get", {"POST"}),
