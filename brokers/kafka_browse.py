@@ -93,11 +93,13 @@ async def read_page(
     match: Matcher | None = None,
     max_scan: int | None = None,
     max_seconds: float | None = None,
+    executor: concurrent.futures.Executor | None = None,
 ) -> RecordPage:
     """A page of records (``match`` None) or of search hits (``match`` set).
 
     Browsing reads each partition's share of ``limit``; a search reads every
     chosen partition until its end or the scan bounds, keeping up to ``limit`` hits.
+    The read runs on ``executor`` (default: this module's few read threads).
     """
     if start not in START_MODES:
         raise ValueError(f"start must be one of {', '.join(START_MODES)}")
@@ -148,7 +150,7 @@ async def read_page(
         ),
         what=f"read of {topic!r}",
         seconds=seconds,
-        executor=READ_THREADS,
+        executor=executor or READ_THREADS,
     )
     if len(chosen) == 1:
         read.records.sort(key=lambda r: r.offset)
@@ -289,10 +291,23 @@ def _record(message: Any) -> KafkaRecord:
 _TIMESTAMP_TYPES = {TIMESTAMP_CREATE_TIME: "create", TIMESTAMP_LOG_APPEND_TIME: "log append"}
 
 
-async def read_record(broker: KafkaBroker, topic: str, partition: int, offset: int) -> KafkaRecord:
+async def read_record(
+    broker: KafkaBroker,
+    topic: str,
+    partition: int,
+    offset: int,
+    *,
+    executor: concurrent.futures.Executor | None = None,
+) -> KafkaRecord:
     """The one record at ``partition``/``offset``; :class:`NotFound` if there is none."""
     page = await read_page(
-        broker, topic, partitions=[partition], start="cursor", cursor={partition: offset}, limit=1
+        broker,
+        topic,
+        partitions=[partition],
+        start="cursor",
+        cursor={partition: offset},
+        limit=1,
+        executor=executor,
     )
     if not page.records or page.records[0].offset != offset:
         raise NotFound(f"no record at offset {offset} of {topic} partition {partition}")

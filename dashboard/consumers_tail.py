@@ -9,15 +9,21 @@ viewer role (4403), for unknown clusters (4404) and with missing parameters or
 the wrong kind of cluster (4400). An accepted socket is sent a ``tail.status``
 and then waits: the page sends ``{"action": "start"}`` to join the entity's
 tail and ``{"action": "pause"}`` to leave it (the tail stops when its last
-viewer leaves or disconnects). While joined it is sent ``tail.message`` (each
-with the viewer's running ``skipped`` count) and, every quiet second or on a
-state change, ``tail.status`` (state: starting, running, error, untappable).
+viewer leaves or disconnects). A user watches at most ``MQB_USER_MAX_TAILS``
+tails at once (per web process), and a process runs at most
+``MQB_TAIL_MAX_RUNNING``: a start beyond either is answered with a
+``tail.status`` of state ``refused`` whose message says why, and the socket
+stays open (pausing another tail frees a place). While joined it is sent
+``tail.message`` (each with the viewer's running ``skipped`` count) and, every
+quiet second or on a state change, ``tail.status`` (state: starting, running,
+error, untappable).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from typing import Any, ClassVar
 from urllib.parse import parse_qs
 
@@ -29,6 +35,7 @@ from brokers.base import ConfigError
 from dashboard.consumers import UNAUTHENTICATED
 from dashboard.roles import VIEWER, has_role
 from dashboard.services.clusters import get_cluster_config
+from dashboard.services.limits import TAIL_WATCHERS, Busy, user_key
 from dashboard.services.tail import Viewer, join_queue_tail, join_topic_tail
 
 BAD_REQUEST = 4400
@@ -42,6 +49,7 @@ class TailConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     params: dict[str, str]
     viewer: Viewer | None = None
     relay: asyncio.Task[None] | None = None
+    release_share: Callable[[], None] | None = None
 
     def complete(self, params: dict[str, str]) -> bool:
         raise NotImplementedError
@@ -87,11 +95,33 @@ class TailConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         action = content.get("action") if isinstance(content, dict) else None
         if action == "start" and self.viewer is None:
-            self.viewer = await self.join()
+            try:
+                self.viewer = await self._join_within_share()
+            except Busy as exc:
+                await self.send_json(
+                    {"type": "tail.status", "state": "refused", "message": exc.message}
+                )
+                return
             self.relay = asyncio.create_task(self._relay(self.viewer))
         elif action == "pause":
             await self._leave()
             await self.send_json({"type": "tail.status", "state": "paused", "message": ""})
+
+    async def _join_within_share(self) -> Viewer:
+        limit = settings.MQB_USER_MAX_TAILS
+        release = TAIL_WATCHERS.take(
+            user_key(self.scope["user"]),
+            limit,
+            f"You are watching {limit} live tails already, the most one user may watch at once"
+            f" (MQB_USER_MAX_TAILS={limit}). Pause one of them, then start this one.",
+        )
+        try:
+            viewer = await self.join()
+        except BaseException:
+            release()
+            raise
+        self.release_share = release
+        return viewer
 
     async def _relay(self, viewer: Viewer) -> None:
         await self.send_json(viewer.status())
@@ -107,6 +137,9 @@ class TailConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
                 await relay
         if viewer is not None:
             await viewer.leave()
+        release, self.release_share = self.release_share, None
+        if release is not None:
+            release()
 
     async def disconnect(self, code: int) -> None:
         await self._leave()

@@ -243,6 +243,11 @@ MQB_KAFKA_SEARCH_MAX_SECONDS = envfloat("MQB_KAFKA_SEARCH_MAX_SECONDS", 5.0)
 MQB_KAFKA_BROWSE_CONSUMERS = envint("MQB_KAFKA_BROWSE_CONSUMERS", 2)
 # A topic page asks at most this many consumer groups whether they read it.
 MQB_KAFKA_TOPIC_GROUPS_MAX = envint("MQB_KAFKA_TOPIC_GROUPS_MAX", 1000)
+# Threads of a web process that read Kafka records (browse, search, one record),
+# shared fairly between users; each user runs at most MQB_USER_MAX_KAFKA_READS
+# reads at once (per web process), one more answers 429.
+MQB_KAFKA_READ_THREADS = envint("MQB_KAFKA_READ_THREADS", 8)
+MQB_USER_MAX_KAFKA_READS = envint("MQB_USER_MAX_KAFKA_READS", 4)
 
 # -- Dead letters (capture, inbox, requeue) --
 # Bytes of a captured body kept in DeadLetter.body (decoded and shown from there).
@@ -373,3 +378,7 @@ MQB_TAIL_BUFFER_BYTES = envint("MQB_TAIL_BUFFER_BYTES", 16 * 1024 * 1024)
 # Characters of a message body (or key) a tail shows; bodies are decoded from
 # at most their first 64 KiB.
 MQB_TAIL_PREVIEW = envint("MQB_TAIL_PREVIEW", 1024)
+# Live tails one user watches at once, and distinct tails a web process runs at
+# once (a Kafka tail holds a consumer and its threads); more are refused.
+MQB_USER_MAX_TAILS = envint("MQB_USER_MAX_TAILS", 4)
+MQB_TAIL_MAX_RUNNING = envint("MQB_TAIL_MAX_RUNNING", 50)

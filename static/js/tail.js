@@ -85,7 +85,7 @@
       if (s.rate !== undefined) part("rate").textContent = String(s.rate);
       counts(s);
       const alert = part("alert");
-      alert.hidden = !(s.state === "untappable" || s.state === "error");
+      alert.hidden = !(s.state === "untappable" || s.state === "error" || s.state === "refused");
       alert.textContent = alert.hidden ? "" : s.message;
       if (s.notes) {
         const notes = part("notes");
@@ -101,7 +101,16 @@
         running: "Live: showing messages as they arrive.",
         error: "The tail failed; retrying.",
         untappable: "This queue cannot be tapped.",
+        refused: "Not started: over a limit (see the message).",
       };
+      if (s.state === "refused") {
+        // The server did not start it: back to a Start button, the reason in the alert.
+        wanted = false;
+        button.textContent = "Start";
+        button.setAttribute("aria-pressed", "false");
+        setState(s.state, labels.refused);
+        return;
+      }
       if (wanted || s.state === "paused") setState(s.state, labels[s.state] || s.state);
     }
 

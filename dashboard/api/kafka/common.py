@@ -17,6 +17,7 @@ from django.urls import reverse
 
 from dashboard.api_errors import method_not_allowed
 from dashboard.services.kafka import Decoded, InvalidInput, RecordView
+from dashboard.services.limits import Busy
 
 View = Callable[..., Coroutine[Any, Any, HttpResponse]]
 
@@ -36,7 +37,7 @@ EXTRA = {
 
 
 def api(methods: tuple[str, ...] = ("GET",)) -> Callable[[View], View]:
-    """Allowed methods, and bad input / missing role as JSON (400 / 403)."""
+    """Allowed methods; bad input, missing role, over the user's share as JSON (400/403/429)."""
 
     def decorator(view: View) -> View:
         @wraps(view)
@@ -49,6 +50,10 @@ def api(methods: tuple[str, ...] = ("GET",)) -> Callable[[View], View]:
                 return error(exc.message, "invalid", 400)
             except PermissionDenied as exc:
                 return error(str(exc) or "not allowed", "forbidden", 403)
+            except Busy as exc:
+                response = error(exc.message, "too_many_requests", 429)
+                response["Retry-After"] = str(exc.retry_after)
+                return response
 
         return wrapper
 

@@ -20,6 +20,7 @@ from dashboard.services.kafka import (
     parse_browse_query,
 )
 from dashboard.services.kafka.common import InvalidInput
+from dashboard.services.limits import user_key
 
 
 @api()
@@ -54,7 +55,7 @@ async def messages(request: HttpRequest, cluster: str, topic: str) -> HttpRespon
     if request.method == "POST":
         return await writes.produce(request, cluster, topic)
     query = parse_browse_query(request.GET)
-    result = await get_messages(cluster, topic, query)
+    result = await get_messages(cluster, topic, query, reader=user_key(request.user))
     page = result.page
     downloads = download_base(cluster, topic)
     return JsonResponse(
@@ -87,7 +88,8 @@ def _cursor(pairs: tuple[tuple[int, int], ...]) -> str:
 async def record(
     request: HttpRequest, cluster: str, topic: str, partition: int, offset: int
 ) -> HttpResponse:
-    return JsonResponse(record_json(cluster, await get_record(cluster, topic, partition, offset)))
+    view = await get_record(cluster, topic, partition, offset, reader=user_key(request.user))
+    return JsonResponse(record_json(cluster, view))
 
 
 @api()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -22,6 +23,7 @@ from dashboard.services.kafka.common import (
     get_kafka,
     parse_int,
 )
+from dashboard.services.limits import kafka_reads
 
 START_CHOICES = ("newest", "oldest", "offset", "timestamp")
 SEARCH_IN = ("both", "key", "value")
@@ -201,8 +203,19 @@ def decode_record(record: KafkaRecord) -> RecordView:
     )
 
 
-async def get_messages(slug: str, topic: str, query: BrowseQuery) -> MessagePage:
+async def get_messages(slug: str, topic: str, query: BrowseQuery, *, reader: str) -> MessagePage:
+    """A page or a search, on one of ``reader``'s share of the Kafka read threads.
+
+    :class:`~dashboard.services.limits.Busy` when ``reader`` has too many reads running.
+    """
     check_topic(topic)
+    async with kafka_reads().slot(reader) as executor:
+        return await _get_messages(slug, topic, query, executor)
+
+
+async def _get_messages(
+    slug: str, topic: str, query: BrowseQuery, executor: concurrent.futures.Executor
+) -> MessagePage:
     broker = await get_kafka(slug)
     match = None
     if query.search:
@@ -223,6 +236,7 @@ async def get_messages(slug: str, topic: str, query: BrowseQuery) -> MessagePage
         match=match,
         max_scan=settings.MQB_KAFKA_SEARCH_MAX_RECORDS if match else None,
         max_seconds=settings.MQB_KAFKA_SEARCH_MAX_SECONDS if match else None,
+        executor=executor,
     )
     size = sum(len(r.key or b"") + len(r.value or b"") for r in page.records)
     if size >= _DECODE_INLINE_BYTES:
@@ -249,20 +263,27 @@ async def get_messages(slug: str, topic: str, query: BrowseQuery) -> MessagePage
     )
 
 
-async def get_record(slug: str, topic: str, partition: int, offset: int) -> RecordView:
+async def _read_record(
+    slug: str, topic: str, partition: int, offset: int, reader: str
+) -> KafkaRecord:
     check_topic(topic)
     check_position(partition, offset)
-    record = await kafka_browse.read_record(await get_kafka(slug), topic, partition, offset)
-    return decode_record(record)
+    async with kafka_reads().slot(reader) as executor:
+        broker = await get_kafka(slug)
+        return await kafka_browse.read_record(broker, topic, partition, offset, executor=executor)
+
+
+async def get_record(
+    slug: str, topic: str, partition: int, offset: int, *, reader: str
+) -> RecordView:
+    return decode_record(await _read_record(slug, topic, partition, offset, reader))
 
 
 async def get_record_bytes(
-    slug: str, topic: str, partition: int, offset: int, part: str
+    slug: str, topic: str, partition: int, offset: int, part: str, *, reader: str
 ) -> bytes | None:
     """The full key or value of one record, re-read from the broker (for downloads)."""
     if part not in ("key", "value"):
         raise InvalidInput("part must be key or value")
-    check_topic(topic)
-    check_position(partition, offset)
-    record = await kafka_browse.read_record(await get_kafka(slug), topic, partition, offset)
+    record = await _read_record(slug, topic, partition, offset, reader)
     return record.key if part == "key" else record.value

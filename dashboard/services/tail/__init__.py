@@ -5,7 +5,8 @@ tail of that entity in this process (started by the first viewer, stopped
 when the last one calls :meth:`Viewer.leave`). Settings: ``MQB_TAIL_RATE``
 (messages per second per viewer), ``MQB_TAIL_BUFFER`` and
 ``MQB_TAIL_BUFFER_BYTES`` (the RabbitMQ tap queue's caps), ``MQB_TAIL_PREVIEW``
-(characters of a body shown).
+(characters of a body shown), ``MQB_TAIL_MAX_RUNNING`` (distinct tails per
+process; the per-user count, ``MQB_USER_MAX_TAILS``, is kept by the websocket).
 """
 
 from __future__ import annotations
@@ -48,7 +49,9 @@ async def join_queue_tail(slug: str, vhost: str, name: str) -> Viewer:
             preview=settings.MQB_TAIL_PREVIEW,
         )
 
-    return await join(("queue", slug, vhost, name), opener, settings.MQB_TAIL_RATE)
+    return await join(
+        ("queue", slug, vhost, name), opener, settings.MQB_TAIL_RATE, settings.MQB_TAIL_MAX_RUNNING
+    )
 
 
 async def join_topic_tail(slug: str, topic: str) -> Viewer:
@@ -63,4 +66,6 @@ async def join_topic_tail(slug: str, topic: str) -> Viewer:
             broker, topic, rate=settings.MQB_TAIL_RATE, preview=settings.MQB_TAIL_PREVIEW
         )
 
-    return await join(("topic", slug, topic), opener, settings.MQB_TAIL_RATE)
+    return await join(
+        ("topic", slug, topic), opener, settings.MQB_TAIL_RATE, settings.MQB_TAIL_MAX_RUNNING
+    )

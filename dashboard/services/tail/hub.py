@@ -19,6 +19,7 @@ from typing import Any
 
 from brokers.base import BrokerError
 from brokers.tail import NotTappable, RateLimiter, TailSource
+from dashboard.services.limits import Busy
 
 from .render import message_json
 
@@ -166,10 +167,20 @@ class Tail:
         await self._close_source()
 
 
-async def join(key: TailKey, opener: Opener, rate: int) -> Viewer:
-    """A new viewer of the tail ``key``, started with ``opener`` if nobody watches it yet."""
+async def join(key: TailKey, opener: Opener, rate: int, max_running: int = 0) -> Viewer:
+    """A new viewer of the tail ``key``, started with ``opener`` if nobody watches it yet.
+
+    :class:`Busy` when starting it would make more than ``max_running`` tails
+    (0: no limit); joining a running tail costs no thread and is always allowed.
+    """
     tails = _tails.setdefault(asyncio.get_running_loop(), {})
     tail = tails.get(key)
+    if tail is None and 0 < max_running <= len(tails):
+        raise Busy(
+            f"This server already runs {len(tails)} live tails, its most"
+            f" (MQB_TAIL_MAX_RUNNING={max_running}); try again when some have stopped.",
+            retry_after=30,
+        )
     if tail is None:
         tail = tails[key] = Tail(key, opener)
         tail.start()

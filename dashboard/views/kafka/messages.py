@@ -16,19 +16,24 @@ from dashboard.services.kafka import (
     parse_browse_query,
 )
 from dashboard.services.kafka.messages import SEARCH_IN, START_CHOICES, BrowseQuery
+from dashboard.services.limits import Busy, user_key
 from dashboard.views.kafka.common import render_page
 from dashboard.views.kafka.rows_html import record_rows
 
 
 async def messages_page(request: HttpRequest, cluster: str, topic: str) -> HttpResponse:
     error = ""
+    status = 200
+    retry_after = 0
     query = BrowseQuery()
     result = None
     try:
         query = parse_browse_query(request.GET)
-        result = await get_messages(cluster, topic, query)
+        result = await get_messages(cluster, topic, query, reader=user_key(request.user))
     except InvalidInput as exc:
-        error = exc.message
+        error, status = exc.message, 400
+    except Busy as exc:
+        error, status, retry_after = exc.message, 429, exc.retry_after
     context = {
         "topic_name": topic,
         "query": query,
@@ -47,10 +52,12 @@ async def messages_page(request: HttpRequest, cluster: str, topic: str) -> HttpR
             ),
         ),
     }
-    status = 400 if error else 200
-    return await render_page(
+    response = await render_page(
         request, "kafka/messages.html", cluster, context, status=status, tab="topics"
     )
+    if retry_after:
+        response["Retry-After"] = str(retry_after)
+    return response
 
 
 def _link(query: BrowseQuery, cursor: tuple[tuple[int, int], ...]) -> str:
@@ -61,9 +68,15 @@ async def download_record(
     request: HttpRequest, cluster: str, topic: str, partition: int, offset: int, part: str
 ) -> HttpResponse:
     try:
-        data = await get_record_bytes(cluster, topic, partition, offset, part)
+        data = await get_record_bytes(
+            cluster, topic, partition, offset, part, reader=user_key(request.user)
+        )
     except InvalidInput as exc:
         return HttpResponse(exc.message, status=400, content_type="text/plain; charset=utf-8")
+    except Busy as exc:
+        busy = HttpResponse(exc.message, status=429, content_type="text/plain; charset=utf-8")
+        busy["Retry-After"] = str(exc.retry_after)
+        return busy
     if data is None:
         raise NotFound(f"the {part} of {topic} partition {partition} offset {offset} is null")
     response = HttpResponse(data, content_type="application/octet-stream")
