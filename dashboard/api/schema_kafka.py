@@ -42,6 +42,7 @@ _STATUS_TEXT = {
     403: "the role is not enough (operator to produce, admin to purge or reset)",
     404: "no such cluster, topic, partition, record or group",
     409: "refused: read-only cluster, compacted topic, group with active members",
+    429: "the user runs MQB_USER_MAX_KAFKA_READS reads already (see Retry-After)",
     502: "the broker refused or answered badly",
     503: "the broker is unavailable",
     504: "the broker did not answer in time",
@@ -60,6 +61,7 @@ def errors(*statuses: int) -> dict[str, Any]:
 
 
 READ_ERRORS = errors(400, 401, 404, 502, 503, 504)
+RECORD_READ_ERRORS = errors(400, 401, 404, 429, 502, 503, 504)
 WRITE_ERRORS = errors(400, 401, 403, 404, 409, 502, 503, 504)
 
 PRODUCE_BODY = obj(
@@ -144,7 +146,7 @@ PATHS: dict[str, Any] = {
             "summary": "Browse or search records (never commits, never creates topics)",
             "operationId": "kafkaMessages",
             "parameters": BROWSE_PARAMS,
-            "responses": {**ok(ref("KafkaRecordPage")), **READ_ERRORS},
+            "responses": {**ok(ref("KafkaRecordPage")), **RECORD_READ_ERRORS},
         },
         "post": {
             "summary": "Produce one record and wait for its delivery (operator)",
@@ -164,7 +166,7 @@ PATHS: dict[str, Any] = {
                 param("partition", schema=INT),
                 param("offset", schema=INT),
             ],
-            "responses": {**ok(ref("KafkaRecord")), **READ_ERRORS},
+            "responses": {**ok(ref("KafkaRecord")), **RECORD_READ_ERRORS},
         }
     },
     f"{BASE}/topics/{{topic}}/purge": {
