@@ -163,3 +163,19 @@ def test_it_refuses_kafka_produce_headers_that_are_not_a_list(
         content_type="application/json",
     )
     assert_invalid(answer, "headers")
+
+
+@pytest.mark.kafka
+@pytest.mark.parametrize("field", ["key_format", "value_format"])
+@pytest.mark.parametrize("value", [{}, 0, False, []])
+def test_it_refuses_kafka_produce_formats_that_are_not_strings(
+    client, operator, use_clusters, kafka_config, field, value
+):
+    use_clusters(kafka_config)
+    client.force_login(operator)
+    answer = client.post(
+        "/api/clusters/test-kafka/kafka/topics/any-topic/messages",
+        {"key": "k", "value": "x", field: value},
+        content_type="application/json",
+    )
+    assert_invalid(answer, field)

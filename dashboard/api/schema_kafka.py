@@ -70,14 +70,18 @@ PRODUCE_BODY = obj(
     key_format={"type": "string", "enum": ["text", "base64"]},
     value={**STR_OR_NULL, "description": "null: a tombstone"},
     value_format={"type": "string", "enum": ["text", "json", "base64"]},
-    headers=array(
-        {
-            "oneOf": [
-                obj(["key"], key=STR, value=STR_OR_NULL, format={"enum": ["text", "base64"]}),
-                {"type": "array", "minItems": 2, "maxItems": 2},
-            ]
-        }
-    ),
+    headers={
+        **array(
+            {
+                "oneOf": [
+                    obj(["key"], key=STR, value=STR_OR_NULL, format={"enum": ["text", "base64"]}),
+                    {"type": "array", "minItems": 2, "maxItems": 2},
+                ]
+            }
+        ),
+        "type": ["array", "null"],
+        "description": "null: no headers",
+    },
 )
 
 BROWSE_PARAMS = [

@@ -104,6 +104,16 @@ def json_partition(value: Any) -> int | None:
     return bounded_int(value, name="partition", low=0, high=INT32_MAX, error=InvalidInput)
 
 
+def _json_format(data: dict[str, Any], field: str) -> str:
+    """``key_format``/``value_format`` of a JSON body: missing or null is text; {} is not."""
+    value = data.get(field)
+    if value is None:
+        return "text"
+    if not isinstance(value, str):
+        raise InvalidInput(f"{field} must be a string")
+    return value
+
+
 def parse_produce_json(data: Any) -> RecordToProduce:
     """From the API: ``key``/``value`` strings or null, ``*_format``, ``headers`` list."""
     if not isinstance(data, dict):
@@ -130,8 +140,8 @@ def parse_produce_json(data: Any) -> RecordToProduce:
         raise InvalidInput("key and value must be strings or null")
     return RecordToProduce(
         partition=json_partition(data.get("partition")),
-        key=encode(key, str(data.get("key_format") or "text"), "key"),
-        value=encode(value, str(data.get("value_format") or "text"), "value"),
+        key=encode(key, _json_format(data, "key_format"), "key"),
+        value=encode(value, _json_format(data, "value_format"), "value"),
         headers=tuple(headers),
     )
 
