@@ -361,3 +361,33 @@ async def test_it_counts_a_given_up_read_until_its_thread_returns() -> None:
     gate.set()
     await waiting
     assert pool.stats() == {"busy": 0, "admitted": 0}
+
+
+@pytest.fixture
+def two_topics(unique_name: str) -> Iterator[list[str]]:
+    names = [unique_name + "-a", unique_name + "-b"]
+    for name in names:
+        create_topic(name)
+    yield names
+    delete_topics(*names)
+
+
+async def test_it_starts_no_tail_beyond_the_process_cap_but_lets_viewers_join_one(
+    settings: Any, use_clusters: Any, two_topics: list[str]
+) -> None:
+    from dashboard.services.connections import close_all
+    from dashboard.services.tail import join_topic_tail, running_tails
+
+    settings.MQB_TAIL_MAX_RUNNING = 1
+    first, second = two_topics
+    viewers = [await join_topic_tail("test-kafka", first)]
+    try:
+        with pytest.raises(Busy, match="MQB_TAIL_MAX_RUNNING=1"):
+            await join_topic_tail("test-kafka", second)
+        viewers.append(await join_topic_tail("test-kafka", first))  # the running one: no thread
+        assert list(running_tails()) == [("topic", "test-kafka", first)]
+    finally:
+        for viewer in viewers:
+            await viewer.leave()
+        await close_all()
+    assert not running_tails()
