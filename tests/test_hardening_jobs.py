@@ -249,3 +249,30 @@ async def test_it_refuses_json_nan_and_infinity_literals_as_a_rate(http, pending
         )
         assert response.status_code == 400, response.text
         assert "rate_limit" in json.loads(response.text)["error"]
+
+
+async def cancelled_as_it_ends(run: Any) -> Any:
+    """A runner whose cancel arrives after its last look at the job."""
+    from asgiref.sync import sync_to_async
+
+    from dashboard.models import Job
+    from dashboard.services import jobs
+
+    await sync_to_async(jobs.do_cancel_job)(run.job.pk, user=run.job.created_by)
+    return jobs.JobOutcome(Job.State.DONE, "Done: 1 of 1.", done=1, total=1)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_keeps_a_job_cancelled_when_the_cancel_arrives_as_it_ends(operator, monkeypatch):
+    from dashboard.services import jobs
+
+    monkeypatch.setitem(jobs.RUNNERS, "test.ends", f"{__name__}.cancelled_as_it_ends")
+    monkeypatch.setattr(jobs.control, "enqueue", lambda job: None)
+    job = jobs.do_start_job(
+        kind="test.ends", cluster=None, parameters={}, user=operator, target="job"
+    )
+
+    assert jobs.run_job(job.pk, job.task_id) == "cancelled"
+    finished = jobs.get_job(job.pk)
+    assert (finished.state, finished.done) == ("cancelled", 1)
+    assert finished.verdict == "Cancelled as it ended. Done: 1 of 1."
