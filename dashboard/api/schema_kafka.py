@@ -67,9 +67,9 @@ WRITE_ERRORS = errors(400, 401, 403, 404, 409, 502, 503, 504)
 PRODUCE_BODY = obj(
     partition={**INT_OR_NULL, "description": "null: chosen by the key's hash"},
     key={**STR_OR_NULL, "description": "null: a null key"},
-    key_format={"type": "string", "enum": ["text", "base64"]},
+    key_format={"enum": ["text", "base64", None], "description": "null: text"},
     value={**STR_OR_NULL, "description": "null: a tombstone"},
-    value_format={"type": "string", "enum": ["text", "json", "base64"]},
+    value_format={"enum": ["text", "json", "base64", None], "description": "null: text"},
     headers={
         **array(
             {
