@@ -20,6 +20,7 @@ from http import HTTPStatus
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
 from django.urls import Resolver404
 from django.views import csrf, defaults
 
@@ -121,26 +122,28 @@ class ApiErrorMiddleware:
     async_capable = True
 
     def __init__(
-        self, get_response: Callable[[HttpRequest], HttpResponse | Awaitable[HttpResponse]]
+        self,
+        get_response: Callable[[HttpRequest], HttpResponseBase | Awaitable[HttpResponseBase]],
     ) -> None:
         self.get_response = get_response
         self.is_async = iscoroutinefunction(get_response)
         if self.is_async:
             markcoroutinefunction(self)
 
-    def __call__(self, request: HttpRequest) -> HttpResponse | Awaitable[HttpResponse]:
+    def __call__(self, request: HttpRequest) -> HttpResponseBase | Awaitable[HttpResponseBase]:
         if self.is_async:
             return self._acall(request)
         response = self.get_response(request)
-        assert isinstance(response, HttpResponse)
+        # Static files and downloads are streaming answers, not HttpResponse.
+        assert isinstance(response, HttpResponseBase)
         return self._finish(request, response)
 
-    async def _acall(self, request: HttpRequest) -> HttpResponse:
+    async def _acall(self, request: HttpRequest) -> HttpResponseBase:
         response = self.get_response(request)
-        assert not isinstance(response, HttpResponse)
+        assert not isinstance(response, HttpResponseBase)
         return self._finish(request, await response)
 
-    def _finish(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+    def _finish(self, request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
         if response.status_code < 400 or not is_api(request):
             return response
         if response.get("Content-Type", "").startswith("application/json"):
