@@ -60,7 +60,7 @@ def run_action(page, ids: list[int], action: str) -> str:
     page.select_option("select[name=action]", action)
     page.click("button[name=index]")
     page.wait_for_load_state()
-    return page.inner_text("ul.messagelist")
+    return str(page.inner_text("ul.messagelist"))
 
 
 def test_it_requeues_and_purges_as_a_non_superuser_admin(browser, dlq_daphne, rabbitmq_vhost):  # noqa: F811
