@@ -169,4 +169,4 @@ def test_it_reads_the_projects_procfile_at_run_time():
     names = [entry.name for entry in supervise.read_procfile(ROOT / "Procfile")]
     assert names[:3] == ["web", "collector", "worker"]
     demo = (ROOT / "scripts" / "demo.sh").read_text()
-    assert "scripts/supervise.py -f Procfile" in demo and "honcho\" start" not in demo
+    assert "scripts/supervise.py -f Procfile" in demo and 'honcho" start' not in demo
