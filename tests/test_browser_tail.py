@@ -45,7 +45,7 @@ def start_and_wait_for_messages(page, stop: threading.Event, count: int = 3) -> 
     page.click("[data-tail] [data-role=toggle]")
     try:
         page.wait_for_function(
-            f"Number(document.querySelector('[data-tail]').dataset.shown) >= {count}",
+            f"() => Number(document.querySelector('[data-tail]').dataset.shown) >= {count}",
             timeout=20_000,
         )
     finally:

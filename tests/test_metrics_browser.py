@@ -100,7 +100,8 @@ def test_the_cluster_page_follows_the_totals(page, daphne_url, collector):
     page.goto(f"{daphne_url}/live/local-kafka/")
     wait_attribute(page, "data-state", "open", collector)
     page.wait_for_function(
-        "document.querySelector('[data-metrics-chart]').dataset.lag !== undefined", timeout=30_000
+        "() => document.querySelector('[data-metrics-chart]').dataset.lag !== undefined",
+        timeout=30_000,
     )
     labels = page.locator(".mqb-chart-numbers dt").all_inner_texts()
     assert "Lag" in labels and "Ack" not in labels, "Kafka's numbers, not RabbitMQ's"

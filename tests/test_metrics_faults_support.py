@@ -176,8 +176,8 @@ def wait_chart(page: Any, condition: str, what: str, timeout: float, *logs: Path
     """Wait until the JS ``condition`` on ``c`` (the chart element) holds."""
     try:
         page.wait_for_function(
-            f"(() => {{ const c = document.querySelector('[data-metrics-chart]');"
-            f" return !!c && ({condition}); }})()",
+            f"() => {{ const c = document.querySelector('[data-metrics-chart]');"
+            f" return !!c && ({condition}); }}",
             timeout=timeout * 1000,
         )
     except Exception as exc:
