@@ -44,8 +44,9 @@ async def opens(
     # Daphne puts the connection's scheme in the scope; the test communicator does not.
     communicator.scope["scheme"] = scheme
     connected, _ = await communicator.connect(timeout=5)
-    if connected:
-        await communicator.disconnect()
+    # A refused consumer still waits on the channel layer: end it either way,
+    # or the event loop's teardown hangs on its pending receive.
+    await communicator.disconnect()
     return bool(connected)
 
 
