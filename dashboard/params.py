@@ -70,8 +70,8 @@ def parse_int(
 
 
 def parse_page(raw: object, *, error: type[InvalidParameter] = InvalidParameter) -> int:
-    """A ``page`` parameter: empty is 1."""
-    if raw is None or str(raw).strip() == "":
+    """A ``page`` parameter: empty is 1 (blank is not a number: a 400)."""
+    if raw is None or str(raw) == "":
         return 1
     return parse_int(raw, name="page", low=1, high=PAGE_MAX, error=error)
 

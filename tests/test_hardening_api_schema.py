@@ -179,3 +179,30 @@ def test_it_refuses_kafka_produce_formats_that_are_not_strings(
         content_type="application/json",
     )
     assert_invalid(answer, field)
+
+
+@pytest.mark.kafka
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"value": None, "key_format": "rot13"}, "key_format"),
+        ({"value": None, "key_format": "json"}, "key_format"),
+        ({"key": None, "value": None, "value_format": "hex"}, "value_format"),
+    ],
+)
+def test_it_refuses_a_kafka_produce_format_even_for_a_null_key_or_value(
+    client, operator, use_clusters, kafka_config, body, field
+):
+    use_clusters(kafka_config)
+    client.force_login(operator)
+    answer = client.post(
+        "/api/clusters/test-kafka/kafka/topics/any-topic/messages",
+        body,
+        content_type="application/json",
+    )
+    assert_invalid(answer, field)
+
+
+def test_a_blank_page_number_is_not_a_number(client, viewer):
+    client.force_login(viewer)
+    assert_invalid(client.get("/api/deadletters/letters", {"page": "\r"}), "page")

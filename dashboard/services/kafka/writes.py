@@ -29,6 +29,8 @@ from dashboard.services.kafka.common import (
 )
 
 FORMATS = ("text", "json", "base64")
+# The key of a record is never parsed as JSON (the document offers text and base64).
+KEY_FORMATS = ("text", "base64")
 
 
 @dataclass(frozen=True)
@@ -104,13 +106,19 @@ def json_partition(value: Any) -> int | None:
     return bounded_int(value, name="partition", low=0, high=INT32_MAX, error=InvalidInput)
 
 
-def _json_format(data: dict[str, Any], field: str) -> str:
-    """``key_format``/``value_format`` of a JSON body: missing or null is text; {} is not."""
+def _json_format(data: dict[str, Any], field: str, allowed: tuple[str, ...]) -> str:
+    """``key_format``/``value_format`` of a JSON body: missing or null is text; {} is not.
+
+    Checked even when its key or value is null, so a wrong format is never
+    accepted silently.
+    """
     value = data.get(field)
     if value is None:
         return "text"
     if not isinstance(value, str):
         raise InvalidInput(f"{field} must be a string")
+    if value not in allowed:
+        raise InvalidInput(f"{field} must be one of {', '.join(allowed)}")
     return value
 
 
@@ -140,8 +148,8 @@ def parse_produce_json(data: Any) -> RecordToProduce:
         raise InvalidInput("key and value must be strings or null")
     return RecordToProduce(
         partition=json_partition(data.get("partition")),
-        key=encode(key, _json_format(data, "key_format"), "key"),
-        value=encode(value, _json_format(data, "value_format"), "value"),
+        key=encode(key, _json_format(data, "key_format", KEY_FORMATS), "key"),
+        value=encode(value, _json_format(data, "value_format", FORMATS), "value"),
         headers=tuple(headers),
     )
 
