@@ -13,7 +13,7 @@ STAMP := $(VENV)/.requirements-installed
 help:
 	@echo "make demo           start services, migrate, demo login, workload, web+collector+worker"
 	@echo "make test           start services and run the whole test suite"
-	@echo "make services-down  stop RabbitMQ, Kafka and Redis started by services/up.sh"
+	@echo "make services-down  stop RabbitMQ, Kafka and Redis started by ops/up.sh"
 	@echo "make check          ruff and mypy"
 
 # Reinstall only when requirements.txt changes.
@@ -25,13 +25,13 @@ $(STAMP): requirements.txt
 venv: $(STAMP)
 
 services: venv
-	services/up.sh
+	ops/up.sh
 
 services-down:
-	services/down.sh
+	ops/down.sh
 
 services-status:
-	services/status.sh
+	ops/status.sh
 
 migrate: venv
 	$(BIN)/python manage.py migrate --no-input -v0

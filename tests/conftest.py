@@ -1,4 +1,4 @@
-"""Fixtures for the real services started by ``services/up.sh`` (``make test`` does it).
+"""Fixtures for the real services started by ``ops/up.sh`` (``make test`` does it).
 
 Isolation on shared services: a fresh RabbitMQ vhost per test run (deleted at
 the end), unique Kafka topic and group names, a Redis channel prefix and a
@@ -41,8 +41,7 @@ def _port_open(port: int) -> bool:
 def _require(port: int, what: str) -> None:
     if not _port_open(port):
         pytest.exit(
-            f"{what} is not running on 127.0.0.1:{port}; `make test` starts it"
-            " (or run services/up.sh)",
+            f"{what} is not running on 127.0.0.1:{port}; `make test` starts it (or run ops/up.sh)",
             returncode=3,
         )
 

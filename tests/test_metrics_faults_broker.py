@@ -1,6 +1,6 @@
 """Fault: a broker restarted while its page is open in Chromium.
 
-A private one-node Kafka (``services/kafka.sh`` on free ports, its own state
+A private one-node Kafka (``ops/kafka.sh`` on free ports, its own state
 dir; the shared Kafka is never stopped) and the shared RabbitMQ are configured
 as two clusters. The Kafka is stopped while its page is open: the page says
 "unavailable since ..." within two sample intervals, the RabbitMQ page keeps
