@@ -25,8 +25,6 @@ from urllib.parse import quote
 
 import pytest
 
-from tests import deadletter_flow as flow
-from tests import deadletter_helpers as h
 from tests.conftest import (
     PYTHON,
     ROOT,
@@ -36,6 +34,8 @@ from tests.conftest import (
     wait_for_port,
 )
 from tests.settings import RUN_ID
+from tests.support import deadletter_flow as flow
+from tests.support import deadletters as h
 
 pytestmark = [pytest.mark.browser, pytest.mark.rabbitmq]
 
@@ -44,8 +44,8 @@ KAFKA_CAPTURE = """
 import asyncio, json, sys
 import django
 django.setup()
-from tests import deadletter_flow as flow
-from tests import deadletter_helpers as h
+from tests.support import deadletter_flow as flow
+from tests.support import deadletters as h
 rows = asyncio.run(flow.kafka_dead_letters(sys.argv[1], sys.argv[2], [sys.argv[3].encode()]))
 print(json.dumps({"id": rows[0].pk}))
 """
@@ -54,8 +54,8 @@ CAPTURE = """
 import asyncio, json, sys
 import django
 django.setup()
-from tests import deadletter_flow as flow
-from tests import deadletter_helpers as h
+from tests.support import deadletter_flow as flow
+from tests.support import deadletters as h
 made = asyncio.run(flow.rabbitmq_dead_letters(sys.argv[1], [sys.argv[2]], prefix="brw"))
 rows = asyncio.run(flow.rows_of(made.dlq))
 print(json.dumps({"id": rows[0].pk, "work": made.work, "dlq": made.dlq}))
@@ -209,7 +209,7 @@ BULK_CAPTURE = """
 import asyncio, json, sys
 import django
 django.setup()
-from tests import deadletter_flow as flow
+from tests.support import deadletter_flow as flow
 ids = [f"{sys.argv[2]}-{i}" for i in range(int(sys.argv[3]))]
 made = asyncio.run(flow.rabbitmq_dead_letters(sys.argv[1], ids, prefix="brwbulk"))
 print(json.dumps({"work": made.work, "dlq": made.dlq}))

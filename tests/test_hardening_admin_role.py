@@ -16,8 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests import deadletter_flow as flow
 from tests.conftest import PYTHON, ROOT
+from tests.support import deadletter_flow as flow
 from tests.test_browser_deadletters import dlq_daphne  # noqa: F401 - the fixture
 
 pytestmark = [pytest.mark.browser, pytest.mark.rabbitmq]
@@ -28,7 +28,7 @@ CAPTURE_THREE = """
 import asyncio, json, sys
 import django
 django.setup()
-from tests import deadletter_flow as flow
+from tests.support import deadletter_flow as flow
 made = asyncio.run(flow.rabbitmq_dead_letters(sys.argv[1], sys.argv[2:], prefix="adm"))
 rows = asyncio.run(flow.rows_of(made.dlq))
 print(json.dumps({"ids": {r.message_id: r.pk for r in rows}, "work": made.work, "dlq": made.dlq}))

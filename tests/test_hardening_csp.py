@@ -15,8 +15,8 @@ from urllib.parse import quote, urlencode
 import httpx
 import pytest
 
-from tests import deadletter_helpers as h
 from tests.conftest import PYTHON, ROOT
+from tests.support import deadletters as h
 from tests.test_browser_deadletters import CAPTURE, dlq_daphne  # noqa: F401 - the fixture
 
 pytestmark = [pytest.mark.browser, pytest.mark.rabbitmq, pytest.mark.kafka]

@@ -29,9 +29,9 @@ from dashboard.services.connections import close_all
 from dashboard.services.deadletters import requeue as service
 from dashboard.services.deadletters import requeue_job
 from dashboard.services.deadletters.inbox import InboxFilter, get_inbox_groups
-from tests import deadletter_flow as flow
-from tests import deadletter_helpers as h
 from tests.conftest import KAFKA
+from tests.support import deadletter_flow as flow
+from tests.support import deadletters as h
 
 pytestmark = [pytest.mark.kafka, pytest.mark.django_db(transaction=True)]
 

@@ -21,8 +21,8 @@ from dashboard.consumers import UNAUTHENTICATED
 from dashboard.consumers_tail import BAD_REQUEST
 from dashboard.services.connections import close_all
 from dashboard.services.tail import running_tails
-from tests.rabbitmq_helpers import ODD, bind, declare, mgmt, q, unique
-from tests.test_metrics_support import HOST, ORIGIN, session_cookie
+from tests.support.metrics import HOST, ORIGIN, session_cookie
+from tests.support.rabbitmq import ODD, bind, declare, mgmt, q, unique
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.redis]
 

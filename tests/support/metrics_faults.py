@@ -20,7 +20,7 @@ from typing import Any
 
 from tests.conftest import PYTHON, ROOT, free_port, wait_for_port
 from tests.settings import RUN_ID
-from tests.test_metrics_support import log_tail
+from tests.support.metrics import log_tail
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
