@@ -1,4 +1,4 @@
-"""One viewer cannot take the web process's shared resources from everyone else (issue 9, item 4).
+"""One viewer cannot take the web process's shared resources from everyone else.
 
 Against a real Daphne (its own, with long search bounds) on the real Kafka:
 one viewer floods searches and live tails; another viewer still browses and

@@ -3,7 +3,7 @@
 Holds no tests. RabbitMQ: messages published to ``<base>-events`` and rejected
 from ``<base>-work`` land in ``<base>.dlq`` with real ``x-death`` headers.
 Kafka: Spring-style DLT records naming a real origin topic. Both are captured
-into DeadLetter rows by helper-7's capture engines.
+into DeadLetter rows by the real capture engines.
 """
 
 from __future__ import annotations
