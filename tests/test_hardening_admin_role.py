@@ -18,7 +18,6 @@ import pytest
 
 from tests.conftest import PYTHON, ROOT
 from tests.support import deadletter_flow as flow
-from tests.test_browser_deadletters import dlq_daphne  # noqa: F401 - the fixture
 
 pytestmark = [pytest.mark.browser, pytest.mark.rabbitmq]
 
@@ -63,7 +62,7 @@ def run_action(page, ids: list[int], action: str) -> str:
     return str(page.inner_text("ul.messagelist"))
 
 
-def test_it_requeues_and_purges_as_a_non_superuser_admin(browser, dlq_daphne, rabbitmq_vhost):  # noqa: F811
+def test_it_requeues_and_purges_as_a_non_superuser_admin(browser, dlq_daphne, rabbitmq_vhost):
     url, env = dlq_daphne
     username = f"adm-{uuid.uuid4().hex[:6]}"
     run(
@@ -106,7 +105,7 @@ def test_it_requeues_and_purges_as_a_non_superuser_admin(browser, dlq_daphne, ra
     page.close()
 
 
-def test_the_purge_action_is_offered_to_admins_only(browser, dlq_daphne):  # noqa: F811
+def test_the_purge_action_is_offered_to_admins_only(browser, dlq_daphne):
     url, env = dlq_daphne
     username = f"ops-{uuid.uuid4().hex[:6]}"
     run(

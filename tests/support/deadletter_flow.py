@@ -180,3 +180,27 @@ def read_topic(topic: str, expect: int) -> list[Read]:
         return found
     finally:
         consumer.close()
+
+
+# -- scripts for `python -c`: capture into the database of DATABASE_URL ---------
+
+KAFKA_CAPTURE = """
+import asyncio, json, sys
+import django
+django.setup()
+from tests.support import deadletter_flow as flow
+from tests.support import deadletters as h
+rows = asyncio.run(flow.kafka_dead_letters(sys.argv[1], sys.argv[2], [sys.argv[3].encode()]))
+print(json.dumps({"id": rows[0].pk}))
+"""
+
+CAPTURE = """
+import asyncio, json, sys
+import django
+django.setup()
+from tests.support import deadletter_flow as flow
+from tests.support import deadletters as h
+made = asyncio.run(flow.rabbitmq_dead_letters(sys.argv[1], [sys.argv[2]], prefix="brw"))
+rows = asyncio.run(flow.rows_of(made.dlq))
+print(json.dumps({"id": rows[0].pk, "work": made.work, "dlq": made.dlq}))
+"""
