@@ -8,13 +8,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.requirements-installed
 
 
-.PHONY: demo test venv services services-down services-status lint typecheck check migrate clean help
+.PHONY: demo test venv services services-down services-status lint typecheck imports check migrate clean help
 
 help:
 	@echo "make demo           start services, migrate, demo login, workload, web+collector+worker"
 	@echo "make test           start services and run the whole test suite"
-	@echo "make services-down  stop RabbitMQ, Kafka and Redis started by services/up.sh"
-	@echo "make check          ruff and mypy"
+	@echo "make services-down  stop RabbitMQ, Kafka and Redis started by ops/up.sh"
+	@echo "make check          ruff, mypy and the import contracts (lint-imports)"
 
 # Reinstall only when requirements.txt changes.
 $(STAMP): requirements.txt
@@ -25,13 +25,13 @@ $(STAMP): requirements.txt
 venv: $(STAMP)
 
 services: venv
-	services/up.sh
+	ops/up.sh
 
 services-down:
-	services/down.sh
+	ops/down.sh
 
 services-status:
-	services/status.sh
+	ops/status.sh
 
 migrate: venv
 	$(BIN)/python manage.py migrate --no-input -v0
@@ -41,6 +41,7 @@ demo: services migrate
 
 test: services
 	scripts/test-prereqs.sh
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: venv
@@ -50,7 +51,11 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy .
 
-check: lint typecheck
+# The layering contracts in pyproject.toml ([tool.importlinter]).
+imports: venv
+	$(BIN)/lint-imports --no-cache
+
+check: lint typecheck imports
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .import_linter_cache

@@ -60,7 +60,7 @@ import httpx  # noqa: E402
 from confluent_kafka import Consumer, Producer, TopicPartition  # noqa: E402
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]  # noqa: E402
 
-from tests.move_helpers import consume_ids  # noqa: E402
+from tests.support.move import consume_ids  # noqa: E402
 
 ORIGIN, SHOVEL_SRC, SHOVEL_DST = "origin", "shovel-src", "shovel-dst"
 TOPIC, RAW_SRC, RAW_DST = (f"mqb-bench-requeue-{RUN}-{n}" for n in ("origin", "src", "dst"))
@@ -77,7 +77,7 @@ def seed_and_run(kind: str, count: int, size: int) -> tuple[float, str]:
     from dashboard.models import DeadLetter
     from dashboard.services import jobs
     from dashboard.services.deadletters import requeue_job
-    from tests.requeue_seed import rows
+    from tests.support.requeue_seed import rows
 
     prefix = uuid.uuid4().hex[:8]
     spec = argparse.Namespace(

@@ -43,7 +43,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.move_helpers import consume_ids  # noqa: E402
+from tests.support.move import consume_ids  # noqa: E402
 
 PYTHON = sys.executable
 MGMT = "http://127.0.0.1:15672"

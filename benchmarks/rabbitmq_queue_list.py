@@ -19,7 +19,7 @@ rounds after a warm-up; medians reported. The vhost is deleted at the end. Last 
 ``RESULT page_vs_api=<slower dashboard / raw> unpaged_vs_page=<unpaged / slower dashboard>``.
 
 Run: ``.venv/bin/python benchmarks/rabbitmq_queue_list.py`` with the local
-services up (``services/up.sh``).
+services up (``ops/up.sh``).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Cluster configuration: which brokers the dashboard watches, from the environment.
 
 With no configuration the dashboard watches the local RabbitMQ and Kafka that
-``services/up.sh`` starts. ``MQB_CLUSTERS_FILE`` names a TOML file describing
+``ops/up.sh`` starts. ``MQB_CLUSTERS_FILE`` names a TOML file describing
 any number of clusters (see the README). Secrets never live in that file: it
 names environment variables (``password_env``, ``secret_options_env``) whose
 values, or ``*_FILE`` files, hold them.

@@ -4,7 +4,7 @@ The database holds dead letters (message bodies), the audit trail and password
 hashes; the state directory also holds the secret key. A new directory is
 0700 and a new file 0600. Existing ones lose group and other read and write,
 but keep any search ("x") bit: the service scripts give RabbitMQ, which runs
-as its own user, a way through to its own data directory (``services/lib.sh``).
+as its own user, a way through to its own data directory (``ops/lib.sh``).
 """
 
 from __future__ import annotations

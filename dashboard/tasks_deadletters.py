@@ -1,6 +1,6 @@
 """Worker side of the dead-letter bulk requeue: importing it registers the job kind.
 
-The job itself runs in helper-5's ``dashboard.run_job`` task (dashboard/tasks.py);
+The job itself runs in the generic ``dashboard.run_job`` task (dashboard/tasks.py);
 this module only makes sure the worker knows the ``deadletters.requeue`` runner.
 """
 

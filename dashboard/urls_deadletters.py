@@ -1,6 +1,6 @@
 """URLs of the deadletters pages and their JSON API (included by dashboard/urls.py).
 
-Part A: the dead-letter queues page and its API. Vhost and queue names travel
+The dead-letter queues page, the inbox and their API. Vhost and queue names travel
 in form fields and JSON bodies, never in paths (they may hold ``/`` or ``%``).
 """
 
@@ -19,7 +19,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("api/deadletters/queues", api.queues, name="api-deadletters-queues"),
     path("api/deadletters/queues/manage", api.manage, name="api-deadletters-manage"),
     path("api/deadletters/queues/release", api.release, name="api-deadletters-release"),
-    # Part B: the inbox, one letter, requeue and discard.
+    # The inbox, one letter, requeue and discard.
     path("deadletters/", inbox.inbox, name="deadletters-inbox"),
     path("deadletters/<int:letter_id>/", inbox.detail, name="deadletters-detail"),
     path("deadletters/<int:letter_id>/requeue", inbox.requeue, name="deadletters-requeue"),

@@ -1,4 +1,4 @@
-"""Fixtures for the real services started by ``services/up.sh`` (``make test`` does it).
+"""Fixtures for the real services started by ``ops/up.sh`` (``make test`` does it).
 
 Isolation on shared services: a fresh RabbitMQ vhost per test run (deleted at
 the end), unique Kafka topic and group names, a Redis channel prefix and a
@@ -41,8 +41,7 @@ def _port_open(port: int) -> bool:
 def _require(port: int, what: str) -> None:
     if not _port_open(port):
         pytest.exit(
-            f"{what} is not running on 127.0.0.1:{port}; `make test` starts it"
-            " (or run services/up.sh)",
+            f"{what} is not running on 127.0.0.1:{port}; `make test` starts it (or run ops/up.sh)",
             returncode=3,
         )
 
@@ -256,6 +255,48 @@ def daphne(
     try:
         wait_for_port(port, process)
         yield f"http://127.0.0.1:{port}", process
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def dlq_daphne(served_db, redis_url, rabbitmq_vhost, tmp_path_factory):
+    """Daphne watching test-rabbitmq (this run's vhost) and test-kafka: its URL and env."""
+    clusters = tmp_path_factory.mktemp("dlq-browser") / "clusters.toml"
+    clusters.write_text(
+        "[[cluster]]\n"
+        'slug = "test-rabbitmq"\n'
+        'kind = "rabbitmq"\n'
+        'name = "Test RabbitMQ"\n'
+        f'amqp_url = "amqp://127.0.0.1:5672/{quote(rabbitmq_vhost, safe="")}"\n'
+        'management_url = "http://127.0.0.1:15672"\n'
+        'username = "guest"\n'
+        'password_env = "MQB_TEST_BROWSER_DLQ_PASSWORD"\n'
+        "[[cluster]]\n"
+        'slug = "test-kafka"\n'
+        'kind = "kafka"\n'
+        'name = "Test Kafka"\n'
+        'bootstrap_servers = "127.0.0.1:9092"\n'
+    )
+    env = {
+        **served_db,
+        "MQB_CLUSTERS_FILE": str(clusters),
+        "MQB_TEST_BROWSER_DLQ_PASSWORD": "guest",
+    }
+    port = free_port()
+    log = open(ROOT / "var" / "log" / f"test-daphne-dlq-{RUN_ID}.log", "wb")  # noqa: SIM115
+    process = subprocess.Popen(
+        [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "dashboard.asgi:application"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for_port(port, process)
+        yield f"http://127.0.0.1:{port}", env
     finally:
         process.terminate()
         process.wait(timeout=10)

@@ -49,8 +49,8 @@ from tests.conftest import (
     stop_process,
     wait_for_port,
 )
-from tests.deadletter_helpers import create_topic, delete_group, delete_topics, produce
 from tests.settings import RUN_ID
+from tests.support.deadletters import create_topic, delete_group, delete_topics, produce
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.kafka, pytest.mark.redis]
 

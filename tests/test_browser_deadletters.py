@@ -25,82 +25,18 @@ from urllib.parse import quote
 
 import pytest
 
-from tests import deadletter_flow as flow
-from tests import deadletter_helpers as h
 from tests.conftest import (
     PYTHON,
     ROOT,
     celery_worker_command,
-    free_port,
     stop_process,
-    wait_for_port,
 )
 from tests.settings import RUN_ID
+from tests.support import deadletter_flow as flow
+from tests.support import deadletters as h
+from tests.support.deadletter_flow import CAPTURE, KAFKA_CAPTURE
 
 pytestmark = [pytest.mark.browser, pytest.mark.rabbitmq]
-
-
-KAFKA_CAPTURE = """
-import asyncio, json, sys
-import django
-django.setup()
-from tests import deadletter_flow as flow
-from tests import deadletter_helpers as h
-rows = asyncio.run(flow.kafka_dead_letters(sys.argv[1], sys.argv[2], [sys.argv[3].encode()]))
-print(json.dumps({"id": rows[0].pk}))
-"""
-
-CAPTURE = """
-import asyncio, json, sys
-import django
-django.setup()
-from tests import deadletter_flow as flow
-from tests import deadletter_helpers as h
-made = asyncio.run(flow.rabbitmq_dead_letters(sys.argv[1], [sys.argv[2]], prefix="brw"))
-rows = asyncio.run(flow.rows_of(made.dlq))
-print(json.dumps({"id": rows[0].pk, "work": made.work, "dlq": made.dlq}))
-"""
-
-
-@pytest.fixture(scope="module")
-def dlq_daphne(served_db, redis_url, rabbitmq_vhost, tmp_path_factory):
-    clusters = tmp_path_factory.mktemp("dlq-browser") / "clusters.toml"
-    clusters.write_text(
-        "[[cluster]]\n"
-        'slug = "test-rabbitmq"\n'
-        'kind = "rabbitmq"\n'
-        'name = "Test RabbitMQ"\n'
-        f'amqp_url = "amqp://127.0.0.1:5672/{quote(rabbitmq_vhost, safe="")}"\n'
-        'management_url = "http://127.0.0.1:15672"\n'
-        'username = "guest"\n'
-        'password_env = "MQB_TEST_BROWSER_DLQ_PASSWORD"\n'
-        "[[cluster]]\n"
-        'slug = "test-kafka"\n'
-        'kind = "kafka"\n'
-        'name = "Test Kafka"\n'
-        'bootstrap_servers = "127.0.0.1:9092"\n'
-    )
-    env = {
-        **served_db,
-        "MQB_CLUSTERS_FILE": str(clusters),
-        "MQB_TEST_BROWSER_DLQ_PASSWORD": "guest",
-    }
-    port = free_port()
-    log = open(ROOT / "var" / "log" / f"test-daphne-dlq-{RUN_ID}.log", "wb")  # noqa: SIM115
-    process = subprocess.Popen(
-        [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "dashboard.asgi:application"],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        wait_for_port(port, process)
-        yield f"http://127.0.0.1:{port}", env
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        log.close()
 
 
 def login(page, url: str) -> None:
@@ -209,7 +145,7 @@ BULK_CAPTURE = """
 import asyncio, json, sys
 import django
 django.setup()
-from tests import deadletter_flow as flow
+from tests.support import deadletter_flow as flow
 ids = [f"{sys.argv[2]}-{i}" for i in range(int(sys.argv[3]))]
 made = asyncio.run(flow.rabbitmq_dead_letters(sys.argv[1], ids, prefix="brwbulk"))
 print(json.dumps({"work": made.work, "dlq": made.dlq}))

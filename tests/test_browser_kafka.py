@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests import test_kafka_support as support
+from tests.support import kafka as support
 
 pytestmark = [pytest.mark.browser, pytest.mark.kafka, pytest.mark.rabbitmq]
 

@@ -7,8 +7,8 @@ import subprocess
 import pytest
 
 from tests.conftest import PYTHON, ROOT, free_port, wait_for_port
-from tests.rabbitmq_helpers import declare, delete_queue, drain, publish, unique
 from tests.settings import RUN_ID
+from tests.support.rabbitmq import declare, delete_queue, drain, publish, unique
 
 pytestmark = [pytest.mark.browser, pytest.mark.rabbitmq]
 

@@ -8,8 +8,8 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.rabbitmq_helpers import bind, declare, mgmt, q, unique
-from tests.test_metrics_support import create_topic, delete_topics, produce
+from tests.support.metrics import create_topic, delete_topics, produce
+from tests.support.rabbitmq import bind, declare, mgmt, q, unique
 
 pytestmark = [pytest.mark.browser, pytest.mark.rabbitmq, pytest.mark.kafka, pytest.mark.redis]
 

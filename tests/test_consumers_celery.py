@@ -25,7 +25,7 @@ from dashboard.services.metrics.celery_workers import broker_slug
 from dashboard.services.metrics.fields import queue_entity
 from tests.conftest import ROOT, celery_worker_command, free_port, python_env, stop_process
 from tests.settings import RUN_ID
-from tests.test_metrics_support import base_env, collector_process, run_django, wait_for
+from tests.support.metrics import base_env, collector_process, run_django, wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.redis, pytest.mark.celery]
 

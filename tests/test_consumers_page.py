@@ -25,7 +25,7 @@ from dashboard.services.metrics.sample import ClusterSample, SeenConsumer
 from dashboard.services.metrics.snapshot import encode_sample
 from tests.conftest import KAFKA, PYTHON, ROOT, python_env, stop_process
 from tests.settings import RUN_ID
-from tests.test_metrics_support import delete_groups, delete_topics
+from tests.support.metrics import delete_groups, delete_topics
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.redis]
 

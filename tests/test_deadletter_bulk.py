@@ -14,8 +14,8 @@ from dashboard.services import jobs
 from dashboard.services.connections import close_all
 from dashboard.services.deadletters import requeue_job
 from dashboard.services.deadletters.inbox import InboxFilter
-from tests import deadletter_flow as flow
-from tests import deadletter_helpers as h
+from tests.support import deadletter_flow as flow
+from tests.support import deadletters as h
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.django_db(transaction=True)]
 

@@ -23,7 +23,7 @@ from dashboard.models import DeadLetter, ManagedDeadLetterQueue
 from dashboard.services import clusters
 from dashboard.services.deadletters.capture import make_capture_engine
 from dashboard.services.deadletters.store import CaptureTarget
-from tests import deadletter_helpers as h
+from tests.support import deadletters as h
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 

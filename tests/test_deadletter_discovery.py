@@ -12,7 +12,7 @@ from brokers.deadletters.discovery import discover_kafka, discover_rabbitmq
 from brokers.deadletters.routing import topic_matches
 from brokers.kafka import KafkaBroker
 from brokers.rabbitmq import RabbitMQBroker
-from tests import deadletter_helpers as h
+from tests.support import deadletters as h
 
 
 def test_it_matches_topic_patterns_like_rabbitmq():

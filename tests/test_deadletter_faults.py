@@ -29,8 +29,8 @@ import aio_pika
 import pytest
 from confluent_kafka import Producer
 
-from tests import deadletter_helpers as h
 from tests.conftest import KAFKA, PYTHON, ROOT, python_env
+from tests.support import deadletters as h
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.kafka]
 

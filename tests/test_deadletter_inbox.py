@@ -1,7 +1,7 @@
 """The dead-letter inbox pages, their JSON API and the Django admin actions.
 
 Rows come from really dead-lettered RabbitMQ messages captured by the real
-capture engine (tests/deadletter_flow.py).
+capture engine (tests/support/deadletter_flow.py).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from django.utils import timezone
 
 from dashboard.models import AuditEntry, DeadLetter
 from dashboard.services.connections import close_all
-from tests import deadletter_flow as flow
-from tests import deadletter_helpers as h
+from tests.support import deadletter_flow as flow
+from tests.support import deadletters as h
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.django_db(transaction=True)]
 

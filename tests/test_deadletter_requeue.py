@@ -20,8 +20,8 @@ from dashboard.services.deadletters import discard
 from dashboard.services.deadletters import requeue as service
 from dashboard.services.deadletters.common import InvalidInput
 from dashboard.services.deadletters.inbox import InboxFilter, get_inbox_groups
-from tests import deadletter_flow as flow
-from tests import deadletter_helpers as h
+from tests.support import deadletter_flow as flow
+from tests.support import deadletters as h
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 

@@ -2,7 +2,7 @@
 
 Real parts: a Celery worker process on its own SQLite database, RabbitMQ in
 the test run's vhost, Redis as the job queue. The letters are seeded as
-captured rows (``tests.requeue_seed``) whose origin is one queue. The worker
+captured rows (``tests.support.requeue_seed``) whose origin is one queue. The worker
 is killed at random moments while the job runs and started again under the
 same name, as a supervisor would; the job must go on from its recorded
 progress and end with exact counts. Then every message at the origin is read:
@@ -26,8 +26,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import PYTHON, ROOT, celery_worker_command, python_env, stop_process
-from tests.deadletter_helpers import amqp
-from tests.move_helpers import consume_ids
+from tests.support.deadletters import amqp
+from tests.support.move import consume_ids
 
 pytestmark = [pytest.mark.celery, pytest.mark.redis, pytest.mark.rabbitmq]
 
@@ -98,7 +98,7 @@ def test_a_bulk_requeue_loses_nothing_when_its_worker_is_killed_five_times(
         [
             PYTHON,
             "-m",
-            "tests.requeue_seed",
+            "tests.support.requeue_seed",
             "rabbitmq",
             "--vhost",
             rabbitmq_vhost,

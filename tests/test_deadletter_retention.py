@@ -19,7 +19,7 @@ from dashboard.collector import retention as loop
 from dashboard.models import AuditEntry, Cluster, DeadLetter, DeadLetterBody
 from dashboard.services.deadletters.discard import do_discard_dead_letters
 from dashboard.services.deadletters.retention import do_delete_expired_dead_letters
-from tests import deadletter_helpers as h
+from tests.support import deadletters as h
 
 DAYS = 30
 Status = DeadLetter.Status

@@ -10,8 +10,8 @@ from django.test import AsyncClient
 
 from dashboard.models import AuditEntry, ManagedDeadLetterQueue
 from dashboard.services.connections import close_all
-from tests import deadletter_helpers as h
 from tests.conftest import free_port
+from tests.support import deadletters as h
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.django_db(transaction=True)]
 

@@ -25,8 +25,8 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from dashboard.models import AuditEntry, ManagedDeadLetterQueue
-from tests import deadletter_helpers as h
 from tests.conftest import KAFKA, PYTHON, ROOT, python_env, stop_process
+from tests.support import deadletters as h
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.kafka, pytest.mark.django_db(transaction=True)]
 

@@ -16,9 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests import deadletter_flow as flow
 from tests.conftest import PYTHON, ROOT
-from tests.test_browser_deadletters import dlq_daphne  # noqa: F401 - the fixture
+from tests.support import deadletter_flow as flow
 
 pytestmark = [pytest.mark.browser, pytest.mark.rabbitmq]
 
@@ -28,7 +27,7 @@ CAPTURE_THREE = """
 import asyncio, json, sys
 import django
 django.setup()
-from tests import deadletter_flow as flow
+from tests.support import deadletter_flow as flow
 made = asyncio.run(flow.rabbitmq_dead_letters(sys.argv[1], sys.argv[2:], prefix="adm"))
 rows = asyncio.run(flow.rows_of(made.dlq))
 print(json.dumps({"ids": {r.message_id: r.pk for r in rows}, "work": made.work, "dlq": made.dlq}))
@@ -63,7 +62,7 @@ def run_action(page, ids: list[int], action: str) -> str:
     return str(page.inner_text("ul.messagelist"))
 
 
-def test_it_requeues_and_purges_as_a_non_superuser_admin(browser, dlq_daphne, rabbitmq_vhost):  # noqa: F811
+def test_it_requeues_and_purges_as_a_non_superuser_admin(browser, dlq_daphne, rabbitmq_vhost):
     url, env = dlq_daphne
     username = f"adm-{uuid.uuid4().hex[:6]}"
     run(
@@ -106,7 +105,7 @@ def test_it_requeues_and_purges_as_a_non_superuser_admin(browser, dlq_daphne, ra
     page.close()
 
 
-def test_the_purge_action_is_offered_to_admins_only(browser, dlq_daphne):  # noqa: F811
+def test_the_purge_action_is_offered_to_admins_only(browser, dlq_daphne):
     url, env = dlq_daphne
     username = f"ops-{uuid.uuid4().hex[:6]}"
     run(

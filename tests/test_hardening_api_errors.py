@@ -13,8 +13,8 @@ from urllib.parse import quote
 import pytest
 from django.test import Client
 
-from tests import test_kafka_support as support
-from tests.test_kafka_support import SLUG
+from tests.support import kafka as support
+from tests.support.kafka import SLUG
 
 pytestmark = [pytest.mark.django_db]
 

@@ -15,9 +15,9 @@ from urllib.parse import quote, urlencode
 import httpx
 import pytest
 
-from tests import deadletter_helpers as h
 from tests.conftest import PYTHON, ROOT
-from tests.test_browser_deadletters import CAPTURE, dlq_daphne  # noqa: F401 - the fixture
+from tests.support import deadletters as h
+from tests.support.deadletter_flow import CAPTURE
 
 pytestmark = [pytest.mark.browser, pytest.mark.rabbitmq, pytest.mark.kafka]
 
@@ -44,7 +44,7 @@ def visit(page, url: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def entities(dlq_daphne, rabbitmq_vhost):  # noqa: F811
+def entities(dlq_daphne, rabbitmq_vhost):
     _, env = dlq_daphne
     made = subprocess.run(
         [PYTHON, "-c", CAPTURE, rabbitmq_vhost, f"csp-{uuid.uuid4().hex[:8]}"],
@@ -86,7 +86,7 @@ def log_in(page, url: str, path: str, username: str, password: str) -> None:
     page.wait_for_load_state("load")
 
 
-def test_it_sends_the_policy(dlq_daphne):  # noqa: F811
+def test_it_sends_the_policy(dlq_daphne):
     url, _ = dlq_daphne
     policy = httpx.get(url + "/login/").headers["content-security-policy"]
     directives = {d.split()[0]: d.split()[1:] for d in policy.split("; ")}
@@ -97,7 +97,7 @@ def test_it_sends_the_policy(dlq_daphne):  # noqa: F811
     assert directives["frame-ancestors"] == ["'none'"] and directives["object-src"] == ["'none'"]
 
 
-def test_every_main_page_runs_without_a_violation(browser, dlq_daphne, entities):  # noqa: F811
+def test_every_main_page_runs_without_a_violation(browser, dlq_daphne, entities):
     url, _ = dlq_daphne
     vhost, letter, topic = entities["vhost"], entities["letter"], entities["topic"]
     queue = urlencode({"vhost": vhost, "name": letter["work"]})

@@ -20,9 +20,9 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from tests import test_kafka_support as support
 from tests.conftest import PYTHON, ROOT
-from tests.rabbitmq_helpers import declare, delete_queue, unique
+from tests.support import kafka as support
+from tests.support.rabbitmq import declare, delete_queue, unique
 
 pytestmark = [pytest.mark.kafka, pytest.mark.rabbitmq]
 

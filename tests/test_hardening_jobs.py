@@ -4,7 +4,7 @@ Real parts, as the ``Procfile`` runs them: Daphne, a Celery worker for long
 jobs (a thread per job, on ``<queue>.jobs``) and one for short tasks (solo, on
 the default queue), sharing the ``served_db`` SQLite file; RabbitMQ in the run's
 vhost and Kafka. Dead letters are seeded as captured rows of the default local
-clusters (``tests.requeue_seed``) and requeued through the JSON API.
+clusters (``tests.support.requeue_seed``) and requeued through the JSON API.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from confluent_kafka import Consumer, TopicPartition
 
 from brokers.rabbitmq_errors import accept_every_entity_name
 from dashboard.celery import app, jobs_queue
-from tests import deadletter_helpers as h
 from tests.conftest import KAFKA, PYTHON, ROOT, celery_worker_command, python_env, stop_process
-from tests.move_helpers import declare, depth, fill, ids_in
+from tests.support import deadletters as h
+from tests.support.move import declare, depth, fill, ids_in
 
 pytestmark = [pytest.mark.celery, pytest.mark.redis, pytest.mark.rabbitmq]
 
@@ -96,7 +96,7 @@ def seed(served_db: dict[str, str], kind: str, count: int, *where: str) -> str:
     """``count`` captured letters in the served database; returns their DLQ name."""
     prefix = ["--prefix", uuid.uuid4().hex[:8]]
     subprocess.run(
-        [PYTHON, "-m", "tests.requeue_seed", kind, *where, "--count", str(count), *prefix],
+        [PYTHON, "-m", "tests.support.requeue_seed", kind, *where, "--count", str(count), *prefix],
         cwd=ROOT,
         env=served_db,
         check=True,

@@ -29,9 +29,9 @@ from dashboard.services.connections import close_all
 from dashboard.services.deadletters import requeue as service
 from dashboard.services.deadletters import requeue_job
 from dashboard.services.deadletters.inbox import InboxFilter, get_inbox_groups
-from tests import deadletter_flow as flow
-from tests import deadletter_helpers as h
 from tests.conftest import KAFKA
+from tests.support import deadletter_flow as flow
+from tests.support import deadletters as h
 
 pytestmark = [pytest.mark.kafka, pytest.mark.django_db(transaction=True)]
 
@@ -204,7 +204,7 @@ async def run_bulk(operator: Any, ids: list[int]) -> Job:
     return await sync_to_async(jobs.get_job)(job.pk)
 
 
-# -- item 5: null stays null ----------------------------------------------------------
+# -- null stays null ------------------------------------------------------------------
 
 
 async def test_it_keeps_a_null_value_and_a_null_key_null_through_capture_page_and_requeue(
@@ -273,7 +273,7 @@ async def test_it_keeps_null_values_null_in_a_bulk_requeue(topics, operator, que
     assert [k for _, k, v, _ in seen if v is None and k is None] == [None]
 
 
-# -- item 6: partitions and headers ---------------------------------------------------
+# -- partitions and headers -----------------------------------------------------------
 
 KEYS = [b"user-2", b"cust-3"] + [f"order-{i}".encode() for i in range(10)]
 HEADERS: Headers = [
@@ -349,7 +349,7 @@ def test_the_produce_form_puts_a_key_where_a_java_producer_would(use_clusters, c
         h.delete_topics(origin)
 
 
-# -- item 7: the newest failure wins ----------------------------------------------------
+# -- the newest failure wins ------------------------------------------------------------
 
 
 async def test_it_reads_the_newest_of_repeated_connect_and_spring_headers(

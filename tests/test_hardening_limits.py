@@ -1,4 +1,4 @@
-"""One viewer cannot take the web process's shared resources from everyone else (issue 9, item 4).
+"""One viewer cannot take the web process's shared resources from everyone else.
 
 Against a real Daphne (its own, with long search bounds) on the real Kafka:
 one viewer floods searches and live tails; another viewer still browses and
@@ -36,7 +36,7 @@ from tests.conftest import (
     wait_for_port,
 )
 from tests.settings import RUN_ID
-from tests.test_metrics_support import create_topic, delete_topics
+from tests.support.metrics import create_topic, delete_topics
 
 pytestmark = [pytest.mark.kafka, pytest.mark.redis]
 
@@ -244,7 +244,7 @@ def topics() -> Iterator[list[str]]:
     names = [f"mqb-test-{RUN_ID}-tails-{uuid.uuid4().hex[:6]}" for _ in range(20)]
     from confluent_kafka.admin import NewTopic  # type: ignore[attr-defined]
 
-    from tests.test_metrics_support import kafka_admin
+    from tests.support.metrics import kafka_admin
 
     futures = kafka_admin().create_topics([NewTopic(n, 1, 1) for n in names], request_timeout=15)
     for future in futures.values():

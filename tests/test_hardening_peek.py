@@ -11,7 +11,7 @@ from brokers.rabbitmq_delivery_limit import delivery_limit
 from brokers.rabbitmq_messages_model import DeliveryLimit
 from dashboard.models import AuditEntry
 from dashboard.services.connections import close_all
-from tests.rabbitmq_helpers import (
+from tests.support.rabbitmq import (
     declare,
     delete_queue,
     drain,

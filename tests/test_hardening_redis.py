@@ -1,4 +1,4 @@
-"""services/redis.sh gives the dashboard's Redis a maxmemory and the noeviction policy, on a
+"""ops/redis.sh gives the dashboard's Redis a maxmemory and the noeviction policy, on a
 server it starts and on one it started earlier (a private redis-server on a free port)."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import redis
 
 from tests.conftest import free_port
 
-SCRIPT = Path(__file__).resolve().parent.parent / "services" / "redis.sh"
+SCRIPT = Path(__file__).resolve().parent.parent / "ops" / "redis.sh"
 
 
 def run(state: Path, port: int, *args: str, **env: str) -> subprocess.CompletedProcess[str]:

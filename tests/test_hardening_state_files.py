@@ -65,7 +65,7 @@ def test_it_tightens_an_existing_state_dir_and_database(tmp_path):
 def test_it_makes_the_service_scripts_state_dirs_owner_only(tmp_path):
     state = tmp_path / "var"
     subprocess.run(
-        ["bash", "-c", "umask 022 && source services/lib.sh && ensure_dirs"],
+        ["bash", "-c", "umask 022 && source ops/lib.sh && ensure_dirs"],
         cwd=ROOT,
         env={**os.environ, "MQB_STATE_DIR": str(state)},
         check=True,

@@ -18,7 +18,7 @@ from dashboard.consumers import NO_SUCH_JOB, UNAUTHENTICATED
 from dashboard.models import AuditEntry, Job
 from dashboard.services import jobs
 from dashboard.services.clusters import sync_cluster_rows
-from tests.move_helpers import declare, depth, fill, ids_in
+from tests.support.move import declare, depth, fill, ids_in
 
 pytestmark = [pytest.mark.django_db, pytest.mark.rabbitmq]
 

@@ -19,7 +19,7 @@ import pytest
 
 from brokers.rabbitmq_errors import accept_every_entity_name
 from tests.conftest import ROOT, celery_worker_command, python_env, stop_process
-from tests.move_helpers import declare, depth, fill, ids_in
+from tests.support.move import declare, depth, fill, ids_in
 
 pytestmark = [pytest.mark.celery, pytest.mark.redis, pytest.mark.rabbitmq]
 

@@ -8,13 +8,13 @@ from types import MappingProxyType
 import pytest
 
 from brokers.base import Secret
-from tests import test_kafka_support as support
 from tests.conftest import broken, free_port
-from tests.test_kafka_support import SLUG
+from tests.support import kafka as support
+from tests.support.kafka import SLUG
 
 pytestmark = [pytest.mark.django_db, pytest.mark.kafka]
 
-# Shared fixtures (see tests/test_kafka_support.py).
+# Shared fixtures (see tests/support/kafka.py).
 kit = support.kit
 
 PAGES = [

@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 
 from dashboard.models import AuditEntry
-from tests import test_kafka_support as support
-from tests.test_kafka_support import SLUG
+from tests.support import kafka as support
+from tests.support.kafka import SLUG
 
 pytestmark = [pytest.mark.django_db, pytest.mark.kafka]
 
-# Shared fixtures (see tests/test_kafka_support.py).
+# Shared fixtures (see tests/support/kafka.py).
 kafka_only = support.kafka_only
 kit = support.kit
 

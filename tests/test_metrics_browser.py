@@ -6,7 +6,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.test_metrics_support import (
+from tests.support.metrics import (
     base_env,
     collector_process,
     create_topic,

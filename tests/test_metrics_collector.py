@@ -19,7 +19,7 @@ from dashboard.asgi import application
 from dashboard.services.metrics.fields import queue_entity
 from tests.conftest import KAFKA
 from tests.settings import RUN_ID
-from tests.test_metrics_support import (
+from tests.support.metrics import (
     HOST,
     ORIGIN,
     TcpProxy,

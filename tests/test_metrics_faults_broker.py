@@ -1,6 +1,6 @@
 """Fault: a broker restarted while its page is open in Chromium.
 
-A private one-node Kafka (``services/kafka.sh`` on free ports, its own state
+A private one-node Kafka (``ops/kafka.sh`` on free ports, its own state
 dir; the shared Kafka is never stopped) and the shared RabbitMQ are configured
 as two clusters. The Kafka is stopped while its page is open: the page says
 "unavailable since ..." within two sample intervals, the RabbitMQ page keeps
@@ -16,7 +16,8 @@ from urllib.parse import quote
 import pytest
 
 from tests.settings import RUN_ID
-from tests.test_metrics_faults_support import (
+from tests.support.metrics import base_env, clusters_file, collector_process
+from tests.support.metrics_faults import (
     PrivateKafka,
     chart,
     chromium,
@@ -25,7 +26,6 @@ from tests.test_metrics_faults_support import (
     served_dashboard,
     wait_chart,
 )
-from tests.test_metrics_support import base_env, clusters_file, collector_process
 
 pytestmark = [pytest.mark.browser, pytest.mark.rabbitmq, pytest.mark.kafka, pytest.mark.redis]
 

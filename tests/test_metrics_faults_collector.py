@@ -14,14 +14,14 @@ from urllib.parse import quote
 import pytest
 
 from tests.settings import RUN_ID
-from tests.test_metrics_faults_support import (
+from tests.support.metrics import base_env, clusters_file, collector_process, declare, unique
+from tests.support.metrics_faults import (
     chromium,
     log_of,
     logged_in_page,
     served_dashboard,
     wait_chart,
 )
-from tests.test_metrics_support import base_env, clusters_file, collector_process, declare, unique
 
 pytestmark = [pytest.mark.browser, pytest.mark.rabbitmq, pytest.mark.redis]
 

@@ -14,7 +14,15 @@ from urllib.parse import quote, urlencode
 import pytest
 
 from tests.settings import RUN_ID
-from tests.test_metrics_faults_support import (
+from tests.support.metrics import (
+    base_env,
+    clusters_file,
+    collector_process,
+    declare,
+    publish,
+    unique,
+)
+from tests.support.metrics_faults import (
     PrivateRedis,
     chart,
     chromium,
@@ -22,14 +30,6 @@ from tests.test_metrics_faults_support import (
     logged_in_page,
     served_dashboard,
     wait_chart,
-)
-from tests.test_metrics_support import (
-    base_env,
-    clusters_file,
-    collector_process,
-    declare,
-    publish,
-    unique,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.rabbitmq, pytest.mark.redis]

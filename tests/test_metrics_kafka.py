@@ -11,7 +11,7 @@ import pytest
 from brokers.kafka import KafkaBroker
 from dashboard.services.metrics.fields import as_dict, time_to_drain
 from dashboard.services.metrics.kafka import KafkaSampler
-from tests.test_metrics_support import (
+from tests.support.metrics import (
     commit,
     committed,
     create_topic,

@@ -20,7 +20,7 @@ from brokers.metrics_rabbitmq import (
 from brokers.rabbitmq import RabbitMQBroker
 from dashboard.services.metrics.fields import queue_entity
 from dashboard.services.metrics.rabbitmq import RabbitMQSampler
-from tests.test_metrics_support import declare, publish, unique, wait_for_ready
+from tests.support.metrics import declare, publish, unique, wait_for_ready
 
 pytestmark = pytest.mark.rabbitmq
 

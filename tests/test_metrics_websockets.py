@@ -16,7 +16,7 @@ from dashboard.consumers_metrics import BAD_REQUEST, NOT_FOUND
 from dashboard.services.metrics.fields import queue_entity
 from dashboard.services.metrics.snapshot import write_status
 from dashboard.services.metrics.watchers import get_watched
-from tests.test_metrics_support import HOST, ORIGIN, session_cookie
+from tests.support.metrics import HOST, ORIGIN, session_cookie
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.redis]
 

@@ -15,7 +15,7 @@ from brokers.base import NotFound
 from brokers.rabbitmq import RabbitMQBroker
 from brokers.rabbitmq_messages_model import OutgoingMessage, Unroutable
 from brokers.rabbitmq_model import Consumer, QueueQuery
-from tests.rabbitmq_helpers import (
+from tests.support.rabbitmq import (
     bind,
     declare,
     declare_exchange,

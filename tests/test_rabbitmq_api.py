@@ -10,7 +10,7 @@ from django.test import AsyncClient
 
 from dashboard.models import AuditEntry
 from dashboard.services.connections import close_all
-from tests.rabbitmq_helpers import declare, delete_queue, drain, publish, unique, wait_for_depth
+from tests.support.rabbitmq import declare, delete_queue, drain, publish, unique, wait_for_depth
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.django_db(transaction=True)]
 

@@ -14,7 +14,7 @@ import pytest
 from django.conf import settings
 
 from dashboard.services.connections import close_all
-from tests.rabbitmq_helpers import (
+from tests.support.rabbitmq import (
     ODD,
     bind,
     declare,

@@ -29,7 +29,7 @@ from brokers.rabbitmq_move import (
     move_messages,
 )
 from tests.conftest import GUEST, MGMT
-from tests.move_helpers import declare, depth, drain, fill, ids_in
+from tests.support.move import declare, depth, drain, fill, ids_in
 
 pytestmark = pytest.mark.rabbitmq
 

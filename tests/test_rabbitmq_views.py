@@ -10,7 +10,7 @@ from django.test import AsyncClient
 
 from dashboard.models import AuditEntry
 from dashboard.services.connections import close_all
-from tests.rabbitmq_helpers import (
+from tests.support.rabbitmq import (
     declare,
     declare_exchange,
     delete_queue,

@@ -13,8 +13,8 @@ from brokers.kafka import KafkaBroker
 from brokers.tail import TailBatch, open_kafka_tap
 from dashboard.services.connections import close_all
 from dashboard.services.tail import running_tails
-from tests.test_metrics_support import create_topic, delete_topics, kafka_admin, produce
-from tests.test_tail_rabbitmq import connect, receive_until
+from tests.support.metrics import create_topic, delete_topics, kafka_admin, produce
+from tests.support.websockets import connect, receive_until
 
 pytestmark = [pytest.mark.kafka, pytest.mark.redis]
 

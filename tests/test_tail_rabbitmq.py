@@ -3,26 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import AsyncIterator
-from typing import Any
 from urllib.parse import urlencode
 
 import aio_pika
 import pytest
-from channels.testing import WebsocketCommunicator
 
 from brokers.base import NotFound
 from brokers.rabbitmq import RabbitMQBroker
 from brokers.tail import NotTappable, TailBatch, open_rabbitmq_tap
-from dashboard.asgi import application
 from dashboard.consumers import UNAUTHENTICATED
 from dashboard.consumers_tail import BAD_REQUEST
 from dashboard.services.connections import close_all
 from dashboard.services.tail import running_tails
-from tests.rabbitmq_helpers import ODD, bind, declare, mgmt, q, unique
-from tests.test_metrics_support import HOST, ORIGIN, session_cookie
+from tests.support.rabbitmq import ODD, bind, declare, mgmt, q, unique
+from tests.support.websockets import connect, receive_until
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.redis]
 
@@ -140,30 +136,6 @@ async def test_it_copies_headers_exchange_bindings_with_their_arguments(broker, 
 
 def path(**params: str) -> str:
     return "/ws/tail/queue/?" + urlencode(params)
-
-
-async def connect(client, user, url: str, origin=ORIGIN):
-    headers = [HOST, origin]
-    if user is not None:
-        headers.append(await asyncio.to_thread(session_cookie, client, user))
-    communicator = WebsocketCommunicator(application, url, headers=headers)
-    connected, code = await communicator.connect()
-    if not connected:
-        # End the refused consumer, as a server would: its channel-layer read is
-        # pending, and an event loop closing under it waits for Redis's timeout.
-        await communicator.send_input({"type": "websocket.disconnect", "code": code or 1006})
-        with contextlib.suppress(asyncio.CancelledError):
-            await communicator.wait(timeout=0.2)
-    return communicator, connected, code
-
-
-async def receive_until(communicator, done, seconds: float = 15) -> list[dict[str, Any]]:
-    events: list[dict[str, Any]] = []
-    deadline = time.monotonic() + seconds
-    while not events or not done(events[-1], events):
-        assert time.monotonic() < deadline, f"timed out; last events {events[-3:]}"
-        events.append(await communicator.receive_json_from(timeout=5))
-    return events
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """OpenAPI paths and component schemas of the deadletters JSON API (merged by api/openapi.py).
 
-Part A: dead-letter queues across clusters, manage and let go.
+Dead-letter queues across clusters, manage and let go; the inbox's paths are merged in
+from schema_deadletters_inbox.
 """
 
 from __future__ import annotations
@@ -193,6 +194,6 @@ PATHS: dict[str, Any] = {
     },
 }
 
-# Part B: the inbox and its actions.
+# The inbox and its actions.
 SCHEMAS.update(_inbox.SCHEMAS)
 PATHS.update(_inbox.PATHS)

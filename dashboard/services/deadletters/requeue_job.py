@@ -40,7 +40,8 @@ from dashboard.services.deadletters.inbox import InboxFilter, filtered
 from dashboard.services.deadletters.requeue import CLAIMABLE
 
 KIND = "deadletters.requeue"
-# helper-5's framework maps a job kind to its runner; registering here keeps its file untouched.
+# The jobs framework maps a job kind to its runner's dotted path; the kind registers
+# itself here, beside its runner.
 jobs.RUNNERS.setdefault(KIND, "dashboard.services.deadletters.requeue_job.run_requeue_job")
 MAX_SELECTION = 1_000_000
 

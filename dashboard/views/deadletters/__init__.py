@@ -1,1 +1,1 @@
-"""Dead-letter pages. Part A: the dead-letter queues across clusters (manage / let go)."""
+"""Dead-letter pages: the dead-letter queues across clusters (manage / let go) and the inbox."""

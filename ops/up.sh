@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Start the local brokers, reusing any that already run and answer.
-# Usage: services/up.sh [rabbitmq|kafka|redis ...]   (default: all three)
+# Usage: ops/up.sh [rabbitmq|kafka|redis ...]   (default: all three)
 # Prints one "NAME: ready on ..." line per service; exits non-zero if any
 # service could not be made ready (its error line says why).
 set -euo pipefail
@@ -15,7 +15,7 @@ ensure_dirs
 # Installs first, one at a time: apt-get holds the dpkg lock, so two
 # parallel installs would fail. Each is a quick no-op once installed.
 for s in "$@"; do
-  "$SERVICES_DIR/$s.sh" install
+  "$OPS_DIR/$s.sh" install
 done
 
 # Then start them in parallel.

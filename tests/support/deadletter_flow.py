@@ -3,7 +3,7 @@
 Holds no tests. RabbitMQ: messages published to ``<base>-events`` and rejected
 from ``<base>-work`` land in ``<base>.dlq`` with real ``x-death`` headers.
 Kafka: Spring-style DLT records naming a real origin topic. Both are captured
-into DeadLetter rows by helper-7's capture engines.
+into DeadLetter rows by the real capture engines.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from dashboard.models import DeadLetter, ManagedDeadLetterQueue
 from dashboard.services import clusters
 from dashboard.services.deadletters.capture import make_capture_engine
 from dashboard.services.deadletters.store import CaptureTarget
-from tests import deadletter_helpers as h
 from tests.conftest import KAFKA
+from tests.support import deadletters as h
 
 
 @sync_to_async
@@ -180,3 +180,27 @@ def read_topic(topic: str, expect: int) -> list[Read]:
         return found
     finally:
         consumer.close()
+
+
+# -- scripts for `python -c`: capture into the database of DATABASE_URL ---------
+
+KAFKA_CAPTURE = """
+import asyncio, json, sys
+import django
+django.setup()
+from tests.support import deadletter_flow as flow
+from tests.support import deadletters as h
+rows = asyncio.run(flow.kafka_dead_letters(sys.argv[1], sys.argv[2], [sys.argv[3].encode()]))
+print(json.dumps({"id": rows[0].pk}))
+"""
+
+CAPTURE = """
+import asyncio, json, sys
+import django
+django.setup()
+from tests.support import deadletter_flow as flow
+from tests.support import deadletters as h
+made = asyncio.run(flow.rabbitmq_dead_letters(sys.argv[1], [sys.argv[2]], prefix="brw"))
+rows = asyncio.run(flow.rows_of(made.dlq))
+print(json.dumps({"id": rows[0].pk, "work": made.work, "dlq": made.dlq}))
+"""

@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Shared helpers for services/*.sh. Sourced, never executed.
+# Shared helpers for ops/*.sh. Sourced, never executed.
 #
 # Layout (all overridable through the environment):
 #   MQB_STATE_DIR  runtime state, default <repo>/var
@@ -9,8 +9,8 @@
 #   MQB_CACHE_DIR  downloads kept outside the repo (Kafka jars), so a fresh
 #                  clone reuses them; default ~/.cache/mqboard
 
-SERVICES_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-REPO_DIR="$(dirname "$SERVICES_DIR")"
+OPS_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_DIR="$(dirname "$OPS_DIR")"
 MQB_STATE_DIR="${MQB_STATE_DIR:-$REPO_DIR/var}"
 MQB_CACHE_DIR="${MQB_CACHE_DIR:-${HOME:-/root}/.cache/mqboard}"
 LOG_DIR="$MQB_STATE_DIR/log"
@@ -22,7 +22,7 @@ export MQB_STATE_DIR MQB_CACHE_DIR
 MQB_HOST=127.0.0.1
 
 # Name used to prefix every message; each service script sets it.
-SVC="${SVC:-services}"
+SVC="${SVC:-ops}"
 
 # The state dir also holds the dashboard's database and secret key: owner only
 # (0700). Existing dirs lose group/other read and write but keep "x", which
@@ -174,7 +174,7 @@ check_services() {
   done
 }
 
-# run_each ACTION NAME...: run services/NAME.sh ACTION for all NAMEs at the
+# run_each ACTION NAME...: run ops/NAME.sh ACTION for all NAMEs at the
 # same time (RabbitMQ and Kafka each take seconds to boot or stop), then
 # print their output in the given order. Returns non-zero if any failed.
 run_each() {
@@ -184,7 +184,7 @@ run_each() {
   local -a pids=()
   tmp=$(mktemp -d)
   for s in "$@"; do
-    "$SERVICES_DIR/$s.sh" "$action" >"$tmp/$s.out" 2>&1 &
+    "$OPS_DIR/$s.sh" "$action" >"$tmp/$s.out" 2>&1 &
     pids+=("$!")
   done
   local i=0

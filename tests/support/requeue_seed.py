@@ -2,8 +2,8 @@
 
 Run in a process whose DATABASE_URL is the database a worker uses:
 
-    python -m tests.requeue_seed rabbitmq --vhost V --queue Q --count N [--start-job]
-    python -m tests.requeue_seed kafka --topic T --count N [--start-job]
+    python -m tests.support.requeue_seed rabbitmq --vhost V --queue Q --count N [--start-job]
+    python -m tests.support.requeue_seed kafka --topic T --count N [--start-job]
 
 Rows look like captured letters of the default local clusters
 (``local-rabbitmq``, ``local-kafka``): RabbitMQ letters from the default

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Redis for the Channels layer / Celery: Debian's redis-server, our own
 # instance on 127.0.0.1 unless something already answers PING there.
-# Usage: services/redis.sh up|down|status|install
+# Usage: ops/redis.sh up|down|status|install
 set -euo pipefail
 SVC=redis
 # shellcheck source=lib.sh
@@ -99,7 +99,7 @@ down() {
     rm -f "$PIDFILE"
     info "stopped"
   elif ready; then
-    info "not started by services/ (no pid file), left running"
+    info "not started by ops/ (no pid file), left running"
   else
     info "not running"
   fi
@@ -107,7 +107,7 @@ down() {
 
 status() {
   if ready; then
-    if our_pid >/dev/null; then ready_line "pid $(our_pid)"; else ready_line "not started by services/"; fi
+    if our_pid >/dev/null; then ready_line "pid $(our_pid)"; else ready_line "not started by ops/"; fi
   else
     info "not running"
     return 1

@@ -20,7 +20,7 @@ from typing import Any
 
 from tests.conftest import PYTHON, ROOT, free_port, wait_for_port
 from tests.settings import RUN_ID
-from tests.test_metrics_support import log_tail
+from tests.support.metrics import log_tail
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
@@ -79,7 +79,7 @@ class PrivateRedis:
 
 
 class PrivateKafka:
-    """A one-node Kafka of our own (``services/kafka.sh``), on free ports, in ``directory``."""
+    """A one-node Kafka of our own (``ops/kafka.sh``), on free ports, in ``directory``."""
 
     def __init__(self, directory: Path) -> None:
         self.env = dict(
@@ -93,7 +93,7 @@ class PrivateKafka:
 
     def _run(self, action: str) -> None:
         result = subprocess.run(
-            ["services/kafka.sh", action],
+            ["ops/kafka.sh", action],
             cwd=ROOT,
             env=self.env,
             capture_output=True,
@@ -102,7 +102,7 @@ class PrivateKafka:
         )
         if result.returncode != 0:
             raise RuntimeError(
-                f"services/kafka.sh {action} failed: {result.stderr.decode()[-1500:]}"
+                f"ops/kafka.sh {action} failed: {result.stderr.decode()[-1500:]}"
                 f"\n{log_tail(self.log)}"
             )
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One line per service: "NAME: ready on ..." or "NAME: not running" (or
 # "running ... but NOT ready"). Exits 0 only if all named services are ready.
-# Usage: services/status.sh [rabbitmq|kafka|redis ...]   (default: all three)
+# Usage: ops/status.sh [rabbitmq|kafka|redis ...]   (default: all three)
 set -euo pipefail
 SVC=status
 # shellcheck source=lib.sh
@@ -12,6 +12,6 @@ check_services "$@"
 ensure_dirs
 rc=0
 for s in "$@"; do
-  "$SERVICES_DIR/$s.sh" status || rc=1
+  "$OPS_DIR/$s.sh" status || rc=1
 done
 exit "$rc"

@@ -1,0 +1,37 @@
+"""Helpers of the websocket tests: connect as a user through the real ASGI app, read events."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import Any
+
+from channels.testing import WebsocketCommunicator
+
+from dashboard.asgi import application
+from tests.support.metrics import HOST, ORIGIN, session_cookie
+
+
+async def connect(client, user, url: str, origin=ORIGIN):
+    headers = [HOST, origin]
+    if user is not None:
+        headers.append(await asyncio.to_thread(session_cookie, client, user))
+    communicator = WebsocketCommunicator(application, url, headers=headers)
+    connected, code = await communicator.connect()
+    if not connected:
+        # End the refused consumer, as a server would: its channel-layer read is
+        # pending, and an event loop closing under it waits for Redis's timeout.
+        await communicator.send_input({"type": "websocket.disconnect", "code": code or 1006})
+        with contextlib.suppress(asyncio.CancelledError):
+            await communicator.wait(timeout=0.2)
+    return communicator, connected, code
+
+
+async def receive_until(communicator, done, seconds: float = 15) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    deadline = time.monotonic() + seconds
+    while not events or not done(events[-1], events):
+        assert time.monotonic() < deadline, f"timed out; last events {events[-3:]}"
+        events.append(await communicator.receive_json_from(timeout=5))
+    return events
