@@ -144,7 +144,7 @@ AXES_FAILURE_LIMIT = envint("MQB_LOGIN_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = timedelta(minutes=envfloat("MQB_LOGIN_COOLOFF_MINUTES", 15.0))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
-AXES_LOCKOUT_CALLABLE = "dashboard.lockout.lockout_response"
+AXES_LOCKOUT_CALLABLE = "dashboard.middleware.lockout_response"
 AXES_VERBOSE = False  # no banner in every process's log; lockouts are still logged
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "overview"

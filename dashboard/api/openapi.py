@@ -15,10 +15,10 @@ from django.views.decorators.http import require_GET
 from dashboard.api import (
     schema_deadletters,
     schema_jobs,
-    schema_kafka,
     schema_metrics,
     schema_rabbitmq,
 )
+from dashboard.api.kafka import schemas as schema_kafka
 
 ERROR = {
     "type": "object",
