@@ -2,7 +2,7 @@
 
 Writes take a JSON body ``{"cluster", "vhost", "name"}`` (``vhost`` is ignored
 on Kafka), need the admin role, the session cookie and the CSRF token in the
-``X-CSRFToken`` header. Broker errors become JSON through ``dashboard.errors``.
+``X-CSRFToken`` header. Broker errors become JSON through ``dashboard.core.errors``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from dashboard.api_errors import method_not_allowed
+from dashboard.core.api import method_not_allowed
 from dashboard.services.deadletters import (
     ClusterDeadLetterQueues,
     DeadLetterQueueRow,

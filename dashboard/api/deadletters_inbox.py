@@ -21,8 +21,8 @@ from django.http import HttpRequest, JsonResponse
 from django.urls import reverse
 
 from dashboard.api.deadletters import api, error
+from dashboard.core.params import parse_page
 from dashboard.models import DeadLetter
-from dashboard.params import parse_page
 from dashboard.services import jobs
 from dashboard.services.deadletters import discard as discards
 from dashboard.services.deadletters import inbox as reads

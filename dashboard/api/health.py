@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
-from dashboard.services.clusters import get_all_cluster_health
+from dashboard.core.clusters import get_all_cluster_health
 
 
 @require_GET

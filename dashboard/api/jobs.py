@@ -11,7 +11,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET, require_POST
 
-from dashboard.api_errors import method_not_allowed
+from dashboard.core.api import method_not_allowed
 from dashboard.services import jobs
 from dashboard.services.rabbitmq import InvalidInput
 from dashboard.services.rabbitmq_move import do_move_messages

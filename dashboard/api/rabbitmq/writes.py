@@ -8,7 +8,7 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
 
-from dashboard.api.rabbitmq.common import api, error, json_body, plain, queue_params
+from dashboard.api.rabbitmq.serialize import api, error, json_body, plain, queue_params
 from dashboard.services.rabbitmq import (
     InvalidInput,
     MessageView,

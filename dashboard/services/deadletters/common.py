@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 
-from dashboard.params import InvalidParameter
-from dashboard.services.audit import audit as audit
-from dashboard.services.audit import require_role as require_role
+from dashboard.core.audit import audit as audit
+from dashboard.core.audit import require_role as require_role
+from dashboard.core.params import InvalidParameter
 
 User = AbstractBaseUser | AnonymousUser
 

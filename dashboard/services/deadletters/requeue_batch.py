@@ -38,8 +38,8 @@ from brokers.deadletters.requeue_batch import (
     Result,
 )
 from brokers.kafka import KafkaBroker
+from dashboard.core.clusters import get_cluster_config
 from dashboard.models import Cluster, DeadLetter, DeadLetterBody
-from dashboard.services.clusters import get_cluster_config
 from dashboard.services.deadletters.common import InvalidInput, User
 from dashboard.services.deadletters.requeue import (
     CLAIMABLE,

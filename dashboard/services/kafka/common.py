@@ -14,12 +14,12 @@ from brokers import validate
 from brokers.base import ClusterConfig, ConfigError, NotSupported
 from brokers.kafka import KafkaBroker
 from brokers.kafka_clients import set_pool_size
+from dashboard.core import audit, clusters
+from dashboard.core.connections import get_broker
+from dashboard.core.params import INT32_MAX, INT64_MAX, InvalidParameter
+from dashboard.core.params import parse_int as bounded_int
+from dashboard.core.roles import has_role
 from dashboard.models import AuditEntry, Cluster
-from dashboard.params import INT32_MAX, INT64_MAX, InvalidParameter
-from dashboard.params import parse_int as bounded_int
-from dashboard.roles import has_role
-from dashboard.services import audit, clusters
-from dashboard.services.connections import get_broker
 
 User = AbstractBaseUser | AnonymousUser
 

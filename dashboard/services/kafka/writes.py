@@ -14,10 +14,10 @@ from brokers import kafka_write, validate
 from brokers.base import BrokerError
 from brokers.kafka_errors import CompactedTopic
 from brokers.kafka_models import Produced, PurgeResult
+from dashboard.core.params import INT32_MAX
+from dashboard.core.params import parse_int as bounded_int
+from dashboard.core.roles import ADMIN, OPERATOR
 from dashboard.models import AuditEntry
-from dashboard.params import INT32_MAX
-from dashboard.params import parse_int as bounded_int
-from dashboard.roles import ADMIN, OPERATOR
 from dashboard.services.kafka.common import (
     InvalidInput,
     User,

@@ -29,8 +29,8 @@ from brokers.decode import decode_x_death as decode_deaths
 from brokers.rabbitmq_messages import refusal
 from brokers.rabbitmq_messages_model import PeekedMessage, PeekPlan, PeekRefused, PeekResult
 from brokers.rabbitmq_model import QueueRow
+from dashboard.core.roles import OPERATOR, has_role
 from dashboard.models import AuditEntry
-from dashboard.roles import OPERATOR, has_role
 from dashboard.services.rabbitmq.common import (
     InvalidInput,
     User,

@@ -8,8 +8,8 @@ from django.http import HttpRequest
 
 from brokers.base import BrokerError
 from brokers.rabbitmq_messages_model import OutgoingMessage, PublishResult, PurgeResult
+from dashboard.core.roles import OPERATOR
 from dashboard.models import AuditEntry
-from dashboard.roles import OPERATOR
 from dashboard.services.rabbitmq.common import (
     InvalidInput,
     User,

@@ -8,7 +8,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from dashboard.roles import ADMIN, has_role
+from dashboard.core.roles import ADMIN, has_role
 from dashboard.services.deadletters import (
     InvalidInput,
     do_manage_dlq,

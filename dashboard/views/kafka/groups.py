@@ -6,8 +6,8 @@ from asgiref.sync import sync_to_async
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 
-from dashboard.errors import status_for
-from dashboard.roles import ADMIN, has_role
+from dashboard.core.errors import status_for
+from dashboard.core.roles import ADMIN, has_role
 from dashboard.services.kafka import (
     BrokerError,
     InvalidInput,

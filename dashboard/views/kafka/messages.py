@@ -8,6 +8,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 
+from dashboard.core.limits import Busy, user_key
 from dashboard.services.kafka import (
     InvalidInput,
     NotFound,
@@ -16,7 +17,6 @@ from dashboard.services.kafka import (
     parse_browse_query,
 )
 from dashboard.services.kafka.messages import SEARCH_IN, START_CHOICES, BrowseQuery
-from dashboard.services.limits import Busy, user_key
 from dashboard.views.kafka.common import render_page
 from dashboard.views.kafka.rows_html import record_rows
 

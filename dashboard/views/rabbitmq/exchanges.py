@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 
 from django.http import HttpRequest, HttpResponse
 
-from dashboard.errors import status_for
+from dashboard.core.errors import status_for
 from dashboard.services.rabbitmq import (
     BODY_ENCODINGS,
     BrokerError,

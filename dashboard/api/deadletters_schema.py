@@ -1,13 +1,13 @@
 """OpenAPI paths and component schemas of the deadletters JSON API (merged by api/openapi.py).
 
-Part A: dead-letter queues across clusters, manage and let go.
+Dead-letter queues across clusters, manage and let go.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from dashboard.api import schema_deadletters_inbox as _inbox
+from dashboard.api import deadletters_inbox_schema as _inbox
 
 _STATUS_TEXT = {
     400: "invalid input (the message says what)",
@@ -193,6 +193,6 @@ PATHS: dict[str, Any] = {
     },
 }
 
-# Part B: the inbox and its actions.
+# The inbox and its actions.
 SCHEMAS.update(_inbox.SCHEMAS)
 PATHS.update(_inbox.PATHS)

@@ -3,7 +3,7 @@
 Views and API views let a ``BrokerError`` propagate; this middleware turns it
 into a page or a JSON body with a status that says what happened. The message
 is the adapter's, written for users; it never holds a secret. Input errors
-(``dashboard.params.InvalidParameter``) a view did not catch become a 400.
+(``dashboard.core.params.InvalidParameter``) a view did not catch become a 400.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from brokers.base import (
     NotSupported,
 )
 from brokers.validate import InvalidValue
-from dashboard.params import InvalidParameter
+from dashboard.core.params import InvalidParameter
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from dashboard.api_errors import method_not_allowed
+from dashboard.core.api import method_not_allowed
 from dashboard.services.rabbitmq import ConfirmationRequired, InvalidInput
 
 View = Callable[..., Coroutine[Any, Any, HttpResponse]]

@@ -1,6 +1,6 @@
-"""OpenAPI paths and schemas of the dead-letter inbox API (merged into schema_deadletters).
+"""OpenAPI paths and schemas of the dead-letter inbox API (merged into deadletters_schema).
 
-Part B: groups, letters, one letter, requeue, discard, discard-all.
+Groups, letters, one letter, requeue, discard, discard-all.
 """
 
 from __future__ import annotations

@@ -15,9 +15,9 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
 
-from dashboard.api_errors import method_not_allowed
+from dashboard.core.api import method_not_allowed
+from dashboard.core.limits import Busy
 from dashboard.services.kafka import Decoded, InvalidInput, RecordView
-from dashboard.services.limits import Busy
 
 View = Callable[..., Coroutine[Any, Any, HttpResponse]]
 

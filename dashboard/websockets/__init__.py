@@ -1,0 +1,1 @@
+"""Websocket consumers of the live pages."""
