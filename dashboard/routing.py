@@ -2,13 +2,14 @@ from __future__ import annotations
 
 from django.urls import path
 
+from dashboard.websockets.jobs import JobConsumer
 from dashboard.websockets.metrics import (
     ClusterMetricsConsumer,
     GroupMetricsConsumer,
     QueueMetricsConsumer,
     TopicMetricsConsumer,
 )
-from dashboard.websockets.overview import JobConsumer, OverviewConsumer
+from dashboard.websockets.overview import OverviewConsumer
 from dashboard.websockets.tail import QueueTailConsumer, TopicTailConsumer
 
 websocket_urlpatterns = [

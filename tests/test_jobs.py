@@ -17,7 +17,8 @@ from dashboard.asgi import application
 from dashboard.core.clusters import sync_cluster_rows
 from dashboard.models import AuditEntry, Job
 from dashboard.services import jobs
-from dashboard.websockets.overview import NO_SUCH_JOB, UNAUTHENTICATED
+from dashboard.websockets import UNAUTHENTICATED
+from dashboard.websockets.jobs import NO_SUCH_JOB
 from tests.move_helpers import declare, depth, fill, ids_in
 
 pytestmark = [pytest.mark.django_db, pytest.mark.rabbitmq]

@@ -14,8 +14,8 @@ from dashboard.core.channel_groups import cluster_group, consumer_group_group, q
 from dashboard.services.metrics.fields import queue_entity
 from dashboard.services.metrics.snapshot import write_status
 from dashboard.services.metrics.watchers import get_watched
+from dashboard.websockets import UNAUTHENTICATED
 from dashboard.websockets.metrics import BAD_REQUEST, NOT_FOUND
-from dashboard.websockets.overview import UNAUTHENTICATED
 from tests.test_metrics_support import HOST, ORIGIN, session_cookie
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.redis]

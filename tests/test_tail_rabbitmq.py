@@ -19,7 +19,7 @@ from brokers.tail import NotTappable, TailBatch, open_rabbitmq_tap
 from dashboard.asgi import application
 from dashboard.core.connections import close_all
 from dashboard.services.tail import running_tails
-from dashboard.websockets.overview import UNAUTHENTICATED
+from dashboard.websockets import UNAUTHENTICATED
 from dashboard.websockets.tail import BAD_REQUEST
 from tests.rabbitmq_helpers import ODD, bind, declare, mgmt, q, unique
 from tests.test_metrics_support import HOST, ORIGIN, session_cookie

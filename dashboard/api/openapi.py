@@ -11,11 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest, JsonResponse
-from django.views.decorators.http import require_GET
 
 from dashboard.api import deadletters_schema, jobs_schema, metrics_schema
 from dashboard.api.kafka import schema as kafka_schema
 from dashboard.api.rabbitmq import schema as rabbitmq_schema
+from dashboard.core.api import api
 
 ERROR = {
     "type": "object",
@@ -214,6 +214,6 @@ def build_schema() -> dict[str, Any]:
     }
 
 
-@require_GET
+@api()
 def schema_view(request: HttpRequest) -> JsonResponse:
     return JsonResponse(build_schema())

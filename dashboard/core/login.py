@@ -16,6 +16,8 @@ from django.contrib.auth.middleware import LoginRequiredMiddleware as DjangoLogi
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 
+from dashboard.core.api import error
+
 
 class LoginRequiredMiddleware(DjangoLoginRequired):
     """Every view needs a login; the JSON API answers 401 instead of redirecting."""
@@ -24,9 +26,7 @@ class LoginRequiredMiddleware(DjangoLoginRequired):
         self, request: HttpRequest, view_func: Callable[..., Any]
     ) -> HttpResponseRedirect | JsonResponse:
         if request.path.startswith("/api/"):
-            return JsonResponse(
-                {"error": "authentication required", "code": "unauthenticated"}, status=401
-            )
+            return error("authentication required", "unauthenticated", 401)
         return super().handle_no_permission(request, view_func)
 
 

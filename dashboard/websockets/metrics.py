@@ -39,7 +39,7 @@ from dashboard.core.clusters import get_cluster_config
 from dashboard.services.metrics.fields import FIELDS, queue_entity
 from dashboard.services.metrics.snapshot import read_status
 from dashboard.services.metrics.watchers import add_watcher, remove_watcher
-from dashboard.websockets.overview import UNAUTHENTICATED
+from dashboard.websockets import UNAUTHENTICATED
 
 log = logging.getLogger(__name__)
 BAD_REQUEST = 4400

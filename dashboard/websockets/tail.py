@@ -36,7 +36,7 @@ from dashboard.core.clusters import get_cluster_config
 from dashboard.core.limits import TAIL_WATCHERS, Busy, user_key
 from dashboard.core.roles import VIEWER, has_role
 from dashboard.services.tail import Viewer, join_queue_tail, join_topic_tail
-from dashboard.websockets.overview import UNAUTHENTICATED
+from dashboard.websockets import UNAUTHENTICATED
 
 BAD_REQUEST = 4400
 FORBIDDEN = 4403

@@ -21,15 +21,10 @@ from brokers.deadletters.discovery import (
 )
 from dashboard.core import clusters
 from dashboard.core.connections import get_broker
+from dashboard.core.params import InvalidInput
 from dashboard.core.roles import ADMIN
 from dashboard.models import AuditEntry, ManagedDeadLetterQueue
-from dashboard.services.deadletters.common import (
-    InvalidInput,
-    User,
-    audit,
-    dlq_target,
-    require_role,
-)
+from dashboard.services.deadletters.common import User, audit, dlq_target, require_role
 
 
 @dataclass(frozen=True)

@@ -21,9 +21,10 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from dashboard.core.audit import record
+from dashboard.core.params import InvalidInput
 from dashboard.core.roles import OPERATOR
 from dashboard.models import DeadLetter, Job
-from dashboard.services.deadletters.common import InvalidInput, User, require_role
+from dashboard.services.deadletters.common import User, require_role
 from dashboard.services.deadletters.inbox import audit_target
 from dashboard.services.jobs import LIVE
 

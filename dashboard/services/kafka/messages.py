@@ -15,15 +15,9 @@ from brokers import kafka_browse
 from brokers.decode import Decoded, HeaderValue, decode_body, decode_headers
 from brokers.kafka_models import KafkaRecord, RecordPage
 from dashboard.core.limits import kafka_reads
-from dashboard.core.params import EPOCH_MS_MAX, INT32_MAX, InvalidParameter, epoch_ms
+from dashboard.core.params import EPOCH_MS_MAX, INT32_MAX, InvalidInput, InvalidParameter, epoch_ms
 from dashboard.core.params import parse_int as bounded_int
-from dashboard.services.kafka.common import (
-    InvalidInput,
-    check_position,
-    check_topic,
-    get_kafka,
-    parse_int,
-)
+from dashboard.services.kafka.common import check_position, check_topic, get_kafka, parse_int
 
 START_CHOICES = ("newest", "oldest", "offset", "timestamp")
 SEARCH_IN = ("both", "key", "value")

@@ -10,13 +10,8 @@ from dashboard.core import clusters as cluster_services
 from dashboard.core.audit import audit as audit
 from dashboard.core.audit import require_role as require_role
 from dashboard.core.connections import get_broker
-from dashboard.core.params import InvalidParameter
 
 User = AbstractBaseUser | AnonymousUser
-
-
-class InvalidInput(InvalidParameter):
-    """Input a user can fix; the message says how. Views answer 400 with it."""
 
 
 def get_rabbitmq_configs() -> tuple[ClusterConfig, ...]:

@@ -21,7 +21,7 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_POST
 
 from brokers import validate
-from dashboard.core.params import parse_page
+from dashboard.core.params import InvalidInput, parse_page
 from dashboard.core.roles import ADMIN, OPERATOR, has_role
 from dashboard.models import DeadLetter
 from dashboard.services.deadletters import discard as discards
@@ -29,7 +29,6 @@ from dashboard.services.deadletters import inbox as reads
 from dashboard.services.deadletters import requeue as actions
 from dashboard.services.deadletters import requeue_job as bulk
 from dashboard.services.deadletters import stuck
-from dashboard.services.deadletters.common import InvalidInput
 
 _ID = re.compile(r"[0-9]{1,18}")
 

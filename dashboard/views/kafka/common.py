@@ -9,8 +9,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 
-from dashboard.core.params import parse_page
-from dashboard.services.kafka.common import InvalidInput, kafka_config
+from dashboard.core.params import InvalidInput, parse_page
+from dashboard.services.kafka.common import kafka_config
 
 
 async def render_page(

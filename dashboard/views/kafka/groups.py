@@ -7,10 +7,10 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 
 from dashboard.core.errors import status_for
+from dashboard.core.params import InvalidInput
 from dashboard.core.roles import ADMIN, has_role
 from dashboard.services.kafka import (
     BrokerError,
-    InvalidInput,
     do_reset_offsets,
     get_group_detail,
     get_group_page,

@@ -9,13 +9,8 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 
 from dashboard.core.limits import Busy, user_key
-from dashboard.services.kafka import (
-    InvalidInput,
-    NotFound,
-    get_messages,
-    get_record_bytes,
-    parse_browse_query,
-)
+from dashboard.core.params import InvalidInput
+from dashboard.services.kafka import NotFound, get_messages, get_record_bytes, parse_browse_query
 from dashboard.services.kafka.messages import SEARCH_IN, START_CHOICES, BrowseQuery
 from dashboard.views.kafka.common import render_page
 from dashboard.views.kafka.rows_html import record_rows
