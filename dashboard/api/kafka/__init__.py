@@ -1,1 +1,1 @@
-"""JSON API of the Kafka area (documented in ``schemas.py``)."""
+"""JSON API of the Kafka area (documented in ``schema.py``)."""
