@@ -63,7 +63,7 @@ def is_api(request: HttpRequest) -> bool:
     return request.path_info.startswith(API_PREFIX)
 
 
-def error(message: str, code: str, status: int, **extra: Any) -> JsonResponse:
+def error(message: str, code: str, status: int, /, **extra: Any) -> JsonResponse:
     """An error answer in the documented shape; ``extra`` fields follow the two."""
     return JsonResponse({"error": message, "code": code, **extra}, status=status)
 
