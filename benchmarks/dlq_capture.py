@@ -122,8 +122,8 @@ def fill_topic(topic: str, count: int) -> None:
 
 
 def prepare_managed(slug: str, vhost: str, name: str):  # type: ignore[no-untyped-def]
+    from dashboard.core.clusters import sync_cluster_rows
     from dashboard.models import DeadLetter, DeadLetterBody, ManagedDeadLetterQueue
-    from dashboard.services.clusters import sync_cluster_rows
     from dashboard.services.deadletters.store import CaptureTarget
 
     DeadLetterBody.objects.all().delete()

@@ -8,8 +8,8 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from dashboard.core.roles import ADMIN, has_role
 from dashboard.models import AuditEntry, Cluster, Consumer, DeadLetter, Job, ThroughputSample
-from dashboard.roles import ADMIN, has_role
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]

@@ -17,8 +17,8 @@ django_asgi_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from dashboard.core.websocket_origin import SameOriginValidator  # noqa: E402
 from dashboard.routing import websocket_urlpatterns  # noqa: E402
-from dashboard.websocket_origin import SameOriginValidator  # noqa: E402
 
 # Move everything loaded at start-up out of the garbage collector's view: with
 # 1,000 topics' metadata in memory, full collections paused requests for

@@ -2,14 +2,15 @@ from __future__ import annotations
 
 from django.urls import path
 
-from dashboard.consumers import JobConsumer, OverviewConsumer
-from dashboard.consumers_metrics import (
+from dashboard.websockets.jobs import JobConsumer
+from dashboard.websockets.metrics import (
     ClusterMetricsConsumer,
     GroupMetricsConsumer,
     QueueMetricsConsumer,
     TopicMetricsConsumer,
 )
-from dashboard.consumers_tail import QueueTailConsumer, TopicTailConsumer
+from dashboard.websockets.overview import OverviewConsumer
+from dashboard.websockets.tail import QueueTailConsumer, TopicTailConsumer
 
 websocket_urlpatterns = [
     path("ws/overview/", OverviewConsumer.as_asgi()),

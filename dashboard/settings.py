@@ -9,8 +9,8 @@ from pathlib import Path
 import dj_database_url
 from csp.constants import NONE, SELF
 
-from dashboard.env import envbool, envfloat, envint, envlist, envsecret, envstr
-from dashboard.private_files import private_dir, private_file, sqlite_file
+from dashboard.core.env import envbool, envfloat, envint, envlist, envsecret, envstr
+from dashboard.core.private_files import private_dir, private_file, sqlite_file
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 STATE_DIR = private_dir(Path(envstr("MQB_STATE_DIR", str(BASE_DIR / "var"))))
@@ -33,7 +33,7 @@ SECRET_KEY = _secret_key()
 DEBUG = envbool("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = envlist("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost")
 CSRF_TRUSTED_ORIGINS = envlist("DJANGO_CSRF_TRUSTED_ORIGINS", "")
-CSRF_FAILURE_VIEW = "dashboard.api_errors.csrf_failure"  # JSON under /api/
+CSRF_FAILURE_VIEW = "dashboard.core.api.csrf_failure"  # JSON under /api/
 SECURE_PROXY_SSL_HEADER = (
     ("HTTP_X_FORWARDED_PROTO", "https") if envbool("MQB_BEHIND_HTTPS_PROXY", False) else None
 )
@@ -79,15 +79,15 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     # Outside every middleware that may answer: /api/ errors are JSON whoever answers.
-    "dashboard.api_errors.ApiErrorMiddleware",
+    "dashboard.core.api.ApiErrorMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "dashboard.middleware.LoginRequiredMiddleware",
+    "dashboard.core.login.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    "dashboard.errors.BrokerErrorMiddleware",
+    "dashboard.core.errors.BrokerErrorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",  # last: turns a lockout into the lockout page
 ]
@@ -103,7 +103,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "dashboard.context_processors.roles",
+                "dashboard.core.context_processors.roles",
             ]
         },
     }
@@ -144,7 +144,7 @@ AXES_FAILURE_LIMIT = envint("MQB_LOGIN_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = timedelta(minutes=envfloat("MQB_LOGIN_COOLOFF_MINUTES", 15.0))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
-AXES_LOCKOUT_CALLABLE = "dashboard.lockout.lockout_response"
+AXES_LOCKOUT_CALLABLE = "dashboard.core.login.lockout_response"
 AXES_VERBOSE = False  # no banner in every process's log; lockouts are still logged
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "overview"

@@ -8,11 +8,11 @@ from dashboard.api import health as health_api
 from dashboard.api import openapi
 from dashboard.views import overview
 
-# JSON under /api/, Django's pages elsewhere (dashboard.api_errors).
-handler400 = "dashboard.api_errors.bad_request"
-handler403 = "dashboard.api_errors.permission_denied"
-handler404 = "dashboard.api_errors.page_not_found"
-handler500 = "dashboard.api_errors.server_error"
+# JSON under /api/, Django's pages elsewhere (dashboard.core.api).
+handler400 = "dashboard.core.api.bad_request"
+handler403 = "dashboard.core.api.permission_denied"
+handler404 = "dashboard.core.api.page_not_found"
+handler500 = "dashboard.core.api.server_error"
 
 urlpatterns = [
     path("", overview.overview, name="overview"),

@@ -107,7 +107,7 @@ def use_clusters(
     settings, monkeypatch, rabbitmq_config: ClusterConfig, kafka_config: ClusterConfig
 ):
     """Point the dashboard's services at the given cluster configs (default: the test ones)."""
-    from dashboard.services import clusters as cluster_services
+    from dashboard.core import clusters as cluster_services
 
     def apply(*configs: ClusterConfig) -> None:
         chosen = configs or (rabbitmq_config, kafka_config)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import Group
 
-from dashboard.roles import ADMIN, OPERATOR, VIEWER, has_role, role_of
+from dashboard.core.roles import ADMIN, OPERATOR, VIEWER, has_role, role_of
 
 pytestmark = pytest.mark.django_db
 

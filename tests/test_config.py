@@ -6,7 +6,7 @@ import pytest
 
 from brokers.base import ConfigError, Secret
 from brokers.registry import adapter_class
-from dashboard.clusters import load_clusters, split_credentials
+from dashboard.core.cluster_config import load_clusters, split_credentials
 
 
 def test_it_defaults_to_the_local_brokers(monkeypatch):

@@ -15,8 +15,8 @@ import pytest
 from brokers.kafka import KafkaBroker
 from brokers.rabbitmq import RabbitMQBroker
 from dashboard.collector.consumers_tracking import ConsumerTracker
+from dashboard.core.clusters import sync_cluster_rows
 from dashboard.models import Cluster, Consumer, ThroughputSample
-from dashboard.services.clusters import sync_cluster_rows
 from dashboard.services.metrics.fields import Point, queue_entity
 from dashboard.services.metrics.kafka import KafkaSampler
 from dashboard.services.metrics.rabbitmq import RabbitMQSampler

@@ -9,9 +9,9 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.core.exceptions import PermissionDenied
 
+from dashboard.core.connections import close_all
 from dashboard.models import DeadLetter, Job
 from dashboard.services import jobs
-from dashboard.services.connections import close_all
 from dashboard.services.deadletters import requeue_job
 from dashboard.services.deadletters.inbox import InboxFilter
 from tests.support import deadletter_flow as flow

@@ -19,8 +19,8 @@ from asgiref.sync import sync_to_async
 from brokers.base import BrokerError
 from brokers.deadletters.model import OversizeMessage
 from dashboard.collector import capture as capture_loop
+from dashboard.core import clusters
 from dashboard.models import DeadLetter, ManagedDeadLetterQueue
-from dashboard.services import clusters
 from dashboard.services.deadletters.capture import make_capture_engine
 from dashboard.services.deadletters.store import CaptureTarget
 from tests.support import deadletters as h

@@ -144,7 +144,7 @@ def test_it_loses_nothing_and_stores_nothing_twice_when_the_collector_is_killed(
     setup = (
         "from django.core.management import call_command;"
         "call_command('migrate', verbosity=0);"
-        "from dashboard.services.clusters import sync_cluster_rows;"
+        "from dashboard.core.clusters import sync_cluster_rows;"
         "from dashboard.models import ManagedDeadLetterQueue as M;"
         "c = sync_cluster_rows();"
         f"M.objects.create(cluster=c['local-rabbitmq'], vhost={rabbitmq_vhost!r}, name={dlq!r});"

@@ -14,8 +14,8 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.utils import timezone
 
+from dashboard.core.connections import close_all
 from dashboard.models import AuditEntry, DeadLetter
-from dashboard.services.connections import close_all
 from tests.support import deadletter_flow as flow
 from tests.support import deadletters as h
 

@@ -8,8 +8,8 @@ import pytest
 
 from brokers.deadletters.metadata import amqp_failure_info, kafka_failure_info
 from brokers.deadletters.model import CapturedLetter
+from dashboard.core import clusters
 from dashboard.models import DeadLetter, ManagedDeadLetterQueue
-from dashboard.services import clusters
 from dashboard.services.deadletters.store import (
     CaptureTarget,
     RabbitMQSession,

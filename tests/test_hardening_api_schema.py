@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from dashboard.services.connections import close_all
+from dashboard.core.connections import close_all
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.django_db(transaction=True)]
 

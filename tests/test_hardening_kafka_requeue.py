@@ -23,9 +23,9 @@ from asgiref.sync import sync_to_async
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from brokers.deadletters.metadata import kafka_failure_info
+from dashboard.core.connections import close_all
 from dashboard.models import DeadLetter, Job
 from dashboard.services import jobs
-from dashboard.services.connections import close_all
 from dashboard.services.deadletters import requeue as service
 from dashboard.services.deadletters import requeue_job
 from dashboard.services.deadletters.inbox import InboxFilter, get_inbox_groups

@@ -25,7 +25,7 @@ from urllib.parse import urlencode, urlsplit
 import httpx
 import pytest
 
-from dashboard.services.limits import Busy, FairPool
+from dashboard.core.limits import Busy, FairPool
 from tests.conftest import (
     KAFKA,
     PYTHON,
@@ -375,7 +375,7 @@ def two_topics(unique_name: str) -> Iterator[list[str]]:
 async def test_it_starts_no_tail_beyond_the_process_cap_but_lets_viewers_join_one(
     settings: Any, use_clusters: Any, two_topics: list[str]
 ) -> None:
-    from dashboard.services.connections import close_all
+    from dashboard.core.connections import close_all
     from dashboard.services.tail import join_topic_tail, running_tails
 
     settings.MQB_TAIL_MAX_RUNNING = 1

@@ -18,7 +18,7 @@ from yarl import URL
 from brokers.rabbitmq import RabbitMQBroker
 from brokers.rabbitmq_errors import accept_every_entity_name
 from brokers.validate import InvalidValue
-from dashboard.services.connections import close_all, get_broker
+from dashboard.core.connections import close_all, get_broker
 from tests.support.rabbitmq import delete_queue, unique
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.django_db(transaction=True)]

@@ -9,8 +9,8 @@ import pytest
 
 from brokers.rabbitmq_delivery_limit import delivery_limit
 from brokers.rabbitmq_messages_model import DeliveryLimit
+from dashboard.core.connections import close_all
 from dashboard.models import AuditEntry
-from dashboard.services.connections import close_all
 from tests.support.rabbitmq import (
     declare,
     delete_queue,

@@ -14,10 +14,11 @@ from django.conf import settings
 
 from brokers.rabbitmq_errors import accept_every_entity_name
 from dashboard.asgi import application
-from dashboard.consumers import NO_SUCH_JOB, UNAUTHENTICATED
+from dashboard.core.clusters import sync_cluster_rows
 from dashboard.models import AuditEntry, Job
 from dashboard.services import jobs
-from dashboard.services.clusters import sync_cluster_rows
+from dashboard.websockets import UNAUTHENTICATED
+from dashboard.websockets.jobs import NO_SUCH_JOB
 from tests.support.move import declare, depth, fill, ids_in
 
 pytestmark = [pytest.mark.django_db, pytest.mark.rabbitmq]

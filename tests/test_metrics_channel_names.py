@@ -6,7 +6,7 @@ import re
 
 from channels.layers import BaseChannelLayer
 
-from dashboard.channels_names import (
+from dashboard.core.channel_groups import (
     cluster_group,
     consumer_group_group,
     group_name,

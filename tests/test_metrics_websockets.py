@@ -10,12 +10,12 @@ from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 
 from dashboard.asgi import application
-from dashboard.channels_names import cluster_group, consumer_group_group, queue_group
-from dashboard.consumers import UNAUTHENTICATED
-from dashboard.consumers_metrics import BAD_REQUEST, NOT_FOUND
+from dashboard.core.channel_groups import cluster_group, consumer_group_group, queue_group
 from dashboard.services.metrics.fields import queue_entity
 from dashboard.services.metrics.snapshot import write_status
 from dashboard.services.metrics.watchers import get_watched
+from dashboard.websockets import UNAUTHENTICATED
+from dashboard.websockets.metrics import BAD_REQUEST, NOT_FOUND
 from tests.support.metrics import HOST, ORIGIN, session_cookie
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.redis]

@@ -8,8 +8,8 @@ from dataclasses import replace
 import pytest
 from django.test import AsyncClient
 
+from dashboard.core.connections import close_all
 from dashboard.models import AuditEntry
-from dashboard.services.connections import close_all
 from tests.support.rabbitmq import declare, delete_queue, drain, publish, unique, wait_for_depth
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.django_db(transaction=True)]

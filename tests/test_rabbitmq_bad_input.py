@@ -13,7 +13,7 @@ import aio_pika
 import pytest
 from django.conf import settings
 
-from dashboard.services.connections import close_all
+from dashboard.core.connections import close_all
 from tests.support.rabbitmq import (
     ODD,
     bind,

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from django.test import AsyncClient
 
+from dashboard.core.connections import close_all
 from dashboard.models import AuditEntry
-from dashboard.services.connections import close_all
 from tests.support.rabbitmq import (
     declare,
     declare_exchange,

@@ -11,7 +11,7 @@ import pytest
 from brokers.base import NotFound
 from brokers.kafka import KafkaBroker
 from brokers.tail import TailBatch, open_kafka_tap
-from dashboard.services.connections import close_all
+from dashboard.core.connections import close_all
 from dashboard.services.tail import running_tails
 from tests.support.metrics import create_topic, delete_topics, kafka_admin, produce
 from tests.support.websockets import connect, receive_until

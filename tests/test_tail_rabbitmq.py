@@ -13,10 +13,10 @@ import pytest
 from brokers.base import NotFound
 from brokers.rabbitmq import RabbitMQBroker
 from brokers.tail import NotTappable, TailBatch, open_rabbitmq_tap
-from dashboard.consumers import UNAUTHENTICATED
-from dashboard.consumers_tail import BAD_REQUEST
-from dashboard.services.connections import close_all
+from dashboard.core.connections import close_all
 from dashboard.services.tail import running_tails
+from dashboard.websockets import UNAUTHENTICATED
+from dashboard.websockets.tail import BAD_REQUEST
 from tests.support.rabbitmq import ODD, bind, declare, mgmt, q, unique
 from tests.support.websockets import connect, receive_until
 

@@ -2,63 +2,36 @@
 
 Writes take a JSON body ``{"cluster", "vhost", "name"}`` (``vhost`` is ignored
 on Kafka), need the admin role, the session cookie and the CSRF token in the
-``X-CSRFToken`` header. Broker errors become JSON through ``dashboard.errors``.
+``X-CSRFToken`` header. Broker errors become JSON through ``dashboard.core.errors``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
-from collections.abc import Callable, Coroutine
 from datetime import datetime
-from functools import wraps
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, JsonResponse
 
-from dashboard.api_errors import method_not_allowed
+from dashboard.core.api import api, json_body
+from dashboard.core.params import InvalidInput
 from dashboard.services.deadletters import (
     ClusterDeadLetterQueues,
     DeadLetterQueueRow,
-    InvalidInput,
     do_manage_dlq,
     do_release_dlq,
     get_dead_letter_queues,
 )
 
-View = Callable[..., Coroutine[Any, Any, HttpResponse]]
 
-
-def api(methods: tuple[str, ...] = ("GET",)) -> Callable[[View], View]:
-    def decorator(view: View) -> View:
-        @wraps(view)
-        async def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            if request.method not in methods:
-                return method_not_allowed(methods)
-            try:
-                return await view(request, *args, **kwargs)
-            except InvalidInput as exc:
-                return error(str(exc), "invalid", 400)
-            except PermissionDenied as exc:
-                return error(str(exc) or "not allowed", "forbidden", 403)
-
-        return wrapper
-
-    return decorator
-
-
-def error(message: str, code: str, status: int) -> JsonResponse:
-    return JsonResponse({"error": message, "code": code}, status=status)
-
-
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
+    """Result dataclasses as JSON-ready data (datetimes ISO 8601)."""
     if isinstance(value, datetime):
         return value.isoformat()
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     return value
 
 
@@ -69,11 +42,11 @@ def row_json(row: DeadLetterQueueRow) -> dict[str, Any]:
         "vhost": dlq.vhost if dlq.kind == "rabbitmq" else None,
         "depth": dlq.depth,
         "found_by": list(dlq.found_by),
-        "sources": _plain(dlq.sources),
+        "sources": plain(dlq.sources),
         "type": dlq.queue_type,
         "exists": dlq.exists,
         "capturable": dlq.capturable,
-        "managed": _plain(row.managed),
+        "managed": plain(row.managed),
     }
 
 
@@ -84,7 +57,7 @@ def cluster_json(group: ClusterDeadLetterQueues) -> dict[str, Any]:
         "kind": group.kind,
         "read_only": group.read_only,
         "error": group.error or None,
-        "checked_at": _plain(group.checked_at),
+        "checked_at": plain(group.checked_at),
         "scanned": group.scanned,
         "complete": group.complete,
         "notes": list(group.notes),
@@ -99,12 +72,7 @@ async def queues(request: HttpRequest) -> JsonResponse:
 
 
 def _target(request: HttpRequest) -> tuple[str, str, str]:
-    try:
-        data = json.loads(request.body or b"{}")
-    except ValueError as exc:
-        raise InvalidInput(f"the body is not JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise InvalidInput("the body must be a JSON object")
+    data = json_body(request)
     cluster, vhost, name = data.get("cluster"), data.get("vhost") or "", data.get("name")
     if not isinstance(cluster, str) or not isinstance(name, str) or not name:
         raise InvalidInput("cluster and name are required")

@@ -10,8 +10,6 @@ the admin role. A letter that is no longer pending answers 409.
 from __future__ import annotations
 
 import base64
-import dataclasses
-import json
 from datetime import datetime
 from typing import Any
 
@@ -20,16 +18,16 @@ from django.core.paginator import Page
 from django.http import HttpRequest, JsonResponse
 from django.urls import reverse
 
-from dashboard.api.deadletters import api, error
+from dashboard.api.deadletters import plain
+from dashboard.core.api import api, error, json_body
+from dashboard.core.params import InvalidInput, parse_page
 from dashboard.models import DeadLetter
-from dashboard.params import parse_page
 from dashboard.services import jobs
 from dashboard.services.deadletters import discard as discards
 from dashboard.services.deadletters import inbox as reads
 from dashboard.services.deadletters import requeue as actions
 from dashboard.services.deadletters import requeue_job as bulk
 from dashboard.services.deadletters import stuck
-from dashboard.services.deadletters.common import InvalidInput
 from dashboard.views.deadletters.inbox import rate_limit_of, requeue_form
 
 
@@ -113,16 +111,6 @@ async def letters(request: HttpRequest) -> JsonResponse:
     return JsonResponse(await sync_to_async(build)())
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
-
-
 @api()
 async def letter(request: HttpRequest, letter_id: int) -> JsonResponse:
     try:
@@ -145,8 +133,8 @@ async def letter(request: HttpRequest, letter_id: int) -> JsonResponse:
                 "truncated": detail["body_cut"],
                 "download": reverse("deadletters-body", args=[row.pk]),
             },
-            "decoded_headers": _plain(detail["headers"]),
-            "x_death": _plain(detail["x_death"]),
+            "decoded_headers": plain(detail["headers"]),
+            "x_death": plain(detail["x_death"]),
             "audit": [
                 {
                     "time": _when(e.time),
@@ -162,19 +150,9 @@ async def letter(request: HttpRequest, letter_id: int) -> JsonResponse:
     )
 
 
-def _json_body(request: HttpRequest) -> dict[str, Any]:
-    try:
-        data = json.loads(request.body or b"{}")
-    except ValueError as exc:
-        raise InvalidInput(f"the body is not JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise InvalidInput("the body must be a JSON object")
-    return data
-
-
 @api(("POST",))
 async def requeue(request: HttpRequest, letter_id: int) -> JsonResponse:
-    data = _json_body(request)
+    data = json_body(request)
     kind = await sync_to_async(
         DeadLetter.objects.filter(pk=letter_id).values_list("cluster__kind", flat=True).first
     )()
@@ -191,7 +169,7 @@ async def requeue(request: HttpRequest, letter_id: int) -> JsonResponse:
         return error(str(exc), "conflict", 409)
     answer = {"id": letter_id, "status": result.status, "sent": result.sent}
     if not result.sent:
-        return JsonResponse({**answer, "error": result.message, "code": "unroutable"}, status=422)
+        return error(result.message, "unroutable", 422, **answer)
     return JsonResponse({**answer, "message": result.message})
 
 
@@ -219,7 +197,7 @@ def _letter_ids(value: object, *, what: str) -> list[int]:
 
 @api(("POST",))
 async def discard(request: HttpRequest) -> JsonResponse:
-    ids = _letter_ids(_json_body(request).get("ids"), what="a non-empty list of dead letter ids")
+    ids = _letter_ids(json_body(request).get("ids"), what="a non-empty list of dead letter ids")
     if not ids:
         raise InvalidInput("ids: a non-empty list of dead letter ids")
     done = await discards.do_discard_dead_letters(ids, user=await request.auser(), request=request)
@@ -228,7 +206,7 @@ async def discard(request: HttpRequest) -> JsonResponse:
 
 @api(("POST",))
 async def discard_all(request: HttpRequest) -> JsonResponse:
-    spec = reads.InboxFilter.from_params(_json_body(request))
+    spec = reads.InboxFilter.from_params(json_body(request))
     done = await discards.do_discard_matching(spec, user=await request.auser(), request=request)
     return JsonResponse({"discarded": done})
 
@@ -247,7 +225,7 @@ def _ids_or_filter(data: dict[str, Any]) -> tuple[list[int] | None, reads.InboxF
 @api(("POST",))
 async def purge(request: HttpRequest) -> JsonResponse:
     """Admin: ``{"ids": [...]}`` or ``{"filter": {...}}``; deleted now, no retention."""
-    data = _json_body(request)
+    data = json_body(request)
     ids, spec = _ids_or_filter(data)
     done = await discards.do_purge_dead_letters(
         user=await request.auser(), ids=ids, spec=spec, request=request
@@ -258,7 +236,7 @@ async def purge(request: HttpRequest) -> JsonResponse:
 @api(("POST",))
 async def requeue_bulk(request: HttpRequest) -> JsonResponse:
     """``{"ids": [...]}`` or ``{"filter": {...}}`` (a group: ``{"filter": {"group": fp}}``)."""
-    data = _json_body(request)
+    data = json_body(request)
     ids, spec = _ids_or_filter(data)
     job = await bulk.do_start_bulk_requeue(
         user=await request.auser(),

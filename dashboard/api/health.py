@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from django.http import HttpRequest, JsonResponse
-from django.views.decorators.http import require_GET
 
-from dashboard.services.clusters import get_all_cluster_health
+from dashboard.core.api import api
+from dashboard.core.clusters import get_all_cluster_health
 
 
-@require_GET
+@api()
 async def clusters_health(request: HttpRequest) -> JsonResponse:
     health = await get_all_cluster_health()
     return JsonResponse({"clusters": [h.as_json() for h in health]})

@@ -1,7 +1,8 @@
 """The OpenAPI 3.1 document of the JSON API, assembled from one module per area.
 
-Each area (``schema_rabbitmq``, ``schema_kafka``, ``schema_deadletters``) owns
-its ``PATHS`` and ``SCHEMAS``; a test checks that every ``/api/`` route is
+Each area's schema module sits next to its API module (``rabbitmq/schema.py``,
+``kafka/schema.py``, ``deadletters_schema.py``, ...) and owns its ``PATHS``
+and ``SCHEMAS``; a test checks that every ``/api/`` route is
 documented here, so the schema cannot drift from the URLs.
 """
 
@@ -10,15 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest, JsonResponse
-from django.views.decorators.http import require_GET
 
-from dashboard.api import (
-    schema_deadletters,
-    schema_jobs,
-    schema_kafka,
-    schema_metrics,
-    schema_rabbitmq,
-)
+from dashboard.api import deadletters_schema, jobs_schema, metrics_schema
+from dashboard.api.kafka import schema as kafka_schema
+from dashboard.api.rabbitmq import schema as rabbitmq_schema
+from dashboard.core.api import api
 
 ERROR = {
     "type": "object",
@@ -194,7 +191,8 @@ def _with_empty(param: dict[str, Any]) -> dict[str, Any]:
 def build_schema() -> dict[str, Any]:
     paths: dict[str, Any] = dict(BASE_PATHS)
     schemas: dict[str, Any] = {"Error": ERROR, "Node": NODE, "ClusterHealth": CLUSTER_HEALTH}
-    for module in (schema_rabbitmq, schema_kafka, schema_deadletters, schema_metrics, schema_jobs):
+    areas = (rabbitmq_schema, kafka_schema, deadletters_schema, metrics_schema, jobs_schema)
+    for module in areas:
         paths.update(module.PATHS)
         schemas.update(module.SCHEMAS)
     paths = _empty_is_default(paths)
@@ -216,6 +214,6 @@ def build_schema() -> dict[str, Any]:
     }
 
 
-@require_GET
+@api()
 def schema_view(request: HttpRequest) -> JsonResponse:
     return JsonResponse(build_schema())

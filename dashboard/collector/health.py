@@ -9,8 +9,8 @@ import logging
 from channels.layers import get_channel_layer
 from redis.exceptions import RedisError
 
-from dashboard.consumers import OVERVIEW_GROUP
-from dashboard.services.clusters import get_all_cluster_health
+from dashboard.core.clusters import get_all_cluster_health
+from dashboard.websockets.overview import OVERVIEW_GROUP
 
 log = logging.getLogger("dashboard.collector.health")
 

@@ -27,11 +27,16 @@ from django.db import DatabaseError, close_old_connections, transaction
 from redis.exceptions import RedisError
 
 from brokers.base import BrokerError, ClusterConfig
-from dashboard.channels_names import cluster_group, consumer_group_group, queue_group, topic_group
 from dashboard.collector.consumers_tracking import ConsumerTracker
+from dashboard.core.channel_groups import (
+    cluster_group,
+    consumer_group_group,
+    queue_group,
+    topic_group,
+)
+from dashboard.core.clusters import get_cluster_configs, sync_cluster_rows
+from dashboard.core.connections import drop_broker, get_broker
 from dashboard.models import ManagedDeadLetterQueue
-from dashboard.services.clusters import get_cluster_configs, sync_cluster_rows
-from dashboard.services.connections import drop_broker, get_broker
 from dashboard.services.metrics.fields import (
     Point,
     as_dict,

@@ -1,6 +1,6 @@
 """Create the three role groups: viewer, operator, admin.
 
-Roles are checked by group name (dashboard.roles); admins also get the model
+Roles are checked by group name (dashboard.core.roles); admins also get the model
 permissions the Django admin needs for the dashboard's tables.
 """
 

@@ -33,10 +33,10 @@ from brokers.rabbitmq_move import (
     check_move,
     move_messages,
 )
+from dashboard.core import clusters as cluster_services
+from dashboard.core.params import INT64_MAX, InvalidInput
+from dashboard.core.roles import OPERATOR
 from dashboard.models import Cluster, Job
-from dashboard.params import INT64_MAX
-from dashboard.roles import OPERATOR
-from dashboard.services import clusters as cluster_services
 from dashboard.services.jobs import (
     InvalidRate,
     JobOutcome,
@@ -45,7 +45,6 @@ from dashboard.services.jobs import (
     parse_rate_limit,
 )
 from dashboard.services.rabbitmq.common import (
-    InvalidInput,
     User,
     get_rabbitmq_config,
     require_role,

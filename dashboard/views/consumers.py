@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from dashboard.services.clusters import get_cluster_configs
+from dashboard.core.clusters import get_cluster_configs
 from dashboard.services.metrics.consumers import KINDS, STATES, get_consumers_page
 
 LIMIT = 500

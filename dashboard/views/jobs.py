@@ -13,9 +13,10 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from dashboard.roles import OPERATOR, has_role
+from dashboard.core.params import InvalidInput
+from dashboard.core.roles import OPERATOR, has_role
 from dashboard.services import jobs
-from dashboard.services.rabbitmq import InvalidInput, NotFound, get_rabbitmq_config
+from dashboard.services.rabbitmq import NotFound, get_rabbitmq_config
 from dashboard.services.rabbitmq_move import do_move_messages
 
 CONTROLS = {

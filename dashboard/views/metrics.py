@@ -18,7 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from redis.exceptions import RedisError
 
 from brokers.base import ClusterConfig, ConfigError
-from dashboard.services.clusters import get_cluster_config, get_cluster_configs
+from dashboard.core.clusters import get_cluster_config, get_cluster_configs
 from dashboard.services.metrics.fields import (
     ENTITY_TYPES,
     FIELDS,

@@ -6,7 +6,7 @@ from asgiref.sync import sync_to_async
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from dashboard.services.clusters import get_all_cluster_health
+from dashboard.core.clusters import get_all_cluster_health
 
 
 async def overview(request: HttpRequest) -> HttpResponse:

@@ -22,8 +22,8 @@ from confluent_kafka import Consumer
 from django.db import OperationalError
 
 from brokers.base import BrokerError
+from dashboard.core import clusters
 from dashboard.models import DeadLetter, ManagedDeadLetterQueue
-from dashboard.services import clusters
 from dashboard.services.deadletters.capture import make_capture_engine
 from dashboard.services.deadletters.store import CaptureTarget
 from tests.conftest import KAFKA

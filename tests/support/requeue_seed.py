@@ -26,8 +26,8 @@ import django
 
 
 def rows(kind: str, args: argparse.Namespace) -> list[Any]:
+    from dashboard.core.clusters import sync_cluster_rows
     from dashboard.models import DeadLetter
-    from dashboard.services.clusters import sync_cluster_rows
 
     clusters = sync_cluster_rows()
     body = (b'{"n": %d, "pad": "' + b"x" * max(0, args.size - 30) + b'"}')[: max(args.size, 16)]

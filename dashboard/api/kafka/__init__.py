@@ -1,1 +1,1 @@
-"""JSON API of the Kafka area (documented in ``dashboard/api/schema_kafka.py``)."""
+"""JSON API of the Kafka area (documented in ``schema.py``)."""

@@ -6,8 +6,10 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from dashboard.api.kafka import writes
-from dashboard.api.kafka.common import api, download_base, plain, record_json
-from dashboard.params import parse_page
+from dashboard.api.kafka.serialize import download_base, plain, record_json
+from dashboard.core.api import api
+from dashboard.core.limits import user_key
+from dashboard.core.params import InvalidInput, parse_page
 from dashboard.services.kafka import (
     get_group_detail,
     get_group_page,
@@ -19,8 +21,6 @@ from dashboard.services.kafka import (
     get_topic_readers,
     parse_browse_query,
 )
-from dashboard.services.kafka.common import InvalidInput
-from dashboard.services.limits import user_key
 
 
 @api()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from dashboard.api.kafka.common import api, json_body, plain
+from dashboard.api.kafka.serialize import plain
+from dashboard.core.api import api, json_body
 from dashboard.services.kafka import (
     do_produce,
     do_purge_topic,

@@ -1,5 +1,5 @@
 """JSON API of the RabbitMQ browser, under ``/api/clusters/<slug>/rabbitmq/``.
 
 It calls the same service functions as the HTML pages; every route is in
-``dashboard/api/schema_rabbitmq.py``.
+``dashboard/api/rabbitmq/schema.py``.
 """

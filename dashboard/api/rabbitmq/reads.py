@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from django.http import HttpRequest, JsonResponse
 
-from dashboard.api.rabbitmq.common import api, plain, queue_params
+from dashboard.api.rabbitmq.serialize import plain, queue_params
+from dashboard.core.api import api
 from dashboard.services.rabbitmq import (
     get_exchange_detail,
     get_exchange_page,

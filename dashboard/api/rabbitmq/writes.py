@@ -8,9 +8,10 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
 
-from dashboard.api.rabbitmq.common import api, error, json_body, plain, queue_params
+from dashboard.api.rabbitmq.serialize import plain, queue_params
+from dashboard.core.api import api, error, json_body
+from dashboard.core.params import InvalidInput
 from dashboard.services.rabbitmq import (
-    InvalidInput,
     MessageView,
     PeekRefused,
     PeekView,
@@ -69,14 +70,12 @@ async def peek(request: HttpRequest, slug: str) -> JsonResponse:
             confirm=body.get("confirm") is True,
         )
     except PeekRefused as exc:
-        return JsonResponse(
-            {
-                "error": exc.message,
-                "code": exc.code,
-                "delivery_limit": exc.limit.limit,
-                "delivery_limit_source": exc.limit.source,
-            },
-            status=409,
+        return error(
+            exc.message,
+            exc.code,
+            409,
+            delivery_limit=exc.limit.limit,
+            delivery_limit_source=exc.limit.source,
         )
     result = view.result
     return JsonResponse(

@@ -7,8 +7,8 @@ from typing import Any
 from django.contrib.auth.models import Group, User
 from django.core.management.base import BaseCommand, CommandError
 
-from dashboard.env import envsecret
-from dashboard.roles import ADMIN, ROLES
+from dashboard.core.env import envsecret
+from dashboard.core.roles import ADMIN, ROLES
 
 
 class Command(BaseCommand):

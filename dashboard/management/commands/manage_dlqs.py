@@ -22,8 +22,8 @@ from django.core.exceptions import PermissionDenied
 from django.core.management.base import BaseCommand, CommandError
 
 from brokers.base import BrokerError
-from dashboard.services import clusters
-from dashboard.services.connections import close_all
+from dashboard.core import clusters
+from dashboard.core.connections import close_all
 from dashboard.services.deadletters import do_manage_dlq
 from dashboard.services.deadletters.common import User
 from dashboard.services.deadletters.queues import discover

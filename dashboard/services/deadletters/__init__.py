@@ -9,7 +9,6 @@ capture loop needs.
 
 from __future__ import annotations
 
-from dashboard.services.deadletters.common import InvalidInput
 from dashboard.services.deadletters.queues import (
     ClusterDeadLetterQueues,
     DeadLetterQueueRow,
@@ -21,7 +20,6 @@ from dashboard.services.deadletters.queues import (
 __all__ = [
     "ClusterDeadLetterQueues",
     "DeadLetterQueueRow",
-    "InvalidInput",
     "do_manage_dlq",
     "do_release_dlq",
     "get_dead_letter_queues",

@@ -13,8 +13,8 @@ from django.utils import timezone
 from brokers.deadletters.kafka_capture import KafkaCapture
 from brokers.deadletters.rabbitmq_capture import RabbitMQCapture
 from brokers.kafka import KafkaBroker
+from dashboard.core import clusters
 from dashboard.models import ManagedDeadLetterQueue
-from dashboard.services import clusters
 from dashboard.services.deadletters.store import CaptureTarget, KafkaSink, RabbitMQSink
 
 

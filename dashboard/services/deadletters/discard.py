@@ -17,10 +17,11 @@ from asgiref.sync import sync_to_async
 from django.http import HttpRequest
 from django.utils import timezone
 
+from dashboard.core.audit import record
+from dashboard.core.params import InvalidInput
+from dashboard.core.roles import ADMIN, OPERATOR
 from dashboard.models import DeadLetter
-from dashboard.roles import ADMIN, OPERATOR
-from dashboard.services.audit import record
-from dashboard.services.deadletters.common import InvalidInput, User, require_role
+from dashboard.services.deadletters.common import User, require_role
 from dashboard.services.deadletters.inbox import InboxFilter, audit_target, filtered
 from dashboard.services.deadletters.requeue import CLAIMABLE
 

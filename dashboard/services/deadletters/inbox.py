@@ -16,9 +16,8 @@ from django.db.models import Count, Max, Min, Q, QuerySet
 
 from brokers.deadletters.values import from_json, kafka_headers_from_json
 from brokers.decode import decode_body, decode_headers, decode_x_death
+from dashboard.core.params import InvalidInput, parse_moment
 from dashboard.models import AuditEntry, DeadLetter
-from dashboard.params import parse_moment
-from dashboard.services.deadletters.common import InvalidInput
 
 PAGE_SIZE = 50
 STATUSES = [s.value for s in DeadLetter.Status] + ["requeuing"]

@@ -19,17 +19,12 @@ from brokers.deadletters.discovery import (
     discover_kafka,
     discover_rabbitmq,
 )
+from dashboard.core import clusters
+from dashboard.core.connections import get_broker
+from dashboard.core.params import InvalidInput
+from dashboard.core.roles import ADMIN
 from dashboard.models import AuditEntry, ManagedDeadLetterQueue
-from dashboard.roles import ADMIN
-from dashboard.services import clusters
-from dashboard.services.connections import get_broker
-from dashboard.services.deadletters.common import (
-    InvalidInput,
-    User,
-    audit,
-    dlq_target,
-    require_role,
-)
+from dashboard.services.deadletters.common import User, audit, dlq_target, require_role
 
 
 @dataclass(frozen=True)

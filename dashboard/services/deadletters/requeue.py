@@ -41,11 +41,12 @@ from brokers.deadletters.requeue import (
 )
 from brokers.decode.body import media_type
 from brokers.kafka import KafkaBroker
+from dashboard.core.audit import record
+from dashboard.core.clusters import get_cluster_config
+from dashboard.core.params import InvalidInput
+from dashboard.core.roles import OPERATOR
 from dashboard.models import AuditEntry, DeadLetter
-from dashboard.roles import OPERATOR
-from dashboard.services.audit import record
-from dashboard.services.clusters import get_cluster_config
-from dashboard.services.deadletters.common import InvalidInput, User, require_role
+from dashboard.services.deadletters.common import User, require_role
 from dashboard.services.deadletters.inbox import audit_target
 
 REQUEUING = "requeuing"

@@ -38,9 +38,10 @@ from brokers.deadletters.requeue_batch import (
     Result,
 )
 from brokers.kafka import KafkaBroker
+from dashboard.core.clusters import get_cluster_config
+from dashboard.core.params import InvalidInput
 from dashboard.models import Cluster, DeadLetter, DeadLetterBody
-from dashboard.services.clusters import get_cluster_config
-from dashboard.services.deadletters.common import InvalidInput, User
+from dashboard.services.deadletters.common import User
 from dashboard.services.deadletters.requeue import (
     CLAIMABLE,
     full_body,

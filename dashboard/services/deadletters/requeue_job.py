@@ -31,11 +31,12 @@ from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest
 
 from brokers.base import BrokerError
+from dashboard.core.params import InvalidInput
+from dashboard.core.roles import OPERATOR
 from dashboard.models import DeadLetter, Job
-from dashboard.roles import OPERATOR
 from dashboard.services import jobs
 from dashboard.services.deadletters import requeue_batch
-from dashboard.services.deadletters.common import InvalidInput, User, require_role
+from dashboard.services.deadletters.common import User, require_role
 from dashboard.services.deadletters.inbox import InboxFilter, filtered
 from dashboard.services.deadletters.requeue import CLAIMABLE
 

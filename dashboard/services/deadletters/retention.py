@@ -25,8 +25,8 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from dashboard.core.audit import record
 from dashboard.models import DeadLetter
-from dashboard.services.audit import record
 
 log = logging.getLogger("dashboard.deadletters.retention")
 ACTION = "deadletter.retention"

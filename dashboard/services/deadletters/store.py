@@ -58,7 +58,7 @@ from django.utils import timezone
 
 from brokers.deadletters.model import CapturedLetter, StoreResult
 from dashboard.models import DeadLetter, DeadLetterBody, ManagedDeadLetterQueue
-from dashboard.services.deadletters.bulk import insert_dead_letters
+from dashboard.services.deadletters.bulk_insert import insert_dead_letters
 from dashboard.services.deadletters.celery_results import with_celery_exceptions
 from dashboard.services.deadletters.verdict import mark_failed_again
 

@@ -20,10 +20,11 @@ from django.db.models import Q
 from django.http import HttpRequest
 from django.utils import timezone
 
+from dashboard.core.audit import record
+from dashboard.core.params import InvalidInput
+from dashboard.core.roles import OPERATOR
 from dashboard.models import DeadLetter, Job
-from dashboard.roles import OPERATOR
-from dashboard.services.audit import record
-from dashboard.services.deadletters.common import InvalidInput, User, require_role
+from dashboard.services.deadletters.common import User, require_role
 from dashboard.services.deadletters.inbox import audit_target
 from dashboard.services.jobs import LIVE
 

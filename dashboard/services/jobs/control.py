@@ -19,9 +19,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from brokers.base import BrokerUnavailable
+from dashboard.core.audit import record
+from dashboard.core.roles import OPERATOR, has_role
 from dashboard.models import AuditEntry, Cluster, Job
-from dashboard.roles import OPERATOR, has_role
-from dashboard.services.audit import record
 
 log = logging.getLogger(__name__)
 

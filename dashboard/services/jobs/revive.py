@@ -24,8 +24,8 @@ from django.conf import settings
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from dashboard.core.audit import record
 from dashboard.models import Job
-from dashboard.services.audit import record
 from dashboard.services.jobs.control import enqueue
 
 log = logging.getLogger(__name__)

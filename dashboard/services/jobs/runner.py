@@ -18,8 +18,8 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from brokers.base import BrokerError
+from dashboard.core.audit import record
 from dashboard.models import AuditEntry, Job
-from dashboard.services.audit import record
 from dashboard.services.jobs.control import (
     FINAL,
     RUNNERS,

@@ -10,7 +10,7 @@ from brokers.base import BrokerError, NotFound
 from brokers.decode import Decoded
 from brokers.kafka_group_models import GroupSummary
 from brokers.kafka_models import TopicReaders, TopicSummary
-from dashboard.services.kafka.common import InvalidInput, get_kafka, kafka_slugs
+from dashboard.services.kafka.common import get_kafka, kafka_slugs
 from dashboard.services.kafka.groups import (
     OffsetReset,
     do_reset_offsets,
@@ -47,7 +47,6 @@ __all__ = [
     "BrowseQuery",
     "Decoded",
     "GroupSummary",
-    "InvalidInput",
     "MessagePage",
     "NotFound",
     "OffsetReset",

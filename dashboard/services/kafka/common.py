@@ -1,4 +1,4 @@
-"""Shared plumbing of the Kafka services: the adapter, roles, audit, input errors."""
+"""Shared plumbing of the Kafka services: the adapter, roles, audit, bounded parameters."""
 
 from __future__ import annotations
 
@@ -14,20 +14,16 @@ from brokers import validate
 from brokers.base import ClusterConfig, ConfigError, NotSupported
 from brokers.kafka import KafkaBroker
 from brokers.kafka_clients import set_pool_size
+from dashboard.core import audit, clusters
+from dashboard.core.connections import get_broker
+from dashboard.core.params import INT32_MAX, INT64_MAX, InvalidInput
+from dashboard.core.params import parse_int as bounded_int
+from dashboard.core.roles import has_role
 from dashboard.models import AuditEntry, Cluster
-from dashboard.params import INT32_MAX, INT64_MAX, InvalidParameter
-from dashboard.params import parse_int as bounded_int
-from dashboard.roles import has_role
-from dashboard.services import audit, clusters
-from dashboard.services.connections import get_broker
 
 User = AbstractBaseUser | AnonymousUser
 
 set_pool_size(settings.MQB_KAFKA_BROWSE_CONSUMERS)
-
-
-class InvalidInput(InvalidParameter):
-    """A parameter the user sent is wrong; the message says which and why (HTTP 400)."""
 
 
 def kafka_config(slug: str) -> ClusterConfig:

@@ -13,11 +13,10 @@ from brokers import kafka_groups, kafka_offsets
 from brokers.base import BrokerError
 from brokers.kafka_errors import GroupNotEmpty
 from brokers.kafka_group_models import GroupDetail, GroupPage, OffsetResetPlan
+from dashboard.core.params import INT32_MAX, InvalidInput
+from dashboard.core.roles import ADMIN
 from dashboard.models import AuditEntry
-from dashboard.params import INT32_MAX
-from dashboard.roles import ADMIN
 from dashboard.services.kafka.common import (
-    InvalidInput,
     User,
     audit_write,
     authorize_write,

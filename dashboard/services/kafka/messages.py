@@ -14,16 +14,10 @@ from django.utils import timezone
 from brokers import kafka_browse
 from brokers.decode import Decoded, HeaderValue, decode_body, decode_headers
 from brokers.kafka_models import KafkaRecord, RecordPage
-from dashboard.params import EPOCH_MS_MAX, INT32_MAX, InvalidParameter, epoch_ms
-from dashboard.params import parse_int as bounded_int
-from dashboard.services.kafka.common import (
-    InvalidInput,
-    check_position,
-    check_topic,
-    get_kafka,
-    parse_int,
-)
-from dashboard.services.limits import kafka_reads
+from dashboard.core.limits import kafka_reads
+from dashboard.core.params import EPOCH_MS_MAX, INT32_MAX, InvalidInput, InvalidParameter, epoch_ms
+from dashboard.core.params import parse_int as bounded_int
+from dashboard.services.kafka.common import check_position, check_topic, get_kafka, parse_int
 
 START_CHOICES = ("newest", "oldest", "offset", "timestamp")
 SEARCH_IN = ("both", "key", "value")
@@ -206,7 +200,7 @@ def decode_record(record: KafkaRecord) -> RecordView:
 async def get_messages(slug: str, topic: str, query: BrowseQuery, *, reader: str) -> MessagePage:
     """A page or a search, on one of ``reader``'s share of the Kafka read threads.
 
-    :class:`~dashboard.services.limits.Busy` when ``reader`` has too many reads running.
+    :class:`~dashboard.core.limits.Busy` when ``reader`` has too many reads running.
     """
     check_topic(topic)
     async with kafka_reads().slot(reader) as executor:

@@ -14,12 +14,11 @@ from brokers import kafka_write, validate
 from brokers.base import BrokerError
 from brokers.kafka_errors import CompactedTopic
 from brokers.kafka_models import Produced, PurgeResult
+from dashboard.core.params import INT32_MAX, InvalidInput
+from dashboard.core.params import parse_int as bounded_int
+from dashboard.core.roles import ADMIN, OPERATOR
 from dashboard.models import AuditEntry
-from dashboard.params import INT32_MAX
-from dashboard.params import parse_int as bounded_int
-from dashboard.roles import ADMIN, OPERATOR
 from dashboard.services.kafka.common import (
-    InvalidInput,
     User,
     audit_write,
     authorize_write,
@@ -51,11 +50,12 @@ class RecordToProduce:
 
 
 def encode(text: str | None, fmt: str, what: str) -> bytes | None:
-    """``text`` as bytes in format ``fmt`` (text, json: validated, base64)."""
-    if text is None:
-        return None
+    """``text`` as bytes in format ``fmt`` (text, json: validated, base64); an unknown
+    ``fmt`` is refused even with no text (a null value with a bogus format is an error)."""
     if fmt not in FORMATS:
         raise InvalidInput(f"{what} format must be one of {', '.join(FORMATS)}")
+    if text is None:
+        return None
     if fmt == "base64":
         try:
             return base64.b64decode(text.strip(), validate=True)

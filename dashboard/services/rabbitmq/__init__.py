@@ -43,11 +43,7 @@ from dashboard.services.rabbitmq.browse import (
     get_queue_page,
     get_vhosts,
 )
-from dashboard.services.rabbitmq.common import (
-    InvalidInput,
-    get_rabbitmq_config,
-    get_rabbitmq_configs,
-)
+from dashboard.services.rabbitmq.common import get_rabbitmq_config, get_rabbitmq_configs
 from dashboard.services.rabbitmq.message_input import BODY_ENCODINGS, build_outgoing_message
 from dashboard.services.rabbitmq.peek import (
     ConfirmationRequired,
@@ -82,7 +78,6 @@ __all__ = [
     "ExchangePage",
     "ExchangeRow",
     "HeaderValue",
-    "InvalidInput",
     "MessageView",
     "NotFound",
     "NotSupported",

@@ -6,17 +6,12 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 
 from brokers.base import ClusterConfig, NotFound, NotSupported
 from brokers.rabbitmq import RabbitMQBroker
-from dashboard.params import InvalidParameter
-from dashboard.services import clusters as cluster_services
-from dashboard.services.audit import audit as audit
-from dashboard.services.audit import require_role as require_role
-from dashboard.services.connections import get_broker
+from dashboard.core import clusters as cluster_services
+from dashboard.core.audit import audit as audit
+from dashboard.core.audit import require_role as require_role
+from dashboard.core.connections import get_broker
 
 User = AbstractBaseUser | AnonymousUser
-
-
-class InvalidInput(InvalidParameter):
-    """Input a user can fix; the message says how. Views answer 400 with it."""
 
 
 def get_rabbitmq_configs() -> tuple[ClusterConfig, ...]:

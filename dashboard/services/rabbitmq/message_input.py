@@ -20,7 +20,7 @@ from typing import Any
 
 from brokers import validate
 from brokers.rabbitmq_messages_model import OutgoingMessage
-from dashboard.services.rabbitmq.common import InvalidInput
+from dashboard.core.params import InvalidInput
 
 BODY_ENCODINGS = ("text", "json", "base64")
 SHORT_STRING = 255  # bytes of an AMQP short string (routing keys, most properties)

@@ -29,10 +29,11 @@ from brokers.decode import decode_x_death as decode_deaths
 from brokers.rabbitmq_messages import refusal
 from brokers.rabbitmq_messages_model import PeekedMessage, PeekPlan, PeekRefused, PeekResult
 from brokers.rabbitmq_model import QueueRow
+from dashboard.core.api import Refusal
+from dashboard.core.params import InvalidInput
+from dashboard.core.roles import OPERATOR, has_role
 from dashboard.models import AuditEntry
-from dashboard.roles import OPERATOR, has_role
 from dashboard.services.rabbitmq.common import (
-    InvalidInput,
     User,
     audit,
     get_rabbitmq_config,
@@ -50,8 +51,10 @@ MAX_TOKENS = 20
 DELIVERY_MODES = {1: "1 (transient)", 2: "2 (persistent)"}
 
 
-class ConfirmationRequired(Exception):
+class ConfirmationRequired(Refusal):
     """The first peek at a queue needs the user's confirmation that it may reorder it."""
+
+    code = "confirmation_required"
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from django.conf import settings
 
 from brokers.rabbitmq_model import MAX_PAGE_SIZE, QUEUE_SORTS, QUEUE_STATES, QUEUE_TYPES, QueueQuery
-from dashboard.services.rabbitmq.common import InvalidInput
+from dashboard.core.params import InvalidInput
 
 PAGE_SIZES = (20, 50, 100, 200, 500)
 TRUE = frozenset({"1", "true", "on", "yes"})

@@ -8,10 +8,10 @@ from django.http import HttpRequest
 
 from brokers.base import BrokerError
 from brokers.rabbitmq_messages_model import OutgoingMessage, PublishResult, PurgeResult
+from dashboard.core.params import InvalidInput
+from dashboard.core.roles import OPERATOR
 from dashboard.models import AuditEntry
-from dashboard.roles import OPERATOR
 from dashboard.services.rabbitmq.common import (
-    InvalidInput,
     User,
     audit,
     get_rabbitmq_config,

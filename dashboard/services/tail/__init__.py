@@ -17,8 +17,8 @@ from brokers.base import ConfigError, NotSupported
 from brokers.kafka import KafkaBroker
 from brokers.rabbitmq import RabbitMQBroker
 from brokers.tail import TailSource, open_kafka_tap, open_rabbitmq_tap
-from dashboard.services.clusters import get_cluster_config
-from dashboard.services.connections import get_broker
+from dashboard.core.clusters import get_cluster_config
+from dashboard.core.connections import get_broker
 
 from .hub import Tail, TailKey, Viewer, join, running_tails
 

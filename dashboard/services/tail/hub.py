@@ -19,7 +19,7 @@ from typing import Any
 
 from brokers.base import BrokerError
 from brokers.tail import NotTappable, RateLimiter, TailSource
-from dashboard.services.limits import Busy
+from dashboard.core.limits import Busy
 
 from .render import message_json
 

@@ -3,7 +3,7 @@
 Reads come from the database (``services.deadletters.inbox``); requeue and
 discard go through ``services.deadletters.requeue``, ``.discard`` and
 ``.requeue_job``, which check roles and write the audit. Broker errors
-propagate to ``dashboard.errors``.
+propagate to ``dashboard.core.errors``.
 """
 
 from __future__ import annotations
@@ -21,15 +21,14 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_POST
 
 from brokers import validate
+from dashboard.core.params import InvalidInput, parse_page
+from dashboard.core.roles import ADMIN, OPERATOR, has_role
 from dashboard.models import DeadLetter
-from dashboard.params import parse_page
-from dashboard.roles import ADMIN, OPERATOR, has_role
 from dashboard.services.deadletters import discard as discards
 from dashboard.services.deadletters import inbox as reads
 from dashboard.services.deadletters import requeue as actions
 from dashboard.services.deadletters import requeue_job as bulk
 from dashboard.services.deadletters import stuck
-from dashboard.services.deadletters.common import InvalidInput
 
 _ID = re.compile(r"[0-9]{1,18}")
 

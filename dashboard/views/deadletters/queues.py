@@ -8,13 +8,9 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from dashboard.roles import ADMIN, has_role
-from dashboard.services.deadletters import (
-    InvalidInput,
-    do_manage_dlq,
-    do_release_dlq,
-    get_dead_letter_queues,
-)
+from dashboard.core.params import InvalidInput
+from dashboard.core.roles import ADMIN, has_role
+from dashboard.services.deadletters import do_manage_dlq, do_release_dlq, get_dead_letter_queues
 
 
 async def dead_letter_queues(request: HttpRequest) -> HttpResponse:

@@ -9,8 +9,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 
-from dashboard.params import parse_page
-from dashboard.services.kafka.common import InvalidInput, kafka_config
+from dashboard.core.params import InvalidInput, parse_page
+from dashboard.services.kafka.common import kafka_config
 
 
 async def render_page(
@@ -42,5 +42,5 @@ def flag(value: str | None) -> bool:
 
 
 def page_number(request: HttpRequest) -> int:
-    """The ``page`` parameter; a bad one is a 400 (``dashboard.errors``)."""
+    """The ``page`` parameter; a bad one is a 400 (``dashboard.core.errors``)."""
     return parse_page(request.GET.get("page"), error=InvalidInput)

@@ -6,11 +6,11 @@ from asgiref.sync import sync_to_async
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 
-from dashboard.errors import status_for
-from dashboard.roles import ADMIN, has_role
+from dashboard.core.errors import status_for
+from dashboard.core.params import InvalidInput
+from dashboard.core.roles import ADMIN, has_role
 from dashboard.services.kafka import (
     BrokerError,
-    InvalidInput,
     do_reset_offsets,
     get_group_detail,
     get_group_page,

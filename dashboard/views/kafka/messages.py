@@ -8,15 +8,10 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 
-from dashboard.services.kafka import (
-    InvalidInput,
-    NotFound,
-    get_messages,
-    get_record_bytes,
-    parse_browse_query,
-)
+from dashboard.core.limits import Busy, user_key
+from dashboard.core.params import InvalidInput
+from dashboard.services.kafka import NotFound, get_messages, get_record_bytes, parse_browse_query
 from dashboard.services.kafka.messages import SEARCH_IN, START_CHOICES, BrowseQuery
-from dashboard.services.limits import Busy, user_key
 from dashboard.views.kafka.common import render_page
 from dashboard.views.kafka.rows_html import record_rows
 

@@ -9,12 +9,11 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 
-from dashboard.errors import status_for
-from dashboard.params import INT32_MAX
-from dashboard.roles import ADMIN, OPERATOR, has_role
+from dashboard.core.errors import status_for
+from dashboard.core.params import INT32_MAX, InvalidInput
+from dashboard.core.roles import ADMIN, OPERATOR, has_role
 from dashboard.services.kafka import (
     BrokerError,
-    InvalidInput,
     do_produce,
     do_purge_topic,
     get_topic_detail,

@@ -11,7 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 
-from dashboard.roles import OPERATOR, has_role
+from dashboard.core.roles import OPERATOR, has_role
 from dashboard.services.rabbitmq import get_rabbitmq_config
 
 

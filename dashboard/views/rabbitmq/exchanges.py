@@ -7,11 +7,11 @@ from urllib.parse import urlencode
 
 from django.http import HttpRequest, HttpResponse
 
-from dashboard.errors import status_for
+from dashboard.core.errors import status_for
+from dashboard.core.params import InvalidInput
 from dashboard.services.rabbitmq import (
     BODY_ENCODINGS,
     BrokerError,
-    InvalidInput,
     build_outgoing_message,
     do_publish_message,
     get_exchange_detail,

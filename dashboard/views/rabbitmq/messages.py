@@ -9,9 +9,9 @@ from __future__ import annotations
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
+from dashboard.core.params import InvalidInput
 from dashboard.services.rabbitmq import (
     ConfirmationRequired,
-    InvalidInput,
     NotSupported,
     do_peek_messages,
     get_peek_plan,

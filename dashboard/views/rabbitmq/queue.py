@@ -7,8 +7,8 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect
 from django.views.decorators.http import require_POST
 
+from dashboard.core.params import InvalidInput
 from dashboard.services.rabbitmq import (
-    InvalidInput,
     do_purge_queue,
     get_peek_plan,
     get_queue_detail,

@@ -8,12 +8,12 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 
+from dashboard.core.params import InvalidInput
 from dashboard.services.rabbitmq import (
     PAGE_SIZES,
     QUEUE_SORTS,
     QUEUE_STATES,
     QUEUE_TYPES,
-    InvalidInput,
     QueueQuery,
     get_queue_page,
     get_rabbitmq_configs,

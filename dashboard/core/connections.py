@@ -14,7 +14,7 @@ import weakref
 
 from brokers.base import Broker
 from brokers.registry import make_broker
-from dashboard.services.clusters import get_cluster_config
+from dashboard.core.clusters import get_cluster_config
 
 _brokers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Broker]] = (
     weakref.WeakKeyDictionary()

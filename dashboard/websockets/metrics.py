@@ -29,12 +29,17 @@ from django.conf import settings
 from redis.exceptions import RedisError
 
 from brokers.base import ConfigError
-from dashboard.channels_names import cluster_group, consumer_group_group, queue_group, topic_group
-from dashboard.consumers import UNAUTHENTICATED
-from dashboard.services.clusters import get_cluster_config
+from dashboard.core.channel_groups import (
+    cluster_group,
+    consumer_group_group,
+    queue_group,
+    topic_group,
+)
+from dashboard.core.clusters import get_cluster_config
 from dashboard.services.metrics.fields import FIELDS, queue_entity
 from dashboard.services.metrics.snapshot import read_status
 from dashboard.services.metrics.watchers import add_watcher, remove_watcher
+from dashboard.websockets import UNAUTHENTICATED
 
 log = logging.getLogger(__name__)
 BAD_REQUEST = 4400

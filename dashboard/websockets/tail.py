@@ -32,11 +32,11 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
 from brokers.base import ConfigError
-from dashboard.consumers import UNAUTHENTICATED
-from dashboard.roles import VIEWER, has_role
-from dashboard.services.clusters import get_cluster_config
-from dashboard.services.limits import TAIL_WATCHERS, Busy, user_key
+from dashboard.core.clusters import get_cluster_config
+from dashboard.core.limits import TAIL_WATCHERS, Busy, user_key
+from dashboard.core.roles import VIEWER, has_role
 from dashboard.services.tail import Viewer, join_queue_tail, join_topic_tail
+from dashboard.websockets import UNAUTHENTICATED
 
 BAD_REQUEST = 4400
 FORBIDDEN = 4403

@@ -5,9 +5,11 @@
 partitions and 64-bit offsets, SQLite past 64-bit ids, ``datetime`` past the
 year 9999. So every number is checked for its characters, its length and its
 range here, and a bad one is an :class:`InvalidParameter` (HTTP 400) whose
-message names the parameter. The services' own ``InvalidInput`` errors are
-subclasses, so views that catch those catch these when raised as them
-(``error=``).
+message names the parameter. :class:`InvalidInput`, a subclass, is what the
+services raise for input a user can fix: pages catch it to show the message
+beside the form, so a parser raises it when asked to (``error=InvalidInput``);
+an :class:`InvalidParameter` no view caught becomes a 400 answer
+(``dashboard.core.errors``, ``dashboard.core.api``).
 """
 
 from __future__ import annotations
@@ -37,6 +39,10 @@ class InvalidParameter(ValueError):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+class InvalidInput(InvalidParameter):
+    """Input a user can fix, raised by the services; the message says which and how."""
 
 
 def parse_int(

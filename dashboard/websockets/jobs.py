@@ -1,4 +1,4 @@
-"""Websocket consumers. Each checks the session user in ``connect``."""
+"""A job's websocket (``ws/jobs/<id>/``): its state on connect, then every progress report."""
 
 from __future__ import annotations
 
@@ -8,28 +8,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from dashboard.services.jobs import JobNotFound, get_job, group_name, job_json
-
-OVERVIEW_GROUP = "overview"
-UNAUTHENTICATED = 4401
-
-
-class OverviewConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
-    """Pushes each cluster's health as the collector checks it."""
-
-    async def connect(self) -> None:
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
-            await self.close(code=UNAUTHENTICATED)
-            return
-        await self.channel_layer.group_add(OVERVIEW_GROUP, self.channel_name)
-        await self.accept()
-
-    async def disconnect(self, code: int) -> None:
-        await self.channel_layer.group_discard(OVERVIEW_GROUP, self.channel_name)
-
-    async def cluster_health(self, event: dict[str, Any]) -> None:
-        await self.send_json({"type": "cluster.health", "health": event["health"]})
-
+from dashboard.websockets import UNAUTHENTICATED
 
 NO_SUCH_JOB = 4404
 

@@ -9,8 +9,8 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 
+from dashboard.core.roles import has_role
 from dashboard.models import AuditEntry, Cluster
-from dashboard.roles import has_role
 
 
 def client_ip(request: HttpRequest | None) -> str | None:
@@ -60,7 +60,7 @@ def audit(
     request: HttpRequest | None = None,
 ) -> AuditEntry:
     """``record`` for async services that know the cluster by its slug."""
-    from dashboard.services.clusters import sync_cluster_rows
+    from dashboard.core.clusters import sync_cluster_rows
 
     cluster = Cluster.objects.filter(slug=slug).first() or sync_cluster_rows().get(slug)
     return record(

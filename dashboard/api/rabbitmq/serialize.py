@@ -1,4 +1,4 @@
-"""Shared pieces of the RabbitMQ JSON API: error answers, JSON bodies, serialization.
+"""RabbitMQ results as JSON, and the queue a request names (``vhost`` and ``name``).
 
 AMQP values JSON cannot carry are tagged, the same way the publish endpoint
 reads them: ``{"$bytes": base64}``, ``{"$decimal": "1.50"}`` and, inside
@@ -9,20 +9,14 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import json
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
-from functools import wraps
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest
 
-from dashboard.api_errors import method_not_allowed
-from dashboard.services.rabbitmq import ConfirmationRequired, InvalidInput
-
-View = Callable[..., Coroutine[Any, Any, HttpResponse]]
+from dashboard.core.params import InvalidInput
 
 # Properties returned next to a result's fields.
 EXTRA = {
@@ -31,42 +25,6 @@ EXTRA = {
     "ExchangePage": ("page_count",),
     "ExchangeDetail": ("is_default",),
 }
-
-
-def api(methods: tuple[str, ...] = ("GET",)) -> Callable[[View], View]:
-    """Allowed methods; bad input, missing confirmation and missing role as JSON."""
-
-    def decorator(view: View) -> View:
-        @wraps(view)
-        async def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            if request.method not in methods:
-                return method_not_allowed(methods)
-            try:
-                return await view(request, *args, **kwargs)
-            except InvalidInput as exc:
-                return error(str(exc), "invalid", 400)
-            except ConfirmationRequired as exc:
-                return error(str(exc), "confirmation_required", 409)
-            except PermissionDenied as exc:
-                return error(str(exc) or "not allowed", "forbidden", 403)
-
-        return wrapper
-
-    return decorator
-
-
-def error(message: str, code: str, status: int) -> JsonResponse:
-    return JsonResponse({"error": message, "code": code}, status=status)
-
-
-def json_body(request: HttpRequest) -> dict[str, Any]:
-    try:
-        data = json.loads(request.body or b"{}")
-    except ValueError as exc:
-        raise InvalidInput(f"the body is not JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise InvalidInput("the body must be a JSON object")
-    return data
 
 
 def queue_params(request: HttpRequest, what: str = "queue") -> tuple[str, str]:

@@ -15,7 +15,7 @@ from asgiref.sync import sync_to_async
 
 from brokers.base import BrokerError, ClusterConfig, ConfigError, DeadLetterQueue, Overview
 from brokers.registry import make_broker
-from dashboard.clusters import load_clusters
+from dashboard.core.cluster_config import load_clusters
 from dashboard.models import Cluster
 
 log = logging.getLogger(__name__)

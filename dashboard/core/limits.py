@@ -31,14 +31,21 @@ from typing import Any
 
 from django.conf import settings
 
+from dashboard.core.api import Refusal
 
-class Busy(Exception):
-    """A user asked for more than their share; ``retry_after`` in seconds."""
+
+class Busy(Refusal):
+    """A user asked for more than their share; ``retry_after`` in seconds (API: 429)."""
+
+    status = 429
+    code = "too_many_requests"
 
     def __init__(self, message: str, retry_after: int = 1) -> None:
         super().__init__(message)
-        self.message = message
         self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
 
 
 def user_key(user: Any) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dashboard.api import schema_deadletters_inbox as _inbox
+from dashboard.api import deadletters_inbox_schema as _inbox
 
 _STATUS_TEXT = {
     400: "invalid input (the message says what)",

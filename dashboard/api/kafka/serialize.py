@@ -1,25 +1,16 @@
-"""Shared pieces of the Kafka JSON API: error answers, JSON bodies, serialization."""
+"""Kafka results as JSON: result dataclasses, and records with their parts and download links."""
 
 from __future__ import annotations
 
 import base64
 import dataclasses
-import json
-from collections.abc import Callable, Coroutine
 from datetime import datetime
-from functools import wraps
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
 
-from dashboard.api_errors import method_not_allowed
-from dashboard.services.kafka import Decoded, InvalidInput, RecordView
-from dashboard.services.limits import Busy
-
-View = Callable[..., Coroutine[Any, Any, HttpResponse]]
+from dashboard.services.kafka import Decoded, RecordView
 
 # Properties worth returning next to a result's fields.
 EXTRA = {
@@ -34,44 +25,6 @@ EXTRA = {
     "PurgedPartition": ("deleted",),
     "PurgeResult": ("deleted",),
 }
-
-
-def api(methods: tuple[str, ...] = ("GET",)) -> Callable[[View], View]:
-    """Allowed methods; bad input, missing role, over the user's share as JSON (400/403/429)."""
-
-    def decorator(view: View) -> View:
-        @wraps(view)
-        async def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            if request.method not in methods:
-                return method_not_allowed(methods)
-            try:
-                return await view(request, *args, **kwargs)
-            except InvalidInput as exc:
-                return error(exc.message, "invalid", 400)
-            except PermissionDenied as exc:
-                return error(str(exc) or "not allowed", "forbidden", 403)
-            except Busy as exc:
-                response = error(exc.message, "too_many_requests", 429)
-                response["Retry-After"] = str(exc.retry_after)
-                return response
-
-        return wrapper
-
-    return decorator
-
-
-def error(message: str, code: str, status: int) -> JsonResponse:
-    return JsonResponse({"error": message, "code": code}, status=status)
-
-
-def json_body(request: HttpRequest) -> dict[str, Any]:
-    try:
-        data = json.loads(request.body or b"{}")
-    except ValueError as exc:
-        raise InvalidInput(f"the body is not JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise InvalidInput("the body must be a JSON object")
-    return data
 
 
 def plain(value: Any) -> Any:

@@ -3,7 +3,7 @@
 Views and API views let a ``BrokerError`` propagate; this middleware turns it
 into a page or a JSON body with a status that says what happened. The message
 is the adapter's, written for users; it never holds a secret. Input errors
-(``dashboard.params.InvalidParameter``) a view did not catch become a 400.
+(``dashboard.core.params.InvalidParameter``) a view did not catch become a 400.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from brokers.base import (
@@ -24,7 +24,8 @@ from brokers.base import (
     NotSupported,
 )
 from brokers.validate import InvalidValue
-from dashboard.params import InvalidParameter
+from dashboard.core.api import error as api_error
+from dashboard.core.params import InvalidParameter
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +51,9 @@ def status_for(error: BrokerError) -> int:
 def error_response(request: HttpRequest, error: BrokerError) -> HttpResponse:
     status = status_for(error)
     if request.path.startswith("/api/"):
-        body = {"error": error.message, "code": error.code}
         if isinstance(error, InvalidValue):
-            body["field"] = error.field
-        return JsonResponse(body, status=status)
+            return api_error(error.message, error.code, status, field=error.field)
+        return api_error(error.message, error.code, status)
     return render(
         request,
         "errors/broker.html",
@@ -65,7 +65,7 @@ def error_response(request: HttpRequest, error: BrokerError) -> HttpResponse:
 def invalid_response(request: HttpRequest, error: InvalidParameter) -> HttpResponse:
     """Input the user can fix that no view caught (a page number, a topic name): 400."""
     if request.path.startswith("/api/"):
-        return JsonResponse({"error": error.message, "code": "invalid"}, status=400)
+        return api_error(error.message, "invalid", 400)
     context = {"message": error.message, "code": "invalid", "status": 400}
     return render(request, "errors/broker.html", context, status=400)
 

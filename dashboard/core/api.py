@@ -1,4 +1,16 @@
-"""Every ``/api/`` answer is JSON, errors in the documented shape ``{"error", "code"}``.
+"""The JSON API's plumbing: every ``/api/`` answer is JSON, errors as ``{"error", "code"}``.
+
+API views are written with :func:`api`: it answers a method the view does not
+take with 405 (naming the allowed ones in ``Allow``), and turns what views and
+services raise into the documented errors: bad input
+(:class:`~dashboard.core.params.InvalidParameter` and its ``InvalidInput``) is
+400 ``invalid``, a missing role (``PermissionDenied``) 403 ``forbidden``, and a
+:class:`Refusal` its own status and code (a user over their share, 429 with
+``Retry-After``; a peek that needs confirming, 409). The login is checked
+before any view by ``dashboard.core.login`` (401 ``unauthenticated``); roles
+are checked by the services' ``do_*`` functions, which audit refusals; broker
+errors become answers in ``dashboard.core.errors``. :func:`json_body` reads a
+request body that must be a JSON object.
 
 Django answers some requests before (or instead of) an API view: an unknown
 route (404), a CSRF failure (403), a body over ``DATA_UPLOAD_MAX_MEMORY_SIZE``
@@ -14,15 +26,20 @@ exception's text: it is logged (``django.request``), not shown.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
+from functools import wraps
 from http import HTTPStatus
+from typing import Any, ClassVar, TypeVar
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.urls import Resolver404
 from django.views import csrf, defaults
+
+from dashboard.core.params import InvalidInput, InvalidParameter
 
 API_PREFIX = "/api/"
 
@@ -46,15 +63,89 @@ def is_api(request: HttpRequest) -> bool:
     return request.path_info.startswith(API_PREFIX)
 
 
-def api_error(message: str, code: str, status: int) -> JsonResponse:
-    return JsonResponse({"error": message, "code": code}, status=status)
+def error(message: str, code: str, status: int, /, **extra: Any) -> JsonResponse:
+    """An error answer in the documented shape; ``extra`` fields follow the two."""
+    return JsonResponse({"error": message, "code": code, **extra}, status=status)
 
 
 def method_not_allowed(methods: tuple[str, ...]) -> JsonResponse:
     """405 naming the methods, in words and in ``Allow`` (RFC 9110 requires it)."""
-    response = api_error(f"use {' or '.join(methods)}", "method_not_allowed", 405)
+    response = error(f"use {' or '.join(methods)}", "method_not_allowed", 405)
     response["Allow"] = ", ".join(methods)
     return response
+
+
+# -- API views -------------------------------------------------------------------------
+
+
+class Refusal(Exception):
+    """A request refused with a status and code of its own; the message is for users."""
+
+    status: ClassVar[int] = 409
+    code: ClassVar[str] = "conflict"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def headers(self) -> dict[str, str]:
+        return {}
+
+
+def json_body(request: HttpRequest) -> dict[str, Any]:
+    """The request body as a JSON object (none is ``{}``); else :class:`InvalidInput`."""
+    try:
+        data = json.loads(request.body or b"{}")
+    except ValueError as exc:
+        raise InvalidInput(f"the body is not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise InvalidInput("the body must be a JSON object")
+    return data
+
+
+def _refused(exc: InvalidParameter | PermissionDenied | Refusal) -> JsonResponse:
+    if isinstance(exc, InvalidParameter):
+        return error(exc.message, "invalid", 400)
+    if isinstance(exc, PermissionDenied):
+        return error(str(exc) or "not allowed", "forbidden", 403)
+    response = error(exc.message, exc.code, exc.status)
+    for name, value in exc.headers().items():
+        response[name] = value
+    return response
+
+
+V = TypeVar("V", bound=Callable[..., Any])
+
+
+def api(methods: tuple[str, ...] = ("GET",)) -> Callable[[V], V]:
+    """An API view (sync or async) taking ``methods``; refusals answered as JSON errors."""
+
+    def decorator(view: V) -> V:
+        if iscoroutinefunction(view):
+
+            @wraps(view)
+            async def async_wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+                if request.method not in methods:
+                    return method_not_allowed(methods)
+                try:
+                    return await view(request, *args, **kwargs)
+                except (InvalidParameter, PermissionDenied, Refusal) as exc:
+                    return _refused(exc)
+
+            return async_wrapper  # type: ignore[return-value]
+
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+            if request.method not in methods:
+                return method_not_allowed(methods)
+            try:
+                return view(request, *args, **kwargs)
+            except (InvalidParameter, PermissionDenied, Refusal) as exc:
+                return _refused(exc)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorator
 
 
 def _generic(status: int, allow: str | None = None) -> JsonResponse:
@@ -65,7 +156,7 @@ def _generic(status: int, allow: str | None = None) -> JsonResponse:
             message = HTTPStatus(status).phrase.lower()
         except ValueError:
             message = "error"
-    response = api_error(message, CODES.get(status, "error"), status)
+    response = error(message, CODES.get(status, "error"), status)
     if allow:
         response["Allow"] = allow
     return response
@@ -78,14 +169,14 @@ def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     if not is_api(request):
         return defaults.bad_request(request, exception)
     if isinstance(exception, RequestDataTooBig):
-        return api_error("the request body is too large", "too_large", 413)
-    return api_error("bad request", "invalid", 400)
+        return error("the request body is too large", "too_large", 413)
+    return error("bad request", "invalid", 400)
 
 
 def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
     if not is_api(request):
         return defaults.permission_denied(request, exception)
-    return api_error(str(exception) or "not allowed", "forbidden", 403)
+    return error(str(exception) or "not allowed", "forbidden", 403)
 
 
 def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
@@ -96,20 +187,20 @@ def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
         message = f"no such API endpoint: {request.path_info[:200]}"
     else:
         message = str(exception.args[0])
-    return api_error(message, "not_found", 404)
+    return error(message, "not_found", 404)
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
     if not is_api(request):
         return defaults.server_error(request)
-    return api_error("internal error: the dashboard's log has the details", "internal_error", 500)
+    return error("internal error: the dashboard's log has the details", "internal_error", 500)
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     if not is_api(request):
         return csrf.csrf_failure(request, reason)
     message = f"CSRF check failed ({reason}): send the csrftoken cookie's value in X-CSRFToken"
-    return api_error(message, "csrf_failed", 403)
+    return error(message, "csrf_failed", 403)
 
 
 # -- the net -------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""OpenAPI paths and schemas of the dead-letter inbox API (merged into schema_deadletters).
+"""OpenAPI paths and schemas of the dead-letter inbox API (merged into deadletters_schema).
 
 Groups, letters, one letter, requeue, discard, discard-all.
 """

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.http import HttpRequest
 
-from dashboard.roles import role_of
+from dashboard.core.roles import role_of
 
 
 def roles(request: HttpRequest) -> dict[str, object]:

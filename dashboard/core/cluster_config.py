@@ -17,7 +17,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from brokers.base import ClusterConfig, ConfigError, Secret
 from brokers.registry import ADAPTERS
-from dashboard.env import envfloat, envlist, envsecret, envstr
+from dashboard.core.env import envfloat, envlist, envsecret, envstr
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,49}$")
 SECRET_WORDS = ("password", "secret", "token", "key.pem", "credentials")
