@@ -23,7 +23,7 @@ from brokers.base import (
     NotFound,
     NotSupported,
 )
-from brokers.validate import InvalidValue
+from brokers.base.validate import InvalidValue
 from dashboard.params import InvalidParameter
 
 log = logging.getLogger(__name__)

@@ -14,8 +14,9 @@ import pytest
 from channels.testing import WebsocketCommunicator
 
 from brokers.base import NotFound
+from brokers.base.tail import NotTappable, TailBatch
 from brokers.rabbitmq import RabbitMQBroker
-from brokers.tail import NotTappable, TailBatch, open_rabbitmq_tap
+from brokers.rabbitmq.tail import open_rabbitmq_tap
 from dashboard.asgi import application
 from dashboard.consumers import UNAUTHENTICATED
 from dashboard.consumers_tail import BAD_REQUEST

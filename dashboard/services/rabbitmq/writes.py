@@ -7,7 +7,7 @@ from typing import Any
 from django.http import HttpRequest
 
 from brokers.base import BrokerError
-from brokers.rabbitmq_messages_model import OutgoingMessage, PublishResult, PurgeResult
+from brokers.rabbitmq.models import OutgoingMessage, PublishResult, PurgeResult
 from dashboard.models import AuditEntry
 from dashboard.roles import OPERATOR
 from dashboard.services.rabbitmq.common import (
