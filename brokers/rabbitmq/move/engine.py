@@ -37,8 +37,7 @@ from brokers.rabbitmq.connection import (
     publish_method_frame,
     settle_confirms_in_order,
 )
-from brokers.rabbitmq.move.connect import check_target, ready_count
-from brokers.rabbitmq.move.messages import ack_frame, copy_properties
+from brokers.rabbitmq.move.amqp import ack_frame, check_target, copy_properties, ready_count
 from brokers.rabbitmq.move.model import Checkpoint, Command, MoveSpec, StopReason, TokenBucket
 
 log = logging.getLogger(__name__)

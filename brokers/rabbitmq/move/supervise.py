@@ -11,7 +11,7 @@ from typing import Any
 import aiormq.exceptions
 
 from brokers.base import BrokerError, BrokerTimeout
-from brokers.rabbitmq.move.connect import describe
+from brokers.rabbitmq.move.amqp import describe
 from brokers.rabbitmq.move.engine import FIRST_WINDOW, Mover
 from brokers.rabbitmq.move.model import MoveProgress, MoveResult, StopReason
 

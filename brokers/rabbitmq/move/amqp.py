@@ -1,20 +1,25 @@
-"""The mover's checks over AMQP: the source's ready count, the target's existence, failure text.
+"""The mover's AMQP pieces: checks of source and target, the copies it publishes, its acks.
 
-The move's own connection (one per move, to the move's vhost, never
-reconnecting) comes from ``brokers.rabbitmq.connection.open_connection``: after
-a lost connection RabbitMQ has requeued every unacked message, and the move
-stops with its exact count instead of carrying on with a different view of the
-queue.
+A moved copy keeps the original's properties and headers, plus our counter
+(:func:`copy_properties`). The move's own connection (one per move, to the
+move's vhost, never reconnecting) comes from
+``brokers.rabbitmq.connection.open_connection``: after a lost connection
+RabbitMQ has requeued every unacked message, and the move stops with its exact
+count instead of carrying on with a different view of the queue.
 """
 
 from __future__ import annotations
 
+from uuid import uuid4
+
 import aiormq
 import aiormq.abc
 import aiormq.exceptions
+import pamqp.frame
+from pamqp.commands import Basic
 
 from brokers.base import BrokerTimeout, NotFound
-from brokers.rabbitmq.move.model import MoveSpec
+from brokers.rabbitmq.move.model import ORIGINAL_USER_ID_HEADER, REQUEUE_COUNT_HEADER, MoveSpec
 
 
 def describe(exc: BaseException) -> str:
@@ -51,3 +56,23 @@ async def check_target(probe: aiormq.abc.AbstractChannel, spec: MoveSpec, second
         ) from None
     except TimeoutError:
         raise BrokerTimeout(f"RabbitMQ did not answer within {seconds:g} s") from None
+
+
+def copy_properties(properties: Basic.Properties, login: str) -> Basic.Properties:
+    """The delivered properties, reused: requeue count + 1, a message id, a safe user_id."""
+    headers = dict(properties.headers or {})
+    previous = headers.get(REQUEUE_COUNT_HEADER)
+    headers[REQUEUE_COUNT_HEADER] = (previous if isinstance(previous, int) else 0) + 1
+    if properties.user_id and properties.user_id != login:
+        # RabbitMQ refuses a publish whose user_id is not the connection's login.
+        headers[ORIGINAL_USER_ID_HEADER] = properties.user_id
+        properties.user_id = None
+    if not properties.message_id:
+        # aiormq matches a basic.return to its publish by message id.
+        properties.message_id = uuid4().hex
+    properties.headers = headers
+    return properties
+
+
+def ack_frame(channel: int, tag: int, *, multiple: bool) -> bytes:
+    return pamqp.frame.marshal(Basic.Ack(delivery_tag=tag, multiple=multiple), channel)
