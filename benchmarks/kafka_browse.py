@@ -27,7 +27,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 from kafka_bench_support import KAFKA, SLUG, compare, dashboard
 
-from brokers.kafka_clients import BROWSE_CONSUMER_CONF
+from brokers.kafka.clients import BROWSE_CONSUMER_CONF
 
 RECORDS = 1_000_000
 FETCH = 100

@@ -43,8 +43,8 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from brokers.rabbitmq_inventory import page_params  # noqa: E402
-from brokers.rabbitmq_model import QueueQuery  # noqa: E402
+from brokers.rabbitmq.inventory import page_params  # noqa: E402
+from brokers.rabbitmq.models import QueueQuery  # noqa: E402
 
 MGMT = "http://127.0.0.1:15672"
 GUEST = ("guest", "guest")

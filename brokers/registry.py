@@ -1,6 +1,6 @@
 """Maps a cluster kind to its adapter class, imported lazily.
 
-A new broker kind is one module in ``brokers/`` plus one line here. Adapters are
+A new broker kind is one package in ``brokers/`` plus one line here. Adapters are
 imported on first use so that a deployment watching only RabbitMQ never loads
 librdkafka, and the other way round.
 """

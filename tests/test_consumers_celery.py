@@ -18,7 +18,7 @@ import pytest
 from django.conf import settings
 
 from brokers.base import BrokerUnavailable
-from brokers.metrics_celery import CeleryInspector, safe_url
+from brokers.celery_workers import CeleryInspector, safe_url
 from dashboard.collector.consumers_tracking import CELERY_MISSES_BEFORE_GONE, CeleryWorkersLoop
 from dashboard.models import Consumer
 from dashboard.services.metrics.celery_workers import broker_slug

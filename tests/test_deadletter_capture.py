@@ -17,7 +17,7 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from brokers.base import BrokerError
-from brokers.deadletters.model import OversizeMessage
+from brokers.base.deadletters import OversizeMessage
 from dashboard.collector import capture as capture_loop
 from dashboard.core import clusters
 from dashboard.models import DeadLetter, ManagedDeadLetterQueue

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from brokers.deadletters.discovery import discover_kafka, discover_rabbitmq
-from brokers.deadletters.routing import topic_matches
 from brokers.kafka import KafkaBroker
+from brokers.kafka.deadletters.discovery import discover_kafka
 from brokers.rabbitmq import RabbitMQBroker
+from brokers.rabbitmq.deadletters.discovery import discover_rabbitmq, topic_matches
 from tests.support import deadletters as h
 
 
@@ -135,7 +135,7 @@ async def test_it_finds_rabbitmq_dlqs_by_dead_letter_exchange_and_by_name(
 async def test_it_reads_the_queue_list_in_pages_up_to_the_scan_limit(
     rabbitmq_config, rabbitmq_vhost, topology, monkeypatch
 ):
-    from brokers.deadletters import discovery
+    from brokers.rabbitmq.deadletters import discovery
 
     monkeypatch.setattr(discovery, "PAGE_SIZE", 5)
     broker = RabbitMQBroker(rabbitmq_config)

@@ -6,14 +6,9 @@ import struct
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from brokers.deadletters.fingerprint import normalise_message
-from brokers.deadletters.metadata import amqp_failure_info, kafka_failure_info
-from brokers.deadletters.values import (
-    from_json,
-    kafka_headers_from_json,
-    kafka_headers_to_json,
-    to_json,
-)
+from brokers.decode.fingerprint import normalise_message
+from brokers.decode.metadata import amqp_failure_info, kafka_failure_info
+from brokers.decode.values import from_json, kafka_headers_from_json, kafka_headers_to_json, to_json
 
 T1 = datetime(2025, 3, 1, 10, 0, 0, tzinfo=UTC)
 T2 = datetime(2025, 3, 1, 10, 5, 0, tzinfo=UTC)

@@ -6,8 +6,8 @@ import collections
 
 import pytest
 
-from brokers.deadletters.metadata import amqp_failure_info, kafka_failure_info
-from brokers.deadletters.model import CapturedLetter
+from brokers.base.deadletters import CapturedLetter
+from brokers.decode.metadata import amqp_failure_info, kafka_failure_info
 from dashboard.core import clusters
 from dashboard.models import DeadLetter, ManagedDeadLetterQueue
 from dashboard.services.deadletters.store import (

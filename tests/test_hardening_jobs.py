@@ -22,7 +22,7 @@ import httpx
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from brokers.rabbitmq_errors import accept_every_entity_name
+from brokers.rabbitmq.connection import accept_every_entity_name
 from dashboard.celery import app, jobs_queue
 from tests.conftest import KAFKA, PYTHON, ROOT, celery_worker_command, python_env, stop_process
 from tests.support import deadletters as h

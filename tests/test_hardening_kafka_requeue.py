@@ -22,7 +22,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from brokers.deadletters.metadata import kafka_failure_info
+from brokers.decode.metadata import kafka_failure_info
 from dashboard.core.connections import close_all
 from dashboard.models import DeadLetter, Job
 from dashboard.services import jobs

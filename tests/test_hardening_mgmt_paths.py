@@ -15,9 +15,9 @@ import aiormq
 import pytest
 from yarl import URL
 
+from brokers.base.validate import InvalidValue
 from brokers.rabbitmq import RabbitMQBroker
-from brokers.rabbitmq_errors import accept_every_entity_name
-from brokers.validate import InvalidValue
+from brokers.rabbitmq.connection import accept_every_entity_name
 from dashboard.core.connections import close_all, get_broker
 from tests.support.rabbitmq import delete_queue, unique
 

@@ -7,8 +7,8 @@ from dataclasses import replace
 
 import pytest
 
-from brokers.rabbitmq_delivery_limit import delivery_limit
-from brokers.rabbitmq_messages_model import DeliveryLimit
+from brokers.rabbitmq.delivery_limit import delivery_limit
+from brokers.rabbitmq.models import DeliveryLimit
 from dashboard.core.connections import close_all
 from dashboard.models import AuditEntry
 from tests.support.rabbitmq import (

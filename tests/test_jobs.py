@@ -12,7 +12,7 @@ import pytest
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
 
-from brokers.rabbitmq_errors import accept_every_entity_name
+from brokers.rabbitmq.connection import accept_every_entity_name
 from dashboard.asgi import application
 from dashboard.core.clusters import sync_cluster_rows
 from dashboard.models import AuditEntry, Job

@@ -17,7 +17,7 @@ import aio_pika
 import httpx
 import pytest
 
-from brokers.rabbitmq_errors import accept_every_entity_name
+from brokers.rabbitmq.connection import accept_every_entity_name
 from tests.conftest import ROOT, celery_worker_command, python_env, stop_process
 from tests.support.move import declare, depth, fill, ids_in
 

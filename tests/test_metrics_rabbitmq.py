@@ -10,14 +10,14 @@ import aio_pika
 import pytest
 
 from brokers.base import BrokerUnavailable
-from brokers.metrics_rabbitmq import (
+from brokers.rabbitmq import RabbitMQBroker
+from brokers.rabbitmq.metrics import (
     celery_hostname,
     cluster_totals,
     consumers,
     queue_stats,
     sweep_queues,
 )
-from brokers.rabbitmq import RabbitMQBroker
 from dashboard.services.metrics.fields import queue_entity
 from dashboard.services.metrics.rabbitmq import RabbitMQSampler
 from tests.support.metrics import declare, publish, unique, wait_for_ready
@@ -201,7 +201,7 @@ async def test_a_watched_queue_has_its_exact_ready_count_at_once(api, rabbitmq_v
 
 
 def test_a_consumer_without_channel_details_yet_waits_for_the_next_sample():
-    from brokers.metrics_rabbitmq import AmqpConsumer
+    from brokers.rabbitmq.metrics import AmqpConsumer
     from dashboard.services.metrics.rabbitmq import seen_consumers
 
     early = AmqpConsumer("/", "orders", "ctag1", "", "", "", "", None, None, None)

@@ -13,8 +13,7 @@ import pytest
 
 from brokers.base import NotFound
 from brokers.rabbitmq import RabbitMQBroker
-from brokers.rabbitmq_messages_model import OutgoingMessage, Unroutable
-from brokers.rabbitmq_model import Consumer, QueueQuery
+from brokers.rabbitmq.models import Consumer, OutgoingMessage, QueueQuery, Unroutable
 from tests.support.rabbitmq import (
     bind,
     declare,

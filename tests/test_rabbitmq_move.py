@@ -17,8 +17,8 @@ import pamqp.encode
 import pytest
 
 from brokers.base import NotFound, Secret
-from brokers.rabbitmq_errors import accept_every_entity_name
-from brokers.rabbitmq_move import (
+from brokers.rabbitmq.connection import accept_every_entity_name
+from brokers.rabbitmq.move import (
     ORIGINAL_USER_ID_HEADER,
     REQUEUE_COUNT_HEADER,
     Command,

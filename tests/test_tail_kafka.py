@@ -9,8 +9,9 @@ from urllib.parse import urlencode
 import pytest
 
 from brokers.base import NotFound
+from brokers.base.tail import TailBatch
 from brokers.kafka import KafkaBroker
-from brokers.tail import TailBatch, open_kafka_tap
+from brokers.kafka.tail import open_kafka_tap
 from dashboard.core.connections import close_all
 from dashboard.services.tail import running_tails
 from tests.support.metrics import create_topic, delete_topics, kafka_admin, produce

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 
-from brokers.tail.limiter import RateLimiter
+from brokers.base.tail import RateLimiter
 
 
 def admitted_times(rate: int, offered_per_second: int, seconds: float) -> list[float]:

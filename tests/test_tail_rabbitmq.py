@@ -11,8 +11,9 @@ import aio_pika
 import pytest
 
 from brokers.base import NotFound
+from brokers.base.tail import NotTappable, TailBatch
 from brokers.rabbitmq import RabbitMQBroker
-from brokers.tail import NotTappable, TailBatch, open_rabbitmq_tap
+from brokers.rabbitmq.tail import open_rabbitmq_tap
 from dashboard.core.connections import close_all
 from dashboard.services.tail import running_tails
 from dashboard.websockets import UNAUTHENTICATED

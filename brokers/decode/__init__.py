@@ -20,6 +20,11 @@ raises on any bytes and does bounded work:
 :func:`decode_headers` and :func:`decode_x_death` turn AMQP field tables and
 Kafka header lists into rows and RabbitMQ's dead-letter history into a
 timeline. Results are frozen dataclasses; no Django, no I/O.
+
+Dead-letter metadata, for every broker kind: :mod:`.metadata` turns a dead
+letter's headers into a normalised ``FailureInfo`` with a grouping
+fingerprint (:mod:`.fingerprint`, :mod:`.conventions`); :mod:`.values` stores
+header and property values as reversible JSON.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Every interval the loop reads the active managed DLQs and starts a capture
 task for each new one and stops the tasks of those let go; unmanaged DLQs are
-never touched. A task runs its engine (``brokers.deadletters``) until it is
+never touched. A task runs its engine (``brokers.<kind>.deadletters``) until it is
 stopped; when the broker or the database fails it records why on the managed
 DLQ (shown on the dead-letter queues page) and starts again after a backoff
 (1 s doubling up to ``MQB_DLQ_CAPTURE_MAX_BACKOFF``).

@@ -23,7 +23,7 @@ from brokers.base import (
     NotFound,
     NotSupported,
 )
-from brokers.validate import InvalidValue
+from brokers.base.validate import InvalidValue
 from dashboard.core.api import error as api_error
 from dashboard.core.params import InvalidParameter
 

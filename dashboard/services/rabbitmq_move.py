@@ -2,7 +2,7 @@
 
 ``do_move_messages`` (web) checks the operator role, the input and that both
 ends exist, then starts a ``rabbitmq.move`` job. ``run_move_job`` (worker)
-runs ``brokers.rabbitmq_move.move_messages`` with the job's checkpoint and
+runs ``brokers.rabbitmq.move.move_messages`` with the job's checkpoint and
 turns its exact result into the job's verdict.
 
 Other features reuse the mechanism: ``do_move_messages`` starts a move job
@@ -21,9 +21,8 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.http import HttpRequest
 
-from brokers import validate
-from brokers.base import ClusterConfig
-from brokers.rabbitmq_move import (
+from brokers.base import ClusterConfig, validate
+from brokers.rabbitmq.move import (
     Command,
     MoveProgress,
     MoveResult,

@@ -10,9 +10,9 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.utils import timezone
 
-from brokers.deadletters.kafka_capture import KafkaCapture
-from brokers.deadletters.rabbitmq_capture import RabbitMQCapture
 from brokers.kafka import KafkaBroker
+from brokers.kafka.deadletters.capture import KafkaCapture
+from brokers.rabbitmq.deadletters.capture import RabbitMQCapture
 from dashboard.core import clusters
 from dashboard.models import ManagedDeadLetterQueue
 from dashboard.services.deadletters.store import CaptureTarget, KafkaSink, RabbitMQSink

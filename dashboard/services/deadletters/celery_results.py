@@ -22,9 +22,9 @@ import redis
 from django.conf import settings
 from redis.exceptions import RedisError
 
-from brokers.deadletters.metadata import amqp_failure_info
-from brokers.deadletters.model import CapturedLetter
-from brokers.deadletters.values import from_json
+from brokers.base.deadletters import CapturedLetter
+from brokers.decode.metadata import amqp_failure_info
+from brokers.decode.values import from_json
 
 log = logging.getLogger(__name__)
 

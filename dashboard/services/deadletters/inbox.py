@@ -14,8 +14,8 @@ from django.conf import settings
 from django.core.paginator import Page, Paginator
 from django.db.models import Count, Max, Min, Q, QuerySet
 
-from brokers.deadletters.values import from_json, kafka_headers_from_json
 from brokers.decode import decode_body, decode_headers, decode_x_death
+from brokers.decode.values import from_json, kafka_headers_from_json
 from dashboard.core.params import InvalidInput, parse_moment
 from dashboard.models import AuditEntry, DeadLetter
 

@@ -12,13 +12,9 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from brokers.base import BrokerError, ClusterConfig, NotFound, NotSupported
-from brokers.deadletters.discovery import (
-    DeadLetterSource,
-    DiscoveredDLQ,
-    Discovery,
-    discover_kafka,
-    discover_rabbitmq,
-)
+from brokers.base.deadletters import DeadLetterSource, DiscoveredDLQ, Discovery
+from brokers.kafka.deadletters.discovery import discover_kafka
+from brokers.rabbitmq.deadletters.discovery import discover_rabbitmq
 from dashboard.core import clusters
 from dashboard.core.connections import get_broker
 from dashboard.core.params import InvalidInput

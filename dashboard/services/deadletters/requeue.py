@@ -29,18 +29,12 @@ from django.db.models import F
 from django.http import HttpRequest
 from django.utils import timezone
 
-from brokers import validate
-from brokers.base import BrokerError
-from brokers.deadletters.requeue import (
-    AmqpLetter,
-    KafkaLetter,
-    Unroutable,
-    kafka_record,
-    requeue_kafka,
-    requeue_rabbitmq,
-)
+from brokers.base import BrokerError, validate
+from brokers.base.deadletters import Unroutable
 from brokers.decode.body import media_type
 from brokers.kafka import KafkaBroker
+from brokers.kafka.deadletters.requeue import KafkaLetter, kafka_record, requeue_kafka
+from brokers.rabbitmq.deadletters.requeue import AmqpLetter, requeue_rabbitmq
 from dashboard.core.audit import record
 from dashboard.core.clusters import get_cluster_config
 from dashboard.core.params import InvalidInput

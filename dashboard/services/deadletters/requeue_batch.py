@@ -7,7 +7,7 @@ Rows this job claimed earlier and never settled (the worker died mid-batch)
 are claimed again: they are sent again, so a letter is at least once at its
 origin; a duplicate is within one batch and carries the original message id.
 
-Send: grouped per cluster and vhost through ``brokers.deadletters.requeue_batch``
+Send: grouped per cluster and vhost through ``brokers.<kind>.deadletters.requeue``
 (one connection / producer per cluster and vhost for the whole job).
 
 Settle: one transaction per batch. Sent rows become ``requeued`` (who, when,
@@ -30,14 +30,10 @@ from django.db.models import F
 from django.utils import timezone
 
 from brokers.base import BrokerError
-from brokers.deadletters.requeue import AmqpLetter, KafkaLetter
-from brokers.deadletters.requeue_batch import (
-    AmqpBatchSender,
-    KafkaBatchSender,
-    Outcome,
-    Result,
-)
+from brokers.base.deadletters import Outcome, Result
 from brokers.kafka import KafkaBroker
+from brokers.kafka.deadletters.requeue import KafkaBatchSender, KafkaLetter
+from brokers.rabbitmq.deadletters.requeue import AmqpBatchSender, AmqpLetter
 from dashboard.core.clusters import get_cluster_config
 from dashboard.core.params import InvalidInput
 from dashboard.models import Cluster, DeadLetter, DeadLetterBody

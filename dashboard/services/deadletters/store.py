@@ -1,6 +1,6 @@
 """Storing captured dead letters: idempotent, one transaction per batch.
 
-The capture engines (``brokers.deadletters``) call a sink's ``store`` and only
+The capture engines (``brokers.<kind>.deadletters``) call a sink's ``store`` and only
 acknowledge (RabbitMQ) or commit offsets (Kafka) after it returns, that is
 after the transaction below has committed.
 
@@ -56,7 +56,7 @@ from django.db import transaction
 from django.db.models import F, Max, QuerySet
 from django.utils import timezone
 
-from brokers.deadletters.model import CapturedLetter, StoreResult
+from brokers.base.deadletters import CapturedLetter, StoreResult
 from dashboard.models import DeadLetter, DeadLetterBody, ManagedDeadLetterQueue
 from dashboard.services.deadletters.bulk_insert import insert_dead_letters
 from dashboard.services.deadletters.celery_results import with_celery_exceptions

@@ -1,4 +1,4 @@
-"""Kafka services: the only Django code that calls ``brokers.kafka*``.
+"""Kafka services: the only Django code that calls ``brokers.kafka``.
 
 ``get_*`` read, ``do_*`` write (role check, audit entry, then the broker call).
 HTML views and the JSON API both call these.
@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from brokers.base import BrokerError, NotFound
 from brokers.decode import Decoded
-from brokers.kafka_group_models import GroupSummary
-from brokers.kafka_models import TopicReaders, TopicSummary
+from brokers.kafka.group_models import GroupSummary
+from brokers.kafka.models import TopicReaders, TopicSummary
 from dashboard.services.kafka.common import get_kafka, kafka_slugs
 from dashboard.services.kafka.groups import (
     OffsetReset,

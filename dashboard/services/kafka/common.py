@@ -10,10 +10,9 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 
-from brokers import validate
-from brokers.base import ClusterConfig, ConfigError, NotSupported
+from brokers.base import ClusterConfig, ConfigError, NotSupported, validate
 from brokers.kafka import KafkaBroker
-from brokers.kafka_clients import set_pool_size
+from brokers.kafka.clients import set_pool_size
 from dashboard.core import audit, clusters
 from dashboard.core.connections import get_broker
 from dashboard.core.params import INT32_MAX, INT64_MAX, InvalidInput

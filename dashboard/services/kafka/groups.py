@@ -9,10 +9,11 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest
 
-from brokers import kafka_groups, kafka_offsets
 from brokers.base import BrokerError
-from brokers.kafka_errors import GroupNotEmpty
-from brokers.kafka_group_models import GroupDetail, GroupPage, OffsetResetPlan
+from brokers.kafka import groups as kafka_groups
+from brokers.kafka import offsets as kafka_offsets
+from brokers.kafka.errors import GroupNotEmpty
+from brokers.kafka.group_models import GroupDetail, GroupPage, OffsetResetPlan
 from dashboard.core.params import INT32_MAX, InvalidInput
 from dashboard.core.roles import ADMIN
 from dashboard.models import AuditEntry

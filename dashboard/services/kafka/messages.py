@@ -11,9 +11,9 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from brokers import kafka_browse
 from brokers.decode import Decoded, HeaderValue, decode_body, decode_headers
-from brokers.kafka_models import KafkaRecord, RecordPage
+from brokers.kafka import browse as kafka_browse
+from brokers.kafka.models import KafkaRecord, RecordPage
 from dashboard.core.limits import kafka_reads
 from dashboard.core.params import EPOCH_MS_MAX, INT32_MAX, InvalidInput, InvalidParameter, epoch_ms
 from dashboard.core.params import parse_int as bounded_int

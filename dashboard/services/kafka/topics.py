@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from brokers import kafka_groups, kafka_topics
-from brokers.kafka_models import KafkaCluster, TopicDetail, TopicPage, TopicReaders
+from brokers.kafka import groups as kafka_groups
+from brokers.kafka import topics as kafka_topics
+from brokers.kafka.models import KafkaCluster, TopicDetail, TopicPage, TopicReaders
 from dashboard.services.kafka.common import check_topic, get_kafka
 
 

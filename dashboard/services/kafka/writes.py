@@ -10,10 +10,10 @@ from typing import Any
 
 from django.http import HttpRequest
 
-from brokers import kafka_write, validate
-from brokers.base import BrokerError
-from brokers.kafka_errors import CompactedTopic
-from brokers.kafka_models import Produced, PurgeResult
+from brokers.base import BrokerError, validate
+from brokers.kafka import write as kafka_write
+from brokers.kafka.errors import CompactedTopic
+from brokers.kafka.models import Produced, PurgeResult
 from dashboard.core.params import INT32_MAX, InvalidInput
 from dashboard.core.params import parse_int as bounded_int
 from dashboard.core.roles import ADMIN, OPERATOR

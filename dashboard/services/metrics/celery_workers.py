@@ -3,7 +3,7 @@
 Workers on a monitored RabbitMQ are found by its sampler (their pidbox
 consumer). A Redis broker cannot list its consumers, so the collector asks the
 workers themselves (Celery's ``active_queues`` broadcast, ``brokers/
-metrics_celery.py``) every ``MQB_METRICS_CELERY_INTERVAL`` seconds, for each
+celery_workers.py``) every ``MQB_METRICS_CELERY_INTERVAL`` seconds, for each
 URL in ``MQB_METRICS_CELERY_BROKERS`` (default: the dashboard's own
 ``CELERY_BROKER_URL`` when it is Redis).
 
@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
-from brokers.metrics_celery import CeleryInspector, CeleryWorker, safe_url
+from brokers.celery_workers import CeleryInspector, CeleryWorker, safe_url
 from dashboard.models import Cluster
 from dashboard.services.metrics.fields import queue_entity
 from dashboard.services.metrics.sample import SeenConsumer

@@ -2,7 +2,7 @@
 
 Lag in seconds is the age of the oldest record a group has not consumed yet:
 for every partition where the group lags, the timestamp of the record at its
-committed offset, read by :class:`brokers.metrics_kafka.LagProbe` (which never
+committed offset, read by :class:`brokers.kafka.metrics.LagProbe` (which never
 commits). When those records could not be read within the probe's budget it is
 estimated as lag / produce rate, and the point says which (``lag_seconds_source``
 is ``timestamp`` or ``estimate``).
@@ -20,7 +20,7 @@ from typing import Any
 
 from brokers.base import BrokerError, ClusterConfig
 from brokers.kafka import KafkaBroker, Partition
-from brokers.metrics_kafka import (
+from brokers.kafka.metrics import (
     GroupOffsets,
     LagProbe,
     only_topics,

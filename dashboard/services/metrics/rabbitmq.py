@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from brokers.base import ClusterConfig
-from brokers.metrics_rabbitmq import (
+from brokers.rabbitmq.metrics import (
     AmqpConsumer,
     ClusterTotals,
     ManagementAPI,

@@ -8,16 +8,7 @@ from __future__ import annotations
 
 from brokers.base import BrokerError, NotFound, NotSupported
 from brokers.decode import DeathEvent, Decoded, HeaderValue
-from brokers.rabbitmq_messages_model import (
-    OutgoingMessage,
-    PeekedMessage,
-    PeekPlan,
-    PeekRefused,
-    PeekResult,
-    PublishResult,
-    PurgeResult,
-)
-from brokers.rabbitmq_model import (
+from brokers.rabbitmq.models import (
     MAX_PAGE_SIZE,
     QUEUE_SORTS,
     QUEUE_STATES,
@@ -29,6 +20,13 @@ from brokers.rabbitmq_model import (
     ExchangeDetail,
     ExchangePage,
     ExchangeRow,
+    OutgoingMessage,
+    PeekedMessage,
+    PeekPlan,
+    PeekRefused,
+    PeekResult,
+    PublishResult,
+    PurgeResult,
     QueueDetail,
     QueuePage,
     QueueQuery,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from brokers.rabbitmq_model import (
+from brokers.rabbitmq.models import (
     MAX_PAGE_SIZE,
     ExchangeDetail,
     ExchangePage,

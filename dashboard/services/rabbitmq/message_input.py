@@ -18,8 +18,8 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from brokers import validate
-from brokers.rabbitmq_messages_model import OutgoingMessage
+from brokers.base import validate
+from brokers.rabbitmq.models import OutgoingMessage
 from dashboard.core.params import InvalidInput
 
 BODY_ENCODINGS = ("text", "json", "base64")

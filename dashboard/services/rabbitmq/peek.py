@@ -2,10 +2,10 @@
 
 RabbitMQ has no non-destructive read for classic and quorum queues: a peek
 requeues the messages, marks them redelivered and may reorder them (see
-``brokers.rabbitmq_messages``). So such a peek is a write: it needs the
+``brokers.rabbitmq.messages``). So such a peek is a write: it needs the
 operator role, is refused on read-only clusters, and is refused on queues with
 a delivery limit, where it could dead-letter or drop a message (see
-``brokers.rabbitmq_delivery_limit``). The first peek at a queue needs the
+``brokers.rabbitmq.delivery_limit``). The first peek at a queue needs the
 user's explicit confirmation, remembered in the session for that queue, except
 on protected clusters, where every peek needs it. Streams are read by offset
 without side effects: viewers may read them, on read-only clusters too. Every
@@ -26,9 +26,8 @@ from django.http import HttpRequest
 from brokers.base import BrokerError
 from brokers.decode import DeathEvent, Decoded, HeaderValue, decode_body, decode_headers
 from brokers.decode import decode_x_death as decode_deaths
-from brokers.rabbitmq_messages import refusal
-from brokers.rabbitmq_messages_model import PeekedMessage, PeekPlan, PeekRefused, PeekResult
-from brokers.rabbitmq_model import QueueRow
+from brokers.rabbitmq.messages import refusal
+from brokers.rabbitmq.models import PeekedMessage, PeekPlan, PeekRefused, PeekResult, QueueRow
 from dashboard.core.api import Refusal
 from dashboard.core.params import InvalidInput
 from dashboard.core.roles import OPERATOR, has_role

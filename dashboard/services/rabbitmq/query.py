@@ -7,7 +7,13 @@ from collections.abc import Mapping
 
 from django.conf import settings
 
-from brokers.rabbitmq_model import MAX_PAGE_SIZE, QUEUE_SORTS, QUEUE_STATES, QUEUE_TYPES, QueueQuery
+from brokers.rabbitmq.models import (
+    MAX_PAGE_SIZE,
+    QUEUE_SORTS,
+    QUEUE_STATES,
+    QUEUE_TYPES,
+    QueueQuery,
+)
 from dashboard.core.params import InvalidInput
 
 PAGE_SIZES = (20, 50, 100, 200, 500)

@@ -7,7 +7,7 @@ from typing import Any
 from django.http import HttpRequest
 
 from brokers.base import BrokerError
-from brokers.rabbitmq_messages_model import OutgoingMessage, PublishResult, PurgeResult
+from brokers.rabbitmq.models import OutgoingMessage, PublishResult, PurgeResult
 from dashboard.core.params import InvalidInput
 from dashboard.core.roles import OPERATOR
 from dashboard.models import AuditEntry

@@ -1,4 +1,4 @@
-"""Live tails for the websocket consumers: the only way they reach ``brokers.tail``.
+"""Live tails for the websocket consumers: the only way they reach ``brokers.<kind>.tail``.
 
 ``join_queue_tail`` / ``join_topic_tail`` return a :class:`Viewer` of the one
 tail of that entity in this process (started by the first viewer, stopped
@@ -14,9 +14,11 @@ from __future__ import annotations
 from django.conf import settings
 
 from brokers.base import ConfigError, NotSupported
+from brokers.base.tail import TailSource
 from brokers.kafka import KafkaBroker
+from brokers.kafka.tail import open_kafka_tap
 from brokers.rabbitmq import RabbitMQBroker
-from brokers.tail import TailSource, open_kafka_tap, open_rabbitmq_tap
+from brokers.rabbitmq.tail import open_rabbitmq_tap
 from dashboard.core.clusters import get_cluster_config
 from dashboard.core.connections import get_broker
 

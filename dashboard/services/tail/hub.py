@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from brokers.base import BrokerError
-from brokers.tail import NotTappable, RateLimiter, TailSource
+from brokers.base.tail import NotTappable, RateLimiter, TailSource
 from dashboard.core.limits import Busy
 
 from .render import message_json

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from brokers.base.tail import TailMessage
 from brokers.decode import Decoded
-from brokers.tail import TailMessage
 
 
 def _decoded(decoded: Decoded) -> dict[str, Any]:

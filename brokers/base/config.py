@@ -1,0 +1,76 @@
+"""Where a cluster is and how to log in: :class:`ClusterConfig`, with secrets as :class:`Secret`.
+
+Configs are frozen: an adapter never changes the config it was created from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+
+class Secret:
+    """A string that never shows itself in ``repr``, ``str``, logs or templates."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str = "") -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __repr__(self) -> str:
+        return "Secret('***')" if self._value else "Secret('')"
+
+    __str__ = __repr__
+
+
+def _frozen(mapping: Mapping[str, str] | None = None) -> Mapping[str, str]:
+    return MappingProxyType(dict(mapping or {}))
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    """Where a cluster is and how to log in. Secrets are :class:`Secret` values.
+
+    RabbitMQ uses ``amqp_url`` and ``management_url`` (both without
+    credentials), ``username`` and ``password``. Kafka uses
+    ``bootstrap_servers`` and ``client_options``: librdkafka settings such as
+    ``security.protocol`` or ``sasl.mechanism`` passed through unchanged, with
+    secret ones (``sasl.password``, ``ssl.key.password``) in ``secret_options``.
+    """
+
+    slug: str
+    kind: str
+    name: str = ""
+    amqp_url: str = ""
+    management_url: str = ""
+    username: str = ""
+    password: Secret = field(default_factory=Secret)
+    bootstrap_servers: str = ""
+    client_options: Mapping[str, str] = field(default_factory=_frozen)
+    secret_options: Mapping[str, Secret] = field(default_factory=dict)
+    timeout: float = 5.0
+    protected: bool = False
+    read_only: bool = False
+    verify_tls: bool = True
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.slug
+
+    @property
+    def address(self) -> str:
+        """Where the cluster is, safe to show: never contains credentials."""
+        return self.management_url or self.amqp_url or self.bootstrap_servers

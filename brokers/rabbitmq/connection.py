@@ -1,0 +1,318 @@
+"""Every AMQP connection mqboard opens, the one TLS context they use, and AMQP wire helpers.
+
+Three kinds of connection, all to the cluster's ``amqp_url`` host and port
+(``amqps`` means TLS, built by :func:`tls_context`), with ``username`` and
+``password``, within the cluster's ``timeout``:
+
+* :func:`connect_amqp`: the adapter's long-lived aio-pika connection
+  (``connect_robust``: it reconnects by itself after a broker restart);
+* :func:`open_connection`: a plain aiormq connection with the vhost set
+  directly, for browsing (one per vhost, kept by the adapter), moves and bulk
+  requeues. aio-pika and aiormq take the vhost from the URL path and turn every
+  ``%2F`` in it into ``/``, so a vhost whose name contains the text ``%2F``
+  could not be opened through a URL at all. It never reconnects: a move must
+  not silently carry on after RabbitMQ requeued its unacked messages;
+* :func:`connect`: a plain (not auto-reconnecting) aio-pika connection to one
+  vhost, for dead-letter capture and single requeues (the caller restarts).
+
+pamqp refuses queue and exchange names outside the AMQP spec's
+``^[a-zA-Z0-9-_.:@#,/+ ]*$`` before anything is sent, while RabbitMQ accepts
+any UTF-8 name (the management API creates them too). A dashboard must reach
+every queue that exists, so :func:`accept_every_entity_name` relaxes that
+client-side check to what the broker accepts. It changes pamqp's module-level
+table, so it applies to every aio-pika/aiormq user in the process: it only
+stops refusing names the broker takes.
+
+:class:`Session` is what the modules that work over AMQP need from the adapter,
+so that they never import the adapter that calls them.
+
+Wire helpers: :data:`PROPERTY_ATTRS` and :func:`properties_of` (AMQP basic
+properties by our names), :func:`publish_method_frame` and
+:func:`publish_frames` (publishes marshalled by hand, written as one payload),
+:func:`settle_confirms_in_order` (fast settling of "multiple" confirms).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import ssl
+import struct
+from collections.abc import Iterator
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Protocol
+from urllib.parse import SplitResult, urlsplit
+
+import aio_pika
+import aiormq
+import aiormq.abc
+import aiormq.exceptions
+import pamqp.constants
+import pamqp.frame
+from aio_pika.abc import AbstractConnection
+from aiormq import Channel
+from pamqp.commands import Basic
+from pamqp.header import ContentHeader
+from yarl import URL
+
+from brokers.base import (
+    BrokerAuthError,
+    BrokerTimeout,
+    BrokerUnavailable,
+    ClusterConfig,
+    ConfigError,
+)
+from brokers.rabbitmq.errors import reason
+from brokers.rabbitmq.models import ManagementAPI
+
+_ANY_NAME = re.compile(r".*", re.DOTALL)
+
+
+class Session(ManagementAPI, Protocol):
+    """What peeks, publishes, purges and tails need from the adapter: its config, the
+    management API and its AMQP connections (see ``RabbitMQBroker``)."""
+
+    config: ClusterConfig
+
+    async def amqp_connection(self, vhost: str | None = None) -> aiormq.abc.AbstractConnection: ...
+
+    def amqp_channel(
+        self, vhost: str | None = None, *, confirms: bool = False
+    ) -> AbstractAsyncContextManager[aiormq.abc.AbstractChannel]: ...
+
+
+def accept_every_entity_name() -> None:
+    """Let pamqp send any queue or exchange name RabbitMQ accepts (see the docstring)."""
+    for domain in ("queue-name", "exchange-name"):
+        pamqp.constants.DOMAIN_REGEX[domain] = _ANY_NAME
+
+
+def tls_context(config: ClusterConfig) -> ssl.SSLContext | None:
+    """The TLS context for an ``amqps`` URL (None for ``amqp``); ``verify_tls`` off skips checks."""
+    if urlsplit(config.amqp_url).scheme != "amqps":
+        return None
+    context = ssl.create_default_context()
+    if not config.verify_tls:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def _endpoint(config: ClusterConfig) -> tuple[SplitResult, int]:
+    url = urlsplit(config.amqp_url)
+    return url, url.port or (5671 if url.scheme == "amqps" else 5672)
+
+
+# -- connections ---------------------------------------------------------------------
+
+
+async def open_connection(
+    config: ClusterConfig, vhost: str, name: str
+) -> aiormq.abc.AbstractConnection:
+    """A plain aiormq connection to ``vhost`` (any name); ``name`` is the connection_name."""
+    if not config.amqp_url:
+        raise ConfigError(f"cluster {config.slug!r}: amqp_url is required for RabbitMQ")
+    accept_every_entity_name()
+    url, port = _endpoint(config)
+    address = URL.build(
+        scheme=url.scheme or "amqp",
+        user=config.username,
+        password=config.password.reveal(),
+        host=url.hostname or "localhost",
+        port=port,
+        path="/",
+    )
+    connection = aiormq.Connection(
+        address, context=tls_context(config), client_properties={"connection_name": name}
+    )
+    connection.vhost = vhost  # not through the URL: see the module docstring
+    with connect_errors(config, vhost, port):
+        await asyncio.wait_for(connection.connect(), timeout=config.timeout + 1)
+    return connection
+
+
+async def connect_amqp(config: ClusterConfig, vhost: str) -> AbstractConnection:
+    """The adapter's long-lived aio-pika connection to the URL's vhost (``connect``/``ping``)."""
+    url, port = _endpoint(config)
+    ssl_context = tls_context(config)
+    # connect_robust reconnects by itself after a broker restart, but its
+    # first connection must succeed within the timeout.
+    with connect_errors(config, vhost, port):
+        return await asyncio.wait_for(
+            aio_pika.connect_robust(
+                host=url.hostname or "localhost",
+                port=port,
+                login=config.username,
+                password=config.password.reveal(),
+                virtualhost=vhost,
+                ssl=ssl_context is not None,
+                ssl_context=ssl_context,
+                timeout=config.timeout,
+                client_properties={"connection_name": f"mqboard {config.slug}"},
+            ),
+            timeout=config.timeout + 1,
+        )
+
+
+async def connect(config: ClusterConfig, vhost: str) -> AbstractConnection:
+    """A plain (not auto-reconnecting) connection: the caller restarts capture on failure."""
+    url, port = _endpoint(config)
+    where = f"AMQP at {url.hostname}:{port}, vhost {vhost!r}"
+    context = tls_context(config)
+    try:
+        return await asyncio.wait_for(
+            aio_pika.connect(
+                host=url.hostname or "localhost",
+                port=port,
+                login=config.username,
+                password=config.password.reveal(),
+                virtualhost=vhost,
+                ssl=context is not None,
+                ssl_context=context,
+                timeout=config.timeout,
+                client_properties={"connection_name": f"mqboard capture {config.slug}"},
+            ),
+            timeout=config.timeout + 1,
+        )
+    except aiormq.exceptions.ProbableAuthenticationError:
+        raise BrokerAuthError(f"{where} refused user {config.username!r}") from None
+    except (aiormq.exceptions.AMQPError, OSError) as exc:
+        raise BrokerUnavailable(f"{where} is unreachable: {exc or type(exc).__name__}") from None
+    except TimeoutError:
+        raise BrokerTimeout(f"{where} did not answer within {config.timeout:g} s") from None
+
+
+@contextlib.contextmanager
+def connect_errors(config: ClusterConfig, vhost: str, port: int) -> Iterator[None]:
+    where = f"AMQP at {urlsplit(config.amqp_url).hostname}:{port}"
+    try:
+        yield
+    except aiormq.exceptions.ProbableAuthenticationError:
+        raise BrokerAuthError(
+            f"{where} refused user {config.username!r}: wrong username or password"
+            f" (or no access to vhost {vhost!r})"
+        ) from None
+    except aiormq.exceptions.AMQPConnectionError as exc:
+        if "NOT_ALLOWED" in str(exc) or "access to vhost" in str(exc):
+            raise BrokerAuthError(
+                f"{where}: user {config.username!r} may not open vhost {vhost!r}"
+            ) from None
+        raise BrokerUnavailable(f"{where} is unreachable: {reason(exc)}") from None
+    except TimeoutError:
+        raise BrokerTimeout(
+            f"{where} did not complete the AMQP handshake within {config.timeout:g} s"
+        ) from None
+    except OSError as exc:
+        raise BrokerUnavailable(f"{where} is unreachable: {reason(exc)}") from None
+
+
+async def close_quietly(connection: aiormq.abc.AbstractConnection) -> None:
+    # The connection may already be gone; closing is best effort.
+    with contextlib.suppress(aiormq.exceptions.AMQPError, OSError, TimeoutError, RuntimeError):
+        await asyncio.wait_for(connection.close(), timeout=5)
+
+
+# -- properties ------------------------------------------------------------------------
+
+# pamqp's attribute name -> ours (AMQP calls it "type")
+PROPERTY_ATTRS = {
+    "content_type": "content_type",
+    "content_encoding": "content_encoding",
+    "delivery_mode": "delivery_mode",
+    "priority": "priority",
+    "correlation_id": "correlation_id",
+    "reply_to": "reply_to",
+    "expiration": "expiration",
+    "message_id": "message_id",
+    "timestamp": "timestamp",
+    "message_type": "type",
+    "user_id": "user_id",
+    "app_id": "app_id",
+    "cluster_id": "cluster_id",
+}
+
+
+def properties_of(properties: Basic.Properties) -> dict[str, Any]:
+    """The properties a message has (not None, not empty), by our names, as pamqp gave them."""
+    found: dict[str, Any] = {}
+    for attr, name in PROPERTY_ATTRS.items():
+        value = getattr(properties, attr, None)
+        if value is not None and value != "":
+            found[name] = value
+    return found
+
+
+# -- publishing frame by frame ---------------------------------------------------------
+
+BODY_FRAME = struct.Struct(">BHI")
+FRAME_END = b"\xce"
+
+
+def publish_method_frame(channel: int, exchange: str, routing_key: str) -> bytes:
+    """The marshalled mandatory basic.publish method frame: the same for every copy."""
+    method = Basic.Publish(exchange=exchange, routing_key=routing_key, mandatory=True)
+    return pamqp.frame.marshal(method, channel)
+
+
+def publish_frames(
+    channel: int, method: bytes, body: bytes, properties: Basic.Properties, max_body_frame: int
+) -> bytes:
+    """One message, marshalled: the method frame, the content header, the body frames."""
+    try:
+        header = pamqp.frame.marshal(ContentHeader(0, len(body), properties), channel)
+    except TypeError:
+        # pamqp decodes a long-string header that is not UTF-8 to bytes but
+        # cannot encode bytes: send those values as byte arrays (same bytes).
+        if not properties.headers:
+            raise
+        properties.headers = binary_safe(properties.headers)
+        header = pamqp.frame.marshal(ContentHeader(0, len(body), properties), channel)
+    parts = [method, header]
+    for start in range(0, len(body), max_body_frame):
+        chunk = body[start : start + max_body_frame]
+        # A body frame: type 3, channel, size, payload, frame end (0xCE).
+        parts += [BODY_FRAME.pack(3, channel, len(chunk)), chunk, FRAME_END]
+    return b"".join(parts)
+
+
+def binary_safe(value: Any) -> Any:
+    """``value`` with every ``bytes`` inside it turned into ``bytearray`` (AMQP byte array)."""
+    if isinstance(value, bytes):
+        return bytearray(value)
+    if isinstance(value, dict):
+        return {k: binary_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [binary_safe(v) for v in value]
+    return value
+
+
+def settle_confirms_in_order(channel: Channel) -> None:
+    """Make aiormq settle a "multiple" confirm in time proportional to what it confirms.
+
+    aiormq 7.2 walks every pending confirmation for each basic.ack with
+    ``multiple``: with thousands in flight, that walk costs more than the rest
+    of a move's work. Publishes are numbered in order and ``confirmations``
+    keeps that order, so the walk can stop at the first number past the
+    confirmed one. Same outcome (each confirmed future settled by aiormq's own
+    ``_confirm_delivery``), for this channel only.
+    """
+    original = getattr(channel, "_on_confirm_frame", None)
+    settle = getattr(channel, "_confirm_delivery", None)
+    if original is None or settle is None:
+        return  # another aiormq: keep its own handling
+
+    async def on_confirm_frame(frame: Any) -> None:
+        confirmations = channel.confirmations
+        if not getattr(frame, "multiple", False) or frame.delivery_tag not in confirmations:
+            await original(frame)
+            return
+        settled = []
+        for tag in confirmations:
+            if tag > frame.delivery_tag:
+                break
+            settled.append(tag)
+        for tag in settled:
+            settle(tag, frame)
+
+    channel._on_confirm_frame = on_confirm_frame  # type: ignore[method-assign]
