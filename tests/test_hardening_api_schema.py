@@ -206,3 +206,16 @@ def test_it_refuses_a_kafka_produce_format_even_for_a_null_key_or_value(
 def test_a_blank_page_number_is_not_a_number(client, viewer):
     client.force_login(viewer)
     assert_invalid(client.get("/api/deadletters/letters", {"page": "\r"}), "page")
+
+
+@pytest.mark.parametrize("confirm", [None, "yes", 1])
+def test_it_refuses_a_peek_confirmation_that_is_not_a_boolean(
+    client, operator, rabbit, rabbitmq_vhost, confirm
+):
+    client.force_login(operator)
+    answer = client.post(
+        f"{API}/queue/peek?vhost={rabbitmq_vhost}&name=anything",
+        {"count": 1, "confirm": confirm},
+        content_type="application/json",
+    )
+    assert_invalid(answer, "confirm")

@@ -59,6 +59,9 @@ async def peek(request: HttpRequest, slug: str) -> JsonResponse:
     count = body.get("count", 10)
     if not isinstance(count, int) or isinstance(count, bool):
         raise InvalidInput("count must be a whole number")
+    confirm = body.get("confirm", False)
+    if not isinstance(confirm, bool):  # null or "yes" is not a confirmation
+        raise InvalidInput("confirm must be true or false")
     try:
         view = await do_peek_messages(
             slug,
@@ -67,7 +70,7 @@ async def peek(request: HttpRequest, slug: str) -> JsonResponse:
             count,
             user=await request.auser(),
             request=request,
-            confirm=body.get("confirm") is True,
+            confirm=confirm,
         )
     except PeekRefused as exc:
         return error(
