@@ -5,15 +5,22 @@ opened with :meth:`Broker.connect`, and closed with :meth:`Broker.close`; it can
 also be used as an ``async with`` block. Everything that crosses this boundary
 is a frozen dataclass, and every failure is a :class:`BrokerError` subclass, so
 callers never see a library's own exception types.
+
+What a kind can do beyond that is a capability of its :class:`BrokerKind`.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from types import TracebackType
 from typing import ClassVar, Protocol, Self, runtime_checkable
 
 from brokers.base.config import ClusterConfig
+from brokers.base.deadletters import DeadLetters
+from brokers.base.metrics import Metrics
+from brokers.base.move import Mover
 from brokers.base.results import DeadLetterQueue, Overview
+from brokers.base.tail import Tap
 
 
 @runtime_checkable
@@ -71,3 +78,31 @@ class BrokerBase:
         tb: TracebackType | None,
     ) -> None:
         await self.close()
+
+
+@dataclass(frozen=True)
+class BrokerKind:
+    """One broker kind: its adapter, what tells it apart as data, and its capabilities.
+
+    Each broker package defines one in its ``kind`` module, and
+    :mod:`brokers.registry` maps a kind's name to it. Code outside the registry
+    never compares kind names: it asks the kind for a capability and gets
+    ``None`` when the kind has none (see :func:`brokers.registry.require`).
+
+    * ``has_vhosts``: a queue is addressed by vhost and name (RabbitMQ), not by
+      name alone (Kafka topics);
+    * ``metrics``: makes the sampler of one cluster (:mod:`brokers.base.metrics`);
+    * ``deadletters``: discovery, capture and the requeue sender
+      (:mod:`brokers.base.deadletters`);
+    * ``tap``: live tails (:mod:`brokers.base.tail`);
+    * ``mover``: moves messages between queues (:mod:`brokers.base.move`).
+    """
+
+    name: str
+    label: str
+    adapter: type[Broker]
+    has_vhosts: bool
+    metrics: Metrics | None = None
+    deadletters: DeadLetters | None = None
+    tap: Tap | None = None
+    mover: Mover | None = None

@@ -171,3 +171,7 @@ class Outcome:
 
 
 SENT = Outcome(Result.SENT)
+
+
+class DeadLetters(Protocol):
+    """The dead-letter capability: discover DLQs, capture their letters, send letters back."""

@@ -158,3 +158,7 @@ class RateLimiter:
         if len(self._admitted) == self.rate:
             wait = max(wait, self._admitted[0] + WINDOW - now)
         return max(0.0, wait)
+
+
+class Tap(Protocol):
+    """The live-tail capability: opens a tail source on one queue or topic of a cluster."""

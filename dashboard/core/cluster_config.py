@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from brokers.base import ClusterConfig, ConfigError, Secret
-from brokers.registry import ADAPTERS
+from brokers.registry import KINDS
 from dashboard.core.env import envfloat, envlist, envsecret, envstr
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,49}$")
@@ -114,8 +114,8 @@ def _cluster_from_table(path: Path, index: int, entry: dict[str, Any]) -> Cluste
     if not SLUG_RE.match(slug):
         raise ConfigError(f"{where}: slug {slug!r} must be lowercase letters, digits and dashes")
     kind = str(entry.get("kind", ""))
-    if kind not in ADAPTERS:
-        raise ConfigError(f"{where}: kind must be one of {', '.join(sorted(ADAPTERS))}")
+    if kind not in KINDS:
+        raise ConfigError(f"{where}: kind must be one of {', '.join(sorted(KINDS))}")
     amqp_url, url_user, url_password = split_credentials(str(entry.get("amqp_url", "")))
     if url_password:
         raise ConfigError(f"{where}: amqp_url contains a password; use password_env")
