@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "axes",
+    "ninja",  # the API docs page: its templates and Swagger UI static files
     "dashboard",
 ]
 

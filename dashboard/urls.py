@@ -4,8 +4,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from dashboard.api import health as health_api
-from dashboard.api import openapi
+from dashboard.openapi import API
 from dashboard.views import overview
 
 # JSON under /api/, Django's pages elsewhere (dashboard.core.api).
@@ -18,8 +17,7 @@ urlpatterns = [
     path("", overview.overview, name="overview"),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("api/clusters/health", health_api.clusters_health, name="api-clusters-health"),
-    path("api/openapi.json", openapi.schema_view, name="api-openapi"),
+    path("api/", API.urls),
     path("", include("dashboard.urls_rabbitmq")),
     path("", include("dashboard.urls_kafka")),
     path("", include("dashboard.urls_deadletters")),

@@ -37,7 +37,7 @@ import requests
 import schemathesis
 from confluent_kafka import Consumer, TopicPartition
 
-from dashboard.api.openapi import build_schema
+from dashboard.openapi import build_schema
 from tests.conftest import (
     GUEST,
     KAFKA,

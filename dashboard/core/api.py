@@ -20,8 +20,17 @@ keep Django's own HTML answers. :class:`ApiErrorMiddleware` is the net under
 them: any other non-JSON error answer under ``/api/`` (``DEBUG`` pages
 included) is replaced by the JSON one for its status, keeping ``Allow``.
 
-The shape is ``dashboard.api.openapi.ERROR``. A 500 never carries the
-exception's text: it is logged (``django.request``), not shown.
+The shape is :class:`ErrorOut`. A 500 never carries the exception's text: it
+is logged (``django.request``), not shown.
+
+The API itself is declared with django-ninja: each feature has a ``Router`` in
+its ``api`` module whose operations take and return typed schemas, and
+``dashboard/openapi.py`` joins them in the one :func:`new_api`, which generates
+``/api/openapi.json`` and the docs page at ``/api/docs``. :func:`new_api` answers
+ninja's own errors (a body or parameter that does not validate, a failed CSRF
+check) in the same shape, and :func:`errors` declares an operation's error
+answers. Views written with :func:`api` and ninja operations share
+:func:`error`, :func:`json_body` and the refusal mapping.
 """
 
 from __future__ import annotations
@@ -30,14 +39,20 @@ import json
 from collections.abc import Awaitable, Callable
 from functools import wraps
 from http import HTTPStatus
-from typing import Any, ClassVar, TypeVar
+from typing import Annotated, Any, ClassVar, TypeVar
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.urls import Resolver404
 from django.views import csrf, defaults
+from ninja import Field, NinjaAPI, Schema
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.security import APIKeyCookie
+from ninja.utils import check_csrf
+from pydantic import BeforeValidator, ConfigDict, WithJsonSchema
 
 from dashboard.core.params import InvalidInput, InvalidParameter
 
@@ -240,3 +255,142 @@ class ApiErrorMiddleware:
         if response.get("Content-Type", "").startswith("application/json"):
             return response
         return _generic(response.status_code, response.get("Allow"))
+
+
+# -- the typed API (django-ninja) ------------------------------------------------------
+
+
+class Out(Schema):
+    """Base of every response schema: a key the code sends but the schema lacks is an error.
+
+    django-ninja drops undeclared keys silently; forbidding them makes a test
+    fail instead, so the generated document always describes every field sent.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+
+# Times travel as the ISO 8601 text the code makes (``datetime.isoformat()``),
+# documented as date-time; pydantic would otherwise re-format them.
+DateTimeText = Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})]
+
+
+class ErrorOut(Out):
+    """Every error answer under /api/: what went wrong for users, and a stable code."""
+
+    error: str = Field(description="what went wrong, for users")
+    code: str = Field(
+        description="stable machine-readable code",
+        examples=["invalid", "unavailable", "auth_failed", "timeout", "not_found"],
+    )
+    field: str | None = Field(None, description="the input that was refused, when one was")
+
+
+ERROR_TEXT = {
+    400: "invalid input (code invalid, naming the field)",
+    401: "not logged in",
+    403: "the role is not enough, or the CSRF token is missing",
+    404: "no such cluster, entity or job",
+    409: "refused in this state: read-only cluster, not supported, needs confirming",
+    413: "the request body is too large",
+    429: "over the user's share; Retry-After says when to come back",
+    502: "the broker refused or answered badly",
+    503: "the broker (or the dashboard's job queue) is unavailable",
+    504: "the broker did not answer in time",
+}
+
+
+def errors(*statuses: int) -> dict[int, type[ErrorOut]]:
+    """The error answers of an operation, for ``response={200: X, **errors(...)}``.
+
+    401 and 403 are added to every operation by the API itself (login and roles
+    apply everywhere), so list only the others.
+    """
+    return {status: ErrorOut for status in statuses}
+
+
+def _blank_is_none(value: object) -> object:
+    return None if value == "" else value
+
+
+# An integer query parameter that also takes an empty value, meaning its default:
+# a blank field of an HTML form sends ``page=``.
+QueryInt = Annotated[int | None, BeforeValidator(_blank_is_none)]
+
+
+class SessionAuth(APIKeyCookie):
+    """Django's session cookie; unsafe methods also need the CSRF token.
+
+    ``LoginRequiredMiddleware`` answers a request without a login (401) before
+    any API code runs; this documents the cookie and checks CSRF, which Django's
+    middleware leaves to django-ninja for its views.
+    """
+
+    param_name = settings.SESSION_COOKIE_NAME
+
+    def _get_key(self, request: HttpRequest) -> str | None:
+        if self.csrf and check_csrf(request) is not None:
+            raise CsrfFailed()
+        return request.COOKIES.get(self.param_name)
+
+    def authenticate(self, request: HttpRequest, key: str | None) -> Any:
+        return request.user if request.user.is_authenticated else None
+
+
+class CsrfFailed(Exception):
+    """A write without a valid CSRF token."""
+
+
+# ninja types a handler's exception as "the class or an instance"; these take instances.
+
+
+def _validation_field(location: tuple[object, ...]) -> str:
+    # ("body", "payload", "rate_limit") -> "rate_limit"; ("query", "page") -> "page"
+    names = [str(part) for part in location[1:] if not isinstance(part, int)]
+    return names[-1] if names else str(location[-1] if location else "")
+
+
+def _invalid(request: HttpRequest, exc: Any) -> HttpResponse:
+    first = exc.errors[0] if exc.errors else {}
+    field = _validation_field(tuple(first.get("loc", ())))
+    message = str(first.get("msg", "invalid input"))
+    text = f"{field}: {message}" if field else message
+    return error(text, "invalid", 400, field=field or None)
+
+
+def _http_error(request: HttpRequest, exc: Any) -> HttpResponse:
+    return error(exc.message, CODES.get(exc.status_code, "error"), exc.status_code)
+
+
+def _csrf_failed(request: HttpRequest, exc: Any) -> HttpResponse:
+    return csrf_failure(request, "token missing or incorrect")
+
+
+def _not_found(request: HttpRequest, exc: Any) -> HttpResponse:
+    return page_not_found(request, exc)
+
+
+def _unauthenticated(request: HttpRequest, exc: Any) -> HttpResponse:
+    return error("authentication required", "unauthenticated", 401)
+
+
+def _refusal(request: HttpRequest, exc: Any) -> HttpResponse:
+    return _refused(exc)
+
+
+def new_api(api_class: type[NinjaAPI] = NinjaAPI, **options: Any) -> NinjaAPI:
+    """A NinjaAPI that answers every error in the shape of :class:`ErrorOut`.
+
+    Broker errors are left to ``dashboard.core.errors.BrokerErrorMiddleware``
+    (one mapping of BrokerError to status for pages and API alike); anything
+    unexpected to Django's 500 handler, which answers JSON under /api/.
+    """
+    api = api_class(auth=SessionAuth(), **options)
+    api.add_exception_handler(ValidationError, _invalid)
+    api.add_exception_handler(HttpError, _http_error)
+    api.add_exception_handler(CsrfFailed, _csrf_failed)
+    api.add_exception_handler(Http404, _not_found)
+    api.add_exception_handler(AuthenticationError, _unauthenticated)
+    for refused in (InvalidParameter, PermissionDenied, Refusal):
+        api.add_exception_handler(refused, _refusal)
+    return api

@@ -1,0 +1,79 @@
+"""JSON twin of the overview page: the health of every configured cluster."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+from ninja import Field, Router
+
+from dashboard.core.api import DateTimeText, Out
+from dashboard.core.clusters import get_all_cluster_health
+
+router = Router(tags=["clusters"])
+
+
+class NodeOut(Out):
+    name: str
+    running: bool
+    host: str
+    port: int | None
+    rack: str | None
+    is_controller: bool
+
+
+class ClusterOverviewOut(Out):
+    """Null counts are unknown or not applicable, never zero."""
+
+    kind: str
+    product: str
+    version: str | None
+    cluster_name: str | None
+    nodes: list[NodeOut]
+    checked_at: DateTimeText
+    queues: int | None
+    exchanges: int | None
+    connections: int | None
+    topics: int | None
+    partitions: int | None
+    consumer_groups: int | None
+    consumers: int | None
+    messages: int | None
+
+
+class DeadLetterDepthOut(Out):
+    name: str
+    vhost: str | None
+    depth: int | None = Field(description="messages waiting; null when the broker did not say")
+    checked_at: DateTimeText | None
+
+
+class ClusterHealthOut(Out):
+    slug: str
+    kind: str = Field(description="the broker kind, e.g. rabbitmq or kafka")
+    name: str
+    address: str = Field(description="never contains credentials")
+    ok: bool
+    code: str
+    message: str
+    checked_at: DateTimeText
+    elapsed_ms: int
+    overview: ClusterOverviewOut | None
+    dead_letters: list[DeadLetterDepthOut]
+    down_since: DateTimeText | None
+
+
+class ClustersHealthOut(Out):
+    clusters: list[ClusterHealthOut] = Field(description="one per cluster; a down one has ok=false")
+
+
+@router.get(
+    "/clusters/health",
+    response=ClustersHealthOut,
+    url_name="api-clusters-health",
+    summary="Health, version, nodes and counts of every configured cluster",
+    operation_id="clustersHealth",
+)
+async def clusters_health(request: HttpRequest) -> dict[str, Any]:
+    health = await get_all_cluster_health()
+    return {"clusters": [h.as_json() for h in health]}
