@@ -48,11 +48,11 @@ def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
 
 @require_POST
 def job_control(request: HttpRequest, job_id: int, action: str) -> HttpResponse:
-    control = CONTROLS.get(action)
-    if control is None:
+    do_action = CONTROLS.get(action)
+    if do_action is None:
         raise Http404(f"no action {action!r}")
     try:
-        control(job_id, user=request.user, request=request)
+        do_action(job_id, user=request.user, request=request)
     except jobs.JobNotFound:
         raise Http404(f"no job #{job_id}") from None
     except jobs.JobStateError as exc:
