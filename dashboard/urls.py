@@ -6,7 +6,7 @@ from django.urls import include, path
 
 from dashboard.api import health as health_api
 from dashboard.api import openapi
-from dashboard.views import overview
+from dashboard.overview import views as overview
 
 # JSON under /api/, Django's pages elsewhere (dashboard.core.api).
 handler400 = "dashboard.core.api.bad_request"
@@ -20,10 +20,10 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/clusters/health", health_api.clusters_health, name="api-clusters-health"),
     path("api/openapi.json", openapi.schema_view, name="api-openapi"),
-    path("", include("dashboard.urls_rabbitmq")),
-    path("", include("dashboard.urls_kafka")),
-    path("", include("dashboard.urls_deadletters")),
-    path("", include("dashboard.urls_jobs")),
-    path("", include("dashboard.urls_metrics")),
+    path("", include("dashboard.browse.rabbitmq.urls")),
+    path("", include("dashboard.browse.kafka.urls")),
+    path("", include("dashboard.deadletters.urls")),
+    path("", include("dashboard.jobs.urls")),
+    path("", include("dashboard.metrics.urls")),
     path("admin/", admin.site.urls),
 ]
