@@ -123,8 +123,8 @@ def fill_topic(topic: str, count: int) -> None:
 
 def prepare_managed(slug: str, vhost: str, name: str):  # type: ignore[no-untyped-def]
     from dashboard.core.clusters import sync_cluster_rows
+    from dashboard.deadletters.store import CaptureTarget
     from dashboard.models import DeadLetter, DeadLetterBody, ManagedDeadLetterQueue
-    from dashboard.services.deadletters.store import CaptureTarget
 
     DeadLetterBody.objects.all().delete()
     DeadLetter.objects.all().delete()
@@ -145,8 +145,8 @@ def row_ids(kind: str) -> list[str]:
 async def capture(target, count: int) -> float:  # type: ignore[no-untyped-def]
     from asgiref.sync import sync_to_async
 
+    from dashboard.deadletters.capture import make_capture_engine
     from dashboard.models import DeadLetter
-    from dashboard.services.deadletters.capture import make_capture_engine
 
     counted = sync_to_async(lambda: DeadLetter.objects.count(), thread_sensitive=False)
     engine = make_capture_engine(target)

@@ -74,9 +74,9 @@ def seed_and_run(kind: str, count: int, size: int) -> tuple[float, str]:
     """Seed ``count`` rows, run the bulk job to its end; return (seconds, prefix)."""
     from django.contrib.auth.models import Group, User
 
+    from dashboard.deadletters import requeue_job
+    from dashboard.jobs import control, runner
     from dashboard.models import DeadLetter
-    from dashboard.services import jobs
-    from dashboard.services.deadletters import requeue_job
     from tests.support.requeue_seed import rows
 
     prefix = uuid.uuid4().hex[:8]
@@ -86,12 +86,12 @@ def seed_and_run(kind: str, count: int, size: int) -> tuple[float, str]:
     made = DeadLetter.objects.bulk_create(rows(kind, spec), batch_size=2000)
     user, _ = User.objects.get_or_create(username="bench-operator")
     user.groups.add(Group.objects.get_or_create(name="operator")[0])
-    jobs.control.enqueue = lambda job: None  # run here, not in a worker
+    control.enqueue = lambda job: None  # run here, not in a worker
     job = asyncio.run(requeue_job.do_start_bulk_requeue(user=user, ids=[r.pk for r in made]))
     started = time.perf_counter()
-    state = jobs.run_job(job.pk, job.task_id)
+    state = runner.run_job(job.pk, job.task_id)
     seconds = time.perf_counter() - started
-    finished = jobs.get_job(job.pk)
+    finished = control.get_job(job.pk)
     if state != "done" or finished.result.get("requeued") != count:
         raise SystemExit(f"job #{job.pk} ended {state}: {finished.verdict}")
     return seconds, prefix

@@ -1,7 +1,7 @@
 """Django-free adapters for the message brokers the dashboard watches.
 
 Nothing in this package imports Django: the dashboard reaches it only through
-``dashboard.services``, and the adapters can be used from any asyncio program.
+the dashboard's feature packages' services, and the adapters can be used from any asyncio program.
 
 Layout: :mod:`brokers.base` (config, errors, results, the contract and
 broker-neutral helpers), :mod:`brokers.registry` (kind -> adapter, the only

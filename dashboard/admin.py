@@ -52,7 +52,7 @@ class DeadLetterAdmin(ReadOnlyAdmin):
     @admin.action(description="Requeue selected to their origin")
     def requeue_selected(self, request: HttpRequest, queryset: QuerySet[DeadLetter]) -> None:
         # The same service as the inbox: roles, the double-send guard, the audit.
-        from dashboard.services.deadletters.requeue import do_requeue_many
+        from dashboard.deadletters.requeue import do_requeue_many
 
         ids = list(queryset.values_list("pk", flat=True))
         try:
@@ -66,7 +66,7 @@ class DeadLetterAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Discard selected")
     def discard_selected(self, request: HttpRequest, queryset: QuerySet[DeadLetter]) -> None:
-        from dashboard.services.deadletters.discard import do_discard_dead_letters
+        from dashboard.deadletters.discard import do_discard_dead_letters
 
         ids = list(queryset.values_list("pk", flat=True))
         try:
@@ -82,7 +82,7 @@ class DeadLetterAdmin(ReadOnlyAdmin):
     @admin.action(description="Purge selected (delete now, admin)", permissions=["purge"])
     def purge_selected(self, request: HttpRequest, queryset: QuerySet[DeadLetter]) -> None:
         # The inbox's purge: admin role, letters being requeued kept, one audit entry.
-        from dashboard.services.deadletters.discard import do_purge_dead_letters
+        from dashboard.deadletters.discard import do_purge_dead_letters
 
         ids = list(queryset.values_list("pk", flat=True))
         try:

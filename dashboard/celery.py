@@ -35,6 +35,4 @@ def route_task(name: str, args: Any, kwargs: Any, options: Any, **_: Any) -> dic
 
 
 app.conf.task_routes = (route_task,)
-app.autodiscover_tasks(["dashboard"])
-app.autodiscover_tasks(["dashboard"], related_name="tasks_metrics")
-app.autodiscover_tasks(["dashboard"], related_name="tasks_deadletters")
+app.autodiscover_tasks(["dashboard.deadletters", "dashboard.jobs", "dashboard.metrics"])

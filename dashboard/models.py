@@ -257,7 +257,7 @@ class Job(models.Model):
     done = models.IntegerField(default=0)
     failed = models.IntegerField(default=0)
     verdict = models.TextField(blank=True)
-    # Written by the worker (dashboard.services.jobs).
+    # Written by the worker (dashboard.jobs).
     rate = models.FloatField(null=True, blank=True, help_text="messages per second, last report")
     progress_at = models.DateTimeField(null=True, blank=True, help_text="the worker's last report")
     result = models.JSONField(default=dict, blank=True, help_text="the exact outcome, by kind")

@@ -2,15 +2,15 @@ from __future__ import annotations
 
 from django.urls import path
 
-from dashboard.websockets.jobs import JobConsumer
-from dashboard.websockets.metrics import (
+from dashboard.jobs.websockets import JobConsumer
+from dashboard.metrics.websockets import (
     ClusterMetricsConsumer,
     GroupMetricsConsumer,
     QueueMetricsConsumer,
     TopicMetricsConsumer,
 )
-from dashboard.websockets.overview import OverviewConsumer
-from dashboard.websockets.tail import QueueTailConsumer, TopicTailConsumer
+from dashboard.overview.websockets import OverviewConsumer
+from dashboard.tail.websockets import QueueTailConsumer, TopicTailConsumer
 
 websocket_urlpatterns = [
     path("ws/overview/", OverviewConsumer.as_asgi()),

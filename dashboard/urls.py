@@ -5,7 +5,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from dashboard.openapi import API
-from dashboard.views import overview
+from dashboard.overview import views as overview
 
 # JSON under /api/, Django's pages elsewhere (dashboard.core.api).
 handler400 = "dashboard.core.api.bad_request"
@@ -18,10 +18,10 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/", API.urls),
-    path("", include("dashboard.urls_rabbitmq")),
-    path("", include("dashboard.urls_kafka")),
-    path("", include("dashboard.urls_deadletters")),
-    path("", include("dashboard.urls_jobs")),
-    path("", include("dashboard.urls_metrics")),
+    path("", include("dashboard.browse.rabbitmq.urls")),
+    path("", include("dashboard.browse.kafka.urls")),
+    path("", include("dashboard.deadletters.urls")),
+    path("", include("dashboard.jobs.urls")),
+    path("", include("dashboard.metrics.urls")),
     path("admin/", admin.site.urls),
 ]

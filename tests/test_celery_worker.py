@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from dashboard.tasks import ping
+from dashboard.jobs.tasks import ping
 from tests.conftest import ROOT, celery_worker_command, python_env, stop_process
 
 pytestmark = [pytest.mark.celery, pytest.mark.redis]

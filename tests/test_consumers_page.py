@@ -16,13 +16,13 @@ from brokers.kafka import KafkaBroker
 from brokers.rabbitmq import RabbitMQBroker
 from dashboard.collector.consumers_tracking import ConsumerTracker
 from dashboard.core.clusters import sync_cluster_rows
+from dashboard.metrics.fields import Point, queue_entity
+from dashboard.metrics.kafka import KafkaSampler
+from dashboard.metrics.rabbitmq import RabbitMQSampler
+from dashboard.metrics.redis_keys import key, sync_client
+from dashboard.metrics.sample import ClusterSample, SeenConsumer
+from dashboard.metrics.snapshot import encode_sample
 from dashboard.models import Cluster, Consumer, ThroughputSample
-from dashboard.services.metrics.fields import Point, queue_entity
-from dashboard.services.metrics.kafka import KafkaSampler
-from dashboard.services.metrics.rabbitmq import RabbitMQSampler
-from dashboard.services.metrics.redis_keys import key, sync_client
-from dashboard.services.metrics.sample import ClusterSample, SeenConsumer
-from dashboard.services.metrics.snapshot import encode_sample
 from tests.conftest import KAFKA, PYTHON, ROOT, python_env, stop_process
 from tests.settings import RUN_ID
 from tests.support.metrics import delete_groups, delete_topics

@@ -10,10 +10,10 @@ from asgiref.sync import sync_to_async
 from django.core.exceptions import PermissionDenied
 
 from dashboard.core.connections import close_all
+from dashboard.deadletters import requeue_job
+from dashboard.deadletters.inbox import InboxFilter
+from dashboard.jobs import control, runner
 from dashboard.models import DeadLetter, Job
-from dashboard.services import jobs
-from dashboard.services.deadletters import requeue_job
-from dashboard.services.deadletters.inbox import InboxFilter
 from tests.support import deadletter_flow as flow
 from tests.support import deadletters as h
 
@@ -24,7 +24,7 @@ pytestmark = [pytest.mark.rabbitmq, pytest.mark.django_db(transaction=True)]
 def queued(monkeypatch) -> list[Job]:
     """Jobs handed to the worker; the tests run them with jobs.run_job themselves."""
     sent: list[Job] = []
-    monkeypatch.setattr(jobs.control, "enqueue", sent.append)
+    monkeypatch.setattr(control, "enqueue", sent.append)
     return sent
 
 
@@ -38,8 +38,8 @@ async def rabbit(use_clusters, rabbitmq_config, rabbitmq_vhost):
 
 
 async def run(job: Job) -> Job:
-    await asyncio.to_thread(jobs.run_job, job.pk, job.task_id)
-    return await sync_to_async(jobs.get_job)(job.pk)
+    await asyncio.to_thread(runner.run_job, job.pk, job.task_id)
+    return await sync_to_async(control.get_job)(job.pk)
 
 
 async def test_a_filter_requeue_freezes_its_selection_and_ends_with_exact_counts(
@@ -92,7 +92,7 @@ async def test_a_cancelled_job_stops_and_a_viewer_cannot_start_one(
         await requeue_job.do_start_bulk_requeue(user=viewer, ids=[rows[0].pk])
 
     job = await requeue_job.do_start_bulk_requeue(user=operator, ids=[r.pk for r in rows])
-    await sync_to_async(jobs.do_cancel_job)(job.pk, user=operator)
+    await sync_to_async(control.do_cancel_job)(job.pk, user=operator)
     finished = await run(job)
 
     assert finished.state == "cancelled"

@@ -20,9 +20,9 @@ from brokers.base import BrokerError
 from brokers.base.deadletters import OversizeMessage
 from dashboard.collector import capture as capture_loop
 from dashboard.core import clusters
+from dashboard.deadletters.capture import make_capture_engine
+from dashboard.deadletters.store import CaptureTarget
 from dashboard.models import DeadLetter, ManagedDeadLetterQueue
-from dashboard.services.deadletters.capture import make_capture_engine
-from dashboard.services.deadletters.store import CaptureTarget
 from tests.support import deadletters as h
 
 pytestmark = [pytest.mark.django_db(transaction=True)]

@@ -16,10 +16,10 @@ from asgiref.sync import sync_to_async
 from django.core.exceptions import PermissionDenied
 
 from dashboard.core.params import InvalidInput
+from dashboard.deadletters import discard
+from dashboard.deadletters import requeue as service
+from dashboard.deadletters.inbox import InboxFilter, get_inbox_groups
 from dashboard.models import AuditEntry, DeadLetter
-from dashboard.services.deadletters import discard
-from dashboard.services.deadletters import requeue as service
-from dashboard.services.deadletters.inbox import InboxFilter, get_inbox_groups
 from tests.support import deadletter_flow as flow
 from tests.support import deadletters as h
 

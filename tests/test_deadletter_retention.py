@@ -16,9 +16,9 @@ from django.utils import timezone
 
 from dashboard.collector import LOOPS
 from dashboard.collector import retention as loop
+from dashboard.deadletters.discard import do_discard_dead_letters
+from dashboard.deadletters.retention import do_delete_expired_dead_letters
 from dashboard.models import AuditEntry, Cluster, DeadLetter, DeadLetterBody
-from dashboard.services.deadletters.discard import do_discard_dead_letters
-from dashboard.services.deadletters.retention import do_delete_expired_dead_letters
 from tests.support import deadletters as h
 
 DAYS = 30

@@ -9,8 +9,7 @@ import pytest
 from brokers.base.deadletters import CapturedLetter
 from brokers.decode.metadata import amqp_failure_info, kafka_failure_info
 from dashboard.core import clusters
-from dashboard.models import DeadLetter, ManagedDeadLetterQueue
-from dashboard.services.deadletters.store import (
+from dashboard.deadletters.store import (
     CaptureTarget,
     RabbitMQSession,
     confirm_acked,
@@ -18,6 +17,7 @@ from dashboard.services.deadletters.store import (
     store_kafka_batch,
     store_rabbitmq_batch,
 )
+from dashboard.models import DeadLetter, ManagedDeadLetterQueue
 
 pytestmark = pytest.mark.django_db
 
@@ -79,7 +79,7 @@ def test_redeliveries_claim_rows_stored_before_the_last_confirmed_ack(rabbit_tar
 
 
 def test_a_failed_batch_leaves_the_session_as_it_was(rabbit_target, monkeypatch):
-    from dashboard.services.deadletters import store
+    from dashboard.deadletters import store
 
     session = RabbitMQSession(collections.Counter({"h": 1}))
 

@@ -119,7 +119,7 @@ import json
 import django
 django.setup()
 from dashboard.models import AuditEntry
-from dashboard.services.deadletters.inbox import InboxFilter, get_inbox_groups
+from dashboard.deadletters.inbox import InboxFilter, get_inbox_groups
 groups = [
     {k: g[k] for k in ("cluster", "origin", "reason", "exception_class", "count")}
     for g in get_inbox_groups(InboxFilter(), 1)

@@ -255,24 +255,24 @@ async def cancelled_as_it_ends(run: Any) -> Any:
     """A runner whose cancel arrives after its last look at the job."""
     from asgiref.sync import sync_to_async
 
+    from dashboard.jobs import control, runner
     from dashboard.models import Job
-    from dashboard.services import jobs
 
-    await sync_to_async(jobs.do_cancel_job)(run.job.pk, user=run.job.created_by)
-    return jobs.JobOutcome(Job.State.DONE, "Done: 1 of 1.", done=1, total=1)
+    await sync_to_async(control.do_cancel_job)(run.job.pk, user=run.job.created_by)
+    return runner.JobOutcome(Job.State.DONE, "Done: 1 of 1.", done=1, total=1)
 
 
 @pytest.mark.django_db(transaction=True)
 def test_it_keeps_a_job_cancelled_when_the_cancel_arrives_as_it_ends(operator, monkeypatch):
-    from dashboard.services import jobs
+    from dashboard.jobs import control, runner
 
-    monkeypatch.setitem(jobs.RUNNERS, "test.ends", f"{__name__}.cancelled_as_it_ends")
-    monkeypatch.setattr(jobs.control, "enqueue", lambda job: None)
-    job = jobs.do_start_job(
+    monkeypatch.setitem(control.RUNNERS, "test.ends", f"{__name__}.cancelled_as_it_ends")
+    monkeypatch.setattr(control, "enqueue", lambda job: None)
+    job = control.do_start_job(
         kind="test.ends", cluster=None, parameters={}, user=operator, target="job"
     )
 
-    assert jobs.run_job(job.pk, job.task_id) == "cancelled"
-    finished = jobs.get_job(job.pk)
+    assert runner.run_job(job.pk, job.task_id) == "cancelled"
+    finished = control.get_job(job.pk)
     assert (finished.state, finished.done) == ("cancelled", 1)
     assert finished.verdict == "Cancelled as it ended. Done: 1 of 1."

@@ -24,11 +24,11 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 
 from brokers.decode.metadata import kafka_failure_info
 from dashboard.core.connections import close_all
+from dashboard.deadletters import requeue as service
+from dashboard.deadletters import requeue_job
+from dashboard.deadletters.inbox import InboxFilter, get_inbox_groups
+from dashboard.jobs import control, runner
 from dashboard.models import DeadLetter, Job
-from dashboard.services import jobs
-from dashboard.services.deadletters import requeue as service
-from dashboard.services.deadletters import requeue_job
-from dashboard.services.deadletters.inbox import InboxFilter, get_inbox_groups
 from tests.conftest import KAFKA
 from tests.support import deadletter_flow as flow
 from tests.support import deadletters as h
@@ -191,17 +191,17 @@ def topics(use_clusters, settings) -> Iterator[tuple[str, str]]:
 def queued(monkeypatch) -> list[Job]:
     """Jobs handed to the worker; the tests run them with jobs.run_job themselves."""
     sent: list[Job] = []
-    monkeypatch.setattr(jobs.control, "enqueue", sent.append)
+    monkeypatch.setattr(control, "enqueue", sent.append)
     return sent
 
 
 async def run_bulk(operator: Any, ids: list[int]) -> Job:
     job = await requeue_job.do_start_bulk_requeue(user=operator, ids=ids)
     try:
-        await asyncio.to_thread(jobs.run_job, job.pk, job.task_id)
+        await asyncio.to_thread(runner.run_job, job.pk, job.task_id)
     finally:
         await close_all()
-    return await sync_to_async(jobs.get_job)(job.pk)
+    return await sync_to_async(control.get_job)(job.pk)
 
 
 # -- null stays null ------------------------------------------------------------------

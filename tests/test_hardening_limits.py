@@ -376,7 +376,8 @@ async def test_it_starts_no_tail_beyond_the_process_cap_but_lets_viewers_join_on
     settings: Any, use_clusters: Any, two_topics: list[str]
 ) -> None:
     from dashboard.core.connections import close_all
-    from dashboard.services.tail import join_topic_tail, running_tails
+    from dashboard.tail.hub import running_tails
+    from dashboard.tail.viewers import join_topic_tail
 
     settings.MQB_TAIL_MAX_RUNNING = 1
     first, second = two_topics

@@ -8,8 +8,8 @@ import uuid
 import pytest
 import redis
 
+from dashboard.browse.rabbitmq.peek_store import load_body, store_bodies
 from dashboard.core.connections import close_all
-from dashboard.services.rabbitmq.peek_store import load_body, store_bodies
 from tests.support.rabbitmq import declare, delete_queue, drain, publish, q, unique, wait_for_depth
 
 KIB = 1024

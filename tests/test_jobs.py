@@ -15,10 +15,10 @@ from django.conf import settings
 from brokers.rabbitmq.connection import accept_every_entity_name
 from dashboard.asgi import application
 from dashboard.core.clusters import sync_cluster_rows
+from dashboard.core.websockets import UNAUTHENTICATED
+from dashboard.jobs import control, runner
+from dashboard.jobs.websockets import NO_SUCH_JOB
 from dashboard.models import AuditEntry, Job
-from dashboard.services import jobs
-from dashboard.websockets import UNAUTHENTICATED
-from dashboard.websockets.jobs import NO_SUCH_JOB
 from tests.support.move import declare, depth, fill, ids_in
 
 pytestmark = [pytest.mark.django_db, pytest.mark.rabbitmq]
@@ -32,7 +32,7 @@ SLUG = "test-rabbitmq"
 def queued(monkeypatch):
     """Jobs are queued into this list instead of Redis: no stray task for a real worker."""
     sent: list[Job] = []
-    monkeypatch.setattr(jobs.control, "enqueue", sent.append)
+    monkeypatch.setattr(control, "enqueue", sent.append)
     return sent
 
 
@@ -245,15 +245,15 @@ def test_the_jobs_list_escapes_names(client, viewer, operator):
 
 def test_a_task_for_another_job_is_ignored(operator):
     job = make_job(operator, state=Job.State.QUEUED, task_id="the-real-one")
-    assert jobs.run_job(job.pk, task_id="a-stale-delivery") == "ignored"
-    assert jobs.run_job(987654, task_id="x") == "ignored"
+    assert runner.run_job(job.pk, task_id="a-stale-delivery") == "ignored"
+    assert runner.run_job(987654, task_id="x") == "ignored"
     job.refresh_from_db()
     assert job.state == "queued"
 
 
 def test_a_move_redelivered_after_a_worker_died_says_what_is_known(operator, use_clusters):
     job = make_job(operator, started_at="2024-01-01T00:00:00Z", done=40, total=100)
-    assert jobs.run_job(job.pk, task_id=job.task_id) == "failed"
+    assert runner.run_job(job.pk, task_id=job.task_id) == "failed"
     job.refresh_from_db()
     assert "worker stopped during this move" in job.verdict and "40 of 100" in job.verdict
     assert job.finished_at is not None
@@ -292,7 +292,7 @@ async def test_a_job_streams_its_progress_over_the_websocket(
     first = await communicator.receive_json_from(timeout=5)
     assert first["type"] == "job.progress" and first["job"]["state"] == "queued"
 
-    running = asyncio.create_task(asyncio.to_thread(jobs.run_job, job.pk, job.task_id))
+    running = asyncio.create_task(asyncio.to_thread(runner.run_job, job.pk, job.task_id))
     seen: list[dict[str, Any]] = []
     while not seen or seen[-1]["state"] not in ("done", "failed"):
         seen.append((await communicator.receive_json_from(timeout=10))["job"])

@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from dashboard.metrics.fields import Point, queue_entity
+from dashboard.metrics.sample import ClusterSample
+from dashboard.metrics.store import SampleWriter
 from dashboard.models import Cluster
-from dashboard.services.metrics.fields import Point, queue_entity
-from dashboard.services.metrics.sample import ClusterSample
-from dashboard.services.metrics.store import SampleWriter
 
 pytestmark = pytest.mark.django_db
 

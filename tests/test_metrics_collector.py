@@ -16,7 +16,7 @@ from channels.testing import WebsocketCommunicator
 
 from brokers.base import ClusterConfig, Secret
 from dashboard.asgi import application
-from dashboard.services.metrics.fields import queue_entity
+from dashboard.metrics.fields import queue_entity
 from tests.conftest import KAFKA
 from tests.settings import RUN_ID
 from tests.support.metrics import (
@@ -221,7 +221,7 @@ async def test_a_restarted_collector_leaves_a_gap_in_the_history(served_db, redi
     history = await asyncio.to_thread(
         run_django,
         env,
-        "import json; from dashboard.services.metrics.history import get_history; "
+        "import json; from dashboard.metrics.history import get_history; "
         f"h = get_history({slug!r}, 'cluster', {slug!r}, '1h'); "
         "print(json.dumps({'t': h.times, 'members': h.series['consumers'], 'step': h.step}))",
     )

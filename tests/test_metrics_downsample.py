@@ -8,12 +8,12 @@ from typing import Any
 import pytest
 
 from dashboard.celery import app
+from dashboard.metrics.downsample import apply_retention, downsample, mean_values
+from dashboard.metrics.fields import Point
+from dashboard.metrics.history import get_history
+from dashboard.metrics.sample import ClusterSample
+from dashboard.metrics.store import SampleWriter
 from dashboard.models import Cluster, Consumer, ThroughputSample
-from dashboard.services.metrics.downsample import apply_retention, downsample, mean_values
-from dashboard.services.metrics.fields import Point
-from dashboard.services.metrics.history import get_history
-from dashboard.services.metrics.sample import ClusterSample
-from dashboard.services.metrics.store import SampleWriter
 
 pytestmark = pytest.mark.django_db
 

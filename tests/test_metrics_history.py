@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from django.db import connection
 
+from dashboard.metrics.fields import Point
+from dashboard.metrics.history import carry_forward, get_history
+from dashboard.metrics.sample import ClusterSample
+from dashboard.metrics.store import SampleWriter
 from dashboard.models import Cluster
-from dashboard.services.metrics.fields import Point
-from dashboard.services.metrics.history import carry_forward, get_history
-from dashboard.services.metrics.sample import ClusterSample
-from dashboard.services.metrics.store import SampleWriter
 
 pytestmark = pytest.mark.django_db
 
@@ -81,7 +81,7 @@ def test_the_cluster_itself_reads_its_heartbeats(cluster):
 
 
 def test_unknown_clusters_and_ranges_are_refused(cluster):
-    from dashboard.services.metrics.history import UnknownCluster
+    from dashboard.metrics.history import UnknownCluster
 
     with pytest.raises(UnknownCluster):
         get_history("nope", "queue", Q, "1h")

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
+from dashboard.metrics.fields import NO_VALUES, Point
+from dashboard.metrics.sample import ClusterSample
+from dashboard.metrics.store import SampleWriter
 from dashboard.models import Cluster, ThroughputSample
-from dashboard.services.metrics.fields import NO_VALUES, Point
-from dashboard.services.metrics.sample import ClusterSample
-from dashboard.services.metrics.store import SampleWriter
 
 pytestmark = pytest.mark.django_db
 

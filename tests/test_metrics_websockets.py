@@ -11,11 +11,11 @@ from channels.testing import WebsocketCommunicator
 
 from dashboard.asgi import application
 from dashboard.core.channel_groups import cluster_group, consumer_group_group, queue_group
-from dashboard.services.metrics.fields import queue_entity
-from dashboard.services.metrics.snapshot import write_status
-from dashboard.services.metrics.watchers import get_watched
-from dashboard.websockets import UNAUTHENTICATED
-from dashboard.websockets.metrics import BAD_REQUEST, NOT_FOUND
+from dashboard.core.websockets import UNAUTHENTICATED
+from dashboard.metrics.fields import queue_entity
+from dashboard.metrics.snapshot import write_status
+from dashboard.metrics.watchers import get_watched
+from dashboard.metrics.websockets import BAD_REQUEST, NOT_FOUND
 from tests.support.metrics import HOST, ORIGIN, session_cookie
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.redis]

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from dashboard.metrics.fields import Point, queue_entity
+from dashboard.metrics.redis_keys import key, sync_client
+from dashboard.metrics.sample import ClusterSample
+from dashboard.metrics.snapshot import encode_sample
 from dashboard.models import Cluster, Consumer, DeadLetter
-from dashboard.services.metrics.fields import Point, queue_entity
-from dashboard.services.metrics.redis_keys import key, sync_client
-from dashboard.services.metrics.sample import ClusterSample
-from dashboard.services.metrics.snapshot import encode_sample
 
 pytestmark = [pytest.mark.django_db, pytest.mark.redis]
 TOKEN = "s3cret-token-for-tests"

@@ -13,7 +13,7 @@ from brokers.base.tail import TailBatch
 from brokers.kafka import KafkaBroker
 from brokers.kafka.tail import open_kafka_tap
 from dashboard.core.connections import close_all
-from dashboard.services.tail import running_tails
+from dashboard.tail.hub import running_tails
 from tests.support.metrics import create_topic, delete_topics, kafka_admin, produce
 from tests.support.websockets import connect, receive_until
 

@@ -15,9 +15,9 @@ from brokers.base.tail import NotTappable, TailBatch
 from brokers.rabbitmq import RabbitMQBroker
 from brokers.rabbitmq.tail import open_rabbitmq_tap
 from dashboard.core.connections import close_all
-from dashboard.services.tail import running_tails
-from dashboard.websockets import UNAUTHENTICATED
-from dashboard.websockets.tail import BAD_REQUEST
+from dashboard.core.websockets import UNAUTHENTICATED
+from dashboard.tail.hub import running_tails
+from dashboard.tail.websockets import BAD_REQUEST
 from tests.support.rabbitmq import ODD, bind, declare, mgmt, q, unique
 from tests.support.websockets import connect, receive_until
 

@@ -12,8 +12,8 @@ from channels.testing import WebsocketCommunicator
 from django.conf import settings
 
 from dashboard.asgi import application
-from dashboard.websockets import UNAUTHENTICATED
-from dashboard.websockets.overview import OVERVIEW_GROUP
+from dashboard.core.websockets import UNAUTHENTICATED
+from dashboard.overview.websockets import OVERVIEW_GROUP
 from tests.conftest import PYTHON, ROOT
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.redis]

@@ -40,7 +40,7 @@ class CapturedLetter:
     itself. RabbitMQ: the SHA-256 of the message's content (delivery exchange
     and routing key, properties, headers except the redelivery counters quorum
     queues add, body); the sink makes it unique per occurrence (see
-    ``dashboard.services.deadletters.store``). ``redelivered`` is the broker's
+    ``dashboard.deadletters.store``). ``redelivered`` is the broker's
     flag: the message was handed out before and not acknowledged.
     ``headers`` and ``properties`` are JSON-safe (:mod:`brokers.decode.values`).
     """

@@ -15,7 +15,7 @@ from django.http import HttpRequest, JsonResponse
 
 from dashboard.core.api import api, json_body
 from dashboard.core.params import InvalidInput
-from dashboard.services.deadletters import (
+from dashboard.deadletters import (
     ClusterDeadLetterQueues,
     DeadLetterQueueRow,
     do_manage_dlq,

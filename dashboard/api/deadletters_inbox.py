@@ -21,14 +21,14 @@ from django.urls import reverse
 from dashboard.api.deadletters import plain
 from dashboard.core.api import api, error, json_body
 from dashboard.core.params import InvalidInput, parse_page
+from dashboard.deadletters import discard as discards
+from dashboard.deadletters import inbox as reads
+from dashboard.deadletters import requeue as actions
+from dashboard.deadletters import requeue_job as bulk
+from dashboard.deadletters import stuck
+from dashboard.deadletters.views.inbox import rate_limit_of, requeue_form
+from dashboard.jobs import control
 from dashboard.models import DeadLetter
-from dashboard.services import jobs
-from dashboard.services.deadletters import discard as discards
-from dashboard.services.deadletters import inbox as reads
-from dashboard.services.deadletters import requeue as actions
-from dashboard.services.deadletters import requeue_job as bulk
-from dashboard.services.deadletters import stuck
-from dashboard.views.deadletters.inbox import rate_limit_of, requeue_form
 
 
 def _when(value: datetime | None) -> str | None:
@@ -245,4 +245,4 @@ async def requeue_bulk(request: HttpRequest) -> JsonResponse:
         rate_limit=rate_limit_of(data.get("rate_limit")),
         request=request,
     )
-    return JsonResponse({"job": await sync_to_async(jobs.job_json)(job)}, status=202)
+    return JsonResponse({"job": await sync_to_async(control.job_json)(job)}, status=202)

@@ -9,20 +9,20 @@ from asgiref.sync import sync_to_async
 from django.http import HttpRequest, JsonResponse
 
 from dashboard.core.api import api, error, json_body
-from dashboard.services import jobs
-from dashboard.services.rabbitmq_move import do_move_messages
+from dashboard.jobs import control
+from dashboard.jobs.move import do_move_messages
 
 
 @api()
 def job_list(request: HttpRequest) -> JsonResponse:
-    return JsonResponse({"jobs": [jobs.job_json(j) for j in jobs.get_recent_jobs()]})
+    return JsonResponse({"jobs": [control.job_json(j) for j in control.get_recent_jobs()]})
 
 
 @api()
 def job_detail(request: HttpRequest, job_id: int) -> JsonResponse:
     try:
-        return JsonResponse(jobs.job_json(jobs.get_job(job_id)))
-    except jobs.JobNotFound as exc:
+        return JsonResponse(control.job_json(control.get_job(job_id)))
+    except control.JobNotFound as exc:
         return error(str(exc), "not_found", 404)
 
 
@@ -31,18 +31,18 @@ def _control(action: Callable[..., Any]) -> Callable[[HttpRequest, int], JsonRes
     def view(request: HttpRequest, job_id: int) -> JsonResponse:
         try:
             job = action(job_id, user=request.user, request=request)
-        except jobs.JobNotFound as exc:
+        except control.JobNotFound as exc:
             return error(str(exc), "not_found", 404)
-        except jobs.JobStateError as exc:
+        except control.JobStateError as exc:
             return error(str(exc), "job_state", 409)
-        return JsonResponse(jobs.job_json(job))
+        return JsonResponse(control.job_json(job))
 
     return view
 
 
-pause = _control(jobs.do_pause_job)
-resume = _control(jobs.do_resume_job)
-cancel = _control(jobs.do_cancel_job)
+pause = _control(control.do_pause_job)
+resume = _control(control.do_resume_job)
+cancel = _control(control.do_cancel_job)
 
 
 def _or_empty(value: Any) -> Any:
@@ -66,4 +66,4 @@ async def start_move(request: HttpRequest, slug: str) -> JsonResponse:
         user=await request.auser(),
         request=request,
     )
-    return JsonResponse(await sync_to_async(jobs.job_json)(job), status=202)
+    return JsonResponse(await sync_to_async(control.job_json)(job), status=202)

@@ -8,10 +8,10 @@ from __future__ import annotations
 from django.http import HttpRequest, JsonResponse
 
 from dashboard.core.api import api, error
-from dashboard.services.metrics.consumers import KINDS, STATES, get_consumers_page
-from dashboard.services.metrics.fields import ENTITY_TYPES, entity_of
-from dashboard.services.metrics.history import UnknownCluster, get_history
-from dashboard.services.metrics.tiers import RANGES
+from dashboard.metrics.consumers import KINDS, STATES, get_consumers_page
+from dashboard.metrics.fields import ENTITY_TYPES, entity_of
+from dashboard.metrics.history import UnknownCluster, get_history
+from dashboard.metrics.tiers import RANGES
 
 
 @api()

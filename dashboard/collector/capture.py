@@ -23,12 +23,12 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from brokers.base import BrokerError
-from dashboard.services.deadletters.capture import (
+from dashboard.deadletters.capture import (
     get_capture_targets,
     make_capture_engine,
     record_capture_error,
 )
-from dashboard.services.deadletters.store import CaptureTarget
+from dashboard.deadletters.store import CaptureTarget
 
 log = logging.getLogger("dashboard.collector.capture")
 HEALTHY_AFTER = 60.0  # seconds of running that reset the backoff

@@ -10,7 +10,7 @@ from channels.layers import get_channel_layer
 from redis.exceptions import RedisError
 
 from dashboard.core.clusters import get_all_cluster_health
-from dashboard.websockets.overview import OVERVIEW_GROUP
+from dashboard.overview.websockets import OVERVIEW_GROUP
 
 log = logging.getLogger("dashboard.collector.health")
 

@@ -36,20 +36,14 @@ from dashboard.core.channel_groups import (
 )
 from dashboard.core.clusters import get_cluster_configs, sync_cluster_rows
 from dashboard.core.connections import drop_broker, get_broker
+from dashboard.metrics.fields import Point, as_dict, queue_entity, split_queue_entity, time_to_drain
+from dashboard.metrics.kafka import KafkaSampler
+from dashboard.metrics.rabbitmq import RabbitMQSampler
+from dashboard.metrics.sample import ClusterSample
+from dashboard.metrics.snapshot import write_sample, write_status
+from dashboard.metrics.store import SampleWriter
+from dashboard.metrics.watchers import get_watched
 from dashboard.models import ManagedDeadLetterQueue
-from dashboard.services.metrics.fields import (
-    Point,
-    as_dict,
-    queue_entity,
-    split_queue_entity,
-    time_to_drain,
-)
-from dashboard.services.metrics.kafka import KafkaSampler
-from dashboard.services.metrics.rabbitmq import RabbitMQSampler
-from dashboard.services.metrics.sample import ClusterSample
-from dashboard.services.metrics.snapshot import write_sample, write_status
-from dashboard.services.metrics.store import SampleWriter
-from dashboard.services.metrics.watchers import get_watched
 
 log = logging.getLogger("dashboard.collector.metrics")
 MANAGED_REFRESH = 60.0

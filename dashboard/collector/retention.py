@@ -2,7 +2,7 @@
 
 Every ``MQB_DLQ_RETENTION_INTERVAL`` seconds (and once at start) it deletes the
 discarded dead letters past ``MQB_DLQ_RETENTION_DAYS``
-(``services.deadletters.retention``). The sample interval the collector passes
+(``deadletters.retention``). The sample interval the collector passes
 is ignored: retention has no reason to run every few seconds. The deletes run
 in a worker thread in small transactions, so the capture loops sharing the
 database and the event loop keep going.
@@ -17,7 +17,7 @@ import logging
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
-from dashboard.services.deadletters.retention import do_delete_expired_dead_letters
+from dashboard.deadletters.retention import do_delete_expired_dead_letters
 
 log = logging.getLogger("dashboard.collector.retention")
 

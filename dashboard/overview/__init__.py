@@ -1,1 +1,5 @@
-"""The overview: every cluster's health, version, nodes and counts, as a page and as JSON."""
+"""The overview page: every cluster's health at a glance, kept live, and its JSON twin.
+
+- ``views``: the page.  ``websockets``: the consumer pushing the collector's health.
+- ``api``: the health of every cluster as JSON (``/api/clusters/health``).
+"""

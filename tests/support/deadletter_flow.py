@@ -23,9 +23,9 @@ from django.db import OperationalError
 
 from brokers.base import BrokerError
 from dashboard.core import clusters
+from dashboard.deadletters.capture import make_capture_engine
+from dashboard.deadletters.store import CaptureTarget
 from dashboard.models import DeadLetter, ManagedDeadLetterQueue
-from dashboard.services.deadletters.capture import make_capture_engine
-from dashboard.services.deadletters.store import CaptureTarget
 from tests.conftest import KAFKA
 from tests.support import deadletters as h
 

@@ -89,8 +89,8 @@ def main() -> None:
     django.setup()
     from django.contrib.auth.models import Group, User
 
+    from dashboard.deadletters import requeue_job
     from dashboard.models import DeadLetter
-    from dashboard.services.deadletters import requeue_job
 
     created = DeadLetter.objects.bulk_create(rows(args.kind, args), batch_size=2000)
     ids = [row.pk for row in created]

@@ -7,10 +7,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from dashboard.api.kafka import writes
 from dashboard.api.kafka.serialize import download_base, plain, record_json
-from dashboard.core.api import api
-from dashboard.core.limits import user_key
-from dashboard.core.params import InvalidInput, parse_page
-from dashboard.services.kafka import (
+from dashboard.browse.kafka import (
     get_group_detail,
     get_group_page,
     get_kafka_cluster,
@@ -21,6 +18,9 @@ from dashboard.services.kafka import (
     get_topic_readers,
     parse_browse_query,
 )
+from dashboard.core.api import api
+from dashboard.core.limits import user_key
+from dashboard.core.params import InvalidInput, parse_page
 
 
 @api()

@@ -10,7 +10,7 @@ from typing import Any
 from django.conf import settings
 from django.urls import reverse
 
-from dashboard.services.kafka import Decoded, RecordView
+from dashboard.browse.kafka import Decoded, RecordView
 
 # Properties worth returning next to a result's fields.
 EXTRA = {

@@ -5,8 +5,7 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from dashboard.api.kafka.serialize import plain
-from dashboard.core.api import api, json_body
-from dashboard.services.kafka import (
+from dashboard.browse.kafka import (
     do_produce,
     do_purge_topic,
     do_reset_offsets,
@@ -14,7 +13,8 @@ from dashboard.services.kafka import (
     parse_produce_json,
     preview_offset_reset,
 )
-from dashboard.services.kafka.writes import json_partition
+from dashboard.browse.kafka.writes import json_partition
+from dashboard.core.api import api, json_body
 
 
 async def produce(request: HttpRequest, cluster: str, topic: str) -> HttpResponse:

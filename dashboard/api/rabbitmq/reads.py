@@ -5,8 +5,7 @@ from __future__ import annotations
 from django.http import HttpRequest, JsonResponse
 
 from dashboard.api.rabbitmq.serialize import plain, queue_params
-from dashboard.core.api import api
-from dashboard.services.rabbitmq import (
+from dashboard.browse.rabbitmq import (
     get_exchange_detail,
     get_exchange_page,
     get_queue_detail,
@@ -15,7 +14,8 @@ from dashboard.services.rabbitmq import (
     get_vhosts,
     parse_queue_query,
 )
-from dashboard.services.rabbitmq.query import parse_int
+from dashboard.browse.rabbitmq.query import parse_int
+from dashboard.core.api import api
 
 
 @api()

@@ -9,9 +9,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
 
 from dashboard.api.rabbitmq.serialize import plain, queue_params
-from dashboard.core.api import api, error, json_body
-from dashboard.core.params import InvalidInput
-from dashboard.services.rabbitmq import (
+from dashboard.browse.rabbitmq import (
     MessageView,
     PeekRefused,
     PeekView,
@@ -22,6 +20,8 @@ from dashboard.services.rabbitmq import (
     get_peeked_body,
     get_rabbitmq_config,
 )
+from dashboard.core.api import api, error, json_body
+from dashboard.core.params import InvalidInput
 
 
 def _message(slug: str, view: PeekView, item: MessageView) -> dict[str, Any]:

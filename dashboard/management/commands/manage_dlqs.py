@@ -24,9 +24,9 @@ from django.core.management.base import BaseCommand, CommandError
 from brokers.base import BrokerError
 from dashboard.core import clusters
 from dashboard.core.connections import close_all
-from dashboard.services.deadletters import do_manage_dlq
-from dashboard.services.deadletters.common import User
-from dashboard.services.deadletters.queues import discover
+from dashboard.deadletters import do_manage_dlq
+from dashboard.deadletters.common import User
+from dashboard.deadletters.queues import discover
 
 RETRY_PAUSE = 1.0
 

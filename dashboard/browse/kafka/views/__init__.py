@@ -1,0 +1,1 @@
+"""HTML pages of the Kafka area: thin async views over ``dashboard.browse.kafka``."""

@@ -1,0 +1,63 @@
+"""Kafka cluster page, topics list and topic detail."""
+
+from __future__ import annotations
+
+import asyncio
+
+from asgiref.sync import sync_to_async
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+
+from dashboard.browse.kafka import (
+    BrokerError,
+    TopicReaders,
+    get_kafka_cluster,
+    get_topic_detail,
+    get_topic_page,
+    get_topic_readers,
+    kafka_slugs,
+)
+from dashboard.browse.kafka.views.common import flag, page_number, render_page
+from dashboard.browse.kafka.views.rows_html import topic_rows
+
+
+async def kafka_home(request: HttpRequest) -> HttpResponse:
+    """The nav's "Kafka" link: the first Kafka cluster's topics."""
+    slugs = kafka_slugs()
+    if slugs:
+        return HttpResponseRedirect(reverse("kafka-topics", args=[slugs[0]]))
+    return await sync_to_async(render)(request, "kafka/none.html", {})
+
+
+async def cluster_page(request: HttpRequest, cluster: str) -> HttpResponse:
+    info = await get_kafka_cluster(cluster)
+    return await render_page(request, "kafka/cluster.html", cluster, {"info": info}, tab="cluster")
+
+
+async def topics_page(request: HttpRequest, cluster: str) -> HttpResponse:
+    page = await get_topic_page(
+        cluster,
+        page=page_number(request),
+        name_filter=request.GET.get("q", "")[:249],
+        include_internal=flag(request.GET.get("internal")),
+    )
+    rows = topic_rows(page.topics, reverse("kafka-topics", args=[cluster]))
+    context = {"page": page, "rows": rows}
+    return await render_page(request, "kafka/topics.html", cluster, context, tab="topics")
+
+
+async def topic_page(request: HttpRequest, cluster: str, topic: str) -> HttpResponse:
+    detail, (readers, readers_error) = await asyncio.gather(
+        get_topic_detail(cluster, topic), _readers(cluster, topic)
+    )
+    context = {"topic": detail, "readers": readers, "readers_error": readers_error}
+    return await render_page(request, "kafka/topic.html", cluster, context, tab="topics")
+
+
+async def _readers(cluster: str, topic: str) -> tuple[TopicReaders | None, str]:
+    """The groups reading the topic are a bonus: their failure does not fail the page."""
+    try:
+        return await get_topic_readers(cluster, topic), ""
+    except BrokerError as exc:
+        return None, exc.message

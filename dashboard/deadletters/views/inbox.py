@@ -1,0 +1,242 @@
+"""The dead-letter inbox: groups by failure, a group's letters, one letter, and its actions.
+
+Reads come from the database (``deadletters.inbox``); requeue and
+discard go through ``deadletters.requeue``, ``.discard`` and
+``.requeue_job``, which check roles and write the audit. Broker errors
+propagate to ``dashboard.core.errors``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import urlencode
+from django.views.decorators.http import require_GET, require_POST
+
+from brokers.base import validate
+from dashboard.core.params import InvalidInput, parse_page
+from dashboard.core.roles import ADMIN, OPERATOR, has_role
+from dashboard.deadletters import discard as discards
+from dashboard.deadletters import inbox as reads
+from dashboard.deadletters import requeue as actions
+from dashboard.deadletters import requeue_job as bulk
+from dashboard.deadletters import stuck
+from dashboard.models import DeadLetter
+
+_ID = re.compile(r"[0-9]{1,18}")
+
+
+async def _render(request: HttpRequest, template: str, context: dict[str, Any]) -> HttpResponse:
+    # Context processors touch the database: render off the event loop.
+    response: HttpResponse = await sync_to_async(render)(request, template, context)
+    return response
+
+
+@require_GET
+async def inbox(request: HttpRequest) -> HttpResponse:
+    user = await request.auser()
+    status = 200
+    try:
+        spec = reads.InboxFilter.from_params(request.GET)
+        number = parse_page(request.GET.get("page"), error=InvalidInput)
+    except InvalidInput as exc:
+        # The page still answers (unfiltered, with the reason shown), as a 400.
+        messages.error(request, str(exc))
+        spec, number, status = reads.InboxFilter(), 1, 400
+    show_rows = bool(spec.group) or request.GET.get("view") == "rows"
+    context: dict[str, Any] = {
+        "spec": spec,
+        "query": urlencode(spec.as_params()),
+        "statuses": reads.STATUSES,
+        "show_rows": show_rows,
+        "can_act": await sync_to_async(has_role)(user, OPERATOR),
+        "is_admin": await sync_to_async(has_role)(user, ADMIN),
+    }
+    if show_rows:
+        context["page"] = await sync_to_async(reads.get_inbox_rows)(spec, number)
+    else:
+        context["page"] = await sync_to_async(reads.get_inbox_groups)(spec, number)
+    response = await _render(request, "deadletters/inbox.html", context)
+    response.status_code = status
+    return response
+
+
+@require_GET
+async def detail(request: HttpRequest, letter_id: int) -> HttpResponse:
+    try:
+        context = await sync_to_async(reads.get_dead_letter_detail)(letter_id)
+    except DeadLetter.DoesNotExist:
+        raise Http404(f"no dead letter #{letter_id}") from None
+    letter = context["letter"]
+    user = await request.auser()
+    context["can_act"] = await sync_to_async(has_role)(user, OPERATOR)
+    context["pending"] = letter.status in actions.CLAIMABLE
+    context["stuck"] = await sync_to_async(stuck.is_stuck)(letter)
+    context["edit_headers"] = json.dumps(letter.headers, indent=2, ensure_ascii=False)
+    context["edit_body"] = bytes(letter.body).decode("utf-8", "replace")
+    context["editable"] = not letter.body_truncated
+    return await _render(request, "deadletters/detail.html", context)
+
+
+@require_GET
+async def body(request: HttpRequest, letter_id: int) -> HttpResponse:
+    """The whole body as captured, as a download (never rendered: it is untrusted)."""
+    try:
+        data = await sync_to_async(reads.get_dead_letter_body)(letter_id)
+    except DeadLetter.DoesNotExist:
+        raise Http404(f"no dead letter #{letter_id}") from None
+    response = HttpResponse(data, content_type="application/octet-stream")
+    response["Content-Disposition"] = f'attachment; filename="dead-letter-{letter_id}.bin"'
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def requeue_form(post: Any, kind: str) -> tuple[actions.RequeueTarget | None, actions.Edit | None]:
+    """Target and edit from a form or JSON object; empty fields mean "as captured"."""
+    target = None
+    if kind == "kafka":
+        if post.get("topic"):
+            target = actions.RequeueTarget(topic=str(post.get("topic")))
+    elif post.get("exchange") or post.get("routing_key"):
+        target = actions.RequeueTarget(
+            exchange=str(post.get("exchange") or ""), routing_key=str(post.get("routing_key") or "")
+        )
+    edit = None
+    body, headers = post.get("body"), post.get("headers")
+    if post.get("edit") and (body is not None or headers is not None):
+        parsed = None
+        if isinstance(headers, str) and headers.strip():
+            try:
+                parsed = json.loads(headers)
+            except ValueError as exc:
+                raise InvalidInput(f"the headers are not valid JSON: {exc}") from None
+        elif headers is not None and not isinstance(headers, str):
+            parsed = headers
+        if isinstance(body, str):
+            # Browsers send a textarea's line breaks as CRLF; the message had its own.
+            body = body.replace("\r\n", "\n")
+        data = None if body is None else validate.utf8(str(body), "body")
+        edit = actions.Edit(body=data, headers=parsed)
+    return target, edit
+
+
+@require_POST
+async def requeue(request: HttpRequest, letter_id: int) -> HttpResponseRedirect:
+    kind = await sync_to_async(
+        DeadLetter.objects.filter(pk=letter_id).values_list("cluster__kind", flat=True).first
+    )()
+    if kind is None:
+        raise Http404(f"no dead letter #{letter_id}")
+    try:
+        target, edit = requeue_form(request.POST, kind)
+        result = await actions.do_requeue_dead_letter(
+            letter_id, user=await request.auser(), request=request, target=target, edit=edit
+        )
+    except InvalidInput as exc:
+        messages.error(request, str(exc))
+    except validate.InvalidValue as exc:
+        messages.error(request, exc.message)
+    else:
+        if result.sent:
+            messages.success(request, f"Dead letter #{letter_id} {result.message}.")
+        else:
+            messages.error(request, f"Dead letter #{letter_id} was not requeued: {result.message}")
+    return redirect("deadletters-detail", letter_id=letter_id)
+
+
+@require_POST
+async def release_stuck(request: HttpRequest, letter_id: int) -> HttpResponseRedirect:
+    try:
+        await stuck.do_release_stuck_requeue(letter_id, user=await request.auser(), request=request)
+    except DeadLetter.DoesNotExist:
+        raise Http404(f"no dead letter #{letter_id}") from None
+    except InvalidInput as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Dead letter #{letter_id} is pending again.")
+    return redirect("deadletters-detail", letter_id=letter_id)
+
+
+def _ids(request: HttpRequest) -> list[int]:
+    # ASCII digits that fit a database id ("²".isdigit() is true, int("²") fails).
+    return [int(v) for v in request.POST.getlist("ids") if _ID.fullmatch(v)]
+
+
+def _back(request: HttpRequest) -> HttpResponseRedirect:
+    query = request.POST.get("query", "")
+    return HttpResponseRedirect(reverse("deadletters-inbox") + (f"?{query}" if query else ""))
+
+
+@require_POST
+async def discard(request: HttpRequest) -> HttpResponseRedirect:
+    ids = _ids(request)
+    if not ids:
+        messages.error(request, "select the dead letters to discard")
+        return _back(request)
+    done = await discards.do_discard_dead_letters(ids, user=await request.auser(), request=request)
+    messages.success(request, f"Discarded {done} dead letter{'s' if done != 1 else ''}.")
+    return _back(request)
+
+
+@require_POST
+async def discard_all(request: HttpRequest) -> HttpResponseRedirect:
+    try:
+        spec = reads.InboxFilter.from_params(request.POST)
+    except InvalidInput as exc:
+        messages.error(request, str(exc))
+        return _back(request)
+    done = await discards.do_discard_matching(spec, user=await request.auser(), request=request)
+    messages.success(request, f"Discarded {done} dead letter{'s' if done != 1 else ''}.")
+    return _back(request)
+
+
+@require_POST
+async def purge(request: HttpRequest) -> HttpResponseRedirect:
+    """Admin: the selected letters, or (``all``) every letter the filter matches, deleted now."""
+    ids: list[int] | None = None
+    spec = None
+    try:
+        if request.POST.get("all"):
+            spec = reads.InboxFilter.from_params(request.POST)
+        else:
+            ids = _ids(request)
+            if not ids:
+                raise InvalidInput("select the dead letters to purge")
+    except InvalidInput as exc:
+        messages.error(request, str(exc))
+        return _back(request)
+    done = await discards.do_purge_dead_letters(
+        user=await request.auser(), ids=ids, spec=spec, request=request
+    )
+    messages.success(request, f"Purged {done} dead letter{'s' if done != 1 else ''}.")
+    return _back(request)
+
+
+def rate_limit_of(value: Any) -> float | None:
+    return bulk.rate_limit_of(value)
+
+
+@require_POST
+async def requeue_bulk(request: HttpRequest) -> HttpResponseRedirect:
+    """Selected ids, or everything the filter (a group is a filter) matches, as a job."""
+    try:
+        ids = _ids(request) if request.POST.get("scope") == "selected" else None
+        spec = None if ids is not None else reads.InboxFilter.from_params(request.POST)
+        job = await bulk.do_start_bulk_requeue(
+            user=await request.auser(),
+            ids=ids,
+            spec=spec,
+            rate_limit=rate_limit_of(request.POST.get("rate_limit")),
+            request=request,
+        )
+    except InvalidInput as exc:
+        messages.error(request, str(exc))
+        return _back(request)
+    return HttpResponseRedirect(reverse("job", args=[job.pk]))

@@ -1,0 +1,247 @@
+"""The consumers page: every consumer the collector has seen, and who has none.
+
+Consumers come from the ``Consumer`` table the collector keeps; "queues and
+groups without a consumer" come from the latest sample in Redis (consumer
+count 0), with the time their last consumer was last seen. One that has had
+no consumer for longer than ``MQB_METRICS_NO_CONSUMER_SECONDS`` is flagged.
+A queue or group that never had a consumer while the collector watched is
+measured from the first sample the collector stored for its cluster.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Max, Q
+
+from dashboard.metrics.fields import split_queue_entity
+from dashboard.metrics.snapshot import Snapshot, read_snapshots
+from dashboard.models import Cluster, Consumer, ThroughputSample
+
+KINDS = ("amqp", "kafka", "celery")
+STATES = ("active", "gone", "all")
+MAX_UNCONSUMED = 100
+
+
+@dataclass(frozen=True)
+class ConsumerRow:
+    cluster: str
+    kind: str
+    kind_label: str
+    identity: str
+    source: str
+    vhost: str
+    where: str
+    topics: tuple[str, ...]
+    client: str
+    host: str
+    state: str
+    first_seen: datetime
+    last_seen: datetime
+    details: dict[str, Any]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            **{k: getattr(self, k) for k in ("cluster", "kind", "identity", "client", "host")},
+            "source": self.where,
+            "vhost": self.vhost or None,
+            "topics": list(self.topics),
+            "state": self.state,
+            "first_seen": self.first_seen.isoformat(),
+            "last_seen": self.last_seen.isoformat(),
+            "details": self.details,
+        }
+
+
+@dataclass(frozen=True)
+class Unconsumed:
+    """A queue or group whose latest sample has no consumer."""
+
+    cluster: str
+    entity_type: str
+    entity: str
+    vhost: str
+    name: str
+    backlog: int | None
+    last_consumer_seen: datetime | None
+    idle_since: datetime | None
+    highlighted: bool
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "cluster": self.cluster,
+            "entity_type": self.entity_type,
+            "vhost": self.vhost or None,
+            "name": self.name,
+            "backlog": self.backlog,
+            "last_consumer_seen": _iso(self.last_consumer_seen),
+            "idle_since": _iso(self.idle_since),
+            "highlighted": self.highlighted,
+        }
+
+
+@dataclass(frozen=True)
+class ConsumersPage:
+    consumers: tuple[ConsumerRow, ...]
+    total: int
+    limit: int
+    unconsumed: tuple[Unconsumed, ...]
+    unconsumed_total: int
+    threshold: int
+    sampled_at: dict[str, datetime | None]
+    generated_at: datetime
+    filters: dict[str, str]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "consumers": [c.as_json() for c in self.consumers],
+            "total": self.total,
+            "limit": self.limit,
+            "without_consumers": [u.as_json() for u in self.unconsumed],
+            "without_consumers_total": self.unconsumed_total,
+            "threshold_seconds": self.threshold,
+            "sampled_at": {k: _iso(v) for k, v in self.sampled_at.items()},
+            "generated_at": self.generated_at.isoformat(),
+            "filters": self.filters,
+        }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _epoch(value: Any) -> datetime | None:
+    return datetime.fromtimestamp(value, UTC) if isinstance(value, int | float) else None
+
+
+def _row(c: Consumer, slug: str) -> ConsumerRow:
+    details = c.details if isinstance(c.details, dict) else {}
+    vhost, name = ("", c.source)
+    if c.kind in ("amqp", "celery"):
+        vhost, name = split_queue_entity(c.source)
+    topics = tuple(details.get("topics") or ()) if c.kind == "kafka" else ()
+    return ConsumerRow(
+        cluster=slug,
+        kind=c.kind,
+        kind_label=c.get_kind_display(),
+        identity=c.identity,
+        source=c.source,
+        vhost=vhost,
+        where=name,
+        topics=topics,
+        client=c.client,
+        host=c.host,
+        state=c.state,
+        first_seen=c.first_seen,
+        last_seen=c.last_seen,
+        details=details,
+    )
+
+
+def get_consumers_page(
+    *, kind: str = "", cluster: str = "", state: str = "active", search: str = "", limit: int = 500
+) -> ConsumersPage:
+    """Consumers (filtered, newest first, at most ``limit``) and entities without any."""
+    clusters = dict(Cluster.objects.values_list("pk", "slug"))
+    query = Consumer.objects.all()
+    if kind in KINDS:
+        query = query.filter(kind=kind)
+    if cluster:
+        query = query.filter(cluster__slug=cluster)
+    if state in ("active", "gone"):
+        query = query.filter(state=state)
+    if search:
+        query = query.filter(
+            Q(identity__icontains=search)
+            | Q(source__icontains=search)
+            | Q(client__icontains=search)
+            | Q(host__icontains=search)
+        )
+    total = query.count()
+    rows = query.order_by("kind", "cluster_id", "source", "-last_seen")[:limit]
+    consumers = tuple(_row(c, clusters.get(c.cluster_id, "?")) for c in rows)
+    # Only sampled clusters have snapshots (not the bookkeeping rows of Celery brokers).
+    sampled = Cluster.objects.filter(kind__in=("rabbitmq", "kafka")).values_list("slug", flat=True)
+    slugs = [s for s in sampled if not cluster or s == cluster]
+    snapshots = read_snapshots(sorted(slugs))
+    unconsumed, unconsumed_total = _unconsumed(snapshots, {v: k for k, v in clusters.items()})
+    return ConsumersPage(
+        consumers=consumers,
+        total=total,
+        limit=limit,
+        unconsumed=unconsumed,
+        unconsumed_total=unconsumed_total,
+        threshold=settings.MQB_METRICS_NO_CONSUMER_SECONDS,
+        sampled_at={s: _epoch(snap.sampled_at) for s, snap in snapshots.items()},
+        generated_at=datetime.now(UTC),
+        filters={"kind": kind, "cluster": cluster, "state": state, "q": search},
+    )
+
+
+def _unconsumed(
+    snapshots: dict[str, Snapshot], cluster_ids: dict[str, int]
+) -> tuple[tuple[Unconsumed, ...], int]:
+    candidates: list[tuple[str, str, str, Any]] = []
+    for slug, snap in snapshots.items():
+        for entity, values in snap.rows("queue"):
+            if values[6] == 0:
+                candidates.append((slug, "queue", entity, values[0]))
+        for entity, values in snap.rows("group"):
+            if values[6] == 0 and values[7] is not None:
+                candidates.append((slug, "group", entity, values[7]))
+    candidates.sort(key=lambda c: -(c[3] or 0))
+    shown = candidates[:MAX_UNCONSUMED]
+    last_seen: dict[tuple[str, str], datetime] = {}
+    by_cluster: dict[str, list[str]] = {}
+    for slug, _, entity, _ in shown:
+        by_cluster.setdefault(slug, []).append(entity)
+    for slug, entities in by_cluster.items():
+        found = (
+            Consumer.objects.filter(cluster_id=cluster_ids.get(slug, 0), source__in=entities)
+            .exclude(kind="celery")
+            .values("source")
+            .annotate(last=Max("last_seen"))
+        )
+        for row in found:
+            last_seen[(slug, row["source"])] = row["last"]
+    since = {slug: _tracking_since(cluster_ids.get(slug), slug) for slug in by_cluster}
+    now = datetime.now(UTC)
+    threshold = settings.MQB_METRICS_NO_CONSUMER_SECONDS
+    result = []
+    for slug, entity_type, entity, backlog in shown:
+        seen = last_seen.get((slug, entity))
+        idle_since = seen or since.get(slug)
+        vhost, name = split_queue_entity(entity) if entity_type == "queue" else ("", entity)
+        result.append(
+            Unconsumed(
+                cluster=slug,
+                entity_type=entity_type,
+                entity=entity,
+                vhost=vhost,
+                name=name,
+                backlog=backlog,
+                last_consumer_seen=seen,
+                idle_since=idle_since,
+                highlighted=idle_since is not None
+                and (now - idle_since).total_seconds() > threshold,
+            )
+        )
+    return tuple(result), len(candidates)
+
+
+def _tracking_since(cluster_id: int | None, slug: str) -> datetime | None:
+    """The oldest heartbeat stored for the cluster, in any tier."""
+    if cluster_id is None:
+        return None
+    beats = ThroughputSample.objects.filter(
+        cluster_id=cluster_id, entity_type="cluster", entity=slug
+    )
+    found = [
+        beats.filter(resolution=r).order_by("time").values_list("time", flat=True).first()
+        for r in ("hour", "minute", "raw")
+    ]
+    known = [f for f in found if f is not None]
+    return min(known) if known else None

@@ -1,0 +1,271 @@
+"""Sampling a Kafka cluster: topics (produce rate), groups (consume rate, lag, lag in seconds).
+
+Lag in seconds is the age of the oldest record a group has not consumed yet:
+for every partition where the group lags, the timestamp of the record at its
+committed offset, read by :class:`brokers.kafka.metrics.LagProbe` (which never
+commits). When those records could not be read within the probe's budget it is
+estimated as lag / produce rate, and the point says which (``lag_seconds_source``
+is ``timestamp`` or ``estimate``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from brokers.base import BrokerError, ClusterConfig
+from brokers.kafka import KafkaBroker, Partition
+from brokers.kafka.metrics import (
+    GroupOffsets,
+    LagProbe,
+    only_topics,
+    read_groups,
+    sample_cluster,
+    watermarks_of,
+)
+from dashboard.metrics.fields import Point, Values, rounded
+from dashboard.metrics.rates import CounterRates
+from dashboard.metrics.sample import ClusterSample, SeenConsumer, looks_like_dlq
+
+log = logging.getLogger(__name__)
+
+
+def _sum_known(values: Iterable[float | int | None]) -> Any:
+    known = [v for v in values if v is not None]
+    return sum(known) if known else None
+
+
+class KafkaSampler:
+    kind = "kafka"
+
+    def __init__(
+        self,
+        config: ClusterConfig,
+        *,
+        max_groups: int = 5000,
+        probe_limit: int = 500,
+        probe_seconds: float = 2.0,
+        window: float = 5.0,
+        topics: str = "",
+    ) -> None:
+        self.config = config
+        self.topic_filter: Callable[[str], bool] | None = None
+        if topics:
+            pattern = re.compile(topics)
+            self.topic_filter = lambda name: pattern.search(name) is not None
+        self.max_groups = max_groups
+        self.probe_limit = probe_limit
+        self.probe_seconds = probe_seconds
+        self.rates = CounterRates(window)
+        self.managed_dlqs: set[str] = set()
+        # From the last full sample: what the watch loop needs and cannot cheaply read.
+        self.partitions: dict[str, tuple[int, ...]] = {}
+        self.topic_members: dict[str, int] = {}
+        self._probe: LagProbe | None = None
+
+    def close(self) -> None:
+        if self._probe is not None:
+            self._probe.close()
+            self._probe = None
+
+    def probe(self, broker: KafkaBroker) -> LagProbe:
+        if self._probe is None:
+            self._probe = LagProbe(broker)
+        return self._probe
+
+    async def full(self, broker: KafkaBroker) -> ClusterSample:
+        started = time.monotonic()
+        sample = await sample_cluster(
+            broker, max_groups=self.max_groups, topic_filter=self.topic_filter
+        )
+        now = time.monotonic()
+        self.partitions = dict(sample.partitions)
+        members: dict[str, int] = {}
+        for group in sample.groups.values():
+            for m in group.members:
+                for topic in m.topics:
+                    members[topic] = members.get(topic, 0) + 1
+        self.topic_members = members
+        points = [
+            self._topic_point(topic, parts, sample.low, sample.high, now)
+            for topic, parts in sample.partitions.items()
+        ]
+        groups = await self._group_points(broker, sample.groups, sample.high, now)
+        points += groups
+        self.rates.forget_except(
+            {("topic", t) for t in sample.partitions}
+            | {(k, g) for g in sample.groups for k in ("consume", "produce")}
+        )
+        totals: Values = (
+            _sum_known(p.values[0] for p in points if p.entity_type == "topic"),
+            None,
+            None,
+            rounded(_sum_known(p.values[3] for p in points if p.entity_type == "topic")),
+            rounded(_sum_known(p.values[4] for p in groups)),
+            None,
+            sum(len(g.members) for g in sample.groups.values()),
+            _sum_known(p.values[7] for p in groups),
+            max((p.values[8] for p in groups if p.values[8] is not None), default=None),
+        )
+        seen = tuple(
+            SeenConsumer(
+                "kafka",
+                m.member_id,
+                g.group_id,
+                m.client_id,
+                m.host,
+                {"group": g.group_id, "topics": list(m.topics), "partitions": m.partitions},
+            )
+            for g in sample.groups.values()
+            for m in g.members
+        )
+        return ClusterSample(
+            slug=self.config.slug,
+            kind=self.kind,
+            time=datetime.now(UTC),
+            totals=totals,
+            points=tuple(points),
+            consumers=seen,
+            seconds=time.monotonic() - started,
+            cost={
+                "calls": sample.calls,
+                "topics": len(sample.partitions),
+                "groups": len(sample.groups),
+                "groups_total": sample.groups_total,
+                "probe_reads": self._probe.reads if self._probe else 0,
+            },
+        )
+
+    def _topic_point(
+        self,
+        topic: str,
+        parts: tuple[int, ...],
+        low: Mapping[Partition, int],
+        high: Mapping[Partition, int],
+        now: float,
+    ) -> Point:
+        ends = {p: high[(topic, p)] for p in parts if (topic, p) in high}
+        depth = None
+        if len(ends) == len(parts) and all((topic, p) in low for p in parts):
+            depth = sum(ends[p] - low[(topic, p)] for p in parts)
+        produce = rounded(self.rates.observe(("topic", topic), now, ends))
+        values = (
+            depth,
+            None,
+            None,
+            produce,
+            None,
+            None,
+            self.topic_members.get(topic, 0),
+            None,
+            None,
+        )
+        extra = None
+        if looks_like_dlq(topic) or topic in self.managed_dlqs:
+            extra = {"dlq": True, "arrival_rate": produce}
+        return Point("topic", topic, values, extra)
+
+    async def _group_points(
+        self,
+        broker: KafkaBroker,
+        groups: Mapping[str, GroupOffsets],
+        high: Mapping[Partition, int],
+        now: float,
+    ) -> list[Point]:
+        lagging = [
+            (t, p, offset)
+            for g in groups.values()
+            for (t, p), offset in g.committed.items()
+            if high.get((t, p), offset) > offset
+        ]
+        stamps: dict[tuple[str, int, int], float | None] = {}
+        if lagging:
+            try:
+                stamps = await self.probe(broker).timestamps(
+                    lagging, limit=self.probe_limit, seconds=self.probe_seconds
+                )
+            except BrokerError as exc:
+                log.info("%s: record timestamps unavailable: %s", self.config.slug, exc)
+        wall = time.time()
+        return [self._group_point(g, high, now, stamps, wall) for g in groups.values()]
+
+    def _group_point(
+        self,
+        group: GroupOffsets,
+        high: Mapping[Partition, int],
+        now: float,
+        stamps: Mapping[tuple[str, int, int], float | None],
+        wall: float,
+    ) -> Point:
+        committed = group.committed
+        ends = {tp: high[tp] for tp in committed if tp in high}
+        lag = None
+        if committed and len(ends) == len(committed):
+            lag = sum(max(0, ends[tp] - offset) for tp, offset in committed.items())
+        consume = rounded(self.rates.observe(("consume", group.group_id), now, committed))
+        produce = rounded(self.rates.observe(("produce", group.group_id), now, ends))
+        lag_seconds, source = self._lag_seconds(group, ends, lag, produce, stamps, wall)
+        values = (None, None, None, produce, consume, None, len(group.members), lag, lag_seconds)
+        extra = {"state": group.state, "lag_seconds_source": source}
+        if group.error:
+            extra["error"] = group.error
+        return Point("group", group.group_id, values, extra)
+
+    @staticmethod
+    def _lag_seconds(
+        group: GroupOffsets,
+        ends: Mapping[Partition, int],
+        lag: int | None,
+        produce: float | None,
+        stamps: Mapping[tuple[str, int, int], float | None],
+        wall: float,
+    ) -> tuple[float | None, str | None]:
+        if lag is None:
+            return None, None
+        if lag == 0:
+            return 0.0, "timestamp"
+        ages = []
+        for (t, p), offset in group.committed.items():
+            if ends.get((t, p), offset) <= offset:
+                continue
+            stamp = stamps.get((t, p, offset))
+            if stamp is None:
+                break
+            ages.append(max(0.0, wall - stamp))
+        else:
+            return rounded(max(ages, default=0.0), 1), "timestamp"
+        if produce:
+            return rounded(lag / produce, 1), "estimate"
+        return None, None
+
+    async def watched(
+        self, broker: KafkaBroker, entities: Iterable[tuple[str, str]]
+    ) -> list[Point]:
+        """Fresh values of the topics and groups someone is watching."""
+        wanted = list(entities)
+        topics = {e: self.partitions[e] for t, e in wanted if t == "topic" and e in self.partitions}
+        group_ids = sorted({e for t, e in wanted if t == "group"})
+        (low, high), groups = await asyncio.gather(
+            watermarks_of(broker, topics), read_groups(broker, group_ids)
+        )
+        if self.topic_filter is not None:
+            groups = only_topics(groups, self.topic_filter)
+        now = time.monotonic()
+        points = [self._topic_point(t, parts, low, high, now) for t, parts in topics.items()]
+        committed_topics: dict[str, set[int]] = {}
+        for g in groups.values():
+            if g.state == "Dead" and not g.committed:
+                continue
+            for t, p in g.committed:
+                committed_topics.setdefault(t, set()).add(p)
+        missing = {t: tuple(sorted(ps)) for t, ps in committed_topics.items()}
+        if missing:
+            _, group_high = await watermarks_of(broker, missing, with_low=False)
+            high = {**high, **group_high}
+        live = {gid: g for gid, g in groups.items() if not (g.state == "Dead" and not g.committed)}
+        return points + await self._group_points(broker, live, high, now)

@@ -1,0 +1,171 @@
+"""Sampling a RabbitMQ cluster: every queue, the totals, the consumers, watched queues."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from brokers.base import ClusterConfig
+from brokers.rabbitmq.metrics import (
+    AmqpConsumer,
+    ClusterTotals,
+    ManagementAPI,
+    QueueStats,
+    cluster_totals,
+    consumers,
+    queue_stats,
+    sweep_queues,
+)
+from dashboard.metrics.fields import Point, Values, queue_entity, rounded, split_queue_entity
+from dashboard.metrics.sample import ClusterSample, SeenConsumer, looks_like_dlq
+
+WATCH_CONCURRENCY = 8
+
+
+def _values(q: QueueStats) -> Values:
+    # QueueStats after (vhost, name) is FIELDS up to consumers; a queue has no lag.
+    return (*q[2:], None, None)
+
+
+def _totals(t: ClusterTotals) -> Values:
+    return (
+        t.messages,
+        t.ready,
+        t.unacked,
+        t.publish_rate,
+        t.deliver_rate,
+        t.ack_rate,
+        t.consumers,
+        None,
+        None,
+    )
+
+
+def _sum_queues(queues: list[QueueStats]) -> Values:
+    def total(index: int) -> Any:
+        known = [q[index] for q in queues if q[index] is not None]
+        return sum(known) if known else None
+
+    rates = [rounded(total(i)) for i in (5, 6, 7)]
+    return (total(2), total(3), total(4), *rates, total(8), None, None)
+
+
+def seen_consumers(found: Iterable[AmqpConsumer]) -> tuple[SeenConsumer, ...]:
+    """AMQP consumers, plus one Celery worker row per (worker, task queue)."""
+    rows: list[SeenConsumer] = []
+    for c in found:
+        if not c.channel:
+            # The management API lists a new consumer before its channel's
+            # details; its identity needs them, so it is recorded next sample.
+            continue
+        source = queue_entity(c.vhost, c.queue)
+        details = {
+            "vhost": c.vhost,
+            "queue": c.queue,
+            "tag": c.tag,
+            "channel": c.channel,
+            "user": c.user,
+            "prefetch": c.prefetch,
+            "ack_required": c.ack_required,
+            "active": c.active,
+            "celery_hostname": c.celery_hostname,
+        }
+        identity = f"{c.tag} on {c.channel}" if c.channel else c.tag
+        rows.append(SeenConsumer("amqp", identity, source, c.connection, c.peer_host, details))
+        if c.celery_hostname and not c.is_pidbox:
+            rows.append(
+                SeenConsumer(
+                    "celery",
+                    c.celery_hostname,
+                    source,
+                    c.connection,
+                    c.peer_host,
+                    {"vhost": c.vhost, "queue": c.queue, "prefetch": c.prefetch},
+                )
+            )
+    return tuple(rows)
+
+
+class RabbitMQSampler:
+    kind = "rabbitmq"
+
+    def __init__(
+        self, config: ClusterConfig, *, concurrency: int = 2, vhosts: Iterable[str] = ()
+    ) -> None:
+        self.config = config
+        self.concurrency = concurrency
+        self.vhosts = tuple(vhosts)
+        self.managed_dlqs: set[str] = set()
+        self._dlq_depths: dict[str, tuple[float, int]] = {}
+
+    async def full(self, api: ManagementAPI, *, vhost: str | None = None) -> ClusterSample:
+        """Every queue, the totals and the consumers: one atomic sample.
+
+        Only ``vhost`` (or the sampler's ``vhosts``) when given; the totals are then
+        the sum of those vhosts' queues instead of the whole cluster's.
+        """
+        started = time.monotonic()
+        vhosts: tuple[str | None, ...] = (vhost,) if vhost is not None else self.vhosts or (None,)
+        sweeps, found_lists = await asyncio.gather(
+            asyncio.gather(
+                *(sweep_queues(api, vhost=v, concurrency=self.concurrency) for v in vhosts)
+            ),
+            asyncio.gather(*(consumers(api, v) for v in vhosts)),
+        )
+        queues = [q for sweep in sweeps for q in sweep.queues]
+        found = tuple(c for found_list in found_lists for c in found_list)
+        totals = _totals(await cluster_totals(api)) if vhosts == (None,) else _sum_queues(queues)
+        now = time.monotonic()
+        points = []
+        dlq_depths: dict[str, tuple[float, int]] = {}
+        for q in queues:
+            entity = queue_entity(q.vhost, q.name)
+            extra = None
+            if looks_like_dlq(q.name) or entity in self.managed_dlqs:
+                extra = {"dlq": True, "arrival_rate": self._arrivals(entity, now, q)}
+                if q.messages is not None:
+                    dlq_depths[entity] = (now, q.messages)
+            points.append(Point("queue", entity, _values(q), extra))
+        self._dlq_depths = dlq_depths
+        pages = sum(s.pages for s in sweeps)
+        return ClusterSample(
+            slug=self.config.slug,
+            kind=self.kind,
+            time=datetime.now(UTC),
+            totals=totals,
+            points=tuple(points),
+            consumers=seen_consumers(found),
+            seconds=time.monotonic() - started,
+            cost={"pages": pages, "requests": pages + 2 * len(vhosts), "queues": len(points)},
+        )
+
+    def _arrivals(self, entity: str, now: float, q: QueueStats) -> float | None:
+        """Messages arriving per second, estimated: depth growth plus acks.
+
+        RabbitMQ does not count dead-lettered messages as publishes to the
+        dead-letter queue, so its publish rate is blind to them.
+        """
+        before = self._dlq_depths.get(entity)
+        if before is None or q.messages is None or now <= before[0]:
+            return None
+        growth = (q.messages - before[1]) / (now - before[0])
+        return rounded(max(0.0, growth + (q.ack_rate or 0.0)))
+
+    async def watched(self, api: ManagementAPI, entities: Iterable[tuple[str, str]]) -> list[Point]:
+        """Fresh values of the queues (and the cluster totals) someone is watching."""
+        limit = asyncio.Semaphore(WATCH_CONCURRENCY)
+
+        async def one(entity_type: str, entity: str) -> Point | None:
+            async with limit:
+                if entity_type == "cluster":
+                    return Point("cluster", entity, _totals(await cluster_totals(api)))
+                vhost, name = split_queue_entity(entity)
+                stats = await queue_stats(api, vhost, name)
+            return None if stats is None else Point("queue", entity, _values(stats))
+
+        wanted = [(t, e) for t, e in entities if t in ("queue", "cluster")]
+        found = await asyncio.gather(*(one(t, e) for t, e in wanted))
+        return [p for p in found if p is not None]

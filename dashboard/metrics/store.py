@@ -1,0 +1,112 @@
+"""Raw samples into ``ThroughputSample``: one row per change, not one per sample.
+
+At 10,000 mostly idle queues, a row per queue every 5 s would be 170 million
+rows a day. Instead, per cluster and sample:
+
+- the cluster's own row (its totals) is always written: it is the heartbeat
+  that says "the collector sampled this cluster at this time";
+- an entity's row is written when its values differ from the last row written
+  for it, and at its first sample of every minute (so a reader never has to
+  look further back than the start of the minute, and the per-minute
+  downsampling finds every live entity in every minute it sampled);
+- an entity that disappears (a deleted queue) gets one row of nulls.
+
+Reading an entity at a heartbeat means "the last row at or before it in the
+same minute"; a heartbeat with no such row means the entity did not exist.
+The same scheme, with the hour and the day as the period, holds for the
+per-minute and per-hour tiers (``downsample``).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from django.db import connection
+
+from dashboard.metrics.fields import FIELDS, MAX_ENTITY_LENGTH, NO_VALUES, Values
+from dashboard.metrics.sample import ClusterSample
+from dashboard.models import ThroughputSample
+
+log = logging.getLogger(__name__)
+
+RAW = ThroughputSample.Resolution.RAW
+BATCH = 500
+
+
+def new_row(
+    cluster_id: int, entity_type: str, entity: str, resolution: str, time: datetime, values: Values
+) -> ThroughputSample:
+    row = ThroughputSample(
+        cluster_id=cluster_id,
+        entity_type=entity_type,
+        entity=entity,
+        resolution=resolution,
+        time=time,
+    )
+    for name, value in zip(FIELDS, values, strict=True):
+        setattr(row, name, value)
+    return row
+
+
+COLUMNS = ("cluster_id", "entity_type", "entity", "resolution", "time", *FIELDS)
+Row = tuple[Any, ...]
+
+
+def insert_rows(rows: list[Row]) -> None:
+    """One ``executemany`` instead of model instances: the once-a-minute rewrite of
+    10,000 queues costs a fifth of what ``bulk_create`` would."""
+    quote = connection.ops.quote_name
+    # Only our own table and column names are interpolated; values are parameters.
+    table = quote(ThroughputSample._meta.db_table)
+    columns = ", ".join(quote(c) for c in COLUMNS)
+    placeholders = ", ".join(["%s"] * len(COLUMNS))
+    sql = f"INSERT INTO {table} ({columns}) VALUES ({placeholders})"  # noqa: S608
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), BATCH * 10):
+            cursor.executemany(sql, rows[start : start + BATCH * 10])
+
+
+class SampleWriter:
+    """Turns one cluster's samples into raw rows, remembering what it last wrote."""
+
+    def __init__(self, cluster_id: int, slug: str) -> None:
+        self.cluster_id = cluster_id
+        self.slug = slug
+        self._last: dict[tuple[str, str], tuple[Values, int]] = {}
+        self._too_long_logged = False
+
+    def rows(self, sample: ClusterSample) -> list[Row]:
+        time = sample.time
+        minute = int(time.timestamp() // 60)
+        at = connection.ops.adapt_datetimefield_value(time)
+        head = (self.cluster_id,)
+        rows: list[Row] = [(*head, "cluster", self.slug, RAW, at, *sample.totals)]
+        last = self._last
+        present: set[tuple[str, str]] = set()
+        for point in sample.points:
+            if len(point.entity) > MAX_ENTITY_LENGTH:
+                if not self._too_long_logged:
+                    log.warning("%s: names over %d characters are not stored", self.slug, 512)
+                    self._too_long_logged = True
+                continue
+            key = (point.entity_type, point.entity)
+            present.add(key)
+            before = last.get(key)
+            if before is None or before[1] != minute or before[0] != point.values:
+                rows.append((*head, *key, RAW, at, *point.values))
+                last[key] = (point.values, minute)
+        for key in [k for k in last if k not in present]:
+            rows.append((*head, *key, RAW, at, *NO_VALUES))
+            del last[key]
+        return rows
+
+    def write(self, sample: ClusterSample) -> int:
+        rows = self.rows(sample)
+        insert_rows(rows)
+        return len(rows)
+
+    def forget(self) -> None:
+        """After a failed write: the next sample writes every entity again."""
+        self._last.clear()

@@ -1,0 +1,129 @@
+"""Live metrics pages (every cluster, one cluster, one entity) and Prometheus's /metrics.
+
+Pages read the collector's latest snapshot (Redis) and render the chart
+component, which loads its history from the API and follows the websocket.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_not_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from prometheus_client import CONTENT_TYPE_LATEST
+from redis.exceptions import RedisError
+
+from brokers.base import ClusterConfig, ConfigError
+from dashboard.core.clusters import get_cluster_config, get_cluster_configs
+from dashboard.metrics.fields import ENTITY_TYPES, FIELDS, split_queue_entity, time_to_drain
+from dashboard.metrics.prometheus import render_metrics
+from dashboard.metrics.snapshot import Snapshot, read_snapshots
+
+log = logging.getLogger(__name__)
+TOP = 25
+
+
+def _snapshots(slugs: list[str]) -> tuple[dict[str, Snapshot], str]:
+    try:
+        return read_snapshots(slugs), ""
+    except (OSError, RedisError) as exc:
+        log.warning("cannot read metrics snapshots: %s", exc)
+        return {
+            s: Snapshot(s) for s in slugs
+        }, "The dashboard's Redis is unavailable: no live numbers."
+
+
+def _config(slug: str) -> ClusterConfig:
+    try:
+        return get_cluster_config(slug)
+    except ConfigError:
+        raise Http404(f"no cluster named {slug!r}") from None
+
+
+def _totals(snap: Snapshot) -> dict[str, Any] | None:
+    totals = snap.totals
+    return dict(zip(FIELDS, totals, strict=True)) if totals else None
+
+
+def metrics_home(request: HttpRequest) -> HttpResponse:
+    configs = get_cluster_configs()
+    snapshots, problem = _snapshots([c.slug for c in configs])
+    clusters = [
+        {"config": c, "snap": snapshots[c.slug], "totals": _totals(snapshots[c.slug])}
+        for c in configs
+    ]
+    return render(request, "metrics/home.html", {"clusters": clusters, "problem": problem})
+
+
+def _rows(snap: Snapshot, entity_type: str, field: str) -> list[dict[str, Any]]:
+    rows = []
+    for entity, values in snap.top(entity_type, field, TOP):
+        vhost, name = split_queue_entity(entity) if entity_type == "queue" else ("", entity)
+        drain = time_to_drain(entity_type, tuple(values.values()))
+        rows.append({"vhost": vhost, "name": name, "values": values, "drain": drain})
+    return rows
+
+
+def cluster_metrics(request: HttpRequest, slug: str) -> HttpResponse:
+    config = _config(slug)
+    snapshots, problem = _snapshots([slug])
+    snap = snapshots[slug]
+    tables = []
+    if config.kind == "rabbitmq":
+        tables.append(
+            ("queue", "Deepest queues", _rows(snap, "queue", "depth"), snap.count("queue"))
+        )
+    else:
+        tables.append(
+            ("group", "Groups with the most lag", _rows(snap, "group", "lag"), snap.count("group"))
+        )
+        tables.append(
+            ("topic", "Largest topics", _rows(snap, "topic", "depth"), snap.count("topic"))
+        )
+    context = {"cluster": config, "snap": snap, "tables": tables, "problem": problem}
+    return render(request, "metrics/cluster.html", context)
+
+
+def entity_metrics(request: HttpRequest, slug: str) -> HttpResponse:
+    config = _config(slug)
+    entity_type = request.GET.get("type", "")
+    name = request.GET.get("name", "")
+    vhost = request.GET.get("vhost", "")
+    allowed = {"rabbitmq": ("queue",), "kafka": ("topic", "group")}[config.kind]
+    if (
+        entity_type not in ENTITY_TYPES
+        or entity_type not in allowed
+        or not name
+        or (entity_type == "queue" and not vhost)
+    ):
+        context = {"cluster": config, "allowed": allowed}
+        return render(request, "metrics/bad_entity.html", context, status=400)
+    context = {"cluster": config, "entity_type": entity_type, "name": name, "vhost": vhost}
+    return render(request, "metrics/entity.html", context)
+
+
+@login_not_required
+def prometheus_metrics(request: HttpRequest) -> HttpResponse:
+    """Prometheus exposition, for a scraper holding ``MQB_METRICS_TOKEN`` (no session)."""
+    token = settings.MQB_METRICS_TOKEN
+    if not token:
+        raise Http404("the metrics endpoint is off: set MQB_METRICS_TOKEN")
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        given.strip().encode(), token.encode()
+    ):
+        return HttpResponse(
+            "a valid bearer token is required\n", status=403, content_type="text/plain"
+        )
+    try:
+        body = render_metrics()
+    except (OSError, RedisError) as exc:
+        log.warning("metrics exposition failed: %s", exc)
+        return HttpResponse(
+            "the dashboard's Redis is unavailable\n", status=503, content_type="text/plain"
+        )
+    return HttpResponse(body, content_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,28 @@
+"""The consumers page: everything that consumes, across both brokers and Celery."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from dashboard.core.clusters import get_cluster_configs
+from dashboard.metrics.consumers import KINDS, STATES, get_consumers_page
+
+LIMIT = 500
+
+
+def consumers_page(request: HttpRequest) -> HttpResponse:
+    page = get_consumers_page(
+        kind=request.GET.get("kind", ""),
+        cluster=request.GET.get("cluster", ""),
+        state=request.GET.get("state", "active"),
+        search=request.GET.get("q", "").strip(),
+        limit=LIMIT,
+    )
+    context = {
+        "page": page,
+        "kinds": KINDS,
+        "states": STATES,
+        "clusters": get_cluster_configs(),
+    }
+    return render(request, "consumers/consumers.html", context)

@@ -1,0 +1,29 @@
+"""The overview's websocket: each cluster's health as the collector checks it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from dashboard.core.websockets import UNAUTHENTICATED
+
+OVERVIEW_GROUP = "overview"
+
+
+class OverviewConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
+    """Pushes each cluster's health as the collector checks it."""
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=UNAUTHENTICATED)
+            return
+        await self.channel_layer.group_add(OVERVIEW_GROUP, self.channel_name)
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        await self.channel_layer.group_discard(OVERVIEW_GROUP, self.channel_name)
+
+    async def cluster_health(self, event: dict[str, Any]) -> None:
+        await self.send_json({"type": "cluster.health", "health": event["health"]})

@@ -1,1 +1,0 @@
-"""HTML pages of the Kafka area: thin async views over ``dashboard.services.kafka``."""
