@@ -18,11 +18,11 @@ import pytest
 from django.conf import settings
 
 from brokers.base import BrokerUnavailable
+from brokers.base.metrics import queue_entity
 from brokers.celery_workers import CeleryInspector, safe_url
 from dashboard.collector.consumers_tracking import CELERY_MISSES_BEFORE_GONE, CeleryWorkersLoop
 from dashboard.models import Consumer
 from dashboard.services.metrics.celery_workers import broker_slug
-from dashboard.services.metrics.fields import queue_entity
 from tests.conftest import ROOT, celery_worker_command, free_port, python_env, stop_process
 from tests.settings import RUN_ID
 from tests.support.metrics import base_env, collector_process, run_django, wait_for

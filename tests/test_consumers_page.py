@@ -12,16 +12,15 @@ from urllib.parse import quote
 
 import pytest
 
+from brokers.base.metrics import ClusterSample, Point, SeenConsumer, queue_entity
 from brokers.kafka import KafkaBroker
+from brokers.kafka.sampler import KafkaSampler
 from brokers.rabbitmq import RabbitMQBroker
+from brokers.rabbitmq.sampler import RabbitMQSampler
 from dashboard.collector.consumers_tracking import ConsumerTracker
 from dashboard.core.clusters import sync_cluster_rows
 from dashboard.models import Cluster, Consumer, ThroughputSample
-from dashboard.services.metrics.fields import Point, queue_entity
-from dashboard.services.metrics.kafka import KafkaSampler
-from dashboard.services.metrics.rabbitmq import RabbitMQSampler
 from dashboard.services.metrics.redis_keys import key, sync_client
-from dashboard.services.metrics.sample import ClusterSample, SeenConsumer
 from dashboard.services.metrics.snapshot import encode_sample
 from tests.conftest import KAFKA, PYTHON, ROOT, python_env, stop_process
 from tests.settings import RUN_ID

@@ -6,9 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from brokers.base.metrics import ClusterSample, Point, queue_entity
 from dashboard.models import Cluster
-from dashboard.services.metrics.fields import Point, queue_entity
-from dashboard.services.metrics.sample import ClusterSample
 from dashboard.services.metrics.store import SampleWriter
 
 pytestmark = pytest.mark.django_db

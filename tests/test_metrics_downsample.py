@@ -7,12 +7,11 @@ from typing import Any
 
 import pytest
 
+from brokers.base.metrics import ClusterSample, Point
 from dashboard.celery import app
 from dashboard.models import Cluster, Consumer, ThroughputSample
 from dashboard.services.metrics.downsample import apply_retention, downsample, mean_values
-from dashboard.services.metrics.fields import Point
 from dashboard.services.metrics.history import get_history
-from dashboard.services.metrics.sample import ClusterSample
 from dashboard.services.metrics.store import SampleWriter
 
 pytestmark = pytest.mark.django_db

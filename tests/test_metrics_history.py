@@ -9,10 +9,9 @@ from typing import Any
 import pytest
 from django.db import connection
 
+from brokers.base.metrics import ClusterSample, Point
 from dashboard.models import Cluster
-from dashboard.services.metrics.fields import Point
 from dashboard.services.metrics.history import carry_forward, get_history
-from dashboard.services.metrics.sample import ClusterSample
 from dashboard.services.metrics.store import SampleWriter
 
 pytestmark = pytest.mark.django_db

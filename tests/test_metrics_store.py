@@ -7,9 +7,8 @@ from typing import Any
 
 import pytest
 
+from brokers.base.metrics import NO_VALUES, ClusterSample, Point
 from dashboard.models import Cluster, ThroughputSample
-from dashboard.services.metrics.fields import NO_VALUES, Point
-from dashboard.services.metrics.sample import ClusterSample
 from dashboard.services.metrics.store import SampleWriter
 
 pytestmark = pytest.mark.django_db

@@ -9,9 +9,9 @@ import pytest
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 
+from brokers.base.metrics import queue_entity
 from dashboard.asgi import application
 from dashboard.core.channel_groups import cluster_group, consumer_group_group, queue_group
-from dashboard.services.metrics.fields import queue_entity
 from dashboard.services.metrics.snapshot import write_status
 from dashboard.services.metrics.watchers import get_watched
 from dashboard.websockets import UNAUTHENTICATED

@@ -10,10 +10,9 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from brokers.base.metrics import ClusterSample, Point, queue_entity
 from dashboard.models import Cluster, Consumer, DeadLetter
-from dashboard.services.metrics.fields import Point, queue_entity
 from dashboard.services.metrics.redis_keys import key, sync_client
-from dashboard.services.metrics.sample import ClusterSample
 from dashboard.services.metrics.snapshot import encode_sample
 
 pytestmark = [pytest.mark.django_db, pytest.mark.redis]

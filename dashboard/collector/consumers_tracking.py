@@ -26,13 +26,13 @@ from django.conf import settings
 from django.db import DatabaseError, IntegrityError, close_old_connections, transaction
 
 from brokers.base import BrokerError
+from brokers.base.metrics import SeenConsumer
 from dashboard.models import Consumer
 from dashboard.services.metrics.celery_workers import (
     CeleryBrokerSampler,
     broker_cluster_row,
     celery_broker_urls,
 )
-from dashboard.services.metrics.sample import SeenConsumer
 
 log = logging.getLogger(__name__)
 

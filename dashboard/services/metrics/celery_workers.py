@@ -20,10 +20,9 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
+from brokers.base.metrics import SeenConsumer, queue_entity
 from brokers.celery_workers import CeleryInspector, CeleryWorker, safe_url
 from dashboard.models import Cluster
-from dashboard.services.metrics.fields import queue_entity
-from dashboard.services.metrics.sample import SeenConsumer
 
 KIND = "redis"
 

@@ -23,8 +23,9 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
+from brokers.base.metrics import FIELDS, NO_VALUES, Values
 from dashboard.models import Cluster, Consumer, ThroughputSample
-from dashboard.services.metrics.fields import FIELDS, INT_FIELDS, NO_VALUES, Values
+from dashboard.services.metrics.fields import INT_FIELDS
 from dashboard.services.metrics.history import carry_forward
 from dashboard.services.metrics.store import BATCH, new_row
 from dashboard.services.metrics.tiers import HOUR, MINUTE, RAW, Tier, floor

@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from brokers.base.metrics import FIELDS, Values
 from dashboard.models import Cluster, ThroughputSample
-from dashboard.services.metrics.fields import FIELDS, INT_FIELDS, Values
+from dashboard.services.metrics.fields import INT_FIELDS
 from dashboard.services.metrics.tiers import RANGES, Range, floor
 
 GAP_FACTOR = 2.5

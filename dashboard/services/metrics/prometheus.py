@@ -18,8 +18,9 @@ from django.db.models import Count
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from brokers.base.metrics import FIELDS, split_queue_entity
 from dashboard.models import Cluster, Consumer, DeadLetter
-from dashboard.services.metrics.fields import FIELDS, split_queue_entity, time_to_drain
+from dashboard.services.metrics.fields import time_to_drain
 from dashboard.services.metrics.snapshot import Snapshot, read_snapshots, read_statuses
 
 QUEUE = {

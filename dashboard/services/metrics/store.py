@@ -25,9 +25,9 @@ from typing import Any
 
 from django.db import connection
 
+from brokers.base.metrics import FIELDS, NO_VALUES, ClusterSample, Values
 from dashboard.models import ThroughputSample
-from dashboard.services.metrics.fields import FIELDS, MAX_ENTITY_LENGTH, NO_VALUES, Values
-from dashboard.services.metrics.sample import ClusterSample
+from dashboard.services.metrics.fields import MAX_ENTITY_LENGTH
 
 log = logging.getLogger(__name__)
 
