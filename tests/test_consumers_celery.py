@@ -18,10 +18,10 @@ import pytest
 from django.conf import settings
 
 from brokers.base import BrokerUnavailable
+from brokers.base.metrics import queue_entity
 from brokers.celery_workers import CeleryInspector, safe_url
 from dashboard.collector.consumers_tracking import CELERY_MISSES_BEFORE_GONE, CeleryWorkersLoop
 from dashboard.metrics.celery_workers import broker_slug
-from dashboard.metrics.fields import queue_entity
 from dashboard.models import Consumer
 from tests.conftest import ROOT, celery_worker_command, free_port, python_env, stop_process
 from tests.settings import RUN_ID

@@ -12,15 +12,14 @@ from urllib.parse import quote
 
 import pytest
 
+from brokers.base.metrics import ClusterSample, Point, SeenConsumer, queue_entity
 from brokers.kafka import KafkaBroker
+from brokers.kafka.sampler import KafkaSampler
 from brokers.rabbitmq import RabbitMQBroker
+from brokers.rabbitmq.sampler import RabbitMQSampler
 from dashboard.collector.consumers_tracking import ConsumerTracker
 from dashboard.core.clusters import sync_cluster_rows
-from dashboard.metrics.fields import Point, queue_entity
-from dashboard.metrics.kafka import KafkaSampler
-from dashboard.metrics.rabbitmq import RabbitMQSampler
 from dashboard.metrics.redis_keys import key, sync_client
-from dashboard.metrics.sample import ClusterSample, SeenConsumer
 from dashboard.metrics.snapshot import encode_sample
 from dashboard.models import Cluster, Consumer, ThroughputSample
 from tests.conftest import KAFKA, PYTHON, ROOT, python_env, stop_process

@@ -6,8 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from dashboard.metrics.fields import Point, queue_entity
-from dashboard.metrics.sample import ClusterSample
+from brokers.base.metrics import ClusterSample, Point, queue_entity
 from dashboard.metrics.store import SampleWriter
 from dashboard.models import Cluster
 

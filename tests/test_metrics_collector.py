@@ -15,8 +15,8 @@ import pytest
 from channels.testing import WebsocketCommunicator
 
 from brokers.base import ClusterConfig, Secret
+from brokers.base.metrics import queue_entity
 from dashboard.asgi import application
-from dashboard.metrics.fields import queue_entity
 from tests.conftest import KAFKA
 from tests.settings import RUN_ID
 from tests.support.metrics import (

@@ -7,11 +7,10 @@ from typing import Any
 
 import pytest
 
+from brokers.base.metrics import ClusterSample, Point
 from dashboard.celery import app
 from dashboard.metrics.downsample import apply_retention, downsample, mean_values
-from dashboard.metrics.fields import Point
 from dashboard.metrics.history import get_history
-from dashboard.metrics.sample import ClusterSample
 from dashboard.metrics.store import SampleWriter
 from dashboard.models import Cluster, Consumer, ThroughputSample
 

@@ -9,9 +9,8 @@ from typing import Any
 import pytest
 from django.db import connection
 
-from dashboard.metrics.fields import Point
+from brokers.base.metrics import ClusterSample, Point
 from dashboard.metrics.history import carry_forward, get_history
-from dashboard.metrics.sample import ClusterSample
 from dashboard.metrics.store import SampleWriter
 from dashboard.models import Cluster
 

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from brokers.kafka import KafkaBroker
+from brokers.kafka.sampler import KafkaSampler
 from dashboard.metrics.fields import as_dict, time_to_drain
-from dashboard.metrics.kafka import KafkaSampler
 from tests.support.metrics import (
     commit,
     committed,

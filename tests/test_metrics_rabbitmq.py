@@ -10,6 +10,7 @@ import aio_pika
 import pytest
 
 from brokers.base import BrokerUnavailable
+from brokers.base.metrics import queue_entity
 from brokers.rabbitmq import RabbitMQBroker
 from brokers.rabbitmq.metrics import (
     celery_hostname,
@@ -18,8 +19,7 @@ from brokers.rabbitmq.metrics import (
     queue_stats,
     sweep_queues,
 )
-from dashboard.metrics.fields import queue_entity
-from dashboard.metrics.rabbitmq import RabbitMQSampler
+from brokers.rabbitmq.sampler import RabbitMQSampler
 from tests.support.metrics import declare, publish, unique, wait_for_ready
 
 pytestmark = pytest.mark.rabbitmq
@@ -202,7 +202,7 @@ async def test_a_watched_queue_has_its_exact_ready_count_at_once(api, rabbitmq_v
 
 def test_a_consumer_without_channel_details_yet_waits_for_the_next_sample():
     from brokers.rabbitmq.metrics import AmqpConsumer
-    from dashboard.metrics.rabbitmq import seen_consumers
+    from brokers.rabbitmq.sampler import seen_consumers
 
     early = AmqpConsumer("/", "orders", "ctag1", "", "", "", "", None, None, None)
     known = AmqpConsumer(

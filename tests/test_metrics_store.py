@@ -7,8 +7,7 @@ from typing import Any
 
 import pytest
 
-from dashboard.metrics.fields import NO_VALUES, Point
-from dashboard.metrics.sample import ClusterSample
+from brokers.base.metrics import NO_VALUES, ClusterSample, Point
 from dashboard.metrics.store import SampleWriter
 from dashboard.models import Cluster, ThroughputSample
 

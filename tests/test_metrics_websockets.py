@@ -9,10 +9,10 @@ import pytest
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 
+from brokers.base.metrics import queue_entity
 from dashboard.asgi import application
 from dashboard.core.channel_groups import cluster_group, consumer_group_group, queue_group
 from dashboard.core.websockets import UNAUTHENTICATED
-from dashboard.metrics.fields import queue_entity
 from dashboard.metrics.snapshot import write_status
 from dashboard.metrics.watchers import get_watched
 from dashboard.metrics.websockets import BAD_REQUEST, NOT_FOUND

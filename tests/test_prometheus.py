@@ -10,9 +10,8 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from dashboard.metrics.fields import Point, queue_entity
+from brokers.base.metrics import ClusterSample, Point, queue_entity
 from dashboard.metrics.redis_keys import key, sync_client
-from dashboard.metrics.sample import ClusterSample
 from dashboard.metrics.snapshot import encode_sample
 from dashboard.models import Cluster, Consumer, DeadLetter
 

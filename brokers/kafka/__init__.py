@@ -8,7 +8,8 @@
 * :mod:`.topics`, :mod:`.groups`, :mod:`.offsets`: topics, consumer groups and
   offset resets; :mod:`.browse` reads records; :mod:`.write` produces and purges;
 * :mod:`.deadletters`: discovery, capture and requeue of dead letters;
-* :mod:`.metrics`: lag and throughput sampling; :mod:`.tail`: live tails.
+* :mod:`.metrics`: lag and throughput reads, and :mod:`.sampler` (with
+  :mod:`.rates`) the metrics capability built on them; :mod:`.tail`: live tails.
 
 No Django here. The registry names ``brokers.kafka.KafkaBroker``.
 """

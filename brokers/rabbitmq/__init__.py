@@ -9,7 +9,8 @@
   vhosts, bindings, policies and dead-letter routes;
 * :mod:`.messages` and :mod:`.delivery_limit`: peek, publish, purge;
 * :mod:`.deadletters`: discovery, capture and requeue of dead letters;
-* :mod:`.metrics`: sampling; :mod:`.tail`: live tails; :mod:`.move`: moving
+* :mod:`.metrics`: reads for sampling, and :mod:`.sampler` the metrics
+  capability built on them; :mod:`.tail`: live tails; :mod:`.move`: moving
   messages between queues.
 
 No Django here. The registry names ``brokers.rabbitmq.RabbitMQBroker``.

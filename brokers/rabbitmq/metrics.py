@@ -45,6 +45,7 @@ import aiormq.exceptions
 
 from brokers.base import BrokerError, NotFound
 from brokers.rabbitmq.adapter import quote_vhost
+from brokers.rabbitmq.models import ManagementAPI
 
 MAX_PAGE_SIZE = 500
 QUEUE_COLUMNS = ",".join(
@@ -76,14 +77,6 @@ CONSUMER_COLUMNS = ",".join(
 )
 OVERVIEW_COLUMNS = "queue_totals,message_stats,object_totals"
 PIDBOX_SUFFIX = ".pidbox"
-
-
-class ManagementAPI(Protocol):
-    """What sampling needs from the RabbitMQ adapter."""
-
-    async def management_get(self, path: str, params: dict[str, str] | None = None) -> Any: ...
-
-    async def management_page(self, path: str, params: dict[str, str]) -> tuple[Any, str]: ...
 
 
 class QueueStats(NamedTuple):

@@ -26,12 +26,12 @@ from django.conf import settings
 from django.db import DatabaseError, IntegrityError, close_old_connections, transaction
 
 from brokers.base import BrokerError
+from brokers.base.metrics import SeenConsumer
 from dashboard.metrics.celery_workers import (
     CeleryBrokerSampler,
     broker_cluster_row,
     celery_broker_urls,
 )
-from dashboard.metrics.sample import SeenConsumer
 from dashboard.models import Consumer
 
 log = logging.getLogger(__name__)

@@ -27,6 +27,15 @@ from django.db import DatabaseError, close_old_connections, transaction
 from redis.exceptions import RedisError
 
 from brokers.base import BrokerError, ClusterConfig
+from brokers.base.metrics import (
+    ClusterSample,
+    Point,
+    Sampler,
+    SamplerOptions,
+    queue_entity,
+    split_queue_entity,
+)
+from brokers.registry import kind_of, require
 from dashboard.collector.consumers_tracking import ConsumerTracker
 from dashboard.core.channel_groups import (
     cluster_group,
@@ -36,10 +45,7 @@ from dashboard.core.channel_groups import (
 )
 from dashboard.core.clusters import get_cluster_configs, sync_cluster_rows
 from dashboard.core.connections import drop_broker, get_broker
-from dashboard.metrics.fields import Point, as_dict, queue_entity, split_queue_entity, time_to_drain
-from dashboard.metrics.kafka import KafkaSampler
-from dashboard.metrics.rabbitmq import RabbitMQSampler
-from dashboard.metrics.sample import ClusterSample
+from dashboard.metrics.fields import as_dict, time_to_drain
 from dashboard.metrics.snapshot import write_sample, write_status
 from dashboard.metrics.store import SampleWriter
 from dashboard.metrics.watchers import get_watched
@@ -78,21 +84,22 @@ def point_message(cluster: str, point: Point, at: float, step: float) -> dict[st
     return message
 
 
-def make_sampler(config: ClusterConfig, interval: float) -> RabbitMQSampler | KafkaSampler:
-    if config.kind == "rabbitmq":
-        return RabbitMQSampler(
-            config,
-            concurrency=settings.MQB_METRICS_RABBITMQ_CONCURRENCY,
-            vhosts=settings.MQB_METRICS_RABBITMQ_VHOSTS,
-        )
-    return KafkaSampler(
-        config,
-        max_groups=settings.MQB_METRICS_KAFKA_MAX_GROUPS,
-        probe_limit=settings.MQB_METRICS_LAG_PROBES,
-        probe_seconds=settings.MQB_METRICS_LAG_PROBE_SECONDS,
-        window=max(5.0, interval),
+def sampler_options(interval: float) -> SamplerOptions:
+    """Every sampler tunable from settings; each kind reads the ones that apply to it."""
+    return SamplerOptions(
+        vhosts=tuple(settings.MQB_METRICS_RABBITMQ_VHOSTS),
+        page_concurrency=settings.MQB_METRICS_RABBITMQ_CONCURRENCY,
         topics=settings.MQB_METRICS_KAFKA_TOPICS,
+        max_groups=settings.MQB_METRICS_KAFKA_MAX_GROUPS,
+        lag_probes=settings.MQB_METRICS_LAG_PROBES,
+        lag_probe_seconds=settings.MQB_METRICS_LAG_PROBE_SECONDS,
+        rate_window=max(5.0, interval),
     )
+
+
+def make_sampler(config: ClusterConfig, interval: float) -> Sampler:
+    metrics = require(config, lambda k: k.metrics, "metrics")
+    return metrics.sampler(config, sampler_options(interval))
 
 
 class ClusterLoop:
@@ -130,8 +137,7 @@ class ClusterLoop:
                 self._every(stop, self.interval, self.full_once), self._watch(stop)
             )
         finally:
-            if isinstance(self.sampler, KafkaSampler):
-                self.sampler.close()
+            self.sampler.close()
 
     async def _every(self, stop: asyncio.Event, seconds: float, step: Any) -> None:
         """Run ``step`` every ``seconds``; a step still running at shutdown is cancelled."""
@@ -166,7 +172,7 @@ class ClusterLoop:
             async with asyncio.timeout(self.deadline):
                 broker = await get_broker(self.slug)
                 await self._refresh_managed()
-                sample = await self.sampler.full(broker)  # type: ignore[arg-type]
+                sample = await self.sampler.full(broker)
         except BrokerError as exc:
             await self._failed(exc.message)
             return
@@ -183,7 +189,7 @@ class ClusterLoop:
 
     def _managed_dlqs(self) -> set[str]:
         rows = ManagedDeadLetterQueue.objects.filter(cluster_id=self.cluster_id, active=True)
-        if self.config.kind == "rabbitmq":
+        if kind_of(self.config).has_vhosts:
             return {queue_entity(v, n) for v, n in rows.values_list("vhost", "name")}
         return set(rows.values_list("name", flat=True))
 
@@ -267,15 +273,13 @@ class ClusterLoop:
     async def watch_once(self) -> None:
         if self.ok is False:
             return  # the full loop finds out when it is back
-        watched = await self._watched()
-        if self.config.kind == "kafka":
-            watched = {key for key in watched if key[0] != "cluster"}
+        watched = {key for key in await self._watched() if key[0] in self.sampler.watchable}
         if not watched:
             return
         try:
             async with asyncio.timeout(self.config.timeout + 2):
                 broker = await get_broker(self.slug)
-                points = await self.sampler.watched(broker, watched)  # type: ignore[arg-type]
+                points = await self.sampler.watched(broker, watched)
         except (BrokerError, TimeoutError) as exc:
             log.debug("%s: watched entities not sampled: %s", self.slug, exc)
             return

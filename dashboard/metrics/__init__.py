@@ -1,7 +1,8 @@
 """Live metrics: sampling every cluster, storing tiered history, serving it back.
 
-- ``fields``: what a sample holds and how entities are named.
-- ``rabbitmq`` / ``kafka``: samplers the collector drives (the only broker callers here).
+- ``fields``: what the dashboard stores and shows of a sample (the samplers the
+  collector drives, and what a sample holds, are each broker kind's metrics
+  capability: ``brokers.base.metrics``).
 - ``store``: raw rows, written only when a value changes (plus once a minute).
 - ``downsample``: raw -> per-minute -> per-hour, and retention.
 - ``history``: a chart's series for 1 h / 24 h / 7 d with honest gaps.

@@ -20,9 +20,8 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
+from brokers.base.metrics import SeenConsumer, queue_entity
 from brokers.celery_workers import CeleryInspector, CeleryWorker, safe_url
-from dashboard.metrics.fields import queue_entity
-from dashboard.metrics.sample import SeenConsumer
 from dashboard.models import Cluster
 
 KIND = "redis"

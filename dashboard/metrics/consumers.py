@@ -17,11 +17,14 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Max, Q
 
-from dashboard.metrics.fields import split_queue_entity
+from brokers.base.metrics import split_queue_entity, value
+from brokers.registry import KINDS as BROKER_KINDS
 from dashboard.metrics.snapshot import Snapshot, read_snapshots
 from dashboard.models import Cluster, Consumer, ThroughputSample
 
-KINDS = ("amqp", "kafka", "celery")
+KINDS = tuple(Consumer.Kind.values)
+# Consumers whose source is a queue, named by vhost and queue name.
+QUEUE_CONSUMERS = frozenset({Consumer.Kind.AMQP, Consumer.Kind.CELERY})
 STATES = ("active", "gone", "all")
 MAX_UNCONSUMED = 100
 
@@ -120,9 +123,9 @@ def _epoch(value: Any) -> datetime | None:
 def _row(c: Consumer, slug: str) -> ConsumerRow:
     details = c.details if isinstance(c.details, dict) else {}
     vhost, name = ("", c.source)
-    if c.kind in ("amqp", "celery"):
+    if c.kind in QUEUE_CONSUMERS:
         vhost, name = split_queue_entity(c.source)
-    topics = tuple(details.get("topics") or ()) if c.kind == "kafka" else ()
+    topics = tuple(details.get("topics") or ())
     return ConsumerRow(
         cluster=slug,
         kind=c.kind,
@@ -164,7 +167,7 @@ def get_consumers_page(
     rows = query.order_by("kind", "cluster_id", "source", "-last_seen")[:limit]
     consumers = tuple(_row(c, clusters.get(c.cluster_id, "?")) for c in rows)
     # Only sampled clusters have snapshots (not the bookkeeping rows of Celery brokers).
-    sampled = Cluster.objects.filter(kind__in=("rabbitmq", "kafka")).values_list("slug", flat=True)
+    sampled = Cluster.objects.filter(kind__in=sorted(BROKER_KINDS)).values_list("slug", flat=True)
     slugs = [s for s in sampled if not cluster or s == cluster]
     snapshots = read_snapshots(sorted(slugs))
     unconsumed, unconsumed_total = _unconsumed(snapshots, {v: k for k, v in clusters.items()})
@@ -187,11 +190,12 @@ def _unconsumed(
     candidates: list[tuple[str, str, str, Any]] = []
     for slug, snap in snapshots.items():
         for entity, values in snap.rows("queue"):
-            if values[6] == 0:
-                candidates.append((slug, "queue", entity, values[0]))
+            if value(values, "consumers") == 0:
+                candidates.append((slug, "queue", entity, value(values, "depth")))
         for entity, values in snap.rows("group"):
-            if values[6] == 0 and values[7] is not None:
-                candidates.append((slug, "group", entity, values[7]))
+            lag = value(values, "lag")
+            if value(values, "consumers") == 0 and lag is not None:
+                candidates.append((slug, "group", entity, lag))
     candidates.sort(key=lambda c: -(c[3] or 0))
     shown = candidates[:MAX_UNCONSUMED]
     last_seen: dict[tuple[str, str], datetime] = {}

@@ -23,7 +23,8 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
-from dashboard.metrics.fields import FIELDS, INT_FIELDS, NO_VALUES, Values
+from brokers.base.metrics import FIELDS, NO_VALUES, Values
+from dashboard.metrics.fields import INT_FIELDS
 from dashboard.metrics.history import carry_forward
 from dashboard.metrics.store import BATCH, new_row
 from dashboard.metrics.tiers import HOUR, MINUTE, RAW, Tier, floor

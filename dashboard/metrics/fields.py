@@ -1,55 +1,17 @@
-"""What one sample of one entity holds, and how entities are named.
+"""What the dashboard stores and shows of a sample's values, and how entities are named.
 
-An entity is a cluster, a RabbitMQ queue, a Kafka topic or a consumer group.
-Its name in ``ThroughputSample.entity`` is the slug for a cluster, the topic
-or group id as is, and ``<vhost, percent-encoded>/<queue name>`` for a queue
-(a vhost may contain ``/``; the encoded one cannot).
+The values themselves, the entity names and :class:`~brokers.base.metrics.Point`
+are the brokers' (:mod:`brokers.base.metrics`); an entity's name in
+``ThroughputSample.entity`` is the sampler's, at most ``MAX_ENTITY_LENGTH`` long.
 """
 
 from __future__ import annotations
 
-import math
-from typing import Any, NamedTuple
-from urllib.parse import quote, unquote
+from brokers.base.metrics import FIELDS, Number, Values, queue_entity
 
-FIELDS = (
-    "depth",
-    "ready",
-    "unacked",
-    "publish_rate",
-    "deliver_rate",
-    "ack_rate",
-    "consumers",
-    "lag",
-    "lag_seconds",
-)
 INT_FIELDS = frozenset({"depth", "ready", "unacked", "consumers", "lag"})
 ENTITY_TYPES = ("cluster", "queue", "topic", "group")
 MAX_ENTITY_LENGTH = 512
-
-Number = int | float | None
-Values = tuple[Number, ...]
-"""One value per name in FIELDS, in that order; None is unknown, never zero."""
-
-NO_VALUES: Values = (None,) * len(FIELDS)
-
-
-class Point(NamedTuple):
-    """One entity at one sample. ``extra`` holds what has no column (lag source...)."""
-
-    entity_type: str
-    entity: str
-    values: Values
-    extra: dict[str, Any] | None = None
-
-
-def queue_entity(vhost: str, name: str) -> str:
-    return f"{quote(vhost, safe='')}/{name}"
-
-
-def split_queue_entity(entity: str) -> tuple[str, str]:
-    vhost, _, name = entity.partition("/")
-    return unquote(vhost), name
 
 
 def entity_of(entity_type: str, name: str, vhost: str | None = None) -> str:
@@ -59,12 +21,6 @@ def entity_of(entity_type: str, name: str, vhost: str | None = None) -> str:
             raise ValueError("a queue needs its vhost")
         return queue_entity(vhost, name)
     return name
-
-
-def rounded(value: float | None, places: int = 3) -> float | None:
-    if value is None or math.isnan(value):
-        return None
-    return round(value, places)
 
 
 def as_dict(values: Values) -> dict[str, Number]:

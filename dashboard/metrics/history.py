@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from dashboard.metrics.fields import FIELDS, INT_FIELDS, Values
+from brokers.base.metrics import FIELDS, Values
+from dashboard.metrics.fields import INT_FIELDS
 from dashboard.metrics.tiers import RANGES, Range, floor
 from dashboard.models import Cluster, ThroughputSample
 

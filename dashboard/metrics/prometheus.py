@@ -18,7 +18,8 @@ from django.db.models import Count
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from dashboard.metrics.fields import FIELDS, split_queue_entity, time_to_drain
+from brokers.base.metrics import FIELDS, split_queue_entity
+from dashboard.metrics.fields import time_to_drain
 from dashboard.metrics.snapshot import Snapshot, read_snapshots, read_statuses
 from dashboard.models import Cluster, Consumer, DeadLetter
 

@@ -15,9 +15,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from dashboard.metrics.fields import FIELDS, Values
+from brokers.base.metrics import FIELDS, ClusterSample, Values
 from dashboard.metrics.redis_keys import async_client, key, sync_client
-from dashboard.metrics.sample import ClusterSample
 
 KEEP_SECONDS = 24 * 3600
 

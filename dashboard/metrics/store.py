@@ -25,8 +25,8 @@ from typing import Any
 
 from django.db import connection
 
-from dashboard.metrics.fields import FIELDS, MAX_ENTITY_LENGTH, NO_VALUES, Values
-from dashboard.metrics.sample import ClusterSample
+from brokers.base.metrics import FIELDS, NO_VALUES, ClusterSample, Values
+from dashboard.metrics.fields import MAX_ENTITY_LENGTH
 from dashboard.models import ThroughputSample
 
 log = logging.getLogger(__name__)

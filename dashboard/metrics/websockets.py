@@ -28,7 +28,9 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from redis.exceptions import RedisError
 
-from brokers.base import ConfigError
+from brokers.base import ClusterConfig, ConfigError
+from brokers.base.metrics import FIELDS, queue_entity
+from brokers.registry import kind_of
 from dashboard.core.channel_groups import (
     cluster_group,
     consumer_group_group,
@@ -37,7 +39,6 @@ from dashboard.core.channel_groups import (
 )
 from dashboard.core.clusters import get_cluster_config
 from dashboard.core.websockets import UNAUTHENTICATED
-from dashboard.metrics.fields import FIELDS, queue_entity
 from dashboard.metrics.snapshot import read_status
 from dashboard.metrics.watchers import add_watcher, remove_watcher
 
@@ -46,9 +47,14 @@ BAD_REQUEST = 4400
 NOT_FOUND = 4404
 
 
+def _sampled(config: ClusterConfig) -> tuple[str, ...]:
+    """The entity types sampled on this cluster: the cluster and its kind's entities."""
+    metrics = kind_of(config).metrics
+    return ("cluster", *metrics.entity_types) if metrics is not None else ()
+
+
 class MetricsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     entity_type: ClassVar[str] = ""
-    kinds: ClassVar[tuple[str, ...]] = ("rabbitmq", "kafka")
 
     cluster = ""
     entity = ""
@@ -74,7 +80,7 @@ class MetricsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         except ConfigError:
             await self.close(code=NOT_FOUND)
             return
-        found = self.target(params) if config.kind in self.kinds else None
+        found = self.target(params) if self.entity_type in _sampled(config) else None
         if found is None:
             await self.close(code=BAD_REQUEST)
             return
@@ -152,7 +158,6 @@ class ClusterMetricsConsumer(MetricsConsumer):
 
 class QueueMetricsConsumer(MetricsConsumer):
     entity_type = "queue"
-    kinds = ("rabbitmq",)
 
     def target(self, params: dict[str, str]) -> tuple[str, str] | None:
         vhost, name = params.get("vhost"), params.get("name")
@@ -163,7 +168,6 @@ class QueueMetricsConsumer(MetricsConsumer):
 
 class TopicMetricsConsumer(MetricsConsumer):
     entity_type = "topic"
-    kinds = ("kafka",)
 
     def target(self, params: dict[str, str]) -> tuple[str, str] | None:
         name = params.get("name")
@@ -172,7 +176,6 @@ class TopicMetricsConsumer(MetricsConsumer):
 
 class GroupMetricsConsumer(MetricsConsumer):
     entity_type = "group"
-    kinds = ("kafka",)
 
     def target(self, params: dict[str, str]) -> tuple[str, str] | None:
         name = params.get("name")

@@ -18,13 +18,21 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from redis.exceptions import RedisError
 
 from brokers.base import ClusterConfig, ConfigError
+from brokers.base.metrics import FIELDS, split_queue_entity
+from brokers.registry import kind_of
 from dashboard.core.clusters import get_cluster_config, get_cluster_configs
-from dashboard.metrics.fields import ENTITY_TYPES, FIELDS, split_queue_entity, time_to_drain
+from dashboard.metrics.fields import ENTITY_TYPES, time_to_drain
 from dashboard.metrics.prometheus import render_metrics
 from dashboard.metrics.snapshot import Snapshot, read_snapshots
 
 log = logging.getLogger(__name__)
 TOP = 25
+# The tables of a cluster's page, in this order, for the entity types its kind samples.
+TABLES = {
+    "queue": ("Deepest queues", "depth"),
+    "group": ("Groups with the most lag", "lag"),
+    "topic": ("Largest topics", "depth"),
+}
 
 
 def _snapshots(slugs: list[str]) -> tuple[dict[str, Snapshot], str]:
@@ -42,6 +50,12 @@ def _config(slug: str) -> ClusterConfig:
         return get_cluster_config(slug)
     except ConfigError:
         raise Http404(f"no cluster named {slug!r}") from None
+
+
+def _entity_types(config: ClusterConfig) -> tuple[str, ...]:
+    """The entity types besides the cluster that the cluster's kind samples."""
+    metrics = kind_of(config).metrics
+    return metrics.entity_types if metrics is not None else ()
 
 
 def _totals(snap: Snapshot) -> dict[str, Any] | None:
@@ -72,18 +86,12 @@ def cluster_metrics(request: HttpRequest, slug: str) -> HttpResponse:
     config = _config(slug)
     snapshots, problem = _snapshots([slug])
     snap = snapshots[slug]
-    tables = []
-    if config.kind == "rabbitmq":
-        tables.append(
-            ("queue", "Deepest queues", _rows(snap, "queue", "depth"), snap.count("queue"))
-        )
-    else:
-        tables.append(
-            ("group", "Groups with the most lag", _rows(snap, "group", "lag"), snap.count("group"))
-        )
-        tables.append(
-            ("topic", "Largest topics", _rows(snap, "topic", "depth"), snap.count("topic"))
-        )
+    sampled = _entity_types(config)
+    tables = [
+        (entity_type, title, _rows(snap, entity_type, field), snap.count(entity_type))
+        for entity_type, (title, field) in TABLES.items()
+        if entity_type in sampled
+    ]
     context = {"cluster": config, "snap": snap, "tables": tables, "problem": problem}
     return render(request, "metrics/cluster.html", context)
 
@@ -93,7 +101,7 @@ def entity_metrics(request: HttpRequest, slug: str) -> HttpResponse:
     entity_type = request.GET.get("type", "")
     name = request.GET.get("name", "")
     vhost = request.GET.get("vhost", "")
-    allowed = {"rabbitmq": ("queue",), "kafka": ("topic", "group")}[config.kind]
+    allowed = _entity_types(config)
     if (
         entity_type not in ENTITY_TYPES
         or entity_type not in allowed

@@ -1,4 +1,12 @@
-"""Sampling a RabbitMQ cluster: every queue, the totals, the consumers, watched queues."""
+"""Sampling a RabbitMQ cluster: every queue, the totals, the consumers, watched queues.
+
+The metrics capability of RabbitMQ (:class:`RabbitMQMetrics`): it makes a
+:class:`RabbitMQSampler`, which turns what :mod:`brokers.rabbitmq.metrics` reads
+from the management API into the neutral points of :mod:`brokers.base.metrics`.
+Of :class:`~brokers.base.metrics.SamplerOptions` it reads ``vhosts`` and
+``page_concurrency``. A queue's entity is :func:`~brokers.base.metrics.queue_entity`
+of its vhost and name; a queue has no lag.
+"""
 
 from __future__ import annotations
 
@@ -8,49 +16,77 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from brokers.base import ClusterConfig
+from brokers.base import Broker, ClusterConfig
+from brokers.base.metrics import (
+    ClusterSample,
+    Point,
+    SamplerOptions,
+    SeenConsumer,
+    Values,
+    looks_like_dlq,
+    queue_entity,
+    rounded,
+    split_queue_entity,
+    values_of,
+)
+from brokers.rabbitmq.adapter import RabbitMQBroker
 from brokers.rabbitmq.metrics import (
     AmqpConsumer,
     ClusterTotals,
-    ManagementAPI,
     QueueStats,
     cluster_totals,
     consumers,
     queue_stats,
     sweep_queues,
 )
-from dashboard.metrics.fields import Point, Values, queue_entity, rounded, split_queue_entity
-from dashboard.metrics.sample import ClusterSample, SeenConsumer, looks_like_dlq
 
 WATCH_CONCURRENCY = 8
 
 
 def _values(q: QueueStats) -> Values:
-    # QueueStats after (vhost, name) is FIELDS up to consumers; a queue has no lag.
-    return (*q[2:], None, None)
+    return values_of(
+        depth=q.messages,
+        ready=q.ready,
+        unacked=q.unacked,
+        publish_rate=q.publish_rate,
+        deliver_rate=q.deliver_rate,
+        ack_rate=q.ack_rate,
+        consumers=q.consumers,
+    )
 
 
 def _totals(t: ClusterTotals) -> Values:
-    return (
-        t.messages,
-        t.ready,
-        t.unacked,
-        t.publish_rate,
-        t.deliver_rate,
-        t.ack_rate,
-        t.consumers,
-        None,
-        None,
+    return values_of(
+        depth=t.messages,
+        ready=t.ready,
+        unacked=t.unacked,
+        publish_rate=t.publish_rate,
+        deliver_rate=t.deliver_rate,
+        ack_rate=t.ack_rate,
+        consumers=t.consumers,
     )
 
 
 def _sum_queues(queues: list[QueueStats]) -> Values:
-    def total(index: int) -> Any:
-        known = [q[index] for q in queues if q[index] is not None]
+    def total(field: str) -> Any:
+        known = [v for q in queues if (v := getattr(q, field)) is not None]
         return sum(known) if known else None
 
-    rates = [rounded(total(i)) for i in (5, 6, 7)]
-    return (total(2), total(3), total(4), *rates, total(8), None, None)
+    return values_of(
+        depth=total("messages"),
+        ready=total("ready"),
+        unacked=total("unacked"),
+        publish_rate=rounded(total("publish_rate")),
+        deliver_rate=rounded(total("deliver_rate")),
+        ack_rate=rounded(total("ack_rate")),
+        consumers=total("consumers"),
+    )
+
+
+def _management(broker: Broker) -> RabbitMQBroker:
+    if not isinstance(broker, RabbitMQBroker):
+        raise TypeError(f"a RabbitMQ sampler needs a RabbitMQ adapter, not {broker!r}")
+    return broker
 
 
 def seen_consumers(found: Iterable[AmqpConsumer]) -> tuple[SeenConsumer, ...]:
@@ -89,8 +125,17 @@ def seen_consumers(found: Iterable[AmqpConsumer]) -> tuple[SeenConsumer, ...]:
     return tuple(rows)
 
 
+class RabbitMQMetrics:
+    """RabbitMQ's metrics capability: queues, besides the cluster."""
+
+    entity_types = ("queue",)
+
+    def sampler(self, config: ClusterConfig, options: SamplerOptions) -> RabbitMQSampler:
+        return RabbitMQSampler(config, concurrency=options.page_concurrency, vhosts=options.vhosts)
+
+
 class RabbitMQSampler:
-    kind = "rabbitmq"
+    watchable = frozenset({"queue", "cluster"})
 
     def __init__(
         self, config: ClusterConfig, *, concurrency: int = 2, vhosts: Iterable[str] = ()
@@ -101,12 +146,16 @@ class RabbitMQSampler:
         self.managed_dlqs: set[str] = set()
         self._dlq_depths: dict[str, tuple[float, int]] = {}
 
-    async def full(self, api: ManagementAPI, *, vhost: str | None = None) -> ClusterSample:
+    def close(self) -> None:
+        """Nothing to release: every request goes through the adapter."""
+
+    async def full(self, broker: Broker, *, vhost: str | None = None) -> ClusterSample:
         """Every queue, the totals and the consumers: one atomic sample.
 
         Only ``vhost`` (or the sampler's ``vhosts``) when given; the totals are then
         the sum of those vhosts' queues instead of the whole cluster's.
         """
+        api = _management(broker)
         started = time.monotonic()
         vhosts: tuple[str | None, ...] = (vhost,) if vhost is not None else self.vhosts or (None,)
         sweeps, found_lists = await asyncio.gather(
@@ -133,7 +182,7 @@ class RabbitMQSampler:
         pages = sum(s.pages for s in sweeps)
         return ClusterSample(
             slug=self.config.slug,
-            kind=self.kind,
+            kind=self.config.kind,
             time=datetime.now(UTC),
             totals=totals,
             points=tuple(points),
@@ -154,8 +203,9 @@ class RabbitMQSampler:
         growth = (q.messages - before[1]) / (now - before[0])
         return rounded(max(0.0, growth + (q.ack_rate or 0.0)))
 
-    async def watched(self, api: ManagementAPI, entities: Iterable[tuple[str, str]]) -> list[Point]:
+    async def watched(self, broker: Broker, entities: Iterable[tuple[str, str]]) -> list[Point]:
         """Fresh values of the queues (and the cluster totals) someone is watching."""
+        api = _management(broker)
         limit = asyncio.Semaphore(WATCH_CONCURRENCY)
 
         async def one(entity_type: str, entity: str) -> Point | None:
@@ -166,6 +216,6 @@ class RabbitMQSampler:
                 stats = await queue_stats(api, vhost, name)
             return None if stats is None else Point("queue", entity, _values(stats))
 
-        wanted = [(t, e) for t, e in entities if t in ("queue", "cluster")]
+        wanted = [(t, e) for t, e in entities if t in self.watchable]
         found = await asyncio.gather(*(one(t, e) for t, e in wanted))
         return [p for p in found if p is not None]

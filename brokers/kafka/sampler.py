@@ -6,6 +6,14 @@ committed offset, read by :class:`brokers.kafka.metrics.LagProbe` (which never
 commits). When those records could not be read within the probe's budget it is
 estimated as lag / produce rate, and the point says which (``lag_seconds_source``
 is ``timestamp`` or ``estimate``).
+
+The metrics capability of Kafka (:class:`KafkaMetrics`): it makes a
+:class:`KafkaSampler`, which turns what :mod:`brokers.kafka.metrics` reads into
+the neutral points of :mod:`brokers.base.metrics`: topics (depth is the sum of
+high minus low watermarks, publish rate the growth of the high watermarks) and
+groups (lag, lag in seconds, consume rate). Of
+:class:`~brokers.base.metrics.SamplerOptions` it reads ``topics``,
+``max_groups``, ``lag_probes``, ``lag_probe_seconds`` and ``rate_window``.
 """
 
 from __future__ import annotations
@@ -18,8 +26,18 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from brokers.base import BrokerError, ClusterConfig
-from brokers.kafka import KafkaBroker, Partition
+from brokers.base import Broker, BrokerError, ClusterConfig
+from brokers.base.metrics import (
+    ClusterSample,
+    Point,
+    SamplerOptions,
+    SeenConsumer,
+    looks_like_dlq,
+    rounded,
+    value,
+    values_of,
+)
+from brokers.kafka.adapter import KafkaBroker, Partition
 from brokers.kafka.metrics import (
     GroupOffsets,
     LagProbe,
@@ -28,9 +46,7 @@ from brokers.kafka.metrics import (
     sample_cluster,
     watermarks_of,
 )
-from dashboard.metrics.fields import Point, Values, rounded
-from dashboard.metrics.rates import CounterRates
-from dashboard.metrics.sample import ClusterSample, SeenConsumer, looks_like_dlq
+from brokers.kafka.rates import CounterRates
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +56,30 @@ def _sum_known(values: Iterable[float | int | None]) -> Any:
     return sum(known) if known else None
 
 
+def _kafka(broker: Broker) -> KafkaBroker:
+    if not isinstance(broker, KafkaBroker):
+        raise TypeError(f"a Kafka sampler needs a Kafka adapter, not {broker!r}")
+    return broker
+
+
+class KafkaMetrics:
+    """Kafka's metrics capability: topics and consumer groups, besides the cluster."""
+
+    entity_types = ("topic", "group")
+
+    def sampler(self, config: ClusterConfig, options: SamplerOptions) -> KafkaSampler:
+        return KafkaSampler(
+            config,
+            max_groups=options.max_groups,
+            probe_limit=options.lag_probes,
+            probe_seconds=options.lag_probe_seconds,
+            window=options.rate_window,
+            topics=options.topics,
+        )
+
+
 class KafkaSampler:
-    kind = "kafka"
+    watchable = frozenset({"topic", "group"})
 
     def __init__(
         self,
@@ -78,7 +116,8 @@ class KafkaSampler:
             self._probe = LagProbe(broker)
         return self._probe
 
-    async def full(self, broker: KafkaBroker) -> ClusterSample:
+    async def full(self, adapter: Broker) -> ClusterSample:
+        broker = _kafka(adapter)
         started = time.monotonic()
         sample = await sample_cluster(
             broker, max_groups=self.max_groups, topic_filter=self.topic_filter
@@ -101,16 +140,15 @@ class KafkaSampler:
             {("topic", t) for t in sample.partitions}
             | {(k, g) for g in sample.groups for k in ("consume", "produce")}
         )
-        totals: Values = (
-            _sum_known(p.values[0] for p in points if p.entity_type == "topic"),
-            None,
-            None,
-            rounded(_sum_known(p.values[3] for p in points if p.entity_type == "topic")),
-            rounded(_sum_known(p.values[4] for p in groups)),
-            None,
-            sum(len(g.members) for g in sample.groups.values()),
-            _sum_known(p.values[7] for p in groups),
-            max((p.values[8] for p in groups if p.values[8] is not None), default=None),
+        topics = [p.values for p in points if p.entity_type == "topic"]
+        lag_seconds = [v for p in groups if (v := value(p.values, "lag_seconds")) is not None]
+        totals = values_of(
+            depth=_sum_known(value(v, "depth") for v in topics),
+            publish_rate=rounded(_sum_known(value(v, "publish_rate") for v in topics)),
+            deliver_rate=rounded(_sum_known(value(p.values, "deliver_rate") for p in groups)),
+            consumers=sum(len(g.members) for g in sample.groups.values()),
+            lag=_sum_known(value(p.values, "lag") for p in groups),
+            lag_seconds=max(lag_seconds, default=None),
         )
         seen = tuple(
             SeenConsumer(
@@ -126,7 +164,7 @@ class KafkaSampler:
         )
         return ClusterSample(
             slug=self.config.slug,
-            kind=self.kind,
+            kind=self.config.kind,
             time=datetime.now(UTC),
             totals=totals,
             points=tuple(points),
@@ -154,16 +192,8 @@ class KafkaSampler:
         if len(ends) == len(parts) and all((topic, p) in low for p in parts):
             depth = sum(ends[p] - low[(topic, p)] for p in parts)
         produce = rounded(self.rates.observe(("topic", topic), now, ends))
-        values = (
-            depth,
-            None,
-            None,
-            produce,
-            None,
-            None,
-            self.topic_members.get(topic, 0),
-            None,
-            None,
+        values = values_of(
+            depth=depth, publish_rate=produce, consumers=self.topic_members.get(topic, 0)
         )
         extra = None
         if looks_like_dlq(topic) or topic in self.managed_dlqs:
@@ -210,7 +240,13 @@ class KafkaSampler:
         consume = rounded(self.rates.observe(("consume", group.group_id), now, committed))
         produce = rounded(self.rates.observe(("produce", group.group_id), now, ends))
         lag_seconds, source = self._lag_seconds(group, ends, lag, produce, stamps, wall)
-        values = (None, None, None, produce, consume, None, len(group.members), lag, lag_seconds)
+        values = values_of(
+            publish_rate=produce,
+            deliver_rate=consume,
+            consumers=len(group.members),
+            lag=lag,
+            lag_seconds=lag_seconds,
+        )
         extra = {"state": group.state, "lag_seconds_source": source}
         if group.error:
             extra["error"] = group.error
@@ -243,10 +279,9 @@ class KafkaSampler:
             return rounded(lag / produce, 1), "estimate"
         return None, None
 
-    async def watched(
-        self, broker: KafkaBroker, entities: Iterable[tuple[str, str]]
-    ) -> list[Point]:
+    async def watched(self, adapter: Broker, entities: Iterable[tuple[str, str]]) -> list[Point]:
         """Fresh values of the topics and groups someone is watching."""
+        broker = _kafka(adapter)
         wanted = list(entities)
         topics = {e: self.partitions[e] for t, e in wanted if t == "topic" and e in self.partitions}
         group_ids = sorted({e for t, e in wanted if t == "group"})
