@@ -2,7 +2,22 @@
 
 from __future__ import annotations
 
+from brokers.base import Broker
 from brokers.base.contract import BrokerKind
-from brokers.kafka.adapter import KafkaBroker
+from brokers.kafka.adapter import KafkaBroker, kafka_adapter
+from brokers.kafka.tail import TopicTap
+from brokers.kafka.topic_browser import KafkaTopicBrowser
 
-KIND = BrokerKind(name="kafka", label="Kafka", adapter=KafkaBroker, has_vhosts=False)
+
+def topic_browser(broker: Broker) -> KafkaTopicBrowser:
+    return KafkaTopicBrowser(kafka_adapter(broker))
+
+
+KIND = BrokerKind(
+    name="kafka",
+    label="Kafka",
+    adapter=KafkaBroker,
+    has_vhosts=False,
+    topics=topic_browser,
+    tap=TopicTap(),
+)

@@ -3,6 +3,17 @@
 from __future__ import annotations
 
 from brokers.base.contract import BrokerKind
-from brokers.rabbitmq.adapter import RabbitMQBroker
+from brokers.rabbitmq.adapter import RabbitMQBroker, rabbitmq_adapter
+from brokers.rabbitmq.move import QueueMover
+from brokers.rabbitmq.tail import QueueTap
 
-KIND = BrokerKind(name="rabbitmq", label="RabbitMQ", adapter=RabbitMQBroker, has_vhosts=True)
+KIND = BrokerKind(
+    name="rabbitmq",
+    label="RabbitMQ",
+    adapter=RabbitMQBroker,
+    has_vhosts=True,
+    # The adapter is its own queue browser.
+    queues=rabbitmq_adapter,
+    tap=QueueTap(),
+    mover=QueueMover(),
+)
