@@ -377,15 +377,15 @@ async def test_it_starts_no_tail_beyond_the_process_cap_but_lets_viewers_join_on
 ) -> None:
     from dashboard.core.connections import close_all
     from dashboard.tail.hub import running_tails
-    from dashboard.tail.viewers import join_topic_tail
+    from dashboard.tail.viewers import join_tail
 
     settings.MQB_TAIL_MAX_RUNNING = 1
     first, second = two_topics
-    viewers = [await join_topic_tail("test-kafka", first)]
+    viewers = [await join_tail("test-kafka", first)]
     try:
         with pytest.raises(Busy, match="MQB_TAIL_MAX_RUNNING=1"):
-            await join_topic_tail("test-kafka", second)
-        viewers.append(await join_topic_tail("test-kafka", first))  # the running one: no thread
+            await join_tail("test-kafka", second)
+        viewers.append(await join_tail("test-kafka", first))  # the running one: no thread
         assert list(running_tails()) == [("topic", "test-kafka", first)]
     finally:
         for viewer in viewers:

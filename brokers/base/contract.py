@@ -11,10 +11,12 @@ What a kind can do beyond that is a capability of its :class:`BrokerKind`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import ClassVar, Protocol, Self, runtime_checkable
 
+from brokers.base.browse import QueueBrowser, TopicBrowser
 from brokers.base.config import ClusterConfig
 from brokers.base.deadletters import DeadLetters
 from brokers.base.metrics import Metrics
@@ -94,8 +96,16 @@ class BrokerKind:
     * ``metrics``: makes the sampler of one cluster (:mod:`brokers.base.metrics`);
     * ``deadletters``: discovery, capture and the requeue sender
       (:mod:`brokers.base.deadletters`);
+    * ``queues``: the queue browser over an adapter of this kind (vhosts,
+      queues, exchanges, peek, publish, purge; :mod:`brokers.base.browse`);
+    * ``topics``: the topic browser over an adapter of this kind (topics,
+      consumer groups, offsets, records, produce, purge; :mod:`brokers.base.browse`);
     * ``tap``: live tails (:mod:`brokers.base.tail`);
     * ``mover``: moves messages between queues (:mod:`brokers.base.move`).
+
+    ``queues`` and ``topics`` take the adapter that :attr:`adapter` made for a
+    cluster (the dashboard keeps one per cluster and process) and return it, or
+    a browser over it, typed as the capability.
     """
 
     name: str
@@ -104,5 +114,7 @@ class BrokerKind:
     has_vhosts: bool
     metrics: Metrics | None = None
     deadletters: DeadLetters | None = None
+    queues: Callable[[Broker], QueueBrowser] | None = None
+    topics: Callable[[Broker], TopicBrowser] | None = None
     tap: Tap | None = None
     mover: Mover | None = None

@@ -23,11 +23,14 @@ from collections import deque
 from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from brokers.base.errors import BrokerError
 from brokers.decode import Decoded, HeaderValue, decode_body, decode_headers
 from brokers.decode.headers import Headers
+
+if TYPE_CHECKING:
+    from brokers.base.contract import Broker
 
 # Bytes of a body the decoder sees: a longer body is previewed from its start,
 # so a 100 MB message costs the web process no more than a 64 KiB one.
@@ -160,5 +163,29 @@ class RateLimiter:
         return max(0.0, wait)
 
 
+@dataclass(frozen=True)
+class TailOptions:
+    """How a tap reads: at most ``rate`` messages a second, bodies cut to ``preview``
+    characters; a tap that buffers on the broker keeps at most ``buffer`` messages
+    and ``buffer_bytes`` bytes there (RabbitMQ's tap queue)."""
+
+    rate: int = 20
+    preview: int = 1024
+    buffer: int = 10_000
+    buffer_bytes: int = 16 * 1024 * 1024
+
+
 class Tap(Protocol):
-    """The live-tail capability: opens a tail source on one queue or topic of a cluster."""
+    """The live-tail capability: opens a tail source on one queue or topic of a cluster.
+
+    ``entity`` names what a tail watches (``"queue"``, ``"topic"``), and so the
+    websocket route that serves it. ``vhost`` is ``""`` for a kind without vhosts.
+    """
+
+    @property
+    def entity(self) -> str: ...
+
+    async def open(
+        self, broker: Broker, name: str, *, vhost: str, options: TailOptions
+    ) -> TailSource:
+        """An open source; NotFound, NotTappable or another BrokerError if it cannot be."""

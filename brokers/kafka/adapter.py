@@ -37,6 +37,7 @@ from confluent_kafka.admin import AdminClient, OffsetSpec  # type: ignore[attr-d
 
 from brokers.base import (
     DLQ_NAME_PATTERN,
+    Broker,
     BrokerBase,
     BrokerError,
     BrokerUnavailable,
@@ -256,3 +257,11 @@ class KafkaBroker(KafkaCalls, BrokerBase):
         if "brokers are down" in text and self._last_error.get():
             return
         self._last_error.set(text)
+
+
+def kafka_adapter(broker: Broker) -> KafkaBroker:
+    """``broker`` as the Kafka adapter it is: the capabilities of the Kafka kind are
+    only ever given the adapter the kind made (``brokers.registry.make_broker``)."""
+    if not isinstance(broker, KafkaBroker):
+        raise TypeError(f"a Kafka capability was given a {type(broker).__name__}")
+    return broker

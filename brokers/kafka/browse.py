@@ -29,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -44,6 +44,7 @@ from confluent_kafka import (
 from confluent_kafka.admin import OffsetSpec  # type: ignore[attr-defined]
 
 from brokers.base import NotFound
+from brokers.base.browse import Matcher
 from brokers.kafka import KafkaBroker, Partition
 from brokers.kafka.models import KafkaRecord, RecordPage, ScannedRange
 from brokers.kafka.topics import topic_partitions
@@ -53,7 +54,6 @@ START_MODES = ("oldest", "newest", "offset", "timestamp", "cursor")
 # get their own few threads so they never starve the loop's default executor,
 # which every other Kafka call uses.
 READ_THREADS = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="kafka-read")
-Matcher = Callable[[bytes | None, bytes | None], bool]
 
 
 @dataclass

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from brokers.base import Broker
 from brokers.base.contract import BrokerKind
-from brokers.kafka.adapter import KafkaBroker
+from brokers.kafka.adapter import KafkaBroker, kafka_adapter
 from brokers.kafka.sampler import KafkaMetrics
+from brokers.kafka.tail import TopicTap
+from brokers.kafka.topic_browser import KafkaTopicBrowser
+
+
+def topic_browser(broker: Broker) -> KafkaTopicBrowser:
+    return KafkaTopicBrowser(kafka_adapter(broker))
+
 
 KIND = BrokerKind(
     name="kafka",
@@ -12,4 +20,6 @@ KIND = BrokerKind(
     adapter=KafkaBroker,
     has_vhosts=False,
     metrics=KafkaMetrics(),
+    topics=topic_browser,
+    tap=TopicTap(),
 )

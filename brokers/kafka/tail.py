@@ -1,14 +1,14 @@
 """Kafka tail: read a topic from its end with a consumer group that never commits.
 
-Features: :func:`open_kafka_tap` creates one librdkafka consumer per tail with a
-unique ``group.id`` (``mqboard-tail-<random>``), ``enable.auto.commit`` and
-``enable.auto.offset.store`` off, and ``assign()`` s every partition at its
-end offset: it never joins the group, never commits and never creates the
-topic (``allow.auto.create.topics`` is off, a missing topic is NotFound). It
-consumes in batches of up to :data:`BATCH` records in its own worker thread
-(librdkafka calls block; the event loop never waits on one), shows at most
-``rate`` records per second and counts every other record it read as skipped,
-exactly.
+Features: :func:`open_kafka_tap` (the Kafka kind's tap, :class:`TopicTap`)
+creates one librdkafka consumer per tail with a unique ``group.id``
+(``mqboard-tail-<random>``), ``enable.auto.commit`` and
+``enable.auto.offset.store`` off, and ``assign()`` s every partition at its end
+offset: it never joins the group, never commits and never creates the topic
+(``allow.auto.create.topics`` is off, a missing topic is NotFound). It consumes
+in batches of up to :data:`BATCH` records in its own worker thread (librdkafka
+calls block; the event loop never waits on one), shows at most ``rate`` records
+per second and counts every other record it read as skipped, exactly.
 
 Limitations: partitions added after the tail started are not followed. Every
 record is fetched (librdkafka's fetch is cheap, and counting needs it), but
@@ -22,15 +22,26 @@ import concurrent.futures
 import contextlib
 import uuid
 from collections.abc import AsyncGenerator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from confluent_kafka import OFFSET_END, Consumer, KafkaError, KafkaException, TopicPartition
 
 from brokers.base import BrokerUnavailable, NotFound
-from brokers.base.tail import RateLimiter, TailBatch, TailMessage, decode_for_tail, header_rows
+from brokers.base.tail import (
+    RateLimiter,
+    TailBatch,
+    TailMessage,
+    TailOptions,
+    TailSource,
+    decode_for_tail,
+    header_rows,
+)
+from brokers.kafka.adapter import kafka_adapter
 
 if TYPE_CHECKING:
+    from brokers.base import Broker
     from brokers.kafka import KafkaBroker
 
 BATCH = 500  # records per consume() call
@@ -151,3 +162,17 @@ async def open_kafka_tap(
     tap = KafkaTap(broker, topic, rate=rate, preview=preview)
     await tap.open()
     return tap
+
+
+@dataclass(frozen=True)
+class TopicTap:
+    """The Kafka kind's tap capability: a tail on one topic (``vhost`` is unused)."""
+
+    entity: str = "topic"
+
+    async def open(
+        self, broker: Broker, name: str, *, vhost: str, options: TailOptions
+    ) -> TailSource:
+        return await open_kafka_tap(
+            kafka_adapter(broker), name, rate=options.rate, preview=options.preview
+        )

@@ -28,13 +28,12 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from brokers.base import BrokerError, NotFound
+from brokers.base.browse import Header
 from brokers.base.validate import kafka_record
 from brokers.kafka import KafkaBroker
 from brokers.kafka.errors import CompactedTopic
 from brokers.kafka.models import Produced, PurgedPartition, PurgeResult, is_compact_only
 from brokers.kafka.topics import cleanup_policies, topic_partitions
-
-Header = tuple[str, bytes | None]
 
 
 async def produce(

@@ -35,6 +35,7 @@ from aio_pika.abc import AbstractConnection
 
 from brokers.base import (
     DLQ_NAME_PATTERN,
+    Broker,
     BrokerBase,
     BrokerError,
     ClusterConfig,
@@ -253,6 +254,14 @@ class RabbitMQBroker(ManagementClient, BrokerBase):
     async def _open_amqp(self) -> AbstractConnection:
         self._amqp = await connect_amqp(self.config, self.default_vhost())
         return self._amqp
+
+
+def rabbitmq_adapter(broker: Broker) -> RabbitMQBroker:
+    """``broker`` as the RabbitMQ adapter it is: the capabilities of the RabbitMQ kind
+    are only ever given the adapter the kind made (``brokers.registry.make_broker``)."""
+    if not isinstance(broker, RabbitMQBroker):
+        raise TypeError(f"a RabbitMQ capability was given a {type(broker).__name__}")
+    return broker
 
 
 def _int_or_none(value: object) -> int | None:

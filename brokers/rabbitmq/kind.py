@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from brokers.base.contract import BrokerKind
-from brokers.rabbitmq.adapter import RabbitMQBroker
+from brokers.rabbitmq.adapter import RabbitMQBroker, rabbitmq_adapter
+from brokers.rabbitmq.move import QueueMover
 from brokers.rabbitmq.sampler import RabbitMQMetrics
+from brokers.rabbitmq.tail import QueueTap
 
 KIND = BrokerKind(
     name="rabbitmq",
@@ -12,4 +14,8 @@ KIND = BrokerKind(
     adapter=RabbitMQBroker,
     has_vhosts=True,
     metrics=RabbitMQMetrics(),
+    # The adapter is its own queue browser.
+    queues=rabbitmq_adapter,
+    tap=QueueTap(),
+    mover=QueueMover(),
 )

@@ -1,11 +1,12 @@
 """RabbitMQ tail: a temporary queue bound like the watched one, read at a bounded rate.
 
-Features: :func:`open_rabbitmq_tap` reads the watched queue's bindings from the
-management API, declares a server-named, exclusive, auto-delete, non-durable
-classic queue and binds it with the same (exchange, routing key, arguments) as
-every binding except the default exchange's. RabbitMQ then routes a copy of
-each message bound for the watched queue to the tap too; the watched queue and
-its consumers are untouched.
+Features: :func:`open_rabbitmq_tap` (the RabbitMQ kind's tap,
+:class:`QueueTap`) reads the watched queue's bindings from the management API,
+declares a server-named, exclusive, auto-delete, non-durable classic queue and
+binds it with the same (exchange, routing key, arguments) as every binding
+except the default exchange's. RabbitMQ then routes a copy of each message
+bound for the watched queue to the tap too; the watched queue and its consumers
+are untouched.
 
 Bounded cost: the tap consumes with prefetch 1 and acknowledges a message only
 once it was shown, so it takes at most ``rate`` messages per second off the
@@ -35,21 +36,25 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncGenerator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import aiormq.abc
 import aiormq.exceptions
 
-from brokers.base import BrokerAuthError, BrokerUnavailable, NotFound
+from brokers.base import Broker, BrokerAuthError, BrokerUnavailable, NotFound
 from brokers.base.tail import (
     NotTappable,
     RateLimiter,
     TailBatch,
     TailMessage,
+    TailOptions,
+    TailSource,
     decode_for_tail,
     header_rows,
 )
+from brokers.rabbitmq.adapter import rabbitmq_adapter
 from brokers.rabbitmq.connection import Session
 from brokers.rabbitmq.errors import amqp_errors
 from brokers.rabbitmq.routes import parse_binding
@@ -314,3 +319,23 @@ async def open_rabbitmq_tap(
     )
     await tap.open()
     return tap
+
+
+@dataclass(frozen=True)
+class QueueTap:
+    """The RabbitMQ kind's tap capability: a tail on one queue of a vhost."""
+
+    entity: str = "queue"
+
+    async def open(
+        self, broker: Broker, name: str, *, vhost: str, options: TailOptions
+    ) -> TailSource:
+        return await open_rabbitmq_tap(
+            rabbitmq_adapter(broker),
+            vhost,
+            name,
+            rate=options.rate,
+            buffer=options.buffer,
+            buffer_bytes=options.buffer_bytes,
+            preview=options.preview,
+        )

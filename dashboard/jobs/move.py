@@ -2,8 +2,8 @@
 
 ``do_move_messages`` (web) checks the operator role, the input and that both
 ends exist, then starts a ``rabbitmq.move`` job. ``run_move_job`` (worker)
-runs ``brokers.rabbitmq.move.move_messages`` with the job's checkpoint and
-turns its exact result into the job's verdict.
+runs the cluster kind's mover (``brokers.base.move.Mover``) with the job's
+checkpoint and turns its exact result into the job's verdict.
 
 Other features reuse the mechanism: ``do_move_messages`` starts a move job
 from any queue to a queue or exchange (a DLQ back to one origin), and a job
@@ -22,6 +22,7 @@ from django.conf import settings
 from django.http import HttpRequest
 
 from brokers.base import ClusterConfig, validate
+from brokers.base.move import Mover
 from brokers.rabbitmq.move import (
     Command,
     MoveProgress,
@@ -29,9 +30,8 @@ from brokers.rabbitmq.move import (
     MoveSpec,
     MoveTarget,
     StopReason,
-    check_move,
-    move_messages,
 )
+from brokers.registry import require
 from dashboard.browse.rabbitmq.access import (
     User,
     get_rabbitmq_config,
@@ -146,7 +146,7 @@ async def do_move_messages(
         rate_limit=rate_limit,
     )
     # Both ends must exist now; the worker checks again when it starts.
-    parameters["depth_when_asked"] = await check_move(config, spec)
+    parameters["depth_when_asked"] = await _mover(config).check_move(config, spec)
     return await sync_to_async(_start)(slug, parameters, spec, user, target_text, request)
 
 
@@ -227,7 +227,9 @@ async def run_move(run: JobRun, config: ClusterConfig, spec: MoveSpec) -> JobOut
         )
         return Command(command.value)
 
-    result = await move_messages(config, spec, checkpoint, tick=settings.MQB_JOB_PROGRESS_INTERVAL)
+    result = await _mover(config).move_messages(
+        config, spec, checkpoint, tick=settings.MQB_JOB_PROGRESS_INTERVAL
+    )
     state = {
         StopReason.COMPLETED: Job.State.DONE,
         StopReason.SOURCE_EMPTY: Job.State.DONE,
@@ -241,6 +243,10 @@ async def run_move(run: JobRun, config: ClusterConfig, spec: MoveSpec) -> JobOut
         failed=result.failed,
         result={**dataclasses.asdict(result), "reason": str(result.reason), "rate": result.rate},
     )
+
+
+def _mover(config: ClusterConfig) -> Mover:
+    return require(config, lambda k: k.mover, "moving messages")
 
 
 def verdict(result: MoveResult, spec: MoveSpec) -> str:

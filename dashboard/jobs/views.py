@@ -82,15 +82,15 @@ async def move_form(request: HttpRequest, slug: str) -> HttpResponse:
     status = 200
     if request.method == "POST":
         form.update({k: request.POST.get(k, form[k]) for k in form})
-        kind = form["target_kind"]
+        target = form["target_kind"]
         try:
             job = await do_move_messages(
                 slug,
                 vhost=form["vhost"],
                 source=form["source"],
-                target_queue=form["target_queue"] if kind == "queue" else "",
-                target_exchange=form["target_exchange"] if kind == "exchange" else "",
-                routing_key=form["routing_key"] if kind == "exchange" else "",
+                target_queue=form["target_queue"] if target == "queue" else "",
+                target_exchange=form["target_exchange"] if target == "exchange" else "",
+                routing_key=form["routing_key"] if target == "exchange" else "",
                 count=form["count"].strip(),
                 rate_limit=form["rate_limit"].strip(),
                 user=user,

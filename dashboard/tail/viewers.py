@@ -1,7 +1,7 @@
 """Live tails for the websocket consumers: the only way they reach ``brokers.<kind>.tail``.
 
-``join_queue_tail`` / ``join_topic_tail`` return a :class:`Viewer` of the one
-tail of that entity in this process (started by the first viewer, stopped
+``join_tail`` returns a :class:`Viewer` of the one tail of a queue or topic in
+this process (started by the first viewer with the cluster kind's tap, stopped
 when the last one calls :meth:`Viewer.leave`). Settings: ``MQB_TAIL_RATE``
 (messages per second per viewer), ``MQB_TAIL_BUFFER`` and
 ``MQB_TAIL_BUFFER_BYTES`` (the RabbitMQ tap queue's caps), ``MQB_TAIL_PREVIEW``
@@ -13,60 +13,33 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from brokers.base import ConfigError, NotSupported
-from brokers.base.tail import TailSource
-from brokers.kafka import KafkaBroker
-from brokers.kafka.tail import open_kafka_tap
-from brokers.rabbitmq import RabbitMQBroker
-from brokers.rabbitmq.tail import open_rabbitmq_tap
+from brokers.base.tail import TailOptions, TailSource
+from brokers.registry import kind_of, require
 from dashboard.core.clusters import get_cluster_config
 from dashboard.core.connections import get_broker
 from dashboard.tail.hub import Tail, TailKey, Viewer, join, running_tails
 
-__all__ = ["Tail", "TailKey", "Viewer", "join_queue_tail", "join_topic_tail", "running_tails"]
+__all__ = ["Tail", "TailKey", "Viewer", "join_tail", "running_tails"]
 
 
-def _check_kind(slug: str, kind: str) -> None:
-    config = get_cluster_config(slug)  # ConfigError for an unknown cluster
-    if config.kind != kind:
-        raise NotSupported(f"cluster {slug!r} is not a {kind} cluster")
+async def join_tail(slug: str, name: str, *, vhost: str = "") -> Viewer:
+    """Watch the messages flowing into queue or topic ``name`` (of ``vhost``) from now on.
 
-
-async def join_queue_tail(slug: str, vhost: str, name: str) -> Viewer:
-    """Watch the messages flowing into RabbitMQ queue ``name`` of ``vhost``."""
-    _check_kind(slug, "rabbitmq")
-
-    async def opener() -> TailSource:
-        broker = await get_broker(slug)
-        if not isinstance(broker, RabbitMQBroker):
-            raise ConfigError(f"cluster {slug!r} is not a RabbitMQ cluster")
-        return await open_rabbitmq_tap(
-            broker,
-            vhost,
-            name,
-            rate=settings.MQB_TAIL_RATE,
-            buffer=settings.MQB_TAIL_BUFFER,
-            buffer_bytes=settings.MQB_TAIL_BUFFER_BYTES,
-            preview=settings.MQB_TAIL_PREVIEW,
-        )
-
-    return await join(
-        ("queue", slug, vhost, name), opener, settings.MQB_TAIL_RATE, settings.MQB_TAIL_MAX_RUNNING
+    ConfigError for an unknown cluster, NotSupported when its kind has no tap.
+    """
+    config = get_cluster_config(slug)
+    tap = require(config, lambda k: k.tap, "live tails")
+    key = (
+        (tap.entity, slug, vhost, name) if kind_of(config).has_vhosts else (tap.entity, slug, name)
+    )
+    options = TailOptions(
+        rate=settings.MQB_TAIL_RATE,
+        preview=settings.MQB_TAIL_PREVIEW,
+        buffer=settings.MQB_TAIL_BUFFER,
+        buffer_bytes=settings.MQB_TAIL_BUFFER_BYTES,
     )
 
-
-async def join_topic_tail(slug: str, topic: str) -> Viewer:
-    """Watch the records produced to Kafka topic ``topic`` from now on."""
-    _check_kind(slug, "kafka")
-
     async def opener() -> TailSource:
-        broker = await get_broker(slug)
-        if not isinstance(broker, KafkaBroker):
-            raise ConfigError(f"cluster {slug!r} is not a Kafka cluster")
-        return await open_kafka_tap(
-            broker, topic, rate=settings.MQB_TAIL_RATE, preview=settings.MQB_TAIL_PREVIEW
-        )
+        return await tap.open(await get_broker(slug), name, vhost=vhost, options=options)
 
-    return await join(
-        ("topic", slug, topic), opener, settings.MQB_TAIL_RATE, settings.MQB_TAIL_MAX_RUNNING
-    )
+    return await join(key, opener, settings.MQB_TAIL_RATE, settings.MQB_TAIL_MAX_RUNNING)

@@ -6,12 +6,12 @@
 The Origin is checked by the ASGI stack (``AllowedHostsOriginValidator``);
 ``connect`` refuses sockets without a logged-in session (4401) or without the
 viewer role (4403), for unknown clusters (4404) and with missing parameters or
-the wrong kind of cluster (4400). An accepted socket is sent a ``tail.status``
-and then waits: the page sends ``{"action": "start"}`` to join the entity's
-tail and ``{"action": "pause"}`` to leave it (the tail stops when its last
-viewer leaves or disconnects). A user watches at most ``MQB_USER_MAX_TAILS``
-tails at once (per web process), and a process runs at most
-``MQB_TAIL_MAX_RUNNING``: a start beyond either is answered with a
+a cluster whose kind has no tap for this route's entity (4400). An accepted
+socket is sent a ``tail.status`` and then waits: the page sends
+``{"action": "start"}`` to join the entity's tail and ``{"action": "pause"}``
+to leave it (the tail stops when its last viewer leaves or disconnects). A user watches at
+most ``MQB_USER_MAX_TAILS`` tails at once (per web process), and a process runs
+at most ``MQB_TAIL_MAX_RUNNING``: a start beyond either is answered with a
 ``tail.status`` of state ``refused`` whose message says why, and the socket
 stays open (pausing another tail frees a place). While joined it is sent
 ``tail.message`` (each with the viewer's running ``skipped`` count) and, every
@@ -32,12 +32,13 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
 from brokers.base import ConfigError
+from brokers.registry import kind_of
 from dashboard.core.clusters import get_cluster_config
 from dashboard.core.limits import TAIL_WATCHERS, Busy, user_key
 from dashboard.core.roles import VIEWER, has_role
 from dashboard.core.websockets import UNAUTHENTICATED
 from dashboard.tail.hub import Viewer
-from dashboard.tail.viewers import join_queue_tail, join_topic_tail
+from dashboard.tail.viewers import join_tail
 
 BAD_REQUEST = 4400
 FORBIDDEN = 4403
@@ -45,7 +46,8 @@ NOT_FOUND = 4404
 
 
 class TailConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
-    kind: ClassVar[str] = ""
+    # What this route tails: a cluster's kind serves it if its tap has this entity.
+    entity: ClassVar[str] = ""
 
     params: dict[str, str]
     viewer: Viewer | None = None
@@ -75,7 +77,8 @@ class TailConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         except ConfigError:
             await self.close(code=NOT_FOUND)
             return
-        if config.kind != self.kind or not self.complete(self.params):
+        tap = kind_of(config).tap
+        if tap is None or tap.entity != self.entity or not self.complete(self.params):
             await self.close(code=BAD_REQUEST)
             return
         await self.accept()
@@ -147,21 +150,21 @@ class TailConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
 
 
 class QueueTailConsumer(TailConsumer):
-    kind = "rabbitmq"
+    entity = "queue"
 
     def complete(self, params: dict[str, str]) -> bool:
         return bool(params.get("vhost")) and "name" in params
 
     async def join(self) -> Viewer:
         p = self.params
-        return await join_queue_tail(p["cluster"], p["vhost"], p["name"])
+        return await join_tail(p["cluster"], p["name"], vhost=p["vhost"])
 
 
 class TopicTailConsumer(TailConsumer):
-    kind = "kafka"
+    entity = "topic"
 
     def complete(self, params: dict[str, str]) -> bool:
         return bool(params.get("name"))
 
     async def join(self) -> Viewer:
-        return await join_topic_tail(self.params["cluster"], self.params["name"])
+        return await join_tail(self.params["cluster"], self.params["name"])

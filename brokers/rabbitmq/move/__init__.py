@@ -76,6 +76,7 @@ __all__ = [
     "MoveResult",
     "MoveSpec",
     "MoveTarget",
+    "QueueMover",
     "Route",
     "StopReason",
     "TokenBucket",
@@ -110,6 +111,22 @@ async def check_move(config: ClusterConfig, spec: MoveSpec) -> int:
         return await mover.check_ends()
     finally:
         await close_quietly(connection)
+
+
+class QueueMover:
+    """The RabbitMQ kind's mover capability: :func:`check_move` and :func:`move_messages`."""
+
+    async def check_move(self, config: ClusterConfig, spec: MoveSpec) -> int:
+        return await check_move(config, spec)
+
+    async def move_messages(
+        self,
+        config: ClusterConfig,
+        spec: MoveSpec,
+        checkpoint: Checkpoint | None = None,
+        tick: float = 0.5,
+    ) -> MoveResult:
+        return await move_messages(config, spec, checkpoint, tick)
 
 
 def check_names(spec: MoveSpec) -> None:

@@ -11,8 +11,9 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 
 from brokers.base import ClusterConfig, ConfigError, NotSupported, validate
-from brokers.kafka import KafkaBroker
+from brokers.base.browse import TopicBrowser
 from brokers.kafka.clients import set_pool_size
+from brokers.registry import kind_of, require
 from dashboard.core import audit, clusters
 from dashboard.core.connections import get_broker
 from dashboard.core.params import INT32_MAX, INT64_MAX, InvalidInput
@@ -27,23 +28,21 @@ set_pool_size(settings.MQB_KAFKA_BROWSE_CONSUMERS)
 
 def kafka_config(slug: str) -> ClusterConfig:
     config = clusters.get_cluster_config(slug)
-    if config.kind != "kafka":
+    if kind_of(config).topics is None:
         raise ConfigError(f"cluster {slug!r} is not a Kafka cluster")
     return config
 
 
 def kafka_slugs() -> list[str]:
+    """The clusters whose kind has topics to browse."""
     # Through the module, so tests can point it at other clusters.
-    return [c.slug for c in clusters.get_cluster_configs() if c.kind == "kafka"]
+    return [c.slug for c in clusters.get_cluster_configs() if kind_of(c).topics is not None]
 
 
-async def get_kafka(slug: str) -> KafkaBroker:
-    """The process's connected adapter of Kafka cluster ``slug``."""
-    kafka_config(slug)
-    broker = await get_broker(slug)
-    if not isinstance(broker, KafkaBroker):
-        raise ConfigError(f"cluster {slug!r} is not a Kafka cluster")
-    return broker
+async def get_kafka(slug: str) -> TopicBrowser:
+    """The topic browser over the process's connected adapter of cluster ``slug``."""
+    topics = require(kafka_config(slug), lambda k: k.topics, "topics")
+    return topics(await get_broker(slug))
 
 
 def parse_int(

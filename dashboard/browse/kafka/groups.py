@@ -10,7 +10,6 @@ from django.conf import settings
 from django.http import HttpRequest
 
 from brokers.base import BrokerError
-from brokers.kafka import groups as kafka_groups
 from brokers.kafka import offsets as kafka_offsets
 from brokers.kafka.errors import GroupNotEmpty
 from brokers.kafka.group_models import GroupDetail, GroupPage, OffsetResetPlan
@@ -30,8 +29,8 @@ from dashboard.models import AuditEntry
 
 
 async def get_group_page(slug: str, *, page: int = 1, name_filter: str = "") -> GroupPage:
-    return await kafka_groups.group_page(
-        await get_kafka(slug),
+    topics = await get_kafka(slug)
+    return await topics.group_page(
         page=page,
         per_page=settings.MQB_KAFKA_PAGE_SIZE,
         name_filter=name_filter,
@@ -40,7 +39,8 @@ async def get_group_page(slug: str, *, page: int = 1, name_filter: str = "") -> 
 
 async def get_group_detail(slug: str, group_id: str) -> GroupDetail:
     check_group(group_id)
-    return await kafka_groups.group_detail(await get_kafka(slug), group_id)
+    topics = await get_kafka(slug)
+    return await topics.group_detail(group_id)
 
 
 @dataclass(frozen=True)
@@ -85,8 +85,8 @@ def parse_offset_reset(params: Any) -> OffsetReset:
 
 async def _plan(slug: str, group_id: str, reset: OffsetReset, *, apply: bool) -> OffsetResetPlan:
     check_group(group_id)
-    return await kafka_offsets.reset_offsets(
-        await get_kafka(slug),
+    topics = await get_kafka(slug)
+    return await topics.reset_offsets(
         group_id,
         topic=reset.topic,
         partition=reset.partition,

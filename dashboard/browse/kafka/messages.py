@@ -210,15 +210,14 @@ async def get_messages(slug: str, topic: str, query: BrowseQuery, *, reader: str
 async def _get_messages(
     slug: str, topic: str, query: BrowseQuery, executor: concurrent.futures.Executor
 ) -> MessagePage:
-    broker = await get_kafka(slug)
+    topics = await get_kafka(slug)
     match = None
     if query.search:
         needle = query.search.encode("utf-8")
         match = kafka_browse.substring_matcher(
             needle, in_key=query.search_in != "value", in_value=query.search_in != "key"
         )
-    page = await kafka_browse.read_page(
-        broker,
+    page = await topics.read_page(
         topic,
         partitions=query.partitions or None,
         start=query.start,
@@ -263,8 +262,8 @@ async def _read_record(
     check_topic(topic)
     check_position(partition, offset)
     async with kafka_reads().slot(reader) as executor:
-        broker = await get_kafka(slug)
-        return await kafka_browse.read_record(broker, topic, partition, offset, executor=executor)
+        topics = await get_kafka(slug)
+        return await topics.read_record(topic, partition, offset, executor=executor)
 
 
 async def get_record(

@@ -170,8 +170,8 @@ async def do_produce(
         request=request,
     )
     try:
-        produced = await kafka_write.produce(
-            await get_kafka(slug),
+        topics = await get_kafka(slug)
+        produced = await topics.produce(
             topic,
             value=record.value,
             key=record.key,
@@ -229,7 +229,8 @@ async def do_purge_topic(
             f"cluster {config.display_name!r} is protected: type the topic name to confirm"
         )
     try:
-        result = await kafka_write.purge(await get_kafka(slug), topic, partition=partition)
+        topics = await get_kafka(slug)
+        result = await topics.purge(topic, partition=partition)
     except BrokerError as exc:
         partial = exc.result if isinstance(exc, kafka_write.PartialPurge) else None
         if partial is not None:

@@ -2,16 +2,21 @@
 
 ``kind_config`` is the config of a healthy local cluster of each kind in
 ``brokers.registry.KINDS``; a kind added to the registry without a config here
-fails ``test_every_registered_kind_has_a_contract_config``.
+fails ``test_every_registered_kind_has_a_contract_config``. ``sandbox`` makes the
+queues or topics a capability's test works on (``tests.support.sandbox``), and
+``broker`` is a connected adapter of the kind.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import pytest
 
-from brokers.base import ClusterConfig
+from brokers.base import Broker, ClusterConfig
 from brokers.base.contract import BrokerKind
-from brokers.registry import KINDS, kind_of
+from brokers.registry import KINDS, kind_of, make_broker
+from tests.support.sandbox import SANDBOXES, Sandbox
 
 CONFIG_FIXTURES = {"rabbitmq": "rabbitmq_config", "kafka": "kafka_config"}
 
@@ -25,3 +30,20 @@ def kind_config(request: pytest.FixtureRequest) -> ClusterConfig:
 @pytest.fixture
 def kind(kind_config: ClusterConfig) -> BrokerKind:
     return kind_of(kind_config)
+
+
+@pytest.fixture
+async def sandbox(request: pytest.FixtureRequest, kind: BrokerKind) -> AsyncIterator[Sandbox]:
+    """Queues or topics made for one test on the kind's broker, removed afterwards."""
+    made = SANDBOXES[kind.name](request)
+    try:
+        yield made
+    finally:
+        await made.cleanup()
+
+
+@pytest.fixture
+async def broker(kind_config: ClusterConfig) -> AsyncIterator[Broker]:
+    """A connected adapter of the kind, as the dashboard keeps one per cluster."""
+    async with make_broker(kind_config) as adapter:
+        yield adapter

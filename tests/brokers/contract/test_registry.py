@@ -8,6 +8,7 @@ from brokers.base import ConfigError, NotSupported
 from brokers.base.contract import BrokerKind
 from brokers.registry import KINDS, kind_named, make_broker, require
 from tests.brokers.contract.conftest import CONFIG_FIXTURES
+from tests.support.sandbox import SANDBOXES
 
 
 def test_every_registered_kind_has_a_contract_config():
@@ -27,3 +28,18 @@ def test_an_unknown_kind_is_a_config_error_with_a_suggestion():
 def test_require_refuses_a_missing_capability(kind_config):
     with pytest.raises(NotSupported, match="widgets of"):
         require(kind_config, lambda k: None, "widgets")
+
+
+# What each kind offers of browse, tail and move. A capability test skips a kind
+# whose field is None; this keeps that skip from hiding a capability gone missing.
+BROWSE_TAIL_MOVE = {"rabbitmq": {"queues", "tap", "mover"}, "kafka": {"topics", "tap"}}
+
+
+def test_every_registered_kind_has_a_sandbox_and_expected_capabilities():
+    assert sorted(SANDBOXES) == sorted(KINDS) == sorted(BROWSE_TAIL_MOVE)
+
+
+def test_each_kind_offers_the_browse_tail_and_move_capabilities_expected(kind: BrokerKind):
+    fields = {"queues": kind.queues, "topics": kind.topics, "tap": kind.tap, "mover": kind.mover}
+    offered = {name for name, found in fields.items() if found is not None}
+    assert offered == BROWSE_TAIL_MOVE[kind.name]
