@@ -100,15 +100,6 @@ def kafka_record(
     return KafkaLetter(topic=topic, key=key, value=value, headers=kept, partition=partition)
 
 
-def _unsendable_record(letter: KafkaLetter) -> Outcome | None:
-    """UNROUTABLE when librdkafka could not take the record's strings (see base.validate)."""
-    try:
-        validate.kafka_record(letter.topic, letter.key, letter.value, letter.headers)
-    except validate.InvalidValue as exc:
-        return Outcome(Result.UNROUTABLE, f"not sent: {exc.message}")
-    return None
-
-
 class BlockingSender:
     """Produces batches with one idempotent producer. Blocking: call from a worker thread."""
 
@@ -144,7 +135,8 @@ class BlockingSender:
 
     def send(self, letters: Sequence[KafkaLetter]) -> list[Outcome]:
         """Produce every letter and wait for their delivery reports; one outcome per letter."""
-        outcomes = [_unsendable_record(letter) for letter in letters]
+        # outgoing() checked every string librdkafka must take.
+        outcomes: list[Outcome | None] = [None] * len(letters)
         topics = {le.topic for le, o in zip(letters, outcomes, strict=True) if o is None}
         try:
             counts = {t: self._partitions(t) for t in topics}
