@@ -11,7 +11,8 @@ import pytest
 from brokers.kafka import KafkaBroker
 from brokers.kafka.deadletters.discovery import discover_kafka
 from brokers.rabbitmq import RabbitMQBroker
-from brokers.rabbitmq.deadletters.discovery import discover_rabbitmq, topic_matches
+from brokers.rabbitmq.deadletters.discovery import discover_rabbitmq
+from brokers.rabbitmq.routes import topic_matches
 from tests.support import deadletters as h
 
 

@@ -15,6 +15,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.core.exceptions import PermissionDenied
 
+from brokers.base.deadletters import Edit, RequeueTarget
 from dashboard.core.params import InvalidInput
 from dashboard.deadletters import discard
 from dashboard.deadletters import requeue as service
@@ -118,8 +119,8 @@ async def test_a_double_requeue_sends_once(rabbit, operator):
 @pytest.mark.rabbitmq
 async def test_an_unroutable_requeue_marks_the_row_and_sends_nothing(rabbit, operator):
     made, rows = rabbit
-    missing = service.RequeueTarget(exchange=f"gone-{uuid.uuid4().hex[:6]}", routing_key="x")
-    nowhere = service.RequeueTarget(exchange=made.events, routing_key="nothing.binds.this")
+    missing = RequeueTarget(exchange=f"gone-{uuid.uuid4().hex[:6]}", routing_key="x")
+    nowhere = RequeueTarget(exchange=made.events, routing_key="nothing.binds.this")
 
     first = await service.do_requeue_dead_letter(rows[0].pk, user=operator, target=missing)
     second = await service.do_requeue_dead_letter(rows[1].pk, user=operator, target=nowhere)
@@ -145,7 +146,7 @@ async def test_it_requeues_to_a_target_the_user_chose(rabbit, operator, rabbitmq
     await channel.declare_queue(other)
     await connection.close()
 
-    target = service.RequeueTarget(exchange="", routing_key=other)
+    target = RequeueTarget(exchange="", routing_key=other)
     result = await service.do_requeue_dead_letter(rows[0].pk, user=operator, target=target)
 
     assert result.sent
@@ -156,14 +157,14 @@ async def test_it_requeues_to_a_target_the_user_chose(rabbit, operator, rabbitmq
 @pytest.mark.rabbitmq
 async def test_edit_and_requeue_validates_json_and_audits_the_diff(rabbit, operator):
     made, rows = rabbit
-    bad = service.Edit(body=b"{not json")
+    bad = Edit(body=b"{not json")
 
     with pytest.raises(InvalidInput, match="not valid JSON"):
         await service.do_requeue_dead_letter(rows[0].pk, user=operator, edit=bad)
     assert (await fresh(rows[0])).status == "pending"
 
     headers = {**rows[0].headers, "x-fixed": "yes"}
-    good = service.Edit(body=b'{"order": 0, "customer": 7}', headers=headers)
+    good = Edit(body=b'{"order": 0, "customer": 7}', headers=headers)
     await service.do_requeue_dead_letter(rows[0].pk, user=operator, edit=good)
 
     [message] = await flow.take_all(made.vhost, made.work)
@@ -250,7 +251,7 @@ async def test_it_requeues_one_kafka_letter_to_its_origin_topic(kafka_topics, op
 async def test_an_unknown_topic_marks_the_row_and_sends_nothing(kafka_topics, operator):
     origin, dlq = kafka_topics
     [letter] = await flow.kafka_dead_letters(origin, dlq, [b"k"])
-    target = service.RequeueTarget(topic=h.kafka_name("-missing"))
+    target = RequeueTarget(topic=h.kafka_name("-missing"))
 
     result = await service.do_requeue_dead_letter(letter.pk, user=operator, target=target)
 

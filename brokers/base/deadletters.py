@@ -8,24 +8,35 @@ between leaves the message on the broker, and its redelivery is recognised by
 its capture key, so nothing is lost and nothing is stored twice.
 
 Discovery: a :class:`Discovery` lists the :class:`DiscoveredDLQ` s of a
-cluster with what feeds them (:class:`DeadLetterSource`). Requeue: a sender
-publishes a letter back with ``x-mqboard-requeue-count`` one higher
-(:func:`next_count`), and a batch sender gives each letter an :class:`Outcome`.
-The broker-specific engines and senders live in ``brokers.<kind>.deadletters``.
+cluster with what feeds them (:class:`DeadLetterSource`). Requeue: the kind
+turns a :class:`StoredLetter` (plus an optional :class:`Edit`) into an
+:class:`OutgoingLetter` with ``x-mqboard-requeue-count`` one higher
+(:func:`next_count`); its one :class:`LetterSender` sends one letter or a
+batch alike and gives each letter an :class:`Outcome`.
+
+:class:`DeadLetters` is the capability a :class:`~brokers.base.contract.BrokerKind`
+carries; ``brokers.<kind>.deadletters`` implements it. What the dashboard
+reads from its settings comes in as :class:`DiscoveryOptions` and
+:class:`CaptureOptions`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
+from brokers.base.config import ClusterConfig
 from brokers.base.errors import BrokerError
 from brokers.base.results import DLQ_NAME_PATTERN
 from brokers.decode.metadata import FailureInfo
+
+if TYPE_CHECKING:
+    from brokers.base.contract import Broker
 
 DEFAULT_MAX_MESSAGE_BYTES = 128 * 1024 * 1024  # RabbitMQ's own default max_message_size
 REQUEUE_COUNT_HEADER = "x-mqboard-requeue-count"
@@ -173,5 +184,173 @@ class Outcome:
 SENT = Outcome(Result.SENT)
 
 
+class InvalidLetter(ValueError):
+    """A letter cannot be sent as asked: no known origin, or an edit of the wrong shape.
+
+    The message says what the user can do about it.
+    """
+
+
+@dataclass(frozen=True)
+class StoredLetter:
+    """A captured dead letter as stored, in broker-neutral fields (filled from a database row).
+
+    ``body`` is every byte (the full body when the stored one was cut);
+    ``body_truncated`` says the stored copy was cut. ``is_task``: the letter
+    is a Celery task (it goes back to the queue its worker reads).
+    ``headers`` and ``properties`` are JSON-safe, as captured.
+    """
+
+    vhost: str
+    origin_exchange: str
+    origin_routing_key: str
+    origin_queue: str
+    origin_topic: str
+    origin_partition: int | None
+    is_task: bool
+    key: bytes | None
+    headers: Any
+    properties: Mapping[str, Any]
+    body: bytes
+    body_truncated: bool = False
+
+
+@dataclass(frozen=True)
+class RequeueTarget:
+    """Where to send instead of the origin: an exchange and routing key, or a topic."""
+
+    exchange: str | None = None
+    routing_key: str | None = None
+    topic: str | None = None
+
+
+@dataclass(frozen=True)
+class Edit:
+    """An edited body and/or headers (as the kind's headers look: an object, or pairs)."""
+
+    body: bytes | None = None
+    headers: Any = None
+
+
+@dataclass(frozen=True)
+class OutgoingLetter:
+    """A letter ready for a :class:`LetterSender` opened for ``address``.
+
+    ``address``: what a sender is opened for (RabbitMQ: the vhost; Kafka: "").
+    ``destination``: where it goes, for the audit; ``where``: the same for people.
+    ``message``: the kind's own message; only that kind's sender reads it.
+    """
+
+    address: str
+    destination: Mapping[str, str]
+    where: str
+    message: object
+
+
+class LetterSender(Protocol):
+    """Sends letters to one address of one cluster, keeping its connection between calls."""
+
+    async def send(self, letters: Sequence[OutgoingLetter]) -> list[Outcome]:
+        """One :class:`Outcome` per letter, in order; never raises for a letter's fate."""
+
+    async def close(self) -> None:
+        """Release the connection (or producer); safe to call twice."""
+
+
+class CaptureEngine(Protocol):
+    sink: CaptureSink
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Capture into the sink until ``stop`` is set; raise a BrokerError when it cannot."""
+
+
+@dataclass(frozen=True)
+class DiscoveryOptions:
+    """``vhosts``: where to look (None: every vhost), on kinds with vhosts.
+    ``scan_limit``: queues read at most. ``configured``: names the operator
+    declared DLQs of this cluster (Kafka topics)."""
+
+    vhosts: tuple[str | None, ...] = (None,)
+    scan_limit: int = 50_000
+    configured: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CaptureOptions:
+    """How capture reads: ``group`` is the consumer group (Kafka) of this cluster."""
+
+    batch_size: int = 100
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    ack_delay: float = 0.0
+    prefetch: int = 200
+    group: str = "mqboard-capture"
+
+
+class CaptureKeys(StrEnum):
+    """How capture keys tell letters apart (see :class:`CapturedLetter`).
+
+    ``EXACT``: a key names one record (topic, partition, offset); a key stored
+    before is the same record read again. ``CONTENT``: a key is a content hash;
+    byte-identical letters get numbered keys and redeliveries are claimed.
+    """
+
+    EXACT = "exact"
+    CONTENT = "content"
+
+
+class SameMessage(StrEnum):
+    """How a new dead letter is recognised as a requeued one that failed again."""
+
+    MESSAGE_ID = "message_id"
+    KEY_AND_FINGERPRINT = "key_and_fingerprint"
+
+
 class DeadLetters(Protocol):
     """The dead-letter capability: discover DLQs, capture their letters, send letters back."""
+
+    capture_keys: CaptureKeys
+    same_message: SameMessage
+    keyed: bool  # letters carry a record key, and a value that may be null
+    not_found_hint: str  # what else makes a DLQ known, for "not a DLQ" messages
+
+    def describe(self, vhost: str, name: str) -> str:
+        """A DLQ as people read it: "queue 'x' in vhost 'v'", "topic 'x'"."""
+
+    async def discover(self, broker: Broker, options: DiscoveryOptions) -> Discovery:
+        """The cluster's DLQs (of ``options.vhosts``) with what feeds them."""
+
+    def capture(
+        self,
+        config: ClusterConfig,
+        vhost: str,
+        dlq: str,
+        sink: CaptureSink,
+        options: CaptureOptions,
+    ) -> CaptureEngine:
+        """An engine that captures one DLQ into ``sink``."""
+
+    def sender(self, config: ClusterConfig, address: str) -> LetterSender:
+        """The one sender of this kind, for a single letter and a bulk job alike."""
+
+    def target_from(self, form: Mapping[str, Any]) -> RequeueTarget | None:
+        """The target a form names (its fields for this kind), None when it names none."""
+
+    def without_noop(self, letter: StoredLetter, edit: Edit) -> Edit | None:
+        """The edit, minus changes that only look like changes (None: nothing is left)."""
+
+    def body_is_json(self, letter: StoredLetter) -> bool:
+        """Whether an edited body must be valid JSON."""
+
+    def edited_headers(
+        self, letter: StoredLetter, headers: Any
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Check edited headers (InvalidLetter, InvalidValue); (before, after) by key."""
+
+    def outgoing(
+        self, letter: StoredLetter, target: RequeueTarget | None, edit: Edit | None
+    ) -> OutgoingLetter:
+        """The letter to send: to its origin or ``target``, with the requeue count raised.
+
+        InvalidLetter when it has no known origin and no target; InvalidValue
+        for a name or value the broker client cannot send.
+        """

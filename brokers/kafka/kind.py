@@ -5,6 +5,7 @@ from __future__ import annotations
 from brokers.base import Broker
 from brokers.base.contract import BrokerKind
 from brokers.kafka.adapter import KafkaBroker, kafka_adapter
+from brokers.kafka.deadletters.capability import DEAD_LETTERS
 from brokers.kafka.sampler import KafkaMetrics
 from brokers.kafka.tail import TopicTap
 from brokers.kafka.topic_browser import KafkaTopicBrowser
@@ -20,6 +21,7 @@ KIND = BrokerKind(
     adapter=KafkaBroker,
     has_vhosts=False,
     metrics=KafkaMetrics(),
+    deadletters=DEAD_LETTERS,
     topics=topic_browser,
     tap=TopicTap(),
 )

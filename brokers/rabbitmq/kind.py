@@ -7,6 +7,7 @@ from brokers.rabbitmq.adapter import RabbitMQBroker, rabbitmq_adapter
 from brokers.rabbitmq.move import QueueMover
 from brokers.rabbitmq.sampler import RabbitMQMetrics
 from brokers.rabbitmq.tail import QueueTap
+from brokers.rabbitmq.deadletters.capability import DEAD_LETTERS
 
 KIND = BrokerKind(
     name="rabbitmq",
@@ -18,4 +19,5 @@ KIND = BrokerKind(
     queues=rabbitmq_adapter,
     tap=QueueTap(),
     mover=QueueMover(),
+    deadletters=DEAD_LETTERS,
 )

@@ -202,7 +202,7 @@ def topic_matches(pattern: str, key: str) -> bool:
     return reach[-1]
 
 
-def _route(kind: str, binding_key: str, dl_key: str | None) -> tuple[bool, str]:
+def binding_takes(kind: str, binding_key: str, dl_key: str | None) -> tuple[bool, str]:
     """Does a dead letter with routing key ``dl_key`` (None: the message's own) take
     a binding with ``binding_key`` on an exchange of ``kind``? And a note if unsure."""
     if kind == "fanout":
@@ -245,7 +245,7 @@ async def dead_letter_targets(
         return (DeadLetterLink(vhost, "", dlx, dlrk, via, note),)
     links = []
     for binding in bindings:
-        taken, note = _route(kind, binding.routing_key, dlrk)
+        taken, note = binding_takes(kind, binding.routing_key, dlrk)
         if not taken:
             continue
         if binding.destination_type != "queue":
@@ -290,7 +290,7 @@ async def dead_letter_sources(
         if dlx is None or via is None or dlx not in by_exchange:
             continue
         for binding in by_exchange[dlx]:
-            taken, note = _route(kind_of.get(dlx) or "", binding.routing_key, dlrk)
+            taken, note = binding_takes(kind_of.get(dlx) or "", binding.routing_key, dlrk)
             if dlx == "" and dlrk is None:
                 taken, note = queue == name, ""
             if taken:

@@ -10,18 +10,19 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.utils import timezone
 
-from brokers.kafka import KafkaBroker
-from brokers.kafka.deadletters.capture import KafkaCapture
-from brokers.rabbitmq.deadletters.capture import RabbitMQCapture
+from brokers.base.deadletters import CaptureEngine, CaptureOptions
+from brokers.registry import kind_of, require
 from dashboard.core import clusters
-from dashboard.deadletters.store import CaptureTarget, KafkaSink, RabbitMQSink
 from dashboard.models import ManagedDeadLetterQueue
+from dashboard.services.deadletters.store import CaptureTarget, make_sink
 
 
 @sync_to_async
 def get_capture_targets() -> list[CaptureTarget]:
     """Active managed DLQs of the clusters configured now (others are left alone)."""
-    configured = {c.slug: c.kind for c in clusters.get_cluster_configs()}
+    configured = {
+        c.slug: c.kind for c in clusters.get_cluster_configs() if kind_of(c).deadletters is not None
+    }
     rows = ManagedDeadLetterQueue.objects.filter(active=True).select_related("cluster")
     return [
         CaptureTarget(
@@ -33,7 +34,7 @@ def get_capture_targets() -> list[CaptureTarget]:
             name=row.name,
         )
         for row in rows.order_by("pk")
-        if configured.get(row.cluster.slug) in ("rabbitmq", "kafka")
+        if row.cluster.slug in configured
     ]
 
 
@@ -41,29 +42,17 @@ def capture_group(slug: str) -> str:
     return settings.MQB_KAFKA_CAPTURE_GROUP.format(slug=slug)
 
 
-def make_capture_engine(target: CaptureTarget) -> RabbitMQCapture | KafkaCapture:
+def make_capture_engine(target: CaptureTarget) -> CaptureEngine:
     config = clusters.get_cluster_config(target.slug)
-    if target.kind == "rabbitmq":
-        return RabbitMQCapture(
-            config,
-            target.vhost,
-            target.name,
-            RabbitMQSink(target),
-            prefetch=settings.MQB_DLQ_CAPTURE_PREFETCH,
-            batch_size=settings.MQB_DLQ_CAPTURE_BATCH,
-            max_message_bytes=settings.MQB_DLQ_MAX_MESSAGE_BYTES,
-            ack_delay=settings.MQB_DLQ_CAPTURE_ACK_DELAY,
-        )
-    return KafkaCapture(
-        KafkaBroker(config).client_config(),
-        target.name,
-        KafkaSink(target),
-        group_id=capture_group(target.slug),
+    deadletters = require(config, lambda k: k.deadletters, "dead-letter queues")
+    options = CaptureOptions(
         batch_size=settings.MQB_DLQ_CAPTURE_BATCH,
-        timeout=config.timeout,
         max_message_bytes=settings.MQB_DLQ_MAX_MESSAGE_BYTES,
         ack_delay=settings.MQB_DLQ_CAPTURE_ACK_DELAY,
+        prefetch=settings.MQB_DLQ_CAPTURE_PREFETCH,
+        group=capture_group(target.slug),
     )
+    return deadletters.capture(config, target.vhost, target.name, make_sink(target), options)
 
 
 @sync_to_async

@@ -16,6 +16,7 @@ from django.db.models import Count, Max, Min, Q, QuerySet
 
 from brokers.decode import decode_body, decode_headers, decode_x_death
 from brokers.decode.values import from_json, kafka_headers_from_json
+from brokers.registry import kind_named
 from dashboard.core.params import InvalidInput, parse_moment
 from dashboard.models import AuditEntry, DeadLetter
 
@@ -211,9 +212,10 @@ def get_dead_letter_detail(letter_id: int) -> dict[str, Any]:
         job = letter.claim_job
         mine |= Q(target=f"job #{job}") | Q(target="deadletters", parameters__job=job)
     entries = list(AuditEntry.objects.filter(mine).order_by("time"))
-    kafka = letter.cluster.kind == "kafka"
+    deadletters = kind_named(letter.cluster.kind).deadletters
+    keyed = deadletters is not None and deadletters.keyed
     # A null value (a tombstone) is shown as null, as the topic browser does, not as empty.
-    value_null = kafka and props.get("value_null") is True
+    value_null = keyed and props.get("value_null") is True
     body = decode_body(
         None if value_null else bytes(letter.body),
         content_type=content_type,
@@ -227,7 +229,7 @@ def get_dead_letter_detail(letter_id: int) -> dict[str, Any]:
         "body": body,
         "body_cut": letter.body_truncated or body.truncated,
         "key": decode_body(bytes(letter.key) if letter.key is not None else None),
-        "kafka": kafka,
+        "keyed": keyed,
         "history": _history(letter.failure_details),
         "headers": decode_headers(raw),
         "x_death": decode_x_death(raw) if isinstance(raw, dict) else (),

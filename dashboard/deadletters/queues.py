@@ -12,15 +12,20 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from brokers.base import BrokerError, ClusterConfig, NotFound, NotSupported
-from brokers.base.deadletters import DeadLetterSource, DiscoveredDLQ, Discovery
-from brokers.kafka.deadletters.discovery import discover_kafka
-from brokers.rabbitmq.deadletters.discovery import discover_rabbitmq
+from brokers.base.deadletters import (
+    DeadLetters,
+    DeadLetterSource,
+    DiscoveredDLQ,
+    Discovery,
+    DiscoveryOptions,
+)
+from brokers.registry import kind_of, require
 from dashboard.core import clusters
 from dashboard.core.connections import get_broker
 from dashboard.core.params import InvalidInput
 from dashboard.core.roles import ADMIN
-from dashboard.deadletters.common import User, audit, dlq_target, require_role
 from dashboard.models import AuditEntry, ManagedDeadLetterQueue
+from dashboard.services.deadletters.common import User, audit, require_role
 
 
 @dataclass(frozen=True)
@@ -71,38 +76,26 @@ def kafka_configured_topics(slug: str) -> list[str]:
     return topics
 
 
-async def discover(config: ClusterConfig, vhost: str | None = None) -> Discovery:
-    """The cluster's DLQs. RabbitMQ: of ``vhost``, else of MQB_DLQ_DISCOVERY_VHOSTS, else all."""
-    broker = await get_broker(config.slug)
-    if config.kind == "rabbitmq":
-        vhosts: list[str | None] = [vhost] if vhost is not None else []
-        vhosts = vhosts or list(settings.MQB_DLQ_DISCOVERY_VHOSTS) or [None]
-        found = await asyncio.gather(
-            *(
-                discover_rabbitmq(
-                    broker,  # type: ignore[arg-type]
-                    vhost=one,
-                    scan_limit=settings.MQB_DLQ_DISCOVERY_SCAN_LIMIT,
-                )
-                for one in vhosts
-            )
-        )
-        return _merged(found)
-    if config.kind == "kafka":
-        return await discover_kafka(broker, configured=kafka_configured_topics(config.slug))
-    raise NotSupported(f"dead-letter queues of {config.kind} clusters are not supported")
+def dead_letters_of(config: ClusterConfig) -> DeadLetters:
+    return require(config, lambda k: k.deadletters, "dead-letter queues")
 
 
-def _merged(parts: list[Discovery]) -> Discovery:
-    if len(parts) == 1:
-        return parts[0]
-    return Discovery(
-        dlqs=tuple(d for part in parts for d in part.dlqs),
-        checked_at=min(part.checked_at for part in parts),
-        scanned=sum(part.scanned for part in parts),
-        complete=all(part.complete for part in parts),
-        notes=tuple(note for part in parts for note in part.notes),
+def discovery_options(config: ClusterConfig, vhost: str | None = None) -> DiscoveryOptions:
+    """What to look for: ``vhost`` alone, else MQB_DLQ_DISCOVERY_VHOSTS, else every vhost."""
+    vhosts: tuple[str | None, ...] = (vhost,) if vhost is not None else ()
+    vhosts = vhosts or tuple(settings.MQB_DLQ_DISCOVERY_VHOSTS) or (None,)
+    return DiscoveryOptions(
+        vhosts=vhosts,
+        scan_limit=settings.MQB_DLQ_DISCOVERY_SCAN_LIMIT,
+        configured=tuple(kafka_configured_topics(config.slug)),
     )
+
+
+async def discover(config: ClusterConfig, vhost: str | None = None) -> Discovery:
+    """The cluster's DLQs. With vhosts: of ``vhost``, else of MQB_DLQ_DISCOVERY_VHOSTS, else all."""
+    deadletters = dead_letters_of(config)
+    broker = await get_broker(config.slug)
+    return await deadletters.discover(broker, discovery_options(config, vhost))
 
 
 @sync_to_async
@@ -176,7 +169,7 @@ async def _cluster_dlqs(
 async def get_dead_letter_queues() -> list[ClusterDeadLetterQueues]:
     """Every DLQ of every cluster, each cluster asked at once; a down one says why."""
     managed = await _managed_rows()
-    configs = [c for c in clusters.get_cluster_configs() if c.kind in ("rabbitmq", "kafka")]
+    configs = [c for c in clusters.get_cluster_configs() if kind_of(c).deadletters is not None]
     return list(await asyncio.gather(*(_cluster_dlqs(c, managed) for c in configs)))
 
 
@@ -185,15 +178,16 @@ async def get_dead_letter_queues() -> list[ClusterDeadLetterQueues]:
 
 async def _find(config: ClusterConfig, vhost: str, name: str) -> DiscoveredDLQ:
     # Dead-letter routes never leave a vhost: reading that vhost alone is enough.
-    found = await discover(config, vhost if config.kind == "rabbitmq" else None)
+    found = await discover(config, vhost if kind_of(config).has_vhosts else None)
     for dlq in found.dlqs:
         if dlq.vhost == vhost and dlq.name == name:
             return dlq
-    what = dlq_target(config.kind, vhost, name)
+    deadletters = dead_letters_of(config)
+    hint = f", and {deadletters.not_found_hint}" if deadletters.not_found_hint else ""
     raise NotFound(
-        f"{what} on {config.display_name} is not a dead-letter queue mqboard knows of"
-        " (no dead-letter exchange routes to it, its name does not end in dlq/dlt"
-        + (", and it is not in MQB_KAFKA_DLQ_TOPICS)" if config.kind == "kafka" else ")")
+        f"{deadletters.describe(vhost, name)} on {config.display_name} is not a dead-letter"
+        " queue mqboard knows of (no dead-letter exchange routes to it, its name does not end"
+        f" in dlq/dlt{hint})"
     )
 
 
@@ -222,8 +216,8 @@ async def do_manage_dlq(
 ) -> bool:
     """Take over a DLQ: the collector starts capturing it. False if it already was managed."""
     config = clusters.get_cluster_config(slug)
-    vhost = vhost if config.kind == "rabbitmq" else ""
-    target = dlq_target(config.kind, vhost, name)
+    vhost = vhost if kind_of(config).has_vhosts else ""
+    target = dead_letters_of(config).describe(vhost, name)
     action = "deadletters.manage"
     await require_role(user, ADMIN, action=action, slug=slug, target=target, request=request)
     if config.read_only:
@@ -280,8 +274,8 @@ async def do_release_dlq(
 ) -> None:
     """Let a DLQ go: capture stops within one collector interval; captured rows stay."""
     config = clusters.get_cluster_config(slug)
-    vhost = vhost if config.kind == "rabbitmq" else ""
-    target = dlq_target(config.kind, vhost, name)
+    vhost = vhost if kind_of(config).has_vhosts else ""
+    target = dead_letters_of(config).describe(vhost, name)
     action = "deadletters.release"
     await require_role(user, ADMIN, action=action, slug=slug, target=target, request=request)
     if not await _let_go(slug, vhost, name):

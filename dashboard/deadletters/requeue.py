@@ -29,12 +29,17 @@ from django.db.models import F
 from django.http import HttpRequest
 from django.utils import timezone
 
-from brokers.base import BrokerError, validate
-from brokers.base.deadletters import Unroutable
-from brokers.decode.body import media_type
-from brokers.kafka import KafkaBroker
-from brokers.kafka.deadletters.requeue import KafkaLetter, kafka_record, requeue_kafka
-from brokers.rabbitmq.deadletters.requeue import AmqpLetter, requeue_rabbitmq
+from brokers.base import BrokerError, BrokerUnavailable
+from brokers.base.deadletters import (
+    DeadLetters,
+    Edit,
+    InvalidLetter,
+    OutgoingLetter,
+    RequeueTarget,
+    Result,
+    StoredLetter,
+)
+from brokers.registry import require
 from dashboard.core.audit import record
 from dashboard.core.clusters import get_cluster_config
 from dashboard.core.params import InvalidInput
@@ -53,23 +58,6 @@ class AlreadyHandled(InvalidInput):
 
 
 @dataclass(frozen=True)
-class RequeueTarget:
-    """Where to send instead of the origin: an exchange and routing key, or a topic."""
-
-    exchange: str | None = None
-    routing_key: str | None = None
-    topic: str | None = None
-
-
-@dataclass(frozen=True)
-class Edit:
-    """An edited body (bytes) and/or headers (RabbitMQ: object; Kafka: [[key, value], ...])."""
-
-    body: bytes | None = None
-    headers: Any = None
-
-
-@dataclass(frozen=True)
 class RequeueResult:
     letter_id: int
     status: str
@@ -80,6 +68,8 @@ class RequeueResult:
 class Letter(Protocol):
     """What sending needs of a dead letter: a ``DeadLetter`` or a lighter row of its fields."""
 
+    @property
+    def vhost(self) -> str: ...
     @property
     def body(self) -> bytes | memoryview: ...
     @property
@@ -112,80 +102,60 @@ def full_body(letter: Letter) -> bytes:
     return bytes(letter.body)
 
 
-def rabbitmq_destination(letter: Letter, target: RequeueTarget | None) -> tuple[str, str]:
-    if target is not None and (target.exchange is not None or target.routing_key is not None):
-        return target.exchange or "", target.routing_key or ""
-    if letter.failure_details.get("task") and letter.origin_queue:
-        # A Celery task goes straight back to the queue its worker reads.
-        return "", letter.origin_queue
-    if letter.origin_exchange or letter.origin_routing_key:
-        return letter.origin_exchange, letter.origin_routing_key
-    if letter.origin_queue:
-        return "", letter.origin_queue
-    raise InvalidInput("unknown origin: choose a target exchange and routing key")
-
-
-def value_is_null(letter: Letter) -> bool:
-    """A Kafka record captured with a null value (stored as an empty body plus this flag)."""
-    props = letter.properties
-    return isinstance(props, dict) and props.get("value_null") is True
-
-
-def kafka_letter(
-    letter: Letter, topic: str, *, body: bytes | None = None, headers: Any = None
-) -> KafkaLetter:
-    """What to produce for a Kafka letter: its key and value as captured (null stays null)
-    unless ``body``/``headers`` replace them; a keyless record back to its original
-    partition when it goes back to its origin topic."""
-    null = value_is_null(letter)
-    # The page shows a null value as an empty body: sending that back unchanged is not an edit.
-    edited = body is not None and not (null and body == b"")
-    value = body if edited else None if null else full_body(letter)
-    key = bytes(letter.key) if letter.key is not None else None
-    original = letter.origin_partition if topic == letter.origin_topic else None
-    return kafka_record(
-        topic, key, value, letter.headers if headers is None else headers, partition=original
+def stored_letter(letter: Letter) -> StoredLetter:
+    """The row's fields as the broker kinds read them (with every byte of the body)."""
+    details = letter.failure_details
+    return StoredLetter(
+        vhost=letter.vhost,
+        origin_exchange=letter.origin_exchange,
+        origin_routing_key=letter.origin_routing_key,
+        origin_queue=letter.origin_queue,
+        origin_topic=letter.origin_topic,
+        origin_partition=letter.origin_partition,
+        is_task=bool(isinstance(details, dict) and details.get("task")),
+        key=bytes(letter.key) if letter.key is not None else None,
+        headers=letter.headers,
+        properties=letter.properties if isinstance(letter.properties, dict) else {},
+        body=full_body(letter),
+        body_truncated=letter.body_truncated,
     )
 
 
-def kafka_destination(letter: Letter, target: RequeueTarget | None) -> str:
-    topic = (target.topic if target is not None else None) or letter.origin_topic
-    if not topic:
-        raise InvalidInput("unknown origin: choose a target topic")
-    return topic
+def outgoing(
+    deadletters: DeadLetters,
+    letter: StoredLetter,
+    target: RequeueTarget | None = None,
+    edit: Edit | None = None,
+) -> OutgoingLetter:
+    """What to send; InvalidInput when the letter has no known origin and no target."""
+    try:
+        return deadletters.outgoing(letter, target, edit)
+    except InvalidLetter as exc:
+        raise InvalidInput(str(exc)) from None
 
 
-def _check_edit(letter: DeadLetter, edit: Edit | None, kind: str) -> dict[str, Any]:
+def _check_edit(
+    deadletters: DeadLetters, letter: StoredLetter, edit: Edit | None
+) -> dict[str, Any]:
     """Refuse an edit that cannot be sent; return the diff for the audit entry."""
     if edit is None:
         return {}
     diff: dict[str, Any] = {}
     if edit.body is not None:
-        content_type = str(letter.properties.get("content_type") or "")
-        if "json" in media_type(content_type) or (kind == "kafka" and _looks_json(letter)):
+        if deadletters.body_is_json(letter):
             try:
                 json.loads(edit.body)
             except ValueError as exc:
                 raise InvalidInput(f"the edited body is not valid JSON: {exc}") from None
-        old = full_body(letter).decode("utf-8", "replace").splitlines()
+        old = letter.body.decode("utf-8", "replace").splitlines()
         new = edit.body.decode("utf-8", "replace").splitlines()
         lines = list(difflib.unified_diff(old, new, "before", "after", lineterm=""))
         diff["body"] = "\n".join(lines[:MAX_DIFF_LINES])
     if edit.headers is not None:
-        if kind == "kafka":
-            if not isinstance(edit.headers, list) or not all(
-                isinstance(h, list) and len(h) == 2 and isinstance(h[0], str) for h in edit.headers
-            ):
-                raise InvalidInput("Kafka headers: a JSON list of [key, value] pairs")
-            validate.kafka_headers((k, v if isinstance(v, str) else None) for k, v in edit.headers)
-            before = {k: v for k, v in letter.headers} if isinstance(letter.headers, list) else {}
-            after = {k: v for k, v in edit.headers}
-        else:
-            if not isinstance(edit.headers, dict):
-                raise InvalidInput("headers: a JSON object")
-            validate.amqp_table(edit.headers)
-            before = dict(letter.headers) if isinstance(letter.headers, dict) else {}
-            after = dict(edit.headers)
+        try:
+            before, after = deadletters.edited_headers(letter, edit.headers)
+        except InvalidLetter as exc:
+            raise InvalidInput(str(exc)) from None
         diff["headers"] = {
             "added": sorted(set(after) - set(before)),
             "removed": sorted(set(before) - set(after)),
@@ -194,27 +164,17 @@ def _check_edit(letter: DeadLetter, edit: Edit | None, kind: str) -> dict[str, A
     return diff
 
 
-def _looks_json(letter: DeadLetter) -> bool:
-    try:
-        json.loads(bytes(letter.body))
-    except ValueError:
-        return False
-    return not letter.body_truncated
-
-
-def _claim(letter_id: int) -> tuple[DeadLetter, str]:
-    letter = DeadLetter.objects.select_related("cluster", "full_body").filter(pk=letter_id).first()
-    if letter is None:
-        raise DeadLetter.DoesNotExist(f"no dead letter #{letter_id}")
+def _claim(letter: DeadLetter) -> str:
+    """Claim the row for this requeue; return the status it had (AlreadyHandled if taken)."""
     previous = letter.status
-    claimed = DeadLetter.objects.filter(pk=letter_id, status__in=CLAIMABLE).update(
+    claimed = DeadLetter.objects.filter(pk=letter.pk, status__in=CLAIMABLE).update(
         status=REQUEUING, claimed_at=timezone.now()
     )
     if not claimed:
         letter.refresh_from_db(fields=["status"])
         shown = "being requeued" if letter.status == REQUEUING else f"already {letter.status}"
-        raise AlreadyHandled(f"dead letter #{letter_id} is {shown}; nothing was sent")
-    return letter, previous
+        raise AlreadyHandled(f"dead letter #{letter.pk} is {shown}; nothing was sent")
+    return previous
 
 
 def _finish(
@@ -243,70 +203,52 @@ async def do_requeue_dead_letter(
 ) -> RequeueResult:
     """Send one dead letter back and mark it requeued (see the module docstring)."""
     letter = await sync_to_async(
-        DeadLetter.objects.select_related("cluster").filter(pk=letter_id).first
+        DeadLetter.objects.select_related("cluster", "full_body").filter(pk=letter_id).first
     )()
     if letter is None:
         raise DeadLetter.DoesNotExist(f"no dead letter #{letter_id}")
-    slug, kind = letter.cluster.slug, letter.cluster.kind
+    slug = letter.cluster.slug
     await require_role(
         user, OPERATOR, action=action, slug=slug, target=audit_target(letter_id), request=request
     )
-    if kind == "kafka" and edit is not None and edit.body == b"" and value_is_null(letter):
-        # A null value is shown as an empty body; leaving it so keeps it null.
-        edit = None if edit.headers is None else Edit(headers=edit.headers)
-    diff = _check_edit(letter, edit, kind)
     config = get_cluster_config(slug)
-    if kind == "kafka":
-        destination = {"topic": validate.kafka_topic(kafka_destination(letter, target))}
-    else:
-        exchange, routing_key = rabbitmq_destination(letter, target)
-        validate.amqp_exchange(exchange)
-        validate.amqp_short(routing_key, "routing_key")
-        destination = {"vhost": letter.vhost, "exchange": exchange, "routing_key": routing_key}
-    letter, previous = await sync_to_async(_claim)(letter_id)
-    body = edit.body if edit is not None and edit.body is not None else full_body(letter)
-    headers = edit.headers if edit is not None and edit.headers is not None else letter.headers
-    parameters = {"dead_letter": letter_id, "dlq": letter.dlq, **destination}
+    deadletters = require(config, lambda k: k.deadletters, "dead-letter queues")
+    stored = stored_letter(letter)
+    if edit is not None:
+        edit = deadletters.without_noop(stored, edit)
+    diff = _check_edit(deadletters, stored, edit)
+    message = outgoing(deadletters, stored, target, edit)
+    previous = await sync_to_async(_claim)(letter)
+    parameters = {"dead_letter": letter_id, "dlq": letter.dlq, **message.destination}
     if diff:
         parameters["diff"] = diff
+    sender = deadletters.sender(config, message.address)
     try:
-        if kind == "kafka":
-            record_ = kafka_letter(
-                letter,
-                destination["topic"],
-                body=edit.body if edit is not None else None,
-                headers=headers,
-            )
-            await requeue_kafka(KafkaBroker(config).client_config(), record_, config.timeout)
-        else:
-            props = {
-                k: v for k, v in letter.properties.items() if k not in ("exchange", "routing_key")
-            }
-            await requeue_rabbitmq(
-                config,
-                letter.vhost,
-                AmqpLetter(exchange, routing_key, body, props, headers or {}),
-            )
-    except Unroutable as exc:
+        (result,) = await sender.send([message])
+    finally:
+        await sender.close()
+    if result.result == Result.UNROUTABLE:
         await sync_to_async(_finish)(
-            letter, status=DeadLetter.Status.REQUEUE_FAILED, user=user, error=exc.message
+            letter, status=DeadLetter.Status.REQUEUE_FAILED, user=user, error=result.message
         )
         await _audit(
-            action, user, letter, parameters, AuditEntry.Outcome.FAILED, exc.message, request
+            action, user, letter, parameters, AuditEntry.Outcome.FAILED, result.message, request
         )
-        return RequeueResult(letter_id, DeadLetter.Status.REQUEUE_FAILED, False, exc.message)
-    except BrokerError as exc:
-        await sync_to_async(_finish)(letter, status=previous, user=user, error=exc.message)
+        return RequeueResult(letter_id, DeadLetter.Status.REQUEUE_FAILED, False, result.message)
+    if result.result == Result.UNKNOWN:
+        # It may or may not have arrived: the row goes back as it was, to be tried again.
+        await sync_to_async(_finish)(letter, status=previous, user=user, error=result.message)
         await _audit(
-            action, user, letter, parameters, AuditEntry.Outcome.FAILED, exc.message, request
+            action, user, letter, parameters, AuditEntry.Outcome.FAILED, result.message, request
         )
-        raise
+        raise BrokerUnavailable(result.message)
     await sync_to_async(_finish)(
         letter, status=DeadLetter.Status.REQUEUED, user=user, requeued=True
     )
     await _audit(action, user, letter, parameters, AuditEntry.Outcome.OK, "", request)
-    where = destination.get("topic") or f"{destination['exchange'] or '(default)'} / {routing_key}"
-    return RequeueResult(letter_id, DeadLetter.Status.REQUEUED, True, f"requeued to {where}")
+    return RequeueResult(
+        letter_id, DeadLetter.Status.REQUEUED, True, f"requeued to {message.where}"
+    )
 
 
 async def _audit(

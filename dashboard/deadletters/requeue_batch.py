@@ -7,8 +7,9 @@ Rows this job claimed earlier and never settled (the worker died mid-batch)
 are claimed again: they are sent again, so a letter is at least once at its
 origin; a duplicate is within one batch and carries the original message id.
 
-Send: grouped per cluster and vhost through ``brokers.<kind>.deadletters.requeue``
-(one connection / producer per cluster and vhost for the whole job).
+Send: each row becomes its kind's outgoing letter, grouped per cluster and
+address (RabbitMQ: the vhost) and sent through the kind's one sender (one
+connection or producer per cluster and address for the whole job).
 
 Settle: one transaction per batch. Sent rows become ``requeued`` (who, when,
 requeue count + 1); unroutable ones ``requeue_failed`` with the reason; rows
@@ -30,21 +31,20 @@ from django.db.models import F
 from django.utils import timezone
 
 from brokers.base import BrokerError
-from brokers.base.deadletters import Outcome, Result
-from brokers.kafka import KafkaBroker
-from brokers.kafka.deadletters.requeue import KafkaBatchSender, KafkaLetter
-from brokers.rabbitmq.deadletters.requeue import AmqpBatchSender, AmqpLetter
-from dashboard.core.clusters import get_cluster_config
-from dashboard.core.params import InvalidInput
-from dashboard.deadletters.common import User
-from dashboard.deadletters.requeue import (
-    CLAIMABLE,
-    full_body,
-    kafka_destination,
-    kafka_letter,
-    rabbitmq_destination,
+from brokers.base.deadletters import (
+    DeadLetters,
+    InvalidLetter,
+    LetterSender,
+    Outcome,
+    OutgoingLetter,
+    Result,
 )
+from brokers.base.validate import InvalidValue
+from brokers.registry import require
+from dashboard.core.clusters import get_cluster_config
 from dashboard.models import Cluster, DeadLetter, DeadLetterBody
+from dashboard.services.deadletters.common import User
+from dashboard.services.deadletters.requeue import CLAIMABLE, stored_letter
 
 REQUEUING = DeadLetter.Status.REQUEUING
 log = logging.getLogger(__name__)
@@ -53,7 +53,6 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class ClusterRef:
     slug: str
-    kind: str
 
 
 @dataclass(frozen=True)
@@ -112,8 +111,7 @@ def claim_batch(job_id: int, ids: Sequence[int]) -> list[Row]:
         values = DeadLetter.objects.filter(pk__in=ids).order_by("pk").values_list(*ROW_FIELDS)
         mine = [v for v in values if v[-2] == REQUEUING and v[-1] == job_id]
         clusters = {
-            c.pk: ClusterRef(c.slug, c.kind)
-            for c in Cluster.objects.filter(pk__in={v[1] for v in mine})
+            c.pk: ClusterRef(c.slug) for c in Cluster.objects.filter(pk__in={v[1] for v in mine})
         }
         rows = [
             Row(
@@ -145,12 +143,10 @@ def claim_batch(job_id: int, ids: Sequence[int]) -> list[Row]:
 
 @dataclass
 class Prepared:
-    """The batch's rows, with what to send for each, or why it cannot be sent."""
+    """The batch's letters by the sender that takes them (cluster and the kind's address),
+    or why a letter cannot be sent."""
 
-    amqp: dict[tuple[str, str], list[tuple[Row, AmqpLetter]]] = field(
-        default_factory=lambda: defaultdict(list)
-    )
-    kafka: dict[str, list[tuple[Row, KafkaLetter]]] = field(
+    groups: dict[tuple[str, str], list[tuple[Row, OutgoingLetter]]] = field(
         default_factory=lambda: defaultdict(list)
     )
     refused: list[tuple[Row, str]] = field(default_factory=list)
@@ -158,59 +154,48 @@ class Prepared:
 
 def prepare(letters: Sequence[Row]) -> Prepared:
     prepared = Prepared()
+    kinds: dict[str, DeadLetters] = {}
     for letter in letters:
+        slug = letter.cluster.slug
+        if slug not in kinds:
+            config = get_cluster_config(slug)
+            kinds[slug] = require(config, lambda k: k.deadletters, "dead-letter queues")
+        deadletters = kinds[slug]
         try:
-            if letter.cluster.kind == "kafka":
-                record = kafka_letter(letter, kafka_destination(letter, None))
-                prepared.kafka[letter.cluster.slug].append((letter, record))
-            else:
-                exchange, routing_key = rabbitmq_destination(letter, None)
-                props = {
-                    k: v
-                    for k, v in letter.properties.items()
-                    if k not in ("exchange", "routing_key")
-                }
-                amqp = AmqpLetter(exchange, routing_key, full_body(letter), props, letter.headers)
-                prepared.amqp[(letter.cluster.slug, letter.vhost)].append((letter, amqp))
-        except InvalidInput as exc:
+            message = deadletters.outgoing(stored_letter(letter), None, None)
+        except InvalidLetter as exc:
             prepared.refused.append((letter, str(exc)))
+        except InvalidValue as exc:
+            prepared.refused.append((letter, f"not sent: {exc.message}"))
+        else:
+            prepared.groups[(slug, message.address)].append((letter, message))
     return prepared
 
 
 class Senders:
-    """One sender per cluster (and vhost) for the whole job."""
+    """One sender per cluster and address (a vhost, or none) for the whole job."""
 
     def __init__(self) -> None:
-        self.amqp: dict[tuple[str, str], AmqpBatchSender] = {}
-        self.kafka: dict[str, KafkaBatchSender] = {}
+        self.senders: dict[tuple[str, str], LetterSender] = {}
 
     async def send(self, prepared: Prepared) -> list[tuple[Row, Outcome]]:
         results: list[tuple[Row, Outcome]] = []
-        for (slug, vhost), items in prepared.amqp.items():
-            sender = self.amqp.get((slug, vhost))
+        for (slug, address), items in prepared.groups.items():
+            sender = self.senders.get((slug, address))
             if sender is None:
-                sender = self.amqp[(slug, vhost)] = AmqpBatchSender(get_cluster_config(slug), vhost)
-            outcomes = await sender.send([amqp for _, amqp in items])
-            results += zip((row for row, _ in items), outcomes, strict=True)
-        for slug, records in prepared.kafka.items():
-            producer = self.kafka.get(slug)
-            if producer is None:
                 config = get_cluster_config(slug)
-                client = KafkaBroker(config).client_config()
-                producer = await asyncio.to_thread(KafkaBatchSender, client, config.timeout)
-                self.kafka[slug] = producer
-            outcomes = await asyncio.to_thread(producer.send, [r for _, r in records])
-            results += zip((row for row, _ in records), outcomes, strict=True)
+                deadletters = require(config, lambda k: k.deadletters, "dead-letter queues")
+                sender = self.senders[(slug, address)] = deadletters.sender(config, address)
+            outcomes = await sender.send([message for _, message in items])
+            results += zip((row for row, _ in items), outcomes, strict=True)
         results += [(row, Outcome(Result.UNROUTABLE, why)) for row, why in prepared.refused]
         return results
 
     async def close(self) -> None:
-        for sender in self.amqp.values():
+        senders = list(self.senders.values())
+        self.senders.clear()
+        for sender in senders:
             await sender.close()
-        for producer in self.kafka.values():
-            await asyncio.to_thread(producer.close)
-        self.amqp.clear()
-        self.kafka.clear()
 
 
 def settle(job_id: int, results: Sequence[tuple[Row, Outcome]], user: User) -> list[int]:

@@ -56,11 +56,19 @@ from django.db import transaction
 from django.db.models import F, Max, QuerySet
 from django.utils import timezone
 
-from brokers.base.deadletters import CapturedLetter, StoreResult
-from dashboard.deadletters.bulk_insert import insert_dead_letters
-from dashboard.deadletters.celery_results import with_celery_exceptions
-from dashboard.deadletters.verdict import mark_failed_again
+from brokers.base import NotSupported
+from brokers.base.deadletters import (
+    CapturedLetter,
+    CaptureKeys,
+    CaptureSink,
+    DeadLetters,
+    StoreResult,
+)
+from brokers.registry import kind_named
 from dashboard.models import DeadLetter, DeadLetterBody, ManagedDeadLetterQueue
+from dashboard.services.deadletters.bulk_insert import insert_dead_letters
+from dashboard.services.deadletters.celery_results import with_celery_exceptions
+from dashboard.services.deadletters.verdict import mark_failed_again
 
 log = logging.getLogger(__name__)
 _INT32 = (-(2**31), 2**31 - 1)
@@ -77,6 +85,13 @@ class CaptureTarget:
     kind: str
     vhost: str
     name: str
+
+
+def capability(target: CaptureTarget) -> DeadLetters:
+    found = kind_named(target.kind).deadletters
+    if found is None:
+        raise NotSupported(f"dead-letter queues of {target.kind} clusters are not supported")
+    return found
 
 
 def _clean(text: str, limit: int | None = None) -> str:
@@ -146,7 +161,8 @@ def _rows_of(target: CaptureTarget) -> QuerySet[DeadLetter]:
 
 def _insert(target: CaptureTarget, rows: list[dict[str, Any]], letters: dict[str, bytes]) -> None:
     """Insert ``rows`` and the full bodies of those that were cut; inside the transaction."""
-    insert_dead_letters(rows, ignore_conflicts=target.kind == "kafka")
+    deadletters = capability(target)
+    insert_dead_letters(rows, ignore_conflicts=deadletters.capture_keys == CaptureKeys.EXACT)
     long_keys = [r["capture_key"] for r in rows if r["body_truncated"]]
     if long_keys:
         ids = _rows_of(target).filter(capture_key__in=long_keys).values_list("capture_key", "id")
@@ -154,7 +170,7 @@ def _insert(target: CaptureTarget, rows: list[dict[str, Any]], letters: dict[str
             [DeadLetterBody(dead_letter_id=pk, data=letters[key]) for key, pk in ids],
             ignore_conflicts=True,
         )
-    mark_failed_again(target.cluster_id, target.kind, rows)
+    mark_failed_again(target.cluster_id, deadletters.same_message, rows)
     if rows:
         ManagedDeadLetterQueue.objects.filter(pk=target.managed_id).update(
             captured_count=F("captured_count") + len(rows),
@@ -164,7 +180,14 @@ def _insert(target: CaptureTarget, rows: list[dict[str, Any]], letters: dict[str
         )
 
 
-# -- Kafka -------------------------------------------------------------------------
+def make_sink(target: CaptureTarget) -> CaptureSink:
+    """The sink for the kind's capture keys: exact keys, or content hashes (see above)."""
+    if capability(target).capture_keys == CaptureKeys.EXACT:
+        return KafkaSink(target)
+    return RabbitMQSink(target)
+
+
+# -- exact keys (Kafka) ------------------------------------------------------------
 
 
 def store_kafka_batch(target: CaptureTarget, letters: Sequence[CapturedLetter]) -> StoreResult:
@@ -203,7 +226,7 @@ class KafkaSink:
         return None
 
 
-# -- RabbitMQ ----------------------------------------------------------------------
+# -- content hashes (RabbitMQ) -----------------------------------------------------
 
 
 @dataclass

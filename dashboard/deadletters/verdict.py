@@ -3,10 +3,12 @@
 Called by the capture store right after new rows are inserted, in the same
 transaction. A row ``requeued`` within ``MQB_DLQ_VERDICT_WINDOW`` seconds is
 marked ``failed_again`` and linked (``failed_again_as``) to the new row when
-the new row is the same message: the same message id on RabbitMQ (ids that are
-empty never match), the same key and fingerprint on Kafka, or on Kafka the same
-key and a new row whose earlier failures (``failure_details.history``: it
-failed again, for another reason) include the requeued row's fingerprint.
+the new row is the same message, as the kind tells it apart
+(:class:`~brokers.base.deadletters.SameMessage`): the same message id on
+RabbitMQ (ids that are empty never match), the same key and fingerprint on
+Kafka, or on Kafka the same key and a new row whose earlier failures
+(``failure_details.history``: it failed again, for another reason) include
+the requeued row's fingerprint.
 """
 
 from __future__ import annotations
@@ -18,10 +20,13 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
+from brokers.base.deadletters import SameMessage
 from dashboard.models import DeadLetter
 
 
-def mark_failed_again(cluster_id: int, kind: str, rows: Sequence[dict[str, Any]]) -> int:
+def mark_failed_again(
+    cluster_id: int, same_message: SameMessage, rows: Sequence[dict[str, Any]]
+) -> int:
     """Link requeued rows to the new ``rows`` (``{attname: value}``, already stored)."""
     if not rows:
         return 0
@@ -30,7 +35,7 @@ def mark_failed_again(cluster_id: int, kind: str, rows: Sequence[dict[str, Any]]
         cluster_id=cluster_id, status=DeadLetter.Status.REQUEUED, acted_at__gte=since
     )
     keys = [r["capture_key"] for r in rows]
-    if kind == "kafka":
+    if same_message == SameMessage.KEY_AND_FINGERPRINT:
         fingerprints = {r["fingerprint"] for r in rows}
         for row in rows:
             older = _history(row.get("failure_details"))

@@ -1,17 +1,20 @@
-"""Sending dead letters back to a Kafka topic: one record, or a batch, with delivery reports.
+"""Sending dead letters back to a Kafka topic: one record or a batch alike, with delivery reports.
 
-One record: ``requeue_kafka`` checks that the topic exists
-(``allow.auto.create.topics`` is off in the client config), then produces with
-an idempotent producer in a worker thread and awaits the delivery report.
+:func:`outgoing` turns a stored letter (and an optional edit) into the
+:class:`KafkaLetter` to produce: to its origin topic (a keyless record back to
+its original partition) or to a topic the user picked.
 
-A batch: ``KafkaBatchSender`` keeps one idempotent producer, checks each topic
-once per batch (never creating it) and produces the batch with one flush.
+:class:`KafkaSender` is the one sender, for a single requeue and a bulk job
+alike. It keeps one idempotent producer (made and used in a worker thread:
+librdkafka blocks), checks each topic once per batch (never creating it:
+``allow.auto.create.topics`` is off in the client config) and produces the
+batch with one flush.
 Each letter gets an :class:`~brokers.base.deadletters.Outcome`: ``SENT``
 (delivery report without error), ``UNROUTABLE`` (missing topic) or
 ``UNKNOWN`` (no delivery report in time: it may or may not have arrived).
 Callers resend ``UNKNOWN`` letters; a duplicate has the same key and value.
 
-Both keep the record's key and headers and set ``x-mqboard-requeue-count`` to
+It keeps the record's key and headers and set ``x-mqboard-requeue-count`` to
 one more than the value the record carried. A null key or value is produced as
 null (a null value is a tombstone on a compacted topic, an empty one is not);
 headers keep their order and repeated keys. A keyed record is placed by the
@@ -32,15 +35,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Producer
-from confluent_kafka.admin import AdminClient
 
-from brokers.base import BrokerError, BrokerTimeout, BrokerUnavailable, validate
+from brokers.base import BrokerUnavailable, validate
 from brokers.base.deadletters import (
     REQUEUE_COUNT_HEADER,
     SENT,
+    Edit,
+    InvalidLetter,
     Outcome,
+    OutgoingLetter,
+    RequeueTarget,
     Result,
-    Unroutable,
+    StoredLetter,
     next_count,
 )
 from brokers.decode.values import kafka_headers_from_json
@@ -94,66 +100,7 @@ def kafka_record(
     return KafkaLetter(topic=topic, key=key, value=value, headers=kept, partition=partition)
 
 
-def _produce(client_config: dict[str, Any], letter: KafkaLetter, timeout: float) -> None:
-    admin = AdminClient({k: v for k, v in client_config.items() if k != "logger"})
-    try:
-        meta = admin.list_topics(topic=letter.topic, timeout=timeout)
-    except KafkaException as exc:
-        raise BrokerUnavailable(f"Kafka did not answer: {exc}") from None
-    topic = meta.topics.get(letter.topic)
-    if topic is None or topic.error is not None or not topic.partitions:
-        raise Unroutable(f"unknown topic {letter.topic!r}")
-    producer = Producer(
-        {
-            **client_config,
-            **JAVA_PARTITIONER,
-            "enable.idempotence": True,
-            "message.timeout.ms": int(timeout * 1000),
-        }
-    )
-    outcome: list[KafkaError | None] = []
-    partition = letter.partition_in(len(topic.partitions))
-    producer.produce(
-        letter.topic,
-        letter.value,
-        key=letter.key,
-        headers=letter.headers,
-        on_delivery=lambda err, _msg: outcome.append(err),
-        partition=partition,
-    )
-    remaining = producer.flush(timeout + 1)
-    if remaining or not outcome:
-        raise BrokerTimeout(f"topic {letter.topic!r}: no delivery report within {timeout:g} s")
-    error = outcome[0]
-    if error is not None:
-        if error.code() in (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC):
-            raise Unroutable(f"unknown topic {letter.topic!r}")
-        raise BrokerError(f"topic {letter.topic!r}: {error.str()}")
-
-
-async def requeue_kafka(client_config: dict[str, Any], letter: KafkaLetter, seconds: float) -> None:
-    """Produce one record and wait for its delivery report (in a thread: librdkafka blocks)."""
-    validate.kafka_record(
-        letter.topic, letter.key, letter.value, letter.headers
-    )  # before librdkafka
-    loop = asyncio.get_running_loop()
-    await loop.run_in_executor(None, _produce, client_config, letter, seconds)
-
-
-def _unsendable_record(letter: KafkaLetter) -> Outcome | None:
-    """UNROUTABLE when librdkafka could not take the record's strings (see base.validate)."""
-    try:
-        validate.kafka_record(letter.topic, letter.key, letter.value, letter.headers)
-    except validate.InvalidValue as exc:
-        return Outcome(Result.UNROUTABLE, f"not sent: {exc.message}")
-    return None
-
-
-def _why(exc: BaseException) -> str:
-    return str(exc) or type(exc).__name__
-
-
-class KafkaBatchSender:
+class BlockingSender:
     """Produces batches with one idempotent producer. Blocking: call from a worker thread."""
 
     TOPIC_CACHE_SECONDS = 10.0
@@ -188,7 +135,8 @@ class KafkaBatchSender:
 
     def send(self, letters: Sequence[KafkaLetter]) -> list[Outcome]:
         """Produce every letter and wait for their delivery reports; one outcome per letter."""
-        outcomes = [_unsendable_record(letter) for letter in letters]
+        # outgoing() checked every string librdkafka must take.
+        outcomes: list[Outcome | None] = [None] * len(letters)
         topics = {le.topic for le, o in zip(letters, outcomes, strict=True) if o is None}
         try:
             counts = {t: self._partitions(t) for t in topics}
@@ -235,3 +183,57 @@ class KafkaBatchSender:
 
     def close(self) -> None:
         self.producer.flush(self.timeout)
+
+
+class KafkaSender:
+    """The :class:`~brokers.base.deadletters.LetterSender` of a Kafka cluster."""
+
+    def __init__(self, client_config: dict[str, Any], timeout: float) -> None:
+        self.client_config, self.timeout = client_config, timeout
+        self.blocking: BlockingSender | None = None
+
+    async def send(self, outgoing: Sequence[OutgoingLetter]) -> list[Outcome]:
+        letters = [kafka_letter(o) for o in outgoing]
+        if self.blocking is None:
+            self.blocking = await asyncio.to_thread(
+                BlockingSender, self.client_config, self.timeout
+            )
+        return await asyncio.to_thread(self.blocking.send, letters)
+
+    async def close(self) -> None:
+        blocking, self.blocking = self.blocking, None
+        if blocking is not None:
+            await asyncio.to_thread(blocking.close)
+
+
+def kafka_letter(outgoing: OutgoingLetter) -> KafkaLetter:
+    if not isinstance(outgoing.message, KafkaLetter):
+        raise TypeError(f"not a Kafka letter: {type(outgoing.message).__name__}")
+    return outgoing.message
+
+
+def value_is_null(letter: StoredLetter) -> bool:
+    """A record captured with a null value (stored as an empty body plus this flag)."""
+    return letter.properties.get("value_null") is True
+
+
+def outgoing(
+    letter: StoredLetter, target: RequeueTarget | None, edit: Edit | None
+) -> OutgoingLetter:
+    """What to produce for a stored letter: its key and value as captured (null stays null)
+    unless the edit replaces them; a keyless record back to its original partition when
+    it goes back to its origin topic."""
+    topic = (target.topic if target is not None else None) or letter.origin_topic
+    if not topic:
+        raise InvalidLetter("unknown origin: choose a target topic")
+    validate.kafka_topic(topic)
+    null = value_is_null(letter)
+    body = edit.body if edit is not None else None
+    # The page shows a null value as an empty body: sending that back unchanged is not an edit.
+    edited = body is not None and not (null and body == b"")
+    value = body if edited else None if null else letter.body
+    headers = edit.headers if edit is not None and edit.headers is not None else letter.headers
+    original = letter.origin_partition if topic == letter.origin_topic else None
+    record = kafka_record(topic, letter.key, value, headers, partition=original)
+    validate.kafka_record(record.topic, record.key, record.value, record.headers)
+    return OutgoingLetter(address="", destination={"topic": topic}, where=topic, message=record)

@@ -18,8 +18,10 @@ list's queue totals would double the cost of every page). 10,000 queues are
 
 Routes (:class:`RouteFinder`): where a dead-letter exchange sends dead letters,
 its bindings followed. The exchange's type and its bindings as source are read
-once per exchange (several at a time) and cached for one discovery. Direct,
-fanout and topic bindings are evaluated here as RabbitMQ would; headers and
+once per exchange (several at a time) and cached for one discovery. Policies,
+a queue's dead-letter settings and each binding are read and evaluated by
+:mod:`brokers.rabbitmq.routes` (direct, fanout and topic bindings as RabbitMQ
+would); headers and
 plugin exchanges route "depending on each message" and are kept with a note, as
 are routes that depend on a message's own routing key (no dead-letter routing
 key). Exchange-to-exchange bindings are followed up to :data:`MAX_HOPS` hops.
@@ -35,11 +37,19 @@ import asyncio
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from brokers.base import BrokerError, NotFound
 from brokers.base.deadletters import NAME_RE, DeadLetterSource, DiscoveredDLQ, Discovery
 from brokers.base.validate import InvalidValue
+from brokers.rabbitmq.models import Binding, ManagementAPI
+from brokers.rabbitmq.routes import (
+    binding_takes,
+    effective_dlx,
+    exchange_path,
+    load_policies,
+    parse_binding,
+)
 from brokers.rabbitmq.values import quote_name
 
 PAGE_SIZE = 500
@@ -47,10 +57,6 @@ CONCURRENCY = 6
 ROUTE_CONCURRENCY = 8
 MAX_HOPS = 3
 MAX_DEPTHS = 500  # DLQs whose depth is asked for one by one; beyond that, unknown
-
-
-class ManagementAPI(Protocol):
-    async def management_get(self, path: str, params: dict[str, str] | None = None) -> Any: ...
 
 
 def quote(name: str) -> str:
@@ -99,15 +105,8 @@ Definitions = dict[tuple[str, str], Mapping[str, Any]]
 
 
 async def _policies(api: ManagementAPI, vhost: str | None) -> Definitions:
-    path = "/api/policies" if vhost is None else f"/api/policies/{quote_name(vhost, 'vhost')}"
-    data = await api.management_get(path)
-    found: dict[tuple[str, str], Mapping[str, Any]] = {}
-    for policy in data if isinstance(data, list) else []:
-        if isinstance(policy, Mapping) and isinstance(policy.get("definition"), Mapping):
-            found[(str(policy.get("vhost", "")), str(policy.get("name", "")))] = policy[
-                "definition"
-            ]
-    return found
+    """Each policy's definition by (vhost, name): the queue list names a queue's live policy."""
+    return {(p.vhost, p.name): p.definition for p in await load_policies(api, vhost)}
 
 
 async def _depths(api: ManagementAPI, places: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
@@ -147,14 +146,9 @@ async def discover_rabbitmq(
         arguments = row.get("arguments")
         arguments = arguments if isinstance(arguments, Mapping) else {}
         policy = policies.get((queue_vhost, _text(row.get("policy")) or ""), {})
-        dlx, via = _text(arguments.get("x-dead-letter-exchange")), "argument"
-        if dlx is None:
-            dlx, via = _text(policy.get("dead-letter-exchange")), "policy"
-        if dlx is None:
+        dlx, key, via = effective_dlx(queue_vhost, name, arguments, policy, None)
+        if dlx is None or via is None:
             continue
-        key = _text(arguments.get("x-dead-letter-routing-key"))
-        if key is None:
-            key = _text(policy.get("dead-letter-routing-key"))
         wanted.append((queue_vhost, name, dlx, key, via))
     routes = await finder.routes({(v, dlx, key) for v, _, dlx, key, _ in wanted})
 
@@ -219,26 +213,7 @@ class Route:
 @dataclass(frozen=True)
 class _Exchange:
     type: str | None  # None: it does not exist
-    bindings: tuple[tuple[str, str, str], ...]  # (destination, destination_type, routing_key)
-
-
-def topic_matches(pattern: str, key: str) -> bool:
-    """AMQP topic matching: ``*`` is exactly one word, ``#`` zero or more words."""
-    words = key.split(".")
-    reach = [True] + [False] * len(words)  # reach[j]: the pattern so far eats j words
-    for part in pattern.split("."):
-        if part == "#":
-            for j in range(1, len(words) + 1):
-                reach[j] = reach[j] or reach[j - 1]
-        else:
-            reach = [False] + [
-                reach[j] and (part == "*" or part == words[j]) for j in range(len(words))
-            ]
-    return reach[-1]
-
-
-def _path(vhost: str, exchange: str) -> str:
-    return f"/api/exchanges/{quote_name(vhost, 'vhost')}/{quote_name(exchange, 'exchange')}"
+    bindings: tuple[Binding, ...]
 
 
 class RouteFinder:
@@ -262,23 +237,15 @@ class RouteFinder:
     async def _load(self, vhost: str, name: str) -> _Exchange:
         async with self._limiter:
             try:
+                path = exchange_path(vhost, name)
                 info, bindings = await asyncio.gather(
-                    self.api.management_get(_path(vhost, name), {"columns": "type"}),
-                    self.api.management_get(f"{_path(vhost, name)}/bindings/source"),
+                    self.api.management_get(path, {"columns": "type"}),
+                    self.api.management_get(f"{path}/bindings/source"),
                 )
             except (NotFound, InvalidValue):  # InvalidValue: a name the API cannot address
                 return _Exchange(None, ())
         kind = info.get("type") if isinstance(info, Mapping) else None
-        rows = []
-        for b in bindings if isinstance(bindings, list) else []:
-            if isinstance(b, Mapping):
-                rows.append(
-                    (
-                        str(b.get("destination", "")),
-                        str(b.get("destination_type", "")),
-                        str(b.get("routing_key", "")),
-                    )
-                )
+        rows = [parse_binding(b) for b in bindings if isinstance(b, Mapping)]
         return _Exchange(str(kind) if kind else "direct", tuple(rows))
 
     async def _follow(self, vhost: str, exchange: str, key: str | None, hops: int) -> list[Route]:
@@ -294,25 +261,14 @@ class RouteFinder:
             )
             return []
         routes: dict[str, Route] = {}
-        for destination, kind, binding_key in found.bindings:
-            taken, note = _matches(found.type, binding_key, key)
+        for binding in found.bindings:
+            taken, note = binding_takes(found.type, binding.routing_key, key)
             if not taken:
                 continue
-            if kind == "queue":
+            destination = binding.destination
+            if binding.destination_type == "queue":
                 routes.setdefault(destination, Route(destination, note))
-            elif kind == "exchange" and hops + 1 < MAX_HOPS:
+            elif binding.destination_type == "exchange" and hops + 1 < MAX_HOPS:
                 for route in await self._follow(vhost, destination, key, hops + 1):
                     routes.setdefault(route.queue, Route(route.queue, route.note or note))
         return list(routes.values())
-
-
-def _matches(kind: str, binding_key: str, key: str | None) -> tuple[bool, str]:
-    if kind == "fanout":
-        return True, ""
-    if kind in ("direct", "topic"):
-        if key is None:
-            return True, f"only dead letters whose own routing key matches {binding_key!r}"
-        if kind == "direct":
-            return binding_key == key, ""
-        return topic_matches(binding_key, key), ""
-    return True, f"{kind} exchange: depends on each message"

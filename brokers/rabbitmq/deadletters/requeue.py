@@ -1,11 +1,11 @@
-"""Sending dead letters back to a RabbitMQ exchange, confirmed: one letter, or a batch.
+"""Sending dead letters back to a RabbitMQ exchange, confirmed: one letter or a batch alike.
 
-One letter: ``requeue_rabbitmq`` publishes with publisher confirms and mandatory
-routing on a channel opened with ``on_return_raises=True`` (aio-pika only
-raises for returned messages then), so "sent" means the broker routed it to at
-least one queue and confirmed it.
+:func:`outgoing` turns a stored letter (and an optional edit) into the
+:class:`AmqpLetter` to publish: to its origin exchange and routing key (a
+Celery task straight back to its queue), or to a target the user picked.
 
-A batch: ``AmqpBatchSender`` keeps one connection and one confirm channel per
+:class:`RabbitMQSender` is the one sender, for a single requeue and a bulk job
+alike. It keeps one connection and one confirm channel per
 vhost and publishes a whole batch with mandatory routing, every confirm
 awaited together (RabbitMQ confirms persistent messages in groups, so a batch
 costs about one disk sync, not one per message). Exchanges are checked first
@@ -18,8 +18,8 @@ exchange is gone is ``UNROUTABLE`` without being sent. Each letter gets an
 arrived). Callers resend ``UNKNOWN`` letters, so a letter is at least once at
 its origin, and a duplicate carries the same message id.
 
-Both keep the message's identity (message id, correlation id, content type,
-headers) and set ``x-mqboard-requeue-count`` to one more than the value the
+It keeps the message's identity (message id, correlation id, content type,
+headers) and sets ``x-mqboard-requeue-count`` to one more than the value the
 message carried. ``x-death`` is kept: RabbitMQ appends to it if the message
 dead-letters again, which keeps the whole history.
 
@@ -42,25 +42,27 @@ from typing import Any, cast
 import aio_pika
 import aiormq
 import aiormq.abc
-from aio_pika.exceptions import DeliveryError
 from aiormq import Channel
 from aiormq.abc import ChannelFrame
 from aiormq.exceptions import PublishError
 from pamqp.commands import Basic
 
-from brokers.base import BrokerError, BrokerTimeout, BrokerUnavailable, ClusterConfig, validate
+from brokers.base import BrokerError, ClusterConfig, validate
 from brokers.base.deadletters import (
     REQUEUE_COUNT_HEADER,
     SENT,
+    Edit,
+    InvalidLetter,
     Outcome,
+    OutgoingLetter,
+    RequeueTarget,
     Result,
-    Unroutable,
+    StoredLetter,
     next_count,
 )
 from brokers.decode.values import from_json
 from brokers.rabbitmq.connection import (
     close_quietly,
-    connect,
     open_connection,
     publish_frames,
     publish_method_frame,
@@ -115,49 +117,8 @@ def amqp_properties(letter: AmqpLetter) -> Basic.Properties:
     return properties
 
 
-async def requeue_rabbitmq(config: ClusterConfig, vhost: str, letter: AmqpLetter) -> None:
-    """Publish and wait for the broker's confirm; :class:`Unroutable` if it cannot route it."""
-    validate.amqp_message(
-        vhost=vhost,
-        exchange=letter.exchange,
-        routing_key=letter.routing_key,
-        headers=letter.headers,
-        properties=letter.properties,
-    )
-    where = f"exchange {letter.exchange or '(default)'!r} in vhost {vhost!r}"
-    connection = await connect(config, vhost)
-    try:
-        channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
-        if letter.exchange:
-            exchange = await channel.get_exchange(letter.exchange, ensure=False)
-        else:
-            exchange = channel.default_exchange
-        await exchange.publish(
-            amqp_message(letter),
-            routing_key=letter.routing_key,
-            mandatory=True,
-            timeout=config.timeout,
-        )
-    except DeliveryError:
-        raise Unroutable(
-            f"unroutable: no queue is bound to {where} for routing key {letter.routing_key!r}"
-        ) from None
-    except aiormq.exceptions.ChannelNotFoundEntity:
-        raise Unroutable(f"unroutable: {where} does not exist") from None
-    except aiormq.exceptions.ChannelAccessRefused as exc:
-        raise BrokerError(f"publishing to {where} was refused: {exc}") from None
-    except TimeoutError:
-        raise BrokerTimeout(f"{where} did not confirm within {config.timeout:g} s") from None
-    except (aiormq.exceptions.AMQPError, OSError) as exc:
-        raise BrokerUnavailable(
-            f"publishing to {where} failed: {exc or type(exc).__name__}"
-        ) from None
-    finally:
-        await connection.close()
-
-
-class AmqpBatchSender:
-    """Publishes batches to one vhost of one cluster; ``close`` when done.
+class RabbitMQSender:
+    """Publishes letters to one vhost of one cluster; ``close`` when done.
 
     The publishes of a batch are marshalled here and written as one frame
     payload on an aiormq channel in confirm mode, with a confirm future per
@@ -206,9 +167,11 @@ class AmqpBatchSender:
         self.exchanges[name] = exists
         return exists
 
-    async def send(self, letters: Sequence[AmqpLetter]) -> list[Outcome]:
+    async def send(self, outgoing: Sequence[OutgoingLetter]) -> list[Outcome]:
         """Publish every letter; one outcome per letter, in order."""
-        outcomes = [_unsendable(self.vhost, letter) for letter in letters]
+        letters = [amqp_letter(o) for o in outgoing]
+        # outgoing() checked every string pamqp must send: nothing here is refused for that.
+        outcomes: list[Outcome | None] = [None] * len(letters)
         try:
             _, channel = await self._open()
             wanted = {le.exchange for le, o in zip(letters, outcomes, strict=True) if o is None}
@@ -309,19 +272,52 @@ class AmqpBatchSender:
             await close_quietly(connection)
 
 
-def _unsendable(vhost: str, letter: AmqpLetter) -> Outcome | None:
-    """UNROUTABLE when pamqp could not send the letter's strings (never retried)."""
-    try:
-        validate.amqp_message(
-            vhost=vhost,
-            exchange=letter.exchange,
-            routing_key=letter.routing_key,
-            headers=letter.headers,
-            properties=letter.properties,
-        )
-    except validate.InvalidValue as exc:
-        return Outcome(Result.UNROUTABLE, f"not sent: {exc.message}")
-    return None
+def amqp_letter(outgoing: OutgoingLetter) -> AmqpLetter:
+    if not isinstance(outgoing.message, AmqpLetter):
+        raise TypeError(f"not a RabbitMQ letter: {type(outgoing.message).__name__}")
+    return outgoing.message
+
+
+def destination(letter: StoredLetter, target: RequeueTarget | None) -> tuple[str, str]:
+    """The exchange and routing key to publish to; InvalidLetter when none is known."""
+    if target is not None and (target.exchange is not None or target.routing_key is not None):
+        return target.exchange or "", target.routing_key or ""
+    if letter.is_task and letter.origin_queue:
+        # A Celery task goes straight back to the queue its worker reads.
+        return "", letter.origin_queue
+    if letter.origin_exchange or letter.origin_routing_key:
+        return letter.origin_exchange, letter.origin_routing_key
+    if letter.origin_queue:
+        return "", letter.origin_queue
+    raise InvalidLetter("unknown origin: choose a target exchange and routing key")
+
+
+def outgoing(
+    letter: StoredLetter, target: RequeueTarget | None, edit: Edit | None
+) -> OutgoingLetter:
+    """What to publish for a stored letter: its body, properties and headers, or the edit's."""
+    exchange, routing_key = destination(letter, target)
+    validate.amqp_exchange(exchange)
+    validate.amqp_short(routing_key, "routing_key")
+    body = edit.body if edit is not None and edit.body is not None else letter.body
+    headers = edit.headers if edit is not None and edit.headers is not None else letter.headers
+    properties = {
+        k: v for k, v in letter.properties.items() if k not in ("exchange", "routing_key")
+    }
+    amqp = AmqpLetter(exchange, routing_key, body, properties, headers or {})
+    validate.amqp_message(
+        vhost=letter.vhost,
+        exchange=exchange,
+        routing_key=routing_key,
+        headers=amqp.headers,
+        properties=properties,
+    )
+    return OutgoingLetter(
+        address=letter.vhost,
+        destination={"vhost": letter.vhost, "exchange": exchange, "routing_key": routing_key},
+        where=f"{exchange or '(default)'} / {routing_key}",
+        message=amqp,
+    )
 
 
 def _why(exc: BaseException) -> str:

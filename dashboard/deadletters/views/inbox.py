@@ -21,6 +21,8 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_POST
 
 from brokers.base import validate
+from brokers.base.deadletters import Edit, RequeueTarget
+from brokers.registry import kind_named
 from dashboard.core.params import InvalidInput, parse_page
 from dashboard.core.roles import ADMIN, OPERATOR, has_role
 from dashboard.deadletters import discard as discards
@@ -98,16 +100,13 @@ async def body(request: HttpRequest, letter_id: int) -> HttpResponse:
     return response
 
 
-def requeue_form(post: Any, kind: str) -> tuple[actions.RequeueTarget | None, actions.Edit | None]:
-    """Target and edit from a form or JSON object; empty fields mean "as captured"."""
-    target = None
-    if kind == "kafka":
-        if post.get("topic"):
-            target = actions.RequeueTarget(topic=str(post.get("topic")))
-    elif post.get("exchange") or post.get("routing_key"):
-        target = actions.RequeueTarget(
-            exchange=str(post.get("exchange") or ""), routing_key=str(post.get("routing_key") or "")
-        )
+def requeue_form(post: Any, kind: str) -> tuple[RequeueTarget | None, Edit | None]:
+    """Target and edit from a form or JSON object; empty fields mean "as captured".
+
+    ``kind`` is the letter's cluster kind: it says which fields name a target.
+    """
+    deadletters = kind_named(kind).deadletters
+    target = deadletters.target_from(post) if deadletters is not None else None
     edit = None
     body, headers = post.get("body"), post.get("headers")
     if post.get("edit") and (body is not None or headers is not None):
@@ -123,7 +122,7 @@ def requeue_form(post: Any, kind: str) -> tuple[actions.RequeueTarget | None, ac
             # Browsers send a textarea's line breaks as CRLF; the message had its own.
             body = body.replace("\r\n", "\n")
         data = None if body is None else validate.utf8(str(body), "body")
-        edit = actions.Edit(body=data, headers=parsed)
+        edit = Edit(body=data, headers=parsed)
     return target, edit
 
 

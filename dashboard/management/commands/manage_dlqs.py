@@ -22,6 +22,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.management.base import BaseCommand, CommandError
 
 from brokers.base import BrokerError
+from brokers.registry import kind_of
 from dashboard.core import clusters
 from dashboard.core.connections import close_all
 from dashboard.deadletters import do_manage_dlq
@@ -70,7 +71,7 @@ class Command(BaseCommand):
         user = get_user_model().objects.filter(username=username).first()
         if user is None:
             raise CommandError(f"no user {username!r}: create it with ensure_user")
-        vhost = vhost if config.kind == "rabbitmq" else ""
+        vhost = vhost if kind_of(config).has_vhosts else ""
         failures = asyncio.run(self.manage_all(cluster, vhost, names, user, wait))
         if failures:
             raise CommandError("; ".join(failures))
