@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from brokers.base.contract import BrokerKind
 from brokers.rabbitmq.adapter import RabbitMQBroker, rabbitmq_adapter
+from brokers.rabbitmq.deadletters.capability import DEAD_LETTERS
 from brokers.rabbitmq.move import QueueMover
 from brokers.rabbitmq.sampler import RabbitMQMetrics
 from brokers.rabbitmq.tail import QueueTap
-from brokers.rabbitmq.deadletters.capability import DEAD_LETTERS
 
 KIND = BrokerKind(
     name="rabbitmq",

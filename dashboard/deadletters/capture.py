@@ -13,8 +13,8 @@ from django.utils import timezone
 from brokers.base.deadletters import CaptureEngine, CaptureOptions
 from brokers.registry import kind_of, require
 from dashboard.core import clusters
+from dashboard.deadletters.store import CaptureTarget, make_sink
 from dashboard.models import ManagedDeadLetterQueue
-from dashboard.services.deadletters.store import CaptureTarget, make_sink
 
 
 @sync_to_async

@@ -24,8 +24,8 @@ from dashboard.core import clusters
 from dashboard.core.connections import get_broker
 from dashboard.core.params import InvalidInput
 from dashboard.core.roles import ADMIN
+from dashboard.deadletters.common import User, audit, require_role
 from dashboard.models import AuditEntry, ManagedDeadLetterQueue
-from dashboard.services.deadletters.common import User, audit, require_role
 
 
 @dataclass(frozen=True)

@@ -42,9 +42,9 @@ from brokers.base.deadletters import (
 from brokers.base.validate import InvalidValue
 from brokers.registry import require
 from dashboard.core.clusters import get_cluster_config
+from dashboard.deadletters.common import User
+from dashboard.deadletters.requeue import CLAIMABLE, stored_letter
 from dashboard.models import Cluster, DeadLetter, DeadLetterBody
-from dashboard.services.deadletters.common import User
-from dashboard.services.deadletters.requeue import CLAIMABLE, stored_letter
 
 REQUEUING = DeadLetter.Status.REQUEUING
 log = logging.getLogger(__name__)

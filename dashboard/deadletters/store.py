@@ -65,10 +65,10 @@ from brokers.base.deadletters import (
     StoreResult,
 )
 from brokers.registry import kind_named
+from dashboard.deadletters.bulk_insert import insert_dead_letters
+from dashboard.deadletters.celery_results import with_celery_exceptions
+from dashboard.deadletters.verdict import mark_failed_again
 from dashboard.models import DeadLetter, DeadLetterBody, ManagedDeadLetterQueue
-from dashboard.services.deadletters.bulk_insert import insert_dead_letters
-from dashboard.services.deadletters.celery_results import with_celery_exceptions
-from dashboard.services.deadletters.verdict import mark_failed_again
 
 log = logging.getLogger(__name__)
 _INT32 = (-(2**31), 2**31 - 1)

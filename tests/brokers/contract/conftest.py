@@ -15,15 +15,28 @@ import pytest
 
 from brokers.base import Broker, ClusterConfig
 from brokers.base.contract import BrokerKind
-from brokers.registry import KINDS, kind_of, make_broker
+from brokers.registry import KINDS, kind_named, kind_of, make_broker
 from tests.support.sandbox import SANDBOXES, Sandbox
 
 CONFIG_FIXTURES = {"rabbitmq": "rabbitmq_config", "kafka": "kafka_config"}
 
 
-@pytest.fixture(params=sorted(KINDS))
-def kind_config(request: pytest.FixtureRequest) -> ClusterConfig:
-    config: ClusterConfig = request.getfixturevalue(CONFIG_FIXTURES[request.param])
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run each test for every kind, or, under ``@pytest.mark.capability(name)``, for
+    every kind whose BrokerKind has that capability (a kind without it is not a skip:
+    the test does not apply; ``test_registry`` pins which kinds offer what)."""
+    if "kind_name" not in metafunc.fixturenames:
+        return
+    names = sorted(KINDS)
+    marker = metafunc.definition.get_closest_marker("capability")
+    if marker is not None:
+        names = [n for n in names if getattr(kind_named(n), marker.args[0]) is not None]
+    metafunc.parametrize("kind_name", names)
+
+
+@pytest.fixture
+def kind_config(request: pytest.FixtureRequest, kind_name: str) -> ClusterConfig:
+    config: ClusterConfig = request.getfixturevalue(CONFIG_FIXTURES[kind_name])
     return config
 
 

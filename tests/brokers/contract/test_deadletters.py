@@ -122,8 +122,10 @@ RIGS: dict[str, type[Rig]] = {"rabbitmq": RabbitMQRig, "kafka": KafkaRig}
 
 
 @pytest.fixture
-async def rig(kind_config: ClusterConfig, request: pytest.FixtureRequest) -> AsyncIterator[Rig]:
-    vhost = request.getfixturevalue("rabbitmq_vhost") if kind_config.kind == "rabbitmq" else ""
+async def rig(
+    kind_config: ClusterConfig, kind: BrokerKind, request: pytest.FixtureRequest
+) -> AsyncIterator[Rig]:
+    vhost = request.getfixturevalue("rabbitmq_vhost") if kind.has_vhosts else ""
     made = RIGS[kind_config.kind](kind_config, vhost)
     await made.make()
     try:

@@ -11,11 +11,11 @@ from brokers.rabbitmq.move.model import MoveSpec, MoveTarget, StopReason
 from tests.support.sandbox import Sandbox
 
 
+@pytest.mark.capability("mover")
 class TestMover:
     @pytest.fixture
     def mover(self, kind: BrokerKind) -> Mover:
-        if kind.mover is None:
-            pytest.skip(f"{kind.name} has no mover")
+        assert kind.mover is not None
         return kind.mover
 
     async def test_a_move_moves_all_messages(

@@ -30,8 +30,8 @@ def test_require_refuses_a_missing_capability(kind_config):
         require(kind_config, lambda k: None, "widgets")
 
 
-# What each kind offers of browse, tail and move. A capability test skips a kind
-# whose field is None; this keeps that skip from hiding a capability gone missing.
+# What each kind offers of browse, tail and move. A capability's tests run only for
+# the kinds that offer it; this keeps a capability gone missing from going unnoticed.
 BROWSE_TAIL_MOVE = {"rabbitmq": {"queues", "tap", "mover"}, "kafka": {"topics", "tap"}}
 
 

@@ -13,11 +13,11 @@ from brokers.base.tail import TailMessage, TailOptions, Tap
 from tests.support.sandbox import Sandbox
 
 
+@pytest.mark.capability("tap")
 class TestTap:
     @pytest.fixture
     def tap(self, kind: BrokerKind) -> Tap:
-        if kind.tap is None:
-            pytest.skip(f"{kind.name} has no tap")
+        assert kind.tap is not None
         return kind.tap
 
     async def test_a_tail_sees_a_message_sent_after_it_opens(
