@@ -1,0 +1,1 @@
+"""Browsing brokers: queues, exchanges, topics and messages, per broker."""

@@ -1,0 +1,1 @@
+"""Browsing RabbitMQ: queues, exchanges, vhosts and messages."""
