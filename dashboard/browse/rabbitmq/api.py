@@ -15,7 +15,7 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
-from ninja import Query, Router
+from ninja import Body, Query, Router
 
 from dashboard.browse.rabbitmq.schemas import (
     EntityQuery,
@@ -60,6 +60,8 @@ router = Router(tags=["rabbitmq"])
 BASE = "/clusters/{slug:slug}/rabbitmq"
 READ_ERRORS = errors(400, 404, 502, 503, 504)
 WRITE_ERRORS = errors(400, 404, 409, 502, 503, 504)
+# No request body at all reads as an empty object; a body of null does not.
+NO_BODY: Any = Body(None)
 
 
 @router.get(
@@ -178,18 +180,18 @@ def _message(slug: str, view: PeekView, item: MessageView) -> dict[str, Any]:
     operation_id="rabbitmqPeek",
 )
 async def peek(
-    request: HttpRequest, slug: str, entity: Query[EntityQuery], payload: PeekIn | None = None
+    request: HttpRequest, slug: str, entity: Query[EntityQuery], body: PeekIn = NO_BODY
 ) -> Any:
-    payload = payload or PeekIn.model_validate({})
+    body = body or PeekIn.model_validate({})
     try:
         view = await do_peek_messages(
             slug,
             entity.vhost,
             entity.name,
-            payload.count,
+            body.count,
             user=await request.auser(),
             request=request,
-            confirm=payload.confirm,
+            confirm=body.confirm,
         )
     except PeekRefused as exc:
         return error(
@@ -252,17 +254,17 @@ async def peeked_body(request: HttpRequest, slug: str, token: str, position: int
     description="An unroutable message is an error (code unroutable), never a silent drop.",
     operation_id="rabbitmqPublish",
 )
-async def publish(request: HttpRequest, slug: str, payload: PublishIn) -> dict[str, Any]:
-    message = build_outgoing_message(
-        exchange=payload.exchange or "",
-        routing_key=payload.routing_key or "",
-        body=payload.body or "",
-        body_encoding=payload.body_encoding or "text",
-        headers=payload.headers,
-        properties=payload.properties or {},
+async def publish(request: HttpRequest, slug: str, message: PublishIn) -> dict[str, Any]:
+    outgoing = build_outgoing_message(
+        exchange=message.exchange or "",
+        routing_key=message.routing_key or "",
+        body=message.body or "",
+        body_encoding=message.body_encoding or "text",
+        headers=message.headers,
+        properties=message.properties or {},
     )
     result = await do_publish_message(
-        slug, payload.vhost, message, user=await request.auser(), request=request
+        slug, message.vhost, outgoing, user=await request.auser(), request=request
     )
     return plain(result)  # type: ignore[no-any-return]
 
@@ -275,13 +277,13 @@ async def publish(request: HttpRequest, slug: str, payload: PublishIn) -> dict[s
     operation_id="rabbitmqPurge",
 )
 async def purge(
-    request: HttpRequest, slug: str, entity: Query[EntityQuery], payload: PurgeIn | None = None
+    request: HttpRequest, slug: str, entity: Query[EntityQuery], body: PurgeIn = NO_BODY
 ) -> dict[str, Any]:
     result = await do_purge_queue(
         slug,
         entity.vhost,
         entity.name,
-        confirm_name=payload.confirm_name if payload else None,
+        confirm_name=body.confirm_name if body else None,
         user=await request.auser(),
         request=request,
     )

@@ -18,7 +18,14 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from ninja import Field, Schema
-from pydantic import BeforeValidator, StrictBool, StrictInt, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    StrictBool,
+    StrictInt,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from dashboard.core.api import DateTimeText, ErrorOut, Out, QueryInt
@@ -119,7 +126,22 @@ def _refused(message: str) -> PydanticCustomError:
     return PydanticCustomError("invalid", message)
 
 
-class PeekIn(Schema):
+class BodyIn(BaseModel):
+    """A request body: a JSON object.
+
+    A pydantic model, not a ninja ``Schema``: a Schema reads its input attribute by
+    attribute, so a list or null would pass for an object.
+    """
+
+    @model_validator(mode="before")
+    @classmethod
+    def _object(cls, value: object) -> object:
+        if not isinstance(value, dict):
+            raise _refused("the body must be a JSON object")
+        return value
+
+
+class PeekIn(BodyIn):
     count: StrictInt = Field(
         10,
         description="messages to read, from 1 to MQB_RABBITMQ_PEEK_MAX",
@@ -145,11 +167,11 @@ class PeekIn(Schema):
         return value
 
 
-class PurgeIn(Schema):
+class PurgeIn(BodyIn):
     confirm_name: str | None = Field(None, description="the queue name, on protected clusters")
 
 
-class PublishIn(Schema):
+class PublishIn(BodyIn):
     """Missing or null fields are their defaults; the values are checked as a form's are."""
 
     vhost: str
