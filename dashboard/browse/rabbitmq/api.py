@@ -15,7 +15,8 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
-from ninja import Body, Query, Router
+from ninja import Query, Router
+from ninja.params.functions import Body
 
 from dashboard.browse.rabbitmq.schemas import (
     EntityQuery,
