@@ -23,12 +23,13 @@ from pydantic import (
     BeforeValidator,
     StrictBool,
     StrictInt,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
 
-from dashboard.core.api import DateTimeText, ErrorOut, Out, QueryInt
+from dashboard.core.api import DateTimeText, ErrorOut, Out
 
 QueueType = Literal["classic", "quorum", "stream"]
 DlxSource = Literal["argument", "policy"]
@@ -49,14 +50,21 @@ def _blank_is_none(value: object) -> object:
     return None if value == "" else value
 
 
-def _blank_is_none_lower(value: object) -> object:
-    return value.lower() or None if isinstance(value, str) else value
+def _lower(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
 
 
-# An empty query value means the default: a blank field of an HTML form sends ``sort=``.
-BLANK = BeforeValidator(_blank_is_none)
-# The dead-letter filter, also in capitals.
-DlxFilter = Annotated[Literal["yes", "no", "any"] | None, BeforeValidator(_blank_is_none_lower)]
+# Query parameters where an empty value means the default (a blank field of an HTML
+# form sends ``sort=``): the document lists "" with the values.
+Blank = Literal[""]
+# A whole number, or empty.
+BlankInt = Annotated[
+    int | None,
+    BeforeValidator(_blank_is_none),
+    WithJsonSchema({"anyOf": [{"type": "integer"}, {"const": ""}]}),
+]
+# The dead-letter filter, in any case.
+DlxFilter = Annotated[Literal["yes", "no", "any"] | Blank | None, BeforeValidator(_lower)]
 
 
 # -- requests --------------------------------------------------------------------------
@@ -66,31 +74,31 @@ class QueueListQuery(Schema):
     """Filters of the queue list; type, state and dlx are applied by a bounded scan."""
 
     vhost: str | None = Field(None, description="only this vhost (default: all)")
-    page: QueryInt = Field(
+    page: BlankInt = Field(
         None,
         description="1-based; past the end answers past_end=true; empty: the default (1)",
         json_schema_extra={"minimum": 1, "maximum": 1_000_000},
     )
-    page_size: QueryInt = Field(
+    page_size: BlankInt = Field(
         None,
         description="rows per page (outside 1-500: 400); empty: the default (100)",
         json_schema_extra={"minimum": 1, "maximum": 500},
     )
-    sort: Annotated[QueueSort | None, BLANK] = Field(None, description="column (default: name)")
+    sort: QueueSort | Blank | None = Field(None, description="column; empty: the default (name)")
     reverse: str | None = Field(None, description=f"{TRUE_TEXT}: descending")
     name: str | None = Field(
         None, description="case-insensitive substring of the name (or a regex with regex=1)"
     )
     regex: str | None = Field(None, description=f"{TRUE_TEXT}: name is a regular expression")
-    type: Annotated[QueueType | None, BLANK] = Field(
-        None, description="only this queue type; applied by a bounded scan"
+    type: QueueType | Blank | None = Field(
+        None, description="only this queue type (empty: all); applied by a bounded scan"
     )
-    state: Annotated[QueueState | None, BLANK] = Field(
-        None, description="only queues in this state; applied by a bounded scan"
+    state: QueueState | Blank | None = Field(
+        None, description="only queues in this state (empty: all); applied by a bounded scan"
     )
     dlx: DlxFilter = Field(
         None,
-        description="yes or no: has a dead-letter exchange (any: both; any case);"
+        description="yes or no: has a dead-letter exchange (any or empty: both; any case);"
         " applied by a bounded scan",
     )
     stats: str | None = Field(
@@ -101,12 +109,12 @@ class QueueListQuery(Schema):
 class ExchangeListQuery(Schema):
     vhost: str | None = Field(None, description="only this vhost (default: all)")
     name: str | None = Field(None, description="case-insensitive substring")
-    page: QueryInt = Field(
+    page: BlankInt = Field(
         None,
         description="1-based; empty: the default (1)",
         json_schema_extra={"minimum": 1, "maximum": 1_000_000},
     )
-    page_size: QueryInt = Field(
+    page_size: BlankInt = Field(
         None,
         description="rows per page (outside 1-500: 400); empty: the default (100)",
         json_schema_extra={"minimum": 1, "maximum": 500},
