@@ -4,7 +4,8 @@ Services for the pages and the JSON API, ``get_*`` read, ``do_*`` write:
 ``access`` (the adapter, roles, refusals, audit), ``browse`` (queue, exchange and
 vhost pages), ``query`` (page parameters), ``peek`` / ``peek_store`` (reading
 messages without losing them), ``message_input`` and ``writes`` (publish, purge).
-``views/`` holds the HTML pages, ``urls`` their routes and the API's.
+``views/`` holds the HTML pages and ``urls`` their routes; ``api`` is the JSON API's
+router and ``schemas`` its typed requests and answers.
 
 The services and result types are re-exported here so that views and API views
 never import ``brokers`` themselves.
