@@ -1,0 +1,1 @@
+"""Dead letters: the dead-letter queues, the inbox, requeue and discard."""
