@@ -26,11 +26,12 @@ from asgiref.sync import sync_to_async
 from django.core.paginator import Page
 from django.http import HttpRequest, JsonResponse
 from django.urls import reverse
-from ninja import Field, Path, Query, Router, Status
+from ninja import Path, Query, Router, Status
+from pydantic import WithJsonSchema
 
 from brokers.registry import kind_named
 from dashboard.core.api import error, errors
-from dashboard.core.params import InvalidInput
+from dashboard.core.params import InvalidInput, parse_page
 from dashboard.deadletters.schemas import (
     MAX_ID,
     BulkRequeueIn,
@@ -70,7 +71,9 @@ from dashboard.views.deadletters.inbox import requeue_form
 
 router = Router(tags=["dead letters"])
 
-LetterId = Path[Annotated[int, Field(ge=1, le=MAX_ID)]]
+# Django's int converter takes the digits; an id no letter can have is not found.
+ID_SCHEMA = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+LetterId = Path[Annotated[int, WithJsonSchema(ID_SCHEMA)]]
 
 
 def plain(value: Any) -> Any:
@@ -237,9 +240,10 @@ def _spec(params: InboxFilterIn | InboxQuery) -> reads.InboxFilter:
 )
 async def groups(request: HttpRequest, query: Query[InboxQuery]) -> dict[str, Any]:
     spec = _spec(query)
+    number = parse_page(query.page, error=InvalidInput)
 
     def build() -> dict[str, Any]:
-        page = reads.get_inbox_groups(spec, query.page or 1)
+        page = reads.get_inbox_groups(spec, number)
         items = [
             {k: _when(v) if isinstance(v, datetime) else v for k, v in g.items()}
             for g in page.object_list
@@ -258,22 +262,25 @@ async def groups(request: HttpRequest, query: Query[InboxQuery]) -> dict[str, An
 )
 async def letters(request: HttpRequest, query: Query[InboxQuery]) -> dict[str, Any]:
     spec = _spec(query)
+    number = parse_page(query.page, error=InvalidInput)
 
     def build() -> dict[str, Any]:
-        page = reads.get_inbox_rows(spec, query.page or 1)
+        page = reads.get_inbox_rows(spec, number)
         return _page_json(page, [letter_json(r) for r in page.object_list])
 
     return await sync_to_async(build)()
 
 
 @router.get(
-    "/deadletters/letters/{letter_id}",
+    "/deadletters/letters/{int:letter_id}",
     response={200: DeadLetterDetailOut, **errors(400, 404)},
     url_name="api-deadletters-letter",
     summary="One dead letter: decoded body, headers, x-death, actions taken",
     operation_id="deadLetter",
 )
 async def letter(request: HttpRequest, letter_id: LetterId) -> Any:
+    if not 1 <= letter_id <= MAX_ID:
+        return _not_found(letter_id)
     try:
         detail = await sync_to_async(reads.get_dead_letter_detail)(letter_id)
     except DeadLetter.DoesNotExist:
@@ -310,7 +317,7 @@ async def letter(request: HttpRequest, letter_id: LetterId) -> Any:
 
 
 @router.post(
-    "/deadletters/letters/{letter_id}/requeue",
+    "/deadletters/letters/{int:letter_id}/requeue",
     response={
         200: RequeuedOut,
         422: UnroutableOut,
@@ -328,6 +335,8 @@ async def letter(request: HttpRequest, letter_id: LetterId) -> Any:
 async def requeue(
     request: HttpRequest, letter_id: LetterId, payload: RequeueIn | None = None
 ) -> Any:
+    if not 1 <= letter_id <= MAX_ID:
+        return _not_found(letter_id)
     kind = await sync_to_async(
         DeadLetter.objects.filter(pk=letter_id).values_list("cluster__kind", flat=True).first
     )()
@@ -350,7 +359,7 @@ async def requeue(
 
 
 @router.post(
-    "/deadletters/letters/{letter_id}/release",
+    "/deadletters/letters/{int:letter_id}/release",
     response={200: ReleasedOut, **errors(400, 404)},
     url_name="api-deadletters-release-stuck",
     summary="Put a letter stuck 'being requeued' back to pending (operator)",
@@ -360,6 +369,8 @@ async def requeue(
     operation_id="releaseStuckDeadLetter",
 )
 async def release_stuck(request: HttpRequest, letter_id: LetterId) -> Any:
+    if not 1 <= letter_id <= MAX_ID:
+        return _not_found(letter_id)
     try:
         await stuck.do_release_stuck_requeue(letter_id, user=await request.auser(), request=request)
     except DeadLetter.DoesNotExist:

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal, get_args
 from ninja import Field, Schema
 from pydantic import BaseModel, SkipValidation, WithJsonSchema
 
-from dashboard.core.api import DateTimeText, Out, QueryInt
+from dashboard.core.api import DateTimeText, Out
 from dashboard.core.params import PAGE_MAX
 
 MAX_ID = 2**63 - 1  # SQLite's and PostgreSQL's largest integer key
@@ -131,6 +131,13 @@ QueryMoment = Annotated[
     str, WithJsonSchema({"anyOf": [{"type": "string", "format": "date-time"}, {"const": ""}]})
 ]
 QueryStatus = Annotated[str, WithJsonSchema({"enum": [*get_args(Status), ""]})]
+# Parsed by dashboard.core.params.parse_page, whose message names the parameter.
+QueryPage = Annotated[
+    str,
+    WithJsonSchema(
+        {"anyOf": [{"type": "integer", "minimum": 1, "maximum": PAGE_MAX}, {"const": ""}]}
+    ),
+]
 
 
 class InboxQuery(Schema):
@@ -145,7 +152,7 @@ class InboxQuery(Schema):
     until: QueryMoment = Field("", description="captured at or before (ISO 8601)" + MOMENT_TEXT)
     text: str = Field("", description="substring of the exception message or message id")
     group: str = Field("", description="a group's fingerprint")
-    page: QueryInt = Field(None, ge=1, le=PAGE_MAX, description="empty: the first")
+    page: QueryPage = Field("", description="empty: the first")
 
 
 class DeadLetterGroupOut(Out):
