@@ -152,7 +152,7 @@ def _target(target: DeadLetterQueueTarget) -> tuple[str, str, str]:
 
 @router.post(
     "/deadletters/queues/manage",
-    response={200: ManagedOut, **errors(400, 404, 409, 502, 503, 504)},
+    response={200: ManagedOut, **errors(400, 403, 404, 409, 502, 503, 504)},
     url_name="api-deadletters-manage",
     summary="Take over a DLQ: the collector captures it into the database (admin)",
     description="The collector consumes it (RabbitMQ: manual acks after each database commit; "
@@ -169,7 +169,7 @@ async def manage(request: HttpRequest, payload: DeadLetterQueueTarget) -> dict[s
 
 @router.post(
     "/deadletters/queues/release",
-    response={200: ManagedOut, **errors(400, 404)},
+    response={200: ManagedOut, **errors(400, 403, 404)},
     url_name="api-deadletters-release",
     summary="Let a DLQ go: capture stops, captured rows stay (admin)",
     operation_id="releaseDeadLetterQueue",
@@ -273,7 +273,7 @@ async def letters(request: HttpRequest, query: Query[InboxQuery]) -> dict[str, A
 
 @router.get(
     "/deadletters/letters/{int:letter_id}",
-    response={200: DeadLetterDetailOut, **errors(400, 404)},
+    response={200: DeadLetterDetailOut, **errors(404)},
     url_name="api-deadletters-letter",
     summary="One dead letter: decoded body, headers, x-death, actions taken",
     operation_id="deadLetter",
@@ -321,7 +321,7 @@ async def letter(request: HttpRequest, letter_id: LetterId) -> Any:
     response={
         200: RequeuedOut,
         422: UnroutableOut,
-        **errors(400, 404, 409, 502, 503, 504),
+        **errors(400, 403, 404, 409, 502, 503, 504),
     },
     url_name="api-deadletters-requeue",
     summary="Requeue one dead letter to its origin or a chosen target (operator)",
@@ -360,7 +360,7 @@ async def requeue(
 
 @router.post(
     "/deadletters/letters/{int:letter_id}/release",
-    response={200: ReleasedOut, **errors(400, 404)},
+    response={200: ReleasedOut, **errors(400, 403, 404)},
     url_name="api-deadletters-release-stuck",
     summary="Put a letter stuck 'being requeued' back to pending (operator)",
     description="For a requeue that died between the broker's confirm and recording it: "
@@ -389,7 +389,7 @@ def _letter_ids(value: object, *, what: str) -> list[int]:
 
 @router.post(
     "/deadletters/discard",
-    response={200: DiscardedOut, **errors(400)},
+    response={200: DiscardedOut, **errors(400, 403)},
     url_name="api-deadletters-discard",
     summary="Discard dead letters by id (operator); rows are kept, marked discarded",
     operation_id="discardDeadLetters",
@@ -404,7 +404,7 @@ async def discard(request: HttpRequest, payload: DiscardIn) -> dict[str, Any]:
 
 @router.post(
     "/deadletters/discard-all",
-    response={200: DiscardedOut, **errors(400)},
+    response={200: DiscardedOut, **errors(400, 403)},
     url_name="api-deadletters-discard-all",
     summary="Discard every pending dead letter matching a filter (admin)",
     operation_id="discardAllDeadLetters",
@@ -430,7 +430,7 @@ def _ids_or_filter(
 
 @router.post(
     "/deadletters/purge",
-    response={200: PurgedOut, **errors(400)},
+    response={200: PurgedOut, **errors(400, 403)},
     url_name="api-deadletters-purge",
     summary="Delete dead letters now, a selection or all matching a filter (admin)",
     description="Unlike discard, nothing is kept for the retention period. Letters being "
@@ -447,7 +447,7 @@ async def purge(request: HttpRequest, payload: SelectionIn | None = None) -> dic
 
 @router.post(
     "/deadletters/requeue-bulk",
-    response={202: BulkRequeueOut, **errors(400, 503)},
+    response={202: BulkRequeueOut, **errors(400, 403, 503)},
     url_name="api-deadletters-requeue-bulk",
     summary="Requeue a selection, a group or everything matching a filter, as a job",
     description='Operator. A group is a filter: {"filter": {"group": fingerprint}}. The '
