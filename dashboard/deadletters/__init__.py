@@ -10,8 +10,9 @@ Modules: ``queues`` (DLQs, manage, release), ``capture`` / ``store`` /
 ``bulk_insert`` (what the collector captures), ``inbox`` (reading letters),
 ``requeue`` / ``requeue_batch`` / ``requeue_job`` (one letter, a batch, the bulk
 job), ``discard``, ``stuck``, ``verdict``, ``retention``, ``celery_results``,
-``common`` (roles and audit); ``views/`` the pages, ``urls`` the routes and the
-API's, ``tasks`` registers the bulk requeue with the worker.
+``common`` (roles and audit); ``views/`` the pages and ``urls`` their routes;
+``api`` the JSON API's router and ``schemas`` its typed requests and answers;
+``tasks`` registers the bulk requeue with the worker.
 """
 
 from __future__ import annotations
