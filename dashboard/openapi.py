@@ -18,13 +18,13 @@ from ninja import NinjaAPI
 from ninja.openapi.schema import OpenAPISchema
 
 from dashboard.api import deadletters_schema, jobs_schema, metrics_schema
-from dashboard.api.kafka import schema as kafka_schema
 from dashboard.api.openapi import legacy_document
 from dashboard.api.rabbitmq import schema as rabbitmq_schema
+from dashboard.browse.kafka import api as kafka_api
 from dashboard.core.api import new_api
 from dashboard.overview import api as overview_api
 
-LEGACY = (rabbitmq_schema, kafka_schema, deadletters_schema, metrics_schema, jobs_schema)
+LEGACY = (rabbitmq_schema, deadletters_schema, metrics_schema, jobs_schema)
 
 
 class DashboardAPI(NinjaAPI):
@@ -50,6 +50,7 @@ API = new_api(
     docs_decorator=require_GET,
 )
 API.add_router("/", overview_api.router)
+API.add_router("/", kafka_api.router)
 
 
 def build_schema() -> dict[str, Any]:

@@ -1,0 +1,1 @@
+"""Browsing the brokers: clusters, queues, topics, consumer groups and messages."""

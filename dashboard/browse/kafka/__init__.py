@@ -1,0 +1,1 @@
+"""Browsing Kafka: topics, consumer groups and records, as pages and as JSON."""
