@@ -20,7 +20,7 @@ from typing import Annotated, Any, Literal
 from django.conf import settings
 from django.http import HttpRequest
 from ninja import Field, Path, Query, Router, Schema, Status
-from pydantic import SkipValidation
+from pydantic import SkipValidation, WithJsonSchema
 
 from dashboard.browse.kafka.schemas import (
     NO_PURGE_OPTIONS,
@@ -70,7 +70,7 @@ router = Router(tags=["kafka"])
 BASE = "/clusters/{slug:cluster}/kafka"
 READ_ERRORS = errors(400, 404, 502, 503, 504)
 RECORD_READ_ERRORS = errors(400, 404, 429, 502, 503, 504)
-WRITE_ERRORS = errors(400, 404, 409, 502, 503, 504)
+WRITE_ERRORS = errors(400, 403, 404, 409, 502, 503, 504)
 # What these answers mean here, added to the generic descriptions of the statuses.
 BUSY = {
     "responses": {
@@ -90,8 +90,14 @@ REFUSED = {
 Cluster = Annotated[str, Path(description="cluster slug")]
 Topic = Annotated[str, Path(description="topic name")]
 Group = Annotated[str, Path(description="consumer group id (may contain slashes and any Unicode)")]
-# A page number as sent: parse_page refuses what is not one (the pages' message).
-Page = Annotated[QueryInt, SkipValidation, Query(None, description="page number, from 1")]
+# A number in the query as sent: the services refuse what is not one, with the pages'
+# messages. Blank is its default (an HTML form's empty field), as QueryInt.
+IntText = Annotated[
+    QueryInt,
+    SkipValidation,
+    WithJsonSchema({"anyOf": [{"type": "integer"}, {"const": ""}]}),
+]
+Page = Annotated[IntText, Query(None, description="page number, from 1; empty: 1")]
 
 
 @router.get(
@@ -162,14 +168,12 @@ class BrowseParams(Schema):
     start: Annotated[
         Literal["newest", "oldest", "offset", "timestamp", "cursor"], SkipValidation
     ] = Field("newest", description="where to start; newest: the newest N records")
-    offset: Annotated[QueryInt, SkipValidation] = Field(None, description="with start=offset")
+    offset: IntText = Field(None, description="with start=offset")
     timestamp: str | None = Field(None, description="with start=timestamp: ISO 8601 or epoch ms")
     cursor: str | None = Field(
         None, description="next_cursor/prev_cursor of a previous page (0:120,1:98)"
     )
-    limit: Annotated[QueryInt, SkipValidation] = Field(
-        None, description="records per page (N); MQB_KAFKA_BROWSE_MAX at most"
-    )
+    limit: IntText = Field(None, description="records per page (N); MQB_KAFKA_BROWSE_MAX at most")
     q: str | None = Field(
         None, description="search: a substring of keys and/or values (bounded scan)"
     )

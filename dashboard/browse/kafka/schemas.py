@@ -17,7 +17,8 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from ninja import Field, Schema
-from pydantic import SkipValidation
+from pydantic import ModelWrapValidatorHandler, SkipValidation, model_validator
+from pydantic_core import PydanticCustomError
 
 from dashboard.core.api import DateTimeText, Out
 
@@ -283,6 +284,17 @@ class KafkaPurgeResultOut(Out):
 # -- inputs (parsed by the services) ---------------------------------------------------
 
 
+class BodyIn(Schema):
+    """A JSON object; ninja would otherwise read the fields of an array or a string as missing."""
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _an_object(cls, data: Any, handler: ModelWrapValidatorHandler[Any]) -> Any:
+        if not isinstance(data, dict | Schema):
+            raise PydanticCustomError("invalid", "the body must be a JSON object")
+        return handler(data)
+
+
 def as_sent(body: Schema) -> dict[str, Any]:
     """The fields of ``body`` that the client sent, with the values it sent."""
     return {name: getattr(body, name) for name in body.model_fields_set}
@@ -297,7 +309,7 @@ class KafkaHeaderIn(Schema):
     format: Format = Field("text", description="json: validated; base64: the bytes")
 
 
-class ProduceIn(Schema):
+class ProduceIn(BodyIn):
     """One record; missing fields are null. No body produces a null record."""
 
     partition: Annotated[int | None, SkipValidation] = Field(
@@ -316,7 +328,7 @@ class ProduceIn(Schema):
     )
 
 
-class PurgeIn(Schema):
+class PurgeIn(BodyIn):
     partition: Annotated[int | None, SkipValidation] = Field(
         None, ge=0, le=2**31 - 1, description="null: every partition"
     )
@@ -325,7 +337,7 @@ class PurgeIn(Schema):
     )
 
 
-class ResetOffsetsIn(Schema):
+class ResetOffsetsIn(BodyIn):
     topic: Annotated[str, SkipValidation] = Field(description="the topic whose offsets")
     partition: Annotated[int | None, SkipValidation] = Field(
         None, ge=0, le=2**31 - 1, description="null: every partition of the topic"
