@@ -18,14 +18,14 @@ from ninja import NinjaAPI
 from ninja.openapi.schema import OpenAPISchema
 
 from dashboard.api import jobs_schema, metrics_schema
-from dashboard.api.kafka import schema as kafka_schema
 from dashboard.api.openapi import legacy_document
+from dashboard.browse.kafka import api as kafka_api
 from dashboard.browse.rabbitmq import api as rabbitmq_api
 from dashboard.core.api import new_api
 from dashboard.deadletters import api as deadletters_api
 from dashboard.overview import api as overview_api
 
-LEGACY = (kafka_schema, metrics_schema, jobs_schema)
+LEGACY = (metrics_schema, jobs_schema)
 
 
 class DashboardAPI(NinjaAPI):
@@ -52,6 +52,7 @@ API = new_api(
 )
 API.add_router("/", overview_api.router)
 API.add_router("/", rabbitmq_api.router)
+API.add_router("/", kafka_api.router)
 API.add_router("/", deadletters_api.router)
 
 

@@ -113,7 +113,7 @@ def test_a_unicode_group_id_is_listed_and_opened(
     assert "%F0%9F%99%82" in url
     page = client.get(url)
     assert page.status_code == 200 and group in page.content.decode()
-    api = client.get(reverse("api-kafka-group", args=[SLUG, group])).json()
+    api = client.get(reverse("api:api-kafka-group", args=[SLUG, group])).json()
     assert api["group_id"] == group and api["lag"] == 8
 
 

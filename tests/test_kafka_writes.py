@@ -106,6 +106,17 @@ def test_it_refuses_bad_records_clearly(client, operator, kafka_only, kit, body,
     assert read_all(client, name) == []
 
 
+@pytest.mark.parametrize("body", ["[null, null]", '"x"', "null", "3"])
+def test_it_refuses_a_body_that_is_not_an_object(client, operator, kafka_only, kit, body):
+    name = kit.topic()
+    client.force_login(operator)
+    url = f"/api/clusters/{SLUG}/kafka/topics/{name}/messages"
+    response = client.post(url, body, content_type="application/json")
+    assert response.status_code == 400
+    assert "must be a JSON object" in response.json()["error"]
+    assert read_all(client, name) == []
+
+
 def test_producing_needs_the_operator_role_and_an_existing_topic(
     client, viewer, operator, kafka_only, kit
 ):

@@ -4,8 +4,9 @@ The only Django code that calls ``brokers.kafka``. ``get_*`` read, ``do_*`` writ
 (role check, audit entry, then the broker call); HTML views and the JSON API both
 call these: ``access`` (the adapter, roles, audit, bounded parameters),
 ``topics``, ``messages`` (browsing records), ``groups`` (and offset resets),
-``writes`` (produce, purge). ``views/`` holds the HTML pages, ``urls`` their
-routes and the API's. The services are re-exported here.
+``writes`` (produce, purge). ``views/`` holds the HTML pages and ``urls`` their
+routes; ``api`` is the JSON API's router, ``schemas`` its typed requests and
+answers and ``serialize`` how records become JSON. The services are re-exported here.
 """
 
 from __future__ import annotations

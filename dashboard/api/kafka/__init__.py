@@ -1,1 +1,0 @@
-"""JSON API of the Kafka area (documented in ``schema.py``)."""
