@@ -21,7 +21,7 @@ from dashboard.api import jobs_schema, metrics_schema
 from dashboard.api.openapi import legacy_document
 from dashboard.browse.kafka import api as kafka_api
 from dashboard.browse.rabbitmq import api as rabbitmq_api
-from dashboard.core.api import new_api
+from dashboard.core.api import document_errors, new_api
 from dashboard.deadletters import api as deadletters_api
 from dashboard.overview import api as overview_api
 
@@ -33,6 +33,7 @@ class DashboardAPI(NinjaAPI):
         self, *, path_prefix: str | None = None, path_params: dict[str, Any] | None = None
     ) -> OpenAPISchema:
         schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        document_errors(schema)
         legacy = legacy_document(LEGACY)
         schema["paths"] = dict(sorted({**schema["paths"], **legacy["paths"]}.items()))
         schema.setdefault("components", {}).setdefault("schemas", {}).update(legacy["schemas"])

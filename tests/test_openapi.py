@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
+from collections.abc import Iterator
 
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
+from pydantic import BaseModel
 
 from dashboard.openapi import API, build_schema
 
@@ -67,3 +70,19 @@ def test_the_docs_page_is_served_to_logged_in_users(client, viewer):
     assert page.status_code == 200
     assert b"swagger-ui-bundle.js" in page.content
     assert b"/api/openapi.json" in page.content
+
+
+def _models(cls: type[BaseModel]) -> Iterator[type[BaseModel]]:
+    for sub in cls.__subclasses__():
+        yield sub
+        yield from _models(sub)
+
+
+def test_no_two_schemas_share_a_name():
+    # The document names components by class name: a second class of the same name
+    # silently takes the first one's place (a RabbitMQ purge was documented with the
+    # Kafka purge's body).
+    build_schema()
+    ours = {m for m in _models(BaseModel) if m.__module__.startswith("dashboard.")}
+    names = Counter(m.__name__ for m in ours)
+    assert [name for name, count in names.items() if count > 1] == []

@@ -17,6 +17,7 @@ from pydantic import BaseModel, SkipValidation, WithJsonSchema
 
 from dashboard.core.api import DateTimeText, Out
 from dashboard.core.params import PAGE_MAX
+from dashboard.core.schemas import DeathEventOut
 
 MAX_ID = 2**63 - 1  # SQLite's and PostgreSQL's largest integer key
 MAX_RATE = 1_000_000
@@ -240,18 +241,6 @@ class HeaderOut(Out):
     type_name: str
     display: str
     as_int: int | None = Field(description="set for binary integers")
-
-
-class DeathEventOut(Out):
-    """One entry of RabbitMQ's x-death history."""
-
-    queue: str | None
-    reason: str | None
-    count: int | None
-    time: DateTimeText | None
-    exchange: str | None
-    routing_keys: list[str]
-    original_expiration: str | None
 
 
 class AuditOut(Out):

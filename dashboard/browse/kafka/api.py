@@ -20,7 +20,7 @@ from typing import Annotated, Any, Literal
 from django.conf import settings
 from django.http import HttpRequest
 from ninja import Field, Path, Query, Router, Schema, Status
-from pydantic import SkipValidation, WithJsonSchema
+from pydantic import SkipValidation
 
 from dashboard.browse.kafka import (
     do_produce,
@@ -54,8 +54,8 @@ from dashboard.browse.kafka.schemas import (
     KafkaTopicPageOut,
     KafkaTopicReadersOut,
     ProduceIn,
-    PurgeIn,
     ResetOffsetsIn,
+    TopicPurgeIn,
     as_sent,
 )
 from dashboard.browse.kafka.serialize import download_base, plain, record_json
@@ -92,11 +92,7 @@ Topic = Annotated[str, Path(description="topic name")]
 Group = Annotated[str, Path(description="consumer group id (may contain slashes and any Unicode)")]
 # A number in the query as sent: the services refuse what is not one, with the pages'
 # messages. Blank is its default (an HTML form's empty field), as QueryInt.
-IntText = Annotated[
-    QueryInt,
-    SkipValidation,
-    WithJsonSchema({"anyOf": [{"type": "integer"}, {"const": ""}]}),
-]
+IntText = Annotated[QueryInt, SkipValidation]
 Page = Annotated[IntText, Query(None, description="page number, from 1; empty: 1")]
 
 
@@ -264,7 +260,7 @@ async def record(
     openapi_extra=REFUSED,
 )
 async def purge(
-    request: HttpRequest, cluster: Cluster, topic: Topic, payload: PurgeIn = NO_PURGE_OPTIONS
+    request: HttpRequest, cluster: Cluster, topic: Topic, payload: TopicPurgeIn = NO_PURGE_OPTIONS
 ) -> Any:
     data = as_sent(payload)
     result = await do_purge_topic(

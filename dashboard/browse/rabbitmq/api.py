@@ -46,11 +46,11 @@ from dashboard.browse.rabbitmq.schemas import (
     PeekRefusedOut,
     PublishIn,
     PublishOut,
-    PurgeIn,
     PurgeOut,
     QueueDetailOut,
     QueueListQuery,
     QueuePageOut,
+    QueuePurgeIn,
     VhostsOut,
     plain,
 )
@@ -278,7 +278,7 @@ async def publish(request: HttpRequest, slug: str, message: PublishIn) -> dict[s
     operation_id="rabbitmqPurge",
 )
 async def purge(
-    request: HttpRequest, slug: str, entity: Query[EntityQuery], body: PurgeIn = NO_BODY
+    request: HttpRequest, slug: str, entity: Query[EntityQuery], body: QueuePurgeIn = NO_BODY
 ) -> dict[str, Any]:
     result = await do_purge_queue(
         slug,

@@ -23,13 +23,13 @@ from pydantic import (
     BeforeValidator,
     StrictBool,
     StrictInt,
-    WithJsonSchema,
     field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
 
-from dashboard.core.api import DateTimeText, ErrorOut, Out
+from dashboard.core.api import DateTimeText, ErrorOut, Out, QueryInt
+from dashboard.core.schemas import DeathEventOut
 
 QueueType = Literal["classic", "quorum", "stream"]
 DlxSource = Literal["argument", "policy"]
@@ -46,10 +46,6 @@ AMQP_TABLE = (
 TRUE_TEXT = "1, true, on or yes"
 
 
-def _blank_is_none(value: object) -> object:
-    return None if value == "" else value
-
-
 def _lower(value: object) -> object:
     return value.lower() if isinstance(value, str) else value
 
@@ -57,12 +53,6 @@ def _lower(value: object) -> object:
 # Query parameters where an empty value means the default (a blank field of an HTML
 # form sends ``sort=``): the document lists "" with the values.
 Blank = Literal[""]
-# A whole number, or empty.
-BlankInt = Annotated[
-    int | None,
-    BeforeValidator(_blank_is_none),
-    WithJsonSchema({"anyOf": [{"type": "integer"}, {"const": ""}]}),
-]
 # The dead-letter filter, in any case.
 DlxFilter = Annotated[Literal["yes", "no", "any"] | Blank | None, BeforeValidator(_lower)]
 
@@ -74,12 +64,12 @@ class QueueListQuery(Schema):
     """Filters of the queue list; type, state and dlx are applied by a bounded scan."""
 
     vhost: str | None = Field(None, description="only this vhost (default: all)")
-    page: BlankInt = Field(
+    page: QueryInt = Field(
         None,
         description="1-based; past the end answers past_end=true; empty: the default (1)",
         json_schema_extra={"minimum": 1, "maximum": 1_000_000},
     )
-    page_size: BlankInt = Field(
+    page_size: QueryInt = Field(
         None,
         description="rows per page (outside 1-500: 400); empty: the default (100)",
         json_schema_extra={"minimum": 1, "maximum": 500},
@@ -109,12 +99,12 @@ class QueueListQuery(Schema):
 class ExchangeListQuery(Schema):
     vhost: str | None = Field(None, description="only this vhost (default: all)")
     name: str | None = Field(None, description="case-insensitive substring")
-    page: BlankInt = Field(
+    page: QueryInt = Field(
         None,
         description="1-based; empty: the default (1)",
         json_schema_extra={"minimum": 1, "maximum": 1_000_000},
     )
-    page_size: BlankInt = Field(
+    page_size: QueryInt = Field(
         None,
         description="rows per page (outside 1-500: 400); empty: the default (100)",
         json_schema_extra={"minimum": 1, "maximum": 500},
@@ -134,7 +124,7 @@ def _refused(message: str) -> PydanticCustomError:
     return PydanticCustomError("invalid", message)
 
 
-class BodyIn(BaseModel):
+class QueueBodyIn(BaseModel):
     """A request body: a JSON object.
 
     A pydantic model, not a ninja ``Schema``: a Schema reads its input attribute by
@@ -149,7 +139,7 @@ class BodyIn(BaseModel):
         return value
 
 
-class PeekIn(BodyIn):
+class PeekIn(QueueBodyIn):
     count: StrictInt = Field(
         10,
         description="messages to read, from 1 to MQB_RABBITMQ_PEEK_MAX",
@@ -175,11 +165,11 @@ class PeekIn(BodyIn):
         return value
 
 
-class PurgeIn(BodyIn):
+class QueuePurgeIn(QueueBodyIn):
     confirm_name: str | None = Field(None, description="the queue name, on protected clusters")
 
 
-class PublishIn(BodyIn):
+class PublishIn(QueueBodyIn):
     """Missing or null fields are their defaults; the values are checked as a form's are."""
 
     vhost: str
@@ -399,18 +389,6 @@ class HeaderRowOut(Out):
     type_name: str
     display: str
     as_int: int | None = Field(description="set for binary integers")
-
-
-class DeathEventOut(Out):
-    """One entry of RabbitMQ's x-death history."""
-
-    queue: str | None
-    reason: str | None
-    count: int | None
-    time: DateTimeText | None
-    exchange: str | None
-    routing_keys: list[str]
-    original_expiration: str | None
 
 
 class CeleryTaskOut(Out):
