@@ -17,14 +17,16 @@ from django.views.decorators.http import require_GET
 from ninja import NinjaAPI
 from ninja.openapi.schema import OpenAPISchema
 
-from dashboard.api import deadletters_schema, jobs_schema, metrics_schema
+from dashboard.api import deadletters_schema
 from dashboard.api.kafka import schema as kafka_schema
 from dashboard.api.openapi import legacy_document
 from dashboard.api.rabbitmq import schema as rabbitmq_schema
 from dashboard.core.api import new_api
+from dashboard.jobs import api as jobs_api
+from dashboard.metrics import api as metrics_api
 from dashboard.overview import api as overview_api
 
-LEGACY = (rabbitmq_schema, kafka_schema, deadletters_schema, metrics_schema, jobs_schema)
+LEGACY = (rabbitmq_schema, kafka_schema, deadletters_schema)
 
 
 class DashboardAPI(NinjaAPI):
@@ -50,6 +52,8 @@ API = new_api(
     docs_decorator=require_GET,
 )
 API.add_router("/", overview_api.router)
+API.add_router("/", jobs_api.router)
+API.add_router("/", metrics_api.router)
 
 
 def build_schema() -> dict[str, Any]:

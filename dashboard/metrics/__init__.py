@@ -1,0 +1,1 @@
+"""Live metrics: charts over websockets, history from the database, consumers seen."""

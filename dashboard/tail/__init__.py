@@ -1,0 +1,1 @@
+"""Live tails: the messages flowing through one queue or topic now."""
