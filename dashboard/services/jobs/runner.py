@@ -19,13 +19,13 @@ from django.utils.module_loading import import_string
 
 from brokers.base import BrokerError
 from dashboard.core.audit import record
+from dashboard.jobs.events import JobProgress
 from dashboard.models import AuditEntry, Job
 from dashboard.services.jobs.control import (
     FINAL,
     RUNNERS,
     get_job,
     group_name,
-    job_json,
     push_job,
 )
 
@@ -121,7 +121,7 @@ async def push(job: Job) -> None:
     if layer is None:
         return
     try:
-        await layer.group_send(group_name(job.pk), {"type": "job.progress", "job": job_json(job)})
+        await layer.group_send(group_name(job.pk), JobProgress.of_job(job).message())
     except Exception:
         log.warning("could not push job #%s to its watchers", job.pk, exc_info=True)
 
