@@ -2,9 +2,9 @@
 
 Each message is a pydantic model (a ninja ``Schema``, like the API's response
 types, so one type can be both: a job's progress event carries the API's
-``JobOut``). The producer builds the model and sends :meth:`Event.message`;
+``JobOut``). The producer builds the model and sends :meth:`Event.as_json`;
 the websocket consumer parses what it receives back into the same model
-(:meth:`Event.of`) and sends its ``message()`` to the browser. A key the
+(:meth:`Event.of`) and sends its ``as_json()`` to the browser. A key the
 producer sends but the model lacks is an error (``extra="forbid"``), never a
 silent drop, so the model is the whole truth of what the browser gets.
 
@@ -27,7 +27,7 @@ class Event(Out):
 
     OPTIONAL: ClassVar[tuple[str, ...]] = ()
 
-    def message(self) -> dict[str, Any]:
+    def as_json(self) -> dict[str, Any]:
         """The JSON-ready dict sent to the channel layer and to the browser."""
         data = self.model_dump(mode="json")
         for key in self.OPTIONAL:

@@ -32,7 +32,7 @@ class JobConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
         snapshot = await database_sync_to_async(JobProgress.of_job)(job)
-        await self.send_json(snapshot.message())
+        await self.send_json(snapshot.as_json())
 
     async def disconnect(self, code: int) -> None:
         group = getattr(self, "group", None)
@@ -40,4 +40,4 @@ class JobConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             await self.channel_layer.group_discard(group, self.channel_name)
 
     async def job_progress(self, event: dict[str, Any]) -> None:
-        await self.send_json(JobProgress.of(event).message())
+        await self.send_json(JobProgress.of(event).as_json())

@@ -36,6 +36,13 @@ from dashboard.core.channel_groups import (
     topic_group,
 )
 from dashboard.core.clusters import get_cluster_config
+from dashboard.metrics.events import (
+    MetricsCluster,
+    MetricsHello,
+    MetricsPoint,
+    MetricsStatus,
+)
+from dashboard.overview.events import ClusterHealthEvent
 from dashboard.services.metrics.fields import FIELDS, queue_entity
 from dashboard.services.metrics.snapshot import read_status
 from dashboard.services.metrics.watchers import add_watcher, remove_watcher
@@ -83,19 +90,17 @@ class MetricsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         await self.accept()
         await self._watch()
         self._renewal = asyncio.create_task(self._renew())
-        await self.send_json(
-            {
-                "type": "metrics.hello",
-                "cluster": self.cluster,
-                "kind": config.kind,
-                "entity_type": self.entity_type,
-                "entity": self.entity,
-                "fields": list(FIELDS),
-                "interval": settings.MQB_SAMPLE_INTERVAL,
-                "watch_interval": settings.MQB_METRICS_WATCH_INTERVAL,
-                "status": await self._status(),
-            }
+        hello = MetricsHello(
+            cluster=self.cluster,
+            kind=config.kind,
+            entity_type=self.entity_type,
+            entity=self.entity,
+            fields=list(FIELDS),
+            interval=settings.MQB_SAMPLE_INTERVAL,
+            watch_interval=settings.MQB_METRICS_WATCH_INTERVAL,
+            status=await self._status(),
         )
+        await self.send_json(hello.as_json())
 
     async def disconnect(self, code: int) -> None:
         if self._renewal is not None:
@@ -131,16 +136,16 @@ class MetricsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     # -- messages from the collector ------------------------------------------------
 
     async def metrics_point(self, event: dict[str, Any]) -> None:
-        await self.send_json(event)
+        await self.send_json(MetricsPoint.of(event).as_json())
 
     async def metrics_status(self, event: dict[str, Any]) -> None:
-        await self.send_json(event)
+        await self.send_json(MetricsStatus.of(event).as_json())
 
     async def metrics_cluster(self, event: dict[str, Any]) -> None:
-        await self.send_json(event)
+        await self.send_json(MetricsCluster.of(event).as_json())
 
     async def cluster_health(self, event: dict[str, Any]) -> None:
-        await self.send_json({"type": "cluster.health", "health": event["health"]})
+        await self.send_json(ClusterHealthEvent.of(event).as_json())
 
 
 class ClusterMetricsConsumer(MetricsConsumer):

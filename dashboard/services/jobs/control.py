@@ -100,7 +100,7 @@ def push_job(job: Job) -> None:
     if layer is None:
         return
     try:
-        async_to_sync(layer.group_send)(group_name(job.pk), JobProgress.of_job(job).message())
+        async_to_sync(layer.group_send)(group_name(job.pk), JobProgress.of_job(job).as_json())
     except Exception:
         # The page polls nothing: a lost push only delays what it shows until
         # the next one; the database row is the truth.

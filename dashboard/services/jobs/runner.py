@@ -121,7 +121,7 @@ async def push(job: Job) -> None:
     if layer is None:
         return
     try:
-        await layer.group_send(group_name(job.pk), JobProgress.of_job(job).message())
+        await layer.group_send(group_name(job.pk), JobProgress.of_job(job).as_json())
     except Exception:
         log.warning("could not push job #%s to its watchers", job.pk, exc_info=True)
 
