@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import Any
+from typing import Any, cast
 
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
@@ -36,7 +36,7 @@ from dashboard.core.channel_groups import (
 )
 from dashboard.core.clusters import get_cluster_configs, sync_cluster_rows
 from dashboard.core.connections import drop_broker, get_broker
-from dashboard.metrics.events import MetricsCluster, MetricsPoint, MetricsStatus
+from dashboard.metrics.events import EntityType, MetricsCluster, MetricsPoint, MetricsStatus
 from dashboard.models import ManagedDeadLetterQueue
 from dashboard.services.metrics.fields import (
     Point,
@@ -72,7 +72,7 @@ def entity_group(cluster: str, entity_type: str, entity: str) -> str:
 def point_message(cluster: str, point: Point, at: float, step: float) -> dict[str, Any]:
     return MetricsPoint(
         cluster=cluster,
-        entity_type=point.entity_type,
+        entity_type=cast(EntityType, point.entity_type),
         entity=point.entity,
         time=at,
         step=step,

@@ -129,7 +129,7 @@ class MoveIn(Schema):
     @classmethod
     def _text(cls, value: Any, info: ValidationInfo) -> Any:
         if value is not None and not isinstance(value, str):
-            label = info.field_name.replace("_", " ")
+            label = (info.field_name or "").replace("_", " ")
             raise _refused(f"the {label} must be text")
         return value
 

@@ -9,7 +9,7 @@ the worker at each checkpoint) and from there to the browser (``ws/jobs/<id>/``)
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from django.urls import reverse
 from ninja import Field
@@ -57,7 +57,7 @@ class JobOut(Out):
             id=job.pk,
             kind=job.kind,
             cluster=job.cluster.slug if job.cluster_id and job.cluster else None,
-            state=job.state,
+            state=cast(JobState, job.state),
             created_by=job.created_by.get_username() if job.created_by else None,
             created_at=_when(job.created_at),
             started_at=_when(job.started_at),

@@ -33,8 +33,8 @@ class ClusterStatus(Out):
     down_since: float | None = Field(description="first failed sample of this outage")
     message: str = Field(description="why it is unavailable; empty when ok")
     interval: Number = Field(description="seconds between full samples")
-    seconds: float | None = Field(None, description="how long the sample took (ok only)")
-    cost: dict[str, Any] | None = Field(None, description="calls, pages, ... (ok only)")
+    seconds: float | None = Field(default=None, description="how long the sample took (ok only)")
+    cost: dict[str, Any] | None = Field(default=None, description="calls, pages, ... (ok only)")
 
 
 class MetricsStatus(ClusterStatus, Event):
@@ -69,7 +69,9 @@ class MetricsPoint(Event):
     time_to_drain: float | None = Field(
         description="seconds until the backlog is gone at these rates; null if not shrinking"
     )
-    extra: dict[str, Any] | None = Field(None, description="what has no column (lag source...)")
+    extra: dict[str, Any] | None = Field(
+        default=None, description="what has no column (lag source...)"
+    )
 
 
 class MetricsHello(Event):

@@ -76,7 +76,7 @@ class TailStatus(Event):
     message: str = Field(description="why it is refused, failing or untappable; else empty")
     notes: list[str] | None = None
     counting: str | None = None
-    rate: int | None = Field(None, description="the most messages a second sent to a viewer")
+    rate: int | None = Field(default=None, description="the most messages a second one viewer gets")
     skipped: int | None = None
     skipped_exact: bool | None = None
     shown: int | None = None

@@ -37,6 +37,7 @@ from dashboard.core.channel_groups import (
 )
 from dashboard.core.clusters import get_cluster_config
 from dashboard.metrics.events import (
+    EntityType,
     MetricsCluster,
     MetricsHello,
     MetricsPoint,
@@ -54,7 +55,7 @@ NOT_FOUND = 4404
 
 
 class MetricsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
-    entity_type: ClassVar[str] = ""
+    entity_type: ClassVar[EntityType]
     kinds: ClassVar[tuple[str, ...]] = ("rabbitmq", "kafka")
 
     cluster = ""
