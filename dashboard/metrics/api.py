@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 
 from django.http import HttpRequest
 from ninja import Field, Path, Query, Router, Schema
+from pydantic import WithJsonSchema
 
 from dashboard.core.api import DateTimeText, Out, QueryInt, error, errors
 from dashboard.services.metrics.consumers import get_consumers_page
@@ -20,6 +21,8 @@ router = Router(tags=["metrics"])
 EntityType = Literal["cluster", "queue", "topic", "group"]
 RangeName = Literal["1h", "24h", "7d"]
 DEFAULT_LIMIT = 500
+# A query string has no null: QueryInt's "none" is the empty value (a blank form field).
+BLANK_OR_INT = WithJsonSchema({"anyOf": [{"type": "integer"}, {"const": ""}]})
 MAX_LIMIT = 5000
 
 Counts = list[int | None]
@@ -142,7 +145,7 @@ class ConsumersQuery(Schema):
     cluster: str = Field("", description="only this cluster")
     state: Literal["active", "gone", "all"] = Field("active", description="active, gone or all")
     q: str = Field("", description="text in identity, source, client or host")
-    limit: QueryInt = Field(
+    limit: Annotated[QueryInt, BLANK_OR_INT] = Field(
         None, description=f"most rows (default {DEFAULT_LIMIT}; taken as 1 to {MAX_LIMIT})"
     )
 
