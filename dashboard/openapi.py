@@ -4,9 +4,6 @@ django-ninja generates the OpenAPI 3.1 document at ``/api/openapi.json`` from
 the operations' typed schemas, and serves an interactive docs page (Swagger
 UI, from the dashboard's own static files) at ``/api/docs``. Both need a login,
 like every page. A test checks that every ``/api/`` route is in the document.
-
-Areas not yet declared as routers are still described by their hand-written
-``PATHS``/``SCHEMAS`` modules, merged into the generated document here.
 """
 
 from __future__ import annotations
@@ -17,15 +14,13 @@ from django.views.decorators.http import require_GET
 from ninja import NinjaAPI
 from ninja.openapi.schema import OpenAPISchema
 
-from dashboard.api import jobs_schema, metrics_schema
-from dashboard.api.openapi import legacy_document
 from dashboard.browse.kafka import api as kafka_api
 from dashboard.browse.rabbitmq import api as rabbitmq_api
 from dashboard.core.api import document_errors, new_api
 from dashboard.deadletters import api as deadletters_api
+from dashboard.jobs import api as jobs_api
+from dashboard.metrics import api as metrics_api
 from dashboard.overview import api as overview_api
-
-LEGACY = (metrics_schema, jobs_schema)
 
 
 class DashboardAPI(NinjaAPI):
@@ -34,9 +29,7 @@ class DashboardAPI(NinjaAPI):
     ) -> OpenAPISchema:
         schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
         document_errors(schema)
-        legacy = legacy_document(LEGACY)
-        schema["paths"] = dict(sorted({**schema["paths"], **legacy["paths"]}.items()))
-        schema.setdefault("components", {}).setdefault("schemas", {}).update(legacy["schemas"])
+        schema["paths"] = dict(sorted(schema["paths"].items()))
         return schema
 
 
@@ -51,10 +44,15 @@ API = new_api(
     # The document and the docs page answer GET only (others: 405 with Allow).
     docs_decorator=require_GET,
 )
-API.add_router("/", overview_api.router)
-API.add_router("/", rabbitmq_api.router)
-API.add_router("/", kafka_api.router)
-API.add_router("/", deadletters_api.router)
+for router in (
+    overview_api.router,
+    rabbitmq_api.router,
+    kafka_api.router,
+    deadletters_api.router,
+    jobs_api.router,
+    metrics_api.router,
+):
+    API.add_router("/", router)
 
 
 def build_schema() -> dict[str, Any]:

@@ -17,6 +17,7 @@ from dashboard.metrics.snapshot import write_status
 from dashboard.metrics.watchers import get_watched
 from dashboard.metrics.websockets import BAD_REQUEST, NOT_FOUND
 from tests.support.metrics import HOST, ORIGIN, session_cookie
+from tests.support.websockets import health_json, status_json
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.redis]
 
@@ -82,6 +83,7 @@ async def test_a_queue_socket_is_watched_while_open_and_relays_points(
         "time": 1.0,
         "step": 1.0,
         "values": {"depth": 3},
+        "time_to_drain": None,
     }
     await get_channel_layer().group_send(queue_group("test-rabbitmq", vhost, name), point)
     assert await communicator.receive_json_from(timeout=5) == point
@@ -98,7 +100,8 @@ async def test_one_viewer_leaving_keeps_the_other_watching(client, viewer, redis
     await first.disconnect()
     assert ("group", "billing/v2") in await get_watched("test-kafka")
     await get_channel_layer().group_send(
-        consumer_group_group("test-kafka", "billing/v2"), {"type": "metrics.status", "ok": False}
+        consumer_group_group("test-kafka", "billing/v2"),
+        {**status_json("test-kafka", ok=False), "type": "metrics.status"},
     )
     assert (await second.receive_json_from(timeout=5))["ok"] is False
     await second.disconnect()
@@ -120,7 +123,7 @@ async def test_the_cluster_socket_says_unavailable_since_from_the_start(
     assert connected
     hello = await communicator.receive_json_from(timeout=5)
     assert hello["status"] == status
-    health = {"slug": "test-rabbitmq", "ok": True}
+    health = health_json("test-rabbitmq")
     await get_channel_layer().group_send(
         cluster_group("test-rabbitmq"), {"type": "cluster.health", "health": health}
     )

@@ -15,6 +15,7 @@ from dashboard.asgi import application
 from dashboard.core.websockets import UNAUTHENTICATED
 from dashboard.overview.websockets import OVERVIEW_GROUP
 from tests.conftest import PYTHON, ROOT
+from tests.support.websockets import health_json
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.redis]
 
@@ -50,7 +51,7 @@ async def test_a_logged_in_user_receives_pushed_health(client, viewer, redis_url
     )
     connected, _ = await communicator.connect()
     assert connected
-    health = {"slug": "x", "ok": True}
+    health = health_json("x")
     await get_channel_layer().group_send(
         OVERVIEW_GROUP, {"type": "cluster.health", "health": health}
     )

@@ -10,6 +10,7 @@ from channels.layers import get_channel_layer
 from redis.exceptions import RedisError
 
 from dashboard.core.clusters import get_all_cluster_health
+from dashboard.overview.events import ClusterHealthEvent
 from dashboard.overview.websockets import OVERVIEW_GROUP
 
 log = logging.getLogger("dashboard.collector.health")
@@ -18,7 +19,7 @@ log = logging.getLogger("dashboard.collector.health")
 async def sample_once() -> None:
     layer = get_channel_layer()
     for health in await get_all_cluster_health():
-        payload = {"type": "cluster.health", "health": health.as_json()}
+        payload = ClusterHealthEvent.of_health(health).as_json()
         try:
             await layer.group_send(OVERVIEW_GROUP, payload)
             await layer.group_send(f"cluster.{health.slug}", payload)

@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import Any
+from typing import Any, cast
 
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
@@ -45,6 +45,7 @@ from dashboard.core.channel_groups import (
 )
 from dashboard.core.clusters import get_cluster_configs, sync_cluster_rows
 from dashboard.core.connections import drop_broker, get_broker
+from dashboard.metrics.events import EntityType, MetricsCluster, MetricsPoint, MetricsStatus
 from dashboard.metrics.fields import as_dict, time_to_drain
 from dashboard.metrics.snapshot import write_sample, write_status
 from dashboard.metrics.store import SampleWriter
@@ -69,19 +70,16 @@ def entity_group(cluster: str, entity_type: str, entity: str) -> str:
 
 
 def point_message(cluster: str, point: Point, at: float, step: float) -> dict[str, Any]:
-    message: dict[str, Any] = {
-        "type": "metrics.point",
-        "cluster": cluster,
-        "entity_type": point.entity_type,
-        "entity": point.entity,
-        "time": at,
-        "step": step,
-        "values": as_dict(point.values),
-        "time_to_drain": time_to_drain(point.entity_type, point.values),
-    }
-    if point.extra:
-        message["extra"] = point.extra
-    return message
+    return MetricsPoint(
+        cluster=cluster,
+        entity_type=cast(EntityType, point.entity_type),
+        entity=point.entity,
+        time=at,
+        step=step,
+        values=as_dict(point.values),
+        time_to_drain=time_to_drain(point.entity_type, point.values),
+        extra=point.extra or None,
+    ).as_json()
 
 
 def sampler_options(interval: float) -> SamplerOptions:
@@ -218,11 +216,7 @@ class ClusterLoop:
         await self._redis(write_status(self.slug, status))
         await self._push(
             cluster_group(self.slug),
-            {
-                "type": "metrics.cluster",
-                **status,
-                "values": as_dict(sample.totals),
-            },
+            MetricsCluster(**status, values=as_dict(sample.totals)).as_json(),
         )
         if recovered:
             await self._push_status(status)
@@ -262,7 +256,7 @@ class ClusterLoop:
 
     async def _push_status(self, status: dict[str, Any]) -> None:
         """Tell the cluster's page and every watched entity's page."""
-        message = {**status, "type": "metrics.status"}
+        message = MetricsStatus(**status).as_json()
         await self._push(cluster_group(self.slug), message)
         for entity_type, entity in await self._watched():
             if entity_type != "cluster":

@@ -16,5 +16,6 @@ line in ``RUNNERS``.
 Modules: ``control`` (start, pause, resume, cancel, read; ``RUNNERS``),
 ``runner`` (``run_job``, ``JobRun``), ``revive`` (jobs whose worker died),
 ``move`` (the RabbitMQ move job), ``tasks`` (the Celery tasks), ``views``,
-``urls``, ``websockets`` (progress to the browser).
+``urls``, ``websockets`` (progress to the browser), ``api`` (the JSON API's router),
+``events`` (``JobOut``: a job as the API answers and as progress events carry it).
 """

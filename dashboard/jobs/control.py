@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import math
 import uuid
-from datetime import datetime
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -15,12 +14,12 @@ from django.contrib.auth.models import User as DjangoUser
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import HttpRequest
-from django.urls import reverse
 from django.utils import timezone
 
 from brokers.base import BrokerUnavailable
 from dashboard.core.audit import record
 from dashboard.core.roles import OPERATOR, has_role
+from dashboard.jobs.events import JobOut, JobProgress
 from dashboard.models import AuditEntry, Cluster, Job
 
 log = logging.getLogger(__name__)
@@ -80,31 +79,8 @@ def group_name(job_id: int) -> str:
 
 
 def job_json(job: Job) -> dict[str, Any]:
-    """What pages, the API and the websocket show of a job."""
-
-    def when(value: datetime | None) -> str | None:
-        return value.isoformat() if value is not None else None
-
-    return {
-        "id": job.pk,
-        "kind": job.kind,
-        "cluster": job.cluster.slug if job.cluster_id and job.cluster else None,
-        "state": job.state,
-        "created_by": job.created_by.get_username() if job.created_by else None,
-        "created_at": when(job.created_at),
-        "started_at": when(job.started_at),
-        "finished_at": when(job.finished_at),
-        "progress_at": when(job.progress_at),
-        "parameters": job.parameters,
-        "rate_limit": job.rate_limit,
-        "total": job.total,
-        "done": job.done,
-        "failed": job.failed,
-        "rate": job.rate,
-        "verdict": job.verdict,
-        "result": job.result,
-        "url": reverse("job", args=[job.pk]),
-    }
+    """What pages, the API and the websocket show of a job (:class:`JobOut`), as JSON."""
+    return JobOut.of(job).model_dump(mode="json")
 
 
 def get_job(job_id: int) -> Job:
@@ -124,9 +100,7 @@ def push_job(job: Job) -> None:
     if layer is None:
         return
     try:
-        async_to_sync(layer.group_send)(
-            group_name(job.pk), {"type": "job.progress", "job": job_json(job)}
-        )
+        async_to_sync(layer.group_send)(group_name(job.pk), JobProgress.of_job(job).as_json())
     except Exception:
         # The page polls nothing: a lost push only delays what it shows until
         # the next one; the database row is the truth.

@@ -79,7 +79,7 @@ def parse_move(
         raise InvalidInput("give either a target queue or a target exchange (with a routing key)")
     if target_queue == source:
         raise InvalidInput("the target queue is the source queue")
-    limit = _positive(count, "count", whole=True)
+    limit = parse_count(count)
     try:
         rate = parse_rate_limit(rate_limit)
     except InvalidRate as exc:
@@ -98,6 +98,12 @@ def parse_move(
         "count": limit,
     }
     return spec, parameters
+
+
+def parse_count(value: Any) -> int | None:
+    """How many messages to move: None (all; also empty or "all") or a whole number > 0."""
+    count: int | None = _positive(value, "count", whole=True)
+    return count
 
 
 def _positive(value: Any, label: str, *, whole: bool) -> Any:

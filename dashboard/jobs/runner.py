@@ -19,7 +19,8 @@ from django.utils.module_loading import import_string
 
 from brokers.base import BrokerError
 from dashboard.core.audit import record
-from dashboard.jobs.control import FINAL, RUNNERS, get_job, group_name, job_json, push_job
+from dashboard.jobs.control import FINAL, RUNNERS, get_job, group_name, push_job
+from dashboard.jobs.events import JobProgress
 from dashboard.models import AuditEntry, Job
 
 log = logging.getLogger(__name__)
@@ -114,7 +115,7 @@ async def push(job: Job) -> None:
     if layer is None:
         return
     try:
-        await layer.group_send(group_name(job.pk), {"type": "job.progress", "job": job_json(job)})
+        await layer.group_send(group_name(job.pk), JobProgress.of_job(job).as_json())
     except Exception:
         log.warning("could not push job #%s to its watchers", job.pk, exc_info=True)
 

@@ -8,7 +8,8 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from dashboard.core.websockets import UNAUTHENTICATED
-from dashboard.jobs.control import JobNotFound, get_job, group_name, job_json
+from dashboard.jobs.control import JobNotFound, get_job, group_name
+from dashboard.jobs.events import JobProgress
 
 NO_SUCH_JOB = 4404
 
@@ -30,8 +31,8 @@ class JobConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         self.group = group_name(job_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
-        snapshot = await database_sync_to_async(job_json)(job)
-        await self.send_json({"type": "job.progress", "job": snapshot})
+        snapshot = await database_sync_to_async(JobProgress.of_job)(job)
+        await self.send_json(snapshot.as_json())
 
     async def disconnect(self, code: int) -> None:
         group = getattr(self, "group", None)
@@ -39,4 +40,4 @@ class JobConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             await self.channel_layer.group_discard(group, self.channel_name)
 
     async def job_progress(self, event: dict[str, Any]) -> None:
-        await self.send_json({"type": "job.progress", "job": event["job"]})
+        await self.send_json(JobProgress.of(event).as_json())

@@ -8,6 +8,7 @@
 - ``history``: a chart's series for 1 h / 24 h / 7 d with honest gaps.
 - ``snapshot`` / ``watchers``: the latest values and who is watching what, in Redis.
 - ``consumers``: the consumers page.  ``prometheus``: the /metrics exposition.
-- ``views/``: the pages; ``websockets``: live charts; ``urls``: routes (and the
-  API's); ``tasks``: beat's downsampling and retention.
+- ``views/``: the pages; ``websockets``: live charts; ``urls``: their routes;
+  ``api``: the JSON API's router; ``events``: the typed messages the collector
+  pushes to live charts; ``tasks``: beat's downsampling and retention.
 """

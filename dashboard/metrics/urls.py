@@ -1,4 +1,4 @@
-"""URLs of the live metrics pages, the consumers page, their JSON API, and /metrics.
+"""URLs of the live metrics pages, the consumers page and /metrics (API: dashboard.metrics.api).
 
 ``/metrics`` is Prometheus's conventional path; it takes a bearer token, not a
 session. The pages live under ``/live/`` so they never collide with it.
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver, path
 
-from dashboard.api import metrics as api
 from dashboard.metrics.views import charts as metrics
 from dashboard.metrics.views import consumers_page as consumers
 
@@ -18,6 +17,4 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("live/<slug:slug>/", metrics.cluster_metrics, name="metrics-cluster"),
     path("live/<slug:slug>/entity", metrics.entity_metrics, name="metrics-entity"),
     path("consumers/", consumers.consumers_page, name="consumers"),
-    path("api/metrics/<slug:cluster>/history", api.history, name="api-metrics-history"),
-    path("api/consumers", api.consumers, name="api-consumers"),
 ]

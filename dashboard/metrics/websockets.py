@@ -39,8 +39,16 @@ from dashboard.core.channel_groups import (
 )
 from dashboard.core.clusters import get_cluster_config
 from dashboard.core.websockets import UNAUTHENTICATED
+from dashboard.metrics.events import (
+    EntityType,
+    MetricsCluster,
+    MetricsHello,
+    MetricsPoint,
+    MetricsStatus,
+)
 from dashboard.metrics.snapshot import read_status
 from dashboard.metrics.watchers import add_watcher, remove_watcher
+from dashboard.overview.events import ClusterHealthEvent
 
 log = logging.getLogger(__name__)
 BAD_REQUEST = 4400
@@ -54,7 +62,7 @@ def _sampled(config: ClusterConfig) -> tuple[str, ...]:
 
 
 class MetricsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
-    entity_type: ClassVar[str] = ""
+    entity_type: ClassVar[EntityType]
 
     cluster = ""
     entity = ""
@@ -89,19 +97,17 @@ class MetricsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         await self.accept()
         await self._watch()
         self._renewal = asyncio.create_task(self._renew())
-        await self.send_json(
-            {
-                "type": "metrics.hello",
-                "cluster": self.cluster,
-                "kind": config.kind,
-                "entity_type": self.entity_type,
-                "entity": self.entity,
-                "fields": list(FIELDS),
-                "interval": settings.MQB_SAMPLE_INTERVAL,
-                "watch_interval": settings.MQB_METRICS_WATCH_INTERVAL,
-                "status": await self._status(),
-            }
+        hello = MetricsHello(
+            cluster=self.cluster,
+            kind=config.kind,
+            entity_type=self.entity_type,
+            entity=self.entity,
+            fields=list(FIELDS),
+            interval=settings.MQB_SAMPLE_INTERVAL,
+            watch_interval=settings.MQB_METRICS_WATCH_INTERVAL,
+            status=await self._status(),
         )
+        await self.send_json(hello.as_json())
 
     async def disconnect(self, code: int) -> None:
         if self._renewal is not None:
@@ -137,16 +143,16 @@ class MetricsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     # -- messages from the collector ------------------------------------------------
 
     async def metrics_point(self, event: dict[str, Any]) -> None:
-        await self.send_json(event)
+        await self.send_json(MetricsPoint.of(event).as_json())
 
     async def metrics_status(self, event: dict[str, Any]) -> None:
-        await self.send_json(event)
+        await self.send_json(MetricsStatus.of(event).as_json())
 
     async def metrics_cluster(self, event: dict[str, Any]) -> None:
-        await self.send_json(event)
+        await self.send_json(MetricsCluster.of(event).as_json())
 
     async def cluster_health(self, event: dict[str, Any]) -> None:
-        await self.send_json({"type": "cluster.health", "health": event["health"]})
+        await self.send_json(ClusterHealthEvent.of(event).as_json())
 
 
 class ClusterMetricsConsumer(MetricsConsumer):

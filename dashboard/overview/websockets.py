@@ -7,6 +7,7 @@ from typing import Any
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from dashboard.core.websockets import UNAUTHENTICATED
+from dashboard.overview.events import ClusterHealthEvent
 
 OVERVIEW_GROUP = "overview"
 
@@ -26,4 +27,4 @@ class OverviewConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         await self.channel_layer.group_discard(OVERVIEW_GROUP, self.channel_name)
 
     async def cluster_health(self, event: dict[str, Any]) -> None:
-        await self.send_json({"type": "cluster.health", "health": event["health"]})
+        await self.send_json(ClusterHealthEvent.of(event).as_json())

@@ -4,4 +4,5 @@
 - ``hub``: one running tail per entity per process, shared by its viewers, rate-limited.
 - ``render``: a tapped message as the JSON a browser shows.
 - ``websockets``: the consumers of ``/ws/tail/queue/`` and ``/ws/tail/topic/``.
+- ``events``: the typed messages a tail sends to its viewers.
 """

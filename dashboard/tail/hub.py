@@ -20,7 +20,10 @@ from typing import Any
 from brokers.base import BrokerError
 from brokers.base.tail import NotTappable, RateLimiter, TailSource
 from dashboard.core.limits import Busy
+from dashboard.tail.events import Tailed, TailMessage, TailStatus
 from dashboard.tail.render import message_json
+
+TailEvent = TailMessage | TailStatus
 
 log = logging.getLogger(__name__)
 
@@ -42,31 +45,31 @@ class Viewer:
         self.exact = True
         self.shown = 0
         # Two seconds of messages; a socket slower than that loses (and counts) the rest.
-        self._events: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=2 * rate + 8)
+        self._events: asyncio.Queue[TailEvent] = asyncio.Queue(maxsize=2 * rate + 8)
         self._left = False
 
-    def offer(self, message: dict[str, Any]) -> None:
+    def offer(self, message: Tailed) -> None:
         if not self.limiter.allow() or self._events.full():
             self.skipped += 1
             return
         self.shown += 1
-        self._events.put_nowait({"type": "tail.message", "message": message, **self.counts()})
+        self._events.put_nowait(TailMessage(message=message, **self.counts()))
 
     def add_skipped(self, count: int, exact: bool) -> None:
         self.skipped += count
         self.exact = self.exact and exact
 
-    def notify(self, event: dict[str, Any]) -> None:
+    def notify(self, event: TailEvent) -> None:
         with contextlib.suppress(asyncio.QueueFull):
             self._events.put_nowait(event)
 
     def counts(self) -> dict[str, Any]:
         return {"skipped": self.skipped, "skipped_exact": self.exact, "shown": self.shown}
 
-    def status(self) -> dict[str, Any]:
-        return {"type": "tail.status", **self.tail.status(), "rate": self.rate, **self.counts()}
+    def status(self) -> TailStatus:
+        return TailStatus(**self.tail.status(), rate=self.rate, **self.counts())
 
-    async def next_event(self, tick: float = 1.0) -> dict[str, Any]:
+    async def next_event(self, tick: float = 1.0) -> TailEvent:
         """The next message or state change, or a status tick after ``tick`` quiet seconds."""
         try:
             return await asyncio.wait_for(self._events.get(), tick)

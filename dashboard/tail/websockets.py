@@ -37,6 +37,7 @@ from dashboard.core.clusters import get_cluster_config
 from dashboard.core.limits import TAIL_WATCHERS, Busy, user_key
 from dashboard.core.roles import VIEWER, has_role
 from dashboard.core.websockets import UNAUTHENTICATED
+from dashboard.tail.events import TailStatus
 from dashboard.tail.hub import Viewer
 from dashboard.tail.viewers import join_tail
 
@@ -82,19 +83,17 @@ class TailConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             await self.close(code=BAD_REQUEST)
             return
         await self.accept()
-        await self.send_json(
-            {
-                "type": "tail.status",
-                "state": "paused",
-                "message": "",
-                "notes": [],
-                "counting": "",
-                "rate": settings.MQB_TAIL_RATE,
-                "skipped": 0,
-                "skipped_exact": True,
-                "shown": 0,
-            }
+        paused = TailStatus(
+            state="paused",
+            message="",
+            notes=[],
+            counting="",
+            rate=settings.MQB_TAIL_RATE,
+            skipped=0,
+            skipped_exact=True,
+            shown=0,
         )
+        await self.send_json(paused.as_json())
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         action = content.get("action") if isinstance(content, dict) else None
@@ -102,14 +101,13 @@ class TailConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             try:
                 self.viewer = await self._join_within_share()
             except Busy as exc:
-                await self.send_json(
-                    {"type": "tail.status", "state": "refused", "message": exc.message}
-                )
+                refused = TailStatus(state="refused", message=exc.message)
+                await self.send_json(refused.as_json())
                 return
             self.relay = asyncio.create_task(self._relay(self.viewer))
         elif action == "pause":
             await self._leave()
-            await self.send_json({"type": "tail.status", "state": "paused", "message": ""})
+            await self.send_json(TailStatus(state="paused", message="").as_json())
 
     async def _join_within_share(self) -> Viewer:
         limit = settings.MQB_USER_MAX_TAILS
@@ -128,9 +126,9 @@ class TailConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         return viewer
 
     async def _relay(self, viewer: Viewer) -> None:
-        await self.send_json(viewer.status())
+        await self.send_json(viewer.status().as_json())
         while True:
-            await self.send_json(await viewer.next_event())
+            await self.send_json((await viewer.next_event()).as_json())
 
     async def _leave(self) -> None:
         relay, self.relay = self.relay, None

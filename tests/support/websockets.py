@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from channels.testing import WebsocketCommunicator
 
 from dashboard.asgi import application
+from dashboard.core.clusters import ClusterHealth
 from tests.support.metrics import HOST, ORIGIN, session_cookie
 
 
@@ -35,3 +37,32 @@ async def receive_until(communicator, done, seconds: float = 15) -> list[dict[st
         assert time.monotonic() < deadline, f"timed out; last events {events[-3:]}"
         events.append(await communicator.receive_json_from(timeout=5))
     return events
+
+
+def health_json(slug: str, ok: bool = True) -> dict[str, Any]:
+    """A cluster's health as the collector pushes it (the whole ClusterHealthOut)."""
+    return ClusterHealth(
+        slug=slug,
+        kind="rabbitmq",
+        name=slug,
+        address="127.0.0.1:5672",
+        ok=ok,
+        code="ok" if ok else "unavailable",
+        message="" if ok else "refused",
+        checked_at=datetime(2024, 1, 1, tzinfo=UTC),
+        elapsed_ms=3,
+    ).as_json()
+
+
+def status_json(slug: str, ok: bool | None) -> dict[str, Any]:
+    """A cluster's sampling status as the collector stores and pushes it."""
+    return {
+        "cluster": slug,
+        "kind": "rabbitmq",
+        "ok": ok,
+        "checked_at": 1700000000.0,
+        "sampled_at": None,
+        "down_since": None if ok else 1700000000.0,
+        "message": "" if ok else "refused",
+        "interval": 5.0,
+    }

@@ -1,0 +1,82 @@
+"""The live tail's websocket messages: ``tail.status`` and ``tail.message``.
+
+A tail's :class:`~dashboard.tail.hub.Viewer` builds them (one queue
+of events per viewer) and the tail websocket sends them; the websocket also
+sends the short ``tail.status`` of its own states (paused, refused), which
+carries only ``state`` and ``message``. Each tailed message is rendered once,
+as :class:`AmqpTailed` or :class:`KafkaTailed`, and shared by every viewer.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from ninja import Field
+
+from dashboard.core.api import DateTimeText, Out
+from dashboard.core.events import Event
+
+TailState = Literal["paused", "refused", "starting", "running", "error", "untappable"]
+
+
+class DecodedOut(Out):
+    """A body or key made fit to show: at most a preview's worth of ``text``."""
+
+    format: str = Field(examples=["json", "msgpack", "celery", "protobuf", "text", "hex"])
+    size: int = Field(description="bytes")
+    text: str
+    truncated: bool
+    note: str
+
+
+class _Tailed(Out):
+    received_at: DateTimeText = Field(description="when the tap got it")
+    size: int = Field(description="bytes")
+    body: DecodedOut
+    headers: list[tuple[str, str, str]] = Field(description="[key, type, value shown]")
+
+
+class AmqpTailed(_Tailed):
+    """A message seen on a RabbitMQ queue's bindings."""
+
+    exchange: str | None
+    routing_key: str | None
+    properties: dict[str, str]
+
+
+class KafkaTailed(_Tailed):
+    """A record read from a Kafka topic's end."""
+
+    partition: int
+    offset: int | None
+    timestamp: DateTimeText | None
+    key: DecodedOut | None
+
+
+Tailed = AmqpTailed | KafkaTailed
+
+
+class TailMessage(Event):
+    """One tailed message, with the viewer's running counts."""
+
+    type: Literal["tail.message"] = "tail.message"
+    message: Tailed
+    skipped: int = Field(description="messages this viewer did not see (rate limit, slow socket)")
+    skipped_exact: bool = Field(description="false when the broker only said 'at least'")
+    shown: int
+
+
+class TailStatus(Event):
+    """The tail's state; the counts are left out of the websocket's own paused and refused."""
+
+    OPTIONAL = ("notes", "counting", "rate", "skipped", "skipped_exact", "shown")
+
+    type: Literal["tail.status"] = "tail.status"
+    state: TailState
+    message: str = Field(description="why it is refused, failing or untappable; else empty")
+    notes: list[str] | None = None
+    counting: str | None = None
+    rate: int | None = Field(default=None, description="the most messages a second one viewer gets")
+    skipped: int | None = None
+    skipped_exact: bool | None = None
+    shown: int | None = None
