@@ -1,45 +1,37 @@
 """The JSON API's plumbing: every ``/api/`` answer is JSON, errors as ``{"error", "code"}``.
 
-API views are written with :func:`api`: it answers a method the view does not
-take with 405 (naming the allowed ones in ``Allow``), and turns what views and
-services raise into the documented errors: bad input
-(:class:`~dashboard.core.params.InvalidParameter` and its ``InvalidInput``) is
-400 ``invalid``, a missing role (``PermissionDenied``) 403 ``forbidden``, and a
-:class:`Refusal` its own status and code (a user over their share, 429 with
-``Retry-After``; a peek that needs confirming, 409). The login is checked
+The API is declared with django-ninja: each feature has a ``Router`` in its
+``api`` module whose operations take and return typed schemas (``Out`` for
+answers), and ``dashboard/openapi.py`` joins them in the one :func:`new_api`,
+which generates ``/api/openapi.json`` and the docs page at ``/api/docs``.
+:func:`new_api` turns what operations and services raise into the documented
+errors: bad input (ninja's validation, :class:`~dashboard.core.params.InvalidParameter`
+and its ``InvalidInput``, :func:`invalid` raised in a validator) is 400
+``invalid``, a missing role (``PermissionDenied``) or a failed CSRF check 403,
+and a :class:`Refusal` its own status and code (a user over their share, 429
+with ``Retry-After``; a peek that needs confirming, 409). The login is checked
 before any view by ``dashboard.core.login`` (401 ``unauthenticated``); roles
 are checked by the services' ``do_*`` functions, which audit refusals; broker
-errors become answers in ``dashboard.core.errors``. :func:`json_body` reads a
-request body that must be a JSON object.
+errors become answers in ``dashboard.core.errors``. :func:`errors` declares an
+operation's error answers and :func:`document_errors` adds 401 and 403 to all.
 
 Django answers some requests before (or instead of) an API view: an unknown
 route (404), a CSRF failure (403), a body over ``DATA_UPLOAD_MAX_MEMORY_SIZE``
-(``RequestDataTooBig``, here 413), ``require_GET``/``require_POST`` (405) and
-a crash (500). Under ``/api/`` the handlers below answer those in JSON; pages
-keep Django's own HTML answers. :class:`ApiErrorMiddleware` is the net under
-them: any other non-JSON error answer under ``/api/`` (``DEBUG`` pages
+(``RequestDataTooBig``, here 413), a method an operation does not take (405)
+and a crash (500). Under ``/api/`` the handlers below answer those in JSON;
+pages keep Django's own HTML answers. :class:`ApiErrorMiddleware` is the net
+under them: any other non-JSON error answer under ``/api/`` (``DEBUG`` pages
 included) is replaced by the JSON one for its status, keeping ``Allow``.
 
 The shape is :class:`ErrorOut`. A 500 never carries the exception's text: it
 is logged (``django.request``), not shown.
-
-The API itself is declared with django-ninja: each feature has a ``Router`` in
-its ``api`` module whose operations take and return typed schemas, and
-``dashboard/openapi.py`` joins them in the one :func:`new_api`, which generates
-``/api/openapi.json`` and the docs page at ``/api/docs``. :func:`new_api` answers
-ninja's own errors (a body or parameter that does not validate, a failed CSRF
-check) in the same shape, and :func:`errors` declares an operation's error
-answers. Views written with :func:`api` and ninja operations share
-:func:`error`, :func:`json_body` and the refusal mapping.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
-from functools import wraps
 from http import HTTPStatus
-from typing import Annotated, Any, ClassVar, TypeVar
+from typing import Annotated, Any, ClassVar
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
@@ -59,8 +51,9 @@ from pydantic import (
     WithJsonSchema,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
-from dashboard.core.params import InvalidInput, InvalidParameter
+from dashboard.core.params import InvalidParameter
 
 API_PREFIX = "/api/"
 
@@ -89,13 +82,6 @@ def error(message: str, code: str, status: int, /, **extra: Any) -> JsonResponse
     return JsonResponse({"error": message, "code": code, **extra}, status=status)
 
 
-def method_not_allowed(methods: tuple[str, ...]) -> JsonResponse:
-    """405 naming the methods, in words and in ``Allow`` (RFC 9110 requires it)."""
-    response = error(f"use {' or '.join(methods)}", "method_not_allowed", 405)
-    response["Allow"] = ", ".join(methods)
-    return response
-
-
 # -- API views -------------------------------------------------------------------------
 
 
@@ -113,17 +99,6 @@ class Refusal(Exception):
         return {}
 
 
-def json_body(request: HttpRequest) -> dict[str, Any]:
-    """The request body as a JSON object (none is ``{}``); else :class:`InvalidInput`."""
-    try:
-        data = json.loads(request.body or b"{}")
-    except ValueError as exc:
-        raise InvalidInput(f"the body is not JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise InvalidInput("the body must be a JSON object")
-    return data
-
-
 def _refused(exc: InvalidParameter | PermissionDenied | Refusal) -> JsonResponse:
     if isinstance(exc, InvalidParameter):
         return error(exc.message, "invalid", 400)
@@ -133,40 +108,6 @@ def _refused(exc: InvalidParameter | PermissionDenied | Refusal) -> JsonResponse
     for name, value in exc.headers().items():
         response[name] = value
     return response
-
-
-V = TypeVar("V", bound=Callable[..., Any])
-
-
-def api(methods: tuple[str, ...] = ("GET",)) -> Callable[[V], V]:
-    """An API view (sync or async) taking ``methods``; refusals answered as JSON errors."""
-
-    def decorator(view: V) -> V:
-        if iscoroutinefunction(view):
-
-            @wraps(view)
-            async def async_wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-                if request.method not in methods:
-                    return method_not_allowed(methods)
-                try:
-                    return await view(request, *args, **kwargs)
-                except (InvalidParameter, PermissionDenied, Refusal) as exc:
-                    return _refused(exc)
-
-            return async_wrapper  # type: ignore[return-value]
-
-        @wraps(view)
-        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-            if request.method not in methods:
-                return method_not_allowed(methods)
-            try:
-                return view(request, *args, **kwargs)
-            except (InvalidParameter, PermissionDenied, Refusal) as exc:
-                return _refused(exc)
-
-        return wrapper  # type: ignore[return-value]
-
-    return decorator
 
 
 def _generic(status: int, allow: str | None = None) -> JsonResponse:
@@ -340,6 +281,11 @@ def document_errors(document: dict[str, Any]) -> None:
                 generic = (None, "", HTTPStatus(code).phrase if code else None)
                 if code in ERROR_TEXT and answer.get("description") in generic:
                     answer["description"] = ERROR_TEXT[code]
+
+
+def invalid(message: str) -> PydanticCustomError:
+    """Raised in a schema's validator: a 400 ``invalid`` in the service's own words."""
+    return PydanticCustomError("invalid", message)
 
 
 def _blank_is_none(value: object) -> object:

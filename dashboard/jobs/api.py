@@ -13,9 +13,8 @@ from asgiref.sync import sync_to_async
 from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 from pydantic import ValidationInfo, field_validator
-from pydantic_core import PydanticCustomError
 
-from dashboard.core.api import Out, error, errors
+from dashboard.core.api import Out, error, errors, invalid
 from dashboard.core.params import INT64_MAX, InvalidParameter
 from dashboard.jobs import control as jobs_control
 from dashboard.jobs.control import MAX_RATE, InvalidRate, parse_rate_limit
@@ -90,11 +89,6 @@ cancel = _control(
 )
 
 
-def _refused(message: str) -> PydanticCustomError:
-    # The service's own words, so a pydantic message never replaces them.
-    return PydanticCustomError("invalid", message)
-
-
 class MoveIn(Schema):
     """Move to ``target_queue``, or publish to ``target_exchange`` with ``routing_key``.
 
@@ -122,7 +116,7 @@ class MoveIn(Schema):
     def _required_text(cls, value: Any, info: ValidationInfo) -> Any:
         if not isinstance(value, str):
             label = "source queue" if info.field_name == "queue" else "vhost"
-            raise _refused(f"the {label} is required")
+            raise invalid(f"the {label} is required")
         return value
 
     @field_validator("target_queue", "target_exchange", "routing_key", mode="before")
@@ -130,7 +124,7 @@ class MoveIn(Schema):
     def _text(cls, value: Any, info: ValidationInfo) -> Any:
         if value is not None and not isinstance(value, str):
             label = (info.field_name or "").replace("_", " ")
-            raise _refused(f"the {label} must be text")
+            raise invalid(f"the {label} must be text")
         return value
 
     @field_validator("count", mode="before")
@@ -139,7 +133,7 @@ class MoveIn(Schema):
         try:
             return parse_count(value)
         except InvalidParameter as exc:
-            raise _refused(exc.message) from None
+            raise invalid(exc.message) from None
 
     @field_validator("rate_limit", mode="before")
     @classmethod
@@ -147,7 +141,7 @@ class MoveIn(Schema):
         try:
             return parse_rate_limit(value)
         except InvalidRate as exc:
-            raise _refused(str(exc)) from None
+            raise invalid(str(exc)) from None
 
 
 @router.post(

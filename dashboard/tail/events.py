@@ -19,7 +19,7 @@ from dashboard.core.events import Event
 TailState = Literal["paused", "refused", "starting", "running", "error", "untappable"]
 
 
-class DecodedOut(Out):
+class TailDecodedOut(Out):
     """A body or key made fit to show: at most a preview's worth of ``text``."""
 
     format: str = Field(examples=["json", "msgpack", "celery", "protobuf", "text", "hex"])
@@ -32,7 +32,7 @@ class DecodedOut(Out):
 class _Tailed(Out):
     received_at: DateTimeText = Field(description="when the tap got it")
     size: int = Field(description="bytes")
-    body: DecodedOut
+    body: TailDecodedOut
     headers: list[tuple[str, str, str]] = Field(description="[key, type, value shown]")
 
 
@@ -50,7 +50,7 @@ class KafkaTailed(_Tailed):
     partition: int
     offset: int | None
     timestamp: DateTimeText | None
-    key: DecodedOut | None
+    key: TailDecodedOut | None
 
 
 Tailed = AmqpTailed | KafkaTailed

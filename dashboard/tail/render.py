@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from brokers.base.tail import TailMessage
 from brokers.decode import Decoded
-from dashboard.tail.events import AmqpTailed, DecodedOut, KafkaTailed, Tailed
+from dashboard.tail.events import AmqpTailed, TailDecodedOut, KafkaTailed, Tailed
 
 
-def _decoded(decoded: Decoded) -> DecodedOut:
-    return DecodedOut(
+def _decoded(decoded: Decoded) -> TailDecodedOut:
+    return TailDecodedOut(
         format=decoded.format,
         size=decoded.size,
         text=decoded.text,

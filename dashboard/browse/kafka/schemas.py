@@ -18,9 +18,8 @@ from typing import Annotated, Any, Literal
 
 from ninja import Field, Schema
 from pydantic import ModelWrapValidatorHandler, SkipValidation, model_validator
-from pydantic_core import PydanticCustomError
 
-from dashboard.core.api import DateTimeText, Out
+from dashboard.core.api import DateTimeText, Out, invalid
 
 # -- answers -------------------------------------------------------------------
 
@@ -291,7 +290,7 @@ class TopicBodyIn(Schema):
     @classmethod
     def _an_object(cls, data: Any, handler: ModelWrapValidatorHandler[Any]) -> Any:
         if not isinstance(data, dict | Schema):
-            raise PydanticCustomError("invalid", "the body must be a JSON object")
+            raise invalid("the body must be a JSON object")
         return handler(data)
 
 

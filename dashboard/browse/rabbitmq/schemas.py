@@ -26,9 +26,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
 
-from dashboard.core.api import DateTimeText, ErrorOut, Out, QueryInt
+from dashboard.core.api import DateTimeText, ErrorOut, Out, QueryInt, invalid
 from dashboard.core.schemas import DeathEventOut
 
 QueueType = Literal["classic", "quorum", "stream"]
@@ -120,10 +119,6 @@ class EntityQuery(Schema):
     )
 
 
-def _refused(message: str) -> PydanticCustomError:
-    return PydanticCustomError("invalid", message)
-
-
 class QueueBodyIn(BaseModel):
     """A request body: a JSON object.
 
@@ -135,7 +130,7 @@ class QueueBodyIn(BaseModel):
     @classmethod
     def _object(cls, value: object) -> object:
         if not isinstance(value, dict):
-            raise _refused("the body must be a JSON object")
+            raise invalid("the body must be a JSON object")
         return value
 
 
@@ -154,14 +149,14 @@ class PeekIn(QueueBodyIn):
     @classmethod
     def _whole(cls, value: object) -> object:
         if not isinstance(value, int) or isinstance(value, bool):
-            raise _refused("count must be a whole number")
+            raise invalid("count must be a whole number")
         return value
 
     @field_validator("confirm", mode="before")
     @classmethod
     def _yes_or_no(cls, value: object) -> object:
         if not isinstance(value, bool):  # null or "yes" is not a confirmation
-            raise _refused("confirm must be true or false")
+            raise invalid("confirm must be true or false")
         return value
 
 
@@ -191,7 +186,7 @@ class PublishIn(QueueBodyIn):
     @classmethod
     def _encoding(cls, value: object) -> object:
         if value is not None and value not in ("text", "json", "base64"):
-            raise _refused("body_encoding must be one of text, json, base64")
+            raise invalid("body_encoding must be one of text, json, base64")
         return value
 
 
