@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from brokers.base.tail import TailMessage
 from brokers.decode import Decoded
-from dashboard.tail.events import AmqpTailed, TailDecodedOut, KafkaTailed, Tailed
+from dashboard.tail.events import AmqpTailed, KafkaTailed, TailDecodedOut, Tailed
 
 
 def _decoded(decoded: Decoded) -> TailDecodedOut:
