@@ -111,7 +111,7 @@ def test_the_kind_comparison_check_finds_what_it_must():
         '{% if form.target_kind == "exchange" %}',
         '<div class="kafka">',
         'kind="rabbitmq",',
-        'if c.kind == Consumer.Kind.AMQP:',
+        "if c.kind == Consumer.Kind.AMQP:",
     ]
     assert [line for line in found if not kind_comparisons(line)] == []
     assert [line for line in ignored if kind_comparisons(line)] == []

@@ -48,7 +48,7 @@ class KafkaDeadLetters:
     noun = "topic"
     scans = False
     depth_note = "depth is records kept (captured or not)"
-    target_fields = (TargetField("topic", "Topic", required=True),)
+    target_fields: tuple[TargetField, ...] = (TargetField("topic", "Topic", required=True),)
 
     def describe(self, vhost: str, name: str) -> str:
         return f"topic {name!r}"

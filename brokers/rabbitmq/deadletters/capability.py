@@ -47,7 +47,7 @@ class RabbitMQDeadLetters:
     noun = "queue"
     scans = True
     depth_note = "depths lag up to 5 s"
-    target_fields = (
+    target_fields: tuple[TargetField, ...] = (
         TargetField("exchange", "Exchange", placeholder="(default exchange)"),
         TargetField("routing_key", "Routing key", required=True),
     )
