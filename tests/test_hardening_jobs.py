@@ -266,7 +266,11 @@ async def cancelled_as_it_ends(run: Any) -> Any:
 def test_it_keeps_a_job_cancelled_when_the_cancel_arrives_as_it_ends(operator, monkeypatch):
     from dashboard.jobs import control, runner
 
-    monkeypatch.setitem(control.RUNNERS, "test.ends", f"{__name__}.cancelled_as_it_ends")
+    monkeypatch.setitem(
+        control.RUNNERS,
+        "test.ends",
+        control.JobKind(f"{__name__}.cancelled_as_it_ends", "test", "jobs/_move.html"),
+    )
     monkeypatch.setattr(control, "enqueue", lambda job: None)
     job = control.do_start_job(
         kind="test.ends", cluster=None, parameters={}, user=operator, target="job"

@@ -93,6 +93,8 @@ class BrokerKind:
 
     * ``has_vhosts``: a queue is addressed by vhost and name (RabbitMQ), not by
       name alone (Kafka topics);
+    * ``overview_counts``: the counts of :class:`~brokers.base.results.Overview`
+      that apply to this kind, as (field name, label), in the order shown;
     * ``metrics``: makes the sampler of one cluster (:mod:`brokers.base.metrics`);
     * ``deadletters``: discovery, capture and the requeue sender
       (:mod:`brokers.base.deadletters`);
@@ -112,6 +114,7 @@ class BrokerKind:
     label: str
     adapter: type[Broker]
     has_vhosts: bool
+    overview_counts: tuple[tuple[str, str], ...] = ()
     metrics: Metrics | None = None
     deadletters: DeadLetters | None = None
     queues: Callable[[Broker], QueueBrowser] | None = None

@@ -225,6 +225,16 @@ class RequeueTarget:
 
 
 @dataclass(frozen=True)
+class TargetField:
+    """One form field that names a requeue target (read back by ``target_from``)."""
+
+    name: str
+    label: str
+    required: bool = False
+    placeholder: str = ""
+
+
+@dataclass(frozen=True)
 class Edit:
     """An edited body and/or headers (as the kind's headers look: an object, or pairs)."""
 
@@ -312,6 +322,10 @@ class DeadLetters(Protocol):
     same_message: SameMessage
     keyed: bool  # letters carry a record key, and a value that may be null
     not_found_hint: str  # what else makes a DLQ known, for "not a DLQ" messages
+    noun: str  # what a DLQ of this kind is: "queue", "topic"
+    scans: bool  # discovery reads the cluster's queues, up to DiscoveryOptions.scan_limit
+    depth_note: str  # what a discovered DLQ's depth counts, and how fresh it is
+    target_fields: tuple[TargetField, ...]  # the form fields target_from reads
 
     def describe(self, vhost: str, name: str) -> str:
         """A DLQ as people read it: "queue 'x' in vhost 'v'", "topic 'x'"."""

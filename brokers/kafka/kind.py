@@ -20,6 +20,11 @@ KIND = BrokerKind(
     label="Kafka",
     adapter=KafkaBroker,
     has_vhosts=False,
+    overview_counts=(
+        ("topics", "Topics"),
+        ("partitions", "Partitions"),
+        ("consumer_groups", "Consumer groups"),
+    ),
     metrics=KafkaMetrics(),
     deadletters=DEAD_LETTERS,
     topics=topic_browser,

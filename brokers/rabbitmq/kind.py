@@ -14,6 +14,13 @@ KIND = BrokerKind(
     label="RabbitMQ",
     adapter=RabbitMQBroker,
     has_vhosts=True,
+    overview_counts=(
+        ("queues", "Queues"),
+        ("exchanges", "Exchanges"),
+        ("consumers", "Consumers"),
+        ("connections", "Connections"),
+        ("messages", "Messages"),
+    ),
     metrics=RabbitMQMetrics(),
     # The adapter is its own queue browser.
     queues=rabbitmq_adapter,

@@ -230,6 +230,8 @@ def get_dead_letter_detail(letter_id: int) -> dict[str, Any]:
         "body_cut": letter.body_truncated or body.truncated,
         "key": decode_body(bytes(letter.key) if letter.key is not None else None),
         "keyed": keyed,
+        # The fields of the "requeue to this target" form: an exchange and key, or a topic.
+        "target_fields": deadletters.target_fields if deadletters is not None else (),
         "history": _history(letter.failure_details),
         "headers": decode_headers(raw),
         "x_death": decode_x_death(raw) if isinstance(raw, dict) else (),

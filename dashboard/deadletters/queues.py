@@ -54,10 +54,21 @@ class DeadLetterQueueRow:
 
 @dataclass(frozen=True)
 class ClusterDeadLetterQueues:
+    """One cluster's DLQs as the page shows them.
+
+    ``has_vhosts``, ``noun``, ``scans`` and ``depth_note`` come from the
+    cluster's kind and its dead-letter capability: a vhost column, "queue" or
+    "topic", whether discovery read queues up to a limit, what a depth counts.
+    """
+
     slug: str
     name: str
     kind: str
     read_only: bool
+    has_vhosts: bool
+    noun: str
+    scans: bool
+    depth_note: str
     rows: tuple[DeadLetterQueueRow, ...] = ()
     error: str = ""  # the cluster could not be asked; managed DLQs are still listed
     checked_at: datetime | None = None
@@ -120,8 +131,17 @@ def _state(row: ManagedDeadLetterQueue) -> ManagedState:
 async def _cluster_dlqs(
     config: ClusterConfig, managed: dict[tuple[str, str, str], ManagedDeadLetterQueue]
 ) -> ClusterDeadLetterQueues:
+    kind = kind_of(config)
+    deadletters = dead_letters_of(config)
     base = ClusterDeadLetterQueues(
-        slug=config.slug, name=config.display_name, kind=config.kind, read_only=config.read_only
+        slug=config.slug,
+        name=config.display_name,
+        kind=config.kind,
+        read_only=config.read_only,
+        has_vhosts=kind.has_vhosts,
+        noun=deadletters.noun,
+        scans=deadletters.scans,
+        depth_note=deadletters.depth_note,
     )
     try:
         async with asyncio.timeout(config.timeout * 3):

@@ -40,10 +40,7 @@ from dashboard.deadletters.requeue import CLAIMABLE
 from dashboard.jobs import control, runner
 from dashboard.models import DeadLetter, Job
 
-KIND = "deadletters.requeue"
-# The jobs framework maps a job kind to its runner's dotted path; the kind registers
-# itself here, beside its runner.
-control.RUNNERS.setdefault(KIND, "dashboard.deadletters.requeue_job.run_requeue_job")
+KIND = "deadletters.requeue"  # its runner, title and page template: control.RUNNERS
 MAX_SELECTION = 1_000_000
 
 

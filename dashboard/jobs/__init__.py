@@ -10,8 +10,9 @@ The worker side: ``run_job`` looks up the job's kind in ``RUNNERS`` and runs
 runner calls ``await run.checkpoint(done=..., total=..., rate=...)`` often;
 the checkpoint stores progress at most every interval, pushes it to the
 channel group ``job.<id>`` (``JobConsumer`` forwards it to browsers) and
-answers run, pause or cancel. A new kind of job is one runner function and one
-line in ``RUNNERS``.
+answers run, pause or cancel. A new kind of job is one runner function, one
+template saying what a job of the kind does, and one ``JobKind`` in ``RUNNERS``
+(runner, title, template).
 
 Modules: ``control`` (start, pause, resume, cancel, read; ``RUNNERS``),
 ``runner`` (``run_job``, ``JobRun``), ``revive`` (jobs whose worker died),

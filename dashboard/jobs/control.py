@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -26,11 +27,31 @@ log = logging.getLogger(__name__)
 
 User = AbstractBaseUser | AnonymousUser
 
-RUNNERS: dict[str, str] = {
-    "rabbitmq.move": "dashboard.jobs.move.run_move_job",
-    "deadletters.requeue": "dashboard.deadletters.requeue_job.run_requeue_job",
+
+@dataclass(frozen=True)
+class JobKind:
+    """A kind of job: its runner, and how the job page names it and says what it does.
+
+    ``runner`` is the dotted path of ``async def run(run: JobRun) -> JobOutcome``;
+    ``template`` is included by the job page with ``job`` and ``p`` (its parameters).
+    """
+
+    runner: str
+    title: str
+    template: str
+
+
+RUNNERS: dict[str, JobKind] = {
+    "rabbitmq.move": JobKind(
+        "dashboard.jobs.move.run_move_job", "move messages", "jobs/_move.html"
+    ),
+    "deadletters.requeue": JobKind(
+        "dashboard.deadletters.requeue_job.run_requeue_job",
+        "requeue dead letters",
+        "deadletters/_requeue_job.html",
+    ),
 }
-"""Job kind -> dotted path of its runner: ``async def run(run: JobRun) -> JobOutcome``."""
+"""Job kind -> its :class:`JobKind`."""
 
 LIVE = (Job.State.QUEUED, Job.State.RUNNING, Job.State.PAUSED)
 MAX_RATE = 1_000_000.0

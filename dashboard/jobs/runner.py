@@ -159,7 +159,7 @@ async def _run(job: Job, resumed: bool) -> JobOutcome:
     run = JobRun(job, resumed)
     await push(job)
     try:
-        runner: Runner = import_string(RUNNERS[job.kind])
+        runner: Runner = import_string(RUNNERS[job.kind].runner)
         return await runner(run)
     except BrokerError as exc:
         return JobOutcome(Job.State.FAILED, f"Failed: {exc.message}", done=job.done)

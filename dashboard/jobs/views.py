@@ -39,6 +39,7 @@ def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
         raise Http404(f"no job #{job_id}") from None
     context = {
         "job": job,
+        "job_kind": control.RUNNERS.get(job.kind),
         "job_data": control.job_json(job),
         "can_control": has_role(request.user, OPERATOR),
         "stale_after": settings.MQB_JOB_STALE_AFTER,

@@ -46,6 +46,11 @@ class ConsumerRow:
     last_seen: datetime
     details: dict[str, Any]
 
+    @property
+    def is_group(self) -> bool:
+        """A member of a Kafka consumer group: it consumes through its group, not a queue."""
+        return self.kind == Consumer.Kind.KAFKA
+
     def as_json(self) -> dict[str, Any]:
         return {
             **{k: getattr(self, k) for k in ("cluster", "kind", "identity", "client", "host")},

@@ -1,14 +1,39 @@
-"""The overview page: one card per cluster, checked live, then kept fresh over a websocket."""
+"""The overview page: one card per cluster, checked live, then kept fresh over a websocket.
+
+Each card shows the counts its cluster's kind names (``BrokerKind.overview_counts``),
+as ``data-field`` elements the page's script refills from the websocket.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from asgiref.sync import sync_to_async
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from dashboard.core.clusters import get_all_cluster_health
+from brokers.registry import kind_named
+from dashboard.core.clusters import ClusterHealth, get_all_cluster_health
+
+
+@dataclass(frozen=True)
+class Card:
+    """One cluster's health and the (field, label, value) counts its kind shows."""
+
+    health: ClusterHealth
+    counts: tuple[tuple[str, str, int | None], ...]
+
+
+def card_of(health: ClusterHealth) -> Card:
+    overview = health.overview
+    counts = tuple(
+        (field, label, getattr(overview, field) if overview is not None else None)
+        for field, label in kind_named(health.kind).overview_counts
+    )
+    return Card(health, counts)
 
 
 async def overview(request: HttpRequest) -> HttpResponse:
     health = await get_all_cluster_health()
-    return await sync_to_async(render)(request, "dashboard/overview.html", {"clusters": health})
+    cards = [card_of(h) for h in health]
+    return await sync_to_async(render)(request, "dashboard/overview.html", {"cards": cards})

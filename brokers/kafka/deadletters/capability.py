@@ -31,6 +31,7 @@ from brokers.base.deadletters import (
     RequeueTarget,
     SameMessage,
     StoredLetter,
+    TargetField,
 )
 from brokers.decode.body import media_type
 from brokers.kafka.adapter import KafkaBroker
@@ -44,6 +45,10 @@ class KafkaDeadLetters:
     same_message = SameMessage.KEY_AND_FINGERPRINT
     keyed = True
     not_found_hint = "it is not in MQB_KAFKA_DLQ_TOPICS"
+    noun = "topic"
+    scans = False
+    depth_note = "depth is records kept (captured or not)"
+    target_fields: tuple[TargetField, ...] = (TargetField("topic", "Topic", required=True),)
 
     def describe(self, vhost: str, name: str) -> str:
         return f"topic {name!r}"

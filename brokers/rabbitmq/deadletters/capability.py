@@ -30,6 +30,7 @@ from brokers.base.deadletters import (
     RequeueTarget,
     SameMessage,
     StoredLetter,
+    TargetField,
 )
 from brokers.decode.body import media_type
 from brokers.rabbitmq.deadletters import requeue
@@ -43,6 +44,13 @@ class RabbitMQDeadLetters:
     same_message = SameMessage.MESSAGE_ID
     keyed = False
     not_found_hint = ""
+    noun = "queue"
+    scans = True
+    depth_note = "depths lag up to 5 s"
+    target_fields: tuple[TargetField, ...] = (
+        TargetField("exchange", "Exchange", placeholder="(default exchange)"),
+        TargetField("routing_key", "Routing key", required=True),
+    )
 
     def describe(self, vhost: str, name: str) -> str:
         return f"queue {name!r} in vhost {vhost!r}"

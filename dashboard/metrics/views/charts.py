@@ -67,7 +67,13 @@ def metrics_home(request: HttpRequest) -> HttpResponse:
     configs = get_cluster_configs()
     snapshots, problem = _snapshots([c.slug for c in configs])
     clusters = [
-        {"config": c, "snap": snapshots[c.slug], "totals": _totals(snapshots[c.slug])}
+        {
+            "config": c,
+            "snap": snapshots[c.slug],
+            "totals": _totals(snapshots[c.slug]),
+            # Total lag means something only where consumer groups are sampled.
+            "shows_lag": "group" in _entity_types(c),
+        }
         for c in configs
     ]
     return render(request, "metrics/home.html", {"clusters": clusters, "problem": problem})

@@ -43,3 +43,14 @@ def test_each_kind_offers_the_browse_tail_and_move_capabilities_expected(kind: B
     fields = {"queues": kind.queues, "topics": kind.topics, "tap": kind.tap, "mover": kind.mover}
     offered = {name for name, found in fields.items() if found is not None}
     assert offered == BROWSE_TAIL_MOVE[kind.name]
+
+
+async def test_the_overview_counts_a_kind_shows_are_counted(kind_config, kind: BrokerKind):
+    # The overview page shows these counts for the kind; each is an Overview field
+    # the adapter fills in, never one left None as "not applicable".
+    assert kind.overview_counts
+    async with make_broker(kind_config) as broker:
+        overview = await broker.overview()
+    for field, label in kind.overview_counts:
+        assert label
+        assert getattr(overview, field) is not None, field
