@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -107,31 +108,20 @@ async def audited(
     detail it left in the yielded :class:`Audited`.
     """
     entry = Audited(dict(parameters))
+    write = functools.partial(
+        audit, action=action, user=user, slug=slug, target=target, request=request
+    )
     try:
         yield entry
     except BrokerError as exc:
-        await audit(
-            action=action,
-            user=user,
-            slug=slug,
-            target=target,
+        refusal = isinstance(exc, refused)
+        await write(
             parameters=entry.parameters,
-            outcome=AuditEntry.Outcome.REFUSED
-            if isinstance(exc, refused)
-            else AuditEntry.Outcome.FAILED,
+            outcome=AuditEntry.Outcome.REFUSED if refusal else AuditEntry.Outcome.FAILED,
             detail=exc.message,
-            request=request,
         )
         raise
-    await audit(
-        action=action,
-        user=user,
-        slug=slug,
-        target=target,
-        parameters=entry.parameters,
-        detail=entry.detail,
-        request=request,
-    )
+    await write(parameters=entry.parameters, detail=entry.detail)
 
 
 async def require_role(
