@@ -15,6 +15,8 @@ Three kinds of connection, all to the cluster's ``amqp_url`` host and port
 * :func:`connect`: a plain (not auto-reconnecting) aio-pika connection to one
   vhost, for dead-letter capture and single requeues (the caller restarts).
 
+All three turn a failure to open into the same typed errors (:func:`connect_errors`).
+
 pamqp refuses queue and exchange names outside the AMQP spec's
 ``^[a-zA-Z0-9-_.:@#,/+ ]*$`` before anything is sent, while RabbitMQ accepts
 any UTF-8 name (the management API creates them too). A dashboard must reach
@@ -134,35 +136,26 @@ async def open_connection(
 
 async def connect_amqp(config: ClusterConfig, vhost: str) -> AbstractConnection:
     """The adapter's long-lived aio-pika connection to the URL's vhost (``connect``/``ping``)."""
-    url, port = _endpoint(config)
-    ssl_context = tls_context(config)
     # connect_robust reconnects by itself after a broker restart, but its
     # first connection must succeed within the timeout.
-    with connect_errors(config, vhost, port):
-        return await asyncio.wait_for(
-            aio_pika.connect_robust(
-                host=url.hostname or "localhost",
-                port=port,
-                login=config.username,
-                password=config.password.reveal(),
-                virtualhost=vhost,
-                ssl=ssl_context is not None,
-                ssl_context=ssl_context,
-                timeout=config.timeout,
-                client_properties={"connection_name": f"mqboard {config.slug}"},
-            ),
-            timeout=config.timeout + 1,
-        )
+    return await _aio_pika(config, vhost, f"mqboard {config.slug}", robust=True)
 
 
 async def connect(config: ClusterConfig, vhost: str) -> AbstractConnection:
     """A plain (not auto-reconnecting) connection: the caller restarts capture on failure."""
+    return await _aio_pika(config, vhost, f"mqboard capture {config.slug}", robust=False)
+
+
+async def _aio_pika(
+    config: ClusterConfig, vhost: str, name: str, *, robust: bool
+) -> AbstractConnection:
+    """An aio-pika connection to ``vhost`` named ``name``, opened within the timeout."""
     url, port = _endpoint(config)
-    where = f"AMQP at {url.hostname}:{port}, vhost {vhost!r}"
     context = tls_context(config)
-    try:
+    opener = aio_pika.connect_robust if robust else aio_pika.connect
+    with connect_errors(config, vhost, port):
         return await asyncio.wait_for(
-            aio_pika.connect(
+            opener(
                 host=url.hostname or "localhost",
                 port=port,
                 login=config.username,
@@ -171,16 +164,10 @@ async def connect(config: ClusterConfig, vhost: str) -> AbstractConnection:
                 ssl=context is not None,
                 ssl_context=context,
                 timeout=config.timeout,
-                client_properties={"connection_name": f"mqboard capture {config.slug}"},
+                client_properties={"connection_name": name},
             ),
             timeout=config.timeout + 1,
         )
-    except aiormq.exceptions.ProbableAuthenticationError:
-        raise BrokerAuthError(f"{where} refused user {config.username!r}") from None
-    except (aiormq.exceptions.AMQPError, OSError) as exc:
-        raise BrokerUnavailable(f"{where} is unreachable: {exc or type(exc).__name__}") from None
-    except TimeoutError:
-        raise BrokerTimeout(f"{where} did not answer within {config.timeout:g} s") from None
 
 
 @contextlib.contextmanager
@@ -199,6 +186,8 @@ def connect_errors(config: ClusterConfig, vhost: str, port: int) -> Iterator[Non
                 f"{where}: user {config.username!r} may not open vhost {vhost!r}"
             ) from None
         raise BrokerUnavailable(f"{where} is unreachable: {reason(exc)}") from None
+    except aiormq.exceptions.AMQPError as exc:
+        raise BrokerUnavailable(f"{where} failed the AMQP handshake: {reason(exc)}") from None
     except TimeoutError:
         raise BrokerTimeout(
             f"{where} did not complete the AMQP handshake within {config.timeout:g} s"

@@ -33,13 +33,11 @@ from typing import Any
 from brokers.base import BrokerAuthError, NotFound
 from brokers.rabbitmq.connection import Session
 from brokers.rabbitmq.models import DeliveryLimit, PeekPlan
-from brokers.rabbitmq.routes import Policy, load_policies
-from brokers.rabbitmq.values import as_int, as_mapping, as_text, quote_name
+from brokers.rabbitmq.routes import Policy, load_policies, policy_for
+from brokers.rabbitmq.values import as_int, as_mapping, as_text
 
 RABBITMQ4_DEFAULT_LIMIT = 20
 _MAJOR = re.compile(r"\s*(\d+)\.")
-# What a policy's apply-to must be to reach a quorum queue.
-_QUORUM_APPLY_TO = ("all", "queues", "quorum_queues")
 
 
 def rabbitmq_major(version: str | None) -> int | None:
@@ -78,46 +76,11 @@ def delivery_limit(
     return None
 
 
-def _matching(policies: Sequence[Policy], vhost: str, name: str) -> Policy | None:
-    matching = [
-        p
-        for p in policies
-        if p.vhost == vhost and p.apply_to in _QUORUM_APPLY_TO and _search(p.pattern, name)
-    ]
-    return max(matching, key=lambda p: (p.priority, p.name), default=None)
-
-
-def _search(pattern: str, name: str) -> bool:
+async def _policies(broker: Session, vhost: str, *, operator: bool) -> tuple[Policy, ...]:
     try:
-        return re.search(pattern, name) is not None
-    except re.error:
-        return False
-
-
-async def _policies(broker: Session, vhost: str) -> tuple[Policy, ...]:
-    try:
-        return await load_policies(broker, vhost)
+        return await load_policies(broker, vhost, operator=operator)
     except (NotFound, BrokerAuthError):
         return ()
-
-
-async def _operator_policies(broker: Session, vhost: str) -> tuple[Policy, ...]:
-    try:
-        data = await broker.management_get(f"/api/operator-policies/{quote_name(vhost)}")
-    except (NotFound, BrokerAuthError):
-        return ()
-    return tuple(
-        Policy(
-            vhost=as_text(p.get("vhost")),
-            name=as_text(p.get("name")),
-            pattern=as_text(p.get("pattern")),
-            apply_to=as_text(p.get("apply-to")) or "all",
-            priority=as_int(p.get("priority")) or 0,
-            definition=as_mapping(p.get("definition")),
-        )
-        for p in (data if isinstance(data, list) else [])
-        if isinstance(p, Mapping)
-    )
 
 
 async def _version(broker: Session) -> str | None:
@@ -135,15 +98,15 @@ async def peek_plan(broker: Session, vhost: str, info: Mapping[str, Any]) -> Pee
         return PeekPlan(vhost=vhost, queue=name, queue_type=kind, delivery_limit=None)
     version, policies, operator_policies = await asyncio.gather(
         _version(broker),
-        _policies(broker, vhost),
-        _operator_policies(broker, vhost),
+        _policies(broker, vhost, operator=False),
+        _policies(broker, vhost, operator=True),
     )
     definitions: list[tuple[str, Mapping[str, Any]]] = [
         ("policy", as_mapping(info.get("effective_policy_definition")))
     ]
     for source, found in (
-        ("policy", _matching(policies, vhost, name)),
-        ("operator policy", _matching(operator_policies, vhost, name)),
+        ("policy", policy_for(policies, vhost, name, kind)),
+        ("operator policy", policy_for(operator_policies, vhost, name, kind)),
     ):
         if found is not None:
             definitions.append((source, found.definition))

@@ -35,12 +35,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple
 
-import aiormq
-import aiormq.abc
 import aiormq.exceptions
 
 from brokers.base import BrokerError, NotFound
@@ -225,14 +222,6 @@ async def sweep_queues(
         seconds=time.monotonic() - started,
         total=_int(first.get("total_count")),
     )
-
-
-class AmqpAPI(Protocol):
-    """The adapter's AMQP side, for exact counts of a watched queue."""
-
-    def amqp_channel(
-        self, vhost: str | None = None, *, confirms: bool = False
-    ) -> AbstractAsyncContextManager[aiormq.abc.AbstractChannel]: ...
 
 
 async def queue_stats(api: ManagementAPI, vhost: str, name: str) -> QueueStats | None:

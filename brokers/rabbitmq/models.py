@@ -316,25 +316,10 @@ class PeekPlan:
         return self.queue_type != "stream"
 
 
-PROPERTY_NAMES = (
-    "content_type",
-    "content_encoding",
-    "delivery_mode",
-    "priority",
-    "correlation_id",
-    "reply_to",
-    "expiration",
-    "message_id",
-    "timestamp",
-    "type",
-    "user_id",
-    "app_id",
-)
-
-
 @dataclass(frozen=True)
 class OutgoingMessage:
-    """A message to publish. ``properties`` keys are :data:`PROPERTY_NAMES`."""
+    """A message to publish. ``properties`` keys are our AMQP property names (the values
+    of ``brokers.rabbitmq.connection.PROPERTY_ATTRS``)."""
 
     exchange: str
     routing_key: str

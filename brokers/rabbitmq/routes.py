@@ -43,8 +43,11 @@ class Policy:
     priority: int
     definition: Mapping[str, Any] = field(default_factory=dict)
 
-    def applies_to_queue(self, vhost: str, name: str) -> bool:
-        if self.vhost != vhost or self.apply_to not in ("all", "queues"):
+    def applies_to_queue(self, vhost: str, name: str, queue_type: str | None = None) -> bool:
+        """Whether RabbitMQ applies this policy to queue ``name`` (of ``queue_type``, when
+        known: then ``apply-to`` may also name that type, e.g. ``quorum_queues``)."""
+        typed = queue_type is not None and self.apply_to == f"{queue_type}_queues"
+        if self.vhost != vhost or not (self.apply_to in ("all", "queues") or typed):
             return False
         regex = _compile(self.pattern)
         return regex is not None and regex.search(name) is not None
@@ -58,8 +61,13 @@ def _compile(pattern: str) -> re.Pattern[str] | None:
         return None
 
 
-async def load_policies(api: ManagementAPI, vhost: str | None) -> tuple[Policy, ...]:
-    path = "/api/policies" if vhost is None else f"/api/policies/{quote_name(vhost, 'vhost')}"
+async def load_policies(
+    api: ManagementAPI, vhost: str | None, *, operator: bool = False
+) -> tuple[Policy, ...]:
+    """The policies (``operator``: the operator policies) of ``vhost``, or of every vhost."""
+    path = "/api/operator-policies" if operator else "/api/policies"
+    if vhost is not None:
+        path += f"/{quote_name(vhost, 'vhost')}"
     try:
         data = await api.management_get(path)
     except NotFound:
@@ -78,8 +86,11 @@ async def load_policies(api: ManagementAPI, vhost: str | None) -> tuple[Policy, 
     )
 
 
-def policy_for(policies: Sequence[Policy], vhost: str, name: str) -> Policy | None:
-    matching = [p for p in policies if p.applies_to_queue(vhost, name)]
+def policy_for(
+    policies: Sequence[Policy], vhost: str, name: str, queue_type: str | None = None
+) -> Policy | None:
+    """The policy RabbitMQ applies to the queue: the highest priority, then the greatest name."""
+    matching = [p for p in policies if p.applies_to_queue(vhost, name, queue_type)]
     return max(matching, key=lambda p: (p.priority, p.name), default=None)
 
 

@@ -55,7 +55,7 @@ from brokers.base.tail import (
     header_rows,
 )
 from brokers.rabbitmq.adapter import rabbitmq_adapter
-from brokers.rabbitmq.connection import Session
+from brokers.rabbitmq.connection import Session, properties_of
 from brokers.rabbitmq.errors import amqp_errors
 from brokers.rabbitmq.routes import parse_binding
 from brokers.rabbitmq.values import quote_name
@@ -69,21 +69,6 @@ IDLE_CHECK = 1.0
 # an exchange that does not exist, so they are dropped instead of reaching the
 # user's dead-letter queue.
 NOWHERE = "mqboard.tail.discard"
-
-_PROPERTIES = (
-    ("content_type", "content_type"),
-    ("content_encoding", "content_encoding"),
-    ("message_id", "message_id"),
-    ("correlation_id", "correlation_id"),
-    ("timestamp", "timestamp"),
-    ("message_type", "type"),
-    ("app_id", "app_id"),
-    ("user_id", "user_id"),
-    ("reply_to", "reply_to"),
-    ("expiration", "expiration"),
-    ("delivery_mode", "delivery_mode"),
-    ("priority", "priority"),
-)
 
 COUNTING = (
     "The tail reads at most the rate shown from a private copy of the queue's traffic."
@@ -256,12 +241,10 @@ class RabbitMQTap:
     def _message(self, delivered: aiormq.abc.DeliveredMessage) -> TailMessage:
         props = delivered.header.properties
         headers = props.headers if isinstance(props.headers, Mapping) else {}
-        properties: dict[str, str] = {}
-        for attr, name in _PROPERTIES:
-            value = getattr(props, attr, None)
-            if value is None or value == "":
-                continue
-            properties[name] = value.isoformat() if isinstance(value, datetime) else str(value)
+        properties = {
+            name: value.isoformat() if isinstance(value, datetime) else str(value)
+            for name, value in properties_of(props).items()
+        }
         body = bytes(delivered.body)
         delivery = delivered.delivery
         exchange = getattr(delivery, "exchange", "")

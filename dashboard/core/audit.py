@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -9,6 +13,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 
+from brokers.base import BrokerError
 from dashboard.core.roles import has_role
 from dashboard.models import AuditEntry, Cluster
 
@@ -73,6 +78,50 @@ def audit(
         detail=detail,
         request=request,
     )
+
+
+@dataclass
+class Audited:
+    """The entry :func:`audited` writes when its block ends: the block adds what it learnt
+    to ``parameters`` (and may set ``detail``)."""
+
+    parameters: dict[str, Any]
+    detail: str = ""
+
+
+@asynccontextmanager
+async def audited(
+    action: str,
+    *,
+    user: AnyUser | None,
+    slug: str,
+    target: str,
+    parameters: dict[str, Any],
+    request: HttpRequest | None = None,
+    refused: tuple[type[BrokerError], ...] = (),
+) -> AsyncIterator[Audited]:
+    """Audit the broker work in the block, once, whatever happens to it.
+
+    A :class:`BrokerError` is recorded FAILED (REFUSED if it is one of ``refused``, the
+    broker's own refusals) with its message and the parameters as they stood, then
+    raised again; a block that ends normally is recorded OK with the parameters and
+    detail it left in the yielded :class:`Audited`.
+    """
+    entry = Audited(dict(parameters))
+    write = functools.partial(
+        audit, action=action, user=user, slug=slug, target=target, request=request
+    )
+    try:
+        yield entry
+    except BrokerError as exc:
+        refusal = isinstance(exc, refused)
+        await write(
+            parameters=entry.parameters,
+            outcome=AuditEntry.Outcome.REFUSED if refusal else AuditEntry.Outcome.FAILED,
+            detail=exc.message,
+        )
+        raise
+    await write(parameters=entry.parameters, detail=entry.detail)
 
 
 async def require_role(

@@ -24,7 +24,7 @@ from dashboard.core import clusters
 from dashboard.core.connections import get_broker
 from dashboard.core.params import InvalidInput
 from dashboard.core.roles import ADMIN
-from dashboard.deadletters.common import User, audit, require_role
+from dashboard.deadletters.common import User, audit, audited, require_role
 from dashboard.models import AuditEntry, ManagedDeadLetterQueue
 
 
@@ -242,7 +242,14 @@ async def do_manage_dlq(
     await require_role(user, ADMIN, action=action, slug=slug, target=target, request=request)
     if config.read_only:
         raise NotSupported(f"cluster {config.display_name!r} is read-only in mqboard")
-    try:
+    async with audited(
+        action,
+        user=user,
+        slug=slug,
+        target=target,
+        parameters={"vhost": vhost, "name": name},
+        request=request,
+    ) as entry:
         dlq = await _find(config, vhost, name)
         if not dlq.exists:
             raise NotFound(f"{target} does not exist (yet) on {config.display_name}")
@@ -251,33 +258,12 @@ async def do_manage_dlq(
                 f"{target} is a {dlq.queue_type}: acknowledging does not remove anything"
                 " from it, so it cannot be captured"
             )
-    except BrokerError as exc:
-        await audit(
-            action=action,
-            user=user,
-            slug=slug,
-            target=target,
-            parameters={"vhost": vhost, "name": name},
-            outcome=AuditEntry.Outcome.FAILED,
-            detail=exc.message,
-            request=request,
+        _, changed = await _take_over(config, dlq, user)
+        entry.parameters.update(
+            depth=dlq.depth,
+            sources=[s.name for s in dlq.sources],
+            already_managed=not changed,
         )
-        raise
-    _, changed = await _take_over(config, dlq, user)
-    await audit(
-        action=action,
-        user=user,
-        slug=slug,
-        target=target,
-        parameters={
-            "vhost": vhost,
-            "name": name,
-            "depth": dlq.depth,
-            "sources": [s.name for s in dlq.sources],
-            "already_managed": not changed,
-        },
-        request=request,
-    )
     return changed
 
 

@@ -14,12 +14,14 @@ from brokers.base import ClusterConfig, ConfigError, NotSupported, validate
 from brokers.base.browse import TopicBrowser
 from brokers.kafka.clients import set_pool_size
 from brokers.registry import kind_of, require
-from dashboard.core import audit, clusters
+from dashboard.core import clusters
+from dashboard.core.audit import audit as audit
+from dashboard.core.audit import audited as audited
 from dashboard.core.connections import get_broker
 from dashboard.core.params import INT32_MAX, INT64_MAX, InvalidInput
 from dashboard.core.params import parse_int as bounded_int
 from dashboard.core.roles import has_role
-from dashboard.models import AuditEntry, Cluster
+from dashboard.models import AuditEntry
 
 User = AbstractBaseUser | AnonymousUser
 
@@ -88,36 +90,6 @@ def check_position(partition: int, offset: int) -> None:
         raise InvalidInput(f"offset must be between 0 and {INT64_MAX}")
 
 
-@sync_to_async
-def _record(**fields: Any) -> None:
-    slug = fields.pop("slug")
-    cluster = Cluster.objects.filter(slug=slug).first() or clusters.sync_cluster_rows().get(slug)
-    audit.record(cluster=cluster, **fields)
-
-
-async def audit_write(
-    *,
-    slug: str,
-    action: str,
-    user: User,
-    target: str,
-    parameters: dict[str, Any],
-    outcome: str = AuditEntry.Outcome.OK,
-    detail: str = "",
-    request: HttpRequest | None = None,
-) -> None:
-    await _record(
-        slug=slug,
-        action=action,
-        user=user,
-        target=target,
-        parameters=parameters,
-        outcome=outcome,
-        detail=detail,
-        request=request,
-    )
-
-
 async def authorize_write(
     *,
     slug: str,
@@ -136,7 +108,7 @@ async def authorize_write(
     elif config.read_only:
         reason = f"cluster {config.display_name!r} is read-only"
     if reason:
-        await audit_write(
+        await audit(
             slug=slug,
             action=action,
             user=user,

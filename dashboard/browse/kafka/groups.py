@@ -9,13 +9,12 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest
 
-from brokers.base import BrokerError
 from brokers.kafka import offsets as kafka_offsets
 from brokers.kafka.errors import GroupNotEmpty
 from brokers.kafka.group_models import GroupDetail, GroupPage, OffsetResetPlan
 from dashboard.browse.kafka.access import (
     User,
-    audit_write,
+    audited,
     authorize_write,
     check_group,
     check_topic,
@@ -25,7 +24,6 @@ from dashboard.browse.kafka.access import (
 from dashboard.browse.kafka.messages import parse_timestamp, timestamp_ms
 from dashboard.core.params import INT32_MAX, InvalidInput
 from dashboard.core.roles import ADMIN
-from dashboard.models import AuditEntry
 
 
 async def get_group_page(slug: str, *, page: int = 1, name_filter: str = "") -> GroupPage:
@@ -127,31 +125,18 @@ async def do_reset_offsets(
         parameters=parameters,
         request=request,
     )
-    try:
-        plan = await _plan(slug, group_id, reset, apply=True)
-    except BrokerError as exc:
-        refused = isinstance(exc, GroupNotEmpty)
-        await audit_write(
-            slug=slug,
-            action="kafka.reset_offsets",
-            user=user,
-            target=f"group:{group_id}",
-            parameters=parameters,
-            outcome=AuditEntry.Outcome.REFUSED if refused else AuditEntry.Outcome.FAILED,
-            detail=exc.message,
-            request=request,
-        )
-        raise
-    parameters["changes"] = [
-        {"topic": c.topic, "partition": c.partition, "from": c.current, "to": c.new}
-        for c in plan.changes
-    ]
-    await audit_write(
-        slug=slug,
-        action="kafka.reset_offsets",
+    async with audited(
+        "kafka.reset_offsets",
         user=user,
+        slug=slug,
         target=f"group:{group_id}",
         parameters=parameters,
         request=request,
-    )
+        refused=(GroupNotEmpty,),
+    ) as entry:
+        plan = await _plan(slug, group_id, reset, apply=True)
+        entry.parameters["changes"] = [
+            {"topic": c.topic, "partition": c.partition, "from": c.current, "to": c.new}
+            for c in plan.changes
+        ]
     return plan

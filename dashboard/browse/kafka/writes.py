@@ -10,13 +10,13 @@ from typing import Any
 
 from django.http import HttpRequest
 
-from brokers.base import BrokerError, validate
+from brokers.base import validate
 from brokers.kafka import write as kafka_write
 from brokers.kafka.errors import CompactedTopic
 from brokers.kafka.models import Produced, PurgeResult
 from dashboard.browse.kafka.access import (
     User,
-    audit_write,
+    audited,
     authorize_write,
     check_topic,
     get_kafka,
@@ -25,7 +25,6 @@ from dashboard.browse.kafka.access import (
 from dashboard.core.params import INT32_MAX, InvalidInput
 from dashboard.core.params import parse_int as bounded_int
 from dashboard.core.roles import ADMIN, OPERATOR
-from dashboard.models import AuditEntry
 
 FORMATS = ("text", "json", "base64")
 # The key of a record is never parsed as JSON (the document offers text and base64).
@@ -169,7 +168,14 @@ async def do_produce(
         parameters=parameters,
         request=request,
     )
-    try:
+    async with audited(
+        "kafka.produce",
+        user=user,
+        slug=slug,
+        target=target,
+        parameters=parameters,
+        request=request,
+    ) as entry:
         topics = await get_kafka(slug)
         produced = await topics.produce(
             topic,
@@ -178,27 +184,7 @@ async def do_produce(
             headers=list(record.headers),
             partition=record.partition,
         )
-    except BrokerError as exc:
-        await audit_write(
-            slug=slug,
-            action="kafka.produce",
-            user=user,
-            target=target,
-            parameters=parameters,
-            outcome=AuditEntry.Outcome.FAILED,
-            detail=exc.message,
-            request=request,
-        )
-        raise
-    parameters.update(partition=produced.partition, offset=produced.offset)
-    await audit_write(
-        slug=slug,
-        action="kafka.produce",
-        user=user,
-        target=target,
-        parameters=parameters,
-        request=request,
-    )
+        entry.parameters.update(partition=produced.partition, offset=produced.offset)
     return produced
 
 
@@ -228,36 +214,22 @@ async def do_purge_topic(
         raise InvalidInput(
             f"cluster {config.display_name!r} is protected: type the topic name to confirm"
         )
-    try:
-        topics = await get_kafka(slug)
-        result = await topics.purge(topic, partition=partition)
-    except BrokerError as exc:
-        partial = exc.result if isinstance(exc, kafka_write.PartialPurge) else None
-        if partial is not None:
-            parameters["offsets"] = _offsets(partial)
-        await audit_write(
-            slug=slug,
-            action="kafka.purge",
-            user=user,
-            target=target,
-            parameters=parameters,
-            outcome=AuditEntry.Outcome.REFUSED
-            if isinstance(exc, CompactedTopic)
-            else AuditEntry.Outcome.FAILED,
-            detail=exc.message,
-            request=request,
-        )
-        raise
-    parameters["offsets"] = _offsets(result)
-    parameters["deleted"] = result.deleted
-    await audit_write(
-        slug=slug,
-        action="kafka.purge",
+    async with audited(
+        "kafka.purge",
         user=user,
+        slug=slug,
         target=target,
         parameters=parameters,
         request=request,
-    )
+        refused=(CompactedTopic,),
+    ) as entry:
+        topics = await get_kafka(slug)
+        try:
+            result = await topics.purge(topic, partition=partition)
+        except kafka_write.PartialPurge as exc:
+            entry.parameters["offsets"] = _offsets(exc.result)
+            raise
+        entry.parameters.update(offsets=_offsets(result), deleted=result.deleted)
     return result
 
 

@@ -9,6 +9,7 @@ from brokers.base.browse import QueueBrowser
 from brokers.registry import kind_of, require
 from dashboard.core import clusters as cluster_services
 from dashboard.core.audit import audit as audit
+from dashboard.core.audit import audited as audited
 from dashboard.core.audit import require_role as require_role
 from dashboard.core.connections import get_broker
 

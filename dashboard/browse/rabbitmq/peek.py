@@ -31,6 +31,7 @@ from brokers.rabbitmq.models import PeekedMessage, PeekPlan, PeekRefused, PeekRe
 from dashboard.browse.rabbitmq.access import (
     User,
     audit,
+    audited,
     get_rabbitmq_config,
     queue_target,
     rabbitmq_broker,
@@ -223,44 +224,31 @@ async def do_peek_messages(
                 " reorder them: confirm first"
                 + (" (every time on a protected cluster)" if config.protected else "")
             )
-    try:
-        result = await broker.peek(vhost, queue, count, max_bytes=settings.MQB_RABBITMQ_PEEK_BYTES)
-    except PeekRefused as exc:
-        # A policy that appeared since the plan: still refused before any read.
-        await _refuse(slug, target, parameters, exc.message, user, request)
-        raise
-    except BrokerError as exc:
-        await audit(
-            action="rabbitmq.peek",
-            user=user,
-            slug=slug,
-            target=target,
-            parameters=parameters,
-            outcome=AuditEntry.Outcome.FAILED,
-            detail=exc.message,
-            request=request,
-        )
-        raise
-    if confirm and result.destructive:
-        await _remember(request, CONFIRMED_KEY, _confirm_key(slug, vhost, queue), MAX_REMEMBERED)
-    owner = str(getattr(user, "pk", None) or "")
-    stored = await store_bodies(((m.position, m.body) for m in result.messages), user=owner)
-    if stored.token is not None:
-        await _remember(request, TOKENS_KEY, [stored.token, slug, vhost, queue], MAX_TOKENS)
-    await audit(
-        action="rabbitmq.peek",
+    async with audited(
+        "rabbitmq.peek",
         user=user,
         slug=slug,
         target=target,
-        parameters={
-            **parameters,
-            "read": len(result.messages),
-            "destructive": result.destructive,
-            "bytes": sum(len(m.body) for m in result.messages),
-            "kept_for_download": stored.token is not None,
-        },
+        parameters=parameters,
         request=request,
-    )
+        # A policy that appeared since the plan: still refused before any read.
+        refused=(PeekRefused,),
+    ) as entry:
+        result = await broker.peek(vhost, queue, count, max_bytes=settings.MQB_RABBITMQ_PEEK_BYTES)
+        if confirm and result.destructive:
+            await _remember(
+                request, CONFIRMED_KEY, _confirm_key(slug, vhost, queue), MAX_REMEMBERED
+            )
+        owner = str(getattr(user, "pk", None) or "")
+        stored = await store_bodies(((m.position, m.body) for m in result.messages), user=owner)
+        if stored.token is not None:
+            await _remember(request, TOKENS_KEY, [stored.token, slug, vhost, queue], MAX_TOKENS)
+        entry.parameters.update(
+            read=len(result.messages),
+            destructive=result.destructive,
+            bytes=sum(len(m.body) for m in result.messages),
+            kept_for_download=stored.token is not None,
+        )
     limit = settings.MQB_DISPLAY_LIMIT
     # Decoding parses up to 1 MiB per body: off the event loop.
     views = await asyncio.to_thread(_views, result, limit)

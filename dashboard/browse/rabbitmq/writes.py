@@ -6,11 +6,11 @@ from typing import Any
 
 from django.http import HttpRequest
 
-from brokers.base import BrokerError
 from brokers.rabbitmq.models import OutgoingMessage, PublishResult, PurgeResult
 from dashboard.browse.rabbitmq.access import (
     User,
     audit,
+    audited,
     get_rabbitmq_config,
     queue_target,
     rabbitmq_broker,
@@ -40,28 +40,16 @@ async def do_publish_message(
         "headers": sorted(message.headers),
     }
     broker = await rabbitmq_broker(slug)
-    try:
-        result = await broker.publish(vhost, message)
-    except BrokerError as exc:
-        await audit(
-            action="rabbitmq.publish",
-            user=user,
-            slug=slug,
-            target=target,
-            parameters=parameters,
-            outcome=AuditEntry.Outcome.FAILED,
-            detail=exc.message,
-            request=request,
-        )
-        raise
-    await audit(
-        action="rabbitmq.publish",
+    async with audited(
+        "rabbitmq.publish",
         user=user,
         slug=slug,
         target=target,
-        parameters={**parameters, "message_id": result.message_id},
+        parameters=parameters,
         request=request,
-    )
+    ) as entry:
+        result = await broker.publish(vhost, message)
+        entry.parameters["message_id"] = result.message_id
     return result
 
 
@@ -97,35 +85,22 @@ async def do_purge_queue(
             f"{config.display_name} is protected: type the queue name exactly to purge it"
         )
     broker = await rabbitmq_broker(slug)
-    try:
-        result = await broker.purge(vhost, queue)
-    except BrokerError as exc:
-        await audit(
-            action="rabbitmq.purge",
-            user=user,
-            slug=slug,
-            target=target,
-            parameters=parameters,
-            outcome=AuditEntry.Outcome.FAILED,
-            detail=exc.message,
-            request=request,
-        )
-        raise
-    depth = None
-    if result.ready_before is not None:
-        depth = result.ready_before + (result.unacked_before or 0)
-    await audit(
-        action="rabbitmq.purge",
+    async with audited(
+        "rabbitmq.purge",
         user=user,
         slug=slug,
         target=target,
-        parameters={
-            **parameters,
-            "depth_before": depth,
-            "ready_before": result.ready_before,
-            "unacked_before": result.unacked_before,
-            "purged": result.purged,
-        },
+        parameters=parameters,
         request=request,
-    )
+    ) as entry:
+        result = await broker.purge(vhost, queue)
+        depth = None
+        if result.ready_before is not None:
+            depth = result.ready_before + (result.unacked_before or 0)
+        entry.parameters.update(
+            depth_before=depth,
+            ready_before=result.ready_before,
+            unacked_before=result.unacked_before,
+            purged=result.purged,
+        )
     return result
