@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from brokers.base import ConfigError, Secret
+from brokers.base.config import split_credentials
 from brokers.registry import adapter_class
-from dashboard.core.cluster_config import load_clusters, split_credentials
+from dashboard.core.cluster_config import load_clusters
 
 
 def test_it_defaults_to_the_local_brokers(monkeypatch):

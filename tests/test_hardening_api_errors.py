@@ -2,7 +2,7 @@
 
 Against the real app, the real Kafka (topics from ``unique_name``) and the
 real database. The error shape is ``{"error": str, "code": str}``
-(``dashboard.api.openapi.ERROR``).
+(``dashboard.core.api.ErrorOut``).
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 
 class Secret:
@@ -74,3 +75,19 @@ class ClusterConfig:
     def address(self) -> str:
         """Where the cluster is, safe to show: never contains credentials."""
         return self.management_url or self.amqp_url or self.bootstrap_servers
+
+
+def split_credentials(url: str) -> tuple[str, str, str]:
+    """``amqp://u:p@h/v`` -> (``amqp://h/v``, ``u``, ``p``): URLs we keep are safe to show."""
+    parts = urlsplit(url)
+    user = unquote(parts.username or "")
+    password = unquote(parts.password or "")
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return (
+        urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment)),
+        user,
+        password,
+    )

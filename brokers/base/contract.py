@@ -82,6 +82,14 @@ class BrokerBase:
         await self.close()
 
 
+class Environment(Protocol):
+    """Settings by name, as a kind's ``local_cluster`` reads them (``MQB_<KIND>_*``)."""
+
+    def text(self, name: str, default: str = "") -> str: ...
+
+    def secret(self, name: str, default: str = "") -> str: ...
+
+
 @dataclass(frozen=True)
 class BrokerKind:
     """One broker kind: its adapter, what tells it apart as data, and its capabilities.
@@ -103,7 +111,9 @@ class BrokerKind:
     * ``topics``: the topic browser over an adapter of this kind (topics,
       consumer groups, offsets, records, produce, purge; :mod:`brokers.base.browse`);
     * ``tap``: live tails (:mod:`brokers.base.tail`);
-    * ``mover``: moves messages between queues (:mod:`brokers.base.move`).
+    * ``mover``: moves messages between queues (:mod:`brokers.base.move`);
+    * ``local_cluster``: the cluster of this kind a fresh install watches on
+      127.0.0.1, read from ``MQB_<KIND>_*`` settings and a timeout.
 
     ``queues`` and ``topics`` take the adapter that :attr:`adapter` made for a
     cluster (the dashboard keeps one per cluster and process) and return it, or
@@ -121,3 +131,4 @@ class BrokerKind:
     topics: Callable[[Broker], TopicBrowser] | None = None
     tap: Tap | None = None
     mover: Mover | None = None
+    local_cluster: Callable[[Environment, float], ClusterConfig] | None = None

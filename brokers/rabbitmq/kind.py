@@ -2,12 +2,31 @@
 
 from __future__ import annotations
 
-from brokers.base.contract import BrokerKind
+from brokers.base.config import ClusterConfig, Secret, split_credentials
+from brokers.base.contract import BrokerKind, Environment
 from brokers.rabbitmq.adapter import RabbitMQBroker, rabbitmq_adapter
 from brokers.rabbitmq.deadletters.capability import DEAD_LETTERS
 from brokers.rabbitmq.move import QueueMover
 from brokers.rabbitmq.sampler import RabbitMQMetrics
 from brokers.rabbitmq.tail import QueueTap
+
+
+def local_cluster(env: Environment, timeout: float) -> ClusterConfig:
+    """The RabbitMQ that ``ops/up.sh`` starts, or the one MQB_RABBITMQ_* names."""
+    url, user, password = split_credentials(
+        env.secret("MQB_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
+    )
+    return ClusterConfig(
+        slug="local-rabbitmq",
+        kind="rabbitmq",
+        name=env.text("MQB_RABBITMQ_NAME", "Local RabbitMQ"),
+        amqp_url=url,
+        management_url=env.text("MQB_RABBITMQ_MANAGEMENT_URL", "http://127.0.0.1:15672"),
+        username=env.text("MQB_RABBITMQ_USER", user or "guest"),
+        password=Secret(env.secret("MQB_RABBITMQ_PASSWORD", password or "guest")),
+        timeout=timeout,
+    )
+
 
 KIND = BrokerKind(
     name="rabbitmq",
@@ -27,4 +46,5 @@ KIND = BrokerKind(
     tap=QueueTap(),
     mover=QueueMover(),
     deadletters=DEAD_LETTERS,
+    local_cluster=local_cluster,
 )

@@ -13,10 +13,10 @@ import re
 import tomllib
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit, urlunsplit
 
 from brokers.base import ClusterConfig, ConfigError, Secret
-from brokers.registry import KINDS
+from brokers.base.config import split_credentials
+from brokers.registry import KINDS, kind_named
 from dashboard.core.env import envfloat, envlist, envsecret, envstr
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,49}$")
@@ -38,53 +38,25 @@ def load_clusters() -> tuple[ClusterConfig, ...]:
     return tuple(clusters)
 
 
+class _Environment:
+    """What a kind's ``local_cluster`` reads: the process environment, secrets by file too."""
+
+    def text(self, name: str, default: str = "") -> str:
+        return envstr(name, default)
+
+    def secret(self, name: str, default: str = "") -> str:
+        return envsecret(name, default)
+
+
 def _defaults() -> list[ClusterConfig]:
+    """The local cluster of each kind named in MQB_DEFAULT_CLUSTERS (default: all of them)."""
     timeout = envfloat("MQB_BROKER_TIMEOUT", 4.0)
     clusters: list[ClusterConfig] = []
-    kinds = envlist("MQB_DEFAULT_CLUSTERS", "rabbitmq,kafka")
-    if "rabbitmq" in kinds:
-        url, user, password = split_credentials(
-            envsecret("MQB_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
-        )
-        clusters.append(
-            ClusterConfig(
-                slug="local-rabbitmq",
-                kind="rabbitmq",
-                name=envstr("MQB_RABBITMQ_NAME", "Local RabbitMQ"),
-                amqp_url=url,
-                management_url=envstr("MQB_RABBITMQ_MANAGEMENT_URL", "http://127.0.0.1:15672"),
-                username=envstr("MQB_RABBITMQ_USER", user or "guest"),
-                password=Secret(envsecret("MQB_RABBITMQ_PASSWORD", password or "guest")),
-                timeout=timeout,
-            )
-        )
-    if "kafka" in kinds:
-        clusters.append(
-            ClusterConfig(
-                slug="local-kafka",
-                kind="kafka",
-                name=envstr("MQB_KAFKA_NAME", "Local Kafka"),
-                bootstrap_servers=envstr("MQB_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
-                timeout=timeout,
-            )
-        )
+    for name in envlist("MQB_DEFAULT_CLUSTERS", ",".join(KINDS)):
+        make = kind_named(name).local_cluster
+        if make is not None:
+            clusters.append(make(_Environment(), timeout))
     return clusters
-
-
-def split_credentials(url: str) -> tuple[str, str, str]:
-    """``amqp://u:p@h/v`` -> (``amqp://h/v``, ``u``, ``p``): URLs we keep are safe to show."""
-    parts = urlsplit(url)
-    user = unquote(parts.username or "")
-    password = unquote(parts.password or "")
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return (
-        urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment)),
-        user,
-        password,
-    )
 
 
 def _from_file(path: Path) -> list[ClusterConfig]:

@@ -54,3 +54,21 @@ async def test_the_overview_counts_a_kind_shows_are_counted(kind_config, kind: B
     for field, label in kind.overview_counts:
         assert label
         assert getattr(overview, field) is not None, field
+
+
+class _Defaults:
+    """An environment that sets nothing: every setting takes its default."""
+
+    def text(self, name: str, default: str = "") -> str:
+        return default
+
+    def secret(self, name: str, default: str = "") -> str:
+        return default
+
+
+async def test_each_kinds_local_cluster_is_the_broker_ops_up_starts(kind: BrokerKind):
+    assert kind.local_cluster is not None
+    config = kind.local_cluster(_Defaults(), 4.0)
+    assert config.kind == kind.name
+    async with make_broker(config) as broker:
+        await broker.ping()
