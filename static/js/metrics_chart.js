@@ -71,7 +71,8 @@
   function Chart(el) {
     this.el = el;
     this.type = el.dataset.entityType || "cluster";
-    this.kind = el.dataset.kind || (this.type === "queue" ? "rabbitmq" : "kafka");
+    // Only whole-cluster charts depend on the broker kind (the page or the hello names it).
+    this.kind = el.dataset.kind || "";
     this.cluster = el.dataset.cluster;
     this.vhost = el.dataset.vhost || "";
     this.name = el.dataset.name || "";
