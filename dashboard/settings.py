@@ -105,7 +105,9 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "dashboard.core.context_processors.roles",
-            ]
+            ],
+            # {% load ui %}: badges, times and numbers (dashboard.core.display).
+            "libraries": {"ui": "dashboard.core.templatetags.ui"},
         },
     }
 ]

@@ -1,0 +1,153 @@
+"""How values look on every page: status labels and badge tones, times, numbers with units.
+
+One source for the server (the ``ui`` template tags) and the browser (``static/js/ui.js``
+reads :func:`labels_for_browser` from the page), so a status, a time or a rate reads the same
+on every page and after every live update.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+from dashboard.models import AuditEntry, Cluster, DeadLetter, Job
+
+NONE = "\u2013"
+"""Shown for a value that is not known (an en dash)."""
+
+# Badge tones, styled once in app.css as .badge-<tone>.
+OK, INFO, WARN, DANGER, MUTED = "ok", "info", "warn", "danger", "muted"
+
+_LABELS: dict[str, str] = {}
+_TONES: dict[str, str] = {}
+
+
+def register(code: str, label: str, tone: str = MUTED) -> None:
+    """Give a status code its human label and badge tone (features register their own)."""
+    _LABELS[code] = label
+    _TONES[code] = tone
+
+
+def _register_choices(choices: Mapping[str, str], tones: Mapping[str, str]) -> None:
+    for code, label in choices.items():
+        register(code, label[:1].upper() + label[1:], tones.get(code, MUTED))
+
+
+_register_choices(
+    dict(DeadLetter.Status.choices),
+    {
+        "pending": WARN,
+        "requeuing": INFO,
+        "requeued": OK,
+        "discarded": MUTED,
+        "failed_again": DANGER,
+        "requeue_failed": DANGER,
+    },
+)
+_register_choices(
+    dict(Job.State.choices),
+    {
+        "queued": MUTED,
+        "running": INFO,
+        "paused": WARN,
+        "cancelled": MUTED,
+        "done": OK,
+        "failed": DANGER,
+    },
+)
+_register_choices(dict(Cluster.Status.choices), {"ok": OK, "down": DANGER, "unknown": MUTED})
+_register_choices(dict(AuditEntry.Outcome.choices), {"ok": OK, "failed": DANGER, "refused": WARN})
+
+
+def label(code: object) -> str:
+    """The human label of a status code; an unknown code reads as words, never as a raw code."""
+    text = "" if code is None else str(code)
+    if text in _LABELS:
+        return _LABELS[text]
+    words = text.replace("_", " ").replace(".", " ").strip()
+    return words[:1].upper() + words[1:]
+
+
+def tone(code: object) -> str:
+    return _TONES.get("" if code is None else str(code), MUTED)
+
+
+def labels_for_browser() -> dict[str, list[str]]:
+    """Every registered code -> [label, tone], for ``static/js/ui.js``."""
+    return {code: [text, _TONES[code]] for code, text in _LABELS.items()}
+
+
+# Times: the server writes UTC ("2026-12-06 05:11:45 UTC") in a <time datetime=…>; the browser
+# shows local time with the UTC text on hover and a relative age where asked.
+
+
+def utc_text(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def iso(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+# Numbers: counts are whole with thousands separators, rates and other measures have three
+# significant digits (at most two decimals), and every unit is written next to its value.
+
+
+def count(value: float | int | None) -> str:
+    if value is None:
+        return NONE
+    return f"{round(value):,}"
+
+
+def measure(value: float | int | None, unit: str = "") -> str:
+    """A measured value with three significant digits: 4.99, 5.6, 12.3, 1,234."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return NONE
+    magnitude = abs(value)
+    if magnitude >= 100 or value == 0:
+        text = f"{round(value):,}"
+    elif magnitude >= 10:
+        text = f"{value:.1f}"
+    else:
+        text = f"{value:.2f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return f"{text}{unit}"
+
+
+def rate(value: float | int | None) -> str:
+    return measure(value, "/s")
+
+
+def duration(seconds: float | int | None) -> str:
+    """1.5 s, 42 s, 3 min 5 s, 1 h 9 min, 2 d 4 h."""
+    if seconds is None:
+        return NONE
+    seconds = float(seconds)
+    if seconds < 60:
+        return measure(seconds, " s")
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h" if hours else f"{days} d"
+
+
+def size(value: float | int | None) -> str:
+    """Bytes in binary units: 512 B, 1.5 KiB, 10 MiB."""
+    if value is None:
+        return NONE
+    amount = float(value)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(amount) < 1024 or unit == "GiB":
+            return f"{round(amount):,} B" if unit == "B" else measure(amount, f" {unit}")
+        amount /= 1024
+    return measure(amount, " TiB")
