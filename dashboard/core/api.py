@@ -19,7 +19,8 @@ Django answers some requests before (or instead of) an API view: an unknown
 route (404), a CSRF failure (403), a body over ``DATA_UPLOAD_MAX_MEMORY_SIZE``
 (``RequestDataTooBig``, here 413), a method an operation does not take (405)
 and a crash (500). Under ``/api/`` the handlers below answer those in JSON;
-pages keep Django's own HTML answers. :class:`ApiErrorMiddleware` is the net
+pages get them inside the site's layout (``templates/403.html``, ``404.html``,
+``500.html``), with the reason when it is the dashboard's own text. :class:`ApiErrorMiddleware` is the net
 under them: any other non-JSON error answer under ``/api/`` (``DEBUG`` pages
 included) is replaced by the JSON one for its status, keeping ``Allow``.
 
@@ -38,6 +39,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
+from django.shortcuts import render
 from django.urls import Resolver404
 from django.views import csrf, defaults
 from ninja import Field, NinjaAPI, Schema
@@ -135,15 +137,24 @@ def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     return error("bad request", "invalid", 400)
 
 
+def _page(request: HttpRequest, template: str, status: int, message: str = "") -> HttpResponse:
+    """An error page inside the layout (navigation, theme) for a page request."""
+    return render(request, template, {"message": message}, status=status)
+
+
 def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
     if not is_api(request):
-        return defaults.permission_denied(request, exception)
+        # The dashboard's refusals name the role they need ("this needs the operator role").
+        return _page(request, "403.html", 403, str(exception)[:300])
     return error(str(exception) or "not allowed", "forbidden", 403)
 
 
 def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     if not is_api(request):
-        return defaults.page_not_found(request, exception)
+        # A Resolver404's text lists the URL patterns tried; a view's Http404 says what is missing.
+        own = isinstance(exception, Http404) and not isinstance(exception, Resolver404)
+        text = exception.args[0] if own and exception.args else ""
+        return _page(request, "404.html", 404, text[:300] if isinstance(text, str) else "")
     if isinstance(exception, Resolver404) or not exception.args:
         # A Resolver404's text lists the URL patterns tried: not for clients.
         message = f"no such API endpoint: {request.path_info[:200]}"
@@ -154,7 +165,10 @@ def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
 
 def server_error(request: HttpRequest) -> HttpResponse:
     if not is_api(request):
-        return defaults.server_error(request)
+        try:
+            return _page(request, "500.html", 500)
+        except Exception:  # the layout itself failed: Django's plain page
+            return defaults.server_error(request)
     return error("internal error: the dashboard's log has the details", "internal_error", 500)
 
 
