@@ -43,7 +43,10 @@ CONTRAST = """el => {
   const text = {r: fg.r * fg.a + base.r * (1 - fg.a), g: fg.g * fg.a + base.g * (1 - fg.a),
                 b: fg.b * fg.a + base.b * (1 - fg.a)};
   const lum = c => {
-    const f = v => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+    const f = v => {
+      v /= 255;
+      return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4);
+    };
     return 0.2126 * f(c.r) + 0.7152 * f(c.g) + 0.0722 * f(c.b);
   };
   const a = lum(text), b = lum(base);
@@ -89,7 +92,8 @@ def page(browser, daphne_url):
 
 
 def header_height(page: Any) -> float:
-    return page.evaluate("() => document.querySelector('body > header').getBoundingClientRect().height")
+    script = "() => document.querySelector('body > header').getBoundingClientRect().height"
+    return float(page.evaluate(script))
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
@@ -163,9 +167,7 @@ def test_a_phone_gets_a_menu_button_and_no_page_wider_than_the_screen(browser, d
         assert header_height(page) < 80, path
         assert page.locator("button[aria-controls=site-nav]").is_visible(), path
         # The header itself never pushes the page wider.
-        header = page.evaluate(
-            "() => document.querySelector('body > header').scrollWidth"
-        )
+        header = page.evaluate("() => document.querySelector('body > header').scrollWidth")
         assert header <= 390, (path, header, width)
     context.close()
 
@@ -205,7 +207,12 @@ def test_the_theme_toggle_switches_and_is_remembered(page, daphne_url):
 def test_data_confirm_asks_in_a_dialog_and_cancel_does_not_submit(page, daphne_url):
     page.goto(daphne_url + "/")
     dialogs: list[str] = []
-    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+
+    def native(dialog: Any) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", native)
     page.evaluate(
         """() => {
           const form = document.createElement('form');

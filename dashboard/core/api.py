@@ -20,9 +20,9 @@ route (404), a CSRF failure (403), a body over ``DATA_UPLOAD_MAX_MEMORY_SIZE``
 (``RequestDataTooBig``, here 413), a method an operation does not take (405)
 and a crash (500). Under ``/api/`` the handlers below answer those in JSON;
 pages get them inside the site's layout (``templates/403.html``, ``404.html``,
-``500.html``), with the reason when it is the dashboard's own text. :class:`ApiErrorMiddleware` is the net
-under them: any other non-JSON error answer under ``/api/`` (``DEBUG`` pages
-included) is replaced by the JSON one for its status, keeping ``Allow``.
+``500.html``), with the reason when it is the dashboard's own text.
+:class:`ApiErrorMiddleware` is the net under them: any other non-JSON error
+answer under ``/api/`` (``DEBUG`` pages included) is replaced by the JSON one for its status, keeping ``Allow``.
 
 The shape is :class:`ErrorOut`. A 500 never carries the exception's text: it
 is logged (``django.request``), not shown.
@@ -167,7 +167,7 @@ def server_error(request: HttpRequest) -> HttpResponse:
     if not is_api(request):
         try:
             return _page(request, "500.html", 500)
-        except Exception:  # the layout itself failed: Django's plain page
+        except Exception:  # noqa: BLE001 - the layout itself failed: Django's plain page
             return defaults.server_error(request)
     return error("internal error: the dashboard's log has the details", "internal_error", 500)
 
