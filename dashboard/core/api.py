@@ -22,7 +22,8 @@ and a crash (500). Under ``/api/`` the handlers below answer those in JSON;
 pages get them inside the site's layout (``templates/403.html``, ``404.html``,
 ``500.html``), with the reason when it is the dashboard's own text.
 :class:`ApiErrorMiddleware` is the net under them: any other non-JSON error
-answer under ``/api/`` (``DEBUG`` pages included) is replaced by the JSON one for its status, keeping ``Allow``.
+answer under ``/api/`` (``DEBUG`` pages included) is replaced by the JSON one
+for its status, keeping ``Allow``.
 
 The shape is :class:`ErrorOut`. A 500 never carries the exception's text: it
 is logged (``django.request``), not shown.
