@@ -47,6 +47,14 @@ def login(page, url: str) -> None:
     page.wait_for_url(url + "/")
 
 
+def confirm_in_dialog(page) -> str:
+    """Answers the page's confirmation dialog (a modal <dialog>, never window.confirm)."""
+    dialog = page.locator("dialog[open]")
+    question = dialog.locator("p").inner_text()
+    dialog.locator("button.btn-danger, button.btn-primary").click()
+    return question
+
+
 def test_it_requeues_a_dead_letter_by_click_and_it_arrives_at_its_origin(
     browser, dlq_daphne, rabbitmq_vhost
 ):
@@ -79,14 +87,8 @@ def test_it_requeues_a_dead_letter_by_click_and_it_arrives_at_its_origin(
     page.wait_for_selector("#requeue-button")
     assert '"order": 0' in page.inner_text("#letter-body")
 
-    questions: list[str] = []
-
-    def accept(dialog) -> None:
-        questions.append(dialog.message)
-        dialog.accept()
-
-    page.on("dialog", accept)
     page.click("#requeue-button")
+    questions = [confirm_in_dialog(page)]
     page.wait_for_selector("#letter-status >> text=requeued")
     assert questions and questions[0].startswith(f"Requeue dead letter #{letter['id']}")
     assert "deadletter.requeue" in page.inner_text("table.audit")
@@ -129,8 +131,8 @@ def test_it_requeues_a_kafka_dead_letter_by_click_to_its_origin_topic(
     page = browser.new_page()
     login(page, url)
     page.goto(f"{url}/deadletters/{letter_id}/")
-    page.on("dialog", lambda dialog: dialog.accept())
     page.click("#requeue-button")
+    confirm_in_dialog(page)
     page.wait_for_selector("#letter-status >> text=requeued")
 
     [(got_key, value, headers)] = flow.read_topic(origin, 1)
@@ -205,15 +207,9 @@ def test_a_group_requeue_moves_its_progress_bar_live_and_ends_with_the_verdict(
     group = page.locator("table.groups tbody tr[data-group]")
     assert group.count() == 1
     assert group.locator("td.num").first.inner_text() == str(BULK_LETTERS)
-    questions: list[str] = []
-
-    def accept(dialog) -> None:
-        questions.append(dialog.message)
-        dialog.accept()
-
-    page.on("dialog", accept)
     group.locator("input[name=rate_limit]").fill(str(BULK_RATE))
     group.locator("button", has_text="Requeue group").click()
+    questions = [confirm_in_dialog(page)]
     page.wait_for_url("**/jobs/*/")
     assert questions and f"Requeue the {BULK_LETTERS} pending dead letters" in questions[0]
     page.evaluate("() => { window.__requeueWatch = true; }")

@@ -124,10 +124,21 @@
     event.stopImmediatePropagation();
     var danger = source.hasAttribute("data-confirm-danger") ||
       form.hasAttribute("data-confirm-danger");
-    ask(source.getAttribute("data-confirm"), danger, confirmLabel(submitter), function () {
+    var question = source.getAttribute("data-confirm");
+    ask(question, danger, confirmLabel(submitter), function () {
       confirmed.add(form);
-      if (form.requestSubmit) form.requestSubmit(submitter || undefined);
-      else form.submit();
+      // Page scripts that still ask window.confirm the same question on submit
+      // get the dialog's answer instead of asking twice.
+      var original = window.confirm;
+      window.confirm = function (message) {
+        return message === question ? true : original.call(window, message);
+      };
+      try {
+        if (form.requestSubmit) form.requestSubmit(submitter || undefined);
+        else form.submit();
+      } finally {
+        window.confirm = original;
+      }
     }, submitter);
   }, true);
 })();
