@@ -131,6 +131,21 @@ def test_the_header_has_one_height_on_every_page(page, daphne_url):
         page.wait_for_load_state("load")
         heights[path] = header_height(page)
     assert len(set(heights.values())) == 1, heights
+    # Just above the phone menu's breakpoint the whole navigation still fits in the header.
+    for width in (1040, 1440):
+        page.set_viewport_size({"width": width, "height": 900})
+        page.goto(daphne_url + RABBIT)
+        overflow = page.evaluate(
+            """() => {
+              const header = document.querySelector('body > header');
+              return [...header.querySelectorAll('a, button')]
+                .filter(el => el.offsetParent !== null)
+                .map(el => el.getBoundingClientRect())
+                .some(r => r.right > header.clientWidth || r.bottom > header.clientHeight);
+            }"""
+        )
+        assert not overflow, width
+        assert header_height(page) == heights["/"], width
 
 
 def test_a_phone_gets_a_menu_button_and_no_page_wider_than_the_screen(browser, daphne_url):
