@@ -50,7 +50,7 @@ def login(page, url: str) -> None:
 def confirm_in_dialog(page) -> str:
     """Answers the page's confirmation dialog (a modal <dialog>, never window.confirm)."""
     dialog = page.locator("dialog[open]")
-    question = dialog.locator("p").inner_text()
+    question = str(dialog.locator("p").inner_text())
     dialog.locator("button.btn-danger, button.btn-primary").click()
     return question
 
