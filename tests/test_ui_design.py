@@ -266,6 +266,33 @@ def test_data_confirm_asks_in_a_dialog_and_cancel_does_not_submit(page, daphne_u
     assert dialogs == []
 
 
+def test_a_submit_button_with_data_confirm_asks_before_its_form_submits(page, daphne_url):
+    page.goto(daphne_url + "/")
+    page.evaluate(
+        """() => {
+          const form = document.createElement('form');
+          form.action = '/'; form.method = 'get';
+          const plain = document.createElement('button');
+          plain.id = 'plain'; plain.name = 'which'; plain.value = 'plain'; plain.textContent = 'Go';
+          const asking = document.createElement('button');
+          asking.id = 'asking'; asking.name = 'which'; asking.value = 'asking';
+          asking.textContent = 'Move 3 messages';
+          asking.dataset.confirm = 'Move 3 messages?';
+          form.append(plain, asking);
+          document.querySelector('main').append(form);
+        }"""
+    )
+    page.click("#asking")
+    dialog = page.locator("dialog[open]")
+    assert dialog.locator("p").inner_text() == "Move 3 messages?"
+    # Not a danger: the confirm button is the primary one, named like the action.
+    confirm = dialog.locator("button.btn-primary")
+    assert confirm.inner_text() == "Move 3 messages"
+    with page.expect_navigation():
+        confirm.click()
+    assert "which=asking" in page.url
+
+
 def _in_layout_404(page: Any, base: str, path: str) -> None:
     response = page.goto(base + path)
     assert response is not None and response.status == 404, path
@@ -342,3 +369,19 @@ def test_a_403_for_a_role_is_in_the_layout_and_names_the_role(browser, daphne_ur
     assert "operator role" in main.inner_text()
     assert main.locator("a[href='/']").count() >= 1
     context.close()
+
+
+def test_a_crash_on_a_page_gets_the_500_page_in_the_layout(rf):
+    from django.contrib.auth.models import AnonymousUser
+
+    from dashboard.core.api import server_error
+
+    request = rf.get("/somewhere/")
+    request.user = AnonymousUser()
+    response = server_error(request)
+    text = response.content.decode()
+    assert response.status_code == 500
+    assert "<h1>Something went wrong</h1>" in text and 'href="/"' in text
+    assert "css/app.css" in text and 'id="main"' in text
+    api = server_error(rf.get("/api/clusters"))
+    assert api.status_code == 500 and api["Content-Type"].startswith("application/json")
