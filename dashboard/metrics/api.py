@@ -117,6 +117,9 @@ class WithoutConsumerOut(Out):
     backlog: int | None = Field(description="queue depth or group lag")
     last_consumer_seen: DateTimeText | None
     idle_since: DateTimeText | None
+    monitored_since: DateTimeText | None = Field(
+        description="when monitoring of it began, if no consumer was ever seen (idle since then)"
+    )
     highlighted: bool = Field(
         description="no consumer for longer than MQB_METRICS_NO_CONSUMER_SECONDS"
     )

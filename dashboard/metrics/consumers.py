@@ -5,21 +5,23 @@ groups without a consumer" come from the latest sample in Redis (consumer
 count 0), with the time their last consumer was last seen. One that has had
 no consumer for longer than ``MQB_METRICS_NO_CONSUMER_SECONDS`` is flagged.
 A queue or group that never had a consumer while the collector watched is
-measured from the first sample the collector stored for its cluster.
+measured from when monitoring of it began (its first stored sample, never
+before its cluster's): "since monitoring began", not longer.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Max, Q
+from django.db.models import Max, Min, Q
 
 from brokers.base.metrics import split_queue_entity, value
 from brokers.registry import KINDS as BROKER_KINDS
 from dashboard.metrics.snapshot import Snapshot, read_snapshots
+from dashboard.metrics.tiers import TIERS
 from dashboard.models import Cluster, Consumer, ThroughputSample
 
 KINDS = tuple(Consumer.Kind.values)
@@ -76,7 +78,17 @@ class Unconsumed:
     backlog: int | None
     last_consumer_seen: datetime | None
     idle_since: datetime | None
+    monitored_since: datetime | None
+    """when monitoring of it began, if no consumer was ever seen: it has had none since"""
     highlighted: bool
+
+    @property
+    def idle_seconds(self) -> float | None:
+        return (
+            None
+            if self.idle_since is None
+            else (datetime.now(UTC) - self.idle_since).total_seconds()
+        )
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -87,6 +99,7 @@ class Unconsumed:
             "backlog": self.backlog,
             "last_consumer_seen": _iso(self.last_consumer_seen),
             "idle_since": _iso(self.idle_since),
+            "monitored_since": _iso(self.monitored_since),
             "highlighted": self.highlighted,
         }
 
@@ -216,13 +229,17 @@ def _unconsumed(
         )
         for row in found:
             last_seen[(slug, row["source"])] = row["last"]
-    since = {slug: _tracking_since(cluster_ids.get(slug), slug) for slug in by_cluster}
+    watched = {
+        slug: _watched_since(cluster_ids.get(slug), slug, entities)
+        for slug, entities in by_cluster.items()
+    }
     now = datetime.now(UTC)
     threshold = settings.MQB_METRICS_NO_CONSUMER_SECONDS
     result = []
     for slug, entity_type, entity, backlog in shown:
         seen = last_seen.get((slug, entity))
-        idle_since = seen or since.get(slug)
+        began = watched[slug].get(entity) or watched[slug].get("")
+        idle_since = seen or began
         vhost, name = split_queue_entity(entity) if entity_type == "queue" else ("", entity)
         result.append(
             Unconsumed(
@@ -234,6 +251,7 @@ def _unconsumed(
                 backlog=backlog,
                 last_consumer_seen=seen,
                 idle_since=idle_since,
+                monitored_since=None if seen else began,
                 highlighted=idle_since is not None
                 and (now - idle_since).total_seconds() > threshold,
             )
@@ -241,16 +259,36 @@ def _unconsumed(
     return tuple(result), len(candidates)
 
 
-def _tracking_since(cluster_id: int | None, slug: str) -> datetime | None:
-    """The oldest heartbeat stored for the cluster, in any tier."""
+def _watched_since(cluster_id: int | None, slug: str, entities: list[str]) -> dict[str, datetime]:
+    """When monitoring of each entity (and, under "", of the cluster) surely began.
+
+    A row of a bucketed tier proves a sample somewhere in its bucket, not at its start: the
+    oldest hourly row of a cluster watched for 20 minutes is up to an hour older than that.
+    So each tier's oldest row counts as the end of its bucket, and the earliest of those is
+    the latest moment monitoring can have begun. An entity is watched from its own first
+    row (it may have appeared after the cluster), never before the cluster.
+    """
     if cluster_id is None:
-        return None
-    beats = ThroughputSample.objects.filter(
-        cluster_id=cluster_id, entity_type="cluster", entity=slug
+        return {}
+    rows = (
+        ThroughputSample.objects.filter(
+            Q(entity_type="cluster", entity=slug)
+            | Q(entity_type__in=("queue", "group"), entity__in=entities),
+            cluster_id=cluster_id,
+        )
+        .values("entity_type", "entity", "resolution")
+        .annotate(first=Min("time"))
     )
-    found = [
-        beats.filter(resolution=r).order_by("time").values_list("time", flat=True).first()
-        for r in ("hour", "minute", "raw")
-    ]
-    known = [f for f in found if f is not None]
-    return min(known) if known else None
+    found: dict[str, datetime] = {}
+    now = datetime.now(UTC)
+    for row in rows:
+        bucket = TIERS[row["resolution"]].bucket if row["resolution"] in TIERS else 0
+        began = min(row["first"] + timedelta(seconds=bucket), now)
+        name = "" if row["entity_type"] == "cluster" else row["entity"]
+        if name not in found or began < found[name]:
+            found[name] = began
+    cluster = found.get("")
+    if cluster is not None:
+        for name, began in found.items():
+            found[name] = max(began, cluster)
+    return found

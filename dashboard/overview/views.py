@@ -1,7 +1,8 @@
 """The overview page: one card per cluster, checked live, then kept fresh over a websocket.
 
 Each card shows the counts its cluster's kind names (``BrokerKind.overview_counts``),
-as ``data-field`` elements the page's script refills from the websocket.
+as ``data-field`` elements the page's script refills from the websocket, and links to
+the cluster's own page.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from dataclasses import dataclass
 from asgiref.sync import sync_to_async
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 
+from brokers.base.contract import BrokerKind
 from brokers.registry import kind_named
 from dashboard.core.clusters import ClusterHealth, get_all_cluster_health
 
@@ -22,15 +25,27 @@ class Card:
 
     health: ClusterHealth
     counts: tuple[tuple[str, str, int | None], ...]
+    url: str | None
+    """the cluster's own page: its queues where its kind browses queues, else its topics'"""
+
+
+def cluster_page(slug: str, kind: BrokerKind) -> str | None:
+    """The page a cluster's card links to, chosen by what the kind can browse."""
+    if kind.queues is not None:
+        return reverse("rabbitmq-queues", args=[slug])
+    if kind.topics is not None:
+        return reverse("kafka-cluster", args=[slug])
+    return None
 
 
 def card_of(health: ClusterHealth) -> Card:
     overview = health.overview
+    kind = kind_named(health.kind)
     counts = tuple(
         (field, label, getattr(overview, field) if overview is not None else None)
-        for field, label in kind_named(health.kind).overview_counts
+        for field, label in kind.overview_counts
     )
-    return Card(health, counts)
+    return Card(health, counts, cluster_page(health.slug, kind))
 
 
 async def overview(request: HttpRequest) -> HttpResponse:

@@ -31,9 +31,5 @@ window.mqboardLive = function (path, onMessage, onState) {
   };
 };
 
-window.mqboardAge = function (iso) {
-  const seconds = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
-  if (seconds < 60) return seconds + " s ago";
-  if (seconds < 3600) return Math.round(seconds / 60) + " min ago";
-  return Math.round(seconds / 3600) + " h ago";
-};
+// Kept for pages not yet on MQB.time: the shared age ("3 min 5 s ago").
+window.mqboardAge = function (iso) { return window.MQB.fmt.age(iso); };

@@ -7,28 +7,34 @@
 (function () {
   if (window.mqboardMetricsChart) { window.mqboardMetricsChart.scan(); return; }
 
-  const RATE = "/s";
+  // What a panel's y axis counts: its label (the unit), how a value reads, whether ticks are whole.
+  const COUNT = { label: "msg", format: function (v) { return window.MQB.fmt.count(v); }, whole: true };
+  const RATE = { label: "msg/s", format: function (v) { return window.MQB.fmt.rate(v); }, whole: false };
+  const SECONDS = { label: "s", format: function (v) { return window.MQB.fmt.duration(v); }, whole: false };
+  // Whole-number tick steps for counts (uPlot would otherwise step by 0.5 on a small axis).
+  const WHOLE_STEPS = [1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1e3, 2e3, 2500, 5e3, 1e4, 2e4,
+    25e3, 5e4, 1e5, 2e5, 25e4, 5e5, 1e6, 2e6, 25e5, 5e6, 1e7, 2e7, 5e7, 1e8, 1e9, 1e10, 1e11, 1e12];
   const PANELS = {
     queue: [
-      { title: "Messages", series: [["depth", "total"], ["ready", "ready"], ["unacked", "unacked"]] },
-      { title: "Rates", unit: RATE, series: [["publish_rate", "publish"], ["deliver_rate", "deliver"], ["ack_rate", "ack"]] },
+      { title: "Messages", axis: COUNT, series: [["depth", "total"], ["ready", "ready"], ["unacked", "unacked"]] },
+      { title: "Rates", axis: RATE, series: [["publish_rate", "publish"], ["deliver_rate", "deliver"], ["ack_rate", "ack"]] },
     ],
     topic: [
-      { title: "Messages kept", series: [["depth", "messages"]] },
-      { title: "Produce rate", unit: RATE, series: [["publish_rate", "produce"]] },
+      { title: "Messages kept", axis: COUNT, series: [["depth", "messages"]] },
+      { title: "Produce rate", axis: RATE, series: [["publish_rate", "produce"]] },
     ],
     group: [
-      { title: "Lag (messages)", series: [["lag", "lag"]] },
-      { title: "Lag (seconds)", unit: " s", series: [["lag_seconds", "lag s"]] },
-      { title: "Rates", unit: RATE, series: [["publish_rate", "produce"], ["deliver_rate", "consume"]] },
+      { title: "Lag (messages)", axis: COUNT, series: [["lag", "lag"]] },
+      { title: "Lag (seconds)", axis: SECONDS, series: [["lag_seconds", "lag"]] },
+      { title: "Rates", axis: RATE, series: [["publish_rate", "produce"], ["deliver_rate", "consume"]] },
     ],
     "cluster/rabbitmq": [
-      { title: "Messages", series: [["depth", "messages"]] },
-      { title: "Rates", unit: RATE, series: [["publish_rate", "publish"], ["deliver_rate", "deliver"], ["ack_rate", "ack"]] },
+      { title: "Messages", axis: COUNT, series: [["depth", "messages"]] },
+      { title: "Rates", axis: RATE, series: [["publish_rate", "publish"], ["deliver_rate", "deliver"], ["ack_rate", "ack"]] },
     ],
     "cluster/kafka": [
-      { title: "Messages kept and lag", series: [["depth", "messages"], ["lag", "lag"]] },
-      { title: "Rates", unit: RATE, series: [["publish_rate", "produce"], ["deliver_rate", "consume"]] },
+      { title: "Messages kept and lag", axis: COUNT, series: [["depth", "messages"], ["lag", "lag"]] },
+      { title: "Rates", axis: RATE, series: [["publish_rate", "produce"], ["deliver_rate", "consume"]] },
     ],
   };
   const NUMBERS = {
@@ -46,18 +52,23 @@
   const GAP = 2.5;
   const RANGE_SECONDS = { "1h": 3600, "24h": 86400, "7d": 604800 };
 
-  function duration(seconds) {
-    if (seconds < 90) return seconds.toFixed(seconds < 10 ? 1 : 0) + " s";
-    if (seconds < 5400) return (seconds / 60).toFixed(0) + " min";
-    if (seconds < 172800) return (seconds / 3600).toFixed(1) + " h";
-    return (seconds / 86400).toFixed(1) + " d";
-  }
   function format(field, value) {
     if (value === null || value === undefined || Number.isNaN(value)) return null;
-    if (field.endsWith("_rate")) return value.toFixed(value < 10 ? 2 : 1) + RATE;
+    const fmt = window.MQB.fmt;
+    if (field.endsWith("_rate")) return fmt.rate(value);
     if (field === "time_to_drain" && value === 0) return "empty";
-    if (field === "lag_seconds" || field === "time_to_drain") return duration(value);
-    return Math.round(value).toLocaleString();
+    if (field === "lag_seconds" || field === "time_to_drain") return fmt.duration(value);
+    return fmt.count(value);
+  }
+  // The y range of a panel: from zero (every field is a count, a rate or a duration), up to a
+  // little above the highest value and never less than a small floor, so noise around 5/s
+  // stays a flat line near 5 instead of cliffs across a 4.9 to 5.1 axis.
+  function yRange(axis) {
+    return function (u, min, max) {
+      const floor = axis.whole ? 4 : 1;
+      const top = max === null || max === undefined || !isFinite(max) ? floor : Math.max(floor, max * 1.15);
+      return [0, axis.whole ? Math.ceil(top) : top];
+    };
   }
   function drainOf(type, values) {
     const backlog = type === "group" ? values.lag : values.depth;
@@ -118,13 +129,13 @@
       const value = document.createElement("span");
       value.className = "value";
       value.textContent = "unknown";
-      const age = document.createElement("time");
+      const age = document.createElement("span");
       age.className = "age";
       age.textContent = "not measured yet";
       dd.append(value, age);
       wrap.append(dt, dd);
       box.append(wrap);
-      this.numbers[pair[0]] = { wrap: wrap, value: value, age: age, time: null, step: this.interval };
+      this.numbers[pair[0]] = { wrap: wrap, value: value, age: age, when: null, time: null, step: this.interval };
     }, this);
   };
 
@@ -199,6 +210,17 @@
     }
   };
 
+  function yAxis(axis) {
+    const options = {
+      size: 64,
+      label: axis.label,
+      labelSize: 18,
+      values: function (u, splits) { return splits.map(function (v) { return window.MQB.fmt.measure(v); }); },
+    };
+    if (axis.whole) options.incrs = WHOLE_STEPS;
+    return options;
+  }
+
   Chart.prototype.draw = function () {
     const box = this.part("plots");
     this.plots.forEach(function (p) { p.destroy(); });
@@ -209,20 +231,35 @@
     this.spec(PANELS).forEach(function (panel) {
       const target = document.createElement("div");
       box.append(target);
-      const unit = panel.unit || "";
+      const axis = panel.axis;
+      const range = RANGE_SECONDS[this.range];
       const options = {
-        title: panel.title,
+        title: panel.title + " (" + axis.label + ")",
         width: width,
         height: 170,
-        scales: { x: { time: true } },
-        series: [{}].concat(panel.series.map(function (s, i) {
+        scales: {
+          // The window asked for, ending now: one point of a 7-day view still spans 7 days.
+          x: { time: true, range: function () { const now = Date.now() / 1000; return [now - range, now]; } },
+          y: { range: yRange(axis) },
+        },
+        series: [{
+          label: "Time",
+          value: function (u, t) { return t === null || t === undefined ? "" : window.MQB.fmt.local(new Date(t * 1000)); },
+        }].concat(panel.series.map(function (s, i) {
           return {
             label: s[1], stroke: COLORS[i % COLORS.length], width: 1.5, spanGaps: false,
-            value: function (u, v) { return v === null || v === undefined ? "–" : (unit === RATE ? v.toFixed(2) : Math.round(v).toLocaleString()) + unit; },
+            value: function (u, v) { return v === null || v === undefined ? "–" : axis.format(v); },
           };
         })),
-        axes: [{}, { size: 64 }],
+        axes: [{}, yAxis(axis)],
         legend: { live: true },
+        hooks: {
+          // No hovered point: hide the time row instead of showing "Time --".
+          setLegend: [function (u) {
+            const row = u.root.querySelector(".u-legend .u-series");
+            if (row) row.classList.toggle("mqb-idle", u.cursor.idx === null || u.cursor.idx === undefined);
+          }],
+        },
       };
       const plot = new window.uPlot(options, this.columns(panel), target);
       plot.mqbPanel = panel;
@@ -299,8 +336,12 @@
       const n = this.numbers[field];
       if (n.time === null) return;
       const age = Math.max(0, now - n.time);
-      n.age.setAttribute("datetime", new Date(n.time * 1000).toISOString());
-      n.age.textContent = "as of " + new Date(n.time * 1000).toLocaleTimeString() + " (" + duration(age) + " ago)";
+      if (!n.when) {
+        n.when = window.MQB.time(n.time, true);
+        n.age.replaceChildren("as of ", n.when);
+      } else {
+        window.MQB.renderTime(n.when, n.time);
+      }
       n.wrap.classList.toggle("stale", age > Math.max(3 * n.step, 2 * this.interval + 2));
     }, this);
   };
@@ -325,9 +366,9 @@
       this.el.dataset.status = status && status.ok ? "ok" : "unknown";
       return;
     }
-    const since = status.down_since ? new Date(status.down_since * 1000) : null;
-    box.textContent = "Cluster unavailable" + (since ? " since " + since.toLocaleTimeString() : "") +
-      (status.message ? ": " + status.message : "") + ". The numbers below are the last known ones.";
+    box.replaceChildren("Cluster unavailable");
+    if (status.down_since) box.append(" since ", window.MQB.time(status.down_since, true));
+    box.append((status.message ? ": " + status.message : "") + ". The numbers below are the last known ones.");
     box.hidden = false;
     this.el.dataset.status = "down";
   };

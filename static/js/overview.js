@@ -17,7 +17,9 @@
   function field(card, name) { return card.querySelector('[data-field="' + name + '"]'); }
   function setText(card, name, value) {
     const el = field(card, name);
-    if (el) el.textContent = value === null || value === undefined ? "unknown" : String(value);
+    if (!el) return;
+    if (el.dataset.format === "count") el.textContent = window.MQB.fmt.count(value);
+    else el.textContent = value === null || value === undefined ? "unknown" : String(value);
   }
   function nodesText(nodes) {
     if (!nodes.length) return "none";
@@ -38,10 +40,17 @@
     status.className = "status " + (h.ok ? "ok" : "down");
     const reason = field(card, "message");
     reason.hidden = h.ok;
-    reason.textContent = h.ok ? "" : h.message + (h.down_since ? " (unavailable since " + new Date(h.down_since).toLocaleString() + ")" : "");
+    reason.textContent = h.ok ? "" : h.message;
+    if (!h.ok && h.down_since) {
+      const since = document.createElement("span");
+      since.className = "since";
+      since.append(" (unavailable since ", window.MQB.time(h.down_since), ")");
+      reason.append(since);
+    }
     const checked = field(card, "checked_at");
-    checked.setAttribute("datetime", h.checked_at);
-    checked.textContent = new Date(h.checked_at).toLocaleString();
+    const when = checked.querySelector("time");
+    if (when) window.MQB.renderTime(when, h.checked_at);
+    else checked.replaceChildren(window.MQB.time(h.checked_at, true));
     const o = h.overview;
     if (!o) return;  // keep the last known numbers; the status says they are stale
     ["version", "cluster_name", "queues", "exchanges", "consumers", "connections", "messages",
@@ -56,20 +65,12 @@
       const label = d.name + (d.vhost && d.vhost !== "/" ? " (" + d.vhost + ")" : "") + ": ";
       span.append(document.createTextNode(label));
       const depth = document.createElement("b");
-      depth.textContent = d.depth === null ? "unknown" : String(d.depth);
+      depth.textContent = window.MQB.fmt.count(d.depth);
       span.append(depth);
       dlqs.append(span);
-    });
-  }
-  function tick() {
-    document.querySelectorAll("[data-age-of]").forEach(function (el) {
-      const t = el.parentElement.querySelector("time");
-      if (t) el.textContent = "(" + window.mqboardAge(t.getAttribute("datetime")) + ")";
     });
   }
   window.mqboardLive("/ws/overview/", function (msg) {
     if (msg.type === "cluster.health") apply(msg.health);
   }, setState);
-  tick();
-  setInterval(tick, 1000);
 })();

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
@@ -58,9 +59,23 @@ def _entity_types(config: ClusterConfig) -> tuple[str, ...]:
     return metrics.entity_types if metrics is not None else ()
 
 
-def _totals(snap: Snapshot) -> dict[str, Any] | None:
+def _moment(epoch: Any) -> datetime | None:
+    return datetime.fromtimestamp(epoch, UTC) if isinstance(epoch, int | float) else None
+
+
+def _status(snap: Snapshot) -> dict[str, Any]:
+    """The collector's status of a cluster, with its times as datetimes (for ``{% when %}``)."""
+    status = dict(snap.status)
+    if status:
+        status["sampled_at"] = _moment(status.get("sampled_at"))
+        status["down_since"] = _moment(status.get("down_since"))
+    return status
+
+
+def _totals(snap: Snapshot) -> dict[str, Any]:
+    """Every field's total; all None (unknown) before the first sample."""
     totals = snap.totals
-    return dict(zip(FIELDS, totals, strict=True)) if totals else None
+    return dict(zip(FIELDS, totals, strict=True)) if totals else dict.fromkeys(FIELDS)
 
 
 def metrics_home(request: HttpRequest) -> HttpResponse:
@@ -69,8 +84,9 @@ def metrics_home(request: HttpRequest) -> HttpResponse:
     clusters = [
         {
             "config": c,
-            "snap": snapshots[c.slug],
+            "status": _status(snapshots[c.slug]),
             "totals": _totals(snapshots[c.slug]),
+            "sampled": snapshots[c.slug].totals is not None,
             # Total lag means something only where consumer groups are sampled.
             "shows_lag": "group" in _entity_types(c),
         }
@@ -98,7 +114,12 @@ def cluster_metrics(request: HttpRequest, slug: str) -> HttpResponse:
         for entity_type, (title, field) in TABLES.items()
         if entity_type in sampled
     ]
-    context = {"cluster": config, "snap": snap, "tables": tables, "problem": problem}
+    context = {
+        "cluster": config,
+        "status": _status(snap),
+        "tables": tables,
+        "problem": problem,
+    }
     return render(request, "metrics/cluster.html", context)
 
 
