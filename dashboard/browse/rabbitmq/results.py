@@ -75,8 +75,8 @@ async def claim(request: HttpRequest, kind: str, key: str) -> str | None:
         deadline = time.monotonic() + WAIT_FOR_FIRST
         while time.monotonic() < deadline:
             value = await client.get(name)
-            if value not in (None, PENDING.encode()):
-                return bytes(value).decode()
+            if isinstance(value, bytes) and value != PENDING.encode():
+                return value.decode()
             await asyncio.sleep(0.1)
         return None  # the first POST never finished: this one writes
     except (RedisError, OSError) as exc:
@@ -169,4 +169,4 @@ async def load_html(token: str) -> str | None:
         return None
     finally:
         await client.aclose()
-    return bytes(value).decode() if value is not None else None
+    return value.decode() if isinstance(value, bytes) else None

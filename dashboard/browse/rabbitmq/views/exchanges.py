@@ -18,8 +18,8 @@ from dashboard.browse.rabbitmq import (
     get_exchange_detail,
     get_exchange_page,
     get_vhosts,
+    results,
 )
-from dashboard.browse.rabbitmq import results
 from dashboard.browse.rabbitmq.query import parse_int
 from dashboard.browse.rabbitmq.views.common import (
     bad_request,

@@ -22,9 +22,9 @@ from dashboard.browse.rabbitmq import (
     get_queue_summary,
     is_peek_confirmed,
     peek_refusal,
+    results,
     truthy,
 )
-from dashboard.browse.rabbitmq import results
 from dashboard.browse.rabbitmq.query import parse_int
 from dashboard.browse.rabbitmq.views.common import (
     bad_request,
