@@ -123,6 +123,7 @@ async def test_a_peek_over_the_cap_still_shows_its_messages(
         page = await async_client.post(
             "/rabbitmq/test-rabbitmq/queue/messages",
             {"vhost": rabbitmq_vhost, "name": name, "count": "1"},
+            follow=True,
         )
         assert page.status_code == 200
         assert b'id="message-1"' in page.content and b'id="peek-not-kept"' not in page.content

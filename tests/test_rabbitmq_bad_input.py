@@ -65,6 +65,7 @@ async def peek_page(client, vhost: str, name: str, count: int = 10):
     return await client.post(
         f"/rabbitmq/{SLUG}/queue/messages",
         {"vhost": vhost, "name": name, "count": str(count), "confirm": "1"},
+        follow=True,  # a peek answers with a redirect to what it read
     )
 
 

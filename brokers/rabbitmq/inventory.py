@@ -90,8 +90,12 @@ async def queue_page(api: ManagementAPI, query: QueueQuery) -> QueuePage:
     now = datetime.now(UTC)
     if data is None:
         return QueuePage((), query, total=None, filtered=past_end, fetched_at=now, past_end=True)
+    policies = None
+    if not query.needs_stats and any(raw.get("policy") for raw in _items(data)):
+        # Without statistics there is no effective definition: read the named policies.
+        policies = await load_policies(api, query.vhost)
     return QueuePage(
-        items=tuple(queue_row(raw, query.needs_stats) for raw in _items(data)),
+        items=tuple(queue_row(raw, query.needs_stats, policies) for raw in _items(data)),
         query=query,
         total=as_int(data.get("total_count")),
         filtered=as_int(data.get("filtered_count")),
@@ -116,7 +120,7 @@ async def _get_page(
 
 async def _scanned_page(api: ManagementAPI, query: QueueQuery) -> QueuePage:
     policies: tuple[Policy, ...] | None = None
-    if query.has_dlx is not None and not query.needs_stats:
+    if not query.needs_stats:
         policies = await load_policies(api, query.vhost)
     wanted = query.page * query.page_size  # matches needed to fill the asked page, +1 below
     matches: list[QueueRow] = []
@@ -183,6 +187,11 @@ def queue_row(
     name, vhost = as_text(raw.get("name")), as_text(raw.get("vhost"))
     arguments = as_mapping(raw.get("arguments"))
     effective = raw.get("effective_policy_definition") if stats else None
+    named = as_text(raw.get("policy"))
+    if effective is None and named and policies:
+        # The queue names the policy RabbitMQ applies: its definition, as RabbitMQ's UI reads it.
+        found = [p for p in policies if p.vhost == vhost and p.name == named]
+        effective = found[0].definition if found else None
     dlx, _, source = effective_dlx(vhost, name, arguments, effective, policies)
     return QueueRow(
         vhost=vhost,

@@ -39,6 +39,7 @@ from dashboard.browse.rabbitmq.access import (
     require_writable,
 )
 from dashboard.browse.rabbitmq.peek_store import StoredBodies, load_body, store_bodies
+from dashboard.core import display
 from dashboard.core.api import Refusal
 from dashboard.core.params import InvalidInput
 from dashboard.core.roles import OPERATOR, has_role
@@ -49,6 +50,8 @@ TOKENS_KEY = "mqb.rabbitmq.peek_tokens"
 MAX_REMEMBERED = 200
 MAX_TOKENS = 20
 DELIVERY_MODES = {1: "1 (transient)", 2: "2 (persistent)"}
+
+display.register("redelivered", "Redelivered", "warn")
 
 
 class ConfirmationRequired(Refusal):

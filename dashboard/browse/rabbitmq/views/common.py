@@ -12,7 +12,12 @@ from django.shortcuts import render
 from django.urls import reverse
 
 from dashboard.browse.rabbitmq import get_rabbitmq_config
+from dashboard.core import display
 from dashboard.core.roles import OPERATOR, has_role
+
+# The cluster's marks in the header of every RabbitMQ page.
+display.register("protected", "Protected", "warn")
+display.register("read_only", "Read-only", "muted")
 
 
 async def render_page(

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 
 from dashboard.browse.rabbitmq import (
     BODY_ENCODINGS,
     BrokerError,
+    PublishResult,
     build_outgoing_message,
     do_publish_message,
     get_exchange_detail,
     get_exchange_page,
     get_vhosts,
+    results,
 )
 from dashboard.browse.rabbitmq.query import parse_int
 from dashboard.browse.rabbitmq.views.common import (
@@ -90,14 +94,12 @@ async def exchange_detail(request: HttpRequest, slug: str) -> HttpResponse:
 async def vhost_list(request: HttpRequest, slug: str) -> HttpResponse:
     context = cluster_context(slug, "vhosts")
     context["vhosts"] = await get_vhosts(slug)
+    context["fetched_at"] = datetime.now(UTC)
     return await render_page(request, "rabbitmq/vhosts.html", context)
 
 
-async def publish(request: HttpRequest, slug: str) -> HttpResponse:
-    """The publish form (GET) and publishing (POST, operator role)."""
-    context = cluster_context(slug, "exchanges")
-    source = request.POST if request.method == "POST" else request.GET
-    form: dict[str, Any] = {
+def _publish_form(source: Mapping[str, str]) -> dict[str, Any]:
+    return {
         "vhost": source.get("vhost", ""),
         "exchange": source.get("exchange", ""),
         "routing_key": source.get("routing_key", ""),
@@ -106,17 +108,78 @@ async def publish(request: HttpRequest, slug: str) -> HttpResponse:
         "headers": source.get("headers", ""),
         "properties": {name: source.get(name, "") for name in PROPERTY_FIELDS},
     }
+
+
+def _publish_outcome(result: PublishResult) -> dict[str, Any]:
+    return {
+        "size": result.size,
+        "exchange": result.exchange,
+        "routing_key": result.routing_key,
+        "message_id": result.message_id,
+    }
+
+
+async def publish(request: HttpRequest, slug: str) -> HttpResponse:
+    """The publish form (GET) and publishing (POST, operator role).
+
+    A POST answers with a redirect to the form showing its outcome (kept in the
+    session under ``?result=``), so Back and Reload never publish again; the
+    form's idempotency key makes a double submit publish once.
+    """
+    context = cluster_context(slug, "exchanges")
     user = await request.auser()
+    if request.method == "POST":
+        return await _publish(request, slug, user)
+    form = _publish_form(request.GET)
+    status = 200
+    outcome = await results.load(request, "publish", request.GET.get("result"))
+    if outcome is not None:
+        form = outcome["form"]
+        context.update(result=outcome.get("result"), error=outcome.get("error", ""))
+        status = outcome.get("status", 200)
     context.update(
         form=form,
         body_encodings=BODY_ENCODINGS,
         can_write=await can_write(user),
+        idempotency_key=results.new_key(),
         exchange_link=url_with(
             "rabbitmq-exchange", slug, vhost=form["vhost"], name=form["exchange"]
         ),
     )
-    if request.method != "POST":
-        return await render_page(request, "rabbitmq/publish.html", context)
+    return await render_page(request, "rabbitmq/publish.html", context, status=status)
+
+
+async def _publish(request: HttpRequest, slug: str, user: Any) -> HttpResponse:
+    form = _publish_form(request.POST)
+    key = request.POST.get("idempotency_key", "")[:64]
+
+    def result_page(token: str) -> HttpResponseRedirect:
+        return HttpResponseRedirect(
+            url_with(
+                "rabbitmq-publish",
+                slug,
+                vhost=form["vhost"],
+                exchange=form["exchange"],
+                routing_key=form["routing_key"],
+                result=token,
+            ),
+            status=303,
+        )
+
+    earlier = await results.claim(request, "publish", key)
+    if earlier is not None:
+        return result_page(earlier)  # a double submit: the first one published
+    outcome: dict[str, Any] = {"form": form}
+    async with results.claimed(request, "publish", key):
+        await _do_publish(request, slug, user, form, outcome)
+        token = await results.save(request, "publish", outcome)
+        await results.settle(request, "publish", key, token)
+    return result_page(token)
+
+
+async def _do_publish(
+    request: HttpRequest, slug: str, user: Any, form: dict[str, Any], outcome: dict[str, Any]
+) -> None:
     try:
         message = build_outgoing_message(
             exchange=form["exchange"],
@@ -126,14 +189,10 @@ async def publish(request: HttpRequest, slug: str) -> HttpResponse:
             headers=form["headers"],
             properties=form["properties"],
         )
-        context["result"] = await do_publish_message(
-            slug, form["vhost"], message, user=user, request=request
-        )
+        result = await do_publish_message(slug, form["vhost"], message, user=user, request=request)
+        outcome["result"] = _publish_outcome(result)
     except InvalidInput as exc:
-        context["error"] = str(exc)
-        return await render_page(request, "rabbitmq/publish.html", context, status=400)
+        outcome.update(error=str(exc), status=400)
     except BrokerError as exc:
         # Shown on the form, so that what was typed is not lost.
-        context["error"] = exc.message
-        return await render_page(request, "rabbitmq/publish.html", context, status=status_for(exc))
-    return await render_page(request, "rabbitmq/publish.html", context)
+        outcome.update(error=exc.message, status=status_for(exc))
