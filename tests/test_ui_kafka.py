@@ -109,9 +109,7 @@ def post_twice(page: Any, url: str, fields: dict[str, str]) -> list[int]:
 # -- writes happen once ------------------------------------------------------------
 
 
-def test_a_produce_is_written_once_despite_reload_back_and_a_double_submit(
-    page, daphne_url, kit
-):
+def test_a_produce_is_written_once_despite_reload_back_and_a_double_submit(page, daphne_url, kit):
     topic = kit.topic(partitions=1)
     login(page, daphne_url)
     produce_url = f"{daphne_url}/clusters/{SLUG}/kafka/topics/{topic}/produce/"
