@@ -92,9 +92,10 @@ def submit_with(page: Any, selector: str) -> None:
 
 def form_fields(page: Any, selector: str) -> dict[str, str]:
     """The fields a form would post (with its hidden idempotency key)."""
-    return page.locator(selector).evaluate(
+    fields: dict[str, str] = page.locator(selector).evaluate(
         "f => Object.fromEntries(Array.from(new FormData(f).entries()))"
     )
+    return fields
 
 
 def post_twice(page: Any, url: str, fields: dict[str, str]) -> list[int]:
@@ -306,7 +307,12 @@ def test_kafka_pages_use_the_shared_components(page, daphne_url, admin_login, ki
     form = page.locator("#purge-form")
     assert topic in (form.get_attribute("data-confirm") or "")
     asked: list[str] = []
-    page.on("dialog", lambda d: (asked.append(d.message), d.dismiss()))
+
+    def refuse(dialog: Any) -> None:
+        asked.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", refuse)
     form.evaluate("f => f.dispatchEvent(new Event('submit', {cancelable: true}))")
     assert asked == []  # no window.confirm: the page's own dialog asks
     assert watermarks(topic) == (0, 2)

@@ -21,6 +21,7 @@ from dashboard.browse.kafka import (
 from dashboard.browse.kafka.access import kafka_config
 from dashboard.browse.kafka.views.common import flag, page_number, render_page
 from dashboard.browse.kafka.views.rows_html import state_code, topic_rows
+from dashboard.core.roles import ADMIN, OPERATOR, has_role
 
 
 async def kafka_home(request: HttpRequest) -> HttpResponse:
@@ -59,8 +60,11 @@ async def topic_page(request: HttpRequest, cluster: str, topic: str) -> HttpResp
     reader_rows = [
         (g, state_code(g.state) if g.state else "") for g in (readers.groups if readers else ())
     ]
+    user = await request.auser()
     context = {
         "topic": detail,
+        "can_produce": await sync_to_async(has_role)(user, OPERATOR),
+        "is_admin": await sync_to_async(has_role)(user, ADMIN),
         "readers": readers,
         "reader_rows": reader_rows,
         "readers_error": readers_error,
