@@ -46,6 +46,7 @@ def test_it_opens_a_topic_browses_from_a_time_and_shows_a_groups_lag(
     try:
         login(page, daphne_url)
         page.click("nav >> text=Kafka")
+        page.click(".crumbs >> text=Topics")
         page.wait_for_selector("#topics")
         page.fill("input[name=q]", topic)
         page.click("form.filters button[type=submit]")

@@ -223,7 +223,9 @@ def test_the_reset_form_previews_then_applies(
     preview = client.post(url, {**form, "action": "preview"}).content.decode()
     assert 'id="plan"' in preview and 'data-field="new">0<' in preview
     assert 'value="apply"' in preview
-    done = client.post(url, {**form, "action": "apply"}).content.decode()
+    applied = client.post(url, {**form, "action": "apply"})
+    assert applied.status_code == 302
+    done = client.get(applied["Location"]).content.decode()
     assert "Offsets reset for 1 partition" in done
     bad = client.post(url, {**form, "to": "offset", "action": "preview"})
     assert bad.status_code == 400 and "needs an offset" in bad.content.decode()

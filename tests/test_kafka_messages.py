@@ -112,7 +112,7 @@ def test_it_shows_null_binary_keys_and_repeated_null_headers(client, viewer, kaf
         f"/clusters/{SLUG}/kafka/topics/{name}/messages/", {"start": "oldest"}
     ).content.decode()
     first_row, second_row = html.split('class="record"')[1:3]
-    assert first_row.count('<span class="null">null</span>') >= 2
+    assert first_row.count('<span class="null muted">null</span>') >= 2
     assert second_row.count("<code>trace</code>") == 2 and "00000000  00 ff 10" in second_row
 
 
@@ -125,7 +125,7 @@ def test_a_record_at_the_size_limit_is_truncated_with_a_download(client, viewer,
     started = time.monotonic()
     html = client.get(f"/clusters/{SLUG}/kafka/topics/{name}/messages/").content.decode()
     assert time.monotonic() - started < 10
-    assert "truncated" in html and "download all 1000000 bytes" in html
+    assert "truncated" in html and "download all 1,000,000 bytes" in html
     assert len(html) < 200_000  # the page carries the display limit, not the megabyte
     data = api(client, name)
     value = data["records"][0]["value"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from django.test import override_settings
 
@@ -15,11 +17,23 @@ kafka_only = support.kafka_only
 kit = support.kit
 
 
-def test_the_nav_link_goes_to_the_first_kafka_clusters_topics(client, viewer, kafka_only):
+def test_the_nav_link_goes_to_the_only_kafka_clusters_page(client, viewer, kafka_only):
     client.force_login(viewer)
     response = client.get("/kafka/")
     assert response.status_code == 302
-    assert response["Location"] == f"/clusters/{SLUG}/kafka/topics/"
+    assert response["Location"] == f"/clusters/{SLUG}/kafka/"
+
+
+def test_the_nav_link_lists_several_kafka_clusters(client, viewer, use_clusters, kafka_config):
+    other = replace(kafka_config, slug="other-kafka", name="Other Kafka")
+    use_clusters(kafka_config, other)
+    client.force_login(viewer)
+    response = client.get("/kafka/")
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert f'href="/clusters/{SLUG}/kafka/"' in page
+    assert 'href="/clusters/other-kafka/kafka/"' in page
+    assert "Test Kafka" in page and "Other Kafka" in page
 
 
 def test_it_says_when_no_kafka_cluster_is_configured(client, viewer, use_clusters, rabbitmq_config):

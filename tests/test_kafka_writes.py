@@ -165,7 +165,9 @@ def test_it_purges_a_single_partition_from_the_page(client, admin_user_, kafka_o
     client.force_login(admin_user_)
     url = f"/clusters/{SLUG}/kafka/topics/{name}/purge/"
     assert client.get(url).status_code == 200
-    page = client.post(url, {"partition": "1"}).content.decode()
+    response = client.post(url, {"partition": "1"})
+    assert response.status_code == 302
+    page = client.get(response["Location"]).content.decode()
     assert "Deleted 2 records" in page
     assert [r["partition"] for r in read_all(client, name)] == [0, 0]
 

@@ -1,5 +1,6 @@
 // Small helpers for the Kafka pages: show only the inputs the chosen start
-// (or reset target) needs, and confirm a purge. No broker data is touched here.
+// (or reset target) needs. Confirmations are data-confirm forms (ui.js asks).
+// No broker data is touched here.
 "use strict";
 (function () {
   function toggle(select, attribute) {
@@ -14,10 +15,4 @@
   }
   toggle(document.getElementById("start"), "data-when");
   toggle(document.getElementById("reset-to"), "data-when-reset");
-  const purge = document.getElementById("purge-form");
-  if (purge) {
-    purge.addEventListener("submit", function (event) {
-      if (!window.confirm("Delete these records for good?")) event.preventDefault();
-    });
-  }
 })();

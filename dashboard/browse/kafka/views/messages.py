@@ -8,12 +8,20 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 
-from dashboard.browse.kafka import NotFound, get_messages, get_record_bytes, parse_browse_query
+from dashboard.browse.kafka import (
+    BrokerError,
+    NotFound,
+    get_messages,
+    get_record_bytes,
+    get_topic_detail,
+    parse_browse_query,
+)
 from dashboard.browse.kafka.messages import SEARCH_IN, START_CHOICES, BrowseQuery
+from dashboard.browse.kafka.views import once
 from dashboard.browse.kafka.views.common import render_page
 from dashboard.browse.kafka.views.rows_html import record_rows
 from dashboard.core.limits import Busy, user_key
-from dashboard.core.params import InvalidInput
+from dashboard.core.params import INT32_MAX, InvalidInput
 
 
 async def messages_page(request: HttpRequest, cluster: str, topic: str) -> HttpResponse:
@@ -29,11 +37,22 @@ async def messages_page(request: HttpRequest, cluster: str, topic: str) -> HttpR
         error, status = exc.message, 400
     except Busy as exc:
         error, status, retry_after = exc.message, 429, exc.retry_after
+    if result:
+        partitions = list(result.page.partitions)
+        ticked = set(query.partitions)
+    else:
+        # The form keeps its partition checkboxes, and what was ticked, after an error.
+        partitions = await _partitions(cluster, topic)
+        ticked = {int(p) for p in request.GET.getlist("partition") if _is_partition(p)}
     context = {
         "topic_name": topic,
         "query": query,
         "result": result,
         "error": error,
+        "partition_choices": [(p, p in ticked) for p in partitions],
+        "produced": await once.recall(
+            request, "produce", f"{cluster}/{topic}", request.GET.get("done")
+        ),
         "start_choices": START_CHOICES,
         "search_in": SEARCH_IN,
         "time_zone": settings.TIME_ZONE,
@@ -53,6 +72,19 @@ async def messages_page(request: HttpRequest, cluster: str, topic: str) -> HttpR
     if retry_after:
         response["Retry-After"] = str(retry_after)
     return response
+
+
+def _is_partition(raw: str) -> bool:
+    return raw.isascii() and raw.isdigit() and len(raw) <= len(str(INT32_MAX))
+
+
+async def _partitions(cluster: str, topic: str) -> list[int]:
+    """The topic's partition numbers; none if it cannot be read (the form then asks for one)."""
+    try:
+        detail = await get_topic_detail(cluster, topic)
+    except BrokerError:
+        return []
+    return [p.partition for p in detail.partitions]
 
 
 def _link(query: BrowseQuery, cursor: tuple[tuple[int, int], ...]) -> str:

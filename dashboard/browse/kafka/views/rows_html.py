@@ -14,13 +14,50 @@ from urllib.parse import quote
 
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
-from django.utils.timezone import localtime
 
 from dashboard.browse.kafka import Decoded, GroupSummary, RecordView, TopicSummary
+from dashboard.core import display
 
-NULL = '<span class="null">null</span>'
-EMPTY = '<span class="null">empty</span>'
-NONE = '<span class="null">none</span>'
+NULL = '<span class="null muted">null</span>'
+EMPTY = '<span class="null muted">empty</span>'
+NONE = '<span class="null muted">none</span>'
+
+# Consumer group states (as Kafka names them) and the Kafka-only markers, as badges.
+GROUP_STATES = {
+    "Stable": display.OK,
+    "Empty": display.MUTED,
+    "Dead": display.MUTED,
+    "PreparingRebalance": display.WARN,
+    "CompletingRebalance": display.WARN,
+    "Assigning": display.WARN,
+    "Reconciling": display.WARN,
+    "Unknown": display.MUTED,
+}
+for _state, _tone in GROUP_STATES.items():
+    display.register(
+        f"group_{_state.lower()}",
+        "".join(" " + c.lower() if c.isupper() and i else c for i, c in enumerate(_state)),
+        _tone,
+    )
+display.register("internal", "Internal", display.MUTED)
+display.register("read_only", "Read-only", display.MUTED)
+display.register("protected", "Protected", display.WARN)
+display.register("controller", "Controller", display.INFO)
+display.register("under_replicated", "Under-replicated", display.WARN)
+display.register("truncated", "Truncated", display.WARN)
+display.register("offline", "Offline", display.DANGER)
+
+
+def state_code(state: str) -> str:
+    """The badge code of a group state: "PreparingRebalance" -> group_preparingrebalance."""
+    return "group_" + "".join(c for c in state.lower() if c.isalnum())
+
+
+def _badge(code: str) -> str:
+    return (
+        f'<span class="badge badge-{display.tone(code)}" data-status="{escape(code)}">'
+        f"{escape(display.label(code))}</span>"
+    )
 
 
 def _preview(d: Decoded, size: int) -> str:
@@ -40,38 +77,46 @@ def _part(d: Decoded, download: str) -> str:
         return NULL
     if d.format == "empty":
         return EMPTY
-    parts = [f'<span class="fmt">{escape(d.format)}</span> <span class="size">{d.size} B</span>']
+    parts = [
+        f'<span class="fmt">{escape(d.format)}</span> '
+        f'<span class="size muted">{display.size(d.size)}</span>'
+    ]
     if d.truncated:
         parts.append(
-            f' <span class="badge warn">truncated</span> <a href="{escape(download)}" download>'
-            f"download all {d.size} bytes</a>"
+            f' {_badge("truncated")} <a href="{escape(download)}" download>'
+            f"download all {display.count(d.size)} bytes</a>"
         )
     if d.note:
-        parts.append(f' <span class="note">{escape(d.note)}</span>')
+        parts.append(f' <span class="note muted">{escape(d.note)}</span>')
     parts.append(f'\n<pre class="body">{escape(d.text)}</pre>')
     return "".join(parts)
 
 
 def _headers(view: RecordView) -> str:
     if not view.headers:
-        return '<p class="null">none</p>'
+        return '<p class="null muted">none</p>'
     rows = "".join(
         f"<tr><td><code>{escape(h.key)}</code></td><td>"
         f"{NULL if h.type_name == 'null' else '<code>' + escape(h.display) + '</code>'}</td></tr>"
         for h in view.headers
     )
-    return f'<table class="grid headers"><tbody>{rows}</tbody></table>'
+    return f'<table class="table headers"><tbody>{rows}</tbody></table>'
 
 
 def _row(view: RecordView, download_base: str) -> str:
     r = view.record
     base = f"{download_base}{r.partition}/{r.offset}/"
     if r.timestamp is not None:
-        shown = localtime(r.timestamp).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
-        broker = ' <span class="note">(broker)</span>' if r.timestamp_type == "log append" else ""
-        when = f'<time datetime="{r.timestamp.isoformat()}">{shown}</time>{broker}'
+        broker = (
+            ' <span class="note muted">(broker)</span>' if r.timestamp_type == "log append" else ""
+        )
+        when = (
+            f'<time class="when" datetime="{display.iso(r.timestamp)}" '
+            f'title="{display.utc_text(r.timestamp)}">{display.utc_text(r.timestamp)}</time>'
+            f"{broker}"
+        )
     else:
-        when = '<span class="null">none</span>'
+        when = NONE
     count = len(view.headers)
     summary = "details"
     if count:
@@ -105,16 +150,19 @@ ESTIMATE = (
 
 def _topic_row(t: TopicSummary, topic_base: str) -> str:
     name = escape(t.name)
-    badges = ' <span class="badge">internal</span>' if t.internal else ""
+    badges = f" {_badge('internal')}" if t.internal else ""
     if t.error:
         badges += f' <span class="error">{escape(t.error)}</span>'
-    messages = "unknown" if t.messages is None else str(t.messages)
+    messages = "unknown" if t.messages is None else display.count(t.messages)
     if t.messages is not None and t.compacted:
         messages += ESTIMATE
     warn = " warn" if t.under_replicated or t.offline else ""
     offline = f" ({t.offline} offline)" if t.offline else ""
+    if warn:
+        offline += f" {_badge('under_replicated')}"
     return (
-        f'<tr data-topic="{name}"><td><a href="{escape(topic_base + quote(t.name))}/">{name}</a>'
+        f'<tr data-topic="{name}"><td class="name">'
+        f'<a href="{escape(topic_base + quote(t.name))}/">{name}</a>'
         f'{badges}</td><td class="num">{t.partitions}</td>'
         f'<td class="num">{t.replication_factor}</td>'
         f'<td class="num" data-field="messages">{messages}</td>'
@@ -133,17 +181,18 @@ def _group_row(g: GroupSummary, group_base: str, topic_base: str) -> str:
     error = f' <span class="error">{escape(g.error)}</span>' if g.error else ""
     kind = escape(g.type) + (f" / {escape(g.protocol)}" if g.protocol else "")
     if not g.has_commits:
-        lag = '<span class="null">no commits</span>'
+        lag = '<span class="null muted">no commits</span>'
     else:
-        lag = "unknown" if g.lag is None else str(g.lag)
+        lag = "unknown" if g.lag is None else display.count(g.lag)
     topics = ", ".join(
         f'<a href="{escape(topic_base + quote(t))}/">{escape(t)}</a>' for t in g.topics
     )
-    members = "unknown" if g.members is None else str(g.members)
+    members = "unknown" if g.members is None else display.count(g.members)
     return (
-        f'<tr data-group="{gid}"><td><a href="{escape(group_base + quote(g.group_id))}">{gid}</a>'
+        f'<tr data-group="{gid}"><td class="name">'
+        f'<a href="{escape(group_base + quote(g.group_id))}">{gid}</a>'
         f"{error}</td>"
-        f'<td><span class="state state-{escape(g.state.lower())}">{escape(g.state)}</span></td>'
+        f"<td>{_badge(state_code(g.state))}</td>"
         f'<td>{kind}</td><td class="num">{members}</td>'
         f'<td class="num" data-field="lag">{lag}</td>'
         f"<td>{topics or NONE}</td></tr>\n"

@@ -18,16 +18,22 @@ from dashboard.browse.kafka import (
     get_topic_readers,
     kafka_slugs,
 )
+from dashboard.browse.kafka.access import kafka_config
 from dashboard.browse.kafka.views.common import flag, page_number, render_page
-from dashboard.browse.kafka.views.rows_html import topic_rows
+from dashboard.browse.kafka.views.rows_html import state_code, topic_rows
+from dashboard.core.roles import ADMIN, OPERATOR, has_role
 
 
 async def kafka_home(request: HttpRequest) -> HttpResponse:
-    """The nav's "Kafka" link: the first Kafka cluster's topics."""
+    """The nav's "Kafka" link: the cluster page when there is one Kafka cluster, the
+    list of them when there are several."""
     slugs = kafka_slugs()
-    if slugs:
-        return HttpResponseRedirect(reverse("kafka-topics", args=[slugs[0]]))
-    return await sync_to_async(render)(request, "kafka/none.html", {})
+    if len(slugs) == 1:
+        return HttpResponseRedirect(reverse("kafka-cluster", args=[slugs[0]]))
+    if not slugs:
+        return await sync_to_async(render)(request, "kafka/none.html", {})
+    context = {"kafka_clusters": [kafka_config(slug) for slug in slugs]}
+    return await sync_to_async(render)(request, "kafka/clusters.html", context)
 
 
 async def cluster_page(request: HttpRequest, cluster: str) -> HttpResponse:
@@ -51,7 +57,18 @@ async def topic_page(request: HttpRequest, cluster: str, topic: str) -> HttpResp
     detail, (readers, readers_error) = await asyncio.gather(
         get_topic_detail(cluster, topic), _readers(cluster, topic)
     )
-    context = {"topic": detail, "readers": readers, "readers_error": readers_error}
+    reader_rows = [
+        (g, state_code(g.state) if g.state else "") for g in (readers.groups if readers else ())
+    ]
+    user = await request.auser()
+    context = {
+        "topic": detail,
+        "can_produce": await sync_to_async(has_role)(user, OPERATOR),
+        "is_admin": await sync_to_async(has_role)(user, ADMIN),
+        "readers": readers,
+        "reader_rows": reader_rows,
+        "readers_error": readers_error,
+    }
     return await render_page(request, "kafka/topic.html", cluster, context, tab="topics")
 
 

@@ -1,12 +1,15 @@
-"""Produce a record (operator) and purge a topic or partition (admin)."""
+"""Produce a record (operator) and purge a topic or partition (admin).
+
+Both forms post once and redirect (``views.once``): the page the redirect lands on
+shows the result from the session, so Back and Reload never write again.
+"""
 
 from __future__ import annotations
 
 from urllib.parse import urlencode
 
 from asgiref.sync import sync_to_async
-from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 
 from dashboard.browse.kafka import (
@@ -16,7 +19,8 @@ from dashboard.browse.kafka import (
     get_topic_detail,
     parse_produce_form,
 )
-from dashboard.browse.kafka.access import parse_int
+from dashboard.browse.kafka.access import User, parse_int
+from dashboard.browse.kafka.views import once
 from dashboard.browse.kafka.views.common import render_page
 from dashboard.core.errors import status_for
 from dashboard.core.params import INT32_MAX, InvalidInput
@@ -26,38 +30,48 @@ from dashboard.core.roles import ADMIN, OPERATOR, has_role
 async def produce_page(request: HttpRequest, cluster: str, topic: str) -> HttpResponse:
     user = await request.auser()
     detail = await get_topic_detail(cluster, topic)
+    key = once.form_key(request) or once.new_key()
     context: dict[str, object] = {
         "topic": detail,
         "can_produce": await sync_to_async(has_role)(user, OPERATOR),
         "form": request.POST,
+        "idempotency_key": key,
     }
     status = 200
     if request.method == "POST":
         try:
-            record = parse_produce_form(request.POST)
-            produced = await do_produce(cluster, topic, record, user=user, request=request)
+            return await once.redirect_once(
+                request, once.form_key(request), lambda: _produce(request, cluster, topic, user)
+            )
         except InvalidInput as exc:
             context["error"], status = exc.message, 400
         except BrokerError as exc:
             context["error"], status = exc.message, status_for(exc)
-        else:
-            messages.success(
-                request,
-                f"Produced to partition {produced.partition} at offset {produced.offset}.",
-            )
-            query = urlencode(
-                [
-                    ("partition", produced.partition),
-                    ("start", "offset"),
-                    ("offset", produced.offset),
-                    ("limit", 10),
-                ]
-            )
-            url = reverse("kafka-messages", args=[cluster, topic])
-            return HttpResponseRedirect(f"{url}?{query}")
     return await render_page(
         request, "kafka/produce.html", cluster, context, status=status, tab="topics"
     )
+
+
+async def _produce(request: HttpRequest, cluster: str, topic: str, user: User) -> str:
+    """Produce the posted record; the URL of the new record, showing the result."""
+    record = parse_produce_form(request.POST)
+    produced = await do_produce(cluster, topic, record, user=user, request=request)
+    token = await once.keep(
+        request,
+        "produce",
+        f"{cluster}/{topic}",
+        {"topic": topic, "partition": produced.partition, "offset": produced.offset},
+    )
+    query = urlencode(
+        [
+            ("partition", produced.partition),
+            ("start", "offset"),
+            ("offset", produced.offset),
+            ("limit", 10),
+            ("done", token),
+        ]
+    )
+    return f"{reverse('kafka-messages', args=[cluster, topic])}?{query}"
 
 
 async def purge_page(request: HttpRequest, cluster: str, topic: str) -> HttpResponse:
@@ -67,20 +81,17 @@ async def purge_page(request: HttpRequest, cluster: str, topic: str) -> HttpResp
         "topic": detail,
         "is_admin": await sync_to_async(has_role)(user, ADMIN),
         "form": request.POST,
+        "idempotency_key": once.form_key(request) or once.new_key(),
+        "result": await once.recall(
+            request, "purge", f"{cluster}/{topic}", request.GET.get("done")
+        ),
     }
     status = 200
     if request.method == "POST":
         try:
-            partition = parse_int(request.POST, "partition", high=INT32_MAX)
-            context["result"] = await do_purge_topic(
-                cluster,
-                topic,
-                partition=partition,
-                confirm=request.POST.get("confirm", ""),
-                user=user,
-                request=request,
+            return await once.redirect_once(
+                request, once.form_key(request), lambda: _purge(request, cluster, topic, user)
             )
-            context["topic"] = await get_topic_detail(cluster, topic)
         except InvalidInput as exc:
             context["error"], status = exc.message, 400
         except BrokerError as exc:
@@ -88,3 +99,32 @@ async def purge_page(request: HttpRequest, cluster: str, topic: str) -> HttpResp
     return await render_page(
         request, "kafka/purge.html", cluster, context, status=status, tab="topics"
     )
+
+
+async def _purge(request: HttpRequest, cluster: str, topic: str, user: User) -> str:
+    """Purge as posted; the purge page's URL showing the result."""
+    result = await do_purge_topic(
+        cluster,
+        topic,
+        partition=parse_int(request.POST, "partition", high=INT32_MAX),
+        confirm=request.POST.get("confirm", ""),
+        user=user,
+        request=request,
+    )
+    partitions = [
+        {
+            "partition": p.partition,
+            "low_before": p.low_before,
+            "high_before": p.high_before,
+            "low_after": p.low_after,
+            "deleted": p.deleted,
+        }
+        for p in result.partitions
+    ]
+    token = await once.keep(
+        request,
+        "purge",
+        f"{cluster}/{topic}",
+        {"deleted": result.deleted, "partitions": partitions},
+    )
+    return f"{reverse('kafka-purge', args=[cluster, topic])}?{urlencode({'done': token})}"
