@@ -61,10 +61,16 @@ async def inbox(request: HttpRequest) -> HttpResponse:
         "can_act": await sync_to_async(has_role)(user, OPERATOR),
         "is_admin": await sync_to_async(has_role)(user, ADMIN),
     }
+    page: Any
     if show_rows:
-        context["page"] = await sync_to_async(reads.get_inbox_rows)(spec, number)
+        page = await sync_to_async(reads.get_inbox_rows)(spec, number)
+        kinds = [letter.has_vhosts for letter in page.object_list]
     else:
-        context["page"] = await sync_to_async(reads.get_inbox_groups)(spec, number)
+        page = await sync_to_async(reads.get_inbox_groups)(spec, number)
+        kinds = [group["has_vhosts"] for group in page.object_list]
+    context["page"] = page
+    # A vhost column only when a row shown belongs to a kind that has vhosts.
+    context["show_vhosts"] = any(kinds)
     response = await _render(request, "deadletters/inbox.html", context)
     response.status_code = status
     return response
