@@ -47,6 +47,24 @@ def login(page, url: str) -> None:
     page.wait_for_url(url + "/")
 
 
+def ask_and_confirm(page, button) -> str:
+    """Click a button whose form (or itself) asks first (``data-confirm``), confirm the
+    page's dialog if one opens, and return the question asked."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    question = str(button.evaluate("(b) => b.dataset.confirm || b.form.dataset.confirm || ''"))
+    assert question, "the button does not ask before it acts"
+    page.once("dialog", lambda dialog: dialog.accept())
+    button.click()
+    dialog = page.locator("dialog[open]")
+    try:
+        dialog.wait_for(state="visible", timeout=2000)
+    except PlaywrightTimeout:
+        return question  # no dialog of the page's own: the form went straight on
+    dialog.locator("button:not([value=cancel])").last.click()
+    return question
+
+
 def test_it_requeues_a_dead_letter_by_click_and_it_arrives_at_its_origin(
     browser, dlq_daphne, rabbitmq_vhost
 ):
@@ -79,16 +97,9 @@ def test_it_requeues_a_dead_letter_by_click_and_it_arrives_at_its_origin(
     page.wait_for_selector("#requeue-button")
     assert '"order": 0' in page.inner_text("#letter-body")
 
-    questions: list[str] = []
-
-    def accept(dialog) -> None:
-        questions.append(dialog.message)
-        dialog.accept()
-
-    page.on("dialog", accept)
-    page.click("#requeue-button")
+    question = ask_and_confirm(page, page.locator("#requeue-button"))
     page.wait_for_selector("#letter-status >> text=requeued")
-    assert questions and questions[0].startswith(f"Requeue dead letter #{letter['id']}")
+    assert question.startswith(f"Requeue dead letter #{letter['id']}")
     assert "deadletter.requeue" in page.inner_text("table.audit")
 
     # Playwright's sync API keeps an event loop in this thread: read from another one.
@@ -129,8 +140,7 @@ def test_it_requeues_a_kafka_dead_letter_by_click_to_its_origin_topic(
     page = browser.new_page()
     login(page, url)
     page.goto(f"{url}/deadletters/{letter_id}/")
-    page.on("dialog", lambda dialog: dialog.accept())
-    page.click("#requeue-button")
+    ask_and_confirm(page, page.locator("#requeue-button"))
     page.wait_for_selector("#letter-status >> text=requeued")
 
     [(got_key, value, headers)] = flow.read_topic(origin, 1)
@@ -205,17 +215,10 @@ def test_a_group_requeue_moves_its_progress_bar_live_and_ends_with_the_verdict(
     group = page.locator("table.groups tbody tr[data-group]")
     assert group.count() == 1
     assert group.locator("td.num").first.inner_text() == str(BULK_LETTERS)
-    questions: list[str] = []
-
-    def accept(dialog) -> None:
-        questions.append(dialog.message)
-        dialog.accept()
-
-    page.on("dialog", accept)
     group.locator("input[name=rate_limit]").fill(str(BULK_RATE))
-    group.locator("button", has_text="Requeue group").click()
+    question = ask_and_confirm(page, group.locator("button", has_text="Requeue group"))
     page.wait_for_url("**/jobs/*/")
-    assert questions and f"Requeue the {BULK_LETTERS} pending dead letters" in questions[0]
+    assert f"Requeue the {BULK_LETTERS} pending dead letters" in question
     page.evaluate("() => { window.__requeueWatch = true; }")
     page.wait_for_selector('#live-state[data-state="open"]', timeout=10_000)
     what = page.inner_text(".job-what")
