@@ -68,6 +68,12 @@ async def inbox(request: HttpRequest) -> HttpResponse:
     else:
         page = await sync_to_async(reads.get_inbox_groups)(spec, number)
         kinds = [group["has_vhosts"] for group in page.object_list]
+        # Pending and requeued always show; a rarer status only when a group shown has one
+        # (a hidden column is zero in every row, so the columns shown still add up).
+        context["parts"] = {"pending", "requeued"} | {
+            part for part in reads.GROUP_PARTS for g in page.object_list if g[part]
+        }
+        context["came_back"] = any(g["failed_again"] for g in page.object_list)
     context["page"] = page
     # A vhost column only when a row shown belongs to a kind that has vhosts.
     context["show_vhosts"] = any(kinds)
