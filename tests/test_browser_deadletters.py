@@ -88,9 +88,9 @@ def test_it_requeues_a_dead_letter_by_click_and_it_arrives_at_its_origin(
     assert '"order": 0' in page.inner_text("#letter-body")
 
     page.click("#requeue-button")
-    questions = [confirm_in_dialog(page)]
+    question = confirm_in_dialog(page)
     page.wait_for_selector("#letter-status >> text=requeued")
-    assert questions and questions[0].startswith(f"Requeue dead letter #{letter['id']}")
+    assert question.startswith(f"Requeue dead letter #{letter['id']}")
     assert "deadletter.requeue" in page.inner_text("table.audit")
 
     # Playwright's sync API keeps an event loop in this thread: read from another one.
@@ -209,9 +209,9 @@ def test_a_group_requeue_moves_its_progress_bar_live_and_ends_with_the_verdict(
     assert group.locator("td.num").first.inner_text() == str(BULK_LETTERS)
     group.locator("input[name=rate_limit]").fill(str(BULK_RATE))
     group.locator("button", has_text="Requeue group").click()
-    questions = [confirm_in_dialog(page)]
+    question = confirm_in_dialog(page)
     page.wait_for_url("**/jobs/*/")
-    assert questions and f"Requeue the {BULK_LETTERS} pending dead letters" in questions[0]
+    assert f"Requeue the {BULK_LETTERS} pending dead letters" in question
     page.evaluate("() => { window.__requeueWatch = true; }")
     page.wait_for_selector('#live-state[data-state="open"]', timeout=10_000)
     what = page.inner_text(".job-what")

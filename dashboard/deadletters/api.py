@@ -244,13 +244,23 @@ async def groups(request: HttpRequest, query: Query[InboxQuery]) -> dict[str, An
 
     def build() -> dict[str, Any]:
         page = reads.get_inbox_groups(spec, number)
-        items = [
-            {k: _when(v) if isinstance(v, datetime) else v for k, v in g.items()}
-            for g in page.object_list
-        ]
+        items = [_group_json(g) for g in page.object_list]
         return _page_json(page, items)
 
     return await sync_to_async(build)()
+
+
+# Keys of a group that only the inbox page uses (its links and columns).
+_PAGE_ONLY = ("has_vhosts", "origin_noun", "origin_name", "exception_name")
+
+
+def _group_json(group: dict[str, Any]) -> dict[str, Any]:
+    item = {k: _when(v) if isinstance(v, datetime) else v for k, v in group.items()}
+    if not item["has_vhosts"]:
+        item["vhost"] = None
+    for key in _PAGE_ONLY:
+        item.pop(key)
+    return item
 
 
 @router.get(

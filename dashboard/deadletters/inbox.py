@@ -14,14 +14,16 @@ from django.conf import settings
 from django.core.paginator import Page, Paginator
 from django.db.models import Count, Max, Min, Q, QuerySet
 
+from brokers.base import ConfigError
 from brokers.decode import decode_body, decode_headers, decode_x_death
+from brokers.decode.fingerprint import class_name
 from brokers.decode.values import from_json, kafka_headers_from_json
 from brokers.registry import kind_named
 from dashboard.core.params import InvalidInput, parse_moment
 from dashboard.models import AuditEntry, DeadLetter
 
 PAGE_SIZE = 50
-STATUSES = [s.value for s in DeadLetter.Status] + ["requeuing"]
+STATUSES = [s.value for s in DeadLetter.Status]
 FILTER_FIELDS = ("cluster", "dlq", "origin", "reason", "status", "since", "until", "text", "group")
 
 
@@ -128,21 +130,59 @@ def origin_label(row: dict[str, Any] | DeadLetter) -> str:
     return "unknown origin"
 
 
+def origin_name(row: dict[str, Any] | DeadLetter) -> tuple[str, str]:
+    """Where a letter (or a group) came from as (noun, name): the name is what the
+    inbox's origin filter finds it by ("", "") when unknown."""
+
+    def get(name: str) -> str:
+        value = row.get(name) if isinstance(row, dict) else getattr(row, name)
+        return str(value or "")
+
+    if get("origin_topic"):
+        return "topic", get("origin_topic")
+    if get("origin_queue"):
+        return "queue", get("origin_queue")
+    if get("origin_exchange"):
+        return "exchange", get("origin_exchange")
+    if get("origin_routing_key"):
+        return "key", get("origin_routing_key")
+    return "", ""
+
+
+# A group's letters by status: these columns add up to the group's count. ``failed_again``
+# letters were requeued and came back: they count as requeued, and "came back" says how many.
+GROUP_PARTS = ("pending", "requeuing", "requeued", "requeue_failed", "discarded")
+
+
+def has_vhosts(kind: str) -> bool:
+    """Whether the broker kind addresses queues by vhost (an unknown kind: no)."""
+    try:
+        return kind_named(kind).has_vhosts
+    except ConfigError:
+        return False
+
+
 def get_inbox_groups(spec: InboxFilter, page: int = 1) -> Page[dict[str, Any]]:
-    """One row per (cluster, fingerprint) with counts, first/last seen and how many came back."""
+    """One row per (cluster, fingerprint) with counts by status, first/last seen and how many
+    came back. ``pending + requeuing + requeued + requeue_failed + discarded == count``."""
+    status = DeadLetter.Status
     groups = (
         filtered(spec)
         .values("cluster__slug", "fingerprint")
         .annotate(
             count=Count("id"),
-            pending=Count("id", filter=Q(status=DeadLetter.Status.PENDING)),
-            requeued=Count(
-                "id",
-                filter=Q(status__in=[DeadLetter.Status.REQUEUED, DeadLetter.Status.FAILED_AGAIN]),
-            ),
-            failed_again=Count("id", filter=Q(status=DeadLetter.Status.FAILED_AGAIN)),
+            pending=Count("id", filter=Q(status=status.PENDING)),
+            requeuing=Count("id", filter=Q(status=status.REQUEUING)),
+            requeued=Count("id", filter=Q(status__in=[status.REQUEUED, status.FAILED_AGAIN])),
+            failed_again=Count("id", filter=Q(status=status.FAILED_AGAIN)),
+            requeue_failed=Count("id", filter=Q(status=status.REQUEUE_FAILED)),
+            discarded=Count("id", filter=Q(status=status.DISCARDED)),
             first_seen=Min("captured_at"),
             last_seen=Max("captured_at"),
+            kind=Max("cluster__kind"),
+            vhost=Max("vhost"),
+            # Counted before ``dlq`` names the aggregate (the field's name is then taken).
+            dlqs=Count("dlq", distinct=True),
             dlq=Max("dlq"),
             origin_exchange=Max("origin_exchange"),
             origin_routing_key=Max("origin_routing_key"),
@@ -159,12 +199,24 @@ def get_inbox_groups(spec: InboxFilter, page: int = 1) -> Page[dict[str, Any]]:
     for group in result.object_list:
         group["cluster"] = group.pop("cluster__slug")
         group["origin"] = origin_label(group)
+        group["origin_noun"], group["origin_name"] = origin_name(group)
+        # Letters of one group may name the class with or without its module: show the name.
+        group["exception_name"] = class_name(group["exception_class"] or "")
+        group["has_vhosts"] = has_vhosts(group.pop("kind") or "")
     return result
 
 
 def get_inbox_rows(spec: InboxFilter, page: int = 1) -> Page[DeadLetter]:
+    """Letters, newest first; each knows ``has_vhosts`` and ``origin_noun``/``origin_name``."""
     rows = filtered(spec).select_related("cluster").defer("body").order_by("-captured_at", "-id")
-    return Paginator(rows, PAGE_SIZE).get_page(page)
+    result = Paginator(rows, PAGE_SIZE).get_page(page)
+    letters = list(result.object_list)
+    for letter in letters:
+        letter.has_vhosts = has_vhosts(letter.cluster.kind)
+        noun, name = origin_name(letter)
+        letter.origin_noun, letter.origin_name = noun, name
+    result.object_list = letters
+    return result
 
 
 def get_dead_letter(letter_id: int) -> DeadLetter:

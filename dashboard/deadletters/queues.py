@@ -19,13 +19,18 @@ from brokers.base.deadletters import (
     Discovery,
     DiscoveryOptions,
 )
-from brokers.registry import kind_of, require
-from dashboard.core import clusters
+from brokers.registry import kind_named, kind_of, require
+from dashboard.core import clusters, display
 from dashboard.core.connections import get_broker
 from dashboard.core.params import InvalidInput
 from dashboard.core.roles import ADMIN
 from dashboard.deadletters.common import User, audit, audited, require_role
+from dashboard.deadletters.links import browse_url, cluster_url, inbox_url
 from dashboard.models import AuditEntry, ManagedDeadLetterQueue
+
+# The capture state of a DLQ, as the DLQs page shows it.
+display.register("managed", "Managed", display.OK)
+display.register("not_managed", "Not managed", display.MUTED)
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,18 @@ class DeadLetterQueueRow:
     def key(self) -> str:
         return f"{self.cluster}:{self.dlq.vhost}:{self.dlq.name}"
 
+    @property
+    def inbox_url(self) -> str:
+        """The inbox filtered by this DLQ."""
+        return inbox_url(cluster=self.cluster, dlq=self.dlq.name)
+
+    @property
+    def browse_url(self) -> str:
+        """The DLQ's queue or topic page; "" when it does not exist."""
+        if not self.dlq.exists:
+            return ""
+        return browse_url(kind_named(self.dlq.kind), self.cluster, self.dlq.vhost, self.dlq.name)
+
 
 @dataclass(frozen=True)
 class ClusterDeadLetterQueues:
@@ -75,6 +92,16 @@ class ClusterDeadLetterQueues:
     scanned: int = 0
     complete: bool = True
     notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def url(self) -> str:
+        """The cluster's page in the browser."""
+        return cluster_url(kind_named(self.kind), self.slug)
+
+    @property
+    def inbox_url(self) -> str:
+        """The inbox filtered by this cluster."""
+        return inbox_url(cluster=self.slug)
 
 
 def kafka_configured_topics(slug: str) -> list[str]:

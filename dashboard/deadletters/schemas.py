@@ -162,7 +162,9 @@ class DeadLetterGroupOut(Out):
     cluster: str
     fingerprint: str
     origin: str = Field(description="where they came from, in words")
-    dlq: str
+    vhost: str | None = Field(description="null where the broker kind has no vhosts (Kafka)")
+    dlq: str = Field(description="one of the DLQs the group's letters were captured from")
+    dlqs: int = Field(description="how many DLQs the group's letters were captured from")
     origin_exchange: str
     origin_routing_key: str
     origin_queue: str
@@ -170,10 +172,13 @@ class DeadLetterGroupOut(Out):
     reason: str
     exception_class: str
     exception_message: str
-    count: int
+    count: int = Field(description="pending + requeuing + requeued + requeue_failed + discarded")
     pending: int
+    requeuing: int = Field(description="claimed by a requeue in progress")
     requeued: int = Field(description="requeued, including those that came back")
     failed_again: int = Field(description="requeued ones that dead-lettered again")
+    requeue_failed: int = Field(description="a requeue was tried and failed")
+    discarded: int
     first_seen: DateTimeText | None
     last_seen: DateTimeText | None
 

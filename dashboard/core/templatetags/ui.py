@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from django import template
-from django.utils.html import format_html, json_script
-from django.utils.safestring import SafeString
+from django.utils.html import conditional_escape, format_html, json_script
+from django.utils.safestring import SafeString, mark_safe
 
 from dashboard.core import display
 
@@ -50,3 +51,14 @@ def when(moment: datetime | None, age: bool = False) -> SafeString:
 def ui_labels() -> SafeString:
     """The label table ``static/js/ui.js`` reads, once per page (in base.html)."""
     return json_script(display.labels_for_browser(), "mqb-labels")
+
+
+_AFTER_SEPARATOR = re.compile(r"(?<=[./:_-])")
+
+
+@register.filter
+def breakable(name: object) -> SafeString:
+    """A name that may wrap only after its separators (``. / : _ -``), never mid-word:
+    the escaped name with a ``<wbr>`` after each separator."""
+    pieces = _AFTER_SEPARATOR.split("" if name is None else str(name))
+    return mark_safe("<wbr>".join(conditional_escape(p) for p in pieces))  # noqa: S308

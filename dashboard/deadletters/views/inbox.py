@@ -61,10 +61,22 @@ async def inbox(request: HttpRequest) -> HttpResponse:
         "can_act": await sync_to_async(has_role)(user, OPERATOR),
         "is_admin": await sync_to_async(has_role)(user, ADMIN),
     }
+    page: Any
     if show_rows:
-        context["page"] = await sync_to_async(reads.get_inbox_rows)(spec, number)
+        page = await sync_to_async(reads.get_inbox_rows)(spec, number)
+        kinds = [letter.has_vhosts for letter in page.object_list]
     else:
-        context["page"] = await sync_to_async(reads.get_inbox_groups)(spec, number)
+        page = await sync_to_async(reads.get_inbox_groups)(spec, number)
+        kinds = [group["has_vhosts"] for group in page.object_list]
+        # Pending and requeued always show; a rarer status only when a group shown has one
+        # (a hidden column is zero in every row, so the columns shown still add up).
+        context["parts"] = {"pending", "requeued"} | {
+            part for part in reads.GROUP_PARTS for g in page.object_list if g[part]
+        }
+        context["came_back"] = any(g["failed_again"] for g in page.object_list)
+    context["page"] = page
+    # A vhost column only when a row shown belongs to a kind that has vhosts.
+    context["show_vhosts"] = any(kinds)
     response = await _render(request, "deadletters/inbox.html", context)
     response.status_code = status
     return response
