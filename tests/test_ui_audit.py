@@ -154,6 +154,31 @@ def test_the_admin_shows_labels_and_one_time_format_to_the_admin_role(
     page.close()
 
 
+@pytest.mark.browser
+def test_every_admin_page_opens_for_the_admin_role(browser, daphne_url, served_admin, seeded):
+    page = browser.new_page()
+    page.goto(daphne_url + "/admin/login/")
+    page.fill("input[name=username]", served_admin)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_url(daphne_url + "/admin/")
+    lists = page.eval_on_selector_all(
+        "#content-main a[href$='/']", "links => links.map(a => a.getAttribute('href'))"
+    )
+    lists = sorted({href for href in lists if href.count("/") == 4})
+    assert "/admin/dashboard/auditentry/" in lists and "/admin/dashboard/job/" in lists
+    for href in lists:
+        answer = page.goto(daphne_url + href)
+        assert answer is not None and answer.status == 200, href
+        assert "permission" not in page.inner_text("#content"), href
+        change = page.locator("#result_list tbody a[href*='/change/']").first
+        if change.count():
+            target = str(change.get_attribute("href"))
+            opened = page.goto(daphne_url + target)
+            assert opened is not None and opened.status == 200, target
+    page.close()
+
+
 @pytest.mark.django_db
 def test_the_dead_letter_admin_list_does_not_load_bodies(client, make_user):
     admin = make_user("adm-role", "admin")
@@ -392,3 +417,20 @@ def test_the_consumers_page_shows_the_client_address_once(
     assert text.count(address) == 1, text
     assert "ctag" in text and "channel (1)" in text, "the consumer still named by its tag"
     page.close()
+
+
+# -- the JSON API ---------------------------------------------------------------------
+
+
+def test_the_api_pages_the_trail_for_admins_only(client, admin_user_, operator, entries):
+    client.force_login(admin_user_)
+    since = (datetime.now(UTC) - timedelta(days=1)).isoformat()
+    answer = client.get("/api/audit", {"user": "ann", "from": since})
+    assert answer.status_code == 200
+    body = answer.json()
+    assert [e["target"] for e in body["entries"]] == ["-2", "=1+2"], "raw in JSON, newest first"
+    assert body["next"] is None
+    assert body["entries"][1]["cluster"] == "csv-c"
+    assert client.get("/api/audit", {"from": "soon"}).json()["code"] == "invalid"
+    client.force_login(operator)
+    assert client.get("/api/audit").status_code == 403

@@ -68,6 +68,8 @@ def _moment(text: str, name: str) -> datetime | None:
 
 
 def parse_filters(params: Mapping[str, str]) -> AuditFilters:
+    if any("\x00" in str(value) for value in params.values()):
+        raise BadFilter("a filter holds a NUL character")
     outcome = params.get("outcome", "").strip()
     if outcome and outcome not in AuditEntry.Outcome.values:
         raise BadFilter(f"outcome: one of {', '.join(AuditEntry.Outcome.values)}")
