@@ -434,3 +434,12 @@ def test_the_api_pages_the_trail_for_admins_only(client, admin_user_, operator, 
     assert client.get("/api/audit", {"from": "soon"}).json()["code"] == "invalid"
     client.force_login(operator)
     assert client.get("/api/audit").status_code == 403
+
+
+def test_the_time_filters_read_and_show_utc(client, admin_user_, entries, settings):
+    settings.TIME_ZONE = "Europe/Berlin"
+    client.force_login(admin_user_)
+    page = client.get("/audit/", {"from": "2026-12-01T10:00+02:00", "to": "2026-12-02T10:00"})
+    html = page.content.decode()
+    assert 'name="from" value="2026-12-01T08:00"' in html
+    assert 'name="to" value="2026-12-02T10:00"' in html

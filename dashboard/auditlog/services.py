@@ -41,6 +41,15 @@ class AuditFilters:
     since: datetime | None = None
     until: datetime | None = None
 
+    @property
+    def since_text(self) -> str:
+        """``since`` as a datetime-local input's value, in UTC."""
+        return _input_text(self.since)
+
+    @property
+    def until_text(self) -> str:
+        return _input_text(self.until)
+
     def query(self) -> dict[str, str]:
         """The filters as query parameters (for the next page and the CSV link)."""
         values = {
