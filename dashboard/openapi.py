@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET
 from ninja import NinjaAPI
 from ninja.openapi.schema import OpenAPISchema
 
+from dashboard.auditlog import api as auditlog_api
 from dashboard.browse.kafka import api as kafka_api
 from dashboard.browse.rabbitmq import api as rabbitmq_api
 from dashboard.core.api import document_errors, new_api
@@ -51,6 +52,7 @@ for router in (
     deadletters_api.router,
     jobs_api.router,
     metrics_api.router,
+    auditlog_api.router,
 ):
     API.add_router("/", router)
 

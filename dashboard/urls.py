@@ -25,5 +25,6 @@ urlpatterns = [
     path("", include("dashboard.deadletters.urls")),
     path("", include("dashboard.jobs.urls")),
     path("", include("dashboard.metrics.urls")),
+    path("", include("dashboard.auditlog.urls")),
     path("admin/", admin.site.urls),
 ]

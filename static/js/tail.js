@@ -15,6 +15,15 @@
     return isNaN(d) ? "" : d.toLocaleTimeString([], { hour12: false }) + "." + String(d.getMilliseconds()).padStart(3, "0");
   }
 
+  // The AMQP timestamp property, in the page's one time format (local, UTC on hover).
+  function stamped(value) {
+    const span = el("span", "stamped ", "meta");
+    const iso = /[zZ]|[+-]\d\d:?\d\d$/.test(value) ? value : value + "Z";
+    if (window.MQB && !isNaN(new Date(iso))) span.appendChild(window.MQB.time(iso));
+    else span.appendChild(document.createTextNode(value));
+    return span;
+  }
+
   function describe(decoded) {
     let meta = decoded.format + ", " + decoded.size + " bytes";
     if (decoded.truncated) meta += ", cut short";
@@ -27,7 +36,7 @@
     const when = el("td");
     when.appendChild(el("time", timeOf(m.received_at)));
     if (m.timestamp) when.appendChild(el("span", "produced " + timeOf(m.timestamp), "meta"));
-    if (m.properties && m.properties.timestamp) when.appendChild(el("span", "stamped " + m.properties.timestamp, "meta"));
+    if (m.properties && m.properties.timestamp) when.appendChild(stamped(m.properties.timestamp));
     tr.appendChild(when);
     const where = el("td");
     if (m.partition !== undefined) {
@@ -82,7 +91,10 @@
     }
 
     function status(s) {
-      if (s.rate !== undefined) part("rate").textContent = String(s.rate);
+      if (s.rate !== undefined && s.rate !== null) {
+        part("rate").textContent = String(s.rate);
+        part("rate-part").hidden = false;
+      }
       counts(s);
       const alert = part("alert");
       alert.hidden = !(s.state === "untappable" || s.state === "error" || s.state === "refused");
