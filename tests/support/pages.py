@@ -1,4 +1,4 @@
-"""Every page a user can reach, in one list: the every-page browser tests and the screenshots use it.
+"""Every page a user can reach, in one list, for the every-page browser tests and the screenshots.
 
 Holds no tests. ``every_page(targets)`` builds the list from URL names (and
 paths) that resolve in this checkout, so a page added later (``/audit/``)
@@ -48,6 +48,10 @@ class Page:
     status: int = 200
     # A button to press before the page is checked (a section that opens on demand).
     press: str = ""
+    # An element that is there once the page has drawn itself (pages built by their scripts).
+    ready: str = ""
+    # The page has its own layout (Swagger UI, Django's admin), not the dashboard's navigation.
+    own_layout: bool = False
 
 
 def _reverse(name: str, *args: object, query: dict[str, str] | None = None) -> str | None:
@@ -65,6 +69,12 @@ def _resolves(path: str) -> bool:
         return False
     return True
 
+
+# Pages drawn by their own scripts or in their own layout.
+SPECIAL: dict[str, dict[str, object]] = {
+    "api-docs": {"ready": ".opblock", "own_layout": True},
+    "admin": {"own_layout": True},
+}
 
 # A path that is no page: the 404 page is a page too.
 MISSING = "/no-such-page/"
@@ -116,7 +126,7 @@ def every_page(t: Targets) -> list[Page]:
         ("audit", "/audit/", ADMIN),
     ]
     pages = [
-        Page(name, path, role)
+        Page(name, path, role, **SPECIAL.get(name, {}))  # type: ignore[arg-type]
         for name, path, role in wanted
         if path is not None and _resolves(path.split("?")[0])
     ]
@@ -208,4 +218,3 @@ print(json.dumps(asdict(pages.seed_here(sys.argv[1], sys.argv[2]))))
 
 def targets_from_json(text: str) -> Targets:
     return Targets(**json.loads(text))
-
