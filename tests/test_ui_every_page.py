@@ -245,3 +245,36 @@ def test_the_list_holds_every_page_a_user_can_reach(seeded):
     assert {"overview", "rabbitmq-queue", "kafka-messages", "deadletters-letter", "job"} <= names
     assert {"login", "not-found", "api-docs", "admin", "tail"} <= names
     assert len(names) == len(seeded) == len(p.NAMES)
+
+
+# -- the screenshot script ----------------------------------------------------------
+
+SHOT_PAGES = ("login", "overview", "deadletters-letter", "job")
+
+
+def test_the_screenshot_script_saves_pages_at_both_widths_in_both_themes(
+    dlq_daphne, seeded, tmp_path
+):
+    url, env = dlq_daphne
+    made = subprocess.run(
+        [
+            PYTHON, "scripts/screenshots.py", "--url", url, "--username", ADMIN[0],
+            "--password", ADMIN[1], "--out", str(tmp_path), "--only", ",".join(SHOT_PAGES),
+        ],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )  # fmt: skip
+    wanted = {
+        f"{name}-{width}-{theme}.png"
+        for name in SHOT_PAGES
+        for width in (1440, 390)
+        for theme in ("light", "dark")
+    }
+    assert {path.name for path in tmp_path.iterdir()} == wanted, made.stdout
+    assert {line.rsplit("/", 1)[-1] for line in made.stdout.split()} == wanted
+    for path in tmp_path.iterdir():
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", path
