@@ -156,7 +156,11 @@ OVERFLOW = """(width) => {
   const innermost = past.filter(el => !past.some(other => other !== el && el.contains(other)));
   const step = el => el.tagName.toLowerCase() + (el.id ? "#" + el.id : "")
     + (el.classList.length ? "." + [...el.classList].join(".") : "");
-  return innermost.slice(0, 8).map(el => {
+  // At most four from each part of the page (header, main ...), so one part cannot hide another.
+  const region = el => [...document.body.children].find(top => top.contains(el));
+  const shown = innermost.filter((el, i) =>
+    innermost.slice(0, i).filter(other => region(other) === region(el)).length < 4);
+  return shown.map(el => {
     const path = [];
     for (let at = el; at && at !== document.body && path.length < 4; at = at.parentElement) {
       path.unshift(step(at));
