@@ -8,13 +8,14 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.requirements-installed
 
 
-.PHONY: demo test venv services services-down services-status lint typecheck imports check migrate clean help
+.PHONY: demo test venv services services-down services-status lint typecheck imports check migrate clean help screenshots
 
 help:
 	@echo "make demo           start services, migrate, demo login, workload, web+collector+worker"
 	@echo "make test           start services and run the whole test suite"
 	@echo "make services-down  stop RabbitMQ, Kafka and Redis started by ops/up.sh"
 	@echo "make check          ruff, mypy and the import contracts (lint-imports)"
+	@echo "make screenshots    every page of a running demo at 1440 and 390 px, light and dark"
 
 # Reinstall only when requirements.txt changes.
 $(STAMP): requirements.txt
@@ -56,6 +57,10 @@ imports: venv
 	$(BIN)/lint-imports --no-cache
 
 check: lint typecheck imports
+
+# Every page of a running `make demo`, saved in var/screenshots/ (options: SCREENSHOTS_ARGS).
+screenshots: venv
+	$(BIN)/python scripts/screenshots.py $(SCREENSHOTS_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .import_linter_cache

@@ -1,0 +1,202 @@
+#!/usr/bin/env python3
+"""Log in to a running dashboard and save every page at 1440 and 390 px, light and dark.
+
+The pages are those of ``tests/support/pages.py`` (the list the every-page
+browser tests check). The queue, exchange, topic, consumer group, dead letter
+and job the detail pages show are found through the running dashboard's JSON
+API; a page whose subject does not exist there yet is left out and said so.
+Each page is saved as ``<out>/<page>-<width>-<theme>.png`` (the whole page,
+not only the screen) and the files are printed, one a line.
+
+Defaults match ``make demo``: http://127.0.0.1:8000, the login ``demo-admin``
+(an admin sees every page) and the password in ``var/demo-password``. Chromium
+is Debian's (``chromium`` on the PATH), driven by Playwright.
+
+    make screenshots
+    .venv/bin/python scripts/screenshots.py --url http://127.0.0.1:8000 --only overview,jobs
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+from dataclasses import fields, replace
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+WIDTHS = {1440: 900, 390: 844}
+THEMES = ("light", "dark")
+
+
+def options(argv: list[str] | None = None) -> argparse.Namespace:
+    state = Path(os.environ.get("MQB_STATE_DIR", ROOT / "var"))
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--url", default=os.environ.get("MQB_SCREENSHOTS_URL", ""))
+    parser.add_argument("--username", default=os.environ.get("MQB_SCREENSHOTS_USER", "demo-admin"))
+    parser.add_argument("--password", default=os.environ.get("MQB_SCREENSHOTS_PASSWORD", ""))
+    parser.add_argument("--password-file", default=str(state / "demo-password"))
+    parser.add_argument("--out", default=str(ROOT / "var" / "screenshots"))
+    parser.add_argument("--only", default="", help="comma-separated page names (default: all)")
+    parser.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium")
+    args = parser.parse_args(argv)
+    if not args.url:
+        bind = os.environ.get("MQB_BIND", "127.0.0.1")
+        args.url = f"http://{bind}:{os.environ.get('MQB_PORT', '8000')}"
+    args.url = args.url.rstrip("/")
+    if not args.password:
+        try:
+            args.password = Path(args.password_file).read_text().strip()
+        except OSError:
+            parser.error(f"no --password, MQB_SCREENSHOTS_PASSWORD or {args.password_file}")
+    return args
+
+
+def setup_django() -> None:
+    """The page list is built from the dashboard's URL names: load its settings."""
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
+    import django
+
+    django.setup()
+
+
+def get_json(context: Any, url: str) -> Any:
+    response = context.request.get(url)
+    return response.json() if response.ok else None
+
+
+def first(items: list[dict[str, Any]] | None, prefer: Any = None) -> dict[str, Any] | None:
+    """The first item ``prefer`` likes, else the first item, else None."""
+    items = items or []
+    return next((i for i in items if prefer and prefer(i)), items[0] if items else None)
+
+
+def discover(context: Any, url: str) -> tuple[Any, set[str]]:
+    """The targets found in the running dashboard, and the names of those not found."""
+    from tests.support.pages import PLACEHOLDER
+
+    found: dict[str, Any] = {}
+    clusters = (get_json(context, f"{url}/api/clusters/health") or {}).get("clusters", [])
+    rabbit = first([c for c in clusters if c.get("kind") == "rabbitmq"])
+    kafka = first([c for c in clusters if c.get("kind") == "kafka"])
+    if rabbit:
+        slug = found["rabbitmq"] = rabbit["slug"]
+        queues = get_json(context, f"{url}/api/clusters/{slug}/rabbitmq/queues") or {}
+        queue = first(queues.get("items"), lambda q: q.get("dead_letter_exchange"))
+        if queue:
+            found.update(vhost=queue["vhost"], queue=queue["name"])
+        exchanges = get_json(context, f"{url}/api/clusters/{slug}/rabbitmq/exchanges") or {}
+        named = [
+            x for x in exchanges.get("items", []) if x["name"] and not x["name"].startswith("amq.")
+        ]
+        exchange = first(named, lambda x: queue and x["vhost"] == queue["vhost"])
+        if exchange:
+            found["exchange"] = exchange["name"]
+            found.setdefault("vhost", exchange["vhost"])
+    if kafka:
+        slug = found["kafka"] = kafka["slug"]
+        topics = get_json(context, f"{url}/api/clusters/{slug}/kafka/topics") or {}
+        topic = first(
+            [t for t in topics.get("topics", []) if not t.get("internal")],
+            lambda t: (t.get("messages") or 0) > 0,
+        )
+        if topic:
+            found["topic"] = topic["name"]
+        groups = get_json(context, f"{url}/api/clusters/{slug}/kafka/groups") or {}
+        group = first(groups.get("groups"), lambda g: g.get("has_commits"))
+        if group:
+            found["group"] = group["group_id"]
+    letter = first((get_json(context, f"{url}/api/deadletters/letters") or {}).get("items"))
+    if letter:
+        found["letter"] = letter["id"]
+    job = first(
+        (get_json(context, f"{url}/api/jobs") or {}).get("jobs"),
+        lambda j: j.get("state") == "done",
+    )
+    if job:
+        found["job"] = job["id"]
+    missing = {f.name for f in fields(PLACEHOLDER)} - set(found)
+    return replace(PLACEHOLDER, **found), missing
+
+
+def needs(name: str) -> set[str]:
+    """The targets a page's path is made of: those that change it when they change."""
+    from tests.support.pages import PLACEHOLDER, every_page
+
+    base = {p.name: p.path for p in every_page(PLACEHOLDER)}
+    wanted = set()
+    for field in fields(PLACEHOLDER):
+        other: Any = 2 if field.type in ("int", int) else "other"
+        changed = {p.name: p.path for p in every_page(replace(PLACEHOLDER, **{field.name: other}))}
+        if changed.get(name) != base.get(name):
+            wanted.add(field.name)
+    return wanted
+
+
+def log_in(page: Any, url: str, username: str, password: str) -> None:
+    page.goto(f"{url}/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{url}/", timeout=15_000)
+
+
+def shoot(page: Any, url: str, page_info: Any, out: Path) -> list[Path]:
+    saved = []
+    for theme in THEMES:
+        page.emulate_media(color_scheme=theme)
+        for width, height in WIDTHS.items():
+            page.set_viewport_size({"width": width, "height": height})
+            page.goto(url + page_info.path)
+            if page_info.ready:
+                page.wait_for_selector(page_info.ready, timeout=20_000)
+            if page_info.press:
+                page.click(page_info.press)
+            path = out / f"{page_info.name}-{width}-{theme}.png"
+            page.screenshot(path=str(path), full_page=True)
+            saved.append(path)
+    return saved
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = options(argv)
+    setup_django()
+    from playwright.sync_api import sync_playwright
+
+    from tests.support.pages import ANONYMOUS, every_page
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    only = {n for n in args.only.split(",") if n}
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=args.chromium, headless=True, args=["--no-sandbox", "--disable-gpu"]
+        )
+        anonymous = browser.new_context()
+        context = browser.new_context()
+        page = context.new_page()
+        log_in(page, args.url, args.username, args.password)
+        targets, missing = discover(context, args.url)
+        saved: list[Path] = []
+        for page_info in every_page(targets):
+            if only and page_info.name not in only:
+                continue
+            lacking = needs(page_info.name) & missing
+            if lacking:
+                print(f"# {page_info.name}: left out, none found: {', '.join(sorted(lacking))}")
+                continue
+            if page_info.role == ANONYMOUS:
+                saved += shoot(anonymous.new_page(), args.url, page_info, out)
+            else:
+                saved += shoot(page, args.url, page_info, out)
+        browser.close()
+    for path in saved:
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
