@@ -47,6 +47,19 @@ def login(page, url: str) -> None:
     page.wait_for_url(url + "/")
 
 
+def confirm_click(page, selector: str) -> None:
+    """Click a data-confirm button and accept the page's own dialog when it shows one."""
+    with page.expect_navigation():
+        page.click(selector)
+        try:
+            page.wait_for_selector("dialog[open]", timeout=1500)
+        except Exception:
+            return
+        page.locator(
+            "dialog[open] .btn-primary, dialog[open] .btn-danger, dialog[open] [value=confirm]"
+        ).first.click()
+
+
 def test_it_requeues_a_dead_letter_by_click_and_it_arrives_at_its_origin(
     browser, dlq_daphne, rabbitmq_vhost
 ):
@@ -79,16 +92,18 @@ def test_it_requeues_a_dead_letter_by_click_and_it_arrives_at_its_origin(
     page.wait_for_selector("#requeue-button")
     assert '"order": 0' in page.inner_text("#letter-body")
 
-    questions: list[str] = []
+    native: list[str] = []
 
     def accept(dialog) -> None:
-        questions.append(dialog.message)
+        native.append(dialog.message)
         dialog.accept()
 
     page.on("dialog", accept)
-    page.click("#requeue-button")
+    question = page.locator("form:has(#requeue-button)").get_attribute("data-confirm")
+    assert question.startswith(f"Requeue dead letter #{letter['id']}")
+    confirm_click(page, "#requeue-button")
     page.wait_for_selector("#letter-status >> text=requeued")
-    assert questions and questions[0].startswith(f"Requeue dead letter #{letter['id']}")
+    assert native == [], "the page's own dialog asks, never window.confirm"
     assert "deadletter.requeue" in page.inner_text("table.audit")
 
     # Playwright's sync API keeps an event loop in this thread: read from another one.
@@ -129,8 +144,7 @@ def test_it_requeues_a_kafka_dead_letter_by_click_to_its_origin_topic(
     page = browser.new_page()
     login(page, url)
     page.goto(f"{url}/deadletters/{letter_id}/")
-    page.on("dialog", lambda dialog: dialog.accept())
-    page.click("#requeue-button")
+    confirm_click(page, "#requeue-button")
     page.wait_for_selector("#letter-status >> text=requeued")
 
     [(got_key, value, headers)] = flow.read_topic(origin, 1)
@@ -215,7 +229,7 @@ def test_a_group_requeue_moves_its_progress_bar_live_and_ends_with_the_verdict(
     group.locator("input[name=rate_limit]").fill(str(BULK_RATE))
     group.locator("button", has_text="Requeue group").click()
     page.wait_for_url("**/jobs/*/")
-    assert questions and f"Requeue the {BULK_LETTERS} pending dead letters" in questions[0]
+    assert questions and f"Requeue the {BULK_LETTERS} dead letters of this group" in questions[0]
     page.evaluate("() => { window.__requeueWatch = true; }")
     page.wait_for_selector('#live-state[data-state="open"]', timeout=10_000)
     what = page.inner_text(".job-what")
