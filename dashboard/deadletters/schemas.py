@@ -174,6 +174,11 @@ class DeadLetterGroupOut(Out):
     pending: int
     requeued: int = Field(description="requeued, including those that came back")
     failed_again: int = Field(description="requeued ones that dead-lettered again")
+    claimable: int = Field(
+        description="what a group requeue takes now (pending or requeue_failed): "
+        "send it as expect, with last_id as upto"
+    )
+    last_id: int = Field(description="the group's highest letter id")
     first_seen: DateTimeText | None
     last_seen: DateTimeText | None
 
@@ -349,6 +354,12 @@ class PurgedOut(Out):
 
 class BulkRequeueIn(SelectionIn):
     rate_limit: RateLimit = None
+    expect: int | None = Field(
+        None, ge=0, le=MAX_ID, description="how many letters confirmed; another count refuses"
+    )
+    upto: int | None = Field(
+        None, ge=1, le=MAX_ID, description="leave out letters with a higher id"
+    )
 
 
 class JobOfRequeueOut(Out):
@@ -371,6 +382,9 @@ class JobOfRequeueOut(Out):
     rate: float | None = Field(description="messages per second")
     verdict: str
     result: dict[str, Any] = Field(description="the exact outcome")
+    counts: dict[str, int] = Field(
+        default_factory=dict, description="requeued, came_back: read from the letters now"
+    )
     url: str = Field(description="the job's page")
 
 
