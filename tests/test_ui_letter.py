@@ -46,6 +46,8 @@ for row in spec.get("letters", []):
     row.setdefault("first_failed_at", timezone.now())
     letter = DeadLetter.objects.create(cluster=clusters["test-rabbitmq"], body=body, **row)
     ids.append(letter.pk)
+for pk, status in spec.get("status", []):
+    DeadLetter.objects.filter(pk=pk).update(status=status)
 for row in spec.get("jobs", []):
     ids.append(Job.objects.create(**row).pk)
 print(json.dumps(ids))
@@ -415,6 +417,24 @@ def test_the_group_requeue_takes_exactly_the_count_the_user_confirmed(browser, r
     assert page.inner_text('#job [data-field="total"]') == str(confirmed)
     assert confirmed == 4
     assert "4 dead letters" in page.inner_text(".job-what")
+
+
+def test_a_group_requeue_whose_letters_changed_since_confirmation_says_so(browser, rabbit):
+    url, env, vhost, queue = rabbit
+    dlq, group = f"{queue}.dlq", uuid.uuid4().hex[:16]
+    rows = [letter_row(queue, dlq, b"{}", vhost=vhost, fingerprint=group) for _ in range(3)]
+    ids = run_script(env, SEED, {"letters": rows})
+    page, _native = login(browser, url)
+    page.goto(f"{url}/deadletters/?dlq={quote(dlq)}")
+    form = page.locator("table.groups tbody tr[data-group] form")
+    assert "Requeue the 3 " in (form.get_attribute("data-confirm") or "")
+    # Someone else discards one of them while the user reads the question.
+    run_script(env, SEED, {"status": [[ids[0], "discarded"]]})
+    confirm(page, form.locator("button", has_text="Requeue group"))
+    assert "/jobs/" not in page.url
+    assert "You confirmed 3 dead letters, but 2 of them can be requeued now" in page.inner_text(
+        "main"
+    )
 
 
 RUNNING = """() => ({
