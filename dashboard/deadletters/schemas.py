@@ -295,6 +295,11 @@ class RequeueIn(In):
     routing_key: str | None = None
     topic: str | None = Field(None, description="Kafka target topic")
     body: str | None = Field(None, description="edited body (validated when the letter is JSON)")
+    body_encoding: Literal["text", "msgpack", "base64", "hex"] | None = Field(
+        None,
+        description="how body is written: text (UTF-8, the default), msgpack (JSON that is "
+        "sent as MessagePack), base64 or hex (any bytes)",
+    )
     headers: HeadersIn = None
 
 
