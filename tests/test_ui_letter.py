@@ -203,6 +203,21 @@ def test_letter_status_and_job_states_are_badges_and_job_kinds_are_titles(browse
     assert native == []
 
 
+def test_the_letter_status_badge_follows_the_letter_without_a_reload(browser, rabbit):
+    url, env, vhost, queue = rabbit
+    [letter_id] = run_script(
+        env, SEED, {"letters": [letter_row(queue, f"{queue}.dlq", b"{}", vhost=vhost)]}
+    )
+    page, _native = login(browser, url)
+    page.goto(f"{url}/deadletters/{letter_id}/")
+    page.evaluate("() => { window.__sameLetterPage = true; }")
+    run_script(env, SEED, {"status": [[letter_id, "discarded"]]})
+    badge = page.wait_for_selector("#letter-status .badge[data-status=discarded]", timeout=15_000)
+    assert badge.inner_text() == "Discarded"
+    assert "badge-muted" in (badge.get_attribute("class") or "").split()
+    assert page.evaluate("() => window.__sameLetterPage === true")
+
+
 # -- edit and requeue: MessagePack stays MessagePack, binary as base64 or hex -------
 
 
