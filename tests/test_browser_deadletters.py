@@ -211,7 +211,7 @@ def test_a_group_requeue_moves_its_progress_bar_live_and_ends_with_the_verdict(
     group.locator("button", has_text="Requeue group").click()
     question = confirm_in_dialog(page)
     page.wait_for_url("**/jobs/*/")
-    assert f"Requeue the {BULK_LETTERS} pending dead letters" in question
+    assert f"Requeue the {BULK_LETTERS} dead letters of this group" in question
     page.evaluate("() => { window.__requeueWatch = true; }")
     page.wait_for_selector('#live-state[data-state="open"]', timeout=10_000)
     what = page.inner_text(".job-what")

@@ -476,6 +476,8 @@ async def requeue_bulk(
         ids=ids,
         spec=spec,
         rate_limit=bulk.rate_limit_of(payload.rate_limit),
+        expect=payload.expect,
+        upto=payload.upto,
         request=request,
     )
     return Status(202, {"job": await sync_to_async(control.job_json)(job)})

@@ -19,6 +19,7 @@ from brokers.decode import decode_body, decode_headers, decode_x_death
 from brokers.decode.fingerprint import class_name
 from brokers.decode.values import from_json, kafka_headers_from_json
 from brokers.registry import kind_named
+from dashboard.core.display import label
 from dashboard.core.params import InvalidInput, parse_moment
 from dashboard.models import AuditEntry, DeadLetter
 
@@ -81,6 +82,10 @@ class InboxFilter:
             "group": self.group,
         }
         return {k: v for k, v in values.items() if v}
+
+
+CLAIMABLE_STATUSES = (DeadLetter.Status.PENDING, DeadLetter.Status.REQUEUE_FAILED)
+"""The statuses a requeue takes (``requeue.CLAIMABLE``)."""
 
 
 def filtered(spec: InboxFilter) -> QuerySet[DeadLetter]:
@@ -177,6 +182,9 @@ def get_inbox_groups(spec: InboxFilter, page: int = 1) -> Page[dict[str, Any]]:
             failed_again=Count("id", filter=Q(status=status.FAILED_AGAIN)),
             requeue_failed=Count("id", filter=Q(status=status.REQUEUE_FAILED)),
             discarded=Count("id", filter=Q(status=status.DISCARDED)),
+            # What a group requeue would take (its confirmation counts these), up to last_id.
+            claimable=Count("id", filter=Q(status__in=CLAIMABLE_STATUSES)),
+            last_id=Max("id"),
             first_seen=Min("captured_at"),
             last_seen=Max("captured_at"),
             kind=Max("cluster__kind"),
@@ -250,20 +258,14 @@ def get_dead_letter_detail(letter_id: int) -> dict[str, Any]:
     props = letter.properties if isinstance(letter.properties, dict) else {}
     content_type = str(props.get("content_type") or "")
     encoding = str(props.get("content_encoding") or "")
-    timeline: list[tuple[datetime | None, str]] = [
-        (letter.first_failed_at, "first failure"),
-        (letter.last_failed_at, f"last failure (attempt {letter.attempts})"),
-        (letter.captured_at, f"captured from {letter.dlq}"),
-    ]
-    if letter.acted_at:
-        who = letter.acted_by.get_username() if letter.acted_by else "system"
-        timeline.append((letter.acted_at, f"{letter.get_status_display()} by {who}"))
     mine = Q(target=audit_target(letter.pk))
     if letter.claim_job is not None:
         # A bulk job writes its start and end (and revivals), not one entry per letter.
         job = letter.claim_job
         mine |= Q(target=f"job #{job}") | Q(target="deadletters", parameters__job=job)
     entries = list(AuditEntry.objects.filter(mine).order_by("time"))
+    for entry in entries:
+        entry.where = requeue_where(entry.parameters)  # type: ignore[attr-defined]
     deadletters = kind_named(letter.cluster.kind).deadletters
     keyed = deadletters is not None and deadletters.keyed
     # A null value (a tombstone) is shown as null, as the topic browser does, not as empty.
@@ -287,9 +289,65 @@ def get_dead_letter_detail(letter_id: int) -> dict[str, Any]:
         "history": _history(letter.failure_details),
         "headers": decode_headers(raw),
         "x_death": decode_x_death(raw) if isinstance(raw, dict) else (),
-        "timeline": [(when, what) for when, what in timeline if when is not None],
+        "timeline": _timeline(letter, entries),
         "audit": entries,
     }
+
+
+def requeue_where(parameters: Any) -> str:
+    """Where an audited requeue sent a letter ("(default) / orders", "topic orders"), or ""."""
+    if not isinstance(parameters, dict):
+        return ""
+    if parameters.get("topic"):
+        return f"topic {parameters['topic']}"
+    if "exchange" in parameters or "routing_key" in parameters:
+        exchange = str(parameters.get("exchange") or "") or "(default)"
+        return f"exchange {exchange} / {parameters.get('routing_key') or ''}"
+    return ""
+
+
+def _timeline(letter: DeadLetter, entries: list[AuditEntry]) -> list[tuple[datetime, str]]:
+    """What happened to the letter, each event labelled by what happened then, oldest first."""
+    events: list[tuple[datetime | None, str]] = [
+        (letter.first_failed_at, "first failure"),
+        (letter.last_failed_at, f"last failure (attempt {letter.attempts})"),
+        (letter.captured_at, f"captured from {letter.dlq}"),
+    ]
+    own = audit_target(letter.pk)
+    requeued_seen = False
+    for entry in entries:
+        if entry.target != own:
+            continue
+        who = entry.username or "system"
+        where = requeue_where(entry.parameters)
+        to = f" to {where}" if where else ""
+        if entry.action.endswith(".requeue"):
+            if entry.outcome == AuditEntry.Outcome.OK:
+                requeued_seen = True
+                events.append((entry.time, f"requeued by {who}{to}"))
+            elif entry.outcome == AuditEntry.Outcome.FAILED:
+                events.append((entry.time, f"requeue by {who}{to} failed: {entry.detail}"))
+        elif entry.outcome == AuditEntry.Outcome.OK:
+            events.append((entry.time, f"{label(entry.action.rsplit('.', 1)[-1])} by {who}"))
+    if letter.acted_at:
+        who = letter.acted_by.get_username() if letter.acted_by else "system"
+        came_back = letter.status == DeadLetter.Status.FAILED_AGAIN
+        if letter.status == DeadLetter.Status.REQUEUED or came_back:
+            if not requeued_seen:
+                job = f" in job #{letter.claim_job}" if letter.claim_job is not None else ""
+                events.append(
+                    (letter.acted_at, f"requeued by {who}{job} to {origin_label(letter)}")
+                )
+        else:
+            events.append((letter.acted_at, f"{letter.get_status_display()} by {who}"))
+    if letter.failed_again_as_id is not None:
+        again = DeadLetter.objects.filter(pk=letter.failed_again_as_id).values_list(
+            "captured_at", flat=True
+        )
+        for when in again:
+            events.append((when, f"came back as dead letter #{letter.failed_again_as_id}"))
+    dated = [(when, what) for when, what in events if when is not None]
+    return sorted(dated, key=lambda event: event[0])
 
 
 def _history(details: Any) -> list[dict[str, Any]]:

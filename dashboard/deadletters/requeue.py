@@ -29,7 +29,7 @@ from django.db.models import F
 from django.http import HttpRequest
 from django.utils import timezone
 
-from brokers.base import BrokerError, BrokerUnavailable
+from brokers.base import BrokerError, BrokerUnavailable, validate
 from brokers.base.deadletters import (
     DeadLetters,
     Edit,
@@ -45,11 +45,12 @@ from dashboard.core.clusters import get_cluster_config
 from dashboard.core.params import InvalidInput
 from dashboard.core.roles import OPERATOR
 from dashboard.deadletters.common import User, require_role
-from dashboard.deadletters.inbox import audit_target
+from dashboard.deadletters.edit_body import EditError
+from dashboard.deadletters.inbox import CLAIMABLE_STATUSES, audit_target
 from dashboard.models import AuditEntry, DeadLetter
 
 REQUEUING = "requeuing"
-CLAIMABLE = (DeadLetter.Status.PENDING, DeadLetter.Status.REQUEUE_FAILED)
+CLAIMABLE = CLAIMABLE_STATUSES
 MAX_DIFF_LINES = 400
 
 
@@ -146,7 +147,7 @@ def _check_edit(
             try:
                 json.loads(edit.body)
             except ValueError as exc:
-                raise InvalidInput(f"the edited body is not valid JSON: {exc}") from None
+                raise EditError("body", f"the edited body is not valid JSON: {exc}") from None
         old = letter.body.decode("utf-8", "replace").splitlines()
         new = edit.body.decode("utf-8", "replace").splitlines()
         lines = list(difflib.unified_diff(old, new, "before", "after", lineterm=""))
@@ -155,7 +156,9 @@ def _check_edit(
         try:
             before, after = deadletters.edited_headers(letter, edit.headers)
         except InvalidLetter as exc:
-            raise InvalidInput(str(exc)) from None
+            raise EditError("headers", str(exc)) from None
+        except validate.InvalidValue as exc:
+            raise EditError("headers", exc.message) from None
         diff["headers"] = {
             "added": sorted(set(after) - set(before)),
             "removed": sorted(set(before) - set(after)),

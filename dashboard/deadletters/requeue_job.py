@@ -28,6 +28,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
+from django.db.models import Count
 from django.http import HttpRequest
 
 from brokers.base import BrokerError
@@ -44,8 +45,15 @@ KIND = "deadletters.requeue"  # its runner, title and page template: control.RUN
 MAX_SELECTION = 1_000_000
 
 
-def _freeze(ids: list[int] | None, spec: InboxFilter | None) -> list[int]:
+class SelectionChanged(InvalidInput):
+    """The letters that match now are not as many as the user confirmed: nothing started."""
+
+
+def _freeze(ids: list[int] | None, spec: InboxFilter | None, upto: int | None) -> list[int]:
     rows = DeadLetter.objects.filter(status__in=CLAIMABLE)
+    if upto is not None:
+        # Only letters that existed when the user was asked: later ones are not swept in.
+        rows = rows.filter(pk__lte=upto)
     if ids is not None:
         # In chunks: SQLite allows at most 32,766 parameters per statement.
         chosen: list[int] = []
@@ -86,20 +94,32 @@ async def do_start_bulk_requeue(
     ids: list[int] | None = None,
     spec: InboxFilter | None = None,
     rate_limit: Any = None,
+    expect: int | None = None,
+    upto: int | None = None,
     request: HttpRequest | None = None,
 ) -> Job:
     """Freeze the selection and hand it to the worker; returns the Job (watch it at its url).
 
     ``rate_limit``: messages per second, in (0, ``jobs.MAX_RATE``]; empty or 0
-    for the default (``MQB_DLQ_REQUEUE_RATE``, 0: no limit).
+    for the default (``MQB_DLQ_REQUEUE_RATE``, 0: no limit). ``upto``: the
+    highest letter id the user was shown (later letters are left out);
+    ``expect``: how many letters the user confirmed. When the frozen selection
+    is not that many (letters were requeued, discarded or purged meanwhile),
+    nothing starts: SelectionChanged says how many match now.
     """
     await require_role(user, OPERATOR, action=KIND, slug="", target="deadletters", request=request)
     rate = rate_limit_of(rate_limit)
     if rate is None:
         rate = control.parse_rate_limit(settings.MQB_DLQ_REQUEUE_RATE, zero_is_none=True)
-    selection = await sync_to_async(_freeze)(ids, spec)
+    selection = await sync_to_async(_freeze)(ids, spec, upto)
     if not selection:
         raise InvalidInput("no pending dead letter matches: nothing to requeue")
+    if expect is not None and len(selection) != expect:
+        raise SelectionChanged(
+            f"You confirmed {expect:,} dead letter{'s' if expect != 1 else ''}, but"
+            f" {len(selection):,} of them can be requeued now (others were requeued, discarded"
+            " or purged meanwhile). Nothing was started: check the counts and confirm again."
+        )
     description: dict[str, Any] = {"letters": len(selection)}
     if ids is None and spec is not None:
         description["filter"] = spec.as_params()
@@ -147,9 +167,17 @@ async def run_requeue_job(run: runner.JobRun) -> runner.JobOutcome:
         claimed = sync_to_async(requeue_batch.claim_batch)(job.pk, ids)
         return asyncio.ensure_future(claimed), ids
 
+    def rate() -> float | None:
+        # Letters per second since the start (or the last resume), once some were sent.
+        elapsed = time.monotonic() - started
+        sent = position - start_position
+        return sent / elapsed if sent > 0 and elapsed > 0 else None
+
     try:
         while position < total:
-            command = await run.checkpoint(done=position, total=total, failed=job.failed)
+            command = await run.checkpoint(
+                done=position, total=total, failed=job.failed, rate=rate()
+            )
             while command == runner.JobCommand.PAUSE:
                 await asyncio.sleep(run.step)
                 command = await run.checkpoint(done=position, total=total, failed=job.failed)
@@ -158,7 +186,9 @@ async def run_requeue_job(run: runner.JobRun) -> runner.JobOutcome:
                 # Wait for this batch's slot (the rate holds over the whole run),
                 # in short steps: a pause or cancel meanwhile is obeyed before sending.
                 wait = started + (position - start_position) / job.rate_limit - time.monotonic()
-                command = await run.wait(wait, done=position, total=total, failed=job.failed)
+                command = await run.wait(
+                    wait, done=position, total=total, failed=job.failed, rate=rate()
+                )
                 if command == runner.JobCommand.PAUSE:
                     continue
             if command == runner.JobCommand.CANCEL:
@@ -213,6 +243,18 @@ async def _outcome(job_id: int, state: str, head: str, done: int, total: int) ->
         failed=counts["failed"],
         result={**counts, "errors": errors},
     )
+
+
+def live_counts(job: Job) -> dict[str, int]:
+    """The job's letters now: how many it requeued, and how many of those came back since."""
+    rows = DeadLetter.objects.filter(
+        claim_job=job.pk,
+        status__in=(DeadLetter.Status.REQUEUED, DeadLetter.Status.FAILED_AGAIN),
+    )
+    by_status = {r["status"]: r["n"] for r in rows.values("status").annotate(n=Count("id"))}
+    came_back = by_status.get(DeadLetter.Status.FAILED_AGAIN, 0)
+    requeued = by_status.get(DeadLetter.Status.REQUEUED, 0) + came_back
+    return {"requeued": requeued, "came_back": came_back}
 
 
 def _first_errors(job_id: int) -> list[str]:

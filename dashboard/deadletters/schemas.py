@@ -179,6 +179,11 @@ class DeadLetterGroupOut(Out):
     failed_again: int = Field(description="requeued ones that dead-lettered again")
     requeue_failed: int = Field(description="a requeue was tried and failed")
     discarded: int
+    claimable: int = Field(
+        description="what a group requeue takes now (pending or requeue_failed): "
+        "send it as expect, with last_id as upto"
+    )
+    last_id: int = Field(description="the group's highest letter id")
     first_seen: DateTimeText | None
     last_seen: DateTimeText | None
 
@@ -295,6 +300,11 @@ class RequeueIn(In):
     routing_key: str | None = None
     topic: str | None = Field(None, description="Kafka target topic")
     body: str | None = Field(None, description="edited body (validated when the letter is JSON)")
+    body_encoding: Literal["text", "msgpack", "base64", "hex"] | None = Field(
+        None,
+        description="how body is written: text (UTF-8, the default), msgpack (JSON that is "
+        "sent as MessagePack), base64 or hex (any bytes)",
+    )
     headers: HeadersIn = None
 
 
@@ -354,6 +364,12 @@ class PurgedOut(Out):
 
 class BulkRequeueIn(SelectionIn):
     rate_limit: RateLimit = None
+    expect: int | None = Field(
+        None, ge=0, le=MAX_ID, description="how many letters confirmed; another count refuses"
+    )
+    upto: int | None = Field(
+        None, ge=1, le=MAX_ID, description="leave out letters with a higher id"
+    )
 
 
 class JobOfRequeueOut(Out):
@@ -376,6 +392,9 @@ class JobOfRequeueOut(Out):
     rate: float | None = Field(description="messages per second")
     verdict: str
     result: dict[str, Any] = Field(description="the exact outcome")
+    counts: dict[str, int] = Field(
+        default_factory=dict, description="requeued, came_back: read from the letters now"
+    )
     url: str = Field(description="the job's page")
 
 

@@ -19,8 +19,9 @@ from django.utils import timezone
 
 from brokers.base import BrokerUnavailable
 from dashboard.core.audit import record
+from dashboard.core.display import label
 from dashboard.core.roles import OPERATOR, has_role
-from dashboard.jobs.events import JobOut, JobProgress
+from dashboard.jobs.events import COUNTS, JobOut, JobProgress
 from dashboard.models import AuditEntry, Cluster, Job
 
 log = logging.getLogger(__name__)
@@ -33,12 +34,16 @@ class JobKind:
     """A kind of job: its runner, and how the job page names it and says what it does.
 
     ``runner`` is the dotted path of ``async def run(run: JobRun) -> JobOutcome``;
-    ``template`` is included by the job page with ``job`` and ``p`` (its parameters).
+    ``template`` is included by the job page with ``job`` and ``p`` (its parameters);
+    ``counts``, if set, the dotted path of ``def counts(job: Job) -> dict[str, int]``:
+    what the job's page shows read now from what the job touched (it may change after
+    the job ended, e.g. requeued letters that came back).
     """
 
     runner: str
     title: str
     template: str
+    counts: str = ""
 
 
 RUNNERS: dict[str, JobKind] = {
@@ -49,9 +54,11 @@ RUNNERS: dict[str, JobKind] = {
         "dashboard.deadletters.requeue_job.run_requeue_job",
         "requeue dead letters",
         "deadletters/_requeue_job.html",
+        "dashboard.deadletters.requeue_job.live_counts",
     ),
 }
 """Job kind -> its :class:`JobKind`."""
+COUNTS.update({kind: job.counts for kind, job in RUNNERS.items() if job.counts})
 
 LIVE = (Job.State.QUEUED, Job.State.RUNNING, Job.State.PAUSED)
 MAX_RATE = 1_000_000.0
@@ -93,6 +100,13 @@ def parse_rate_limit(value: Any, *, zero_is_none: bool = False) -> float | None:
             " (or empty for no limit)"
         )
     return rate
+
+
+def kind_title(kind: str) -> str:
+    """How pages name a job kind ("Requeue dead letters"); an unknown kind reads as words."""
+    known = RUNNERS.get(kind)
+    title = known.title if known is not None else label(kind)
+    return title[:1].upper() + title[1:]
 
 
 def group_name(job_id: int) -> str:

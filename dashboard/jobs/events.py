@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any, Literal, cast
 
 from django.urls import reverse
+from django.utils.module_loading import import_string
 from ninja import Field
 
 from dashboard.core.api import DateTimeText, Out
@@ -23,6 +24,18 @@ JobState = Literal["queued", "running", "paused", "cancelled", "done", "failed"]
 
 def _when(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
+
+
+COUNTS: dict[str, str] = {}
+"""Job kind -> dotted path of its ``counts(job)`` (filled from ``control.RUNNERS``)."""
+
+
+def _counts(job: Job) -> dict[str, int]:
+    path = COUNTS.get(job.kind)
+    if not path:
+        return {}
+    counts: dict[str, int] = import_string(path)(job)
+    return counts
 
 
 class JobOut(Out):
@@ -48,6 +61,11 @@ class JobOut(Out):
         description="exact outcome; for a move: moved, total, reason, error, "
         "in_doubt, possible_duplicates, published, failed, elapsed, rate"
     )
+    counts: dict[str, int] = Field(
+        default_factory=dict,
+        description="counts read now from what the job touched, by kind; for a dead-letter "
+        "requeue: requeued, came_back (requeued letters that failed again since)",
+    )
     url: str = Field(description="the job's page")
 
     @classmethod
@@ -71,6 +89,7 @@ class JobOut(Out):
             rate=job.rate,
             verdict=job.verdict,
             result=job.result,
+            counts=_counts(job),
             url=reverse("job", args=[job.pk]),
         )
 

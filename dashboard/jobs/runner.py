@@ -86,7 +86,13 @@ class JobRun:
         return self.command
 
     async def wait(
-        self, seconds: float, *, done: int, total: int | None, failed: int = 0
+        self,
+        seconds: float,
+        *,
+        done: int,
+        total: int | None,
+        failed: int = 0,
+        rate: float | None = None,
     ) -> JobCommand:
         """Sleep up to ``seconds`` in short steps; return early when paused or cancelled.
 
@@ -97,7 +103,7 @@ class JobRun:
         command = self.command
         while command == JobCommand.RUN and (left := end - time.monotonic()) > 0:
             await asyncio.sleep(min(left, self.step))
-            command = await self.checkpoint(done=done, total=total, failed=failed)
+            command = await self.checkpoint(done=done, total=total, failed=failed, rate=rate)
         return command
 
     def _save(self, done: int, total: int | None, rate: float | None, failed: int) -> Job:
@@ -115,7 +121,9 @@ async def push(job: Job) -> None:
     if layer is None:
         return
     try:
-        await layer.group_send(group_name(job.pk), JobProgress.of_job(job).as_json())
+        # Reading the job's counts touches the database: off the event loop.
+        event = await sync_to_async(JobProgress.of_job)(job)
+        await layer.group_send(group_name(job.pk), event.as_json())
     except Exception:
         log.warning("could not push job #%s to its watchers", job.pk, exc_info=True)
 

@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from dashboard.browse.rabbitmq import NotFound, get_rabbitmq_config
+from dashboard.core import display
 from dashboard.core.params import InvalidInput
 from dashboard.core.roles import OPERATOR, has_role
 from dashboard.jobs import control
@@ -28,7 +29,10 @@ CONTROLS = {
 
 @require_GET
 def job_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "jobs/list.html", {"jobs": control.get_recent_jobs()})
+    jobs = control.get_recent_jobs()
+    for job in jobs:
+        job.title = control.kind_title(job.kind)  # type: ignore[attr-defined]
+    return render(request, "jobs/list.html", {"jobs": jobs})
 
 
 @require_GET
@@ -40,6 +44,8 @@ def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
     context = {
         "job": job,
         "job_kind": control.RUNNERS.get(job.kind),
+        "job_title": control.kind_title(job.kind),
+        "state_tone": display.tone(job.state),
         "job_data": control.job_json(job),
         "can_control": has_role(request.user, OPERATOR),
         "stale_after": settings.MQB_JOB_STALE_AFTER,

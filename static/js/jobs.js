@@ -14,14 +14,8 @@
     unauthenticated: "Live updates: your session has ended, log in again",
     refused: "Live updates: refused by the server",
   };
-  const states = {
-    queued: "Queued: waiting for a worker",
-    running: "Running",
-    paused: "Paused",
-    cancelled: "Cancelled",
-    done: "Done",
-    failed: "Failed",
-  };
+  const fmt = window.MQB.fmt;
+  const FINAL = ["done", "failed", "cancelled"];
   let job = JSON.parse(document.getElementById("job-data").textContent);
 
   function field(name) { return root.querySelector('[data-field="' + name + '"]'); }
@@ -29,11 +23,12 @@
 
   function render() {
     root.dataset.state = job.state;
-    setText("state", states[job.state] || job.state);
-    setText("done", String(job.done));
-    setText("total", job.total === null ? "(counted when it starts)" : String(job.total));
-    setText("failed", String(job.failed));
-    setText("rate", job.rate === null || job.state !== "running" ? "–" : Math.round(job.rate) + " msg/s");
+    window.MQB.setBadge(field("state"), job.state);
+    setText("done", fmt.count(job.done));
+    setText("total", job.total === null ? "(counted when it starts)" : fmt.count(job.total));
+    setText("failed", fmt.count(job.failed));
+    setText("rate", job.state === "running" ? fmt.rate(job.rate) : "–");
+    renderCounts(job.counts || {});
     if (job.total !== null) {
       bar.max = Math.max(job.total, 1);
       bar.value = job.total === 0 ? 1 : job.done;
@@ -43,14 +38,33 @@
     verdict.hidden = !job.verdict;
     verdict.textContent = job.verdict || "";
     const at = field("progress_at");
-    if (job.progress_at) {
-      at.setAttribute("datetime", job.progress_at);
-      at.textContent = new Date(job.progress_at).toLocaleTimeString();
-    }
+    if (job.progress_at) window.MQB.renderTime(at, job.progress_at);
     root.querySelectorAll("form[data-when]").forEach(function (form) {
       form.hidden = form.dataset.when.split(" ").indexOf(job.state) < 0;
     });
     tick();
+  }
+
+  // Counts read from what the job touched (a requeue: requeued, came back).
+  function renderCounts(counts) {
+    Object.keys(counts).forEach(function (name) {
+      root.querySelectorAll('[data-count="' + name + '"]').forEach(function (el) {
+        el.textContent = fmt.count(counts[name]);
+      });
+    });
+    const back = document.getElementById("job-came-back");
+    if (back && counts.came_back !== undefined) back.hidden = !counts.came_back;
+  }
+
+  // After the job ended, letters can still come back: read the counts again now and then.
+  function refreshCounts() {
+    if (FINAL.indexOf(job.state) < 0 || !job.counts || document.hidden) return;
+    fetch(root.dataset.apiUrl, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (fresh) {
+        if (fresh && fresh.id === job.id) { job.counts = fresh.counts || {}; renderCounts(job.counts); }
+      })
+      .catch(function () { /* the next round tries again */ });
   }
 
   // A running job reports every half second; silence means the worker may be gone.
@@ -74,4 +88,5 @@
   });
   render();
   setInterval(tick, 1000);
+  setInterval(refreshCounts, 15000);
 })();

@@ -26,10 +26,10 @@ from brokers.registry import kind_named
 from dashboard.core.params import InvalidInput, parse_page
 from dashboard.core.roles import ADMIN, OPERATOR, has_role
 from dashboard.deadletters import discard as discards
+from dashboard.deadletters import edit_body, stuck
 from dashboard.deadletters import inbox as reads
 from dashboard.deadletters import requeue as actions
 from dashboard.deadletters import requeue_job as bulk
-from dashboard.deadletters import stuck
 from dashboard.models import DeadLetter
 
 _ID = re.compile(r"[0-9]{1,18}")
@@ -82,8 +82,7 @@ async def inbox(request: HttpRequest) -> HttpResponse:
     return response
 
 
-@require_GET
-async def detail(request: HttpRequest, letter_id: int) -> HttpResponse:
+async def _detail_context(request: HttpRequest, letter_id: int) -> dict[str, Any]:
     try:
         context = await sync_to_async(reads.get_dead_letter_detail)(letter_id)
     except DeadLetter.DoesNotExist:
@@ -94,8 +93,23 @@ async def detail(request: HttpRequest, letter_id: int) -> HttpResponse:
     context["pending"] = letter.status in actions.CLAIMABLE
     context["stuck"] = await sync_to_async(stuck.is_stuck)(letter)
     context["edit_headers"] = json.dumps(letter.headers, indent=2, ensure_ascii=False)
-    context["edit_body"] = bytes(letter.body).decode("utf-8", "replace")
+    form = edit_body.body_form(
+        bytes(letter.body),
+        content_type=str((letter.properties or {}).get("content_type") or "")
+        if isinstance(letter.properties, dict)
+        else "",
+        decoded_format=context["body"].format,
+    )
+    context["edit_body"] = form.text
+    context["edit_encoding"] = form.encoding
+    context["edit_encodings"] = edit_body.NAMES
     context["editable"] = not letter.body_truncated
+    return context
+
+
+@require_GET
+async def detail(request: HttpRequest, letter_id: int) -> HttpResponse:
+    context = await _detail_context(request, letter_id)
     return await _render(request, "deadletters/detail.html", context)
 
 
@@ -116,30 +130,51 @@ def requeue_form(post: Any, kind: str) -> tuple[RequeueTarget | None, Edit | Non
     """Target and edit from a form or JSON object; empty fields mean "as captured".
 
     ``kind`` is the letter's cluster kind: it says which fields name a target.
+    ``body_encoding`` says how the edited body is written (``edit_body.ENCODINGS``;
+    text when absent). EditError names the field that is wrong.
     """
     deadletters = kind_named(kind).deadletters
     target = deadletters.target_from(post) if deadletters is not None else None
     edit = None
     body, headers = post.get("body"), post.get("headers")
     if post.get("edit") and (body is not None or headers is not None):
-        parsed = None
-        if isinstance(headers, str) and headers.strip():
-            try:
-                parsed = json.loads(headers)
-            except ValueError as exc:
-                raise InvalidInput(f"the headers are not valid JSON: {exc}") from None
-        elif headers is not None and not isinstance(headers, str):
-            parsed = headers
-        if isinstance(body, str):
-            # Browsers send a textarea's line breaks as CRLF; the message had its own.
-            body = body.replace("\r\n", "\n")
-        data = None if body is None else validate.utf8(str(body), "body")
+        parsed = edit_body.parse_headers(headers)
+        encoding = str(post.get("body_encoding") or edit_body.TEXT)
+        data = None if body is None else edit_body.body_bytes(str(body), encoding)
         edit = Edit(body=data, headers=parsed)
     return target, edit
 
 
+def _edit_error(exc: Exception) -> edit_body.EditError | None:
+    """The edit's field error behind ``exc``, if it is one (else None)."""
+    if isinstance(exc, edit_body.EditError):
+        return exc
+    if isinstance(exc, validate.InvalidValue) and exc.field in ("body", "headers"):
+        return edit_body.EditError(exc.field, exc.message)
+    return None
+
+
+async def _edit_again(
+    request: HttpRequest, letter_id: int, error: edit_body.EditError
+) -> HttpResponse:
+    """The letter's page again, its edit form open with the user's edits and the error."""
+    context = await _detail_context(request, letter_id)
+    context.update(
+        edit_open=True,
+        edit_error=error,
+        edit_body=request.POST.get("body", ""),
+        edit_headers=request.POST.get("headers", ""),
+    )
+    encoding = request.POST.get("body_encoding", "")
+    if encoding in edit_body.ENCODINGS:
+        context["edit_encoding"] = encoding
+    response = await _render(request, "deadletters/detail.html", context)
+    response.status_code = 400
+    return response
+
+
 @require_POST
-async def requeue(request: HttpRequest, letter_id: int) -> HttpResponseRedirect:
+async def requeue(request: HttpRequest, letter_id: int) -> HttpResponse:
     kind = await sync_to_async(
         DeadLetter.objects.filter(pk=letter_id).values_list("cluster__kind", flat=True).first
     )()
@@ -150,9 +185,10 @@ async def requeue(request: HttpRequest, letter_id: int) -> HttpResponseRedirect:
         result = await actions.do_requeue_dead_letter(
             letter_id, user=await request.auser(), request=request, target=target, edit=edit
         )
-    except InvalidInput as exc:
-        messages.error(request, str(exc))
-    except validate.InvalidValue as exc:
+    except (InvalidInput, validate.InvalidValue) as exc:
+        field_error = _edit_error(exc) if request.POST.get("edit") else None
+        if field_error is not None:
+            return await _edit_again(request, letter_id, field_error)
         messages.error(request, exc.message)
     else:
         if result.sent:
@@ -178,6 +214,16 @@ async def release_stuck(request: HttpRequest, letter_id: int) -> HttpResponseRed
 def _ids(request: HttpRequest) -> list[int]:
     # ASCII digits that fit a database id ("²".isdigit() is true, int("²") fails).
     return [int(v) for v in request.POST.getlist("ids") if _ID.fullmatch(v)]
+
+
+def _number(request: HttpRequest, name: str) -> int | None:
+    """A count or id the confirmation form carried (absent: None)."""
+    value = request.POST.get(name, "")
+    if not value:
+        return None
+    if not _ID.fullmatch(value):
+        raise InvalidInput(f"{name} must be a whole number")
+    return int(value)
 
 
 def _back(request: HttpRequest) -> HttpResponseRedirect:
@@ -245,6 +291,8 @@ async def requeue_bulk(request: HttpRequest) -> HttpResponseRedirect:
             ids=ids,
             spec=spec,
             rate_limit=rate_limit_of(request.POST.get("rate_limit")),
+            expect=_number(request, "expect"),
+            upto=_number(request, "upto"),
             request=request,
         )
     except InvalidInput as exc:
