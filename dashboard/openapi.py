@@ -3,16 +3,22 @@
 django-ninja generates the OpenAPI 3.1 document at ``/api/openapi.json`` from
 the operations' typed schemas, and serves an interactive docs page (Swagger
 UI, from the dashboard's own static files) at ``/api/docs``. Both need a login,
-like every page. A test checks that every ``/api/`` route is in the document.
+like every page: the document answers 401 JSON like the rest of the API, while
+the docs page, a page people follow a link to, sends them to the login page
+and back. A test checks that every ``/api/`` route is in the document.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
+from django.contrib.auth.decorators import login_not_required, login_required
 from django.views.decorators.http import require_GET
 from ninja import NinjaAPI
 from ninja.openapi.schema import OpenAPISchema
+from ninja.openapi.views import openapi_view
 
 from dashboard.auditlog import api as auditlog_api
 from dashboard.browse.kafka import api as kafka_api
@@ -34,6 +40,17 @@ class DashboardAPI(NinjaAPI):
         return schema
 
 
+def docs_views(view: Callable[..., Any]) -> Callable[..., Any]:
+    """GET only (others: 405 with Allow); the docs page redirects to the login page.
+
+    ninja decorates both the document's view and the docs page's with this; the
+    document is left to ``LoginRequiredMiddleware`` (401 JSON).
+    """
+    if isinstance(view, partial) and view.func is openapi_view:
+        return login_not_required(require_GET(login_required(view)))
+    return require_GET(view)
+
+
 API = new_api(
     DashboardAPI,
     title="mqboard API",
@@ -42,8 +59,7 @@ API = new_api(
     "writes need the operator or admin role and a CSRF token (X-CSRFToken).",
     urls_namespace="api",
     servers=[{"url": "/"}],
-    # The document and the docs page answer GET only (others: 405 with Allow).
-    docs_decorator=require_GET,
+    docs_decorator=docs_views,
 )
 for router in (
     overview_api.router,
