@@ -23,6 +23,7 @@ from django.views.decorators.http import require_GET, require_POST
 from brokers.base import validate
 from brokers.base.deadletters import Edit, RequeueTarget
 from brokers.registry import kind_named
+from dashboard.core import once
 from dashboard.core.params import InvalidInput, parse_page
 from dashboard.core.roles import ADMIN, OPERATOR, has_role
 from dashboard.deadletters import discard as discards
@@ -282,8 +283,10 @@ def rate_limit_of(value: Any) -> float | None:
 
 @require_POST
 async def requeue_bulk(request: HttpRequest) -> HttpResponseRedirect:
-    """Selected ids, or everything the filter (a group is a filter) matches, as a job."""
-    try:
+    """Selected ids, or everything the filter (a group is a filter) matches, as a job.
+    A second POST of the same form (a double click) goes to the first one's job."""
+
+    async def start() -> str:
         ids = _ids(request) if request.POST.get("scope") == "selected" else None
         spec = None if ids is not None else reads.InboxFilter.from_params(request.POST)
         job = await bulk.do_start_bulk_requeue(
@@ -295,7 +298,10 @@ async def requeue_bulk(request: HttpRequest) -> HttpResponseRedirect:
             upto=_number(request, "upto"),
             request=request,
         )
+        return reverse("job", args=[job.pk])
+
+    try:
+        return await once.redirect_once(request, "deadletters.requeue", start, busy=reverse("jobs"))
     except InvalidInput as exc:
         messages.error(request, str(exc))
         return _back(request)
-    return HttpResponseRedirect(reverse("job", args=[job.pk]))
