@@ -11,11 +11,14 @@ import asyncio
 import re
 import threading
 import uuid
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 import redis.asyncio
 from asgiref.sync import async_to_sync
 from django.contrib.sessions.backends.cache import SessionStore
+from django.http import HttpRequest
 from django.test import RequestFactory
 
 from dashboard.core import once
@@ -39,23 +42,21 @@ def queued(monkeypatch) -> list[Job]:
 def posted_key(html: str) -> str:
     found = KEY.findall(html)
     assert len(found) >= 1, "the form carries no idempotency key"
-    return found[0]
+    return str(found[0])
 
 
 # -- claims in Redis: one winner across processes ---------------------------------------------
 
 
-def _request(user_pk: int) -> object:
+def _request(user_pk: int) -> HttpRequest:
+    """A POST of user ``user_pk`` with a session of its own."""
     request = RequestFactory().post("/")
     request.session = SessionStore()
 
-    class User:
-        pk = user_pk
+    async def auser() -> Any:
+        return SimpleNamespace(pk=user_pk)
 
-    async def auser() -> object:
-        return User()
-
-    request.auser = auser  # type: ignore[attr-defined]
+    request.auser = auser
     return request
 
 
