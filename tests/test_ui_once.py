@@ -143,7 +143,7 @@ def test_a_double_submitted_move_form_starts_one_job(
     first = client.post(f"/rabbitmq/{SLUG}/move", fields)
     second = client.post(f"/rabbitmq/{SLUG}/move", fields)
     job = Job.objects.get()  # one job, not two
-    assert first.status_code == second.status_code == 303
+    assert first.status_code == second.status_code == 302
     assert first["Location"] == second["Location"] == f"/jobs/{job.pk}/"
     assert queued == [job]
 
@@ -167,7 +167,7 @@ def test_a_move_refused_for_bad_input_may_be_sent_again(
     refused = client.post(f"/rabbitmq/{SLUG}/move", fields)
     assert refused.status_code == 400 and not Job.objects.exists()
     fixed = client.post(f"/rabbitmq/{SLUG}/move", {**fields, "count": "5"})
-    assert fixed.status_code == 303 and Job.objects.count() == 1
+    assert fixed.status_code == 302 and Job.objects.count() == 1
 
 
 # -- the inbox's bulk requeue forms -----------------------------------------------------------
@@ -208,7 +208,7 @@ async def test_a_double_submitted_group_requeue_starts_one_job(
     first = await async_client.post("/deadletters/requeue-bulk", fields)
     second = await async_client.post("/deadletters/requeue-bulk", fields)
     [job] = queued  # one job, not two
-    assert first.status_code == second.status_code == 303
+    assert first.status_code == second.status_code == 302
     assert first["Location"] == second["Location"] == f"/jobs/{job.pk}/"
 
 
@@ -225,3 +225,63 @@ async def test_a_double_submitted_requeue_of_all_matching_starts_one_job(
     second = await async_client.post("/deadletters/requeue-bulk", fields)
     [job] = queued
     assert first["Location"] == second["Location"] == f"/jobs/{job.pk}/"
+
+
+# -- other write forms: a resend writes nothing, other fields write again ---------------------
+
+
+@pytest.mark.django_db
+@pytest.mark.rabbitmq
+def test_a_resent_queue_purge_does_not_purge_what_arrived_since(
+    client, operator, use_clusters, rabbitmq_config, rabbitmq_vhost
+):
+    from tests.support.rabbitmq import (
+        declare,
+        delete_queue,
+        drain,
+        publish,
+        unique,
+        wait_for_depth,
+    )
+
+    use_clusters(rabbitmq_config)
+    name = unique("once")
+    declare(rabbitmq_vhost, name)
+    try:
+        client.force_login(operator)
+        detail = client.get(f"/rabbitmq/{SLUG}/queue", {"vhost": rabbitmq_vhost, "name": name})
+        fields = {
+            "idempotency_key": posted_key(detail.content.decode()),
+            "vhost": rabbitmq_vhost,
+            "name": name,
+        }
+        publish(rabbitmq_vhost, name, "before")
+        wait_for_depth(rabbitmq_vhost, name, 1)
+        first = client.post(f"/rabbitmq/{SLUG}/queue/purge", fields)
+        publish(rabbitmq_vhost, name, "arrived since")
+        wait_for_depth(rabbitmq_vhost, name, 1)
+        second = client.post(f"/rabbitmq/{SLUG}/queue/purge", fields)  # a resend
+        assert first.status_code == second.status_code == 302
+        assert first["Location"] == second["Location"]
+        left = [m["payload"] for m in drain(rabbitmq_vhost, name)]
+        assert left == ["YXJyaXZlZCBzaW5jZQ=="]  # base64 of "arrived since": not purged again
+        followed = client.get(first["Location"]).content.decode()
+        assert "Purged 1 ready message(s)" in followed
+    finally:
+        delete_queue(rabbitmq_vhost, name)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.rabbitmq
+async def test_one_key_with_other_fields_is_another_write(async_client, letters, operator, queued):
+    """Back shows the form again with its old key: what is posted from it after a change
+    (another selection) is a new write, not the earlier one."""
+    made, rows = letters
+    await async_client.aforce_login(operator)
+    inbox = await async_client.get("/deadletters/", {"dlq": made.dlq, "view": "rows"})
+    key = posted_key(inbox.content.decode())
+    for row in rows[:2]:
+        fields = {"idempotency_key": key, "scope": "selected", "ids": [str(row.pk)]}
+        answer = await async_client.post("/deadletters/requeue-bulk", fields)
+        assert answer.status_code == 302
+    assert [job.selection for job in queued] == [[rows[0].pk], [rows[1].pk]]

@@ -4,11 +4,11 @@ A write form carries a one-time key in a hidden field (:data:`FIELD`, made by
 :func:`new_key`, or ``{% idempotency_field %}`` from the ``once`` template tags).
 The POST claims it (:func:`claim`) in the dashboard's Redis (``REDIS_URL``, the
 Redis that carries Channels and Celery), so the claim holds across every web
-process. A second POST with the same key (a double click, a resend) writes
-nothing: it waits for the first to settle (:func:`settle`) and is sent where the
+process. A second POST with the same key and the same fields (a double click, a
+resend) writes nothing: it waits for the first to settle (:func:`settle`) and is sent where the
 first one went. A write that fails before writing anything releases its key
 (:func:`release`), so the form may be sent again. :func:`redirect_once` does all
-three around one write.
+three around one write; :func:`writes_once` around a view that answers with a redirect.
 
 A write's result is kept under a one-time token for the session that wrote it
 (:func:`remember`) and read back by the page the POST redirects to (:func:`recall`),
@@ -25,17 +25,21 @@ is too large even for that (:class:`NotKept`).
 from __future__ import annotations
 
 import asyncio
+import functools
+import hashlib
 import json
 import logging
 import re
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Final
 
 import redis.asyncio
 from django.conf import settings
-from django.http import HttpRequest, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http.response import HttpResponseRedirectBase
+from django.utils.http import url_has_allowed_host_and_scheme
 from redis.exceptions import RedisError
 
 log = logging.getLogger(__name__)
@@ -52,6 +56,8 @@ RESULTS_KEY: Final = "mqb.once.results"
 KEYS_KEY: Final = "mqb.once.keys"
 PENDING: Final = "\x00pending"
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+
+AsyncView = Callable[..., Coroutine[Any, Any, HttpResponse]]
 
 
 class NotKept(Exception):
@@ -115,8 +121,19 @@ async def _owner(request: HttpRequest) -> str:
     return str(getattr(user, "pk", None) or "")
 
 
+def _fields(request: HttpRequest) -> str:
+    """A digest of what the form posted: the same key with other fields (the form shown
+    again by Back, then changed) is another write."""
+    posted = sorted(
+        (name, values)
+        for name, values in request.POST.lists()
+        if name not in ("csrfmiddlewaretoken", FIELD)
+    )
+    return hashlib.sha256(json.dumps(posted).encode()).hexdigest()[:32]
+
+
 async def _claim_name(request: HttpRequest, kind: str, key: str) -> str:
-    return f"{_prefix()}:claim:{kind}:{await _owner(request)}:{key}"
+    return f"{_prefix()}:claim:{kind}:{await _owner(request)}:{key}:{_fields(request)}"
 
 
 async def claim(
@@ -132,11 +149,11 @@ async def claim(
     still running after ``wait`` seconds. An empty ``key`` (a form without one) may write."""
     if not key:
         return None
-    settled = (await request.session.aget(KEYS_KEY, {}) or {}).get(f"{kind}:{key}")
+    name = await _claim_name(request, kind, key)
+    settled = (await request.session.aget(KEYS_KEY, {}) or {}).get(name)
     if settled:
         return str(settled)
     claims = store or Claims()
-    name = await _claim_name(request, kind, key)
     try:
         if await claims.take(name):
             return None
@@ -162,14 +179,15 @@ async def settle(
     """Record that the write holding ``key`` went to ``value`` (a URL or result token)."""
     if not key:
         return
+    name = await _claim_name(request, kind, key)
     keys = dict(await request.session.aget(KEYS_KEY, {}) or {})
-    keys.pop(f"{kind}:{key}", None)
-    keys[f"{kind}:{key}"] = value
+    keys.pop(name, None)
+    keys[name] = value
     await request.session.aset(KEYS_KEY, dict(list(keys.items())[-MAX_KEYS:]))
     # Saved before the claim settles: a repeated POST may be redirected to the result at once.
     await request.session.asave()
     try:
-        await (store or Claims()).settle(await _claim_name(request, kind, key), value)
+        await (store or Claims()).settle(name, value)
     except (RedisError, OSError) as exc:
         log.warning("idempotency key not settled in Redis: %s", exc)
 
@@ -193,21 +211,62 @@ async def redirect_once(
     *,
     busy: str,
     key: str | None = None,
+    status: int = 302,
 ) -> HttpResponseRedirect:
     """Run ``write`` (it returns the URL that shows its outcome) unless the posted key was
-    used already, then redirect (303) there. A repeated POST goes where the first went, or
+    used already, then redirect there (``status``). A repeated POST goes where the first went, or
     to ``busy`` while the first is still running. A raising ``write`` releases the key."""
     key = posted_key(request) if key is None else key
     earlier = await claim(request, kind, key)
     if earlier is not None:
-        return HttpResponseRedirect(earlier or busy, status=303)
+        return HttpResponseRedirect(earlier or busy, status=status)
     try:
         url = await write()
     except BaseException:
         await release(request, kind, key)
         raise
     await settle(request, kind, key, url)
-    return HttpResponseRedirect(url, status=303)
+    return HttpResponseRedirect(url, status=status)
+
+
+class _NotRedirected(Exception):
+    def __init__(self, response: HttpResponse) -> None:
+        super().__init__("answered without a redirect")
+        self.response = response
+
+
+def writes_once(kind: str) -> Callable[[AsyncView], AsyncView]:
+    """For an async view that answers its POST with a redirect: a second POST of the same
+    form (same key) runs nothing and is redirected where the first one was. An answer that
+    is not a redirect (a form shown again with its errors) releases the key."""
+
+    def decorate(view: AsyncView) -> AsyncView:
+        @functools.wraps(view)
+        async def once_view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            async def write() -> str:
+                response = await view(request, *args, **kwargs)
+                if not isinstance(response, HttpResponseRedirectBase):
+                    raise _NotRedirected(response)
+                return str(response["Location"])
+
+            try:
+                return await redirect_once(request, kind, write, busy=_referrer(request))
+            except _NotRedirected as answered:
+                return answered.response
+
+        return once_view
+
+    return decorate
+
+
+def _referrer(request: HttpRequest) -> str:
+    """The page the form was on (this site's only), else the home page."""
+    referrer = request.headers.get("Referer", "")
+    if url_has_allowed_host_and_scheme(
+        referrer, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return referrer
+    return "/"
 
 
 def _result_name(token: str) -> str:

@@ -175,6 +175,7 @@ async def _edit_again(
 
 
 @require_POST
+@once.writes_once("deadletters.requeue-one")
 async def requeue(request: HttpRequest, letter_id: int) -> HttpResponse:
     kind = await sync_to_async(
         DeadLetter.objects.filter(pk=letter_id).values_list("cluster__kind", flat=True).first
@@ -200,6 +201,7 @@ async def requeue(request: HttpRequest, letter_id: int) -> HttpResponse:
 
 
 @require_POST
+@once.writes_once("deadletters.release-stuck")
 async def release_stuck(request: HttpRequest, letter_id: int) -> HttpResponseRedirect:
     try:
         await stuck.do_release_stuck_requeue(letter_id, user=await request.auser(), request=request)
@@ -233,6 +235,7 @@ def _back(request: HttpRequest) -> HttpResponseRedirect:
 
 
 @require_POST
+@once.writes_once("deadletters.discard")
 async def discard(request: HttpRequest) -> HttpResponseRedirect:
     ids = _ids(request)
     if not ids:
@@ -244,6 +247,7 @@ async def discard(request: HttpRequest) -> HttpResponseRedirect:
 
 
 @require_POST
+@once.writes_once("deadletters.discard-all")
 async def discard_all(request: HttpRequest) -> HttpResponseRedirect:
     try:
         spec = reads.InboxFilter.from_params(request.POST)
@@ -256,6 +260,7 @@ async def discard_all(request: HttpRequest) -> HttpResponseRedirect:
 
 
 @require_POST
+@once.writes_once("deadletters.purge")
 async def purge(request: HttpRequest) -> HttpResponseRedirect:
     """Admin: the selected letters, or (``all``) every letter the filter matches, deleted now."""
     ids: list[int] | None = None

@@ -169,7 +169,7 @@ async def _publish(request: HttpRequest, slug: str, user: Any) -> HttpResponse:
         return form_page(result=await once.remember(request, PUBLISH, slug, outcome))
 
     # A repeated POST of the same form goes to the first one's result, publishing nothing.
-    return await once.redirect_once(request, PUBLISH, write, busy=form_page())
+    return await once.redirect_once(request, PUBLISH, write, busy=form_page(), status=303)
 
 
 async def _do_publish(

@@ -134,7 +134,11 @@ async def _peek(request: HttpRequest, slug: str) -> HttpResponse:
     try:
         # A repeated POST of the same form goes to the first one's result, peeking nothing.
         return await once.redirect_once(
-            request, PEEK, write, busy=url_with("rabbitmq-peek", slug, vhost=vhost, name=name)
+            request,
+            PEEK,
+            write,
+            busy=url_with("rabbitmq-peek", slug, vhost=vhost, name=name),
+            status=303,
         )
     except _ShowNow as shown:
         # Redis refused it: shown once, here; a reload would peek again.
