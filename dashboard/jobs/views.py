@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from dashboard.browse.rabbitmq import NotFound, get_rabbitmq_config
-from dashboard.core import display
+from dashboard.core import display, once
 from dashboard.core.params import InvalidInput
 from dashboard.core.roles import OPERATOR, has_role
 from dashboard.jobs import control
@@ -90,7 +90,8 @@ async def move_form(request: HttpRequest, slug: str) -> HttpResponse:
     if request.method == "POST":
         form.update({k: request.POST.get(k, form[k]) for k in form})
         target = form["target_kind"]
-        try:
+
+        async def start() -> str:
             job = await do_move_messages(
                 slug,
                 vhost=form["vhost"],
@@ -103,11 +104,14 @@ async def move_form(request: HttpRequest, slug: str) -> HttpResponse:
                 user=user,
                 request=request,
             )
+            return reverse("job", args=[job.pk])
+
+        try:
+            # A second POST of the same form (a double click) goes to the first one's job.
+            return await once.redirect_once(request, "rabbitmq.move", start, busy=reverse("jobs"))
         except (InvalidInput, NotFound) as exc:
             error = exc.message if isinstance(exc, NotFound) else str(exc)
             status = 404 if isinstance(exc, NotFound) else 400
-        else:
-            return HttpResponseRedirect(reverse("job", args=[job.pk]))
     elif request.method != "GET":
         return HttpResponse(status=405)
     context = {

@@ -59,6 +59,8 @@ from dashboard.browse.rabbitmq.peek import (
     get_peeked_body,
     get_queue_summary,
     is_peek_confirmed,
+    peek_data,
+    peek_for_page,
     peek_refusal,
 )
 from dashboard.browse.rabbitmq.query import PAGE_SIZES, parse_queue_query, query_string, truthy
@@ -116,6 +118,8 @@ __all__ = [
     "get_vhosts",
     "is_peek_confirmed",
     "parse_queue_query",
+    "peek_data",
+    "peek_for_page",
     "peek_refusal",
     "query_string",
     "truthy",

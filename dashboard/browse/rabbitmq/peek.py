@@ -24,7 +24,14 @@ from django.conf import settings
 from django.http import HttpRequest
 
 from brokers.base import BrokerError
-from brokers.decode import DeathEvent, Decoded, HeaderValue, decode_body, decode_headers
+from brokers.decode import (
+    CeleryTask,
+    DeathEvent,
+    Decoded,
+    HeaderValue,
+    decode_body,
+    decode_headers,
+)
 from brokers.decode import decode_x_death as decode_deaths
 from brokers.rabbitmq.messages import refusal
 from brokers.rabbitmq.models import PeekedMessage, PeekPlan, PeekRefused, PeekResult, QueueRow
@@ -256,6 +263,103 @@ async def do_peek_messages(
     # Decoding parses up to 1 MiB per body: off the event loop.
     views = await asyncio.to_thread(_views, result, limit)
     return PeekView(result=result, messages=views, stored=stored, display_limit=limit)
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
+
+
+def _celery_data(task: CeleryTask | None) -> dict[str, Any] | None:
+    if task is None:
+        return None
+    return {
+        "protocol": task.protocol,
+        "name": task.name,
+        "id": task.id,
+        # Shown as Python writes them, as the page did when it rendered the task itself.
+        "args": _text(task.args) if task.args is not None else task.argsrepr,
+        "kwargs": _text(task.kwargs) if task.kwargs is not None else task.kwargsrepr,
+        "retries": task.retries,
+        "eta": _iso(task.eta),
+        "expires": _iso(task.expires),
+        "origin": task.origin,
+        "parent_id": task.parent_id,
+    }
+
+
+def peek_data(view: PeekView) -> dict[str, Any]:
+    """What the peek page shows of a peek, as JSON-ready data (text, never HTML): the
+    page renders it with autoescape, now or after a redirect."""
+    return {
+        "requested": view.result.requested,
+        "fetched_at": _iso(view.result.fetched_at),
+        "remaining": view.result.remaining,
+        "token": view.token,
+        "note": view.stored.note,
+        "dropped": view.stored.dropped,
+        "display_limit": view.display_limit,
+        "messages": [
+            {
+                "position": m.message.position,
+                "size": m.size,
+                "redelivered": m.message.redelivered,
+                "exchange": m.message.exchange,
+                "routing_key": m.message.routing_key,
+                "format": m.decoded.format,
+                "note": m.decoded.note,
+                "text": m.decoded.text,
+                "truncated": m.decoded.truncated,
+                "celery": _celery_data(m.decoded.celery),
+                "properties": [list(row) for row in m.properties],
+                "headers": [
+                    {"key": h.key, "type_name": h.type_name, "display": h.display}
+                    for h in m.headers
+                ],
+                "deaths": [
+                    {
+                        "time": _iso(d.time),
+                        "reason": d.reason,
+                        "queue": d.queue,
+                        "exchange": d.exchange,
+                        "routing_keys": list(d.routing_keys),
+                        "count": d.count,
+                        "original_expiration": d.original_expiration,
+                    }
+                    for d in m.deaths
+                ],
+            }
+            for m in view.messages
+        ],
+    }
+
+
+def peek_for_page(data: dict[str, Any]) -> dict[str, Any]:
+    """:func:`peek_data` read back, its times as datetimes again for ``{% when %}``."""
+    page = dict(data)
+    page["fetched_at"] = _moment(data.get("fetched_at"))
+    page["messages"] = [
+        {
+            **m,
+            "celery": _celery_for_page(m["celery"]),
+            "deaths": [{**d, "time": _moment(d.get("time"))} for d in m["deaths"]],
+        }
+        for m in data["messages"]
+    ]
+    return page
+
+
+def _celery_for_page(task: dict[str, Any] | None) -> dict[str, Any] | None:
+    if task is None:
+        return None
+    return {**task, "eta": _moment(task["eta"]), "expires": _moment(task["expires"])}
+
+
+def _moment(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
 
 
 async def get_peeked_body(

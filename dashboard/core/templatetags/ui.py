@@ -62,3 +62,12 @@ def breakable(name: object) -> SafeString:
     the escaped name with a ``<wbr>`` after each separator."""
     pieces = _AFTER_SEPARATOR.split("" if name is None else str(name))
     return mark_safe("<wbr>".join(conditional_escape(p) for p in pieces))  # noqa: S308
+
+
+@register.simple_tag
+def idempotency_field() -> SafeString:
+    """A write form's hidden one-time key (:mod:`dashboard.core.once`): the form's second
+    POST (a double click, a resend) writes nothing."""
+    from dashboard.core import once
+
+    return format_html('<input type="hidden" name="{}" value="{}">', once.FIELD, once.new_key())

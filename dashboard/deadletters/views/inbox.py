@@ -23,6 +23,7 @@ from django.views.decorators.http import require_GET, require_POST
 from brokers.base import validate
 from brokers.base.deadletters import Edit, RequeueTarget
 from brokers.registry import kind_named
+from dashboard.core import once
 from dashboard.core.params import InvalidInput, parse_page
 from dashboard.core.roles import ADMIN, OPERATOR, has_role
 from dashboard.deadletters import discard as discards
@@ -174,6 +175,7 @@ async def _edit_again(
 
 
 @require_POST
+@once.writes_once("deadletters.requeue-one")
 async def requeue(request: HttpRequest, letter_id: int) -> HttpResponse:
     kind = await sync_to_async(
         DeadLetter.objects.filter(pk=letter_id).values_list("cluster__kind", flat=True).first
@@ -199,6 +201,7 @@ async def requeue(request: HttpRequest, letter_id: int) -> HttpResponse:
 
 
 @require_POST
+@once.writes_once("deadletters.release-stuck")
 async def release_stuck(request: HttpRequest, letter_id: int) -> HttpResponseRedirect:
     try:
         await stuck.do_release_stuck_requeue(letter_id, user=await request.auser(), request=request)
@@ -232,6 +235,7 @@ def _back(request: HttpRequest) -> HttpResponseRedirect:
 
 
 @require_POST
+@once.writes_once("deadletters.discard")
 async def discard(request: HttpRequest) -> HttpResponseRedirect:
     ids = _ids(request)
     if not ids:
@@ -243,6 +247,7 @@ async def discard(request: HttpRequest) -> HttpResponseRedirect:
 
 
 @require_POST
+@once.writes_once("deadletters.discard-all")
 async def discard_all(request: HttpRequest) -> HttpResponseRedirect:
     try:
         spec = reads.InboxFilter.from_params(request.POST)
@@ -255,6 +260,7 @@ async def discard_all(request: HttpRequest) -> HttpResponseRedirect:
 
 
 @require_POST
+@once.writes_once("deadletters.purge")
 async def purge(request: HttpRequest) -> HttpResponseRedirect:
     """Admin: the selected letters, or (``all``) every letter the filter matches, deleted now."""
     ids: list[int] | None = None
@@ -282,8 +288,10 @@ def rate_limit_of(value: Any) -> float | None:
 
 @require_POST
 async def requeue_bulk(request: HttpRequest) -> HttpResponseRedirect:
-    """Selected ids, or everything the filter (a group is a filter) matches, as a job."""
-    try:
+    """Selected ids, or everything the filter (a group is a filter) matches, as a job.
+    A second POST of the same form (a double click) goes to the first one's job."""
+
+    async def start() -> str:
         ids = _ids(request) if request.POST.get("scope") == "selected" else None
         spec = None if ids is not None else reads.InboxFilter.from_params(request.POST)
         job = await bulk.do_start_bulk_requeue(
@@ -295,7 +303,10 @@ async def requeue_bulk(request: HttpRequest) -> HttpResponseRedirect:
             upto=_number(request, "upto"),
             request=request,
         )
+        return reverse("job", args=[job.pk])
+
+    try:
+        return await once.redirect_once(request, "deadletters.requeue", start, busy=reverse("jobs"))
     except InvalidInput as exc:
         messages.error(request, str(exc))
         return _back(request)
-    return HttpResponseRedirect(reverse("job", args=[job.pk]))

@@ -8,6 +8,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from dashboard.core import once
 from dashboard.core.params import InvalidInput
 from dashboard.core.roles import ADMIN, has_role
 from dashboard.deadletters import do_manage_dlq, do_release_dlq, get_dead_letter_queues
@@ -36,6 +37,7 @@ def _form(request: HttpRequest) -> tuple[str, str, str] | None:
 
 
 @require_POST
+@once.writes_once("deadletters.manage")
 async def manage(request: HttpRequest) -> HttpResponseRedirect:
     target = _form(request)
     if target is None:
@@ -55,6 +57,7 @@ async def manage(request: HttpRequest) -> HttpResponseRedirect:
 
 
 @require_POST
+@once.writes_once("deadletters.release")
 async def release(request: HttpRequest) -> HttpResponseRedirect:
     target = _form(request)
     if target is None:

@@ -21,9 +21,9 @@ from dashboard.browse.kafka import (
     preview_offset_reset,
 )
 from dashboard.browse.kafka.access import User
-from dashboard.browse.kafka.views import once
 from dashboard.browse.kafka.views.common import page_number, render_page
 from dashboard.browse.kafka.views.rows_html import group_rows, state_code
+from dashboard.core import once
 from dashboard.core.errors import status_for
 from dashboard.core.params import InvalidInput
 from dashboard.core.roles import ADMIN, has_role
@@ -70,7 +70,7 @@ async def reset_offsets_page(request: HttpRequest, cluster: str, group: str) -> 
         "form": request.POST if request.method == "POST" else request.GET,
         "topics": sorted({p.topic for p in detail.partitions}),
         "reset_targets": RESET_TARGETS,
-        "idempotency_key": once.form_key(request) or once.new_key(),
+        "idempotency_key": once.posted_key(request) or once.new_key(),
         "applied": await once.recall(request, "reset", scope, request.GET.get("done")),
     }
     status = 200
@@ -80,8 +80,9 @@ async def reset_offsets_page(request: HttpRequest, cluster: str, group: str) -> 
             if request.POST.get("action") == "apply":
                 return await once.redirect_once(
                     request,
-                    once.form_key(request),
+                    "kafka.reset",
                     lambda: _apply(request, cluster, group, reset, user),
+                    busy=request.get_full_path(),
                 )
             context["plan"] = await preview_offset_reset(
                 cluster, group, reset, user=user, request=request
@@ -108,6 +109,6 @@ async def _apply(
     """Write the reset; the reset page's URL showing what changed."""
     plan = await do_reset_offsets(cluster, group, reset, user=user, request=request)
     changes = [asdict(c) for c in plan.changes]
-    token = await once.keep(request, "reset", f"{cluster}/{group}", {"changes": changes})
+    token = await once.remember(request, "reset", f"{cluster}/{group}", {"changes": changes})
     url = reverse("kafka-reset-offsets", args=[cluster, group])
     return f"{url}?{urlencode({'done': token})}"

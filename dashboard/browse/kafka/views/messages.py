@@ -17,9 +17,9 @@ from dashboard.browse.kafka import (
     parse_browse_query,
 )
 from dashboard.browse.kafka.messages import SEARCH_IN, START_CHOICES, BrowseQuery
-from dashboard.browse.kafka.views import once
 from dashboard.browse.kafka.views.common import render_page
 from dashboard.browse.kafka.views.rows_html import record_rows
+from dashboard.core import once
 from dashboard.core.limits import Busy, user_key
 from dashboard.core.params import INT32_MAX, InvalidInput
 

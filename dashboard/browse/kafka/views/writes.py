@@ -1,6 +1,6 @@
 """Produce a record (operator) and purge a topic or partition (admin).
 
-Both forms post once and redirect (``views.once``): the page the redirect lands on
+Both forms post once and redirect (``core.once``): the page the redirect lands on
 shows the result from the session, so Back and Reload never write again.
 """
 
@@ -20,8 +20,8 @@ from dashboard.browse.kafka import (
     parse_produce_form,
 )
 from dashboard.browse.kafka.access import User, parse_int
-from dashboard.browse.kafka.views import once
 from dashboard.browse.kafka.views.common import render_page
+from dashboard.core import once
 from dashboard.core.errors import status_for
 from dashboard.core.params import INT32_MAX, InvalidInput
 from dashboard.core.roles import ADMIN, OPERATOR, has_role
@@ -30,7 +30,7 @@ from dashboard.core.roles import ADMIN, OPERATOR, has_role
 async def produce_page(request: HttpRequest, cluster: str, topic: str) -> HttpResponse:
     user = await request.auser()
     detail = await get_topic_detail(cluster, topic)
-    key = once.form_key(request) or once.new_key()
+    key = once.posted_key(request) or once.new_key()
     context: dict[str, object] = {
         "topic": detail,
         "can_produce": await sync_to_async(has_role)(user, OPERATOR),
@@ -41,7 +41,10 @@ async def produce_page(request: HttpRequest, cluster: str, topic: str) -> HttpRe
     if request.method == "POST":
         try:
             return await once.redirect_once(
-                request, once.form_key(request), lambda: _produce(request, cluster, topic, user)
+                request,
+                "kafka.produce",
+                lambda: _produce(request, cluster, topic, user),
+                busy=request.get_full_path(),
             )
         except InvalidInput as exc:
             context["error"], status = exc.message, 400
@@ -56,7 +59,7 @@ async def _produce(request: HttpRequest, cluster: str, topic: str, user: User) -
     """Produce the posted record; the URL of the new record, showing the result."""
     record = parse_produce_form(request.POST)
     produced = await do_produce(cluster, topic, record, user=user, request=request)
-    token = await once.keep(
+    token = await once.remember(
         request,
         "produce",
         f"{cluster}/{topic}",
@@ -81,7 +84,7 @@ async def purge_page(request: HttpRequest, cluster: str, topic: str) -> HttpResp
         "topic": detail,
         "is_admin": await sync_to_async(has_role)(user, ADMIN),
         "form": request.POST,
-        "idempotency_key": once.form_key(request) or once.new_key(),
+        "idempotency_key": once.posted_key(request) or once.new_key(),
         "result": await once.recall(
             request, "purge", f"{cluster}/{topic}", request.GET.get("done")
         ),
@@ -90,7 +93,10 @@ async def purge_page(request: HttpRequest, cluster: str, topic: str) -> HttpResp
     if request.method == "POST":
         try:
             return await once.redirect_once(
-                request, once.form_key(request), lambda: _purge(request, cluster, topic, user)
+                request,
+                "kafka.purge",
+                lambda: _purge(request, cluster, topic, user),
+                busy=request.get_full_path(),
             )
         except InvalidInput as exc:
             context["error"], status = exc.message, 400
@@ -121,7 +127,7 @@ async def _purge(request: HttpRequest, cluster: str, topic: str, user: User) -> 
         }
         for p in result.partitions
     ]
-    token = await once.keep(
+    token = await once.remember(
         request,
         "purge",
         f"{cluster}/{topic}",

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse
 
 from dashboard.browse.rabbitmq import (
     BODY_ENCODINGS,
@@ -18,7 +18,6 @@ from dashboard.browse.rabbitmq import (
     get_exchange_detail,
     get_exchange_page,
     get_vhosts,
-    results,
 )
 from dashboard.browse.rabbitmq.query import parse_int
 from dashboard.browse.rabbitmq.views.common import (
@@ -29,9 +28,11 @@ from dashboard.browse.rabbitmq.views.common import (
     required,
     url_with,
 )
+from dashboard.core import once
 from dashboard.core.errors import status_for
 from dashboard.core.params import InvalidInput
 
+PUBLISH = "rabbitmq.publish"
 PROPERTY_FIELDS = (
     "content_type",
     "content_encoding",
@@ -132,7 +133,7 @@ async def publish(request: HttpRequest, slug: str) -> HttpResponse:
         return await _publish(request, slug, user)
     form = _publish_form(request.GET)
     status = 200
-    outcome = await results.load(request, "publish", request.GET.get("result"))
+    outcome = await once.recall(request, PUBLISH, slug, request.GET.get("result"))
     if outcome is not None:
         form = outcome["form"]
         context.update(result=outcome.get("result"), error=outcome.get("error", ""))
@@ -141,7 +142,7 @@ async def publish(request: HttpRequest, slug: str) -> HttpResponse:
         form=form,
         body_encodings=BODY_ENCODINGS,
         can_write=await can_write(user),
-        idempotency_key=results.new_key(),
+        idempotency_key=once.new_key(),
         exchange_link=url_with(
             "rabbitmq-exchange", slug, vhost=form["vhost"], name=form["exchange"]
         ),
@@ -151,30 +152,24 @@ async def publish(request: HttpRequest, slug: str) -> HttpResponse:
 
 async def _publish(request: HttpRequest, slug: str, user: Any) -> HttpResponse:
     form = _publish_form(request.POST)
-    key = request.POST.get("idempotency_key", "")[:64]
 
-    def result_page(token: str) -> HttpResponseRedirect:
-        return HttpResponseRedirect(
-            url_with(
-                "rabbitmq-publish",
-                slug,
-                vhost=form["vhost"],
-                exchange=form["exchange"],
-                routing_key=form["routing_key"],
-                result=token,
-            ),
-            status=303,
+    def form_page(**result: str) -> str:
+        return url_with(
+            "rabbitmq-publish",
+            slug,
+            vhost=form["vhost"],
+            exchange=form["exchange"],
+            routing_key=form["routing_key"],
+            **result,
         )
 
-    earlier = await results.claim(request, "publish", key)
-    if earlier is not None:
-        return result_page(earlier)  # a double submit: the first one published
-    outcome: dict[str, Any] = {"form": form}
-    async with results.claimed(request, "publish", key):
+    async def write() -> str:
+        outcome: dict[str, Any] = {"form": form}
         await _do_publish(request, slug, user, form, outcome)
-        token = await results.save(request, "publish", outcome)
-        await results.settle(request, "publish", key, token)
-    return result_page(token)
+        return form_page(result=await once.remember(request, PUBLISH, slug, outcome))
+
+    # A repeated POST of the same form goes to the first one's result, publishing nothing.
+    return await once.redirect_once(request, PUBLISH, write, busy=form_page(), status=303)
 
 
 async def _do_publish(

@@ -6,13 +6,11 @@ read-only clusters, queues with a delivery limit) gets the reason, not a form.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.template.loader import render_to_string
-from django.utils.safestring import mark_safe
+from django.http import HttpRequest, HttpResponse
 
 from dashboard.browse.rabbitmq import (
     ConfirmationRequired,
@@ -21,8 +19,9 @@ from dashboard.browse.rabbitmq import (
     get_peek_plan,
     get_queue_summary,
     is_peek_confirmed,
+    peek_data,
+    peek_for_page,
     peek_refusal,
-    results,
     truthy,
 )
 from dashboard.browse.rabbitmq.query import parse_int
@@ -32,9 +31,12 @@ from dashboard.browse.rabbitmq.views.common import (
     render_page,
     url_with,
 )
+from dashboard.core import once
 from dashboard.core.params import InvalidInput
 
 DEFAULT_COUNT = 10
+PEEK = "rabbitmq.peek"
+PEEK_MESSAGES = "rabbitmq.peek-messages"
 
 
 async def peek(request: HttpRequest, slug: str) -> HttpResponse:
@@ -48,16 +50,20 @@ async def peek(request: HttpRequest, slug: str) -> HttpResponse:
         return await bad_request(request, slug, "a queue needs its vhost and name")
     await _form_context(request, slug, vhost, name, context)
     status = 200
-    token = request.GET.get("result")
-    outcome = await results.load(request, "peek", token)
-    if outcome is not None and token and (outcome["vhost"], outcome["name"]) == (vhost, name):
+    scope = _scope(slug, vhost, name)
+    outcome = await once.recall(request, PEEK, scope, request.GET.get("result"))
+    if outcome is not None:
         context.update(count=outcome["count"], error=outcome.get("error", ""))
         status = outcome.get("status", 200)
-        if outcome.get("read"):
-            html = await results.load_html(token)
-            context["peek_html"] = mark_safe(html) if html is not None else None  # noqa: S308
-            context["peek_gone"] = html is None
+        if outcome.get("messages"):
+            data = await once.recall(request, PEEK_MESSAGES, scope, outcome["messages"])
+            context["peek"] = peek_for_page(data) if data is not None else None
+            context["peek_gone"] = data is None
     return await render_page(request, "rabbitmq/peek.html", context, status=status)
+
+
+def _scope(slug: str, vhost: str, name: str) -> str:
+    return json.dumps([slug, vhost, name])
 
 
 async def _form_context(
@@ -75,27 +81,27 @@ async def _form_context(
         max_count=settings.MQB_RABBITMQ_PEEK_MAX,
         confirmed=await is_peek_confirmed(request, slug, vhost, name),
         queue_link=url_with("rabbitmq-queue", slug, vhost=vhost, name=name),
-        idempotency_key=results.new_key(),
+        idempotency_key=once.new_key(),
         peek_ttl=settings.MQB_RABBITMQ_PEEK_TTL,
     )
+
+
+class _ShowNow(Exception):
+    """What a peek read could not be kept for the page after the redirect: show it now."""
+
+    def __init__(self, data: dict[str, Any], count: int) -> None:
+        super().__init__("peek result not kept")
+        self.data, self.count = data, count
 
 
 async def _peek(request: HttpRequest, slug: str) -> HttpResponse:
     vhost, name = request.POST.get("vhost"), request.POST.get("name")
     if vhost is None or name is None:
         return await bad_request(request, slug, "a queue needs its vhost and name")
-    key = request.POST.get("idempotency_key", "")[:64]
+    scope = _scope(slug, vhost, name)
 
-    def result_page(token: str) -> HttpResponseRedirect:
-        url = url_with("rabbitmq-peek", slug, vhost=vhost, name=name, result=token)
-        return HttpResponseRedirect(url, status=303)
-
-    earlier = await results.claim(request, "peek", key)
-    if earlier is not None:
-        return result_page(earlier)  # a double submit: the first one peeked
-    async with results.claimed(request, "peek", key):
-        outcome: dict[str, Any] = {"vhost": vhost, "name": name, "count": DEFAULT_COUNT}
-        view = None
+    async def write() -> str:
+        outcome: dict[str, Any] = {"count": DEFAULT_COUNT}
         try:
             count = parse_int(
                 request.POST.get("count"), DEFAULT_COUNT, name="count", low=-1, high=1_000_000
@@ -114,17 +120,29 @@ async def _peek(request: HttpRequest, slug: str) -> HttpResponse:
             outcome.update(error=str(exc), status=400)
         except NotSupported as exc:  # read-only, or a delivery limit since the form was shown
             outcome.update(error=exc.message, status=409)
-        outcome["read"] = view is not None
-        token = await results.save(request, "peek", outcome)
-        if view is not None:
-            html = await sync_to_async(render_to_string)(
-                "rabbitmq/_peek_result.html", {"peek": view, "slug": slug}, request
-            )
-            if not await results.keep_html(token, html):
-                # Redis refused it: shown once, here; a reload would peek again.
-                context = cluster_context(slug, "queues")
-                await _form_context(request, slug, vhost, name, context)
-                context.update(count=outcome["count"], peek_html=mark_safe(html))  # noqa: S308
-                return await render_page(request, "rabbitmq/peek.html", context)
-        await results.settle(request, "peek", key, token)
-    return result_page(token)
+        else:
+            data = peek_data(view)
+            try:
+                outcome["messages"] = await once.remember(
+                    request, PEEK_MESSAGES, scope, data, ttl=settings.MQB_RABBITMQ_PEEK_TTL
+                )
+            except once.NotKept:
+                raise _ShowNow(data, outcome["count"]) from None
+        token = await once.remember(request, PEEK, scope, outcome)
+        return url_with("rabbitmq-peek", slug, vhost=vhost, name=name, result=token)
+
+    try:
+        # A repeated POST of the same form goes to the first one's result, peeking nothing.
+        return await once.redirect_once(
+            request,
+            PEEK,
+            write,
+            busy=url_with("rabbitmq-peek", slug, vhost=vhost, name=name),
+            status=303,
+        )
+    except _ShowNow as shown:
+        # Redis refused it: shown once, here; a reload would peek again.
+        context = cluster_context(slug, "queues")
+        await _form_context(request, slug, vhost, name, context)
+        context.update(count=shown.count, peek=peek_for_page(shown.data))
+        return await render_page(request, "rabbitmq/peek.html", context)

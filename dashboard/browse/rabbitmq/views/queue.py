@@ -16,6 +16,7 @@ from dashboard.browse.rabbitmq.views.common import (
     required,
     url_with,
 )
+from dashboard.core import once
 from dashboard.core.params import InvalidInput
 
 
@@ -39,6 +40,7 @@ async def queue_detail(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @require_POST
+@once.writes_once("rabbitmq.purge")
 async def purge(request: HttpRequest, slug: str) -> HttpResponseRedirect:
     vhost, name = request.POST.get("vhost"), request.POST.get("name")
     if vhost is None or name is None:
