@@ -163,6 +163,8 @@ def shoot(page: Any, url: str, page_info: Any, out: Path) -> list[Path]:
                 page.wait_for_selector(page_info.ready, timeout=20_000)
             if page_info.press:
                 page.click(page_info.press)
+            # From the top: a press scrolls, and sticky headers would be drawn where it left them.
+            page.evaluate("window.scrollTo(0, 0)")
             path = out / f"{page_info.name}-{width}-{theme}.png"
             page.screenshot(path=str(path), full_page=True)
             saved.append(path)

@@ -55,3 +55,44 @@ def test_an_error_that_is_not_a_browser_error_is_not_swallowed() -> None:
 
     with pytest.raises(KeyError):
         script.shoot_each([FakePage("overview")], shoot_one, ShotFailed)
+
+
+class RecordingPage:
+    """Records what the script asks of a Playwright page."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def emulate_media(self, color_scheme: str) -> None:
+        self.calls.append(f"theme {color_scheme}")
+
+    def set_viewport_size(self, size: dict[str, int]) -> None:
+        self.calls.append(f"width {size['width']}")
+
+    def goto(self, url: str) -> None:
+        self.calls.append("goto")
+
+    def wait_for_selector(self, selector: str, timeout: int) -> None:
+        self.calls.append("wait")
+
+    def click(self, selector: str) -> None:
+        self.calls.append("click")
+
+    def evaluate(self, script: str) -> None:
+        self.calls.append(f"evaluate {script}")
+
+    def screenshot(self, path: str, full_page: bool) -> None:
+        self.calls.append("screenshot")
+
+
+def test_a_page_opened_by_a_button_is_shot_from_the_top(tmp_path: Path) -> None:
+    script = load_script()
+    from tests.support.pages import Page
+
+    page = RecordingPage()
+    saved = script.shoot(page, "http://x", Page("tail", "/q/", press="button"), tmp_path)
+
+    assert len(saved) == 4
+    for i, call in enumerate(page.calls):
+        if call == "screenshot":
+            assert page.calls[i - 2 : i] == ["click", "evaluate window.scrollTo(0, 0)"]
