@@ -6,7 +6,9 @@ browser tests check). The queue, exchange, topic, consumer group, dead letter
 and job the detail pages show are found through the running dashboard's JSON
 API; a page whose subject does not exist there yet is left out and said so.
 Each page is saved as ``<out>/<page>-<width>-<theme>.png`` (the whole page,
-not only the screen) and the files are printed, one a line.
+not only the screen) and the files are printed, one a line. A page that cannot
+be shot (it never draws, its button is missing) is said so on a ``#`` line and
+the others are still shot; the exit status is then 1.
 
 Defaults match ``make demo``: http://127.0.0.1:8000, the login ``demo-admin``
 (an admin sees every page) and the password in ``var/demo-password``. Chromium
@@ -22,6 +24,7 @@ import argparse
 import os
 import shutil
 import sys
+from collections.abc import Callable
 from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
@@ -150,20 +153,44 @@ def shoot(page: Any, url: str, page_info: Any, out: Path) -> list[Path]:
         page.emulate_media(color_scheme=theme)
         for width, height in WIDTHS.items():
             page.set_viewport_size({"width": width, "height": height})
-            page.goto(url + page_info.path)
+            response = page.goto(url + page_info.path)
+            if response is not None and response.status != page_info.status:
+                print(
+                    f"# {page_info.name}-{width}-{theme}: answered {response.status},"
+                    f" expected {page_info.status}"
+                )
             if page_info.ready:
                 page.wait_for_selector(page_info.ready, timeout=20_000)
             if page_info.press:
                 page.click(page_info.press)
+            # From the top: a press scrolls, and sticky headers would be drawn where it left them.
+            page.evaluate("window.scrollTo(0, 0)")
             path = out / f"{page_info.name}-{width}-{theme}.png"
             page.screenshot(path=str(path), full_page=True)
             saved.append(path)
     return saved
 
 
+def shoot_each(
+    pages: list[Any], shoot_one: Callable[[Any], list[Path]], errors: type[Exception]
+) -> tuple[list[Path], int]:
+    """Shoot every page; one that fails with ``errors`` is said so and the rest go on."""
+    saved: list[Path] = []
+    failed = 0
+    for page_info in pages:
+        try:
+            saved += shoot_one(page_info)
+        except errors as exc:
+            failed += 1
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            print(f"# {page_info.name}: failed: {reason}")
+    return saved, failed
+
+
 def main(argv: list[str] | None = None) -> int:
     args = options(argv)
     setup_django()
+    from playwright.sync_api import Error as PlaywrightError
     from playwright.sync_api import sync_playwright
 
     from tests.support.pages import ANONYMOUS, every_page
@@ -180,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         page = context.new_page()
         log_in(page, args.url, args.username, args.password)
         targets, missing = discover(context, args.url)
-        saved: list[Path] = []
+        wanted = []
         for page_info in every_page(targets):
             if only and page_info.name not in only:
                 continue
@@ -188,14 +215,17 @@ def main(argv: list[str] | None = None) -> int:
             if lacking:
                 print(f"# {page_info.name}: left out, none found: {', '.join(sorted(lacking))}")
                 continue
-            if page_info.role == ANONYMOUS:
-                saved += shoot(anonymous.new_page(), args.url, page_info, out)
-            else:
-                saved += shoot(page, args.url, page_info, out)
+            wanted.append(page_info)
+
+        def shoot_one(page_info: Any) -> list[Path]:
+            tab = anonymous.new_page() if page_info.role == ANONYMOUS else page
+            return shoot(tab, args.url, page_info, out)
+
+        saved, failed = shoot_each(wanted, shoot_one, PlaywrightError)
         browser.close()
     for path in saved:
         print(path)
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
