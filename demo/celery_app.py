@@ -9,7 +9,12 @@ rejected, and RabbitMQ moves the message to ``dlq`` with an ``x-death`` header.
 
 Worker: ``celery -A demo.celery_app worker --pool=solo -Q celery-tasks``;
 ``DEMO_AMQP_URL`` and ``DEMO_PREFIX`` select the broker and the name prefix
-(the queue is then ``<prefix>celery-tasks``). Every name Celery would
+(the queue is then ``<prefix>celery-tasks``). ``DEMO_RESULT_BACKEND`` (a
+Redis URL; unset: no results) makes the worker store results as JSON, so the
+dashboard (``MQB_DLQ_CELERY_RESULT_BACKEND`` set to the same URL) shows a
+failed task's exception and traceback. An image URL with ``/once/`` fails the
+first time its image id is seen by a worker process and succeeds after: a
+transient failure that *Retry task* fixes. Every name Celery would
 otherwise share across apps (control and event exchanges) carries the prefix.
 """
 
@@ -38,6 +43,13 @@ class UnsupportedImageFormat(ValueError):
     """A plain task failure; with ``acks_on_failure=False`` it dead-letters too."""
 
 
+class ObjectStoreTimeout(RuntimeError):
+    """A transient failure: the same image works when the task runs again."""
+
+
+_FAILED_ONCE: set[str] = set()  # image ids of "/once/" URLs that already failed here
+
+
 def _durable_queue(
     name: str, exchange: str, routing_key: str, arguments: dict[str, Any] | None = None
 ) -> Any:
@@ -55,7 +67,8 @@ def make_app(amqp_url: str | None = None, prefix: str | None = None) -> Celery:
     """A configured app; the workload builds its own, the worker uses ``app`` below."""
     url = amqp_url or os.environ.get("DEMO_AMQP_URL") or DEFAULT_AMQP_URL
     names = Names(os.environ.get("DEMO_PREFIX", "") if prefix is None else prefix)
-    app = Celery("demo", broker=url, set_as_current=False)
+    backend = os.environ.get("DEMO_RESULT_BACKEND") or None
+    app = Celery("demo", broker=url, backend=backend, set_as_current=False)
     app.conf.update(
         task_queues=[
             _durable_queue(
@@ -74,7 +87,10 @@ def make_app(amqp_url: str | None = None, prefix: str | None = None) -> Celery:
         event_queue_prefix=names.celery_events,
         task_serializer="json",
         accept_content=["json"],
-        task_ignore_result=True,
+        task_ignore_result=backend is None,
+        result_serializer="json",
+        result_accept_content=["json"],
+        result_expires=3600,
         task_acks_late=True,
         task_acks_on_failure=False,
         task_reject_on_worker_lost=True,
@@ -94,6 +110,9 @@ def make_app(amqp_url: str | None = None, prefix: str | None = None) -> Celery:
         time.sleep(random.uniform(0.02, 0.1))  # the "work"
         if "/corrupt/" in source_url:
             raise Reject(f"image {image_id} is corrupt: bad JPEG marker", requeue=False)
+        if "/once/" in source_url and image_id not in _FAILED_ONCE:
+            _FAILED_ONCE.add(image_id)
+            raise ObjectStoreTimeout(f"image {image_id}: object store timed out")
         if source_url.endswith(".tiff"):
             raise UnsupportedImageFormat(f"{source_url}: TIFF is not supported")
         if "/flaky/" in source_url and self.request.retries == 0:

@@ -236,10 +236,15 @@ class TargetField:
 
 @dataclass(frozen=True)
 class Edit:
-    """An edited body and/or headers (as the kind's headers look: an object, or pairs)."""
+    """An edited body and/or headers (as the kind's headers look: an object, or pairs).
+
+    ``properties``: message properties to replace (RabbitMQ: e.g. ``correlation_id``);
+    kinds without message properties ignore them.
+    """
 
     body: bytes | None = None
     headers: Any = None
+    properties: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,15 @@ from __future__ import annotations
 
 from .body import DEFAULT_LIMIT, PARSE_LIMIT, decode_body, media_type
 from .headers import Headers, decode_headers, decode_x_death
-from .model import FORMATS, CeleryTask, DeathEvent, Decoded, HeaderValue, ProtoField
+from .model import (
+    FORMATS,
+    CeleryTask,
+    DeathEvent,
+    Decoded,
+    HeaderValue,
+    ProtoField,
+    TaskFailure,
+)
 from .protobuf import MAX_DEPTH, MAX_FIELDS, parse_protobuf
 from .render import hexdump
 
@@ -47,6 +55,7 @@ __all__ = [
     "HeaderValue",
     "Headers",
     "ProtoField",
+    "TaskFailure",
     "decode_body",
     "decode_headers",
     "decode_x_death",

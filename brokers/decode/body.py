@@ -132,6 +132,10 @@ def _celery_v2(
     data: bytes, media: str, headers: Mapping[str, object], limit: int, notes: list[str]
 ) -> Decoded | None:
     kind = "msgpack" if media in MSGPACK_TYPES else "json"
+    if media in PICKLE_TYPES:
+        notes.append("Celery body is a Python pickle: arguments not decoded and never unpickled")
+        opaque = Decoded("binary", len(data), len(data) > limit, hexdump(data, limit))
+        return _with_task(opaque, task_v2(headers, None, parsed=False), _join(notes))
     if media and media not in JSON_TYPES and media not in MSGPACK_TYPES:
         notes.append(f"Celery body is {media}: arguments not decoded")
         return _with_task(_plain(data, limit, notes), task_v2(headers, None, parsed=False))
@@ -158,7 +162,7 @@ def _celery_v2(
     )
 
 
-def _with_task(decoded: Decoded, task: CeleryTask | None) -> Decoded:
+def _with_task(decoded: Decoded, task: CeleryTask | None, note: str | None = None) -> Decoded:
     return Decoded(
         "celery",
         decoded.size,
@@ -166,7 +170,7 @@ def _with_task(decoded: Decoded, task: CeleryTask | None) -> Decoded:
         decoded.text,
         decoded.value,
         celery=task,
-        note=decoded.note,
+        note=decoded.note if note is None else note,
     )
 
 

@@ -35,6 +35,22 @@ class CeleryTask:
 
 
 @dataclass(frozen=True)
+class TaskFailure:
+    """Why a Celery task failed, from the message's headers or the task's stored result.
+
+    ``exception`` is the class (module-qualified unless a builtin), ``status``
+    the result backend's state (``""`` when read from headers), ``source``
+    says where it was read: ``"headers"`` or ``"result backend"``.
+    """
+
+    exception: str
+    message: str
+    traceback: str
+    status: str
+    source: str
+
+
+@dataclass(frozen=True)
 class ProtoField:
     """One field of a schemaless Protobuf message.
 

@@ -55,6 +55,14 @@ def _celery_results(task_ids: list[str]) -> dict[str, Mapping[str, Any]]:
     return found
 
 
+def task_result(task_id: str) -> Mapping[str, Any] | None:
+    """The stored result of one task (read-only); None when no backend is set or it has none."""
+    url = settings.MQB_DLQ_CELERY_RESULT_BACKEND
+    if not url or not task_id or not url.startswith(("redis://", "rediss://", "unix://")):
+        return None
+    return _celery_results([task_id]).get(task_id)
+
+
 def with_celery_exceptions(letters: Sequence[CapturedLetter]) -> Sequence[CapturedLetter]:
     """Add the exception of failed Celery tasks, when a result backend is configured."""
     url = settings.MQB_DLQ_CELERY_RESULT_BACKEND

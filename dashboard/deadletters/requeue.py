@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import difflib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -203,6 +204,7 @@ async def do_requeue_dead_letter(
     target: RequeueTarget | None = None,
     edit: Edit | None = None,
     action: str = "deadletter.requeue",
+    audit: Mapping[str, Any] | None = None,
 ) -> RequeueResult:
     """Send one dead letter back and mark it requeued (see the module docstring)."""
     letter = await sync_to_async(
@@ -223,6 +225,7 @@ async def do_requeue_dead_letter(
     message = outgoing(deadletters, stored, target, edit)
     previous = await sync_to_async(_claim)(letter)
     parameters = {"dead_letter": letter_id, "dlq": letter.dlq, **message.destination}
+    parameters.update(audit or {})
     if diff:
         parameters["diff"] = diff
     sender = deadletters.sender(config, message.address)

@@ -19,6 +19,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("deadletters/<int:letter_id>/", inbox.detail, name="deadletters-detail"),
     path("deadletters/<int:letter_id>/requeue", inbox.requeue, name="deadletters-requeue"),
     path("deadletters/<int:letter_id>/body", inbox.body, name="deadletters-body"),
+    path("deadletters/<int:letter_id>/retry-task", inbox.retry_task, name="deadletters-retry-task"),
     path(
         "deadletters/<int:letter_id>/release",
         inbox.release_stuck,

@@ -304,6 +304,8 @@ def outgoing(
     properties = {
         k: v for k, v in letter.properties.items() if k not in ("exchange", "routing_key")
     }
+    if edit is not None and edit.properties:
+        properties.update(edit.properties)
     amqp = AmqpLetter(exchange, routing_key, body, properties, headers or {})
     validate.amqp_message(
         vhost=letter.vhost,

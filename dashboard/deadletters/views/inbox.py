@@ -26,8 +26,8 @@ from brokers.registry import kind_named
 from dashboard.core import once
 from dashboard.core.params import InvalidInput, parse_page
 from dashboard.core.roles import ADMIN, OPERATOR, has_role
+from dashboard.deadletters import celery_tasks, edit_body, stuck
 from dashboard.deadletters import discard as discards
-from dashboard.deadletters import edit_body, stuck
 from dashboard.deadletters import inbox as reads
 from dashboard.deadletters import requeue as actions
 from dashboard.deadletters import requeue_job as bulk
@@ -105,6 +105,7 @@ async def _detail_context(request: HttpRequest, letter_id: int) -> dict[str, Any
     context["edit_encoding"] = form.encoding
     context["edit_encodings"] = edit_body.NAMES
     context["editable"] = not letter.body_truncated
+    context["task"] = await sync_to_async(celery_tasks.task_section)(letter, context["body"])
     return context
 
 
@@ -197,6 +198,29 @@ async def requeue(request: HttpRequest, letter_id: int) -> HttpResponse:
             messages.success(request, f"Dead letter #{letter_id} {result.message}.")
         else:
             messages.error(request, f"Dead letter #{letter_id} was not requeued: {result.message}")
+    return redirect("deadletters-detail", letter_id=letter_id)
+
+
+@require_POST
+@once.writes_once("deadletters.retry-task")
+async def retry_task(request: HttpRequest, letter_id: int) -> HttpResponse:
+    """Requeue a Celery task letter to its queue, with the same task id or a new one."""
+    choice = request.POST.get("task_id", "same")
+    try:
+        if choice not in ("same", "new"):
+            raise InvalidInput("task_id: same or new")
+        result, task_id = await celery_tasks.do_retry_task(
+            letter_id, new_id=choice == "new", user=await request.auser(), request=request
+        )
+    except DeadLetter.DoesNotExist:
+        raise Http404(f"no dead letter #{letter_id}") from None
+    except (InvalidInput, validate.InvalidValue) as exc:
+        messages.error(request, str(exc))
+    else:
+        if result.sent:
+            messages.success(request, f"Task {task_id} {result.message}.")
+        else:
+            messages.error(request, f"Task {task_id} was not requeued: {result.message}")
     return redirect("deadletters-detail", letter_id=letter_id)
 
 
