@@ -195,7 +195,8 @@ def get_inbox_groups(spec: InboxFilter, page: int = 1) -> Page[dict[str, Any]]:
             # What a group requeue would take (its confirmation counts these), up to last_id.
             claimable=Count("id", filter=Q(status__in=CLAIMABLE_STATUSES)),
             # Poison letters (the loop guard), and those of them a group requeue would take.
-            poison=Count("id", filter=Q(poison=True)),
+            # (Not named ``poison``: the field's name would then mean the aggregate.)
+            poison_count=Count("id", filter=Q(poison=True)),
             poison_claimable=Count("id", filter=Q(poison=True, status__in=CLAIMABLE_STATUSES)),
             last_id=Max("id"),
             # When the letters failed (dead-lettered), or were captured where that is unknown.

@@ -74,7 +74,7 @@ async def inbox(request: HttpRequest) -> HttpResponse:
             part for part in reads.GROUP_PARTS for g in page.object_list if g[part]
         }
         context["came_back"] = any(g["failed_again"] for g in page.object_list)
-        context["any_poison"] = any(g["poison"] for g in page.object_list)
+        context["any_poison"] = any(g["poison_count"] for g in page.object_list)
     context["page"] = page
     context["poison_after"] = loop_guard.poison_after()
     if context["can_act"]:
