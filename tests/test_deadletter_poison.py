@@ -84,7 +84,7 @@ async def test_a_rabbitmq_letter_back_n_times_is_poison_with_badge_and_warning(
     assert f"#{letter.pk}<" in only and only.count('data-letter="') == 1
     detail = await page(operator, f"/deadletters/{letter.pk}/")
     assert 'id="letter-poison"' in detail
-    assert "Requeue dead letter #%d to " % letter.pk in detail
+    assert f"Requeue dead letter #{letter.pk} to " in detail
     assert "Warning: it is poison, it came back 3 times after being requeued." in detail
     groups = await page(operator, f"/deadletters/?dlq={made.dlq}")
     assert "1 of them is poison (came back 3 times or more" in groups
@@ -152,3 +152,28 @@ def test_group_first_and_last_seen_are_failure_times(use_clusters, operator) -> 
 def test_only_a_poison_letter_may_not_be_retried_automatically() -> None:
     assert may_retry_automatically(DeadLetter(poison=False))
     assert not may_retry_automatically(DeadLetter(poison=True, came_back=3))
+
+
+@pytest.mark.kafka
+async def test_a_managed_kafka_dlq_shows_what_capture_committed_and_its_lag(
+    use_clusters, operator, settings
+):
+    origin = h.create_topic(h.kafka_name("-orders"))
+    dlq = h.create_topic(h.kafka_name("-dlq"))
+    settings.MQB_KAFKA_CAPTURE_GROUP = f"{dlq}-group-{{slug}}"
+    try:
+        await flow.kafka_dead_letters(origin, dlq, [b"a", b"b", b"c"])
+        text = await page(operator, "/deadletters/queues/")
+        row = text[text.index(f'data-dlq="{dlq}"') :]
+        row = row[: row.index("</tr>")]
+        # Depth stays 3 (high minus low watermark); capture committed up to offset 3.
+        assert "captured up to offset 3<" in row
+        assert "capture lag 0 records" in row
+        # Two more records arrive while capture is not running: the lag says so.
+        await sync_to_async(h.produce)(dlq, [(b"d", b"{}", []), (b"e", b"{}", [])])
+        text = await page(operator, "/deadletters/queues/")
+        row = text[text.index(f'data-dlq="{dlq}"') :]
+        assert "capture lag 2 records" in row[: row.index("</tr>")]
+    finally:
+        h.delete_group(settings.MQB_KAFKA_CAPTURE_GROUP.format(slug="test-kafka"))
+        h.delete_topics(origin, dlq)

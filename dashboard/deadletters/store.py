@@ -235,6 +235,20 @@ class KafkaSink:
     async def acknowledged(self, result: StoreResult) -> None:
         return None
 
+    async def committed(self, positions: dict[int, int]) -> None:
+        await sync_to_async(record_position, thread_sensitive=False)(self.target, positions)
+
+
+def record_position(target: CaptureTarget, positions: dict[int, int]) -> None:
+    """Remember, per partition, the offset capture committed: the DLQs page shows it."""
+    with transaction.atomic():
+        row = ManagedDeadLetterQueue.objects.select_for_update().filter(pk=target.managed_id)
+        known = row.values_list("capture_position", flat=True).first()
+        merged = dict(known) if isinstance(known, dict) else {}
+        for partition, offset in positions.items():
+            merged[str(partition)] = max(int(merged.get(str(partition)) or 0), offset)
+        row.update(capture_position=merged)
+
 
 # -- content hashes (RabbitMQ) -----------------------------------------------------
 
