@@ -22,7 +22,6 @@ from brokers.decode.values import from_json, kafka_headers_from_json
 from brokers.registry import kind_named
 from dashboard.core.display import label
 from dashboard.core.params import InvalidInput, parse_moment
-from dashboard.deadletters.loop_guard import bulk_warning
 from dashboard.models import AuditEntry, DeadLetter
 
 PAGE_SIZE = 50
@@ -226,7 +225,6 @@ def get_inbox_groups(spec: InboxFilter, page: int = 1) -> Page[dict[str, Any]]:
         # Letters of one group may name the class with or without its module: show the name.
         group["exception_name"] = class_name(group["exception_class"] or "")
         group["has_vhosts"] = has_vhosts(group.pop("kind") or "")
-        group["poison_warning"] = bulk_warning(group["poison_claimable"])
     return result
 
 

@@ -75,6 +75,8 @@ async def inbox(request: HttpRequest) -> HttpResponse:
         }
         context["came_back"] = any(g["failed_again"] for g in page.object_list)
         context["any_poison"] = any(g["poison_count"] for g in page.object_list)
+        for group in page.object_list:
+            group["poison_warning"] = loop_guard.bulk_warning(group["poison_claimable"])
     context["page"] = page
     context["poison_after"] = loop_guard.poison_after()
     if context["can_act"]:
