@@ -165,6 +165,14 @@ class DeadLetter(models.Model):
     failed_again_as = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    came_back = models.IntegerField(
+        default=0, help_text="times this message was requeued and dead-lettered again, at capture"
+    )
+    poison = models.BooleanField(
+        default=False,
+        db_index=True,
+        help_text="came back MQB_DEADLETTER_POISON_AFTER times or more: no automatic retry",
+    )
 
     class Meta:
         constraints = [
@@ -221,6 +229,11 @@ class ManagedDeadLetterQueue(models.Model):
         null=True,
         blank=True,
         help_text="RabbitMQ: every DeadLetter id up to this one is known to be acked",
+    )
+    capture_position = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Kafka: per partition, the offset capture committed (the next one to capture)",
     )
 
     class Meta:

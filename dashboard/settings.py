@@ -289,6 +289,10 @@ MQB_DLQ_DISCOVERY_VHOSTS = envlist("MQB_DLQ_DISCOVERY_VHOSTS", "")
 # rate limit (messages per second; 0: none).
 MQB_DLQ_VERDICT_WINDOW = envfloat("MQB_DLQ_VERDICT_WINDOW", 3600.0)
 MQB_DLQ_REQUEUE_RATE = envfloat("MQB_DLQ_REQUEUE_RATE", 0.0)
+# The loop guard: a dead letter whose message was requeued and came back this many
+# times (x-mqboard-requeue-count, or the came-back chain) is flagged poison at
+# capture: shown with a warning, never retried automatically.
+MQB_DEADLETTER_POISON_AFTER = envint("MQB_DEADLETTER_POISON_AFTER", 3)
 # Discarded dead letters are kept this many days after the discard, then
 # deleted by the collector's retention loop, which runs every
 # MQB_DLQ_RETENTION_INTERVAL seconds and deletes MQB_DLQ_RETENTION_BATCH rows per

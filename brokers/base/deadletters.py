@@ -28,7 +28,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from brokers.base.config import ClusterConfig
 from brokers.base.errors import BrokerError
@@ -74,6 +74,13 @@ class StoreResult:
 
     inserted: int
     duplicates: int
+
+
+@runtime_checkable
+class PositionSink(Protocol):
+    """A sink that wants to know, per partition, the offset capture committed (Kafka)."""
+
+    async def committed(self, positions: dict[int, int]) -> None: ...
 
 
 class CaptureSink(Protocol):
@@ -137,6 +144,8 @@ class DiscoveredDLQ:
     sources: tuple[DeadLetterSource, ...] = ()
     queue_type: str = ""  # classic, quorum, stream; "topic" on Kafka
     exists: bool = True  # False: a dead-letter exchange routes to a queue not (yet) there
+    # Kafka: the high watermark of each partition, ``(partition, offset)``; empty if unknown.
+    ends: tuple[tuple[int, int], ...] = ()
 
     @property
     def capturable(self) -> bool:

@@ -11,6 +11,14 @@ raises, and a value it cannot read becomes a note instead.
   ``-original-timestamp`` (8-byte big-endian longs), ``-exception-fqcn``,
   ``-exception-cause-fqcn``, ``-exception-message``; attempts from
   ``kafka_deliveryAttempt`` or the retry topics' ``retry_topic-attempts``.
+  A listener's exception reaches the recoverer wrapped in
+  ``ListenerExecutionFailedException``, whose message is
+  ``"Listener method '…' threw exception; <the cause's message>"``: the letter
+  takes the cause's class and message (the message from the text after
+  ``"threw exception; "``, a ``-exception-cause-message`` header if a
+  producer adds one, or the ``Caused by:`` line of ``-exception-stacktrace``)
+  and keeps the wrapper's class and message apart (``wrapper_class``,
+  ``wrapper_message``).
 * Kafka Connect (``errors.deadletterqueue.context.headers.enable``):
   ``__connect.errors.topic``, ``.partition``, ``.offset``, ``.stage``,
   ``.class.name`` (the converter, transformation or connector that failed),
@@ -28,6 +36,9 @@ Raw = dict[str, bytes | None]
 
 # Spring wraps the listener's exception in this one; the cause says more.
 _SPRING_WRAPPERS = ("ListenerExecutionFailedException",)
+# What follows this in the wrapper's message is the cause's own message.
+_SPRING_THREW = "threw exception; "
+_STACK_LINES = 400  # lines of a stack trace searched for the cause's "Caused by:" line
 
 
 @dataclass
@@ -42,6 +53,9 @@ class Found:
     component: str = ""
     attempts: int | None = None
     failed_at: datetime | None = None
+    # Spring: the wrapper the cause was thrown in, when the letter reads the cause instead.
+    wrapper_class: str = ""
+    wrapper_message: str = ""
     notes: list[str] = field(default_factory=list)
 
 
@@ -95,21 +109,40 @@ def spring(headers: Raw) -> Found | None:
         raw = headers.get(key)
         setattr(found, name, _checked(found, key, raw, number(raw, binary_first=True)))
     fqcn = text(headers.get("kafka_dlt-exception-fqcn")) or ""
+    message = text(headers.get("kafka_dlt-exception-message")) or ""
     cause = text(headers.get("kafka_dlt-exception-cause-fqcn")) or ""
     if cause and (not fqcn or fqcn.endswith(_SPRING_WRAPPERS)):
-        fqcn = cause
+        found.wrapper_class, found.wrapper_message = fqcn, message
+        fqcn, message = cause, _spring_cause_message(headers, cause, message)
     found.exception_class = fqcn or text(headers.get("kafka_dlt-key-exception-fqcn")) or ""
-    found.exception_message = (
-        text(headers.get("kafka_dlt-exception-message"))
-        or text(headers.get("kafka_dlt-key-exception-message"))
-        or ""
-    )
+    found.exception_message = message or text(headers.get("kafka_dlt-key-exception-message")) or ""
     for key in ("kafka_deliveryattempt", "retry_topic-attempts"):
         raw = headers.get(key)
         attempts = _checked(found, key, raw, number(raw, binary_first=True))
         if attempts is not None and attempts > 0:
             found.attempts = max(found.attempts or 0, attempts)
     return found
+
+
+def _spring_cause_message(headers: Raw, cause: str, wrapper_message: str) -> str:
+    """The cause's own message: a cause-message header, the text after the wrapper's
+    "threw exception; ", the stack trace's ``Caused by: <cause>: …`` line, else the
+    wrapper's message (better than nothing)."""
+    own = text(headers.get("kafka_dlt-exception-cause-message"))
+    if own:
+        return own
+    _, found, rest = wrapper_message.partition(_SPRING_THREW)
+    if found and rest.strip():
+        return rest.strip()
+    trace = text(headers.get("kafka_dlt-exception-stacktrace")) or ""
+    prefix = f"Caused by: {cause}"
+    for line in trace.splitlines()[:_STACK_LINES]:
+        line = line.strip()
+        if line == prefix:
+            return ""
+        if line.startswith(prefix + ": "):
+            return line[len(prefix) + 2 :].strip()
+    return wrapper_message
 
 
 def connect(headers: Raw) -> Found | None:

@@ -35,6 +35,7 @@ from . import conventions
 from .fingerprint import fingerprint
 
 UNKNOWN = "unknown"
+REQUEUE_COUNT_HEADER = "x-mqboard-requeue-count"  # as brokers.base.deadletters sets it
 MAX_TEXT = 10_000  # characters kept of an exception message
 _MESSAGE_ID_HEADERS = ("message-id", "message_id", "messageid", "x-message-id")
 MAX_HISTORY = 20  # earlier failures kept of one record (its headers are untrusted)
@@ -87,6 +88,11 @@ class FailureInfo:
     # Kafka Connect's class that failed (converter, transformation, connector).
     component: str = ""
     history: tuple[EarlierFailure, ...] = ()
+    # Spring: the wrapper (ListenerExecutionFailedException) whose cause the letter reads.
+    wrapper_class: str = ""
+    wrapper_message: str = ""
+    # How many times the dashboard requeued this message before (``x-mqboard-requeue-count``).
+    requeue_count: int = 0
 
     @property
     def origin_known(self) -> bool:
@@ -125,10 +131,23 @@ class FailureInfo:
         return f"unknown:dlq:{dlq}"
 
 
+def read_requeue_count(value: object) -> int:
+    """The value of an ``x-mqboard-requeue-count`` header (0 when absent or garbled)."""
+    if isinstance(value, bytes | bytearray):
+        value = bytes(value).decode("ascii", "replace")
+    if isinstance(value, bool) or value is None:
+        return 0
+    try:
+        return min(max(int(str(value).strip()), 0), 2**31 - 1)
+    except ValueError:
+        return 0
+
+
 def _with_fingerprint(info: FailureInfo, dlq: str) -> FailureInfo:
     return replace(
         info,
         exception_message=info.exception_message[:MAX_TEXT],
+        wrapper_message=info.wrapper_message[:MAX_TEXT],
         attempts=max(1, info.attempts),
         fingerprint=fingerprint(
             origin=f"{info.kind}:{info.group_origin(dlq)}",
@@ -205,6 +224,7 @@ def amqp_failure_info(
         conventions=tuple(names) or (UNKNOWN,),
         message_id=message_id or str(fields.get("task_id") or ""),
         notes=tuple(notes),
+        requeue_count=read_requeue_count(found.get(REQUEUE_COUNT_HEADER)),
         **fields,  # type: ignore[arg-type]
     )
     return _with_fingerprint(info, dlq)
@@ -256,9 +276,11 @@ def kafka_failure_info(
     message_id = next(
         (conventions.text(raw[k]) or "" for k in _MESSAGE_ID_HEADERS if raw.get(k)), ""
     )
+    requeued = read_requeue_count(raw.get(REQUEUE_COUNT_HEADER))
     if not found:
         info = FailureInfo(
             kind="kafka",
+            requeue_count=requeued,
             message_id=message_id,
             first_failed_at=timestamp,
             last_failed_at=timestamp,
@@ -280,6 +302,9 @@ def kafka_failure_info(
         exception_class=main.exception_class,
         exception_message=main.exception_message,
         component=main.component,
+        wrapper_class=main.wrapper_class,
+        wrapper_message=main.wrapper_message,
+        requeue_count=requeued,
         attempts=main.attempts or 1,
         first_failed_at=timestamp,
         last_failed_at=timestamp,

@@ -58,6 +58,8 @@ _register_choices(
 )
 _register_choices(dict(Cluster.Status.choices), {"ok": OK, "down": DANGER, "unknown": MUTED})
 _register_choices(dict(AuditEntry.Outcome.choices), {"ok": OK, "failed": DANGER, "refused": WARN})
+# A dead letter that came back MQB_DEADLETTER_POISON_AFTER times (the loop guard).
+register("poison", "Poison", DANGER)
 
 
 def label(code: object) -> str:

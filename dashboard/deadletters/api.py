@@ -213,6 +213,8 @@ def letter_json(letter: DeadLetter) -> dict[str, Any]:
         "last_error": letter.last_error,
         "acted_at": _when(letter.acted_at),
         "failed_again_as": letter.failed_again_as_id,
+        "came_back": letter.came_back,
+        "poison": letter.poison,
         "body_size": letter.body_size,
         "body_truncated": letter.body_truncated,
     }

@@ -13,6 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.core.paginator import Page, Paginator
 from django.db.models import Count, Max, Min, Q, QuerySet
+from django.db.models.functions import Coalesce
 
 from brokers.base import ConfigError
 from brokers.decode import decode_body, decode_headers, decode_x_death
@@ -25,7 +26,9 @@ from dashboard.models import AuditEntry, DeadLetter
 
 PAGE_SIZE = 50
 STATUSES = [s.value for s in DeadLetter.Status]
-FILTER_FIELDS = ("cluster", "dlq", "origin", "reason", "status", "since", "until", "text", "group")
+FILTER_FIELDS = (
+    "cluster", "dlq", "origin", "reason", "status", "since", "until", "text", "group", "poison"
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,7 @@ class InboxFilter:
     until: datetime | None = None
     text: str = ""
     group: str = ""  # a fingerprint
+    poison: bool = False  # only letters the loop guard flagged
 
     @classmethod
     def from_params(cls, params: Any) -> InboxFilter:
@@ -67,6 +71,7 @@ class InboxFilter:
             until=moment("until"),
             text=text("text"),
             group=text("group"),
+            poison=text("poison").lower() in ("1", "true", "on", "yes"),
         )
 
     def as_params(self) -> dict[str, str]:
@@ -80,6 +85,7 @@ class InboxFilter:
             "until": self.until.isoformat() if self.until else "",
             "text": self.text,
             "group": self.group,
+            "poison": "1" if self.poison else "",
         }
         return {k: v for k, v in values.items() if v}
 
@@ -117,6 +123,8 @@ def filtered(spec: InboxFilter) -> QuerySet[DeadLetter]:
         )
     if spec.group:
         rows = rows.filter(fingerprint=spec.group)
+    if spec.poison:
+        rows = rows.filter(poison=True)
     return rows
 
 
@@ -168,8 +176,9 @@ def has_vhosts(kind: str) -> bool:
 
 
 def get_inbox_groups(spec: InboxFilter, page: int = 1) -> Page[dict[str, Any]]:
-    """One row per (cluster, fingerprint) with counts by status, first/last seen and how many
-    came back. ``pending + requeuing + requeued + requeue_failed + discarded == count``."""
+    """One row per (cluster, fingerprint) with counts by status, first/last seen (failure
+    times, capture times where unknown), how many came back and how many are poison.
+    ``pending + requeuing + requeued + requeue_failed + discarded == count``."""
     status = DeadLetter.Status
     groups = (
         filtered(spec)
@@ -184,9 +193,14 @@ def get_inbox_groups(spec: InboxFilter, page: int = 1) -> Page[dict[str, Any]]:
             discarded=Count("id", filter=Q(status=status.DISCARDED)),
             # What a group requeue would take (its confirmation counts these), up to last_id.
             claimable=Count("id", filter=Q(status__in=CLAIMABLE_STATUSES)),
+            # Poison letters (the loop guard), and those of them a group requeue would take.
+            # (Not named ``poison``: the field's name would then mean the aggregate.)
+            poison_count=Count("id", filter=Q(poison=True)),
+            poison_claimable=Count("id", filter=Q(poison=True, status__in=CLAIMABLE_STATUSES)),
             last_id=Max("id"),
-            first_seen=Min("captured_at"),
-            last_seen=Max("captured_at"),
+            # When the letters failed (dead-lettered), or were captured where that is unknown.
+            first_seen=Min(Coalesce("first_failed_at", "last_failed_at", "captured_at")),
+            last_seen=Max(Coalesce("last_failed_at", "first_failed_at", "captured_at")),
             kind=Max("cluster__kind"),
             vhost=Max("vhost"),
             # Counted before ``dlq`` names the aggregate (the field's name is then taken).
@@ -212,6 +226,11 @@ def get_inbox_groups(spec: InboxFilter, page: int = 1) -> Page[dict[str, Any]]:
         group["exception_name"] = class_name(group["exception_class"] or "")
         group["has_vhosts"] = has_vhosts(group.pop("kind") or "")
     return result
+
+
+def poison_matching(spec: InboxFilter) -> int:
+    """Poison letters a "requeue all matching" of ``spec`` would take."""
+    return filtered(spec).filter(poison=True, status__in=CLAIMABLE_STATUSES).count()
 
 
 def get_inbox_rows(spec: InboxFilter, page: int = 1) -> Page[DeadLetter]:

@@ -41,6 +41,8 @@ class ManagedState:
     last_captured_at: datetime | None
     capture_error: str
     capture_error_at: datetime | None
+    # Kafka: per partition, the offset capture committed (everything before it is captured).
+    positions: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,21 @@ class DeadLetterQueueRow:
     def inbox_url(self) -> str:
         """The inbox filtered by this DLQ."""
         return inbox_url(cluster=self.cluster, dlq=self.dlq.name)
+
+    @property
+    def capture_lag(self) -> int | None:
+        """Records on the broker capture has not committed yet (Kafka: high watermark minus
+        the committed offset, summed over partitions); None when unknown or not Kafka."""
+        if self.managed is None or not self.dlq.ends:
+            return None
+        committed = dict(self.managed.positions)
+        lag = 0
+        for partition, end in self.dlq.ends:
+            if partition in committed:
+                lag += max(end - committed[partition], 0)
+            elif end:
+                return None  # never committed there: where it starts is not known here
+        return lag
 
     @property
     def browse_url(self) -> str:
@@ -152,7 +169,15 @@ def _state(row: ManagedDeadLetterQueue) -> ManagedState:
         last_captured_at=row.last_captured_at,
         capture_error=row.capture_error,
         capture_error_at=row.capture_error_at,
+        positions=_positions(row.capture_position),
     )
+
+
+def _positions(found: object) -> tuple[tuple[int, int], ...]:
+    if not isinstance(found, dict):
+        return ()
+    pairs = ((str(p), o) for p, o in found.items())
+    return tuple(sorted((int(p), int(o)) for p, o in pairs if p.isdigit() and isinstance(o, int)))
 
 
 async def _cluster_dlqs(

@@ -54,6 +54,10 @@ class ManagedStateOut(Out):
     last_captured_at: DateTimeText | None
     capture_error: str = Field(description="why capture is not running, if so")
     capture_error_at: DateTimeText | None
+    positions: list[tuple[int, int]] = Field(
+        default_factory=list,
+        description="Kafka: (partition, offset capture committed) pairs; empty elsewhere",
+    )
 
 
 class DeadLetterQueueOut(Out):
@@ -126,6 +130,7 @@ class InboxFilterIn(In):
     until: Moment = Field(None, description="captured at or before (ISO 8601)" + MOMENT_TEXT)
     text: str | None = Field(None, description="substring of the exception message or message id")
     group: str | None = Field(None, description="a group's fingerprint")
+    poison: bool | None = Field(None, description="only letters flagged poison (the loop guard)")
 
 
 QueryMoment = Annotated[
@@ -153,6 +158,7 @@ class InboxQuery(Schema):
     until: QueryMoment = Field("", description="captured at or before (ISO 8601)" + MOMENT_TEXT)
     text: str = Field("", description="substring of the exception message or message id")
     group: str = Field("", description="a group's fingerprint")
+    poison: bool = Field(False, description="only letters flagged poison (the loop guard)")
     page: QueryPage = Field("", description="empty: the first")
 
 
@@ -183,9 +189,11 @@ class DeadLetterGroupOut(Out):
         description="what a group requeue takes now (pending or requeue_failed): "
         "send it as expect, with last_id as upto"
     )
+    poison_count: int = Field(description="letters flagged poison (came back too often)")
+    poison_claimable: int = Field(description="of the claimable ones, those flagged poison")
     last_id: int = Field(description="the group's highest letter id")
-    first_seen: DateTimeText | None
-    last_seen: DateTimeText | None
+    first_seen: DateTimeText | None = Field(description="earliest failure (else capture) time")
+    last_seen: DateTimeText | None = Field(description="latest failure (else capture) time")
 
 
 class OriginOut(Out):
@@ -219,6 +227,8 @@ class DeadLetterOut(Out):
     last_error: str = Field(description="why the last requeue failed")
     acted_at: DateTimeText | None
     failed_again_as: int | None = Field(description="the letter it became when it came back")
+    came_back: int = Field(description="times the message was requeued and came back")
+    poison: bool = Field(description="came back MQB_DEADLETTER_POISON_AFTER times or more")
     body_size: int
     body_truncated: bool
 

@@ -67,6 +67,7 @@ from brokers.base.deadletters import (
 from brokers.registry import kind_named
 from dashboard.deadletters.bulk_insert import insert_dead_letters
 from dashboard.deadletters.celery_results import with_celery_exceptions
+from dashboard.deadletters.loop_guard import flag_comebacks, is_poison
 from dashboard.deadletters.verdict import mark_failed_again
 from dashboard.models import DeadLetter, DeadLetterBody, ManagedDeadLetterQueue
 
@@ -118,6 +119,12 @@ def build_row(target: CaptureTarget, letter: CapturedLetter, key: str) -> dict[s
         details["routing_keys"] = [_clean(k) for k in info.origin_routing_keys[:100]]
     if info.component:
         details["component"] = _clean(info.component, 512)
+    if info.wrapper_class or info.wrapper_message:
+        # Spring: the letter shows the cause; the page also shows what wrapped it.
+        details["wrapper"] = {
+            "class": _clean(info.wrapper_class, 512),
+            "message": _clean(info.wrapper_message),
+        }
     if info.history:
         # Earlier failures of a record that failed again (repeated headers), newest first.
         details["history"] = [
@@ -144,6 +151,8 @@ def build_row(target: CaptureTarget, letter: CapturedLetter, key: str) -> dict[s
         attempts=_bounded(info.attempts, _INT32) or _INT32[1],
         first_failed_at=info.first_failed_at,
         last_failed_at=info.last_failed_at,
+        came_back=info.requeue_count,
+        poison=is_poison(info.requeue_count),
         key=letter.key,
         headers=letter.headers,
         properties=letter.properties,
@@ -171,6 +180,7 @@ def _insert(target: CaptureTarget, rows: list[dict[str, Any]], letters: dict[str
             ignore_conflicts=True,
         )
     mark_failed_again(target.cluster_id, deadletters.same_message, rows)
+    flag_comebacks(target.cluster_id, rows)
     if rows:
         ManagedDeadLetterQueue.objects.filter(pk=target.managed_id).update(
             captured_count=F("captured_count") + len(rows),
@@ -224,6 +234,20 @@ class KafkaSink:
 
     async def acknowledged(self, result: StoreResult) -> None:
         return None
+
+    async def committed(self, positions: dict[int, int]) -> None:
+        await sync_to_async(record_position, thread_sensitive=False)(self.target, positions)
+
+
+def record_position(target: CaptureTarget, positions: dict[int, int]) -> None:
+    """Remember, per partition, the offset capture committed: the DLQs page shows it."""
+    with transaction.atomic():
+        row = ManagedDeadLetterQueue.objects.select_for_update().filter(pk=target.managed_id)
+        known = row.values_list("capture_position", flat=True).first()
+        merged = dict(known) if isinstance(known, dict) else {}
+        for partition, offset in positions.items():
+            merged[str(partition)] = max(int(merged.get(str(partition)) or 0), offset)
+        row.update(capture_position=merged)
 
 
 # -- content hashes (RabbitMQ) -----------------------------------------------------

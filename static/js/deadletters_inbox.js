@@ -25,3 +25,22 @@ document.addEventListener("DOMContentLoaded", () => {
     all.indeterminate = ticked > 0 && ticked < list.length;
   });
 });
+
+// "Requeue selected": its confirmation counts the poison letters among those ticked
+// (each poison letter's checkbox carries data-poison).
+document.addEventListener("DOMContentLoaded", () => {
+  const button = document.getElementById("requeue-selected");
+  const form = button && button.form;
+  if (!form) return;
+  const base = button.getAttribute("data-confirm") || "";
+  const after = button.getAttribute("data-poison-after") || "";
+  const update = () => {
+    const poison = form.querySelectorAll("tbody input[name=ids][data-poison]:checked").length;
+    const warning = poison
+      ? ` Warning: ${poison} of them ${poison === 1 ? "is" : "are"} poison (came back ${after} times or more after being requeued).`
+      : "";
+    button.setAttribute("data-confirm", base + warning);
+  };
+  form.addEventListener("change", update);
+  update();
+});

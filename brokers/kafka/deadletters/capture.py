@@ -5,7 +5,8 @@ Features: one consumer per managed topic, in the capture group (by default
 subscribed to the topic. Each ``consume()`` batch is handed to the sink; once
 ``sink.store`` has returned (the database commit), the offsets of exactly the
 stored records (highest stored offset + 1 per partition) are committed
-synchronously. Rows are unique on ``topic:partition:offset``, so a batch read
+synchronously, and a sink that asks (``PositionSink``) is told them. Rows are
+unique on ``topic:partition:offset``, so a batch read
 again after a crash between the database commit and the offset commit is
 recognised and stored once.
 
@@ -49,7 +50,13 @@ from confluent_kafka import (
 )
 
 from brokers.base import BrokerError, BrokerUnavailable
-from brokers.base.deadletters import DEFAULT_MAX_MESSAGE_BYTES, CapturedLetter, CaptureSink, too_big
+from brokers.base.deadletters import (
+    DEFAULT_MAX_MESSAGE_BYTES,
+    CapturedLetter,
+    CaptureSink,
+    PositionSink,
+    too_big,
+)
 from brokers.decode.metadata import kafka_failure_info
 from brokers.decode.values import kafka_headers_to_json
 
@@ -209,6 +216,8 @@ class KafkaCapture:
                 # records again, and they are recognised by their capture key.
                 log.warning("%s; the records will be read again", exc.message)
             else:
+                if isinstance(self.sink, PositionSink):
+                    await self.sink.committed({p: o + 1 for (_, p), o in highest.items()})
                 await self.sink.acknowledged(result)
         if oversize is not None:
             size = len(records[oversize].value() or b"")

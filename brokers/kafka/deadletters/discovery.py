@@ -66,11 +66,23 @@ async def _offsets(broker: Any, partitions: list[TopicPartition], spec: Any) -> 
 
 async def topic_depths(broker: Any, topics: dict[str, list[int]]) -> dict[str, int | None]:
     """Sum of high - low watermark per topic; None when a partition did not answer."""
+    depths, _ = await topic_offsets(broker, topics)
+    return depths
+
+
+async def topic_offsets(
+    broker: Any, topics: dict[str, list[int]]
+) -> tuple[dict[str, int | None], dict[str, dict[int, int]]]:
+    """Each topic's depth (as :func:`topic_depths`) and the high watermark of each of its
+    partitions that answered."""
     partitions = [TopicPartition(t, p) for t, ids in topics.items() for p in ids]
     low, high = await asyncio.gather(
         _offsets(broker, partitions, OffsetSpec.earliest()),  # type: ignore[no-untyped-call]
         _offsets(broker, partitions, OffsetSpec.latest()),  # type: ignore[no-untyped-call]
     )
+    ends: dict[str, dict[int, int]] = {}
+    for (topic, partition), offset in high.items():
+        ends.setdefault(topic, {})[partition] = offset
     depths: dict[str, int | None] = {}
     for topic, ids in topics.items():
         total: int | None = 0
@@ -80,7 +92,7 @@ async def topic_depths(broker: Any, topics: dict[str, list[int]]) -> dict[str, i
             else:
                 total = None
         depths[topic] = total
-    return depths
+    return depths, ends
 
 
 async def end_offsets(broker: Any, topic: str, partitions: list[int]) -> dict[int, int]:
@@ -100,7 +112,7 @@ async def discover_kafka(broker: Any, *, configured: Iterable[str] = ()) -> Disc
     names = sorted(
         n for n in partitions_of if not n.startswith("__") and (NAME_RE.search(n) or n in extra)
     )
-    depths = await topic_depths(broker, {n: partitions_of[n] for n in names})
+    depths, ends = await topic_offsets(broker, {n: partitions_of[n] for n in names})
     dlqs = []
     for name in names:
         base = _SUFFIX.sub("", name)
@@ -118,6 +130,7 @@ async def discover_kafka(broker: Any, *, configured: Iterable[str] = ()) -> Disc
                 name=name,
                 vhost="",
                 depth=depths.get(name),
+                ends=tuple(sorted(ends.get(name, {}).items())),
                 found_by=found_by,
                 sources=sources,
                 queue_type="topic",

@@ -26,7 +26,7 @@ from brokers.registry import kind_named
 from dashboard.core import once
 from dashboard.core.params import InvalidInput, parse_page
 from dashboard.core.roles import ADMIN, OPERATOR, has_role
-from dashboard.deadletters import celery_tasks, edit_body, stuck
+from dashboard.deadletters import celery_tasks, edit_body, loop_guard, stuck
 from dashboard.deadletters import discard as discards
 from dashboard.deadletters import inbox as reads
 from dashboard.deadletters import requeue as actions
@@ -75,7 +75,14 @@ async def inbox(request: HttpRequest) -> HttpResponse:
             part for part in reads.GROUP_PARTS for g in page.object_list if g[part]
         }
         context["came_back"] = any(g["failed_again"] for g in page.object_list)
+        context["any_poison"] = any(g["poison_count"] for g in page.object_list)
+        for group in page.object_list:
+            group["poison_warning"] = loop_guard.bulk_warning(group["poison_claimable"])
     context["page"] = page
+    context["poison_after"] = loop_guard.poison_after()
+    if context["can_act"]:
+        poison = await sync_to_async(reads.poison_matching)(spec)
+        context["matching_poison_warning"] = loop_guard.bulk_warning(poison)
     # A vhost column only when a row shown belongs to a kind that has vhosts.
     context["show_vhosts"] = any(kinds)
     response = await _render(request, "deadletters/inbox.html", context)
@@ -92,6 +99,7 @@ async def _detail_context(request: HttpRequest, letter_id: int) -> dict[str, Any
     user = await request.auser()
     context["can_act"] = await sync_to_async(has_role)(user, OPERATOR)
     context["pending"] = letter.status in actions.CLAIMABLE
+    context["poison_warning"] = loop_guard.warning(letter)
     context["stuck"] = await sync_to_async(stuck.is_stuck)(letter)
     context["edit_headers"] = json.dumps(letter.headers, indent=2, ensure_ascii=False)
     form = edit_body.body_form(
