@@ -9,8 +9,8 @@ layout, a favicon, and a logout that says so.
 from __future__ import annotations
 
 import subprocess
-from urllib.parse import urlencode
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 
@@ -408,16 +408,21 @@ BACKGROUNDS = """() => {
       base = {r: l.r * l.a + base.r * (1 - l.a), g: l.g * l.a + base.g * (1 - l.a),
               b: l.b * l.a + base.b * (1 - l.a)};
     }
-    const f = v => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+    const f = v => {
+      v /= 255;
+      return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4);
+    };
     return 0.2126 * f(base.r) + 0.7152 * f(base.g) + 0.0722 * f(base.b);
   };
   const boxes = "table, th, td, input, select, textarea, button, form, fieldset, section, "
     + "article, pre, dl, p, li";
   return [...document.querySelectorAll("main")].flatMap(main => [...main.querySelectorAll(boxes)])
-    .filter(el => el.getClientRects().length > 0 && !["checkbox", "radio", "hidden"].includes(el.type))
+    .filter(el => el.getClientRects().length > 0)
+    .filter(el => !["checkbox", "radio", "hidden"].includes(el.type))
     .map(el => ({
       tag: el.tagName.toLowerCase(),
-      what: el.tagName.toLowerCase() + (el.className ? "." + String(el.className).split(" ").join(".") : ""),
+      what: el.tagName.toLowerCase()
+        + (el.className ? "." + String(el.className).split(" ").join(".") : ""),
       luminance: painted(el),
     }));
 }"""
@@ -434,7 +439,10 @@ CHART_INK = """() => {
     return m[1].split(/[ ,\\/]+/).filter(Boolean).map(Number);
   };
   const lum = p => {
-    const f = v => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+    const f = v => {
+      v /= 255;
+      return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4);
+    };
     return 0.2126 * f(p[0]) + 0.7152 * f(p[1]) + 0.0722 * f(p[2]);
   };
   const ratio = (a, b) => (Math.max(lum(a), lum(b)) + 0.05) / (Math.min(lum(a), lum(b)) + 0.05);
