@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import subprocess
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 
@@ -385,3 +386,126 @@ def test_a_crash_on_a_page_gets_the_500_page_in_the_layout(rf):
     assert "css/app.css" in text and 'id="main"' in text
     api = server_error(rf.get("/api/clusters"))
     assert api.status_code == 500 and api["Content-Type"].startswith("application/json")
+
+
+# Every box a page's own stylesheet may colour (tables, fields, buttons, forms, sections),
+# visible in main: its tag, its classes and the luminance of what is painted behind it
+# (its own background over its ancestors', so a transparent box reads as the page behind it).
+BACKGROUNDS = """() => {
+  const parse = c => {
+    const m = c.match(/rgba?\\(([^)]+)\\)/);
+    const p = m[1].split(/[ ,\\/]+/).filter(Boolean).map(Number);
+    return {r: p[0], g: p[1], b: p[2], a: p.length > 3 ? p[3] : 1};
+  };
+  const painted = el => {
+    const layers = [];
+    for (let n = el; n; n = n.parentElement) {
+      const bg = parse(getComputedStyle(n).backgroundColor);
+      if (bg.a > 0) { layers.push(bg); if (bg.a >= 1) break; }
+    }
+    let base = {r: 255, g: 255, b: 255};
+    for (const l of layers.reverse()) {
+      base = {r: l.r * l.a + base.r * (1 - l.a), g: l.g * l.a + base.g * (1 - l.a),
+              b: l.b * l.a + base.b * (1 - l.a)};
+    }
+    const f = v => {
+      v /= 255;
+      return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4);
+    };
+    return 0.2126 * f(base.r) + 0.7152 * f(base.g) + 0.0722 * f(base.b);
+  };
+  const boxes = "table, th, td, input, select, textarea, button, form, fieldset, section, "
+    + "article, pre, dl, p, li";
+  return [...document.querySelectorAll("main")].flatMap(main => [...main.querySelectorAll(boxes)])
+    .filter(el => el.getClientRects().length > 0)
+    .filter(el => !["checkbox", "radio", "hidden"].includes(el.type))
+    .map(el => ({
+      tag: el.tagName.toLowerCase(),
+      what: el.tagName.toLowerCase()
+        + (el.className ? "." + String(el.className).split(" ").join(".") : ""),
+      luminance: painted(el),
+    }));
+}"""
+
+
+# A chart's axis text (drawn on its canvas) and legend text against the chart's background.
+CHART_INK = """() => {
+  const rgb = c => {
+    const probe = document.createElement("i");
+    probe.style.color = c;
+    document.body.append(probe);
+    const m = getComputedStyle(probe).color.match(/rgba?\\(([^)]+)\\)/);
+    probe.remove();
+    return m[1].split(/[ ,\\/]+/).filter(Boolean).map(Number);
+  };
+  const lum = p => {
+    const f = v => {
+      v /= 255;
+      return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4);
+    };
+    return 0.2126 * f(p[0]) + 0.7152 * f(p[1]) + 0.0722 * f(p[2]);
+  };
+  const ratio = (a, b) => (Math.max(lum(a), lum(b)) + 0.05) / (Math.min(lum(a), lum(b)) + 0.05);
+  return [...document.querySelectorAll("[data-metrics-chart]")].flatMap(el => {
+    const behind = rgb(getComputedStyle(el).backgroundColor);
+    return el.mqbChart.plots.flatMap(plot => plot.axes.map((axis, i) => ({
+      axis: ratio(rgb(axis.stroke(plot, i)), behind),
+      legend: ratio(rgb(getComputedStyle(plot.root.querySelector(".u-legend th")).color), behind),
+    })));
+  });
+}"""
+
+
+def test_no_area_stylesheet_paints_a_light_box_on_a_dark_page(browser, daphne_url, rabbitmq_vhost):
+    from tests.support import deadletters as h
+    from tests.support.rabbitmq import declare, delete_queue, unique
+
+    queue = unique("ui-dark")
+    declare(rabbitmq_vhost, queue)
+    topic = h.create_topic(h.kafka_name("-dark"))
+    query = urlencode({"vhost": rabbitmq_vhost, "name": queue})
+    pages = {
+        "rabbitmq queue": f"{RABBIT}queue?{query}",
+        "rabbitmq queues": RABBIT,
+        "kafka topic": f"{KAFKA}topics/{topic}",
+        "kafka topics": f"{KAFKA}topics/",
+        "dead-letter inbox": "/deadletters/",
+        "dead-letter queues": "/deadletters/queues/",
+        "metrics cluster": "/live/local-rabbitmq/",
+        "metrics queue": f"/live/local-rabbitmq/entity?type=queue&{query}",
+        "metrics consumers": "/consumers/",
+        "jobs": "/jobs/",
+    }
+    context = browser.new_context(color_scheme="dark", viewport={"width": 1440, "height": 900})
+    page = context.new_page()
+    login(page, daphne_url)
+    light: list[str] = []
+    seen: dict[str, set[str]] = {}
+    try:
+        for name, path in pages.items():
+            response = page.goto(daphne_url + path)
+            assert response is not None and response.status == 200, (name, path)
+            page.wait_for_load_state("load")
+            tail = page.locator(".mqb-tail [data-role=toggle]")
+            if tail.count():
+                tail.click()  # the live tail's table shows once it runs
+                page.wait_for_selector(".mqb-tail-table")
+            if page.locator("[data-metrics-chart]").count():
+                page.wait_for_selector("[data-metrics-chart] .mqb-chart-numbers > div")
+                page.wait_for_selector("[data-metrics-chart] .uplot")
+                for ink in page.evaluate(CHART_INK):
+                    assert ink["axis"] >= 4.5 and ink["legend"] >= 4.5, (name, ink)
+            boxes = page.evaluate(BACKGROUNDS)
+            seen[name] = {box["tag"] for box in boxes}
+            # Dark surfaces sit below a luminance of 0.06, the primary button at 0.18; white is 1.
+            light += [
+                f"{name}: {b['what']} ({b['luminance']:.2f})" for b in boxes if b["luminance"] > 0.2
+            ]
+    finally:
+        context.close()
+        delete_queue(rabbitmq_vhost, queue)
+        h.delete_topics(topic)
+    assert light == [], "\n".join(light)
+    for group in ("rabbitmq", "kafka", "dead-letter", "metrics"):
+        tags = set().union(*(tags for name, tags in seen.items() if name.startswith(group)))
+        assert {"table", "input", "button"} <= tags, (group, sorted(tags))

@@ -48,7 +48,28 @@
     "cluster/kafka": [["depth", "Messages kept"], ["publish_rate", "Produce"], ["deliver_rate", "Consume"],
       ["consumers", "Group members"], ["lag", "Lag"], ["lag_seconds", "Worst lag in time"]],
   };
-  const COLORS = ["#0969da", "#1a7f37", "#bf8700", "#cf222e", "#8250df"];
+  // Colours come from the theme's tokens (static/css/app.css, --chart-*), read when a chart is drawn;
+  // these are the light theme's, for a page without them.
+  const COLORS = ["#0969da", "#1a7f37", "#9a6700", "#cf222e", "#8250df"];
+  const INK = { axis: "#57606a", grid: "rgba(31, 35, 40, .12)" };
+
+  function palette(el) {
+    const style = window.getComputedStyle(el);
+    const token = function (name, fallback) { return style.getPropertyValue(name).trim() || fallback; };
+    return {
+      series: COLORS.map(function (c, i) { return token("--chart-" + (i + 1), c); }),
+      axis: token("--chart-axis", INK.axis),
+      grid: token("--chart-grid", INK.grid),
+    };
+  }
+
+  // An axis in the theme's colours: its text and ticks, its grid lines.
+  function inked(options, colours) {
+    options.stroke = colours.axis;
+    options.grid = { stroke: colours.grid, width: 1 };
+    options.ticks = { stroke: colours.grid, width: 1 };
+    return options;
+  }
   const GAP = 2.5;
   const RANGE_SECONDS = { "1h": 3600, "24h": 86400, "7d": 604800 };
 
@@ -228,6 +249,7 @@
     box.replaceChildren();
     if (typeof window.uPlot !== "function") { this.part("note").textContent = "The chart library did not load."; return; }
     const width = Math.max(280, box.clientWidth || this.el.clientWidth - 32);
+    const colours = palette(this.el);
     this.spec(PANELS).forEach(function (panel) {
       const target = document.createElement("div");
       box.append(target);
@@ -247,11 +269,11 @@
           value: function (u, t) { return t === null || t === undefined ? "" : window.MQB.fmt.local(new Date(t * 1000)); },
         }].concat(panel.series.map(function (s, i) {
           return {
-            label: s[1], stroke: COLORS[i % COLORS.length], width: 1.5, spanGaps: false,
+            label: s[1], stroke: colours.series[i % colours.series.length], width: 1.5, spanGaps: false,
             value: function (u, v) { return v === null || v === undefined ? "–" : axis.format(v); },
           };
         })),
-        axes: [{}, yAxis(axis)],
+        axes: [inked({}, colours), inked(yAxis(axis), colours)],
         legend: { live: true },
         hooks: {
           // No hovered point: hide the time row instead of showing "Time --".
@@ -413,4 +435,14 @@
   }
   window.mqboardMetricsChart = { scan: scan, Chart: Chart };
   scan();
+
+  // The theme changes (the header's toggle, or the system's scheme): redraw in its colours.
+  function recolour() {
+    document.querySelectorAll("[data-metrics-chart]").forEach(function (el) {
+      if (el.mqbChart && el.mqbChart.loaded) el.mqbChart.draw();
+    });
+  }
+  new MutationObserver(recolour).observe(document.documentElement, { attributes: true, attributeFilter: ["data-theme"] });
+  const scheme = window.matchMedia ? window.matchMedia("(prefers-color-scheme: dark)") : null;
+  if (scheme && scheme.addEventListener) scheme.addEventListener("change", recolour);
 })();
