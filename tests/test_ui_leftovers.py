@@ -1,0 +1,172 @@
+"""Loose ends of the pages, in Debian's Chromium against a real Daphne: the audit log in the
+navigation, audit actions by their labels, dialogs that leave ``window.confirm`` alone, cluster
+kinds by their labels and health as badges; the audit trail's filter indexes and the
+fingerprint migration with the Django test database."""
+
+from __future__ import annotations
+
+import importlib
+import re
+import subprocess
+import uuid
+from urllib.parse import urlencode
+
+import pytest
+from django.apps import apps as global_apps
+from django.db import connection
+
+from brokers.decode.fingerprint import fingerprint
+from dashboard.core import display
+from dashboard.models import AuditEntry, Cluster, DeadLetter
+from tests.conftest import PYTHON, ROOT
+
+PASSWORD = "leftovers-admin-pass-5"
+
+# Every action code the dashboard writes to the audit trail (grep: action=, audited(, KIND).
+ACTIONS = [
+    "deadletter.requeue",
+    "deadletter.discard",
+    "deadletter.discard_all",
+    "deadletter.purge",
+    "deadletter.release_stuck",
+    "deadletter.retention",
+    "deadletters.manage",
+    "deadletters.release",
+    "deadletters.requeue",
+    "deadletters.requeue.finished",
+    "deadletters.requeue.revived",
+    "rabbitmq.move",
+    "rabbitmq.move.finished",
+    "rabbitmq.move.revived",
+    "job.pause",
+    "job.resume",
+    "job.cancel",
+    "rabbitmq.publish",
+    "rabbitmq.purge",
+    "rabbitmq.peek",
+    "kafka.produce",
+    "kafka.purge",
+    "kafka.reset_offsets",
+    "kafka.reset_offsets.preview",
+]
+
+SEED = """
+import sys
+import django
+django.setup()
+from dashboard.models import AuditEntry
+tag = sys.argv[1]
+for action in sys.argv[2:]:
+    AuditEntry.objects.create(username=tag, action=action, target=f"{tag}-t", outcome="ok")
+"""
+
+
+def run(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run(
+        [PYTHON, *args], cwd=ROOT, env=env, check=True, capture_output=True, text=True, timeout=90
+    )
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def served_admin(served_db) -> str:
+    """An admin-role user of the served database (not a superuser, as ensure_user makes it)."""
+    username = f"lo-{uuid.uuid4().hex[:6]}"
+    run({**served_db, "MQB_USER_PASSWORD": PASSWORD}, "manage.py", "ensure_user", username,
+        "--role", "admin")  # fmt: skip
+    return username
+
+
+def log_in(browser, url: str, username: str, password: str):
+    page = browser.new_page()
+    page.goto(url + "/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("main button[type=submit]")
+    page.wait_for_url(url + "/")
+    return page
+
+
+# -- the audit log in the navigation ---------------------------------------------------
+
+
+@pytest.mark.browser
+def test_admins_find_the_audit_log_in_the_navigation_and_operators_do_not(
+    browser, daphne_url, served_admin
+):
+    page = log_in(browser, daphne_url, served_admin, PASSWORD)
+    link = page.locator("#site-nav a", has_text="Audit log")
+    assert link.count() == 1
+    assert link.get_attribute("href") == "/audit/"
+    links = page.locator("#site-nav a").all_inner_texts()
+    assert links.index("Audit log") == links.index("Jobs") + 1, links
+    link.click()
+    page.wait_for_url(daphne_url + "/audit/")
+    assert page.locator("h1").inner_text() == "Audit log"
+    current = page.locator("#site-nav a[aria-current=page]")
+    assert current.all_inner_texts() == ["Audit log"]
+    page.close()
+
+    page = log_in(browser, daphne_url, "olga", "browser-pass-1")
+    assert page.locator("#site-nav a", has_text="Jobs").count() == 1
+    assert page.locator("#site-nav a", has_text="Audit log").count() == 0
+    assert page.locator("#site-nav a[href='/audit/']").count() == 0
+    page.close()
+
+
+# -- audit actions by their labels -------------------------------------------------------
+
+
+@pytest.mark.browser
+def test_the_audit_page_names_every_action_by_its_label(browser, daphne_url, served_db,
+                                                        served_admin):  # fmt: skip
+    tag = f"act-{uuid.uuid4().hex[:6]}"
+    run(served_db, "-c", SEED, tag, *ACTIONS)
+    page = log_in(browser, daphne_url, served_admin, PASSWORD)
+    page.goto(f"{daphne_url}/audit/?{urlencode({'user': tag})}")
+    rows = page.locator("#audit-rows tbody tr")
+    assert rows.count() == len(ACTIONS)
+    shown = {
+        str(rows.nth(i).get_attribute("data-action")): rows.nth(i).locator("td").nth(2).inner_text()
+        for i in range(rows.count())
+    }
+    assert shown["deadletter.requeue"] == "Dead-letter requeue"
+    assert shown["rabbitmq.purge"] == "Queue purge"
+    assert shown["kafka.reset_offsets"] == "Offset reset"
+    # Every action has a registered label of its own, not its code read as words.
+    registered = display.labels_for_browser()
+    assert {a: shown[a] for a in ACTIONS if a not in registered} == {}
+    assert {a: shown[a] for a in ACTIONS if shown[a] != registered[a][0]} == {}
+    assert len(set(shown.values())) == len(ACTIONS), "two actions read the same"
+    visible = page.inner_text("main")
+    options = " ".join(page.locator("select[name=action] option").all_inner_texts())
+    assert [a for a in ACTIONS if re.search(rf"(?<![\w.]){re.escape(a)}(?![\w.])", visible)] == []
+    assert [a for a in ACTIONS if a in options] == []
+    page.close()
+
+
+@pytest.mark.django_db
+def test_the_letter_page_and_the_admin_name_actions_by_their_labels(client, make_user):
+    admin = make_user("lo-adm", "admin")
+    cluster = Cluster.objects.create(slug="lo-rabbit", kind="rabbitmq", name="Lo rabbit")
+    letter = DeadLetter.objects.create(
+        cluster=cluster, dlq="d", capture_key="k1", body=b"{}", reason="rejected"
+    )
+    AuditEntry.objects.create(
+        username="lo-adm", action="deadletter.requeue", target=f"deadletter:{letter.pk}",
+        outcome="ok", cluster=cluster,
+    )  # fmt: skip
+    client.force_login(admin)
+    detail = client.get(f"/deadletters/{letter.pk}/").content.decode()
+    table = detail.split("Actions taken")[1]
+    assert "Dead-letter requeue" in table
+    assert ">deadletter.requeue<" not in table
+    changelist = client.get("/admin/dashboard/auditentry/").content.decode()
+    assert "Dead-letter requeue" in changelist
+    filters = changelist.split('id="changelist-filter"')[1]
+    assert "Dead-letter requeue</a>" in filters and ">deadletter.requeue</a>" not in filters
+
+
+def test_every_action_the_app_writes_has_a_label():
+    registered = display.labels_for_browser()
+    assert [a for a in ACTIONS if a not in registered] == []
