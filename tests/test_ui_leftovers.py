@@ -170,3 +170,27 @@ def test_the_letter_page_and_the_admin_name_actions_by_their_labels(client, make
 def test_every_action_the_app_writes_has_a_label():
     registered = display.labels_for_browser()
     assert [a for a in ACTIONS if a not in registered] == []
+
+
+# -- the audit trail's filters use indexes --------------------------------------------------
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("filters", "index"),
+    [
+        ({"user": "ada"}, "audit_user_time"),
+        ({"action": "deadletter.requeue"}, "audit_action_time"),
+        ({"cluster": "local-rabbitmq"}, "audit_cluster_time"),
+    ],
+)
+def test_filtering_the_audit_trail_reads_an_index_of_its_filter(filters, index):
+    from dashboard.auditlog import services
+
+    page = services.filtered(services.parse_filters(filters))[: services.PAGE_SIZE]
+    sql, params = page.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN QUERY PLAN " + sql, params)
+        plan = " / ".join(str(row[-1]) for row in cursor.fetchall())
+    assert f"INDEX {index}" in plan, plan
+    assert "TEMP B-TREE" not in plan, plan  # newest first straight from the index
