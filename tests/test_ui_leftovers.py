@@ -194,3 +194,69 @@ def test_filtering_the_audit_trail_reads_an_index_of_its_filter(filters, index):
         plan = " / ".join(str(row[-1]) for row in cursor.fetchall())
     assert f"INDEX {index}" in plan, plan
     assert "TEMP B-TREE" not in plan, plan  # newest first straight from the index
+
+
+# -- stored letters get today's fingerprints -----------------------------------------------
+
+
+def stored(cluster: Cluster, dlq: str, key: str, info) -> DeadLetter:
+    """A letter stored as capture stores it (``store.build_row``)."""
+    from brokers.base.deadletters import CapturedLetter
+    from dashboard.deadletters.store import CaptureTarget, build_row
+
+    target = CaptureTarget(0, cluster.pk, cluster.slug, cluster.kind, "/", dlq)
+    letter = CapturedLetter(dlq=dlq, vhost="/", capture_key=key, info=info, headers={},
+                            properties={}, body=b"{}")  # fmt: skip
+    return DeadLetter.objects.create(**build_row(target, letter, key))
+
+
+@pytest.mark.django_db
+def test_letters_stored_with_version_1_fingerprints_group_with_new_ones_after_the_migration(
+    monkeypatch,
+):
+    from brokers.decode import fingerprint as rules
+    from brokers.decode.metadata import amqp_failure_info, kafka_failure_info
+    from dashboard.deadletters.inbox import InboxFilter, get_inbox_groups
+
+    migration = importlib.import_module("dashboard.migrations.0011_deadletter_fingerprints_v2")
+    rabbit = Cluster.objects.create(slug="fp-rabbit", kind="rabbitmq", name="Fp rabbit")
+    kafka = Cluster.objects.create(slug="fp-kafka", kind="kafka", name="Fp kafka")
+
+    def amqp(exception: str, queue: str = "orders"):
+        x_death = {"count": 1, "reason": "rejected", "queue": queue, "exchange": "events",
+                   "routing-keys": ["order.created"]}  # fmt: skip
+        return amqp_failure_info({"x-death": [x_death], "x-exception": exception}, {}, dlq="dlq")
+
+    def kafka_record(exception: bytes, earlier: bytes):
+        headers = [("x-original-topic", b"payments"), ("x-exception", earlier),
+                   ("x-original-topic", b"payments"), ("x-exception", exception)]  # fmt: skip
+        return kafka_failure_info(headers, dlq="payments-dlq")
+
+    # Version 1 kept the class's module and the numbers after letters.
+    monkeypatch.setattr(rules, "VERSION", "1")
+    monkeypatch.setattr(rules, "class_name", lambda name: name.strip())
+    old = stored(rabbit, "dlq", "old", amqp("demo.payloads.InvalidPayload: SKU-X6 unknown"))
+    old_kafka = stored(kafka, "payments-dlq", "k-old",
+                       kafka_record(b"demo.Bad: order 1", b"demo.Early: step 2"))  # fmt: skip
+    monkeypatch.undo()
+    new = stored(rabbit, "dlq", "new", amqp("InvalidPayload: SKU-X20 unknown"))
+    other = stored(rabbit, "dlq", "other", amqp("InvalidPayload: SKU-X20 unknown", "billing"))
+    new_kafka = stored(kafka, "payments-dlq", "k-new", kafka_record(b"Bad: order 7", b"Early: step 3"))
+    assert old.fingerprint != new.fingerprint
+    before = {k: v for k, v in DeadLetter.objects.values_list("pk", "fingerprint")}
+
+    migration.recompute(global_apps, None)
+
+    after = {k: v for k, v in DeadLetter.objects.values_list("pk", "fingerprint")}
+    assert after[old.pk] == after[new.pk] == before[new.pk]
+    assert after[old_kafka.pk] == after[new_kafka.pk] == before[new_kafka.pk]
+    assert after[other.pk] == before[other.pk] != after[new.pk], "another origin stays apart"
+    [old_earlier] = DeadLetter.objects.get(pk=old_kafka.pk).failure_details["history"]
+    [new_earlier] = DeadLetter.objects.get(pk=new_kafka.pk).failure_details["history"]
+    assert old_earlier["fingerprint"] == new_earlier["fingerprint"]
+    assert old_earlier["exception_class"] == "demo.Early", "the letter keeps the full class"
+    groups = get_inbox_groups(InboxFilter(dlq="dlq")).object_list
+    assert sorted(g["count"] for g in groups) == [1, 2]
+    # Current rows are left as they are: a second run changes nothing.
+    migration.recompute(global_apps, None)
+    assert dict(DeadLetter.objects.values_list("pk", "fingerprint")) == after
