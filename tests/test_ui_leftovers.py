@@ -260,3 +260,48 @@ def test_letters_stored_with_version_1_fingerprints_group_with_new_ones_after_th
     # Current rows are left as they are: a second run changes nothing.
     migration.recompute(global_apps, None)
     assert dict(DeadLetter.objects.values_list("pk", "fingerprint")) == after
+
+
+# -- confirmation dialogs leave window.confirm alone ----------------------------------------
+
+STATIC_JS = ROOT / "static" / "js"
+
+
+def test_no_page_script_asks_window_confirm():
+    callers = [
+        f"{path.name}:{number}"
+        for path in sorted(STATIC_JS.glob("*.js"))
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if not line.lstrip().startswith(("//", "*"))
+        and re.search(r"(?<![\w.-])(window\.)?confirm\s*\(", line)
+    ]
+    assert callers == []
+
+
+@pytest.mark.browser
+def test_a_confirmed_dialog_does_not_rewrite_window_confirm(browser, daphne_url):
+    page = log_in(browser, daphne_url, "olga", "browser-pass-1")
+    page.evaluate(
+        """() => {
+          window.__seen = [];
+          const own = window.confirm;
+          const form = document.createElement('form');
+          form.action = '/'; form.method = 'get'; form.dataset.confirm = 'Purge 3 messages?';
+          const button = document.createElement('button');
+          button.id = 'go'; button.name = 'purged'; button.value = '1'; button.textContent = 'Purge';
+          form.append(button);
+          // A listener of the page's own sees the browser's window.confirm, untouched.
+          form.addEventListener('submit', () => { window.__seen.push(window.confirm === own); });
+          document.querySelector('main').append(form);
+        }"""
+    )
+    page.click("#go")
+    assert page.evaluate("window.__seen") == [], "nothing submits before the dialog answers"
+    page.evaluate(
+        """() => { document.querySelector('form[data-confirm] button').form
+                     .addEventListener('submit', (e) => e.preventDefault()); }"""
+    )
+    page.locator("dialog[open] button.btn-primary").click()
+    page.wait_for_function("() => window.__seen.length > 0")
+    assert page.evaluate("window.__seen") == [True]
+    page.close()
