@@ -181,3 +181,14 @@ for _code, _text in (
     ("kafka.reset_offsets.preview", "Offset reset preview"),
 ):
     register(_code, _text)
+
+
+def kind_label(name: object) -> str:
+    """A broker kind's label from the registry ("RabbitMQ"); an unknown kind reads as words."""
+    from brokers.base import ConfigError
+    from brokers.registry import kind_named
+
+    try:
+        return kind_named(str(name)).label
+    except ConfigError:
+        return label(name)

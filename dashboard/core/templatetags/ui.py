@@ -62,3 +62,6 @@ def breakable(name: object) -> SafeString:
     the escaped name with a ``<wbr>`` after each separator."""
     pieces = _AFTER_SEPARATOR.split("" if name is None else str(name))
     return mark_safe("<wbr>".join(conditional_escape(p) for p in pieces))  # noqa: S308
+
+
+register.filter("kind_label", display.kind_label)
