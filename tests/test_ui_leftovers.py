@@ -305,3 +305,68 @@ def test_a_confirmed_dialog_does_not_rewrite_window_confirm(browser, daphne_url)
     page.wait_for_function("() => window.__seen.length > 0")
     assert page.evaluate("window.__seen") == [True]
     page.close()
+
+
+# -- cluster kinds by their labels, health as badges, before and after live updates --------
+
+
+@pytest.fixture(scope="module")
+def collector(served_db, daphne_url):
+    from tests.support.metrics import base_env, collector_process, run_django, wait_for
+
+    env = base_env(served_db)
+    with collector_process(
+        env, "--only", "metrics", "--only", "health", "--interval", "1", log_name="ui-leftovers"
+    ) as process:
+        exists = "from dashboard.models import Cluster; import json; "
+        exists += "print(json.dumps(Cluster.objects.filter(slug='local-rabbitmq').exists()))"
+        wait_for(lambda: run_django(env, exists), timeout=60, what="the cluster row")
+        yield process
+
+
+def assert_badge(badge, code: str, text: str) -> None:
+    assert badge.count() == 1
+    assert "badge" in (badge.get_attribute("class") or "").split()
+    assert badge.get_attribute("data-status") == code
+    assert badge.inner_text() == text
+    background = badge.evaluate("el => getComputedStyle(el).backgroundColor")
+    assert background not in ("rgba(0, 0, 0, 0)", "transparent"), background
+
+
+@pytest.mark.browser
+@pytest.mark.rabbitmq
+@pytest.mark.kafka
+@pytest.mark.redis
+def test_cluster_kinds_read_as_labels_and_health_as_badges_after_live_updates(
+    browser, daphne_url, collector
+):
+    from tests.support.metrics import wait_for
+
+    page = log_in(browser, daphne_url, "olga", "browser-pass-1")
+    kinds = sorted(page.locator(".card .kind").all_inner_texts())
+    assert kinds == ["Kafka", "RabbitMQ"]
+    card = page.locator('.card[data-cluster="local-rabbitmq"]')
+    assert_badge(card.locator('[data-field="status"] .badge'), "ok", "Healthy")
+    checked = card.locator('[data-field="checked_at"] time')
+    first = checked.get_attribute("datetime")
+    wait_for(lambda: checked.get_attribute("datetime") != first, timeout=20, what="an update")
+    assert_badge(card.locator('[data-field="status"] .badge'), "ok", "Healthy")
+    assert page.locator("main .status").count() == 0
+
+    page.goto(daphne_url + "/live/")
+    assert sorted(page.locator(".card .kind").all_inner_texts()) == ["Kafka", "RabbitMQ"]
+    card = page.locator('.card[data-cluster="local-rabbitmq"]')
+    page.wait_for_function(
+        "() => document.querySelector('.card[data-cluster=\"local-rabbitmq\"] time.when')",
+        timeout=30_000,
+    )
+    sampled = card.locator("time.when").first
+    first = sampled.get_attribute("datetime")
+    wait_for(lambda: sampled.get_attribute("datetime") != first, timeout=20, what="a sample")
+    assert_badge(card.locator('[data-role="cluster-status"] .badge'), "ok", "Sampled")
+    assert page.locator("main .status").count() == 0
+
+    page.goto(daphne_url + "/live/local-rabbitmq/")
+    assert page.locator("h1 .kind").inner_text() == "RabbitMQ"
+    assert_badge(page.locator('[data-role="cluster-status"] .badge'), "ok", "Sampled")
+    page.close()
