@@ -15,7 +15,6 @@ import pytest
 from django.apps import apps as global_apps
 from django.db import connection
 
-from brokers.decode.fingerprint import fingerprint
 from dashboard.core import display
 from dashboard.models import AuditEntry, Cluster, DeadLetter
 from tests.conftest import PYTHON, ROOT
@@ -241,13 +240,15 @@ def test_letters_stored_with_version_1_fingerprints_group_with_new_ones_after_th
     monkeypatch.undo()
     new = stored(rabbit, "dlq", "new", amqp("InvalidPayload: SKU-X20 unknown"))
     other = stored(rabbit, "dlq", "other", amqp("InvalidPayload: SKU-X20 unknown", "billing"))
-    new_kafka = stored(kafka, "payments-dlq", "k-new", kafka_record(b"Bad: order 7", b"Early: step 3"))
+    new_kafka = stored(
+        kafka, "payments-dlq", "k-new", kafka_record(b"Bad: order 7", b"Early: step 3")
+    )
     assert old.fingerprint != new.fingerprint
-    before = {k: v for k, v in DeadLetter.objects.values_list("pk", "fingerprint")}
+    before = dict(DeadLetter.objects.values_list("pk", "fingerprint"))
 
     migration.recompute(global_apps, None)
 
-    after = {k: v for k, v in DeadLetter.objects.values_list("pk", "fingerprint")}
+    after = dict(DeadLetter.objects.values_list("pk", "fingerprint"))
     assert after[old.pk] == after[new.pk] == before[new.pk]
     assert after[old_kafka.pk] == after[new_kafka.pk] == before[new_kafka.pk]
     assert after[other.pk] == before[other.pk] != after[new.pk], "another origin stays apart"
@@ -288,7 +289,8 @@ def test_a_confirmed_dialog_does_not_rewrite_window_confirm(browser, daphne_url)
           const form = document.createElement('form');
           form.action = '/'; form.method = 'get'; form.dataset.confirm = 'Purge 3 messages?';
           const button = document.createElement('button');
-          button.id = 'go'; button.name = 'purged'; button.value = '1'; button.textContent = 'Purge';
+          button.id = 'go'; button.name = 'purged'; button.value = '1';
+          button.textContent = 'Purge';
           form.append(button);
           // A listener of the page's own sees the browser's window.confirm, untouched.
           form.addEventListener('submit', () => { window.__seen.push(window.confirm === own); });
