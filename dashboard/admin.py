@@ -50,6 +50,20 @@ def label_column(field: str, description: str) -> Callable[[Any, Any], str]:
     return column
 
 
+class ActionFilter(admin.SimpleListFilter):
+    """The audit trail's actions recorded so far, by their labels."""
+
+    title = "action"
+    parameter_name = "action"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        codes = AuditEntry.objects.order_by("action").values_list("action", flat=True)
+        return sorted(((c, display.label(c)) for c in codes.distinct()), key=lambda p: p[1])
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        return queryset.filter(action=self.value()) if self.value() else queryset
+
+
 class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     """Records of what happened are not edited by hand."""
 
@@ -160,7 +174,7 @@ class JobAdmin(ReadOnlyAdmin):
 @admin.register(AuditEntry)
 class AuditEntryAdmin(ReadOnlyAdmin):
     list_display = ("when", "username", "action_label", "cluster", "target", "outcome", "client_ip")
-    list_filter = ("action", "outcome", "cluster")
+    list_filter = (ActionFilter, "outcome", "cluster")
     search_fields = ("username", "target", "detail")
     show_full_result_count = False
     when = when_column("time", "Time")

@@ -17,7 +17,10 @@ def test_it_logs_in_and_shows_both_clusters(browser, daphne_url):
     page.wait_for_selector(".card")
     cards = page.locator(".card")
     assert cards.count() == 2
-    assert page.locator(".status.ok").count() == 2
+    healthy = page.locator('.card [data-field="status"] .badge.badge-ok[data-status="ok"]')
+    assert healthy.count() == 2
+    assert healthy.all_inner_texts() == ["Healthy", "Healthy"]
+    assert sorted(page.locator(".card .kind").all_inner_texts()) == ["Kafka", "RabbitMQ"]
     assert "RabbitMQ" in page.inner_text("main") and "Kafka" in page.inner_text("main")
     # the websocket connects with the session cookie and the page's own Origin
     page.wait_for_selector('#live-state[data-state="open"]', timeout=10_000)

@@ -91,7 +91,8 @@ def test_it_requeues_a_dead_letter_by_click_and_it_arrives_at_its_origin(
     question = confirm_in_dialog(page)
     page.wait_for_selector("#letter-status >> text=requeued")
     assert question.startswith(f"Requeue dead letter #{letter['id']}")
-    assert "deadletter.requeue" in page.inner_text("table.audit")
+    assert "Dead-letter requeue" in page.inner_text("table.audit")
+    assert "deadletter.requeue" not in page.inner_text("table.audit")
 
     # Playwright's sync API keeps an event loop in this thread: read from another one.
     with ThreadPoolExecutor(1) as pool:

@@ -159,7 +159,7 @@ async def test_the_detail_page_shows_the_decoded_letter_and_its_audit(
     assert "&quot;order&quot;: 0" in text or '"order": 0' in text
     assert letter.message_id in text
     assert "x-tenant" in text and "acme" in text
-    assert "deadletter.requeue" in text
+    assert "Dead-letter requeue" in text and "deadletter.requeue" in text  # label, code on hover
     assert "requeued" in text
     [message] = await flow.take_all(made.vhost, made.work)
     assert message.message_id == letter.message_id

@@ -101,7 +101,7 @@ def test_it_requeues_and_purges_as_a_non_superuser_admin(browser, dlq_daphne, ra
 
     page.goto(f"{url}/admin/dashboard/auditentry/?q={username}")
     audit = page.inner_text("#result_list")
-    assert "Deadletter requeue" in audit and "Deadletter purge" in audit
+    assert "Dead-letter requeue" in audit and "Dead-letter purge" in audit
     page.close()
 
 

@@ -156,6 +156,7 @@ def test_every_main_page_runs_without_a_violation(browser, dlq_daphne, entities)
         "/admin/dashboard/deadletter/",
         f"/admin/dashboard/deadletter/{letter['id']}/change/",
         "/admin/dashboard/auditentry/",
+        "/audit/",
     ):
         found[path] = visit(page, url + path)
     admin.close()

@@ -29,7 +29,7 @@ def test_it_shows_both_clusters_healthy(client, viewer, use_clusters):
     response = client.get("/")
     assert response.status_code == 200
     page = response.content.decode()
-    assert page.count('class="status ok"') == 2
+    assert page.count('<span class="badge badge-ok" data-status="ok">Healthy</span>') == 2
     assert "Test RabbitMQ" in page and "Test Kafka" in page
     assert "unknown" not in page.split("Version")[1].split("</dd>")[0]
 
@@ -76,7 +76,7 @@ def test_it_explains_each_failure_within_five_seconds(
     elapsed = time.monotonic() - started
     assert response.status_code == 200
     page = response.content.decode()
-    assert 'class="status down"' in page
+    assert '<span class="badge badge-danger" data-status="down">Unavailable</span>' in page
     assert expected in page
     assert elapsed < 5.5, f"took {elapsed:.1f} s"
     assert "not-the-password" not in page

@@ -102,7 +102,7 @@ def test_status_and_badge_text_is_readable_in_both_themes(browser, daphne_url, s
     context = browser.new_context(color_scheme=scheme)
     page = context.new_page()
     login(page, daphne_url)
-    page.wait_for_selector(".card .status")
+    page.wait_for_selector('.card [data-field="status"] .badge')
     page.evaluate(
         """samples => {
           const box = document.createElement('div');
@@ -116,7 +116,7 @@ def test_status_and_badge_text_is_readable_in_both_themes(browser, daphne_url, s
         }""",
         SAMPLES,
     )
-    checked = page.locator(".card .status, #samples .status, #samples .badge")
+    checked = page.locator('.card [data-field="status"] .badge, #samples .status, #samples .badge')
     assert checked.count() == len(SAMPLES) + 2  # two cards plus every sample
     for i in range(checked.count()):
         el = checked.nth(i)

@@ -153,3 +153,44 @@ def size(value: float | int | None) -> str:
             return f"{round(amount):,} B" if unit == "B" else measure(amount, f" {unit}")
         amount /= 1024
     return measure(amount, " TiB")
+
+
+# Audit actions: every action code the dashboard writes to the audit trail, by its label.
+for _code, _text in (
+    ("deadletter.requeue", "Dead-letter requeue"),
+    ("deadletter.discard", "Dead-letter discard"),
+    ("deadletter.discard_all", "Dead-letter discard (all matching)"),
+    ("deadletter.purge", "Dead-letter purge"),
+    ("deadletter.release_stuck", "Stuck dead-letter release"),
+    ("deadletter.retention", "Dead-letter retention"),
+    ("deadletters.manage", "DLQ take-over"),
+    ("deadletters.release", "DLQ release"),
+    ("deadletters.requeue", "Dead-letter requeue job"),
+    ("deadletters.requeue.finished", "Dead-letter requeue job finished"),
+    ("deadletters.requeue.revived", "Dead-letter requeue job revived"),
+    ("rabbitmq.move", "Message move job"),
+    ("rabbitmq.move.finished", "Message move job finished"),
+    ("rabbitmq.move.revived", "Message move job revived"),
+    ("job.pause", "Job pause"),
+    ("job.resume", "Job resume"),
+    ("job.cancel", "Job cancellation"),
+    ("rabbitmq.publish", "Message publish"),
+    ("rabbitmq.purge", "Queue purge"),
+    ("rabbitmq.peek", "Queue peek"),
+    ("kafka.produce", "Record produce"),
+    ("kafka.purge", "Topic purge"),
+    ("kafka.reset_offsets", "Offset reset"),
+    ("kafka.reset_offsets.preview", "Offset reset preview"),
+):
+    register(_code, _text)
+
+
+def kind_label(name: object) -> str:
+    """A broker kind's label from the registry ("RabbitMQ"); an unknown kind reads as words."""
+    from brokers.base import ConfigError
+    from brokers.registry import kind_named
+
+    try:
+        return kind_named(str(name)).label
+    except ConfigError:
+        return label(name)

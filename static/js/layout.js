@@ -127,18 +127,8 @@
     var question = source.getAttribute("data-confirm");
     ask(question, danger, confirmLabel(submitter), function () {
       confirmed.add(form);
-      // Page scripts that still ask window.confirm the same question on submit
-      // get the dialog's answer instead of asking twice.
-      var original = window.confirm;
-      window.confirm = function (message) {
-        return message === question ? true : original.call(window, message);
-      };
-      try {
-        if (form.requestSubmit) form.requestSubmit(submitter || undefined);
-        else form.submit();
-      } finally {
-        window.confirm = original;
-      }
+      if (form.requestSubmit) form.requestSubmit(submitter || undefined);
+      else form.submit();
     }, submitter);
   }, true);
 })();

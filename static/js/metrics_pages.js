@@ -7,11 +7,9 @@
     const line = document.createElement("span");
     line.className = "mqb-status";
     line.dataset.role = "cluster-status";
-    const badge = document.createElement("span");
+    const badge = window.MQB.badge(msg.ok ? "ok" : "down", msg.ok ? "Sampled" : "Unavailable");
     const detail = document.createElement("span");
     if (msg.ok) {
-      badge.className = "status ok";
-      badge.textContent = "sampled";
       detail.className = "mqb-muted";
       detail.append("every " + window.MQB.fmt.duration(msg.interval) + ", last ");
       if (msg.sampled_at) detail.append(window.MQB.time(msg.sampled_at, true));
@@ -20,8 +18,6 @@
         detail.append(", took " + window.MQB.fmt.duration(msg.seconds));
       }
     } else {
-      badge.className = "status down";
-      badge.textContent = "unavailable";
       detail.className = "mqb-down";
       detail.append("since ");
       if (msg.down_since) detail.append(window.MQB.time(msg.down_since, true));

@@ -36,8 +36,11 @@
     if (!card) return;
     card.dataset.ok = h.ok ? "true" : "false";
     const status = field(card, "status");
-    status.textContent = h.ok ? "healthy" : "unavailable";
-    status.className = "status " + (h.ok ? "ok" : "down");
+    const code = h.ok ? "ok" : "down";
+    const text = h.ok ? "Healthy" : "Unavailable";
+    const badge = status.querySelector(".badge");
+    if (badge) window.MQB.setBadge(badge, code, text);
+    else status.replaceChildren(window.MQB.badge(code, text));
     const reason = field(card, "message");
     reason.hidden = h.ok;
     reason.textContent = h.ok ? "" : h.message;

@@ -71,3 +71,6 @@ def idempotency_field() -> SafeString:
     from dashboard.core import once
 
     return format_html('<input type="hidden" name="{}" value="{}">', once.FIELD, once.new_key())
+
+
+register.filter("kind_label", display.kind_label)

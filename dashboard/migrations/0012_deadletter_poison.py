@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('dashboard', '0009_role_permissions'),
+        ('dashboard', '0011_deadletter_fingerprints_v2'),
     ]
 
     operations = [
