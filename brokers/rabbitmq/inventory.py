@@ -181,6 +181,16 @@ def _rate(raw: Mapping[str, Any], stat: str, stats: bool) -> float | None:
     return as_float(details.get("rate")) or 0.0
 
 
+def _reported_rate(raw: Mapping[str, Any], stat: str) -> float | None:
+    """A queue's rate as RabbitMQ reports it: None (unknown) while it has no message statistics
+    for the queue, like the metrics sampler; a rate missing inside reported statistics is 0."""
+    stats = raw.get("message_stats")
+    if not isinstance(stats, Mapping):
+        return None
+    details = stats.get(f"{stat}_details")
+    return (as_float(details.get("rate")) or 0.0) if isinstance(details, Mapping) else 0.0
+
+
 def queue_row(
     raw: Mapping[str, Any], stats: bool, policies: tuple[Policy, ...] | None = None
 ) -> QueueRow:
@@ -269,10 +279,10 @@ async def queue_detail(api: ManagementAPI, vhost: str, name: str, scan_limit: in
         ready=as_int(raw.get("messages_ready")),
         unacked=as_int(raw.get("messages_unacknowledged")),
         message_bytes=as_int(raw.get("message_bytes")),
-        publish_rate=_rate(raw, "publish", True),
-        deliver_rate=_rate(raw, "deliver_get", True),
-        ack_rate=_rate(raw, "ack", True),
-        redeliver_rate=_rate(raw, "redeliver", True),
+        publish_rate=_reported_rate(raw, "publish"),
+        deliver_rate=_reported_rate(raw, "deliver_get"),
+        ack_rate=_reported_rate(raw, "ack"),
+        redeliver_rate=_reported_rate(raw, "redeliver"),
         head_message_timestamp=(
             datetime.fromtimestamp(head, tz=UTC) if head is not None and head > 0 else None
         ),
