@@ -147,9 +147,10 @@ def test_letter_tables_are_styled_and_never_break_words_on_a_phone(browser, rabb
         assert table.evaluate("el => el.parentElement.classList.contains('table-scroll')")
     first_head = page.locator("#letter-x-death thead th").first
     assert first_head.evaluate("el => getComputedStyle(el).textAlign") in ("left", "start")
-    reason, count = page.locator("#letter-x-death thead th").nth(1), page.locator(
-        "#letter-x-death thead th"
-    ).nth(2)
+    reason, count = (
+        page.locator("#letter-x-death thead th").nth(1),
+        page.locator("#letter-x-death thead th").nth(2),
+    )
     gap = count.bounding_box()["x"] - (reason.bounding_box()["x"] + reason.bounding_box()["width"])
     pad = count.evaluate("el => parseFloat(getComputedStyle(el).paddingLeft)")
     assert gap >= 0 and pad >= 4, (gap, pad)
@@ -168,11 +169,11 @@ def test_letter_tables_are_styled_and_never_break_words_on_a_phone(browser, rabb
 # -- the body: download offered as what it is; an unknown value is the shared dash ----
 
 
-def test_a_small_body_offers_download_not_the_whole_body_and_unknowns_use_the_dash(
-    browser, rabbit
-):
+def test_a_small_body_offers_download_not_the_whole_body_and_unknowns_use_the_dash(browser, rabbit):
     url, env, vhost, queue = rabbit
-    small = seed_letter(env, queue, json.dumps({"order": 1, "pad": "x" * 150}).encode(), vhost=vhost)
+    small = seed_letter(
+        env, queue, json.dumps({"order": 1, "pad": "x" * 150}).encode(), vhost=vhost
+    )
     big = seed_letter(env, queue, b"y" * 300_000, vhost=vhost)
     page, _native = login(browser, url)
     page.goto(f"{url}/deadletters/{small}/")
