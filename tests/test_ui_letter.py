@@ -350,7 +350,8 @@ def test_actions_show_the_target_and_the_timeline_tells_what_happened_then(brows
     confirm(page, page.locator("#requeue-button"))
     page.wait_for_selector("#letter-status .badge[data-status=requeued]")
     take(vhost, queue)
-    row = page.locator("table.audit tbody tr", has_text="deadletter.requeue")
+    row = page.locator("table.audit tbody tr", has=page.locator("span[title='deadletter.requeue']"))
+    assert row.locator("td").nth(2).inner_text() == "Dead-letter requeue"
     detail = row.locator("td").nth(4).inner_text()
     assert "(default)" in detail and queue in detail, detail
 

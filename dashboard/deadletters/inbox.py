@@ -18,9 +18,11 @@ from django.db.models.functions import Coalesce
 from brokers.base import ConfigError
 from brokers.decode import decode_body, decode_headers, decode_x_death
 from brokers.decode.fingerprint import class_name
+from brokers.decode.headers import header_pairs
+from brokers.decode.render import as_datetime, display_leaf, render
 from brokers.decode.values import from_json, kafka_headers_from_json
 from brokers.registry import kind_named
-from dashboard.core.display import label
+from dashboard.core.display import label, utc_text
 from dashboard.core.params import InvalidInput, parse_moment
 from dashboard.models import AuditEntry, DeadLetter
 
@@ -296,6 +298,7 @@ def get_dead_letter_detail(letter_id: int) -> dict[str, Any]:
         headers=raw,
         limit=settings.MQB_DISPLAY_LIMIT,
     )
+    x_death = decode_x_death(raw) if isinstance(raw, dict) else ()
     return {
         "letter": letter,
         "origin": origin_label(letter),
@@ -307,10 +310,56 @@ def get_dead_letter_detail(letter_id: int) -> dict[str, Any]:
         "target_fields": deadletters.target_fields if deadletters is not None else (),
         "history": _history(letter.failure_details),
         "headers": decode_headers(raw),
-        "x_death": decode_x_death(raw) if isinstance(raw, dict) else (),
+        "header_rows": header_rows(raw, x_death),
+        "x_death": x_death,
         "timeline": _timeline(letter, entries),
         "audit": entries,
     }
+
+
+@dataclass(frozen=True)
+class HeaderRow:
+    """One row of a letter's header table: a time is shown as a time, x-death by its table."""
+
+    key: str
+    type_name: str
+    display: str
+    time: datetime | None = None
+    see_x_death: int = 0
+
+
+def _readable_leaf(value: object) -> str:
+    """Header-table scalars as text, a time inside a table as "YYYY-MM-DD HH:MM:SS UTC"."""
+    if isinstance(value, datetime):
+        return utc_text(value)
+    return display_leaf(value)
+
+
+def header_rows(raw: Any, x_death: tuple[Any, ...], limit: int = 1024) -> list[HeaderRow]:
+    """The letter's headers for its table, in order; times readable, x-death as a pointer."""
+    values = header_pairs(raw)
+    rows: list[HeaderRow] = []
+    for index, row in enumerate(decode_headers(raw, limit=limit)):
+        value = values[index][1] if index < len(values) else None
+        if row.key.lower() == "x-death" and x_death and row.type_name == "array":
+            rows.append(HeaderRow(row.key, row.type_name, "", see_x_death=len(x_death)))
+        elif row.type_name == "timestamp" and isinstance(value, datetime):
+            rows.append(HeaderRow(row.key, row.type_name, row.display, time=value))
+        elif (
+            row.as_int is not None
+            and "timestamp" in row.key.lower()
+            and isinstance(value, bytes | bytearray)
+            and (moment := as_datetime(row.as_int)) is not None
+        ):
+            # A binary epoch (Spring's kafka_dlt-original-timestamp): the time, then the raw value.
+            shown = f"{row.as_int} [0x{bytes(value).hex()}]"
+            rows.append(HeaderRow(row.key, row.type_name, shown, time=moment))
+        elif row.type_name in ("table", "array") and isinstance(value, dict | list | tuple):
+            text, cut = render(value, limit, indent=None, leaf=_readable_leaf)
+            rows.append(HeaderRow(row.key, row.type_name, text + "…" if cut else text))
+        else:
+            rows.append(HeaderRow(row.key, row.type_name, row.display))
+    return rows
 
 
 def requeue_where(parameters: Any) -> str:

@@ -35,6 +35,17 @@ def job_list(request: HttpRequest) -> HttpResponse:
     return render(request, "jobs/list.html", {"jobs": jobs})
 
 
+FINAL_STATES = ("done", "failed", "cancelled")
+
+
+def average_rate(job: Any) -> float | None:
+    """A finished job's messages per second over its whole run, or None when not known."""
+    if job.started_at is None or job.finished_at is None:
+        return None
+    seconds = (job.finished_at - job.started_at).total_seconds()
+    return job.done / seconds if seconds > 0 else None
+
+
 @require_GET
 def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
     try:
@@ -49,6 +60,8 @@ def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
         "job_data": control.job_json(job),
         "can_control": has_role(request.user, OPERATOR),
         "stale_after": settings.MQB_JOB_STALE_AFTER,
+        "finished": job.state in FINAL_STATES,
+        "average_rate": average_rate(job),
     }
     return render(request, "jobs/detail.html", context)
 

@@ -27,7 +27,9 @@
     setText("done", fmt.count(job.done));
     setText("total", job.total === null ? "(counted when it starts)" : fmt.count(job.total));
     setText("failed", fmt.count(job.failed));
-    setText("rate", job.state === "running" ? fmt.rate(job.rate) : "–");
+    const finished = FINAL.indexOf(job.state) >= 0;
+    setText("rate-label", finished ? "Average rate" : "Rate");
+    setText("rate", job.state === "running" ? fmt.rate(job.rate) : finished ? fmt.rate(averageRate(job)) : "–");
     renderCounts(job.counts || {});
     if (job.total !== null) {
       bar.max = Math.max(job.total, 1);
@@ -43,6 +45,20 @@
       form.hidden = form.dataset.when.split(" ").indexOf(job.state) < 0;
     });
     tick();
+  }
+
+  // A finished job's rate over its whole run: done / (finished - started), or null.
+  function averageRate(j) {
+    if (!j.started_at || !j.finished_at) return null;
+    const seconds = (Date.parse(j.finished_at) - Date.parse(j.started_at)) / 1000;
+    return seconds > 0 ? j.done / seconds : null;
+  }
+
+  // A finished job gets no more pushes: say so and close the websocket.
+  function finish() {
+    stateLabel.dataset.state = "final";
+    stateLabel.textContent = "The job has finished: this page no longer updates live.";
+    if (live) { live.close(); live = null; }
   }
 
   // Counts read from what the job touched (a requeue: requeued, came back).
@@ -77,15 +93,20 @@
     stale.textContent = stuck ? "no report from the worker for " + window.mqboardAge(last).replace(" ago", "") + ": it may have stopped" : "";
   }
 
-  window.mqboardLive("/ws/jobs/" + encodeURIComponent(root.dataset.jobId) + "/", function (msg) {
-    if (msg.type === "job.progress" && msg.job && msg.job.id === job.id) {
-      job = msg.job;
-      render();
-    }
-  }, function (state) {
-    stateLabel.dataset.state = state;
-    stateLabel.textContent = labels[state] || state;
-  });
+  let live = null;
+  if (FINAL.indexOf(job.state) < 0) {
+    live = window.mqboardLive("/ws/jobs/" + encodeURIComponent(root.dataset.jobId) + "/", function (msg) {
+      if (msg.type === "job.progress" && msg.job && msg.job.id === job.id) {
+        job = msg.job;
+        render();
+        if (FINAL.indexOf(job.state) >= 0) finish();
+      }
+    }, function (state) {
+      if (stateLabel.dataset.state === "final") return;
+      stateLabel.dataset.state = state;
+      stateLabel.textContent = labels[state] || state;
+    });
+  }
   render();
   setInterval(tick, 1000);
   setInterval(refreshCounts, 15000);

@@ -5,6 +5,7 @@
 window.mqboardLive = function (path, onMessage, onState) {
   let delay = 500;
   let socket = null;
+  let stopped = false;
   function open() {
     const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
     socket = new WebSocket(scheme + "//" + window.location.host + path);
@@ -14,6 +15,7 @@ window.mqboardLive = function (path, onMessage, onState) {
       try { onMessage(JSON.parse(event.data)); } catch (err) { console.error(err); }
     };
     socket.onclose = function (event) {
+      if (stopped) return;
       if (event.code === 4401 || event.code === 4403) { onState("unauthenticated"); return; }
       if (event.code === 4400 || event.code === 4404) { onState("refused"); return; }
       onState("closed");
@@ -23,7 +25,7 @@ window.mqboardLive = function (path, onMessage, onState) {
   }
   open();
   return {
-    close: function () { if (socket) socket.close(); },
+    close: function () { stopped = true; if (socket) socket.close(); },
     // Dropped unless the socket is open; pages resend their wishes on "open".
     send: function (data) {
       if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(data));
