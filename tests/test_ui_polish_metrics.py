@@ -60,13 +60,14 @@ for i in range(60):
 ThroughputSample.objects.bulk_create(rows)
 
 # The cluster's latest sample: deep queues with known, zero and unreported rates.
-deep = [
-    Point("queue", queue_entity("/", f"mqb-polish-{u}-busy"), (900000003, 900000003, 0, 1.2, 1.2, 1.2, 1, None, None)),
-    Point("queue", queue_entity("/", f"mqb-polish-{u}-idle"), (900000002, 900000002, 0, 0.0, 0.0, 0.0, 1, None, None)),
-    Point("queue", queue_entity("/", f"mqb-polish-{u}-nostats"), (900000001, 900000001, 0, None, None, None, 0, None, None)),
-]
-sample = ClusterSample("local-rabbitmq", "rabbitmq", datetime.now(UTC),
-                       (2700000006, 2700000006, 0, 1.2, 1.2, 1.2, 2, None, None), tuple(deep), None, 0.1)
+def deep(kind, depth, rate, consumers):
+    name = queue_entity("/", f"mqb-polish-{u}-{kind}")
+    return Point("queue", name, (depth, depth, 0, rate, rate, rate, consumers, None, None))
+
+points = (deep("busy", 900000003, 1.2, 1), deep("idle", 900000002, 0.0, 1),
+          deep("nostats", 900000001, None, 0))
+totals = (2700000006, 2700000006, 0, 1.2, 1.2, 1.2, 2, None, None)
+sample = ClusterSample("local-rabbitmq", "rabbitmq", datetime.now(UTC), totals, points, None, 0.1)
 sync_client().set(key("latest", "local-rabbitmq"), encode_sample(sample, 5), ex=600)
 
 # Consumers: a kombu consumer without a tag of its own ("None1"), a Celery worker on Redis.
@@ -199,7 +200,9 @@ def test_consumer_names_and_clusters_read_as_words(page, daphne_url, seeded):
     amqp = table.locator('tr[data-kind="amqp"]')
     assert "(no tag) #1" in amqp.inner_text()
     celery = table.locator('tr[data-kind="celery"]')
-    assert celery.locator("td").nth(1).inner_text() == "Celery on 127.0.0.1:6379/11", celery.inner_text()
+    assert celery.locator("td").nth(1).inner_text() == "Celery on 127.0.0.1:6379/11", (
+        celery.inner_text()
+    )
     options = page.locator('select[name="cluster"] option').all_inner_texts()
     assert "Celery on 127.0.0.1:6379/11" in options or not any("celery_" in o for o in options)
 

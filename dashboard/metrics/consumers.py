@@ -65,7 +65,7 @@ class ConsumerRow:
 
     @property
     def cluster_label(self) -> str:
-        """The cluster's name: a Celery broker's bookkeeping slug reads as "Celery on host:port/db"."""
+        """The cluster's name; a Celery broker's bookkeeping row reads "Celery on host:port/db"."""
         return cluster_label(self.cluster, self.cluster_name)
 
     @property
@@ -223,7 +223,9 @@ def get_consumers_page(
         )
     total = query.count()
     rows = query.order_by("kind", "cluster_id", "source", "-last_seen")[:limit]
-    consumers = tuple(_row(c, clusters.get(c.cluster_id, "?"), names.get(c.cluster_id, "")) for c in rows)
+    consumers = tuple(
+        _row(c, clusters.get(c.cluster_id, "?"), names.get(c.cluster_id, "")) for c in rows
+    )
     # Only sampled clusters have snapshots (not the bookkeeping rows of Celery brokers).
     sampled = Cluster.objects.filter(kind__in=sorted(BROKER_KINDS)).values_list("slug", flat=True)
     slugs = [s for s in sampled if not cluster or s == cluster]

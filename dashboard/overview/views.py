@@ -63,7 +63,11 @@ def card_of(health: ClusterHealth, pending: int = 0) -> Card:
         (field, label, getattr(overview, field) if overview is not None else None)
         for field, label in kind.overview_counts
     )
-    inbox = reverse("deadletters-inbox") + "?" + urlencode({"cluster": health.slug, "status": "pending"})
+    inbox = (
+        reverse("deadletters-inbox")
+        + "?"
+        + urlencode({"cluster": health.slug, "status": "pending"})
+    )
     return Card(health, counts, cluster_page(health.slug, kind), pending, inbox)
 
 
