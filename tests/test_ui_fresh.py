@@ -150,7 +150,7 @@ def test_chart_numbers_use_one_precision_and_one_time_format(
     rate = page.locator('[data-field="publish_rate"] .value')
     wait_for(lambda: rate.inner_text() != "unknown", timeout=15, what="the history's numbers")
     assert rate.inner_text() == "5.6/s"
-    assert_one_time_format(page.locator('[data-field="publish_rate"] time'))
+    assert_one_time_format(page.locator('[data-metrics-chart] [data-role="as-of"] time'))
 
 
 def test_a_group_is_never_idle_for_longer_than_it_was_watched(

@@ -11,9 +11,11 @@ before its cluster's): "since monitoring began", not longer.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db.models import Max, Min, Q
@@ -47,6 +49,24 @@ class ConsumerRow:
     first_seen: datetime
     last_seen: datetime
     details: dict[str, Any]
+    cluster_name: str = ""
+
+    @property
+    def label(self) -> str:
+        """The consumer's name as a person reads it: its tag, "(no tag) #N" for a client's
+        default tag ("None1": kombu without a tag prefix), "(no tag)" for none."""
+        if self.kind != Consumer.Kind.AMQP:
+            return self.identity
+        tag = str(self.details.get("tag") or "")
+        number = _DEFAULT_TAG.fullmatch(tag)
+        if number:
+            return f"(no tag) #{number.group(1)}"
+        return tag or "(no tag)"
+
+    @property
+    def cluster_label(self) -> str:
+        """The cluster's name; a Celery broker's bookkeeping row reads "Celery on host:port/db"."""
+        return cluster_label(self.cluster, self.cluster_name)
 
     @property
     def is_group(self) -> bool:
@@ -138,7 +158,25 @@ def _epoch(value: Any) -> datetime | None:
     return datetime.fromtimestamp(value, UTC) if isinstance(value, int | float) else None
 
 
-def _row(c: Consumer, slug: str) -> ConsumerRow:
+# A client's default consumer tag when it has no prefix: "None1", "None2" (kombu).
+_DEFAULT_TAG = re.compile(r"None(\d+)")
+
+
+def cluster_label(slug: str, name: str) -> str:
+    """A cluster as a person reads it. A Celery broker's row (``celery_<host>-<port>-<db>``,
+    named "Celery broker <url>") reads as "Celery on <host>:<port>/<db>"; others keep their slug."""
+    if not slug.startswith("celery_"):
+        return slug
+    url = name.removeprefix("Celery broker ").strip()
+    parts = urlsplit(url) if "://" in url else None
+    if parts is None or not parts.hostname:
+        return "Celery on " + (url or slug.removeprefix("celery_"))
+    where = parts.hostname + (f":{parts.port}" if parts.port else "")
+    db = parts.path.strip("/")
+    return f"Celery on {where}/{db}" if db else f"Celery on {where}"
+
+
+def _row(c: Consumer, slug: str, cluster_name: str = "") -> ConsumerRow:
     details = c.details if isinstance(c.details, dict) else {}
     vhost, name = ("", c.source)
     if c.kind in QUEUE_CONSUMERS:
@@ -159,6 +197,7 @@ def _row(c: Consumer, slug: str) -> ConsumerRow:
         first_seen=c.first_seen,
         last_seen=c.last_seen,
         details=details,
+        cluster_name=cluster_name,
     )
 
 
@@ -167,6 +206,7 @@ def get_consumers_page(
 ) -> ConsumersPage:
     """Consumers (filtered, newest first, at most ``limit``) and entities without any."""
     clusters = dict(Cluster.objects.values_list("pk", "slug"))
+    names = dict(Cluster.objects.values_list("pk", "name"))
     query = Consumer.objects.all()
     if kind in KINDS:
         query = query.filter(kind=kind)
@@ -183,7 +223,9 @@ def get_consumers_page(
         )
     total = query.count()
     rows = query.order_by("kind", "cluster_id", "source", "-last_seen")[:limit]
-    consumers = tuple(_row(c, clusters.get(c.cluster_id, "?")) for c in rows)
+    consumers = tuple(
+        _row(c, clusters.get(c.cluster_id, "?"), names.get(c.cluster_id, "")) for c in rows
+    )
     # Only sampled clusters have snapshots (not the bookkeeping rows of Celery brokers).
     sampled = Cluster.objects.filter(kind__in=sorted(BROKER_KINDS)).values_list("slug", flat=True)
     slugs = [s for s in sampled if not cluster or s == cluster]

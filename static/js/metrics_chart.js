@@ -70,6 +70,23 @@
     options.ticks = { stroke: colours.grid, width: 1 };
     return options;
   }
+  // Time ticks in 24-hour local time: "HH:MM" within an hour, "MM-DD HH:MM" on longer ranges.
+  function two(n) { return String(n).padStart(2, "0"); }
+  function clock(d) { return two(d.getHours()) + ":" + two(d.getMinutes()); }
+  function timeTicks(range) {
+    return function (u, splits) {
+      return splits.map(function (t) {
+        if (t === null || t === undefined) return "";
+        const d = new Date(t * 1000);
+        return range === "1h" ? clock(d) : two(d.getMonth() + 1) + "-" + two(d.getDate()) + " " + clock(d);
+      });
+    };
+  }
+  // The legend's value of a series while nothing is hovered: its last known one.
+  function lastValue(data) {
+    for (let i = data.length - 1; i >= 0; i--) if (data[i] !== null && data[i] !== undefined) return data[i];
+    return null;
+  }
   const GAP = 2.5;
   const RANGE_SECONDS = { "1h": 3600, "24h": 86400, "7d": 604800 };
 
@@ -140,6 +157,8 @@
     const box = this.part("numbers");
     box.replaceChildren();
     this.numbers = {};
+    this.when = null;
+    this.part("as-of").textContent = "not measured yet";
     this.spec(NUMBERS).forEach(function (pair) {
       const wrap = document.createElement("div");
       wrap.className = "unknown";
@@ -150,13 +169,10 @@
       const value = document.createElement("span");
       value.className = "value";
       value.textContent = "unknown";
-      const age = document.createElement("span");
-      age.className = "age";
-      age.textContent = "not measured yet";
-      dd.append(value, age);
+      dd.append(value);
       wrap.append(dt, dd);
       box.append(wrap);
-      this.numbers[pair[0]] = { wrap: wrap, value: value, age: age, when: null, time: null, step: this.interval };
+      this.numbers[pair[0]] = { wrap: wrap, value: value, time: null, step: this.interval };
     }, this);
   };
 
@@ -273,13 +289,21 @@
             value: function (u, v) { return v === null || v === undefined ? "–" : axis.format(v); },
           };
         })),
-        axes: [inked({}, colours), inked(yAxis(axis), colours)],
+        axes: [inked({ values: timeTicks(this.range), space: this.range === "1h" ? 50 : 90 }, colours), inked(yAxis(axis), colours)],
         legend: { live: true },
         hooks: {
           // No hovered point: hide the time row instead of showing "Time --".
+          // No hovered point: each series shows its last known value.
           setLegend: [function (u) {
-            const row = u.root.querySelector(".u-legend .u-series");
-            if (row) row.classList.toggle("mqb-idle", u.cursor.idx === null || u.cursor.idx === undefined);
+            const idle = u.cursor.idx === null || u.cursor.idx === undefined;
+            const rows = u.root.querySelectorAll(".u-legend .u-series");
+            if (rows[0]) rows[0].classList.toggle("mqb-idle", idle);
+            if (!idle) return;
+            for (let i = 1; i < u.series.length && i < rows.length; i++) {
+              const cell = rows[i].querySelector(".u-value");
+              const v = lastValue(u.data[i] || []);
+              if (cell) cell.textContent = v === null ? "–" : axis.format(v);
+            }
           }],
         },
       };
@@ -352,20 +376,26 @@
     this.tick();
   };
 
+  // Every tile holds a value of one sample: its time is said once, in the chart's head.
   Chart.prototype.tick = function () {
     const now = Date.now() / 1000;
+    let stale = false;
     Object.keys(this.numbers).forEach(function (field) {
       const n = this.numbers[field];
       if (n.time === null) return;
-      const age = Math.max(0, now - n.time);
-      if (!n.when) {
-        n.when = window.MQB.time(n.time, true);
-        n.age.replaceChildren("as of ", n.when);
-      } else {
-        window.MQB.renderTime(n.when, n.time);
-      }
-      n.wrap.classList.toggle("stale", age > Math.max(3 * n.step, 2 * this.interval + 2));
+      const old = Math.max(0, now - n.time) > Math.max(3 * n.step, 2 * this.interval + 2);
+      n.wrap.classList.toggle("stale", old);
+      stale = stale || old;
     }, this);
+    if (!this.latest) return;
+    const asOf = this.part("as-of");
+    if (!this.when) {
+      this.when = window.MQB.time(this.latest.time, true);
+      asOf.replaceChildren("as of ", this.when);
+    } else {
+      window.MQB.renderTime(this.when, this.latest.time);
+    }
+    asOf.classList.toggle("stale", stale);
   };
 
   Chart.prototype.setLive = function (state) {

@@ -95,10 +95,21 @@ def metrics_home(request: HttpRequest) -> HttpResponse:
     return render(request, "metrics/home.html", {"clusters": clusters, "problem": problem})
 
 
+# RabbitMQ lists no message stats for a queue without traffic; where the cluster's rates
+# were read, such a queue's rates are known: zero.
+QUEUE_RATES = ("publish_rate", "deliver_rate", "ack_rate")
+
+
 def _rows(snap: Snapshot, entity_type: str, field: str) -> list[dict[str, Any]]:
     rows = []
-    for entity, values in snap.top(entity_type, field, TOP):
+    totals = _totals(snap)
+    for entity, found in snap.top(entity_type, field, TOP):
+        values = dict(found)
         vhost, name = split_queue_entity(entity) if entity_type == "queue" else ("", entity)
+        if entity_type == "queue":
+            for rate in QUEUE_RATES:
+                if values.get(rate) is None and totals.get(rate) is not None:
+                    values[rate] = 0.0
         drain = time_to_drain(entity_type, tuple(values.values()))
         rows.append({"vhost": vhost, "name": name, "values": values, "drain": drain})
     return rows

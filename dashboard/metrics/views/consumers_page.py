@@ -6,7 +6,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from dashboard.core.clusters import get_cluster_configs
-from dashboard.metrics.consumers import KINDS, STATES, get_consumers_page
+from dashboard.metrics.consumers import STATES, get_consumers_page
+from dashboard.models import Consumer
 
 LIMIT = 500
 
@@ -21,7 +22,7 @@ def consumers_page(request: HttpRequest) -> HttpResponse:
     )
     context = {
         "page": page,
-        "kinds": KINDS,
+        "kinds": Consumer.Kind.choices,
         "states": STATES,
         "clusters": get_cluster_configs(),
     }
