@@ -75,7 +75,8 @@ def run(env: dict[str, str], *args: str) -> str:
 def seeded(dlq_daphne, rabbitmq_vhost) -> tuple[str, dict[str, Any]]:
     url, env = dlq_daphne
     admin = f"pol-{uuid.uuid4().hex[:6]}"
-    run({**env, "MQB_USER_PASSWORD": PASSWORD}, "manage.py", "ensure_user", admin, "--role", "admin")
+    with_password = {**env, "MQB_USER_PASSWORD": PASSWORD}
+    run(with_password, "manage.py", "ensure_user", admin, "--role", "admin")
     made = json.loads(run(env, "-c", SEED, rabbitmq_vhost, uuid.uuid4().hex[:8]).splitlines()[-1])
     made["admin"] = admin
     return url, made
@@ -104,10 +105,10 @@ def page(browser, seeded):
 SCROLL = """(selector) => {
   const box = document.querySelector(selector).closest(".table-scroll");
   const table = box.querySelector("table");
-  const columns = Array.from(table.tHead.rows[0].cells)
-    .map((th) => th.textContent.trim().slice(0, 10) + " " + Math.round(th.getBoundingClientRect().width));
-  return {scroll: box.scrollWidth, client: box.clientWidth, page: document.documentElement.scrollWidth,
-          columns};
+  const columns = Array.from(table.tHead.rows[0].cells).map((th) =>
+    th.textContent.trim().slice(0, 10) + " " + Math.round(th.getBoundingClientRect().width));
+  return {scroll: box.scrollWidth, client: box.clientWidth,
+          page: document.documentElement.scrollWidth, columns};
 }"""
 
 
@@ -201,7 +202,9 @@ def local_filter(page, field: str, value: str) -> dict[str, list[str]]:
 @pytest.mark.rabbitmq
 def test_time_filters_take_the_local_time_the_tables_show(browser, seeded):
     url, made = seeded
-    context = browser.new_context(viewport={"width": 1440, "height": 900}, timezone_id="Asia/Kolkata")
+    context = browser.new_context(
+        viewport={"width": 1440, "height": 900}, timezone_id="Asia/Kolkata"
+    )
     try:
         page = log_in(context, url, made["admin"])
         page.goto(f"{url}/deadletters/")
@@ -246,8 +249,8 @@ def test_audit_rows_stay_compact_on_a_phone(browser, seeded):
         width = page.evaluate("() => document.documentElement.scrollWidth")
         assert width <= 390
         scroll = page.evaluate(
-            """() => getComputedStyle(document.querySelector("#audit-rows").closest(".table-scroll"))
-            .overflowX"""
+            """() => getComputedStyle(
+              document.querySelector("#audit-rows").closest(".table-scroll")).overflowX"""
         )
         assert scroll in ("auto", "scroll")
         detail = page.locator("#audit-rows tbody tr", has_text="Done: 281").locator(".audit-detail")
