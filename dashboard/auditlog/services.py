@@ -4,7 +4,8 @@ The trail only grows (100k rows is ordinary), so a page is a keyset range on
 (time, id), newest first: ``time`` is indexed and ``id`` breaks ties, so page 500 costs what
 page 1 costs, where an OFFSET would read and skip every row before it.
 
-Limits: the ``from``/``to`` inputs are read as UTC unless they carry an offset; the action
+Limits: the ``from``/``to`` inputs are read as UTC unless they carry an offset (the page's
+script sends the local time the user typed as UTC); the action
 list is the distinct actions recorded so far.
 """
 
@@ -43,7 +44,7 @@ class AuditFilters:
 
     @property
     def since_text(self) -> str:
-        """``since`` as a datetime-local input's value, in UTC."""
+        """``since`` as a datetime-local input's value, in UTC (the page shows it in local time)."""
         return _input_text(self.since)
 
     @property
@@ -126,11 +127,29 @@ def _after(cursor: str) -> Q:
     return Q(time__lt=moment) | Q(time=moment, id__lt=pk)
 
 
+TARGET_LABELS = {"deadletters": "Dead-letter inbox"}
+"""Targets that name a part of the dashboard rather than a broker object, by their label."""
+
+
+def target_label(target: str) -> str:
+    """A target as the page shows it: "deadletter:12" reads "Dead letter #12"."""
+    if target in TARGET_LABELS:
+        return TARGET_LABELS[target]
+    kind, _, rest = target.partition(":")
+    if kind == "deadletter" and rest.isdigit():
+        return f"Dead letter #{rest}"
+    return target
+
+
 @dataclass(frozen=True)
 class AuditRow:
     entry: AuditEntry
     parameters: str
     """The parameters as JSON text ("" when there are none)."""
+
+    @property
+    def target(self) -> str:
+        return target_label(self.entry.target)
 
 
 @dataclass(frozen=True)

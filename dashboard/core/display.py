@@ -163,6 +163,7 @@ for _code, _text in (
     ("deadletter.purge", "Dead-letter purge"),
     ("deadletter.release_stuck", "Stuck dead-letter release"),
     ("deadletter.retention", "Dead-letter retention"),
+    ("deadletter.task.requeue", "Celery task requeue"),
     ("deadletters.manage", "DLQ take-over"),
     ("deadletters.release", "DLQ release"),
     ("deadletters.requeue", "Dead-letter requeue job"),

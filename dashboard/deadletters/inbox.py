@@ -7,7 +7,7 @@ functions are synchronous; async views call them through ``sync_to_async``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
@@ -90,6 +90,28 @@ class InboxFilter:
             "poison": "1" if self.poison else "",
         }
         return {k: v for k, v in values.items() if v}
+
+    @property
+    def since_input(self) -> str:
+        """``since`` as a datetime-local input's value, in UTC (the page shows it in local time)."""
+        return utc_input(self.since)
+
+    @property
+    def until_input(self) -> str:
+        return utc_input(self.until)
+
+
+def utc_input(moment: datetime | None) -> str:
+    """A moment as "YYYY-MM-DDTHH:MM" in UTC, for a datetime-local input ("" for none)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M") if moment else ""
+
+
+SHORT_ID = 8
+"""How many characters of a long message id the letters table shows (all of it on hover)."""
+
+
+def short_id(value: str) -> str:
+    return value if len(value) <= SHORT_ID + 1 else value[:SHORT_ID] + "\u2026"
 
 
 CLAIMABLE_STATUSES = (DeadLetter.Status.PENDING, DeadLetter.Status.REQUEUE_FAILED)
@@ -244,6 +266,8 @@ def get_inbox_rows(spec: InboxFilter, page: int = 1) -> Page[DeadLetter]:
         letter.has_vhosts = has_vhosts(letter.cluster.kind)
         noun, name = origin_name(letter)
         letter.origin_noun, letter.origin_name = noun, name
+        letter.exception_name = class_name(letter.exception_class or "")
+        letter.short_id = short_id(letter.message_id or "")
     result.object_list = letters
     return result
 

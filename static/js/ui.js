@@ -101,3 +101,58 @@
     document.querySelectorAll("time.when[data-age][datetime]").forEach(function (el) { renderTime(el); });
   }, 5000);
 })();
+
+// Time filters in local time: an <input type="datetime-local" data-local-time> arrives holding
+// UTC ("YYYY-MM-DDTHH:MM") and is shown in the browser's zone; on submit its form sends the
+// moment in UTC ("…Z") under the input's name. [data-zone-note] elements get the zone ("UTC+05:30").
+(function () {
+  function pad(n) { return String(n).padStart(2, "0"); }
+  function inputText(d) {
+    return d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) + "T" +
+      pad(d.getHours()) + ":" + pad(d.getMinutes());
+  }
+  function zoneText(d) {
+    var offset = -d.getTimezoneOffset(), sign = offset < 0 ? "-" : "+";
+    offset = Math.abs(offset);
+    return "UTC" + sign + pad(Math.floor(offset / 60)) + ":" + pad(offset % 60);
+  }
+  function showLocal(root) {
+    root.querySelectorAll("input[data-local-time]").forEach(function (input) {
+      if (!input.value || input.hasAttribute("data-shown-local")) return;
+      var d = new Date(input.value + "Z");
+      if (!isNaN(d.getTime())) input.value = inputText(d);
+      input.setAttribute("data-shown-local", "");
+    });
+    root.querySelectorAll("[data-zone-note]").forEach(function (el) {
+      el.textContent = " (" + zoneText(new Date()) + ")";
+    });
+  }
+  function restore(form) {
+    form.querySelectorAll("input[data-utc-for]").forEach(function (hidden) { hidden.remove(); });
+    form.querySelectorAll("input[data-local-time][data-name]").forEach(function (input) {
+      input.name = input.getAttribute("data-name");
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () { showLocal(document); });
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!(form instanceof HTMLFormElement)) return;
+    restore(form);
+    form.querySelectorAll("input[data-local-time][name]").forEach(function (input) {
+      var hidden = document.createElement("input");
+      var d = input.value ? new Date(input.value) : null;
+      hidden.type = "hidden";
+      hidden.name = input.name;
+      hidden.setAttribute("data-utc-for", input.name);
+      hidden.value = d && !isNaN(d.getTime()) ? d.toISOString().slice(0, 19) + "Z" : input.value;
+      input.setAttribute("data-name", input.name);
+      input.removeAttribute("name");
+      input.after(hidden);
+    });
+  });
+  // Back to this page from the browser's cache: the inputs carry their names again.
+  window.addEventListener("pageshow", function () {
+    document.querySelectorAll("form").forEach(restore);
+  });
+  window.MQB.localInputs = showLocal;
+})();
