@@ -147,12 +147,8 @@ def discover(context: Any, url: str, prefix: str = "") -> tuple[Any, set[str]]:
             found.update(vhost=queue["vhost"], queue=queue["name"])
         exchanges = listing(context, f"{api}/exchanges?page_size=500", "items", "name", prefix)
         named = [x for x in exchanges if x["name"] and not x["name"].startswith("amq.")]
-        exchange = pick(
-            named,
-            lambda x: x["name"],
-            prefix,
-            lambda x: (bool(queue) and x["vhost"] == queue["vhost"],),
-        )
+        vhost = queue["vhost"] if queue else None
+        exchange = pick(named, lambda x: x["name"], prefix, lambda x: (x["vhost"] == vhost,))
         if exchange:
             found["exchange"] = exchange["name"]
             found.setdefault("vhost", exchange["vhost"])
