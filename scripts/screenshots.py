@@ -225,6 +225,8 @@ def shoot(page: Any, url: str, page_info: Any, out: Path) -> list[Path]:
                 )
             if page_info.ready:
                 page.wait_for_selector(page_info.ready, timeout=20_000)
+            # Tiles, charts and tables drawn from the page's first fetches.
+            page.wait_for_load_state("networkidle", timeout=20_000)
             if page_info.press:
                 page.click(page_info.press)
             # From the top: a press scrolls, and sticky headers would be drawn where it left them.

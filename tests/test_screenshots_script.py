@@ -76,6 +76,9 @@ class RecordingPage:
     def wait_for_selector(self, selector: str, timeout: int) -> None:
         self.calls.append("wait")
 
+    def wait_for_load_state(self, state: str, timeout: int) -> None:
+        self.calls.append(f"settle {state}")
+
     def click(self, selector: str) -> None:
         self.calls.append("click")
 
