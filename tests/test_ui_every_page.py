@@ -100,9 +100,18 @@ def contexts(browser, dlq_daphne, seeded) -> Iterator[dict[tuple[str, bool], Any
         context.close()
 
 
-def visit(context: Any, url: str, page_info: p.Page, settle: bool = False, **media: str) -> Any:
-    """Open a page; ``settle``: also wait until what it draws from its first fetches is drawn."""
+def visit(
+    context: Any,
+    url: str,
+    page_info: p.Page,
+    settle: bool = False,
+    viewport: dict[str, int] | None = None,
+    **media: str,
+) -> Any:
+    """Open a page (at ``viewport``); ``settle``: also wait for what its first fetches draw."""
     page = context.new_page()
+    if viewport:
+        page.set_viewport_size(viewport)
     if media:
         page.emulate_media(**media)
     response = page.goto(url + page_info.path)
@@ -195,9 +204,10 @@ OVERFLOW = """(width) => {
 def test_no_page_is_wider_than_a_phone(contexts, dlq_daphne, seeded, name: str):
     url, _env = dlq_daphne
     page_info = seeded[name]
-    page = visit(contexts[page_info.role, False], url, page_info, settle=True)
+    # Opened at the phone's width, as a phone opens it: charts are drawn that wide.
+    settle = not page_info.own_layout  # Swagger UI and Django's admin draw nothing later
+    page = visit(contexts[page_info.role, False], url, page_info, settle=settle, viewport=PHONE)
     try:
-        page.set_viewport_size(PHONE)
         width = page.evaluate("document.documentElement.scrollWidth")
         culprits = page.evaluate(OVERFLOW, PHONE["width"]) if width > PHONE["width"] else []
     finally:
