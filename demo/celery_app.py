@@ -7,7 +7,7 @@ same ``dlx``/``dlq`` as the rest of the demo: with ``acks_late`` a task that
 raises ``Reject(requeue=False)`` or fails (``task_acks_on_failure=False``) is
 rejected, and RabbitMQ moves the message to ``dlq`` with an ``x-death`` header.
 
-Worker: ``celery -A demo.celery_app worker --pool=solo -Q celery-tasks``;
+Worker: ``celery -A demo.celery_app worker --pool=solo -Q <prefix>celery-tasks``;
 ``DEMO_AMQP_URL`` and ``DEMO_PREFIX`` select the broker and the name prefix
 (the queue is then ``<prefix>celery-tasks``). ``DEMO_RESULT_BACKEND`` (a
 Redis URL; unset: no results) makes the worker store results as JSON, so the

@@ -11,6 +11,16 @@ STATE=${MQB_STATE_DIR:-var}
 umask 077
 mkdir -p "$STATE/log"
 
+# The demo app's own Celery worker, on the app's task queue (which carries DEMO_PREFIX).
+# `scripts/demo.sh celery-worker` runs only this step.
+celery_worker() {
+  exec "$BIN/celery" -A demo.celery_app worker --pool=solo --loglevel=INFO \
+    -Q "${DEMO_PREFIX:-}celery-tasks" --hostname "demo-tasks@%h" --without-mingle --without-gossip
+}
+if [ "${1:-}" = celery-worker ]; then
+  celery_worker
+fi
+
 # One random password per checkout, kept so that a second `make demo` keeps it.
 if [ ! -s "$STATE/demo-password" ]; then
   (umask 077; "$BIN/python" -c 'import secrets; print(secrets.token_urlsafe(12))' > "$STATE/demo-password")
@@ -47,8 +57,7 @@ trap stop INT TERM EXIT
 
 "$BIN/python" -m demo.workload >"$STATE/log/demo-workload.log" 2>&1 &
 pids+=($!)
-"$BIN/celery" -A demo.celery_app worker --pool=solo --loglevel=INFO \
-  -Q celery-tasks --hostname "demo-tasks@%h" --without-mingle --without-gossip >"$STATE/log/demo-celery.log" 2>&1 &
+(celery_worker) >"$STATE/log/demo-celery.log" 2>&1 &
 pids+=($!)
 manage_demo_dlqs || echo "warning: the demo's DLQs are not managed; manage them on /deadletters/queues/" >&2
 

@@ -4,7 +4,9 @@
 The pages are those of ``tests/support/pages.py`` (the list the every-page
 browser tests check). The queue, exchange, topic, consumer group, dead letter
 and job the detail pages show are found through the running dashboard's JSON
-API; a page whose subject does not exist there yet is left out and said so.
+API: the demo's own (named with ``--prefix``, default ``$DEMO_PREFIX``) before
+others on a shared broker, then the busiest; a page whose subject does not
+exist there yet is left out and said so.
 Each page is saved as ``<out>/<page>-<width>-<theme>.png`` (the whole page,
 not only the screen) and the files are printed, one a line. A page that cannot
 be shot (it never draws, its button is missing) is said so on a ``#`` line and
@@ -28,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parent.parent
 WIDTHS = {1440: 900, 390: 844}
@@ -43,6 +46,11 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--password-file", default=str(state / "demo-password"))
     parser.add_argument("--out", default=str(ROOT / "var" / "screenshots"))
     parser.add_argument("--only", default="", help="comma-separated page names (default: all)")
+    parser.add_argument(
+        "--prefix",
+        default=os.environ.get("DEMO_PREFIX", ""),
+        help="the demo's name prefix: its queue, topic and group are shown (env DEMO_PREFIX)",
+    )
     parser.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium")
     args = parser.parse_args(argv)
     if not args.url:
@@ -77,8 +85,44 @@ def first(items: list[dict[str, Any]] | None, prefer: Any = None) -> dict[str, A
     return next((i for i in items if prefer and prefer(i)), items[0] if items else None)
 
 
-def discover(context: Any, url: str) -> tuple[Any, set[str]]:
-    """The targets found in the running dashboard, and the names of those not found."""
+def pick(
+    items: list[dict[str, Any]] | None,
+    name_of: Callable[[dict[str, Any]], str],
+    prefix: str = "",
+    busy: Callable[[dict[str, Any]], tuple[float, ...]] = lambda _item: (),
+) -> dict[str, Any] | None:
+    """The demo's own item (its name starts with ``prefix``), then the busiest, then the first.
+
+    ``busy`` gives an item's numbers, compared in order, the larger the better.
+    """
+    ranked = sorted(
+        enumerate(items or []),
+        key=lambda pair: (
+            bool(prefix) and not name_of(pair[1]).startswith(prefix),
+            tuple(-number for number in busy(pair[1])),
+            pair[0],
+        ),
+    )
+    return ranked[0][1] if ranked else None
+
+
+def listing(context: Any, url: str, key: str, contains: str, prefix: str) -> list[dict[str, Any]]:
+    """The ``key`` rows of a list API, those named with ``prefix`` if there are any."""
+    separator = "&" if "?" in url else "?"
+    if prefix:
+        mine = (get_json(context, f"{url}{separator}{contains}={quote(prefix)}") or {}).get(key)
+        if mine:
+            return list(mine)
+    return list((get_json(context, url) or {}).get(key) or [])
+
+
+def discover(context: Any, url: str, prefix: str = "") -> tuple[Any, set[str]]:
+    """The targets found in the running dashboard, and the names of those not found.
+
+    On a shared broker the demo's own queue, topic and group (named with
+    ``prefix``) come first, then the busiest: leftovers of other runs are
+    often empty.
+    """
     from tests.support.pages import PLACEHOLDER
 
     found: dict[str, Any] = {}
@@ -87,29 +131,49 @@ def discover(context: Any, url: str) -> tuple[Any, set[str]]:
     kafka = first([c for c in clusters if c.get("kind") == "kafka"])
     if rabbit:
         slug = found["rabbitmq"] = rabbit["slug"]
-        queues = get_json(context, f"{url}/api/clusters/{slug}/rabbitmq/queues") or {}
-        queue = first(queues.get("items"), lambda q: q.get("dead_letter_exchange"))
+        api = f"{url}/api/clusters/{slug}/rabbitmq"
+        queue = pick(
+            listing(context, f"{api}/queues?stats=1&page_size=500", "items", "name", prefix),
+            lambda q: q["name"],
+            prefix,
+            lambda q: (
+                bool(q.get("dead_letter_exchange")),
+                (q.get("consumers") or 0) > 0,
+                q.get("messages") or 0,
+                q.get("consumers") or 0,
+            ),
+        )
         if queue:
             found.update(vhost=queue["vhost"], queue=queue["name"])
-        exchanges = get_json(context, f"{url}/api/clusters/{slug}/rabbitmq/exchanges") or {}
-        named = [
-            x for x in exchanges.get("items", []) if x["name"] and not x["name"].startswith("amq.")
-        ]
-        exchange = first(named, lambda x: queue and x["vhost"] == queue["vhost"])
+        exchanges = listing(context, f"{api}/exchanges?page_size=500", "items", "name", prefix)
+        named = [x for x in exchanges if x["name"] and not x["name"].startswith("amq.")]
+        vhost = queue["vhost"] if queue else None
+        exchange = pick(named, lambda x: x["name"], prefix, lambda x: (x["vhost"] == vhost,))
         if exchange:
             found["exchange"] = exchange["name"]
             found.setdefault("vhost", exchange["vhost"])
     if kafka:
         slug = found["kafka"] = kafka["slug"]
-        topics = get_json(context, f"{url}/api/clusters/{slug}/kafka/topics") or {}
-        topic = first(
-            [t for t in topics.get("topics", []) if not t.get("internal")],
-            lambda t: (t.get("messages") or 0) > 0,
+        api = f"{url}/api/clusters/{slug}/kafka"
+        topics = listing(context, f"{api}/topics", "topics", "q", prefix)
+        topic = pick(
+            [t for t in topics if not t.get("internal")],
+            lambda t: t["name"],
+            prefix,
+            lambda t: (t.get("messages") or 0,),
         )
         if topic:
             found["topic"] = topic["name"]
-        groups = get_json(context, f"{url}/api/clusters/{slug}/kafka/groups") or {}
-        group = first(groups.get("groups"), lambda g: g.get("has_commits"))
+        group = pick(
+            listing(context, f"{api}/groups", "groups", "q", prefix),
+            lambda g: g["group_id"],
+            prefix,
+            lambda g: (
+                bool(g.get("has_commits")),
+                g.get("members") or 0,
+                g.get("committed_partitions") or 0,
+            ),
+        )
         if group:
             found["group"] = group["group_id"]
     letter = first((get_json(context, f"{url}/api/deadletters/letters") or {}).get("items"))
@@ -161,6 +225,8 @@ def shoot(page: Any, url: str, page_info: Any, out: Path) -> list[Path]:
                 )
             if page_info.ready:
                 page.wait_for_selector(page_info.ready, timeout=20_000)
+            # Tiles, charts and tables drawn from the page's first fetches.
+            page.wait_for_load_state("networkidle", timeout=20_000)
             if page_info.press:
                 page.click(page_info.press)
             # From the top: a press scrolls, and sticky headers would be drawn where it left them.
@@ -206,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
         context = browser.new_context()
         page = context.new_page()
         log_in(page, args.url, args.username, args.password)
-        targets, missing = discover(context, args.url)
+        targets, missing = discover(context, args.url, args.prefix)
         wanted = []
         for page_info in every_page(targets):
             if only and page_info.name not in only:

@@ -285,3 +285,31 @@ def test_it_fills_both_dead_letter_queues_and_stops_on_sigterm(
         assert 0 <= int(headers["x-original-partition"]) < 6
         assert int(headers["x-original-offset"]) >= 0
         assert headers["x-exception"]
+
+
+def test_the_demo_script_starts_the_celery_worker_on_the_prefixed_queue(
+    tmp_path: Path, amqp_url: str, prefix: str
+):
+    """`make demo` with DEMO_PREFIX: the worker consumes the app's ``<prefix>celery-tasks``."""
+    log = tmp_path / "demo-celery.log"
+    env = python_env(
+        DEMO_AMQP_URL=amqp_url, DEMO_PREFIX=prefix, MQB_STATE_DIR=str(tmp_path / "state")
+    )
+    process = _start(["scripts/demo.sh", "celery-worker"], log, env)
+    try:
+        deadline = time.monotonic() + GIVE_UP_AFTER
+        while "ready." not in log.read_text() and process.poll() is None:
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        text = log.read_text()
+        assert process.poll() is None, f"the worker exited ({process.returncode}):\n{text}"
+        assert f".> {prefix}celery-tasks " in text, text
+        vhost = quote(amqp_url.rsplit("/", 1)[1], safe="")
+        queues: list[str] = []
+        while f"{prefix}celery-tasks" not in queues and time.monotonic() < deadline:  # API lags
+            consumers = httpx.get(f"{MGMT}/api/consumers/{vhost}", auth=GUEST, timeout=10)
+            queues = [c["queue"]["name"] for c in consumers.json()]
+            time.sleep(0.5)
+        assert f"{prefix}celery-tasks" in queues, queues
+    finally:
+        stop_process(process)

@@ -145,24 +145,99 @@ NAMES = [page.name for page in every_page(PLACEHOLDER)]
 
 # -- seeding on the test services (run in a process using the served database) ---
 
+# Names as long as real ones: 80 characters with dots, dashes and underscores.
+LONG_BASE = "a11y.payments-eu-west-1.settlement_reconciliation.batch-v2"
+LONG_TOPIC = ".orders-eu-west-1.payment_settlement.reconciliation-v2-a11y"
+LONG_TAG = "amq.ctag-settlement-reconciler@ip-10-120-33-201.eu-west-1.compute.internal-{n}"
+LONG_EXCEPTION = (
+    "Settlement batch 2026-12-06/eu-west-1/0042 could not be reconciled: the ledger entry"
+    " for merchant acct_1NfQ7bH2eZvKYlo2C0a8sYqM (currency EUR, amount 1234.56) does not"
+    " match the payment-service record pay_3MtwBwLkdIwHu7ix28a3tqPa after 5 attempts;"
+    " see https://runbooks.example.com/payments/settlement-reconciliation#ledger-mismatch"
+)
+
+
+def long_vhost(vhost: str) -> str:
+    """The seed's own vhost, named as long as real ones; made and deleted with the seed."""
+    return f"{vhost}.tenant-0042.payments-eu-west-1.production"
+
+
+def consumer_tags(n: int) -> list[str]:
+    return [LONG_TAG.format(n=i) for i in range(1, n + 1)]
+
 
 def seed_here(vhost: str, password: str) -> Targets:
-    """Make one of each target in the database of DATABASE_URL and on the test brokers."""
-    import asyncio
+    """Make one of each target in the database of DATABASE_URL and on the test brokers.
 
+    As a real demo has them: long names, a queue with consumers (the caller
+    attaches them, under ``consumer_tags``: they must outlive this process),
+    metrics history for that queue and the cluster, dead letters with
+    ``x-death`` headers and a long exception message, a Celery task letter, and
+    a finished requeue job some of whose letters came back.
+    """
+    import asyncio
+    import time
+    import uuid
+    from datetime import UTC, datetime, timedelta
+
+    import httpx
     from confluent_kafka import Consumer, TopicPartition
     from django.contrib.auth.models import Group, User
     from django.utils import timezone
 
-    from dashboard.models import Job
-    from tests.conftest import KAFKA
+    from brokers.base.metrics import queue_entity
+    from dashboard.models import Cluster, DeadLetter, Job, ThroughputSample
+    from dashboard.models import Consumer as ConsumerRow
+    from tests.conftest import GUEST, KAFKA, MGMT
     from tests.support import deadletter_flow as flow
     from tests.support import deadletters as h
 
-    made = asyncio.run(flow.rabbitmq_dead_letters(vhost, ["a11y-1"], prefix="a11y"))
-    [letter] = asyncio.run(flow.rows_of(made.dlq))
+    vhost = long_vhost(vhost)
+    with httpx.Client(base_url=MGMT, auth=GUEST, timeout=10) as http:
+        http.put(f"/api/vhosts/{h.q(vhost)}").raise_for_status()
+        http.put(
+            f"/api/permissions/{h.q(vhost)}/guest",
+            json={"configure": ".*", "write": ".*", "read": ".*"},
+        ).raise_for_status()
 
-    topic = h.create_topic(h.kafka_name("-a11y"))
+    task_id = str(uuid.uuid4())
+    ids = ["a11y-1", "a11y-2", "a11y-3"]
+
+    async def dead_letters() -> tuple[str, str, str]:
+        events, work, dlq = await h.dead_letter_topology(vhost, h.unique(LONG_BASE))
+        target = await flow.manage("test-rabbitmq", vhost, dlq)
+        # A Celery task message (protocol 2), as a worker rejects it.
+        await h.publish_to(
+            vhost,
+            dlq,
+            [b'[["img-42", "s3://images/2026/12/06/img-42.tiff", [64, 256]], {}, {}]'],
+            headers={
+                "lang": "py", "task": "media.tasks.resize_image", "id": task_id,
+                "root_id": task_id, "parent_id": None, "retries": 2,
+                "argsrepr": "('img-42', 's3://images/2026/12/06/img-42.tiff', [64, 256])",
+                "kwargsrepr": "{}",
+            },
+            content_type="application/json",
+            content_encoding="utf-8",
+            correlation_id=task_id,
+        )  # fmt: skip
+        await h.reject_through(vhost, events, work, ids)
+
+        async def stored() -> bool:
+            return await flow.stored_count(dlq) >= len(ids) + 1
+
+        await flow.capture_until(target, stored)
+        return events, work, dlq
+
+    events, work, dlq = asyncio.run(dead_letters())
+    letters = {r.message_id: r for r in DeadLetter.objects.filter(dlq=dlq)}
+    letter = letters[ids[0]]
+    DeadLetter.objects.filter(pk=letter.pk).update(
+        exception_class="payments.settlement.errors.LedgerMismatchError",
+        exception_message=LONG_EXCEPTION,
+    )
+
+    topic = h.create_topic(h.kafka_name(LONG_TOPIC))
     h.produce(topic, [(f"k{i}".encode(), f'{{"n": {i}}}'.encode(), []) for i in range(3)])
     group = f"{topic}-group"
     consumer = Consumer({"bootstrap.servers": KAFKA, "group.id": group})
@@ -177,26 +252,95 @@ def seed_here(vhost: str, password: str) -> Targets:
     admin.save()
     admin.groups.set([Group.objects.get_or_create(name="admin")[0]])
 
+    # A finished requeue of two letters: one came back as a dead letter since.
     now = timezone.now()
     job = Job.objects.create(
         kind="deadletters.requeue",
         cluster=letter.cluster,
         created_by=admin,
         state=Job.State.DONE,
-        parameters={"letters": 1, "filter": {"dlq": made.dlq}},
-        selection=[letter.pk],
-        total=1,
-        done=1,
-        started_at=now,
+        parameters={"letters": 2, "filter": {"dlq": dlq}},
+        selection=[letters[ids[1]].pk, letters[ids[2]].pk],
+        total=2,
+        done=2,
+        started_at=now - timedelta(seconds=4),
         finished_at=now,
         progress_at=now,
-        verdict="Done: 1 of 1 requeued, 0 failed",
+        rate=0.5,
+        verdict="Done: 2 of 2 requeued, 0 failed",
+        result={"requeued": 2, "failed": 0, "skipped": 0, "errors": []},
     )
+    DeadLetter.objects.filter(pk=letters[ids[1]].pk).update(
+        status=DeadLetter.Status.REQUEUED, claim_job=job.pk, acted_by=admin, acted_at=now
+    )
+    DeadLetter.objects.filter(pk=letters[ids[2]].pk).update(
+        status=DeadLetter.Status.FAILED_AGAIN, claim_job=job.pk, acted_by=admin, acted_at=now
+    )
+
+    # Twenty minutes of history, sampled every 5 s, as the collector writes it.
+    rabbit = Cluster.objects.get(slug="test-rabbitmq")
+    kafka = Cluster.objects.get(slug="test-kafka")
+    start = time.time() - 20 * 60
+
+    def sample(
+        cluster: Cluster, kind: str, entity: str, i: int, **values: object
+    ) -> ThroughputSample:
+        row = ThroughputSample(
+            cluster=cluster,
+            entity_type=kind,
+            entity=entity,
+            resolution="raw",
+            time=datetime.fromtimestamp(start + i * 5, UTC),
+        )
+        for field, value in values.items():
+            setattr(row, field, value)
+        return row
+
+    rows = []
+    for i in range(240):
+        wobble = 0.2 * (i % 3)
+        rows.append(sample(rabbit, "cluster", "test-rabbitmq", i, depth=1200 + i, ready=1100,
+                           unacked=100 + i, publish_rate=48.7 + wobble, deliver_rate=47.9,
+                           ack_rate=47.9, consumers=12))  # fmt: skip
+        rows.append(sample(rabbit, "queue", queue_entity(vhost, work), i, depth=340 + i % 7,
+                           ready=300, unacked=40 + i % 7, publish_rate=12.5 + wobble,
+                           deliver_rate=12.25, ack_rate=12.0, consumers=2))  # fmt: skip
+        rows.append(sample(kafka, "cluster", "test-kafka", i, depth=88_000 + i * 40,
+                           publish_rate=123.4 + wobble, consumers=3))  # fmt: skip
+        rows.append(sample(kafka, "topic", topic, i, depth=3, publish_rate=1.5 + wobble))
+        rows.append(sample(kafka, "group", group, i, lag=1 + i % 2, lag_seconds=0.8, consumers=1))
+    ThroughputSample.objects.bulk_create(rows)
+
+    # Consumers as the collector last saw them: long tags, client names and hosts.
+    source = queue_entity(vhost, work)
+    for kind, identity, row_source, client, host in [
+        ("amqp", f"{consumer_tags(1)[0]} on 10.120.33.201:53412 -> 10.120.0.5:5672 (1)",
+         source, "10.120.33.201:53412 -> 10.120.0.5:5672", "10.120.33.201"),
+        ("celery", "celery@settlement-reconciler-7d9f8b6c5-x2x9k.payments.svc.cluster.local",
+         source, "10.120.33.202:40110 -> 10.120.0.5:5672", "10.120.33.202"),
+        ("kafka", f"rdkafka-{uuid.uuid4()}", group,
+         "settlement-reconciler-eu-west-1-7d9f8b6c5-x2x9k", "/10.120.33.203"),
+    ]:  # fmt: skip
+        ConsumerRow.objects.create(
+            cluster=kafka if kind == "kafka" else rabbit,
+            kind=kind,
+            identity=identity,
+            source=row_source,
+            client=client,
+            host=host,
+            state="active",
+            details={"group": group, "topics": [topic], "partitions": [0]}
+            if kind == "kafka"
+            else {"vhost": vhost, "queue": work, "tag": consumer_tags(1)[0], "prefetch": 10},
+            first_seen=now - timedelta(minutes=20),
+            last_seen=now,
+        )
+
     return Targets(
         rabbitmq="test-rabbitmq",
         vhost=vhost,
-        queue=made.work,
-        exchange=made.events,
+        queue=work,
+        exchange=events,
         kafka="test-kafka",
         topic=topic,
         group=group,
