@@ -14,8 +14,15 @@ from typing import Any
 import pytest
 
 from tests.support import pages as p
-from tests.test_ui_every_page import AXE_RUN, SERIOUS
-from tests.test_ui_letter import SEED, confirm, declare_queue, letter_row, login, run_script, take
+from tests.support.letter_page import (
+    SEED,
+    confirm,
+    declare_queue,
+    letter_row,
+    login,
+    run_script,
+    take,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.rabbitmq]
 
@@ -98,7 +105,7 @@ def test_axe_finds_no_serious_violation_on_a_task_letter(browser, task_letter, s
         page.emulate_media(color_scheme=scheme)
         page.goto(f"{url}/deadletters/{letter_id}/")
         page.add_script_tag(path=str(p.AXE))
-        found = [v for v in page.evaluate(AXE_RUN) if v["impact"] in SERIOUS]
+        found = [v for v in page.evaluate(p.AXE_RUN) if v["impact"] in p.SERIOUS]
         assert found == [], json.dumps(found, indent=2)[:3000]
     finally:
         context.close()

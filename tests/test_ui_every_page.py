@@ -29,7 +29,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.rabbitmq, pytest.mark.kafka]
 
 OPERATOR = ("olga", "browser-pass-1")
 ADMIN = ("ada", "a11y-admin-pass-1")
-SERIOUS = {"serious", "critical"}
 PHONE = {"width": 390, "height": 844}
 LAPTOP = {"width": 1440, "height": 900}
 
@@ -131,23 +130,6 @@ def visit(
     return page
 
 
-# -- axe-core -------------------------------------------------------------------
-
-AXE_RUN = """async () => {
-  const result = await axe.run(document, {resultTypes: ["violations"]});
-  return result.violations.map(v => ({
-    id: v.id, impact: v.impact, help: v.help,
-    nodes: v.nodes.map(n => ({target: n.target.join(" "), summary: n.failureSummary}))
-  }));
-}"""
-
-
-def axe_violations(page: Any) -> list[dict[str, Any]]:
-    page.add_script_tag(path=str(p.AXE))
-    assert page.evaluate("typeof window.axe") == "object", "axe-core was not injected"
-    return [v for v in page.evaluate(AXE_RUN) if v["impact"] in SERIOUS]
-
-
 def describe(name: str, scheme: str, violations: list[dict[str, Any]]) -> str:
     lines = [f"{name} ({scheme}): {len(violations)} serious or critical axe violation(s)"]
     for v in violations:
@@ -168,7 +150,7 @@ def test_axe_finds_no_serious_or_critical_violation(
     page_info = seeded[name]
     page = visit(contexts[page_info.role, True], url, page_info, color_scheme=scheme)
     try:
-        violations = axe_violations(page)
+        violations = p.axe_violations(page)
     finally:
         page.close()
     assert violations == [], describe(name, scheme, violations)

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.test_ui_letter import SEED, declare_queue, letter_row, login, run_script
+from tests.support.letter_page import SEED, declare_queue, letter_row, login, run_script
 
 pytestmark = [pytest.mark.browser, pytest.mark.rabbitmq]
 

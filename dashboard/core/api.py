@@ -104,7 +104,9 @@ class Refusal(Exception):
 
 def _refused(exc: InvalidParameter | PermissionDenied | Refusal) -> JsonResponse:
     if isinstance(exc, InvalidParameter):
-        return error(exc.message, "invalid", 400)
+        # An input error that knows its field (an edit's "body") names it, as validation does.
+        field = getattr(exc, "field", None)
+        return error(exc.message, "invalid", 400, field=field if isinstance(field, str) else None)
     if isinstance(exc, PermissionDenied):
         return error(str(exc) or "not allowed", "forbidden", 403)
     response = error(exc.message, exc.code, exc.status)

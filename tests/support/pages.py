@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 from django.urls import NoReverseMatch, Resolver404, resolve, reverse
@@ -362,3 +363,22 @@ print(json.dumps(asdict(pages.seed_here(sys.argv[1], sys.argv[2]))))
 
 def targets_from_json(text: str) -> Targets:
     return Targets(**json.loads(text))
+
+
+# -- axe-core: violations of impact serious or critical --
+
+SERIOUS = {"serious", "critical"}
+
+AXE_RUN = """async () => {
+  const result = await axe.run(document, {resultTypes: ["violations"]});
+  return result.violations.map(v => ({
+    id: v.id, impact: v.impact, help: v.help,
+    nodes: v.nodes.map(n => ({target: n.target.join(" "), summary: n.failureSummary}))
+  }));
+}"""
+
+
+def axe_violations(page: Any) -> list[dict[str, Any]]:
+    page.add_script_tag(path=str(AXE))
+    assert page.evaluate("typeof window.axe") == "object", "axe-core was not injected"
+    return [v for v in page.evaluate(AXE_RUN) if v["impact"] in SERIOUS]

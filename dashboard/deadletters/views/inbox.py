@@ -159,8 +159,11 @@ def _edit_error(exc: Exception) -> edit_body.EditError | None:
     """The edit's field error behind ``exc``, if it is one (else None)."""
     if isinstance(exc, edit_body.EditError):
         return exc
-    if isinstance(exc, validate.InvalidValue) and exc.field in ("body", "headers"):
-        return edit_body.EditError(exc.field, exc.message)
+    if isinstance(exc, validate.InvalidValue):
+        # "headers[0].key", "headers.h.inner[1]", "body": the edit box the field is in.
+        box = re.split(r"[.\[ ]", exc.field, maxsplit=1)[0]
+        if box in ("body", "headers"):
+            return edit_body.EditError(box, exc.message)
     return None
 
 
