@@ -131,4 +131,53 @@
       else form.submit();
     }, submitter);
   }, true);
+  // A table box that scrolls sideways can be reached and scrolled by keyboard: it takes focus
+  // (tabindex 0) as a named region while its table is wider than it, and gives it back when not.
+  function boxName(box) {
+    var table = box.querySelector("table");
+    var caption = table && table.querySelector("caption");
+    if (caption && caption.textContent.trim()) return caption.textContent.trim();
+    if (table && table.getAttribute("aria-label")) return table.getAttribute("aria-label");
+    var node = box;
+    while (node && node !== document.body) {
+      var before = node.previousElementSibling;
+      while (before) {
+        if (/^H[1-6]$/.test(before.tagName)) return before.textContent.trim();
+        var inner = before.querySelector && before.querySelector("h1, h2, h3, h4, h5, h6");
+        if (inner) return inner.textContent.trim();
+        before = before.previousElementSibling;
+      }
+      node = node.parentElement;
+    }
+    return "Table";
+  }
+  function markScrollers() {
+    document.querySelectorAll(".table-scroll").forEach(function (box) {
+      var scrolls = box.scrollWidth > box.clientWidth + 1;
+      if (scrolls && !box.hasAttribute("tabindex")) {
+        box.setAttribute("tabindex", "0");
+        box.setAttribute("role", "region");
+        box.setAttribute("aria-label", boxName(box) + " (scrolls sideways)");
+        box.dataset.scrollFocus = "";
+      } else if (!scrolls && box.hasAttribute("data-scroll-focus")) {
+        box.removeAttribute("tabindex");
+        box.removeAttribute("role");
+        box.removeAttribute("aria-label");
+        delete box.dataset.scrollFocus;
+      }
+    });
+  }
+  var pending = null;
+  function markSoon() {
+    if (pending !== null) return;
+    pending = window.setTimeout(function () { pending = null; markScrollers(); }, 100);
+  }
+  document.addEventListener("DOMContentLoaded", function () {
+    markScrollers();
+    window.addEventListener("resize", markSoon);
+    var main = document.querySelector("main");
+    if (main && window.MutationObserver) {
+      new MutationObserver(markSoon).observe(main, { childList: true, subtree: true });
+    }
+  });
 })();
