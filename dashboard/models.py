@@ -116,6 +116,8 @@ class DeadLetter(models.Model):
         REQUEUE_FAILED = "requeue_failed", "requeue failed"
         # Claimed by a requeue in progress; a bulk job's claim names the job.
         REQUEUING = "requeuing", "being requeued"
+        # Waiting for ``due_at``: the worker's dispatcher requeues it then.
+        SCHEDULED = "scheduled"
 
     cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="dead_letters")
     vhost = models.CharField(max_length=512, blank=True, help_text="RabbitMQ only")
@@ -173,6 +175,30 @@ class DeadLetter(models.Model):
         db_index=True,
         help_text="came back MQB_DEADLETTER_POISON_AFTER times or more: no automatic retry",
     )
+    due_at = models.DateTimeField(
+        null=True, blank=True, help_text="when a scheduled requeue sends it (status scheduled)"
+    )
+    schedule = models.ForeignKey(
+        "RequeueSchedule",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="letters",
+        help_text="the scheduled requeue that holds or sent it",
+    )
+    policy = models.ForeignKey(
+        "RetryPolicy",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="letters",
+        help_text="the retry policy that last acted on it (not a dry run)",
+    )
+    parked = models.BooleanField(
+        default=False,
+        db_index=True,
+        help_text="a retry policy stopped retrying it: kept in the inbox, flagged",
+    )
 
     class Meta:
         constraints = [
@@ -180,10 +206,147 @@ class DeadLetter(models.Model):
                 fields=["cluster", "vhost", "dlq", "capture_key"], name="uniq_dead_letter_capture"
             )
         ]
-        indexes = [models.Index(fields=["cluster", "dlq", "status"])]
+        indexes = [
+            models.Index(fields=["cluster", "dlq", "status"]),
+            models.Index(fields=["status", "due_at"], name="deadletter_due"),
+        ]
 
     def __str__(self) -> str:
         return f"dead letter #{self.pk} from {self.dlq}"
+
+
+class RequeueSchedule(models.Model):
+    """A requeue carried out later: at a time, after a delay, or spread with backoff.
+
+    Its letters are ``scheduled`` with their own ``due_at`` and point here;
+    the worker's dispatcher sends each when it is due. The counts of what it
+    sent and what came back are read from its letters.
+    """
+
+    class State(models.TextChoices):
+        ACTIVE = "active"
+        FINISHED = "finished"
+        CANCELLED = "cancelled"
+
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    state = models.CharField(max_length=20, choices=State.choices, default=State.ACTIVE)
+    description = models.JSONField(
+        default=dict, blank=True, help_text="what was chosen: ids, a group or a filter"
+    )
+    parameters = models.JSONField(
+        default=dict, blank=True, help_text="at / delay / backoff (base, factor, cap, jitter)"
+    )
+    total = models.IntegerField(default=0, help_text="letters scheduled")
+    cancelled = models.IntegerField(default=0, help_text="letters taken out before they were due")
+    first_due = models.DateTimeField(null=True, blank=True)
+    last_due = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"schedule #{self.pk}"
+
+
+class RetryPolicy(models.Model):
+    """An admin's rule: letters it matches at capture are retried later, then parked.
+
+    Evaluated in ``position`` order as letters are captured; the first enabled,
+    non-dry-run rule that matches acts. A dry-run rule records what it would
+    have done (a ``PolicyDecision`` with ``dry_run``) and sends nothing.
+    """
+
+    class Syntax(models.TextChoices):
+        GLOB = "glob"
+        REGEX = "regex", "regular expression"
+
+    class Action(models.TextChoices):
+        RETRY = "retry", "retry, then park"
+        PARK = "park"
+
+    name = models.CharField(max_length=200)
+    position = models.IntegerField(default=0, db_index=True)
+    enabled = models.BooleanField(default=True)
+    dry_run = models.BooleanField(default=True)
+    cluster = models.ForeignKey(
+        Cluster, null=True, blank=True, on_delete=models.CASCADE, help_text="empty: every cluster"
+    )
+    syntax = models.CharField(max_length=10, choices=Syntax.choices, default=Syntax.GLOB)
+    match_dlq = models.CharField(max_length=512, blank=True)
+    match_origin = models.CharField(max_length=512, blank=True)
+    match_reason = models.CharField(max_length=512, blank=True)
+    match_exception_class = models.CharField(max_length=512, blank=True)
+    match_exception_message = models.CharField(max_length=512, blank=True)
+    action = models.CharField(max_length=10, choices=Action.choices, default=Action.RETRY)
+    max_attempts = models.IntegerField(default=3, help_text="retries before the letter is parked")
+    delay_seconds = models.FloatField(default=60.0, help_text="delay of the first retry")
+    factor = models.FloatField(default=2.0, help_text="each retry waits this much longer")
+    cap_seconds = models.FloatField(default=3600.0, help_text="longest delay")
+    jitter = models.FloatField(default=0.1, help_text="random share of a delay, 0 to 1")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["position", "pk"]
+        verbose_name_plural = "retry policies"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PolicyDecision(models.Model):
+    """What a retry policy did, or would have done in a dry run, to one captured letter."""
+
+    class Action(models.TextChoices):
+        RETRY = "retry", "retry scheduled"
+        PARK = "park", "parked"
+        POISON = "poison", "left alone: poison"
+
+    policy = models.ForeignKey(
+        RetryPolicy, null=True, on_delete=models.SET_NULL, related_name="decisions"
+    )
+    policy_name = models.CharField(max_length=200, help_text="the rule's name at the time")
+    dead_letter = models.ForeignKey(
+        DeadLetter, on_delete=models.CASCADE, related_name="policy_decisions"
+    )
+    at = models.DateTimeField(db_index=True)
+    action = models.CharField(max_length=10, choices=Action.choices)
+    attempt = models.IntegerField(default=0, help_text="retries before this one")
+    due_at = models.DateTimeField(null=True, blank=True)
+    dry_run = models.BooleanField(default=False)
+
+    class Meta:
+        indexes = [models.Index(fields=["policy", "at"], name="policydecision_policy_at")]
+
+    def __str__(self) -> str:
+        return f"{self.policy_name}: {self.action} of dead letter #{self.dead_letter_id}"
+
+
+class OriginRedirect(models.Model):
+    """An old origin mapped to a new target: requeues to ``match`` go to ``target`` instead.
+
+    ``match`` and ``target`` hold the kind's target fields (``target_fields``:
+    exchange and routing key, or topic); an empty field in ``match`` matches
+    any value, an empty field in ``target`` keeps the origin's.
+    """
+
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="redirects")
+    vhost = models.CharField(max_length=512, blank=True, help_text="RabbitMQ only")
+    match = models.JSONField(default=dict)
+    target = models.JSONField(default=dict)
+    note = models.CharField(max_length=500, blank=True)
+    enabled = models.BooleanField(default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"redirect #{self.pk}"
 
 
 class DeadLetterBody(models.Model):

@@ -310,6 +310,20 @@ MQB_DLQ_REQUEUE_RETRIES = envint("MQB_DLQ_REQUEUE_RETRIES", 5)
 # A letter "being requeued" for longer than this (and not by a running job)
 # may be put back to pending by an operator: its requeue died mid-way.
 MQB_DLQ_STUCK_AFTER = envfloat("MQB_DLQ_STUCK_AFTER", 120.0)
+# Scheduled requeues: the worker's dispatcher (one at a time, under a Redis lease
+# of MQB_DLQ_SCHEDULE_LEASE seconds) looks for due letters at least every
+# MQB_DLQ_SCHEDULE_POLL seconds and sends at most MQB_DLQ_SCHEDULE_BATCH at once
+# (also the most that can be sent twice if the worker dies mid-batch).
+MQB_DLQ_SCHEDULE_POLL = envfloat("MQB_DLQ_SCHEDULE_POLL", 0.25)
+MQB_DLQ_SCHEDULE_BATCH = envint("MQB_DLQ_SCHEDULE_BATCH", 500)
+MQB_DLQ_SCHEDULE_LEASE = envfloat("MQB_DLQ_SCHEDULE_LEASE", 10.0)
+# Retry policies: the longest pattern a rule may hold, and how many characters
+# of an exception message (or other field) a pattern is matched against.
+MQB_DLQ_POLICY_MAX_PATTERN = envint("MQB_DLQ_POLICY_MAX_PATTERN", 200)
+MQB_DLQ_POLICY_MATCH_CHARS = envint("MQB_DLQ_POLICY_MATCH_CHARS", 4096)
+# A dry run of a bulk requeue freezes its selection for this many seconds: the
+# confirmation starts exactly those letters.
+MQB_DLQ_PREVIEW_TTL = envfloat("MQB_DLQ_PREVIEW_TTL", 900.0)
 
 # -- Live metrics (collector sampling, history, consumers, Prometheus) --
 # Seconds between samples of an entity someone has open in a browser.
@@ -358,6 +372,12 @@ CELERY_BEAT_SCHEDULE = {
     "mqboard-metrics-downsample": {"task": "dashboard.metrics.downsample", "schedule": 60.0},
     "mqboard-metrics-retention": {"task": "dashboard.metrics.retention", "schedule": 600.0},
     "mqboard-jobs-revive": {"task": "dashboard.jobs.revive", "schedule": 60.0},
+    # Keeps the scheduled-requeue dispatcher running (a no-op while it holds its lease).
+    "mqboard-deadletters-dispatch": {
+        "task": "dashboard.deadletters.dispatch",
+        "schedule": 2.0,
+        "options": {"expires": 4.0},
+    },
 }
 
 LOGGING = {

@@ -43,6 +43,7 @@ _register_choices(
         "discarded": MUTED,
         "failed_again": DANGER,
         "requeue_failed": DANGER,
+        "scheduled": INFO,
     },
 )
 _register_choices(
@@ -60,6 +61,8 @@ _register_choices(dict(Cluster.Status.choices), {"ok": OK, "down": DANGER, "unkn
 _register_choices(dict(AuditEntry.Outcome.choices), {"ok": OK, "failed": DANGER, "refused": WARN})
 # A dead letter that came back MQB_DEADLETTER_POISON_AFTER times (the loop guard).
 register("poison", "Poison", DANGER)
+# A dead letter a retry policy stopped retrying (kept, flagged).
+register("parked", "Parked", WARN)
 
 
 def label(code: object) -> str:

@@ -1,13 +1,14 @@
 """Requeueing and discarding dead letters, one at a time or a selection.
 
-``do_requeue_dead_letter`` sends one letter back to its origin (or to a target
-the user picks), optionally with an edited body and headers, and only then
-marks the row ``requeued``. The row is claimed first by a conditional UPDATE
-from ``pending``/``requeue_failed`` to ``requeuing``: a second click, a second
-tab or a bulk job racing the same row gets ``AlreadyHandled`` and sends
-nothing. An unroutable message or unknown topic leaves the row in the inbox as
-``requeue_failed`` with ``last_error``; any other broker error puts the row
-back as it was and propagates (the page says the broker is unreachable).
+``do_requeue_dead_letter`` sends one letter back to its origin (or where a
+redirect sends it, or to a target the user picks), optionally with an edited
+body and headers, and only then marks the row ``requeued``. The row is
+claimed first by a conditional UPDATE from ``pending``/``requeue_failed``
+to ``requeuing``: a second click, a second tab or a bulk job racing the
+same row gets ``AlreadyHandled`` and sends nothing. An unroutable message
+or unknown topic leaves the row in the inbox as ``requeue_failed`` with
+``last_error``; any other broker error puts the row back as it was and
+propagates (the page says the broker is unreachable).
 
 Limitation: if the process dies between the broker's confirm and the final
 UPDATE, the row stays ``requeuing`` (the message was sent at most once); the
@@ -48,6 +49,7 @@ from dashboard.core.roles import OPERATOR
 from dashboard.deadletters.common import User, require_role
 from dashboard.deadletters.edit_body import EditError
 from dashboard.deadletters.inbox import CLAIMABLE_STATUSES, audit_target
+from dashboard.deadletters.redirects import RedirectTable
 from dashboard.models import AuditEntry, DeadLetter
 
 REQUEUING = "requeuing"
@@ -222,9 +224,13 @@ async def do_requeue_dead_letter(
     if edit is not None:
         edit = deadletters.without_noop(stored, edit)
     diff = _check_edit(deadletters, stored, edit)
-    message = outgoing(deadletters, stored, target, edit)
+    redirects = await sync_to_async(RedirectTable.load)([slug])
+    resolved = redirects.resolve(deadletters, slug, stored, target)
+    message = outgoing(deadletters, stored, resolved.target, edit)
     previous = await sync_to_async(_claim)(letter)
     parameters = {"dead_letter": letter_id, "dlq": letter.dlq, **message.destination}
+    if resolved.redirect is not None:
+        parameters["redirect"] = resolved.redirect.pk
     parameters.update(audit or {})
     if diff:
         parameters["diff"] = diff

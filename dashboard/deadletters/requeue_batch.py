@@ -7,7 +7,8 @@ Rows this job claimed earlier and never settled (the worker died mid-batch)
 are claimed again: they are sent again, so a letter is at least once at its
 origin; a duplicate is within one batch and carries the original message id.
 
-Send: each row becomes its kind's outgoing letter, grouped per cluster and
+Send: each row becomes its kind's outgoing letter (to its origin, or where a
+redirect of ``redirects`` sends it), grouped per cluster and
 address (RabbitMQ: the vhost) and sent through the kind's one sender (one
 connection or producer per cluster and address for the whole job).
 
@@ -43,6 +44,7 @@ from brokers.base.validate import InvalidValue
 from brokers.registry import require
 from dashboard.core.clusters import get_cluster_config
 from dashboard.deadletters.common import User
+from dashboard.deadletters.redirects import RedirectTable
 from dashboard.deadletters.requeue import CLAIMABLE, stored_letter
 from dashboard.models import Cluster, DeadLetter, DeadLetterBody
 
@@ -152,9 +154,11 @@ class Prepared:
     refused: list[tuple[Row, str]] = field(default_factory=list)
 
 
-def prepare(letters: Sequence[Row]) -> Prepared:
+def prepare(letters: Sequence[Row], redirects: RedirectTable | None = None) -> Prepared:
+    """Each letter's outgoing message, to its origin or where a redirect sends it."""
     prepared = Prepared()
     kinds: dict[str, DeadLetters] = {}
+    table = redirects or RedirectTable()
     for letter in letters:
         slug = letter.cluster.slug
         if slug not in kinds:
@@ -162,7 +166,9 @@ def prepare(letters: Sequence[Row]) -> Prepared:
             kinds[slug] = require(config, lambda k: k.deadletters, "dead-letter queues")
         deadletters = kinds[slug]
         try:
-            message = deadletters.outgoing(stored_letter(letter), None, None)
+            stored = stored_letter(letter)
+            target = table.resolve(deadletters, slug, stored).target
+            message = deadletters.outgoing(stored, target, None)
         except InvalidLetter as exc:
             prepared.refused.append((letter, str(exc)))
         except InvalidValue as exc:
@@ -265,8 +271,9 @@ async def send_batch(
 ) -> None:
     """Send and settle claimed rows; retry unknown sends; BrokerError when they persist."""
     attempt = 0
+    redirects = await sync_to_async(RedirectTable.load)({row.cluster.slug for row in letters})
     while letters:
-        results = await senders.send(await asyncio.to_thread(prepare, letters))
+        results = await senders.send(await asyncio.to_thread(prepare, letters, redirects))
         unknown = set(await sync_to_async(settle)(job_id, results, user))
         if not unknown:
             return

@@ -49,7 +49,10 @@ class SelectionChanged(InvalidInput):
     """The letters that match now are not as many as the user confirmed: nothing started."""
 
 
-def _freeze(ids: list[int] | None, spec: InboxFilter | None, upto: int | None) -> list[int]:
+def freeze_selection(
+    ids: list[int] | None, spec: InboxFilter | None, upto: int | None
+) -> list[int]:
+    """The ids of the chosen letters that can be requeued now (at most ``MAX_SELECTION``)."""
     rows = DeadLetter.objects.filter(status__in=CLAIMABLE)
     if upto is not None:
         # Only letters that existed when the user was asked: later ones are not swept in.
@@ -111,7 +114,7 @@ async def do_start_bulk_requeue(
     rate = rate_limit_of(rate_limit)
     if rate is None:
         rate = control.parse_rate_limit(settings.MQB_DLQ_REQUEUE_RATE, zero_is_none=True)
-    selection = await sync_to_async(_freeze)(ids, spec, upto)
+    selection = await sync_to_async(freeze_selection)(ids, spec, upto)
     if not selection:
         raise InvalidInput("no pending dead letter matches: nothing to requeue")
     if expect is not None and len(selection) != expect:

@@ -68,6 +68,7 @@ from brokers.registry import kind_named
 from dashboard.deadletters.bulk_insert import insert_dead_letters
 from dashboard.deadletters.celery_results import with_celery_exceptions
 from dashboard.deadletters.loop_guard import flag_comebacks, is_poison
+from dashboard.deadletters.policies.engine import apply_at_capture
 from dashboard.deadletters.verdict import mark_failed_again
 from dashboard.models import DeadLetter, DeadLetterBody, ManagedDeadLetterQueue
 
@@ -181,6 +182,7 @@ def _insert(target: CaptureTarget, rows: list[dict[str, Any]], letters: dict[str
         )
     mark_failed_again(target.cluster_id, deadletters.same_message, rows)
     flag_comebacks(target.cluster_id, rows)
+    apply_at_capture(target.cluster_id, rows)
     if rows:
         ManagedDeadLetterQueue.objects.filter(pk=target.managed_id).update(
             captured_count=F("captured_count") + len(rows),

@@ -1,0 +1,332 @@
+"""Scheduled requeues: send letters back later, at a time, after a delay, or spread out.
+
+``do_schedule_requeue`` (operator, audited) freezes the selection as the bulk
+requeue does (ids, a group or the inbox filter; letters captured later are not
+swept in) and turns each chosen letter from ``pending``/``requeue_failed`` into
+``scheduled`` with its own ``due_at``, under a :class:`RequeueSchedule`. The
+worker's dispatcher (``dispatch``) sends each letter when it is due, to its
+origin or where a redirect sends it.
+
+Spreading (:class:`Backoff`): the first letter is due at the start time and
+each next one waits ``min(cap, base * factor ** n)`` seconds after the one
+before it (n = 0, 1, ...), each wait stretched or shrunk by a random share of
+at most ``jitter``: gaps grow exponentially up to ``cap``, then stay there.
+
+``do_cancel`` takes scheduled letters out (pending again); ``do_bring_forward``
+makes them due now. Both work on a whole schedule or on chosen letters.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.contrib.auth.models import User as AuthUser
+from django.db import transaction
+from django.db.models import Count, F, Q, QuerySet
+from django.http import HttpRequest
+from django.utils import timezone
+
+from dashboard.core import display
+from dashboard.core.audit import record
+from dashboard.core.params import InvalidInput
+from dashboard.core.roles import OPERATOR
+from dashboard.deadletters.common import User, require_role
+from dashboard.deadletters.inbox import InboxFilter
+from dashboard.deadletters.requeue import CLAIMABLE
+from dashboard.deadletters.requeue_job import SelectionChanged, freeze_selection
+from dashboard.models import DeadLetter, RequeueSchedule
+
+SCHEDULED = DeadLetter.Status.SCHEDULED
+ACTION = "deadletters.schedule"
+MAX_DELAY = timedelta(days=366)
+CHUNK = 10_000  # ids per statement (SQLite allows 32,766 parameters)
+
+display.register("active", "Active", display.INFO)
+display.register("finished", "Finished", display.OK)
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Gaps between successive letters: ``min(cap, base * factor ** n)``, +/- ``jitter``."""
+
+    base: float
+    factor: float = 2.0
+    cap: float = 3600.0
+    jitter: float = 0.0
+
+    def check(self) -> Backoff:
+        if not 0 < self.base <= MAX_DELAY.total_seconds():
+            raise InvalidInput("the base delay must be more than 0 seconds and at most a year")
+        if not 1 <= self.factor <= 100:
+            raise InvalidInput("the factor must be between 1 and 100")
+        if not self.base <= self.cap <= MAX_DELAY.total_seconds():
+            raise InvalidInput("the cap must be at least the base delay and at most a year")
+        if not 0 <= self.jitter <= 1:
+            raise InvalidInput("the jitter must be between 0 and 1")
+        return self
+
+
+def due_times(
+    count: int, start: datetime, backoff: Backoff | None, rng: random.Random | None = None
+) -> list[datetime]:
+    """When each of ``count`` letters is due: all at ``start``, or spread by ``backoff``."""
+    if backoff is None:
+        return [start] * count
+    rng = rng or random.Random()  # noqa: S311 (spreading sends, not secrets)
+    times: list[datetime] = []
+    offset = 0.0
+    gap = backoff.base
+    for _ in range(count):
+        times.append(start + timedelta(seconds=offset))
+        spread = 1 + backoff.jitter * (2 * rng.random() - 1) if backoff.jitter else 1.0
+        offset += min(backoff.cap, gap) * spread
+        gap = min(backoff.cap, gap * backoff.factor)
+    return times
+
+
+def start_time(at: datetime | None, delay: float | None, now: datetime | None = None) -> datetime:
+    """The first due time from an absolute time or a delay in seconds (not both)."""
+    now = now or timezone.now()
+    if at is not None and delay is not None:
+        raise InvalidInput("give a time or a delay, not both")
+    if delay is not None:
+        if not 0 <= delay <= MAX_DELAY.total_seconds():
+            raise InvalidInput("the delay must be between 0 seconds and a year")
+        return now + timedelta(seconds=delay)
+    if at is None:
+        raise InvalidInput("give a time or a delay")
+    if timezone.is_naive(at):
+        raise InvalidInput("give the time with its time zone")
+    if at > now + MAX_DELAY:
+        raise InvalidInput("a requeue can be scheduled at most a year ahead")
+    return max(at, now)
+
+
+def _schedule(
+    selection: list[int],
+    due: list[datetime],
+    description: dict[str, Any],
+    parameters: dict[str, Any],
+    user: User,
+) -> tuple[RequeueSchedule, int]:
+    real = user if isinstance(user, AuthUser) and user.is_authenticated else None
+    with transaction.atomic():
+        schedule = RequeueSchedule.objects.create(
+            created_by=real,
+            description=description,
+            parameters=parameters,
+            first_due=min(due),
+            last_due=max(due),
+        )
+        changed = 0
+        same = len(set(due)) == 1
+        when = dict(zip(selection, due, strict=True))
+        for start in range(0, len(selection), CHUNK):
+            ids = selection[start : start + CHUNK]
+            rows = DeadLetter.objects.filter(pk__in=ids, status__in=CLAIMABLE)
+            if same:
+                changed += rows.update(
+                    status=SCHEDULED, due_at=due[0], schedule=schedule, last_error=""
+                )
+                continue
+            letters = list(rows.only("pk"))
+            for letter in letters:
+                letter.status, letter.due_at = SCHEDULED, when[letter.pk]
+                letter.schedule, letter.last_error = schedule, ""
+            DeadLetter.objects.bulk_update(
+                letters, ["status", "due_at", "schedule", "last_error"], batch_size=500
+            )
+            changed += len(letters)
+        if changed != len(selection):
+            # A letter was requeued or discarded between the freeze and now.
+            transaction.set_rollback(True)
+            raise SelectionChanged(
+                f"{len(selection) - changed} of the chosen letters changed meanwhile;"
+                " nothing was scheduled: check the counts and confirm again."
+            )
+        RequeueSchedule.objects.filter(pk=schedule.pk).update(total=changed)
+        schedule.total = changed
+    return schedule, changed
+
+
+async def do_schedule_requeue(
+    *,
+    user: User,
+    ids: list[int] | None = None,
+    spec: InboxFilter | None = None,
+    at: datetime | None = None,
+    delay: float | None = None,
+    backoff: Backoff | None = None,
+    expect: int | None = None,
+    upto: int | None = None,
+    request: HttpRequest | None = None,
+) -> RequeueSchedule:
+    """Schedule a requeue of the chosen letters (see the module docstring)."""
+    await require_role(
+        user, OPERATOR, action=ACTION, slug="", target="deadletters", request=request
+    )
+    start = start_time(at, delay)
+    if backoff is not None:
+        backoff.check()
+    selection = await sync_to_async(freeze_selection)(ids, spec, upto)
+    if not selection:
+        raise InvalidInput("no pending dead letter matches: nothing to schedule")
+    if expect is not None and len(selection) != expect:
+        raise SelectionChanged(
+            f"You confirmed {expect:,} dead letter{'s' if expect != 1 else ''}, but"
+            f" {len(selection):,} of them can be requeued now. Nothing was scheduled:"
+            " check the counts and confirm again."
+        )
+    due = due_times(len(selection), start, backoff)
+    description: dict[str, Any] = {"letters": len(selection)}
+    if ids is None and spec is not None:
+        description["filter"] = spec.as_params()
+    elif ids is not None and len(ids) <= 100:
+        description["ids"] = selection
+    parameters: dict[str, Any] = {"start": start.isoformat()}
+    if delay is not None:
+        parameters["delay"] = delay
+    if backoff is not None:
+        parameters["backoff"] = asdict(backoff)
+    schedule, count = await sync_to_async(_schedule)(selection, due, description, parameters, user)
+    await sync_to_async(record)(
+        action=ACTION,
+        user=user,
+        target=f"schedule #{schedule.pk}",
+        parameters={**description, **parameters, "schedule": schedule.pk, "scheduled": count},
+        request=request,
+    )
+    return schedule
+
+
+def _scheduled(schedule_id: int | None, ids: Sequence[int] | None) -> QuerySet[DeadLetter]:
+    rows = DeadLetter.objects.filter(status=SCHEDULED)
+    if schedule_id is not None:
+        rows = rows.filter(schedule_id=schedule_id)
+    if ids is not None:
+        rows = rows.filter(pk__in=list(ids)[:CHUNK])
+    if schedule_id is None and ids is None:
+        raise InvalidInput("choose a schedule or letters")
+    return rows
+
+
+def _cancel(schedule_id: int | None, ids: Sequence[int] | None) -> dict[int, int]:
+    """Scheduled letters back to pending; how many per schedule."""
+    with transaction.atomic():
+        rows = _scheduled(schedule_id, ids)
+        per: dict[int, int] = {}
+        for pk, n in (
+            rows.values("schedule_id").annotate(n=Count("id")).values_list("schedule_id", "n")
+        ):
+            if pk is not None:
+                per[pk] = n
+        rows.update(status=DeadLetter.Status.PENDING, due_at=None)
+        for pk, n in per.items():
+            RequeueSchedule.objects.filter(pk=pk).update(cancelled=F("cancelled") + n)
+            finish_if_done(pk, cancelled=True)
+    return per
+
+
+def finish_if_done(schedule_id: int, cancelled: bool = False) -> bool:
+    """Mark the schedule finished (or cancelled) once none of its letters wait or are in
+    flight; True when it ended now."""
+    waiting = DeadLetter.objects.filter(
+        schedule_id=schedule_id, status__in=(SCHEDULED, DeadLetter.Status.REQUEUING)
+    ).exists()
+    if waiting:
+        return False
+    state = RequeueSchedule.State.CANCELLED if cancelled else RequeueSchedule.State.FINISHED
+    return bool(
+        RequeueSchedule.objects.filter(pk=schedule_id, state=RequeueSchedule.State.ACTIVE).update(
+            state=state, finished_at=timezone.now()
+        )
+    )
+
+
+async def do_cancel(
+    *,
+    user: User,
+    schedule_id: int | None = None,
+    ids: Sequence[int] | None = None,
+    request: HttpRequest | None = None,
+) -> int:
+    """Take scheduled letters out of a schedule (all of it, or ``ids``): pending again."""
+    action = "deadletters.schedule_cancel"
+    target = f"schedule #{schedule_id}" if schedule_id is not None else "deadletters"
+    await require_role(user, OPERATOR, action=action, slug="", target=target, request=request)
+    per = await sync_to_async(_cancel)(schedule_id, ids)
+    count = sum(per.values())
+    await sync_to_async(record)(
+        action=action,
+        user=user,
+        target=target,
+        parameters={"schedules": sorted(per), "cancelled": count, "ids": list(ids or [])[:100]},
+        request=request,
+    )
+    return count
+
+
+async def do_bring_forward(
+    *,
+    user: User,
+    schedule_id: int | None = None,
+    ids: Sequence[int] | None = None,
+    request: HttpRequest | None = None,
+) -> int:
+    """Make scheduled letters (a whole schedule, or ``ids``) due now."""
+    action = "deadletters.schedule_now"
+    target = f"schedule #{schedule_id}" if schedule_id is not None else "deadletters"
+    await require_role(user, OPERATOR, action=action, slug="", target=target, request=request)
+    now = timezone.now()
+    count = await sync_to_async(
+        lambda: _scheduled(schedule_id, ids).filter(due_at__gt=now).update(due_at=now)
+    )()
+    await sync_to_async(record)(
+        action=action,
+        user=user,
+        target=target,
+        parameters={"brought_forward": count, "ids": list(ids or [])[:100]},
+        request=request,
+    )
+    return count
+
+
+@dataclass(frozen=True)
+class ScheduleCounts:
+    """A schedule's letters now: waiting, being sent, sent (and of those, came back),
+    failed to send, taken out."""
+
+    waiting: int
+    sending: int
+    sent: int
+    came_back: int
+    failed: int
+    cancelled: int
+
+
+def counts(schedule: RequeueSchedule) -> ScheduleCounts:
+    by_status = dict(
+        DeadLetter.objects.filter(schedule=schedule)
+        .values("status")
+        .annotate(n=Count("id"))
+        .values_list("status", "n")
+    )
+    came_back = by_status.get(DeadLetter.Status.FAILED_AGAIN, 0)
+    return ScheduleCounts(
+        waiting=by_status.get(SCHEDULED, 0),
+        sending=by_status.get(DeadLetter.Status.REQUEUING, 0),
+        sent=by_status.get(DeadLetter.Status.REQUEUED, 0) + came_back,
+        came_back=came_back,
+        failed=by_status.get(DeadLetter.Status.REQUEUE_FAILED, 0),
+        cancelled=schedule.cancelled,
+    )
+
+
+def due_now(now: datetime | None = None) -> Q:
+    """Scheduled letters whose time has come."""
+    return Q(status=SCHEDULED, due_at__lte=now or timezone.now())
