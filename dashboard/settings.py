@@ -107,7 +107,12 @@ TEMPLATES = [
                 "dashboard.core.context_processors.roles",
             ],
             # {% load ui %}: badges, times and numbers (dashboard.core.display).
-            "libraries": {"ui": "dashboard.core.templatetags.ui"},
+            "libraries": {
+                "ui": "dashboard.core.templatetags.ui",
+                "schedule_ui": "dashboard.deadletters.templatetags.schedule_ui",
+                "policy_ui": "dashboard.deadletters.templatetags.policy_ui",
+                "redirect_ui": "dashboard.deadletters.templatetags.redirect_ui",
+            },
         },
     }
 ]

@@ -215,6 +215,9 @@ def letter_json(letter: DeadLetter) -> dict[str, Any]:
         "failed_again_as": letter.failed_again_as_id,
         "came_back": letter.came_back,
         "poison": letter.poison,
+        "parked": letter.parked,
+        "due_at": _when(letter.due_at),
+        "schedule": letter.schedule_id,
         "body_size": letter.body_size,
         "body_truncated": letter.body_truncated,
     }

@@ -29,7 +29,8 @@ from dashboard.models import AuditEntry, DeadLetter
 PAGE_SIZE = 50
 STATUSES = [s.value for s in DeadLetter.Status]
 FILTER_FIELDS = (
-    "cluster", "dlq", "origin", "reason", "status", "since", "until", "text", "group", "poison"
+    "cluster", "dlq", "origin", "reason", "status", "since", "until", "text", "group", "poison",
+    "parked",
 )  # fmt: skip
 
 
@@ -47,6 +48,7 @@ class InboxFilter:
     text: str = ""
     group: str = ""  # a fingerprint
     poison: bool = False  # only letters the loop guard flagged
+    parked: bool = False  # only letters a retry policy parked
 
     @classmethod
     def from_params(cls, params: Any) -> InboxFilter:
@@ -74,6 +76,7 @@ class InboxFilter:
             text=text("text"),
             group=text("group"),
             poison=text("poison").lower() in ("1", "true", "on", "yes"),
+            parked=text("parked").lower() in ("1", "true", "on", "yes"),
         )
 
     def as_params(self) -> dict[str, str]:
@@ -88,6 +91,7 @@ class InboxFilter:
             "text": self.text,
             "group": self.group,
             "poison": "1" if self.poison else "",
+            "parked": "1" if self.parked else "",
         }
         return {k: v for k, v in values.items() if v}
 
@@ -149,6 +153,8 @@ def filtered(spec: InboxFilter) -> QuerySet[DeadLetter]:
         rows = rows.filter(fingerprint=spec.group)
     if spec.poison:
         rows = rows.filter(poison=True)
+    if spec.parked:
+        rows = rows.filter(parked=True)
     return rows
 
 

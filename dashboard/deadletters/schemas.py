@@ -22,8 +22,10 @@ from dashboard.core.schemas import DeathEventOut
 MAX_ID = 2**63 - 1  # SQLite's and PostgreSQL's largest integer key
 MAX_RATE = 1_000_000
 
-Status = Literal["pending", "requeued", "discarded", "failed_again", "requeue_failed", "requeuing"]
-STATUS_TEXT = "pending, requeuing, requeued, discarded, failed_again, requeue_failed"
+Status = Literal[
+    "pending", "requeued", "discarded", "failed_again", "requeue_failed", "requeuing", "scheduled"
+]
+STATUS_TEXT = "pending, requeuing, requeued, discarded, failed_again, requeue_failed, scheduled"
 
 
 class In(BaseModel):
@@ -131,6 +133,7 @@ class InboxFilterIn(In):
     text: str | None = Field(None, description="substring of the exception message or message id")
     group: str | None = Field(None, description="a group's fingerprint")
     poison: bool | None = Field(None, description="only letters flagged poison (the loop guard)")
+    parked: bool | None = Field(None, description="only letters a retry policy parked")
 
 
 QueryMoment = Annotated[
@@ -159,6 +162,7 @@ class InboxQuery(Schema):
     text: str = Field("", description="substring of the exception message or message id")
     group: str = Field("", description="a group's fingerprint")
     poison: bool = Field(False, description="only letters flagged poison (the loop guard)")
+    parked: bool = Field(False, description="only letters a retry policy parked")
     page: QueryPage = Field("", description="empty: the first")
 
 
@@ -229,6 +233,9 @@ class DeadLetterOut(Out):
     failed_again_as: int | None = Field(description="the letter it became when it came back")
     came_back: int = Field(description="times the message was requeued and came back")
     poison: bool = Field(description="came back MQB_DEADLETTER_POISON_AFTER times or more")
+    parked: bool = Field(description="a retry policy stopped retrying it")
+    due_at: DateTimeText | None = Field(description="when a scheduled requeue sends it")
+    schedule: int | None = Field(description="the scheduled requeue that holds or sent it")
     body_size: int
     body_truncated: bool
 
