@@ -43,6 +43,7 @@ from brokers.base.deadletters import (
 )
 from brokers.base.validate import InvalidValue, utf8
 from brokers.registry import kind_of, require
+from dashboard.core import display
 from dashboard.core.clusters import get_cluster_config, get_cluster_configs, sync_cluster_rows
 from dashboard.core.params import InvalidInput
 from dashboard.core.roles import ADMIN
@@ -50,6 +51,9 @@ from dashboard.deadletters.common import User, audit, require_role
 from dashboard.models import Cluster, OriginRedirect
 
 NOTE_MAX = 500
+
+display.register("redirect_enabled", "Enabled", display.OK)
+display.register("redirect_disabled", "Disabled", display.MUTED)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.urls import URLPattern, URLResolver, path
 
 from dashboard.deadletters.views import inbox, queues
+from dashboard.deadletters.views import redirects as redirect_views
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("deadletters/queues/", queues.dead_letter_queues, name="deadletters-queues"),
@@ -29,4 +30,17 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("deadletters/discard-all", inbox.discard_all, name="deadletters-discard-all"),
     path("deadletters/purge", inbox.purge, name="deadletters-purge"),
     path("deadletters/requeue-bulk", inbox.requeue_bulk, name="deadletters-requeue-bulk"),
+    # Redirects: old origins mapped to new targets.
+    path("deadletters/redirects/", redirect_views.redirects_page, name="deadletters-redirects"),
+    path("deadletters/redirects/new", redirect_views.new_redirect, name="deadletters-redirect-new"),
+    path(
+        "deadletters/redirects/<int:redirect_id>/toggle",
+        redirect_views.toggle,
+        name="deadletters-redirect-toggle",
+    ),
+    path(
+        "deadletters/redirects/<int:redirect_id>/delete",
+        redirect_views.delete,
+        name="deadletters-redirect-delete",
+    ),
 ]

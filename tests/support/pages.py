@@ -112,6 +112,12 @@ def every_page(t: Targets) -> list[Page]:
         ("deadletters-letters", _reverse("deadletters-inbox", query={"view": "rows"}), OPERATOR),
         ("deadletters-letter", _reverse("deadletters-detail", t.letter), OPERATOR),
         ("deadletters-queues", _reverse("deadletters-queues"), OPERATOR),
+        ("deadletters-redirects", _reverse("deadletters-redirects"), ADMIN),
+        (
+            "deadletters-redirect-new",
+            _reverse("deadletters-redirect-new", query={"cluster": t.rabbitmq}),
+            ADMIN,
+        ),
         ("live", _reverse("metrics"), OPERATOR),
         ("live-cluster", _reverse("metrics-cluster", t.rabbitmq), OPERATOR),
         (
