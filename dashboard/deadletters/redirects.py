@@ -43,8 +43,8 @@ from brokers.base.deadletters import (
 )
 from brokers.base.validate import InvalidValue, utf8
 from brokers.registry import kind_of, require
-from dashboard.core import display
-from dashboard.core.clusters import get_cluster_config, get_cluster_configs, sync_cluster_rows
+from dashboard.core import clusters, display
+from dashboard.core.clusters import get_cluster_config, sync_cluster_rows
 from dashboard.core.params import InvalidInput
 from dashboard.core.roles import ADMIN
 from dashboard.deadletters.common import User, audit, require_role
@@ -234,7 +234,7 @@ def _strings(value: object) -> dict[str, str]:
 def get_cluster_forms() -> list[ClusterForm]:
     """Every configured cluster whose kind has dead letters, with the fields its form asks."""
     forms = []
-    for config in get_cluster_configs():
+    for config in clusters.get_cluster_configs():
         deadletters = kind_of(config).deadletters
         if deadletters is not None:
             has_vhosts = kind_of(config).has_vhosts
