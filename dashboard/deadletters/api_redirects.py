@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 from asgiref.sync import sync_to_async
 from django.http import HttpRequest, JsonResponse
-from ninja import Field, Path, Router
+from ninja import Field, Path, Router, Status
 from pydantic import WithJsonSchema
 
 from dashboard.core.api import DateTimeText, Out, error, errors
@@ -98,7 +98,7 @@ async def list_redirects(request: HttpRequest) -> dict[str, Any]:
     "go to `target` instead; a target the user names is never redirected. Audited.",
     operation_id="createDeadLetterRedirect",
 )
-async def create(request: HttpRequest, payload: RedirectIn) -> tuple[int, dict[str, Any]]:
+async def create(request: HttpRequest, payload: RedirectIn) -> Status:
     row = await redirects.do_create_redirect(
         user=await request.auser(),
         slug=payload.cluster,
@@ -109,7 +109,7 @@ async def create(request: HttpRequest, payload: RedirectIn) -> tuple[int, dict[s
         enabled=payload.enabled,
         request=request,
     )
-    return 201, redirect_json(row)
+    return Status(201, redirect_json(row))
 
 
 @router.patch(
@@ -145,4 +145,4 @@ async def delete(request: HttpRequest, redirect_id: RedirectId) -> Any:
         await redirects.do_delete_redirect(redirect_id, user=await request.auser(), request=request)
     except redirects.RedirectNotFound:
         return _not_found(redirect_id)
-    return 204, None
+    return Status(204, None)
