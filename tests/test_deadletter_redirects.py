@@ -66,7 +66,9 @@ def kafka_topics(use_clusters, settings):
     h.delete_topics(origin, moved, dlq)
 
 
-async def add(admin, slug: str, match: dict, target: dict, **more) -> redirects.RedirectRow:
+async def add(
+    admin, slug: str, match: dict[str, str], target: dict[str, str], **more
+) -> redirects.RedirectRow:
     return await redirects.do_create_redirect(
         user=admin, slug=slug, vhost=more.pop("vhost", ""), match=match, target=target, **more
     )

@@ -98,7 +98,7 @@ async def list_redirects(request: HttpRequest) -> dict[str, Any]:
     "go to `target` instead; a target the user names is never redirected. Audited.",
     operation_id="createDeadLetterRedirect",
 )
-async def create(request: HttpRequest, payload: RedirectIn) -> Status:
+async def create(request: HttpRequest, payload: RedirectIn) -> Status[dict[str, Any]]:
     row = await redirects.do_create_redirect(
         user=await request.auser(),
         slug=payload.cluster,
