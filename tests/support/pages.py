@@ -193,7 +193,7 @@ def seed_here(vhost: str, password: str) -> Targets:
     from django.utils import timezone
 
     from brokers.base.metrics import queue_entity
-    from dashboard.models import Cluster, DeadLetter, Job, ThroughputSample
+    from dashboard.models import Cluster, DeadLetter, Job, OriginRedirect, ThroughputSample
     from dashboard.models import Consumer as ConsumerRow
     from tests.conftest import GUEST, KAFKA, MGMT
     from tests.support import deadletter_flow as flow
@@ -342,6 +342,14 @@ def seed_here(vhost: str, password: str) -> Targets:
             first_seen=now - timedelta(minutes=20),
             last_seen=now,
         )
+    # A redirect with a long note, for the redirects page (and the letter it moves).
+    OriginRedirect.objects.create(
+        cluster=rabbit,
+        vhost=vhost,
+        match={"exchange": events, "routing_key": ""},
+        target={"exchange": f"{events}.v2", "routing_key": ""},
+        note=LONG_EXCEPTION[:200],
+    )
 
     return Targets(
         rabbitmq="test-rabbitmq",
