@@ -159,6 +159,14 @@ async def test_a_vhost_scoped_redirect_leaves_other_vhosts_alone(rabbit, operato
     assert await h.depth(made.vhost, queue) == 0
     stored = service.stored_letter(rows[2])
     assert (await sync_to_async(redirects.goes_to)("test-rabbitmq", stored)).redirect is None
+    here = await add(
+        admin_user_,
+        "test-rabbitmq",
+        {"exchange": made.events},
+        {"exchange": exchange},
+        vhost=made.vhost,
+    )
+    assert (await sync_to_async(redirects.goes_to)("test-rabbitmq", stored)).redirect == here.id
 
 
 @pytest.mark.kafka
