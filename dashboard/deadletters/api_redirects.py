@@ -135,7 +135,7 @@ async def update(request: HttpRequest, redirect_id: RedirectId, payload: Redirec
 
 @router.delete(
     "/deadletters/redirects/{redirect_id}",
-    response={204: None, **errors(404)},
+    response={204: None, **errors(400, 404)},
     url_name="api-deadletters-redirect-delete",
     summary="Delete a redirect (admin)",
     operation_id="deleteDeadLetterRedirect",
