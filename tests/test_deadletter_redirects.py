@@ -15,7 +15,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.core.exceptions import PermissionDenied
 
-from brokers.base.deadletters import RequeueTarget
+from brokers.base.deadletters import RequeueTarget, StoredLetter
 from dashboard.core.connections import close_all
 from dashboard.deadletters import redirects, requeue_job
 from dashboard.deadletters import requeue as service
@@ -256,3 +256,52 @@ async def test_a_kafka_redirect_keeps_no_vhost(use_clusters, admin_user_):
     row = await add(admin_user_, "test-kafka", {"topic": "a"}, {"topic": "b"}, vhost="ignored")
 
     assert row.vhost == "" and not row.has_vhosts
+
+
+def letter(
+    origin_exchange: str = "", origin_routing_key: str = "", origin_topic: str = ""
+) -> StoredLetter:
+    """A stored letter with this origin (in vhost "/"), for resolution without a broker."""
+    return StoredLetter(
+        vhost="/",
+        origin_exchange=origin_exchange,
+        origin_routing_key=origin_routing_key,
+        origin_topic=origin_topic,
+        origin_queue="",
+        origin_partition=None,
+        is_task=False,
+        key=None,
+        headers={},
+        properties={},
+        body=b"{}",
+    )
+
+
+async def test_the_first_matching_redirect_wins_and_empty_fields_match_anything(
+    use_clusters, admin_user_
+):
+    first = await add(admin_user_, "test-rabbitmq", {"routing_key": "order.1"}, {"exchange": "a"})
+    await add(admin_user_, "test-rabbitmq", {"exchange": "orders"}, {"exchange": "b"})
+    goes_to = sync_to_async(redirects.goes_to)
+
+    both = await goes_to(
+        "test-rabbitmq", letter(origin_exchange="orders", origin_routing_key="order.1")
+    )
+    second = await goes_to(
+        "test-rabbitmq", letter(origin_exchange="orders", origin_routing_key="order.2")
+    )
+    neither = await goes_to(
+        "test-rabbitmq", letter(origin_exchange="other", origin_routing_key="order.2")
+    )
+
+    assert (both.redirect, both.where) == (first.id, "a / order.1")
+    assert second.where == "b / order.2" and second.redirect == first.id + 1
+    assert (neither.redirect, neither.where) == (None, "other / order.2")
+
+
+async def test_redirects_of_one_cluster_leave_the_other_alone(use_clusters, admin_user_):
+    await add(admin_user_, "test-rabbitmq", {"routing_key": "orders"}, {"routing_key": "x"})
+
+    route = await sync_to_async(redirects.goes_to)("test-kafka", letter(origin_topic="orders"))
+
+    assert (route.redirect, route.where) == (None, "orders")
