@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver, path
 
-from dashboard.deadletters.views import inbox, queues
+from dashboard.deadletters.views import inbox, queues, schedules
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("deadletters/queues/", queues.dead_letter_queues, name="deadletters-queues"),
@@ -29,4 +29,34 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("deadletters/discard-all", inbox.discard_all, name="deadletters-discard-all"),
     path("deadletters/purge", inbox.purge, name="deadletters-purge"),
     path("deadletters/requeue-bulk", inbox.requeue_bulk, name="deadletters-requeue-bulk"),
+    # Scheduled requeues: the schedules, and requeue later from a letter's page.
+    path("deadletters/schedules/", schedules.schedules, name="deadletters-schedules"),
+    path(
+        "deadletters/schedules/<int:schedule_id>/", schedules.schedule, name="deadletters-schedule"
+    ),
+    path(
+        "deadletters/schedules/<int:schedule_id>/cancel",
+        schedules.schedule_cancel,
+        name="deadletters-schedule-cancel",
+    ),
+    path(
+        "deadletters/schedules/<int:schedule_id>/send-now",
+        schedules.schedule_send_now,
+        name="deadletters-schedule-send-now",
+    ),
+    path(
+        "deadletters/<int:letter_id>/later",
+        schedules.letter_later,
+        name="deadletters-requeue-later",
+    ),
+    path(
+        "deadletters/<int:letter_id>/schedule/cancel",
+        schedules.letter_cancel,
+        name="deadletters-letter-schedule-cancel",
+    ),
+    path(
+        "deadletters/<int:letter_id>/schedule/send-now",
+        schedules.letter_send_now,
+        name="deadletters-letter-schedule-send-now",
+    ),
 ]
