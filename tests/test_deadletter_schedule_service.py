@@ -226,6 +226,19 @@ async def test_cancelling_the_last_letter_alone_finishes_the_schedule(operator):
     assert fresh.state == RequeueSchedule.State.FINISHED
 
 
+async def test_cancelling_every_letter_one_by_one_cancels_the_schedule(operator):
+    made = await sync_to_async(seed.letters)(2)
+    schedule = await service.do_schedule_requeue(
+        user=operator, ids=[m.pk for m in made], delay=3600
+    )
+    await service.do_cancel(user=operator, ids=[made[0].pk])
+    fresh = await sync_to_async(RequeueSchedule.objects.get)(pk=schedule.pk)
+    assert fresh.state == RequeueSchedule.State.ACTIVE
+    await service.do_cancel(user=operator, ids=[made[1].pk])
+    fresh = await sync_to_async(RequeueSchedule.objects.get)(pk=schedule.pk)
+    assert fresh.state == RequeueSchedule.State.CANCELLED and fresh.cancelled == 2
+
+
 async def test_it_brings_letters_forward_to_now_and_audits(operator):
     made = await sync_to_async(seed.letters)(3)
     ids = [m.pk for m in made]

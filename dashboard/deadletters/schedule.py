@@ -17,7 +17,8 @@ A spread that would end more than a year after its start is refused.
 the schedule: its ``cancelled`` count keeps them); ``do_bring_forward`` makes
 them due now. Both work on a whole schedule or on chosen letters (at most
 ``CHUNK`` ids). A schedule ends ``cancelled`` when "cancel the rest" takes its
-last waiting letters, ``finished`` otherwise.
+last waiting letters or when every letter it had was taken out, ``finished``
+otherwise.
 
 Reads for the pages and the API: ``get_schedules`` (newest first, a page at a
 time, with counts), ``get_schedule`` and ``schedule_letters``.
@@ -250,7 +251,9 @@ def _cancel(schedule_id: int | None, ids: Sequence[int] | None) -> dict[int, int
             )
         for owner, n in per.items():
             RequeueSchedule.objects.filter(pk=owner).update(cancelled=F("cancelled") + n)
-            finish_if_done(owner, cancelled=schedule_id is not None)
+            # Cancelled: "cancel the rest", or nothing of it is left (none sent or sending).
+            nothing_left = not DeadLetter.objects.filter(schedule_id=owner).exists()
+            finish_if_done(owner, cancelled=schedule_id is not None or nothing_left)
     return per
 
 
