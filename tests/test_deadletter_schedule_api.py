@@ -103,7 +103,8 @@ def test_it_cancels_and_sends_now_a_schedule_and_letters(api):
 
     answer = post(api, "/api/deadletters/scheduled/send-now", {"ids": [made[0].pk]})
     assert answer.json() == {"changed": 1}
-    assert DeadLetter.objects.get(pk=made[0].pk).due_at <= timezone.now()
+    due = DeadLetter.objects.get(pk=made[0].pk).due_at
+    assert due is not None and due <= timezone.now()
 
     answer = post(api, "/api/deadletters/scheduled/cancel", {"ids": [made[1].pk]})
     assert answer.json() == {"changed": 1}

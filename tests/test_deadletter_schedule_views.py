@@ -50,7 +50,7 @@ def test_an_operator_requeues_a_letter_later_and_sees_it_scheduled(operator):
     assert answer.status_code == 302
     assert answer["Location"] == reverse("deadletters-detail", args=[letter.pk])
     letter.refresh_from_db()
-    assert letter.status == Status.SCHEDULED
+    assert letter.status == Status.SCHEDULED and letter.due_at is not None
     assert before + timedelta(minutes=10) <= letter.due_at <= timezone.now() + timedelta(minutes=10)
     page = text(client.get(answer["Location"]))
     assert f"is scheduled (schedule #{letter.schedule_id})" in page
@@ -111,7 +111,8 @@ def test_send_now_and_cancel_from_the_letter_page(operator):
         {once.FIELD: once.new_key()},
     )
     first.refresh_from_db()
-    assert first.status == Status.SCHEDULED and first.due_at <= timezone.now()
+    assert first.status == Status.SCHEDULED
+    assert first.due_at is not None and first.due_at <= timezone.now()
     answer = client.post(
         reverse("deadletters-letter-schedule-cancel", args=[second.pk]),
         {once.FIELD: once.new_key()},
