@@ -13,12 +13,12 @@ schedules are cancelled or sent now by id; single letters by ``ids`` under
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from asgiref.sync import sync_to_async
 from django.http import Http404, HttpRequest
 from ninja import Path, Router, Status
-from pydantic import Field
+from pydantic import Field, WithJsonSchema
 
 from dashboard.core.api import DateTimeText, Out, errors
 from dashboard.core.params import InvalidInput, parse_page
@@ -191,17 +191,22 @@ async def schedules(request: HttpRequest, page: str | None = None) -> dict[str, 
 
 
 async def _one(schedule_id: int) -> service.ScheduleRow:
+    if not 1 <= schedule_id <= MAX_ID:
+        raise Http404(f"no schedule #{schedule_id}")
     try:
         return await sync_to_async(service.get_schedule)(schedule_id)
     except RequeueSchedule.DoesNotExist:
         raise Http404(f"no schedule #{schedule_id}") from None
 
 
-ScheduleId = Path[int]
+# Django's int converter takes the digits; an id no schedule can have is not found.
+ScheduleId = Path[
+    Annotated[int, WithJsonSchema({"type": "integer", "minimum": 1, "maximum": MAX_ID})]
+]
 
 
 @router.get(
-    "/deadletters/schedules/{schedule_id}",
+    "/deadletters/schedules/{int:schedule_id}",
     response={200: RequeueScheduleOut, **errors(404)},
     url_name="api-deadletters-schedule",
     summary="One scheduled requeue with its counts",
@@ -212,7 +217,7 @@ async def schedule(request: HttpRequest, schedule_id: ScheduleId) -> dict[str, A
 
 
 @router.post(
-    "/deadletters/schedules/{schedule_id}/cancel",
+    "/deadletters/schedules/{int:schedule_id}/cancel",
     response={200: RequeueScheduleOut, **errors(403, 404)},
     url_name="api-deadletters-schedule-cancel",
     summary="Cancel the rest of a schedule: its waiting letters are pending again",
@@ -225,7 +230,7 @@ async def cancel(request: HttpRequest, schedule_id: ScheduleId) -> dict[str, Any
 
 
 @router.post(
-    "/deadletters/schedules/{schedule_id}/send-now",
+    "/deadletters/schedules/{int:schedule_id}/send-now",
     response={200: RequeueScheduleOut, **errors(403, 404)},
     url_name="api-deadletters-schedule-send-now",
     summary="Send a schedule's waiting letters now (they become due now)",
