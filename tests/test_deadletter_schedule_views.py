@@ -122,6 +122,16 @@ def test_send_now_and_cancel_from_the_letter_page(operator):
     assert (second.status, second.due_at, second.schedule_id) == (Status.PENDING, None, None)
 
 
+def test_a_letter_scheduled_without_a_schedule_still_shows_its_due_time(operator):
+    client = login(operator)
+    letter = seed.letters(1)[0]
+    due = timezone.now() + timedelta(hours=1)
+    DeadLetter.objects.filter(pk=letter.pk).update(status=Status.SCHEDULED, due_at=due)
+    page = text(client.get(reverse("deadletters-detail", args=[letter.pk])))
+    assert f"Scheduled: due {due.strftime('%Y-%m-%d %H:%M:%S UTC')}\n" in plain(page)
+    assert 'id="letter-send-now"' in page
+
+
 def test_a_letter_a_schedule_sent_says_so(operator):
     client = login(operator)
     letter = seed.letters(1)[0]

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.support.letter_page import SEED, confirm, declare_queue, letter_row, login, run_script
+from tests.support.pages import axe_violations
 
 pytestmark = [pytest.mark.browser, pytest.mark.rabbitmq]
 
@@ -125,3 +126,19 @@ def test_requeue_later_send_now_and_cancel_by_click(browser, dlq_daphne, rabbitm
     assert page.locator("#schedule-send-now").count() == 1
     assert native == []
     page.close()
+
+    # axe on a scheduled letter's page and a schedule's page (axe needs its script injected).
+    context = browser.new_context(bypass_csp=True)
+    try:
+        page = context.new_page()
+        page.goto(url + "/login/")
+        page.fill("input[name=username]", "olga")
+        page.fill("input[name=password]", "browser-pass-1")
+        page.click("button[type=submit]")
+        page.wait_for_url(url + "/")
+        for path in (f"/deadletters/{first}/", f"/deadletters/schedules/{schedule_a}/"):
+            page.goto(url + path)
+            assert page.locator("#letter-send-now, #schedule-send-now").count() == 1
+            assert axe_violations(page) == [], path
+    finally:
+        context.close()

@@ -149,7 +149,7 @@ def _schedule(
                     status=SCHEDULED, due_at=due[0], schedule=schedule, last_error=""
                 )
                 continue
-            letters = list(rows.only("pk"))
+            letters = list(rows.select_for_update().only("pk"))
             for letter in letters:
                 letter.status, letter.due_at = SCHEDULED, when[letter.pk]
                 letter.schedule, letter.last_error = schedule, ""

@@ -26,7 +26,7 @@ def letter_schedule(context: dict[str, Any], letter: DeadLetter) -> dict[str, An
     return {
         "letter": letter,
         "can_act": context.get("can_act", False),
-        "scheduled": letter.status == DeadLetter.Status.SCHEDULED and letter.schedule_id,
+        "scheduled": letter.status == DeadLetter.Status.SCHEDULED,
         "sent_by": letter.schedule_id if letter.status in SENT else None,
     }
 
