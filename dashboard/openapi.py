@@ -35,6 +35,7 @@ from dashboard.browse.rabbitmq import api as rabbitmq_api
 from dashboard.core.api import document_errors, new_api
 from dashboard.deadletters import api as deadletters_api
 from dashboard.deadletters import api_redirects as deadletters_redirects_api
+from dashboard.deadletters import api_schedules
 from dashboard.jobs import api as jobs_api
 from dashboard.metrics import api as metrics_api
 from dashboard.overview import api as overview_api
@@ -77,6 +78,7 @@ for router in (
     kafka_api.router,
     deadletters_api.router,
     deadletters_redirects_api.router,
+    api_schedules.router,
     jobs_api.router,
     metrics_api.router,
     auditlog_api.router,

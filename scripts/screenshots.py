@@ -185,6 +185,9 @@ def discover(context: Any, url: str, prefix: str = "") -> tuple[Any, set[str]]:
     )
     if job:
         found["job"] = job["id"]
+    schedule = first((get_json(context, f"{url}/api/deadletters/schedules") or {}).get("schedules"))
+    if schedule:
+        found["schedule"] = schedule["id"]
     missing = {f.name for f in fields(PLACEHOLDER)} - set(found)
     return replace(PLACEHOLDER, **found), missing
 

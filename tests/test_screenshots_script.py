@@ -173,6 +173,7 @@ BROKER: dict[str, object] = {
     },
     "/api/deadletters/letters": {"items": [{"id": 7}]},
     "/api/jobs": {"jobs": [{"id": 3, "state": "running"}, {"id": 2, "state": "done"}]},
+    "/api/deadletters/schedules": {"schedules": [{"id": 4}]},
 }
 
 
@@ -221,7 +222,7 @@ def test_discover_takes_the_busiest_queue_topic_and_group() -> None:
     assert (targets.vhost, targets.queue) == ("/", "old-orders")
     assert targets.topic == "z-other"  # the most records, never an internal topic
     assert targets.group == "demo-user-events-processor"  # commits and the most members
-    assert (targets.letter, targets.job) == (7, 2)
+    assert (targets.letter, targets.job, targets.schedule) == (7, 2, 4)
 
 
 def test_discover_prefers_the_demos_own_entities_when_the_demo_has_a_prefix() -> None:

@@ -11,9 +11,17 @@ Spreading (:class:`Backoff`): the first letter is due at the start time and
 each next one waits ``min(cap, base * factor ** n)`` seconds after the one
 before it (n = 0, 1, ...), each wait stretched or shrunk by a random share of
 at most ``jitter``: gaps grow exponentially up to ``cap``, then stay there.
+A spread that would end more than a year after its start is refused.
 
-``do_cancel`` takes scheduled letters out (pending again); ``do_bring_forward``
-makes them due now. Both work on a whole schedule or on chosen letters.
+``do_cancel`` takes scheduled letters out (pending again, no longer part of
+the schedule: its ``cancelled`` count keeps them); ``do_bring_forward`` makes
+them due now. Both work on a whole schedule or on chosen letters (at most
+``CHUNK`` ids). A schedule ends ``cancelled`` when "cancel the rest" takes its
+last waiting letters or when every letter it had was taken out, ``finished``
+otherwise.
+
+Reads for the pages and the API: ``get_schedules`` (newest first, a page at a
+time, with counts), ``get_schedule`` and ``schedule_letters``.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.contrib.auth.models import User as AuthUser
+from django.core.paginator import Page, Paginator
 from django.db import transaction
 from django.db.models import Count, F, Q, QuerySet
 from django.http import HttpRequest
@@ -36,7 +45,7 @@ from dashboard.core.audit import record
 from dashboard.core.params import InvalidInput
 from dashboard.core.roles import OPERATOR
 from dashboard.deadletters.common import User, require_role
-from dashboard.deadletters.inbox import InboxFilter
+from dashboard.deadletters.inbox import InboxFilter, origin_name
 from dashboard.deadletters.requeue import CLAIMABLE
 from dashboard.deadletters.requeue_job import SelectionChanged, freeze_selection
 from dashboard.models import DeadLetter, RequeueSchedule
@@ -81,7 +90,13 @@ def due_times(
     times: list[datetime] = []
     offset = 0.0
     gap = backoff.base
+    limit = MAX_DELAY.total_seconds()
     for _ in range(count):
+        if offset > limit:
+            raise InvalidInput(
+                f"backoff: {count:,} letters spread this way would end more than a year after"
+                " the start; lower the base, the factor or the cap"
+            )
         times.append(start + timedelta(seconds=offset))
         spread = 1 + backoff.jitter * (2 * rng.random() - 1) if backoff.jitter else 1.0
         offset += min(backoff.cap, gap) * spread
@@ -134,7 +149,7 @@ def _schedule(
                     status=SCHEDULED, due_at=due[0], schedule=schedule, last_error=""
                 )
                 continue
-            letters = list(rows.only("pk"))
+            letters = list(rows.select_for_update().only("pk"))
             for letter in letters:
                 letter.status, letter.due_at = SCHEDULED, when[letter.pk]
                 letter.schedule, letter.last_error = schedule, ""
@@ -209,7 +224,9 @@ def _scheduled(schedule_id: int | None, ids: Sequence[int] | None) -> QuerySet[D
     if schedule_id is not None:
         rows = rows.filter(schedule_id=schedule_id)
     if ids is not None:
-        rows = rows.filter(pk__in=list(ids)[:CHUNK])
+        if len(ids) > CHUNK:
+            raise InvalidInput(f"ids: at most {CHUNK:,} letters at a time")
+        rows = rows.filter(pk__in=list(ids))
     if schedule_id is None and ids is None:
         raise InvalidInput("choose a schedule or letters")
     return rows
@@ -218,17 +235,25 @@ def _scheduled(schedule_id: int | None, ids: Sequence[int] | None) -> QuerySet[D
 def _cancel(schedule_id: int | None, ids: Sequence[int] | None) -> dict[int, int]:
     """Scheduled letters back to pending; how many per schedule."""
     with transaction.atomic():
-        rows = _scheduled(schedule_id, ids)
+        # Locked, then changed by id: the counts are those of the rows changed.
+        taken = list(
+            _scheduled(schedule_id, ids).select_for_update().values_list("pk", "schedule_id")
+        )
         per: dict[int, int] = {}
-        for pk, n in (
-            rows.values("schedule_id").annotate(n=Count("id")).values_list("schedule_id", "n")
-        ):
-            if pk is not None:
-                per[pk] = n
-        rows.update(status=DeadLetter.Status.PENDING, due_at=None)
-        for pk, n in per.items():
-            RequeueSchedule.objects.filter(pk=pk).update(cancelled=F("cancelled") + n)
-            finish_if_done(pk, cancelled=True)
+        for _pk, owner in taken:
+            if owner is not None:
+                per[owner] = per.get(owner, 0) + 1
+        pks = [pk for pk, _owner in taken]
+        for start in range(0, len(pks), CHUNK):
+            # Out of the schedule: a later requeue by hand is not the schedule's.
+            DeadLetter.objects.filter(pk__in=pks[start : start + CHUNK], status=SCHEDULED).update(
+                status=DeadLetter.Status.PENDING, due_at=None, schedule=None
+            )
+        for owner, n in per.items():
+            RequeueSchedule.objects.filter(pk=owner).update(cancelled=F("cancelled") + n)
+            # Cancelled: "cancel the rest", or nothing of it is left (none sent or sending).
+            nothing_left = not DeadLetter.objects.filter(schedule_id=owner).exists()
+            finish_if_done(owner, cancelled=schedule_id is not None or nothing_left)
     return per
 
 
@@ -316,6 +341,10 @@ def counts(schedule: RequeueSchedule) -> ScheduleCounts:
         .annotate(n=Count("id"))
         .values_list("status", "n")
     )
+    return _from_statuses(by_status, schedule.cancelled)
+
+
+def _from_statuses(by_status: dict[str, int], cancelled: int) -> ScheduleCounts:
     came_back = by_status.get(DeadLetter.Status.FAILED_AGAIN, 0)
     return ScheduleCounts(
         waiting=by_status.get(SCHEDULED, 0),
@@ -323,10 +352,61 @@ def counts(schedule: RequeueSchedule) -> ScheduleCounts:
         sent=by_status.get(DeadLetter.Status.REQUEUED, 0) + came_back,
         came_back=came_back,
         failed=by_status.get(DeadLetter.Status.REQUEUE_FAILED, 0),
-        cancelled=schedule.cancelled,
+        cancelled=cancelled,
     )
 
 
 def due_now(now: datetime | None = None) -> Q:
     """Scheduled letters whose time has come."""
     return Q(status=SCHEDULED, due_at__lte=now or timezone.now())
+
+
+PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class ScheduleRow:
+    """A schedule with its counts, as the pages and the API show it."""
+
+    schedule: RequeueSchedule
+    counts: ScheduleCounts
+
+
+def _counts_of(schedules: list[RequeueSchedule]) -> list[ScheduleRow]:
+    by: dict[int, dict[str, int]] = {s.pk: {} for s in schedules}
+    for owner, status, n in (
+        DeadLetter.objects.filter(schedule_id__in=list(by))
+        .values("schedule_id", "status")
+        .annotate(n=Count("id"))
+        .values_list("schedule_id", "status", "n")
+    ):
+        by[owner][status] = n
+    return [ScheduleRow(s, _from_statuses(by[s.pk], s.cancelled)) for s in schedules]
+
+
+def get_schedules(number: int = 1) -> Page[ScheduleRow]:
+    """Every schedule, newest first, ``PAGE_SIZE`` a page, with counts."""
+    rows = RequeueSchedule.objects.select_related("created_by").order_by("-pk")
+    page: Page[Any] = Paginator(rows, PAGE_SIZE).get_page(number)
+    page.object_list = _counts_of(list(page.object_list))
+    return page
+
+
+def get_schedule(schedule_id: int) -> ScheduleRow:
+    """One schedule with its counts (RequeueSchedule.DoesNotExist when there is none)."""
+    schedule = RequeueSchedule.objects.select_related("created_by").get(pk=schedule_id)
+    return _counts_of([schedule])[0]
+
+
+def schedule_letters(schedule_id: int, limit: int = 500) -> list[DeadLetter]:
+    """The letters of a schedule in due order (the first ``limit``), without their bodies;
+    each knows ``origin_noun`` and ``origin_name``."""
+    letters = list(
+        DeadLetter.objects.filter(schedule_id=schedule_id)
+        .select_related("cluster")
+        .defer("body")
+        .order_by("due_at", "pk")[:limit]
+    )
+    for letter in letters:
+        letter.origin_noun, letter.origin_name = origin_name(letter)  # type: ignore[attr-defined]
+    return letters

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver, path
 
-from dashboard.deadletters.views import inbox, queues
+from dashboard.deadletters.views import inbox, queues, schedules
 from dashboard.deadletters.views import redirects as redirect_views
 
 urlpatterns: list[URLPattern | URLResolver] = [
@@ -42,5 +42,35 @@ urlpatterns: list[URLPattern | URLResolver] = [
         "deadletters/redirects/<int:redirect_id>/delete",
         redirect_views.delete,
         name="deadletters-redirect-delete",
+    ),
+    # Scheduled requeues: the schedules, and requeue later from a letter's page.
+    path("deadletters/schedules/", schedules.schedules, name="deadletters-schedules"),
+    path(
+        "deadletters/schedules/<int:schedule_id>/", schedules.schedule, name="deadletters-schedule"
+    ),
+    path(
+        "deadletters/schedules/<int:schedule_id>/cancel",
+        schedules.schedule_cancel,
+        name="deadletters-schedule-cancel",
+    ),
+    path(
+        "deadletters/schedules/<int:schedule_id>/send-now",
+        schedules.schedule_send_now,
+        name="deadletters-schedule-send-now",
+    ),
+    path(
+        "deadletters/<int:letter_id>/later",
+        schedules.letter_later,
+        name="deadletters-requeue-later",
+    ),
+    path(
+        "deadletters/<int:letter_id>/schedule/cancel",
+        schedules.letter_cancel,
+        name="deadletters-letter-schedule-cancel",
+    ),
+    path(
+        "deadletters/<int:letter_id>/schedule/send-now",
+        schedules.letter_send_now,
+        name="deadletters-letter-schedule-send-now",
     ),
 ]

@@ -37,6 +37,7 @@ class Targets:
     group: str
     letter: int
     job: int
+    schedule: int = 1  # a requeue schedule with a waiting letter
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,8 @@ def every_page(t: Targets) -> list[Page]:
             _reverse("deadletters-redirect-new", query={"cluster": t.rabbitmq}),
             ADMIN,
         ),
+        ("deadletters-schedules", _reverse("deadletters-schedules"), OPERATOR),
+        ("deadletters-schedule", _reverse("deadletters-schedule", t.schedule), OPERATOR),
         ("live", _reverse("metrics"), OPERATOR),
         ("live-cluster", _reverse("metrics-cluster", t.rabbitmq), OPERATOR),
         (
@@ -193,7 +196,14 @@ def seed_here(vhost: str, password: str) -> Targets:
     from django.utils import timezone
 
     from brokers.base.metrics import queue_entity
-    from dashboard.models import Cluster, DeadLetter, Job, OriginRedirect, ThroughputSample
+    from dashboard.models import (
+        Cluster,
+        DeadLetter,
+        Job,
+        OriginRedirect,
+        RequeueSchedule,
+        ThroughputSample,
+    )
     from dashboard.models import Consumer as ConsumerRow
     from tests.conftest import GUEST, KAFKA, MGMT
     from tests.support import deadletter_flow as flow
@@ -284,6 +294,30 @@ def seed_here(vhost: str, password: str) -> Targets:
         status=DeadLetter.Status.FAILED_AGAIN, claim_job=job.pk, acted_by=admin, acted_at=now
     )
 
+    # A requeue spread with backoff: one letter sent, one waiting (due in an hour).
+    schedule = RequeueSchedule.objects.create(
+        created_by=admin,
+        description={"letters": 2, "filter": {"dlq": dlq}},
+        parameters={
+            "start": now.isoformat(),
+            "backoff": {"base": 3600, "factor": 2.0, "cap": 7200.0, "jitter": 0.1},
+        },
+        total=2,
+        first_due=now,
+        last_due=now + timedelta(hours=1),
+    )
+    for n, (status, due) in enumerate(
+        [
+            (DeadLetter.Status.REQUEUED, None),
+            (DeadLetter.Status.SCHEDULED, now + timedelta(hours=1)),
+        ]
+    ):
+        copy = DeadLetter.objects.get(pk=letter.pk)
+        copy.pk = None
+        copy.capture_key = f"{letter.capture_key}:schedule-{n}"
+        copy.status, copy.due_at, copy.schedule = status, due, schedule
+        copy.save()
+
     # Twenty minutes of history, sampled every 5 s, as the collector writes it.
     rabbit = Cluster.objects.get(slug="test-rabbitmq")
     kafka = Cluster.objects.get(slug="test-kafka")
@@ -361,6 +395,7 @@ def seed_here(vhost: str, password: str) -> Targets:
         group=group,
         letter=letter.pk,
         job=job.pk,
+        schedule=schedule.pk,
     )
 
 
