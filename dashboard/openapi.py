@@ -34,6 +34,7 @@ from dashboard.browse.kafka import api as kafka_api
 from dashboard.browse.rabbitmq import api as rabbitmq_api
 from dashboard.core.api import document_errors, new_api
 from dashboard.deadletters import api as deadletters_api
+from dashboard.deadletters import api_preview as preview_api
 from dashboard.jobs import api as jobs_api
 from dashboard.metrics import api as metrics_api
 from dashboard.overview import api as overview_api
@@ -78,6 +79,7 @@ for router in (
     jobs_api.router,
     metrics_api.router,
     auditlog_api.router,
+    preview_api.router,
 ):
     API.add_router("/", router)
 

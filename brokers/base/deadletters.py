@@ -284,7 +284,9 @@ class Destination:
 
     @classmethod
     def of(cls, letter: OutgoingLetter) -> Destination:
-        return cls(letter.address, tuple(sorted((k, str(v)) for k, v in letter.destination.items())))
+        return cls(
+            letter.address, tuple(sorted((k, str(v)) for k, v in letter.destination.items()))
+        )
 
     def get(self, name: str) -> str:
         return dict(self.fields).get(name, "")

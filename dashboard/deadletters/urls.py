@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.urls import URLPattern, URLResolver, path
 
 from dashboard.deadletters.views import inbox, queues
+from dashboard.deadletters.views import preview as dry_run
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("deadletters/queues/", queues.dead_letter_queues, name="deadletters-queues"),
@@ -29,4 +30,16 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("deadletters/discard-all", inbox.discard_all, name="deadletters-discard-all"),
     path("deadletters/purge", inbox.purge, name="deadletters-purge"),
     path("deadletters/requeue-bulk", inbox.requeue_bulk, name="deadletters-requeue-bulk"),
+    # The dry run of a bulk requeue, and its confirmation.
+    path("deadletters/preview/<str:token>/", dry_run.preview_page, name="deadletters-preview"),
+    path(
+        "deadletters/preview/<str:token>/requeue",
+        dry_run.confirm_now,
+        name="deadletters-preview-requeue",
+    ),
+    path(
+        "deadletters/preview/<str:token>/schedule",
+        dry_run.confirm_schedule,
+        name="deadletters-preview-schedule",
+    ),
 ]

@@ -44,9 +44,7 @@ async def missing_exchanges(
             try:
                 await api.management_get(path)
             except NotFound:
-                gone[(vhost, exchange)] = (
-                    f"exchange {exchange!r} does not exist in vhost {vhost!r}"
-                )
+                gone[(vhost, exchange)] = f"exchange {exchange!r} does not exist in vhost {vhost!r}"
 
     await asyncio.gather(*(check(vhost, exchange) for vhost, exchange in sorted(places)))
     return {
