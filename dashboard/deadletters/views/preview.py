@@ -129,7 +129,8 @@ def schedule_form(request: HttpRequest) -> dict[str, Any]:
 
 
 async def _confirm(request: HttpRequest, token: str, kind: str, start: Any) -> HttpResponse:
-    """Run ``start`` once; on a changed selection, a fresh dry run; on bad input, this page."""
+    """Run ``start`` once (per dry run: ``kind`` names its token); on a changed selection,
+    a fresh dry run; on bad input, this page."""
     user = await _operator(request, token)
     here = reverse("deadletters-preview", args=[token])
     try:
@@ -159,7 +160,7 @@ async def confirm_now(request: HttpRequest, token: str) -> HttpResponse:
         )
         return reverse("job", args=[job.pk])
 
-    return await _confirm(request, token, "deadletters.requeue", start)
+    return await _confirm(request, token, f"deadletters.requeue:{token}", start)
 
 
 @require_POST
@@ -174,4 +175,4 @@ async def confirm_schedule(request: HttpRequest, token: str) -> HttpResponse:
         )
         return schedule_url(schedule.pk)
 
-    return await _confirm(request, token, "deadletters.schedule", start)
+    return await _confirm(request, token, f"deadletters.schedule:{token}", start)
