@@ -22,6 +22,7 @@ from ninja import Router, Status
 from pydantic import Field
 
 from dashboard.core.api import DateTimeText, Out, Refusal, errors
+from dashboard.core.params import InvalidInput
 from dashboard.deadletters import preview
 from dashboard.deadletters import schedule as schedules
 from dashboard.deadletters.api import _ids_or_filter
@@ -153,11 +154,15 @@ async def _confirm(request: HttpRequest, token: str, start: Any) -> Any:
 async def requeue_now(
     request: HttpRequest, token: str, payload: DryRunRequeueIn | None = None
 ) -> Any:
+    rate = payload.rate_limit if payload is not None else None
+    if isinstance(rate, bool):  # JSON true/false is not a rate
+        raise InvalidInput("rate_limit must be a number of messages per second")
+
     async def start(user: Any) -> Status[dict[str, Any]]:
         job = await preview.do_confirm_now(
             token,
             user=user,
-            rate_limit=payload.rate_limit if payload is not None else None,
+            rate_limit=rate,
             request=request,
         )
         return Status(202, {"job": await sync_to_async(control.job_json)(job)})

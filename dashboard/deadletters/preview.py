@@ -388,12 +388,13 @@ async def do_confirm_now(
     token: str, *, user: User, rate_limit: Any, request: HttpRequest | None
 ) -> Job:
     """Start the kept letters as a bulk requeue job (SelectionChanged when some changed)."""
+    rate = bulk.rate_limit_of(rate_limit)  # a wrong value is the user's to fix first
     record = await load(token, request, user)
     ids = [int(i) for i in record["ids"]]
     job = await bulk.do_start_bulk_requeue(
         user=user,
         ids=ids,
-        rate_limit=bulk.rate_limit_of(rate_limit),
+        rate_limit=rate,
         expect=len(ids),
         request=request,
     )
@@ -411,6 +412,9 @@ async def do_confirm_schedule(
     request: HttpRequest | None,
 ) -> RequeueSchedule:
     """Schedule the kept letters (SelectionChanged when some changed)."""
+    schedules.start_time(at, delay)  # a wrong time is the user's to fix first
+    if backoff is not None:
+        backoff.check()
     record = await load(token, request, user)
     ids = [int(i) for i in record["ids"]]
     schedule = await schedules.do_schedule_requeue(
