@@ -286,7 +286,7 @@ def test_a_resent_queue_purge_does_not_purge_what_arrived_since(
 async def test_one_key_with_other_fields_is_another_write(async_client, letters, operator, queued):
     """Back shows the form again with its old key: what is posted from it for another
     choice (another dry run) is a new write, not the earlier one."""
-    made, rows = letters
+    _made, rows = letters
     await async_client.aforce_login(operator)
     key = ""
     for row in rows[:2]:
