@@ -12,6 +12,7 @@ import re
 import threading
 import uuid
 from types import SimpleNamespace
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -195,7 +196,7 @@ def _form(html: str, css_class: str) -> dict[str, str]:
     return {name: value.replace("&amp;", "&") for name, value in fields.items()}
 
 
-async def _dry_run(async_client, fields: dict[str, object]) -> tuple[str, dict[str, str]]:
+async def _dry_run(async_client, fields: Mapping[str, object]) -> tuple[str, dict[str, str]]:
     """POST an inbox bulk form: its dry-run page, and the fields of its "Requeue now" form."""
     answer = await async_client.post("/deadletters/requeue-bulk", fields)
     assert answer.status_code == 303, answer
