@@ -11,8 +11,8 @@ import asyncio
 import re
 import threading
 import uuid
-from types import SimpleNamespace
 from collections.abc import Mapping
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
