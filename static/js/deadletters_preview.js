@@ -13,7 +13,8 @@ document.addEventListener("DOMContentLoaded", () => {
     const value = input && input.value.trim() !== "" ? Number(input.value) : fallback;
     return Number.isFinite(value) ? value : NaN;
   };
-  const text = (d) => d.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "medium" });
+  // The dashboard's one date format (ui.js), in the browser's time zone as the page shows times.
+  const text = (d) => window.MQB.fmt.local(d);
   const span = (seconds) => {
     if (seconds < 120) return `${Math.round(seconds)} s`;
     if (seconds < 7200) return `${Math.round(seconds / 60)} min`;
