@@ -223,7 +223,7 @@ async def test_a_schedule_with_backoff_spreads_the_letters_with_growing_gaps(
 
 @pytest.mark.rabbitmq
 async def test_the_api_makes_a_dry_run_and_confirms_it(async_client, rabbit, operator, queued):
-    made, _rows = rabbit
+    made, rows = rabbit
     await async_client.aforce_login(operator)
     made_run = await async_client.post(
         "/api/deadletters/preview",
@@ -233,6 +233,17 @@ async def test_the_api_makes_a_dry_run_and_confirms_it(async_client, rabbit, ope
     assert made_run.status_code == 200, made_run.content
     body = made_run.json()
     assert body["total"] == 3 and len(body["targets"]) == 2
+    assert body["url"] == f"/deadletters/preview/{body['token']}/"
+
+    # One letter is discarded meanwhile: refused, with a fresh dry run's token.
+    await DeadLetter.objects.filter(pk=rows[0].pk).aupdate(status="discarded")
+    changed = await async_client.post(
+        f"/api/deadletters/preview/{body['token']}/requeue", {}, content_type="application/json"
+    )
+    assert changed.status_code == 409 and changed.json()["code"] == "changed"
+    assert "2 of them can be requeued now" in changed.json()["error"] and queued == []
+    body = {**body, "token": changed.json()["token"]}
+
     started = await async_client.post(
         f"/api/deadletters/preview/{body['token']}/requeue",
         {"rate_limit": 50},
@@ -241,6 +252,7 @@ async def test_the_api_makes_a_dry_run_and_confirms_it(async_client, rabbit, ope
     assert started.status_code == 202, started.content
     [job] = queued
     assert started.json()["job"]["id"] == job.pk and job.rate_limit == 50
+    assert sorted(job.selection) == sorted(r.pk for r in rows[1:])
 
     expired = await async_client.post(
         f"/api/deadletters/preview/{body['token']}/schedule",

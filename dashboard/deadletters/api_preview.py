@@ -21,7 +21,7 @@ from django.urls import reverse
 from ninja import Router, Status
 from pydantic import Field
 
-from dashboard.core.api import DateTimeText, Out, Refusal, errors
+from dashboard.core.api import DateTimeText, ErrorOut, Out, Refusal, errors
 from dashboard.core.params import InvalidInput
 from dashboard.deadletters import preview
 from dashboard.deadletters import schedule as schedules
@@ -94,6 +94,12 @@ class DryRunScheduleIn(In):
     backoff: DryRunBackoffIn | None = None
 
 
+class DryRunChangedOut(ErrorOut):
+    """Some letters of the dry run changed meanwhile: nothing started (code ``changed``)."""
+
+    token: str = Field(description="a fresh dry run of the same choice, to confirm instead")
+
+
 class DryRunScheduledOut(Out):
     schedule: int
     url: str
@@ -146,7 +152,7 @@ async def _confirm(request: HttpRequest, token: str, start: Any) -> Any:
 
 @router.post(
     "/deadletters/preview/{token}/requeue",
-    response={202: BulkRequeueOut, **errors(400, 409, 410, 503)},
+    response={202: BulkRequeueOut, **errors(400, 410, 503), 409: DryRunChangedOut},
     url_name="api-deadletters-preview-requeue",
     summary="Requeue exactly the letters of a dry run now, as a job (operator)",
     operation_id="requeueDeadLetterPreview",
@@ -172,7 +178,7 @@ async def requeue_now(
 
 @router.post(
     "/deadletters/preview/{token}/schedule",
-    response={201: DryRunScheduledOut, **errors(400, 409, 410, 503)},
+    response={201: DryRunScheduledOut, **errors(400, 410, 503), 409: DryRunChangedOut},
     url_name="api-deadletters-preview-schedule",
     summary="Schedule exactly the letters of a dry run: at a time, after a delay, spread",
     operation_id="scheduleDeadLetterPreview",
