@@ -13,11 +13,13 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.core.exceptions import PermissionDenied
 
+from brokers.base import Secret
 from dashboard.core.connections import close_all
 from dashboard.deadletters import preview
 from dashboard.deadletters.inbox import InboxFilter
 from dashboard.jobs import control
 from dashboard.models import Cluster, DeadLetter, Job, OriginRedirect
+from tests.conftest import broken
 from tests.support import deadletter_flow as flow
 from tests.support import deadletters as h
 
@@ -75,6 +77,21 @@ async def test_a_deleted_exchange_makes_its_letters_unroutable_with_the_reason(r
     assert run["unroutable"] == 3
     reasons = {t["why"] for t in run["targets"]}
     assert reasons == {f"exchange {made.events!r} does not exist in vhost {made.vhost!r}"}
+
+
+@pytest.mark.rabbitmq
+async def test_a_broker_it_cannot_ask_leaves_its_targets_unknown_not_routable(
+    rabbit, operator, use_clusters, rabbitmq_config
+):
+    made, _rows = rabbit
+    await close_all()
+    use_clusters(broken(rabbitmq_config, password=Secret("not-the-password")))
+
+    _, record = await preview.do_dry_run(user=operator, spec=InboxFilter(dlq=made.dlq))
+    run = record["result"]
+
+    assert (run["total"], run["unroutable"], run["unchecked"]) == (3, 0, 3)
+    assert all(t["unknown"] and t["why"].startswith("not checked: ") for t in run["targets"])
 
 
 @pytest.mark.rabbitmq
