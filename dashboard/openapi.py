@@ -34,6 +34,7 @@ from dashboard.browse.kafka import api as kafka_api
 from dashboard.browse.rabbitmq import api as rabbitmq_api
 from dashboard.core.api import document_errors, new_api
 from dashboard.deadletters import api as deadletters_api
+from dashboard.deadletters import api_preview as preview_api
 from dashboard.deadletters import api_redirects as deadletters_redirects_api
 from dashboard.deadletters import api_schedules
 from dashboard.jobs import api as jobs_api
@@ -77,6 +78,7 @@ for router in (
     rabbitmq_api.router,
     kafka_api.router,
     deadletters_api.router,
+    preview_api.router,
     deadletters_redirects_api.router,
     api_schedules.router,
     jobs_api.router,

@@ -35,6 +35,7 @@ from tests.settings import RUN_ID
 from tests.support import deadletter_flow as flow
 from tests.support import deadletters as h
 from tests.support.deadletter_flow import CAPTURE, KAFKA_CAPTURE
+from tests.support.dry_run import dry_run_total, open_dry_run
 
 pytestmark = [pytest.mark.browser, pytest.mark.rabbitmq]
 
@@ -208,11 +209,13 @@ def test_a_group_requeue_moves_its_progress_bar_live_and_ends_with_the_verdict(
     group = page.locator("table.groups tbody tr[data-group]")
     assert group.count() == 1
     assert group.locator("td.num").first.inner_text() == str(BULK_LETTERS)
-    group.locator("input[name=rate_limit]").fill(str(BULK_RATE))
-    group.locator("button", has_text="Requeue group").click()
+    open_dry_run(page, group.locator("button", has_text="Requeue group"))
+    assert dry_run_total(page) == BULK_LETTERS
+    page.fill("#requeue-now input[name=rate_limit]", str(BULK_RATE))
+    page.locator("#requeue-now button[type=submit]").click()
     question = confirm_in_dialog(page)
     page.wait_for_url("**/jobs/*/")
-    assert f"Requeue the {BULK_LETTERS} dead letters of this group" in question
+    assert f"Requeue these {BULK_LETTERS} dead letters now, as a job?" in question
     page.evaluate("() => { window.__requeueWatch = true; }")
     page.wait_for_selector('#live-state[data-state="open"]', timeout=10_000)
     what = page.inner_text(".job-what")

@@ -108,8 +108,12 @@ async def test_the_inbox_starts_a_group_requeue_and_shows_the_job(
     answer = await async_client.post(
         "/deadletters/requeue-bulk", {"group": rows[0].fingerprint, "cluster": "test-rabbitmq"}
     )
+    # The dry run comes first; confirming it starts the job.
+    assert answer.status_code == 303 and queued == []
+    assert answer["Location"].startswith("/deadletters/preview/")
+    answer = await async_client.post(answer["Location"] + "requeue", {"rate_limit": ""})
 
-    assert answer.status_code == 302
+    assert answer.status_code == 303
     [job] = queued
     assert answer["Location"] == f"/jobs/{job.pk}/"
     assert sorted(job.selection) == sorted(r.pk for r in rows)

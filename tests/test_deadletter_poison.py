@@ -42,6 +42,16 @@ def page(user, url: str) -> str:
     return html.unescape(response.content.decode())
 
 
+@sync_to_async
+def dry_run_page(user, fields: dict[str, str]) -> str:
+    """The dry run of a bulk requeue of ``fields`` (the inbox's bulk form), as its page shows."""
+    client = Client()
+    client.force_login(user)
+    answer = client.post("/deadletters/requeue-bulk", fields)
+    assert answer.status_code == 303, answer
+    return html.unescape(client.get(answer["Location"]).content.decode())
+
+
 async def reject_requeued(made: flow.RabbitFlow) -> None:
     """The origin's consumer fails on the requeued message again: reject it into the DLQ."""
     connection = await h.amqp(made.vhost)
@@ -87,7 +97,9 @@ async def test_a_rabbitmq_letter_back_n_times_is_poison_with_badge_and_warning(
     assert f"Requeue dead letter #{letter.pk} to " in detail
     assert "Warning: it is poison, it came back 3 times after being requeued." in detail
     groups = await page(operator, f"/deadletters/?dlq={made.dlq}")
-    assert "1 of them is poison (came back 3 times or more" in groups
+    assert 'data-col="poison"' in groups
+    dry_run = await dry_run_page(operator, {"dlq": made.dlq})
+    assert "1 of them is poison (came back 3 times or more" in dry_run
 
     # A person can still requeue it by hand.
     result = await service.do_requeue_dead_letter(letter.pk, user=operator)

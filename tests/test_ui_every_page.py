@@ -118,6 +118,9 @@ def visit(
     assert response.status == page_info.status, (
         f"{page_info.name} ({page_info.path}) answered {response.status}"
     )
+    if page_info.submit:
+        with page.expect_navigation():
+            page.click(page_info.submit)
     if page_info.ready:
         page.wait_for_selector(page_info.ready)
     if settle:  # tiles, charts and tables drawn from fetches (a few seconds more a page)

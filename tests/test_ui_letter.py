@@ -21,6 +21,7 @@ import pytest
 
 from tests.conftest import ROOT, celery_worker_command, stop_process
 from tests.settings import RUN_ID
+from tests.support.dry_run import dry_run_total, open_dry_run, requeue_now
 from tests.support.letter_page import (
     COME_BACK,
     SEED,
@@ -297,15 +298,13 @@ def test_the_group_requeue_takes_exactly_the_count_the_user_confirmed(browser, r
     page, _native = login(browser, url)
     page.goto(f"{url}/deadletters/?dlq={quote(dlq)}")
     form = page.locator("table.groups tbody tr[data-group] form")
-    question = form.get_attribute("data-confirm")
-    found = re.search(r"Requeue the (\d+) ", question or "")
-    assert found, question
-    confirmed = int(found.group(1))
-    # A letter of the same group arrives while the user reads the question.
+    open_dry_run(page, form.locator("button", has_text="Requeue group"))
+    confirmed = dry_run_total(page)
+    # A letter of the same group arrives while the user reads the dry run.
     run_script(
         env, SEED, {"letters": [letter_row(queue, dlq, b"{}", vhost=vhost, fingerprint=group)]}
     )
-    confirm(page, form.locator("button", has_text="Requeue group"))
+    requeue_now(page)
     page.wait_for_url("**/jobs/*/")
     assert page.inner_text('#job [data-field="total"]') == str(confirmed)
     assert confirmed == 4
@@ -320,14 +319,19 @@ def test_a_group_requeue_whose_letters_changed_since_confirmation_says_so(browse
     page, _native = login(browser, url)
     page.goto(f"{url}/deadletters/?dlq={quote(dlq)}")
     form = page.locator("table.groups tbody tr[data-group] form")
-    assert "Requeue the 3 " in (form.get_attribute("data-confirm") or "")
-    # Someone else discards one of them while the user reads the question.
+    open_dry_run(page, form.locator("button", has_text="Requeue group"))
+    assert dry_run_total(page) == 3
+    first = page.url
+    # Someone else discards one of them while the user reads the dry run.
     run_script(env, SEED, {"status": [[ids[0], "discarded"]]})
-    confirm(page, form.locator("button", has_text="Requeue group"))
+    requeue_now(page)
     assert "/jobs/" not in page.url
+    # Nothing started; a fresh dry run of the same group says what changed.
+    assert "/deadletters/preview/" in page.url and page.url != first
     assert "You confirmed 3 dead letters, but 2 of them can be requeued now" in page.inner_text(
         "main"
     )
+    assert dry_run_total(page) == 2
 
 
 RUNNING = """() => ({
@@ -347,8 +351,8 @@ def test_the_job_page_shows_a_rate_while_running_and_how_many_came_back(
     page, _native = login(browser, url)
     page.goto(f"{url}/deadletters/?dlq={quote(dlq)}")
     form = page.locator("table.groups tbody tr[data-group] form")
-    form.locator("input[name=rate_limit]").fill("10")
-    confirm(page, form.locator("button", has_text="Requeue group"))
+    open_dry_run(page, form.locator("button", has_text="Requeue group"))
+    requeue_now(page, rate=10)
     page.wait_for_url("**/jobs/*/")
     job_url = page.url
     rates: list[str] = []

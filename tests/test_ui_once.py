@@ -11,6 +11,7 @@ import asyncio
 import re
 import threading
 import uuid
+from collections.abc import Mapping
 from types import SimpleNamespace
 from typing import Any
 
@@ -195,6 +196,15 @@ def _form(html: str, css_class: str) -> dict[str, str]:
     return {name: value.replace("&amp;", "&") for name, value in fields.items()}
 
 
+async def _dry_run(async_client, fields: Mapping[str, object]) -> tuple[str, dict[str, str]]:
+    """POST an inbox bulk form: its dry-run page, and the fields of its "Requeue now" form."""
+    answer = await async_client.post("/deadletters/requeue-bulk", fields)
+    assert answer.status_code == 303, answer
+    page = answer["Location"]
+    shown = await async_client.get(page)
+    return page, _form(shown.content.decode(), "preview-requeue")
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.rabbitmq
 async def test_a_double_submitted_group_requeue_starts_one_job(
@@ -203,13 +213,14 @@ async def test_a_double_submitted_group_requeue_starts_one_job(
     made, _rows = letters
     await async_client.aforce_login(operator)
     inbox = await async_client.get("/deadletters/", {"dlq": made.dlq})
-    fields = _form(inbox.content.decode(), "group-requeue")
-    assert fields["expect"] == "3"
-    first = await async_client.post("/deadletters/requeue-bulk", fields)
-    second = await async_client.post("/deadletters/requeue-bulk", fields)
+    page, fields = await _dry_run(async_client, _form(inbox.content.decode(), "group-requeue"))
+    assert fields["idempotency_key"]
+    first = await async_client.post(page + "requeue", fields)
+    second = await async_client.post(page + "requeue", fields)
     [job] = queued  # one job, not two
-    assert first.status_code == second.status_code == 302
+    assert first.status_code == second.status_code == 303
     assert first["Location"] == second["Location"] == f"/jobs/{job.pk}/"
+    assert len(job.selection) == 3
 
 
 @pytest.mark.django_db(transaction=True)
@@ -220,9 +231,9 @@ async def test_a_double_submitted_requeue_of_all_matching_starts_one_job(
     made, _rows = letters
     await async_client.aforce_login(operator)
     inbox = await async_client.get("/deadletters/", {"dlq": made.dlq})
-    fields = _form(inbox.content.decode(), "bulk")
-    first = await async_client.post("/deadletters/requeue-bulk", fields)
-    second = await async_client.post("/deadletters/requeue-bulk", fields)
+    page, fields = await _dry_run(async_client, _form(inbox.content.decode(), "bulk"))
+    first = await async_client.post(page + "requeue", fields)
+    second = await async_client.post(page + "requeue", fields)
     [job] = queued
     assert first["Location"] == second["Location"] == f"/jobs/{job.pk}/"
 
@@ -274,14 +285,14 @@ def test_a_resent_queue_purge_does_not_purge_what_arrived_since(
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.rabbitmq
 async def test_one_key_with_other_fields_is_another_write(async_client, letters, operator, queued):
-    """Back shows the form again with its old key: what is posted from it after a change
-    (another selection) is a new write, not the earlier one."""
-    made, rows = letters
+    """Back shows the form again with its old key: what is posted from it for another
+    choice (another dry run) is a new write, not the earlier one."""
+    _made, rows = letters
     await async_client.aforce_login(operator)
-    inbox = await async_client.get("/deadletters/", {"dlq": made.dlq, "view": "rows"})
-    key = posted_key(inbox.content.decode())
+    key = ""
     for row in rows[:2]:
-        fields = {"idempotency_key": key, "scope": "selected", "ids": [str(row.pk)]}
-        answer = await async_client.post("/deadletters/requeue-bulk", fields)
-        assert answer.status_code == 302
+        page, fields = await _dry_run(async_client, {"scope": "selected", "ids": [str(row.pk)]})
+        key = key or fields["idempotency_key"]
+        answer = await async_client.post(page + "requeue", {**fields, "idempotency_key": key})
+        assert answer.status_code == 303 and answer["Location"].startswith("/jobs/")
     assert [job.selection for job in queued] == [[rows[0].pk], [rows[1].pk]]

@@ -166,9 +166,8 @@ def test_requeue_all_is_the_primary_action_and_the_dangerous_ones_stand_apart(pa
     assert main
     requeue = page.get_by_role("button", name="Requeue all matching")
     assert "btn-primary" in (requeue.get_attribute("class") or "")
-    rate = page.locator("form.bulk input[name=rate_limit]")
-    rate_box = rate.bounding_box()
-    assert rate_box and rate_box["width"] < 200, rate_box
+    # Its rate limit is chosen on the dry run it leads to, not here.
+    assert page.locator("form.bulk input[name=rate_limit]").count() == 0
     zone = page.locator("details.danger-zone")
     assert zone.count() == 1
     assert "Danger zone" in zone.locator("summary").inner_text()
@@ -185,7 +184,7 @@ def test_requeue_all_is_the_primary_action_and_the_dangerous_ones_stand_apart(pa
         main["width"] / 2,
     )
     assert wide == [], wide
-    # The per-group requeue is compact: a small button over a small rate box.
+    # The per-group requeue is compact: one small button.
     group = page.locator("table.groups tbody tr[data-group] form.group-requeue").first
     box = group.bounding_box()
     assert box and box["height"] < 70 and box["width"] < 140, box

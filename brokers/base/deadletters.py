@@ -7,6 +7,9 @@ or commit offsets (Kafka) for exactly what was stored. A crash anywhere in
 between leaves the message on the broker, and its redelivery is recognised by
 its capture key, so nothing is lost and nothing is stored twice.
 
+Before a bulk requeue, :meth:`DeadLetters.missing` says which of the distinct
+:class:`Destination` s of the letters do not exist now (exchange or topic gone).
+
 Discovery: a :class:`Discovery` lists the :class:`DiscoveredDLQ` s of a
 cluster with what feeds them (:class:`DeadLetterSource`). Requeue: the kind
 turns a :class:`StoredLetter` (plus an optional :class:`Edit`) into an
@@ -271,6 +274,24 @@ class OutgoingLetter:
     message: object
 
 
+@dataclass(frozen=True)
+class Destination:
+    """Where letters go, as :class:`OutgoingLetter` names it: the sender's ``address``
+    and the ``destination`` fields, as sorted pairs (hashable, one per distinct place)."""
+
+    address: str
+    fields: tuple[tuple[str, str], ...]
+
+    @classmethod
+    def of(cls, letter: OutgoingLetter) -> Destination:
+        return cls(
+            letter.address, tuple(sorted((k, str(v)) for k, v in letter.destination.items()))
+        )
+
+    def get(self, name: str) -> str:
+        return dict(self.fields).get(name, "")
+
+
 class LetterSender(Protocol):
     """Sends letters to one address of one cluster, keeping its connection between calls."""
 
@@ -382,3 +403,10 @@ class DeadLetters(Protocol):
         InvalidLetter when it has no known origin and no target; InvalidValue
         for a name or value the broker client cannot send.
         """
+
+    async def missing(
+        self, broker: Broker, destinations: Sequence[Destination]
+    ) -> dict[Destination, str]:
+        """Of ``destinations``, those that do not exist now, each with why ("exchange 'x'
+        does not exist in vhost 'v'", "topic 'x' does not exist"). Names are validated
+        before any client library sees them; an invalid one is missing with the reason."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.urls import URLPattern, URLResolver, path
 
 from dashboard.deadletters.views import inbox, queues, schedules
+from dashboard.deadletters.views import preview as dry_run
 from dashboard.deadletters.views import redirects as redirect_views
 
 urlpatterns: list[URLPattern | URLResolver] = [
@@ -72,5 +73,17 @@ urlpatterns: list[URLPattern | URLResolver] = [
         "deadletters/<int:letter_id>/schedule/send-now",
         schedules.letter_send_now,
         name="deadletters-letter-schedule-send-now",
+    ),
+    # The dry run of a bulk requeue, and its confirmation.
+    path("deadletters/preview/<str:token>/", dry_run.preview_page, name="deadletters-preview"),
+    path(
+        "deadletters/preview/<str:token>/requeue",
+        dry_run.confirm_now,
+        name="deadletters-preview-requeue",
+    ),
+    path(
+        "deadletters/preview/<str:token>/schedule",
+        dry_run.confirm_schedule,
+        name="deadletters-preview-schedule",
     ),
 ]

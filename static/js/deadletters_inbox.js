@@ -1,5 +1,6 @@
 // Dead-letter inbox: a "select all" box over the letters' checkboxes.
-// Confirmations are data-confirm attributes on the forms and buttons, asked by ui.js.
+// Confirmations are data-confirm attributes on the forms and buttons, asked by ui.js;
+// a bulk requeue is confirmed on its dry-run page instead.
 // Nothing here reads broker data or builds HTML from it.
 "use strict";
 
@@ -24,23 +25,4 @@ document.addEventListener("DOMContentLoaded", () => {
     all.checked = ticked === list.length;
     all.indeterminate = ticked > 0 && ticked < list.length;
   });
-});
-
-// "Requeue selected": its confirmation counts the poison letters among those ticked
-// (each poison letter's checkbox carries data-poison).
-document.addEventListener("DOMContentLoaded", () => {
-  const button = document.getElementById("requeue-selected");
-  const form = button && button.form;
-  if (!form) return;
-  const base = button.getAttribute("data-confirm") || "";
-  const after = button.getAttribute("data-poison-after") || "";
-  const update = () => {
-    const poison = form.querySelectorAll("tbody input[name=ids][data-poison]:checked").length;
-    const warning = poison
-      ? ` Warning: ${poison} of them ${poison === 1 ? "is" : "are"} poison (came back ${after} times or more after being requeued).`
-      : "";
-    button.setAttribute("data-confirm", base + warning);
-  };
-  form.addEventListener("change", update);
-  update();
 });

@@ -54,6 +54,8 @@ class Page:
     ready: str = ""
     # The page has its own layout (Swagger UI, Django's admin), not the dashboard's navigation.
     own_layout: bool = False
+    # A button on the path's page that leads (by a form POST) to the page checked.
+    submit: str = ""
 
 
 def _reverse(name: str, *args: object, query: dict[str, str] | None = None) -> str | None:
@@ -76,6 +78,8 @@ def _resolves(path: str) -> bool:
 SPECIAL: dict[str, dict[str, object]] = {
     "api-docs": {"ready": ".opblock", "own_layout": True},
     "admin": {"own_layout": True},
+    # The dry run of a group's requeue: made by this session from the inbox.
+    "deadletters-preview": {"submit": "form.group-requeue button", "ready": "#preview-targets"},
 }
 
 # A path that is no page: the 404 page is a page too.
@@ -87,6 +91,7 @@ def every_page(t: Targets) -> list[Page]:
     queue = {"vhost": t.vhost, "name": t.queue}
     exchange = {"vhost": t.vhost, "name": t.exchange}
     kafka, topic, group = t.kafka, t.topic, t.group
+    preview = _reverse("deadletters-preview", "x" * 32)  # reached from the inbox (SPECIAL)
     wanted: list[tuple[str, str | None, str]] = [
         ("login", _reverse("login"), ANONYMOUS),
         ("overview", _reverse("overview"), OPERATOR),
@@ -121,6 +126,7 @@ def every_page(t: Targets) -> list[Page]:
         ),
         ("deadletters-schedules", _reverse("deadletters-schedules"), OPERATOR),
         ("deadletters-schedule", _reverse("deadletters-schedule", t.schedule), OPERATOR),
+        ("deadletters-preview", _reverse("deadletters-inbox") if preview else None, OPERATOR),
         ("live", _reverse("metrics"), OPERATOR),
         ("live-cluster", _reverse("metrics-cluster", t.rabbitmq), OPERATOR),
         (

@@ -4,7 +4,8 @@ Discovery finds DLQ topics by name and by configuration
 (``DiscoveryOptions.configured``); capture reads a topic with a consumer group
 (``CaptureOptions.group``) and commits offsets after the database commit
 (:mod:`.capture`); the sender produces with an idempotent producer and waits
-for delivery reports (:mod:`.requeue`). Capture keys name one record exactly
+for delivery reports (:mod:`.requeue`); ``missing`` reads the metadata to say
+which topics are gone before a bulk requeue. Capture keys name one record exactly
 (topic, partition, offset), and a requeued letter that fails again is
 recognised by its key and fingerprint.
 """
@@ -12,8 +13,8 @@ recognised by its key and fingerprint.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, cast
 
 from brokers.base import ClusterConfig, validate
 from brokers.base.contract import Broker
@@ -22,6 +23,7 @@ from brokers.base.deadletters import (
     CaptureKeys,
     CaptureOptions,
     CaptureSink,
+    Destination,
     Discovery,
     DiscoveryOptions,
     Edit,
@@ -112,6 +114,26 @@ class KafkaDeadLetters:
         self, letter: StoredLetter, target: RequeueTarget | None, edit: Edit | None
     ) -> OutgoingLetter:
         return requeue.outgoing(letter, target, edit)
+
+    async def missing(
+        self, broker: Broker, destinations: Sequence[Destination]
+    ) -> dict[Destination, str]:
+        """Topics not in the cluster's metadata now (read once, for every destination)."""
+        gone: dict[Destination, str] = {}
+        wanted: dict[Destination, str] = {}
+        for destination in destinations:
+            topic = destination.get("topic")
+            try:
+                wanted[destination] = validate.kafka_topic(topic)
+            except validate.InvalidValue as exc:
+                gone[destination] = f"topic {topic!r} cannot be named: {exc.message}"
+        if wanted:
+            adapter = cast(KafkaBroker, broker)  # the kind's own adapter
+            names = await adapter.read_metadata(lambda metadata: set(metadata.topics))
+            for destination, topic in wanted.items():
+                if topic not in names:
+                    gone[destination] = f"topic {topic!r} does not exist"
+        return gone
 
 
 DEAD_LETTERS = KafkaDeadLetters()

@@ -3,7 +3,8 @@
 Discovery reads each vhost asked for (all of them when none is), several at
 once, and merges what it found; capture consumes a DLQ with manual acks
 (:mod:`.capture`); the sender publishes with confirms and mandatory routing
-(:mod:`.requeue`). Capture keys are content hashes (redeliveries are claimed,
+(:mod:`.requeue`); :mod:`.destinations` says which exchanges are gone before a bulk
+requeue. Capture keys are content hashes (redeliveries are claimed,
 byte-identical letters numbered), and a requeued letter that fails again is
 recognised by its message id.
 """
@@ -11,7 +12,7 @@ recognised by its message id.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 from brokers.base import ClusterConfig, validate
@@ -21,6 +22,7 @@ from brokers.base.deadletters import (
     CaptureKeys,
     CaptureOptions,
     CaptureSink,
+    Destination,
     Discovery,
     DiscoveryOptions,
     Edit,
@@ -35,6 +37,7 @@ from brokers.base.deadletters import (
 from brokers.decode.body import media_type
 from brokers.rabbitmq.deadletters import requeue
 from brokers.rabbitmq.deadletters.capture import RabbitMQCapture
+from brokers.rabbitmq.deadletters.destinations import missing_exchanges
 from brokers.rabbitmq.deadletters.discovery import discover_rabbitmq
 from brokers.rabbitmq.models import ManagementAPI
 
@@ -113,6 +116,11 @@ class RabbitMQDeadLetters:
         self, letter: StoredLetter, target: RequeueTarget | None, edit: Edit | None
     ) -> OutgoingLetter:
         return requeue.outgoing(letter, target, edit)
+
+    async def missing(
+        self, broker: Broker, destinations: Sequence[Destination]
+    ) -> dict[Destination, str]:
+        return await missing_exchanges(cast(ManagementAPI, broker), destinations)
 
 
 def merged(parts: list[Discovery]) -> Discovery:

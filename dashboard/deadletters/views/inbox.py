@@ -24,13 +24,13 @@ from brokers.base import validate
 from brokers.base.deadletters import Edit, RequeueTarget
 from brokers.registry import kind_named
 from dashboard.core import once
+from dashboard.core.audit import require_role
 from dashboard.core.params import InvalidInput, parse_page
 from dashboard.core.roles import ADMIN, OPERATOR, has_role
-from dashboard.deadletters import celery_tasks, edit_body, loop_guard, stuck
+from dashboard.deadletters import celery_tasks, edit_body, loop_guard, preview, stuck
 from dashboard.deadletters import discard as discards
 from dashboard.deadletters import inbox as reads
 from dashboard.deadletters import requeue as actions
-from dashboard.deadletters import requeue_job as bulk
 from dashboard.models import DeadLetter
 
 _ID = re.compile(r"[0-9]{1,18}")
@@ -76,13 +76,8 @@ async def inbox(request: HttpRequest) -> HttpResponse:
         }
         context["came_back"] = any(g["failed_again"] for g in page.object_list)
         context["any_poison"] = any(g["poison_count"] for g in page.object_list)
-        for group in page.object_list:
-            group["poison_warning"] = loop_guard.bulk_warning(group["poison_claimable"])
     context["page"] = page
     context["poison_after"] = loop_guard.poison_after()
-    if context["can_act"]:
-        poison = await sync_to_async(reads.poison_matching)(spec)
-        context["matching_poison_warning"] = loop_guard.bulk_warning(poison)
     # A vhost column only when a row shown belongs to a kind that has vhosts.
     context["show_vhosts"] = any(kinds)
     response = await _render(request, "deadletters/inbox.html", context)
@@ -317,31 +312,27 @@ async def purge(request: HttpRequest) -> HttpResponseRedirect:
     return _back(request)
 
 
-def rate_limit_of(value: Any) -> float | None:
-    return bulk.rate_limit_of(value)
-
-
 @require_POST
 async def requeue_bulk(request: HttpRequest) -> HttpResponseRedirect:
-    """Selected ids, or everything the filter (a group is a filter) matches, as a job.
-    A second POST of the same form (a double click) goes to the first one's job."""
-
-    async def start() -> str:
+    """Selected ids, or everything the filter (a group is a filter) matches: the dry run
+    first (frozen now), shown on its page, where the requeue is confirmed (303)."""
+    user = await request.auser()
+    await require_role(
+        user, OPERATOR, action=preview.ACTION, slug="", target="deadletters", request=request
+    )
+    try:
         ids = _ids(request) if request.POST.get("scope") == "selected" else None
+        if ids is not None and not ids:
+            raise InvalidInput("select the dead letters to requeue")
         spec = None if ids is not None else reads.InboxFilter.from_params(request.POST)
-        job = await bulk.do_start_bulk_requeue(
-            user=await request.auser(),
+        token, _ = await preview.do_dry_run(
+            user=user,
             ids=ids,
             spec=spec,
-            rate_limit=rate_limit_of(request.POST.get("rate_limit")),
-            expect=_number(request, "expect"),
             upto=_number(request, "upto"),
             request=request,
         )
-        return reverse("job", args=[job.pk])
-
-    try:
-        return await once.redirect_once(request, "deadletters.requeue", start, busy=reverse("jobs"))
     except InvalidInput as exc:
         messages.error(request, str(exc))
         return _back(request)
+    return HttpResponseRedirect(reverse("deadletters-preview", args=[token]), status=303)

@@ -22,6 +22,7 @@ from brokers.base.deadletters import (
     CapturedLetter,
     CaptureOptions,
     DeadLetters,
+    Destination,
     DiscoveryOptions,
     Result,
     StoredLetter,
@@ -233,3 +234,20 @@ class TestDeadLetters:
             await sender.close()
         assert outcome.result == Result.UNROUTABLE, outcome
         assert nowhere in outcome.message
+
+    async def test_it_names_the_destinations_that_do_not_exist_now(self, kind_config, kind, rig):
+        deadletters = capability(kind)
+        sink = ListSink()
+        await rig.dead_letter(1)
+        await capture_until(deadletters, kind_config, rig, sink, 1)
+        home = Destination.of(deadletters.outgoing(stored(sink.letters[0]), None, None))
+        nowhere = f"mqb-nowhere-{uuid.uuid4().hex[:8]}"
+        form = {"exchange": nowhere, "routing_key": "x", "topic": nowhere}
+        target = deadletters.target_from(form)
+        gone = Destination.of(deadletters.outgoing(stored(sink.letters[0]), target, None))
+        bad = Destination(home.address, tuple((k, "bad\ud800name") for k, _ in gone.fields))
+        async with make_broker(kind_config) as broker:
+            missing = await deadletters.missing(broker, [home, gone, gone, bad])
+        assert set(missing) == {gone, bad}
+        assert nowhere in missing[gone] and "does not exist" in missing[gone]
+        assert "cannot be named" in missing[bad]
