@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 import time
 import uuid
@@ -138,6 +139,8 @@ def _claim(exclude_clusters: Sequence[int], recover: bool) -> Claimed:
     if recover:
         rows = DeadLetter.objects.filter(status=REQUEUING, claim_job=CLAIM).order_by("pk")
         ids = list(rows.values_list("pk", flat=True)[:size])
+        if ids:
+            log.warning("dispatcher: sending again %d letters claimed and never settled", len(ids))
     else:
         due = DeadLetter.objects.filter(schedule.due_now())
         if exclude_clusters:
@@ -375,11 +378,15 @@ def run_dispatcher(stop: threading.Event | None = None) -> str:
     if not taken:
         lease.client.close()
         return "busy"
+    log.info("dispatcher: lease taken in pid %d; running", os.getpid())
     _drop_stale_connections()
+    outcome = "failed"
     try:
         dispatcher = Dispatcher(lease, stop)
         asyncio.run(dispatcher.run())
-        return "lost" if dispatcher.lost else "stopped"
+        outcome = "lost" if dispatcher.lost else "stopped"
+        return outcome
     finally:
         lease.release()
         _drop_stale_connections()
+        log.info("dispatcher: %s in pid %d; lease released", outcome, os.getpid())
