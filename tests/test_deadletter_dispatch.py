@@ -172,7 +172,7 @@ def test_a_schedule_survives_a_worker_stopped_before_it_was_due(
             ids = Counter(arrivals.ids())
         finally:
             stop_process(worker)
-    assert ids == Counter(made.keys())
+    assert ids == Counter(list(made.keys()))
     assert statuses(db, made.schedule) == {"requeued": 20}
 
 
@@ -184,10 +184,6 @@ def test_two_workers_run_one_dispatcher_and_a_killed_one_loses_nothing(
     env = worker_env(db, MQB_DLQ_SCHEDULE_LEASE=str(LEASE), MQB_DLQ_SCHEDULE_BATCH=str(batch))
     queue = f"dispatch-kill-{uuid.uuid4().hex[:8]}"
     declare(rabbitmq_vhost, queue)
-    made = seed(
-        env, "rabbitmq", "--vhost", rabbitmq_vhost, "--queue", queue,
-        "--count", str(count), "--delay", "6",
-    )  # fmt: skip
     workers: dict[str, tuple[subprocess.Popen[bytes], Path]] = {}
     for name in ("a", "b"):
         log = logs(f"kill-{name}")
@@ -214,16 +210,22 @@ def test_two_workers_run_one_dispatcher_and_a_killed_one_loses_nothing(
             # Both workers run beat and receive the dispatch task every 2 s.
             time.sleep(3)
             assert started(workers[other][1]) == 0, "a second dispatcher ran"
+            made = seed(
+                env, "rabbitmq", "--vhost", rabbitmq_vhost, "--queue", queue,
+                "--count", str(count), "--delay", "1",
+            )  # fmt: skip
 
             def sending() -> bool:
-                done = statuses(db, made.schedule).get("requeued", 0)
-                return count // 5 <= done <= count // 2
+                # Some sent, and a batch claimed: the kill lands in the in-flight window.
+                now = statuses(db, made.schedule)
+                return now.get("requeued", 0) >= batch and now.get("requeuing", 0) > 0
 
-            wait_until(sending, 60, "the letters to be on their way")
+            wait_until(sending, 60, "the letters to be on their way", step=0.02)
             os.killpg(workers[holder][0].pid, signal.SIGKILL)
             workers[holder][0].wait(timeout=30)
             killed = holder
             at_kill = statuses(db, made.schedule)
+            assert at_kill.get("requeued", 0) < count, f"all sent before the kill: {at_kill}"
 
             wait_until(lambda: finished(db, made.schedule), 90, "the schedule to finish")
             wait_until(lambda: len(arrivals.seen) >= count, 30, f"{count} at the origin")
@@ -235,6 +237,8 @@ def test_two_workers_run_one_dispatcher_and_a_killed_one_loses_nothing(
                 stop_process(process)
 
     assert started(workers[other][1]) == 1, "the other worker took over once the lease expired"
+    # The batch the killed dispatcher held was sent again by the one that took over.
+    assert "sending again" in workers[other][1].read_text(errors="replace")
     assert statuses(db, made.schedule) == {"requeued": count}
     expected = set(made.keys())
     assert expected - set(ids) == set(), "letters missing at their origin"
@@ -289,7 +293,7 @@ def test_letters_due_while_the_broker_is_down_wait_and_go_when_it_is_back(
     finally:
         stop_process(worker)
         proxy.stop()
-    assert ids == Counter(made.keys())
+    assert ids == Counter(list(made.keys()))
     assert statuses(db, made.schedule) == {"requeued": 10}
     errors = query(
         db, "SELECT last_error FROM dashboard_deadletter WHERE schedule_id = ?", made.schedule

@@ -95,13 +95,13 @@ def schedule_state(db: Path, schedule: int) -> str:
     )
 
 
-def wait_until(check: Callable[[], T | None], timeout: float, what: str) -> T:
+def wait_until(check: Callable[[], T | None], timeout: float, what: str, step: float = 0.1) -> T:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = check()
         if value:
             return value
-        time.sleep(0.1)
+        time.sleep(step)
     raise AssertionError(f"timed out waiting for {what}")
 
 
