@@ -11,7 +11,8 @@ ahead, then moved in one UPDATE so that the first letter is due 2 s later):
   by 1% each, capped at 10 ms: about 20 s as well).
 
 Arrival times are read at the origins: a live consumer notes when each
-RabbitMQ message id arrives; Kafka records carry the broker's timestamp.
+RabbitMQ message id arrives; Kafka records carry their create time (set as the
+dispatcher produces them, confirmed by the broker).
 ``late`` = arrival minus due time, per letter. ``lost`` is the number of
 letters not at their origin, ``duplicated`` the extra copies.
 
@@ -149,8 +150,12 @@ def due_times(plan: int, ids: list[int], prefix: str) -> dict[str, float]:
     """Due time (epoch s) by message id or key."""
     from dashboard.models import DeadLetter
 
-    due = dict(DeadLetter.objects.filter(schedule_id=plan).values_list("pk", "due_at"))
-    return {f"{prefix}-{i}": due[pk].timestamp() for i, pk in enumerate(ids)}
+    due = {
+        pk: at.timestamp()
+        for pk, at in DeadLetter.objects.filter(schedule_id=plan).values_list("pk", "due_at")
+        if at is not None
+    }
+    return {f"{prefix}-{i}": due[pk] for i, pk in enumerate(ids)}
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -240,6 +245,7 @@ def main() -> None:
         for a, d in DeadLetter.objects.filter(schedule_id=rabbit_plan).values_list(
             "acted_at", "due_at"
         )
+        if a is not None and d is not None
     ]
     log(
         f"rabbitmq rows (acted_at - due_at): p50 {statistics.median(acted):.3f}"

@@ -51,11 +51,10 @@ def logs(name: str) -> Path:
     return ROOT / "var" / "log" / f"test-dispatch-{RUN_ID}-{name}-{uuid.uuid4().hex[:6]}.log"
 
 
-def lease_holder(redis_url: str) -> bytes | None:
+def lease_holder(redis_url: str) -> object:
     client = redis.Redis.from_url(redis_url)
     try:
-        value: bytes | None = client.get(LEASE_KEY)
-        return value
+        return client.get(LEASE_KEY)
     finally:
         client.close()
 

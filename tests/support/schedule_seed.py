@@ -55,7 +55,11 @@ def main() -> None:
     made = asyncio.run(
         schedule.do_schedule_requeue(user=user, ids=ids, delay=args.delay, backoff=backoff)
     )
-    due = dict(DeadLetter.objects.filter(schedule=made).values_list("pk", "due_at").iterator())
+    due = {
+        pk: at
+        for pk, at in DeadLetter.objects.filter(schedule=made).values_list("pk", "due_at")
+        if at is not None
+    }
     print(
         json.dumps(
             {
