@@ -88,14 +88,14 @@ def test_letters_reach_their_origin_when_due_and_a_backoff_schedule_goes_in_orde
     worker = start_worker(env, f"mqb-due-{uuid.uuid4().hex[:6]}@%h", logs("due"), tmp_path / "b")
     try:
         with Arrivals(rabbitmq_vhost, queue) as arrivals:
-            rabbit_args = ["--vhost", rabbitmq_vhost, "--queue", queue, "--delay", "4"]
+            rabbit_args = ["--vhost", rabbitmq_vhost, "--queue", queue, "--delay", "5"]
             plain = seed(env, "rabbitmq", *rabbit_args, "--count", "30")
+            assert statuses(db, plain.schedule) == {"scheduled": 30}
             spread = seed(
                 env, "rabbitmq", *rabbit_args, "--count", "5",
                 "--base", "0.5", "--factor", "2", "--cap", "2",
             )  # fmt: skip
             kafka = seed(env, "kafka", "--topic", topic, "--count", "10", "--delay", "3")
-            assert statuses(db, plain.schedule) == {"scheduled": 30}
             wait_until(
                 lambda: finished(db, plain.schedule, spread.schedule, kafka.schedule),
                 60,
@@ -152,7 +152,7 @@ def test_a_schedule_survives_a_worker_stopped_before_it_was_due(
             wait_until(lambda: started(log) == 1, 30, "the dispatcher to start")
             made = seed(
                 env, "rabbitmq", "--vhost", rabbitmq_vhost, "--queue", queue,
-                "--count", "20", "--delay", "4",
+                "--count", "20", "--delay", "6",
             )  # fmt: skip
         finally:
             stop_process(worker)  # a warm shutdown: the dispatcher stops, the lease is given back
