@@ -83,6 +83,7 @@ async def test_schedules_act_as_their_creator_policies_as_the_system_and_unrouta
     assert after[pks[2]].acted_by_id == operator.pk == after[pks[3]].acted_by_id
     assert after[pks[4]].last_error
     assert all(after[pk].requeue_count == 1 for pk in pks[:4])
+    assert all(after[pk].claim_job is None for pk in pks), "no claim marker left on settled rows"
 
     by_policy = await sync_to_async(audits)(f"policy #{policy.pk}")
     assert [(a.username, a.parameters["sent"]) for a in by_policy] == [("", 2)]

@@ -11,7 +11,8 @@ The loop:
 1. Claim: at most ``MQB_DLQ_SCHEDULE_BATCH`` due letters (``schedule.due_now()``,
    oldest due first) turn from ``scheduled`` into ``requeuing`` in one
    conditional UPDATE, with ``claim_job`` = :data:`CLAIM` (0: no job has that
-   id), so ``requeue_batch.settle``/``counts`` work on them as on a job's rows.
+   id), so ``requeue_batch.settle`` works on them as on a job's rows; the marker
+   is cleared once they are settled.
 2. Send them with ``requeue_batch`` (redirects apply there), one group per
    schedule or policy, acting as the schedule's creator (a letter a policy
    scheduled, or one whose creator is gone, acts as the system: no user).
@@ -71,7 +72,6 @@ REQUEUING = DeadLetter.Status.REQUEUING
 ACTION = "deadletters.schedule_send"
 SEND_RETRIES = 2  # unconfirmed sends retried in place before the letters wait again
 MAX_PAUSE = 60.0  # longest wait before a cluster that failed is tried again
-CHUNK = 10_000
 log = logging.getLogger(__name__)
 
 
@@ -106,6 +106,8 @@ class Lease:
             self.lock.release()
         except LockError:
             pass  # expired or taken over meanwhile: nothing of ours to give back
+        except redis.RedisError as exc:
+            log.warning("dispatcher: could not release its lease (it expires): %s", exc)
         finally:
             self.client.close()
 
@@ -189,8 +191,13 @@ def _put_back(ids: Sequence[int], why: str) -> int:
     )
 
 
-def _audit(group: Group, user: User, error: str = "") -> None:
+def _close(group: Group, user: User, error: str = "") -> None:
+    """The group's letters are settled: drop the claim marker (a letter page would read it as
+    a job) and write the batch's one audit entry."""
     ids = [row.pk for row in group.rows]
+    DeadLetter.objects.filter(pk__in=ids, claim_job=CLAIM).exclude(status=REQUEUING).update(
+        claim_job=None
+    )
     by_status = dict(
         DeadLetter.objects.filter(pk__in=ids)
         .values("status")
@@ -338,9 +345,9 @@ class Dispatcher:
         if error:
             await self._fail(group, error)
         try:
-            await sync_to_async(_audit)(group, user, error)
+            await sync_to_async(_close)(group, user, error)
         except Exception:
-            log.exception("dispatcher: could not audit %s", group.target)
+            log.exception("dispatcher: could not close the batch of %s", group.target)
 
     async def _fail(self, group: Group, error: str) -> None:
         # The connection may be broken: open fresh ones next time.
