@@ -20,7 +20,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
 app = Celery("dashboard")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 
-LONG_TASKS = frozenset({"dashboard.run_job"})
+# Long tasks (a thread each on the jobs queue): bulk jobs and the scheduled-requeue
+# dispatcher, which runs for as long as its worker holds the dispatch lease.
+LONG_TASKS = frozenset({"dashboard.run_job", "dashboard.deadletters.dispatch"})
 
 
 def jobs_queue() -> str:

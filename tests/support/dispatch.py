@@ -1,0 +1,174 @@
+"""A worker with its own database running scheduled requeues, and what arrives at the origin.
+
+Shared by the dispatcher's tests and ``benchmarks/dlq_schedule.py``: seeding
+scheduled letters (``tests.support.schedule_seed`` in a process on the
+worker's database), starting the worker with beat (so the dispatcher is
+started the real way), reading rows with ``sqlite3``, and a RabbitMQ consumer
+that notes when each message id arrives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aio_pika
+from confluent_kafka import Consumer
+
+from tests.conftest import KAFKA, PYTHON, ROOT, celery_worker_command, python_env
+
+T = TypeVar("T")
+
+
+def worker_env(db: Path, **extra: str) -> dict[str, str]:
+    """The environment of a worker (and its seeding) on a fresh migrated database file."""
+    env = python_env(DATABASE_URL=f"sqlite:///{db}", MQB_LOG_LEVEL="INFO", **extra)
+    subprocess.run(
+        [PYTHON, "manage.py", "migrate", "--no-input", "-v0"], cwd=ROOT, env=env, check=True
+    )
+    return env
+
+
+def start_worker(
+    env: dict[str, str], name: str, log: Path, beat: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """The dashboard's worker (short tasks and jobs), with beat when ``beat`` names its file."""
+    extra = ["-n", name]
+    if beat is not None:
+        extra += ["-B", "-s", str(beat)]
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            celery_worker_command(*extra), cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+
+
+@dataclass(frozen=True)
+class Seeded:
+    schedule: int
+    due: dict[int, float]  # letter id -> due time (epoch seconds)
+    prefix: str
+
+    def keys(self) -> dict[str, float]:
+        """Due time by the message id (RabbitMQ) or key (Kafka) each letter carries."""
+        return {f"{self.prefix}-{i}": self.due[pk] for i, pk in enumerate(sorted(self.due))}
+
+
+def seed(env: dict[str, str], kind: str, *args: str) -> Seeded:
+    done = subprocess.run(
+        [PYTHON, "-m", "tests.support.schedule_seed", kind, *args],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    data = json.loads(done.stdout.strip().splitlines()[-1])
+    return Seeded(data["schedule"], {pk: t for pk, t in data["letters"]}, data["prefix"])
+
+
+def query(db: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(db, timeout=30) as connection:
+        return connection.execute(sql, params).fetchall()
+
+
+def statuses(db: Path, schedule: int) -> dict[str, int]:
+    rows = query(
+        db,
+        "SELECT status, COUNT(*) FROM dashboard_deadletter WHERE schedule_id = ? GROUP BY status",
+        schedule,
+    )
+    return dict(rows)
+
+
+def schedule_state(db: Path, schedule: int) -> str:
+    return str(
+        query(db, "SELECT state FROM dashboard_requeueschedule WHERE id = ?", schedule)[0][0]
+    )
+
+
+def wait_until(check: Callable[[], T | None], timeout: float, what: str, step: float = 0.1) -> T:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(step)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@dataclass
+class Arrivals:
+    """Consumes ``queue`` in a thread of its own; ``seen``: (message id, arrival epoch time)."""
+
+    vhost: str
+    queue: str
+    seen: list[tuple[str, float]] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _ready: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def __enter__(self) -> Arrivals:
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
+        self._thread.start()
+        if not self._ready.wait(15):
+            raise AssertionError(f"could not consume {self.queue}")
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(15)
+
+    def ids(self) -> list[str]:
+        return [mid for mid, _ in list(self.seen)]
+
+    async def _run(self) -> None:
+        connection = await aio_pika.connect(
+            host="127.0.0.1", login="guest", password="guest", virtualhost=self.vhost
+        )
+        try:
+            channel = await connection.channel()
+            await channel.set_qos(prefetch_count=2000)
+            queue = await channel.declare_queue(self.queue, durable=False)
+
+            async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+                self.seen.append((message.message_id or "", time.time()))
+
+            await queue.consume(on_message, no_ack=True)
+            self._ready.set()
+            await asyncio.to_thread(self._stop.wait)
+        finally:
+            await connection.close()
+
+
+def kafka_arrivals(topic: str, expect: int, timeout: float = 60) -> list[tuple[str, float]]:
+    """(key, broker timestamp in epoch seconds) of the first ``expect`` records of ``topic``."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": KAFKA,
+            "group.id": f"arrivals-{topic}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
+    found: list[tuple[str, float]] = []
+    try:
+        consumer.subscribe([topic])
+        deadline = time.monotonic() + timeout
+        while len(found) < expect and time.monotonic() < deadline:
+            message = consumer.poll(0.5)
+            if message is not None and message.error() is None:
+                key = (message.key() or b"").decode()
+                found.append((key, message.timestamp()[1] / 1000))
+        return found
+    finally:
+        consumer.close()
