@@ -53,9 +53,14 @@ async def test_a_retry_rule_schedules_matching_rabbitmq_letters_and_dry_runs_onl
     [letter] = await flow.rows_of(made.dlq)
     assert letter.status == "scheduled" and letter.policy_id == acting.pk
     assert letter.due_at is not None
-    assert letter.due_at - letter.captured_at == pytest.approx(timedelta(seconds=30), abs=timedelta(seconds=3))  # fmt: skip
+    assert letter.due_at - letter.captured_at == pytest.approx(
+        timedelta(seconds=30), abs=timedelta(seconds=3)
+    )
     # The dry run before it recorded what it would have done; the rule after it did nothing.
-    assert await decisions(letter) == [("try orders", "retry", True, 0), ("orders", "retry", False, 0)]  # fmt: skip
+    assert await decisions(letter) == [
+        ("try orders", "retry", True, 0),
+        ("orders", "retry", False, 0),
+    ]
     got = await stats(dry.pk)
     assert (got.would_retry, got.retries, got.matched) == (1, 0, 1)
     assert (await stats(acting.pk)).retries == 1
@@ -66,7 +71,9 @@ async def test_a_retry_rule_schedules_matching_rabbitmq_letters_and_dry_runs_onl
     newest = (await flow.rows_of(made.dlq))[-1]
     assert newest.status == "scheduled" and newest.came_back == 1
     assert newest.due_at is not None
-    assert newest.due_at - newest.captured_at == pytest.approx(timedelta(seconds=90), abs=timedelta(seconds=3))  # fmt: skip
+    assert newest.due_at - newest.captured_at == pytest.approx(
+        timedelta(seconds=90), abs=timedelta(seconds=3)
+    )
 
 
 @pytest.mark.rabbitmq
@@ -139,7 +146,9 @@ async def test_a_retry_rule_schedules_kafka_letters(use_clusters, admin_user_, s
         assert [(x.status, x.policy_id) for x in letters] == [("scheduled", policy.pk)] * 2
         for letter in letters:
             assert letter.due_at is not None
-            assert letter.due_at - letter.captured_at == pytest.approx(timedelta(seconds=45), abs=timedelta(seconds=3))  # fmt: skip
+            assert letter.due_at - letter.captured_at == pytest.approx(
+                timedelta(seconds=45), abs=timedelta(seconds=3)
+            )
             assert await decisions(letter) == [("kafka orders", "retry", False, 0)]
     finally:
         h.delete_group(settings.MQB_KAFKA_CAPTURE_GROUP.format(slug="test-kafka"))

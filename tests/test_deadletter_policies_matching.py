@@ -69,7 +69,8 @@ def test_the_origin_matches_as_the_inbox_shows_it_or_by_any_of_its_names() -> No
     assert matches("glob", "match_origin", "exchange orders / order.*")
     assert matches("glob", "match_origin", "orders")
     assert matches("glob", "match_origin", "order.created")
-    assert matches("glob", "match_origin", "topic pay*", origin_exchange="", origin_topic="payments")
+    kafka = {"origin_exchange": "", "origin_routing_key": "", "origin_topic": "payments"}
+    assert matches("glob", "match_origin", "topic pay*", **kafka)
     assert not matches("glob", "match_origin", "payments")
 
 
@@ -143,13 +144,13 @@ def test_a_rule_for_one_cluster_leaves_the_others_alone() -> None:
 
 
 def test_rule_input_refuses_bad_values_naming_the_field() -> None:
-    with pytest.raises(InvalidField, match="^name"):
+    with pytest.raises(InvalidField, match=r"^name"):
         RuleInput(name=" ").checked()
-    with pytest.raises(InvalidField, match="^factor"):
+    with pytest.raises(InvalidField, match=r"^factor"):
         RuleInput(name="r", factor=0.5).checked()
-    with pytest.raises(InvalidField, match="^cap_seconds"):
+    with pytest.raises(InvalidField, match=r"^cap_seconds"):
         RuleInput(name="r", delay_seconds=100, cap_seconds=10).checked()
-    with pytest.raises(InvalidField, match="^max_attempts"):
+    with pytest.raises(InvalidField, match=r"^max_attempts"):
         RuleInput.from_form({"name": "r", "max_attempts": "many", "delay_seconds": "1"})
-    with pytest.raises(InvalidField, match="^match_origin"):
+    with pytest.raises(InvalidField, match=r"^match_origin"):
         RuleInput(name="r", syntax="regex", match_origin="[").checked()
