@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver, path
 
-from dashboard.deadletters.views import inbox, queues
+from dashboard.deadletters.views import inbox, policies, queues
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("deadletters/queues/", queues.dead_letter_queues, name="deadletters-queues"),
@@ -29,4 +29,23 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("deadletters/discard-all", inbox.discard_all, name="deadletters-discard-all"),
     path("deadletters/purge", inbox.purge, name="deadletters-purge"),
     path("deadletters/requeue-bulk", inbox.requeue_bulk, name="deadletters-requeue-bulk"),
+    # Retry policies.
+    path("deadletters/policies/", policies.policies, name="deadletters-policies"),
+    path("deadletters/policies/new", policies.edit, name="deadletters-policy-new"),
+    path("deadletters/policies/<int:policy_id>/", policies.edit, name="deadletters-policy-edit"),
+    path(
+        "deadletters/policies/<int:policy_id>/mode",
+        policies.mode,
+        name="deadletters-policy-mode",
+    ),
+    path(
+        "deadletters/policies/<int:policy_id>/move",
+        policies.move,
+        name="deadletters-policy-move",
+    ),
+    path(
+        "deadletters/policies/<int:policy_id>/delete",
+        policies.delete,
+        name="deadletters-policy-delete",
+    ),
 ]
