@@ -34,6 +34,7 @@ from dashboard.browse.kafka import api as kafka_api
 from dashboard.browse.rabbitmq import api as rabbitmq_api
 from dashboard.core.api import document_errors, new_api
 from dashboard.deadletters import api as deadletters_api
+from dashboard.deadletters import api_policies as deadletters_policies_api
 from dashboard.jobs import api as jobs_api
 from dashboard.metrics import api as metrics_api
 from dashboard.overview import api as overview_api
@@ -75,6 +76,7 @@ for router in (
     rabbitmq_api.router,
     kafka_api.router,
     deadletters_api.router,
+    deadletters_policies_api.router,
     jobs_api.router,
     metrics_api.router,
     auditlog_api.router,
