@@ -111,14 +111,15 @@ async def _save(request: HttpRequest, policy: RetryPolicy | None) -> HttpRespons
             saved = await sync_to_async(rules.do_create_policy)(
                 user=user, data=data, request=request
             )
-            messages.success(request, f"Rule {saved.name!r} created ({rules.mode_of(saved)}).")
+            done = "created"
         else:
             saved = await sync_to_async(rules.do_update_policy)(
                 user=user, policy_id=policy.pk, data=data, request=request
             )
-            messages.success(request, f"Rule {saved.name!r} saved ({rules.mode_of(saved)}).")
+            done = "saved"
     except InvalidField as exc:
         return await _form_page(request, policy, values, error=exc)
+    messages.success(request, f"Rule {saved.name!r} {done} ({_labelled(rules.mode_of(saved))}).")
     return redirect("deadletters-policies")
 
 
