@@ -112,6 +112,8 @@ def every_page(t: Targets) -> list[Page]:
         ("deadletters-letters", _reverse("deadletters-inbox", query={"view": "rows"}), OPERATOR),
         ("deadletters-letter", _reverse("deadletters-detail", t.letter), OPERATOR),
         ("deadletters-queues", _reverse("deadletters-queues"), OPERATOR),
+        ("deadletters-policies", _reverse("deadletters-policies"), ADMIN),
+        ("deadletters-policy-new", _reverse("deadletters-policy-new"), ADMIN),
         ("live", _reverse("metrics"), OPERATOR),
         ("live-cluster", _reverse("metrics-cluster", t.rabbitmq), OPERATOR),
         (
@@ -336,6 +338,15 @@ def seed_here(vhost: str, password: str) -> Targets:
             first_seen=now - timedelta(minutes=20),
             last_seen=now,
         )
+
+    # A dry-run retry policy that recorded a decision on the letter (policies and letter pages).
+    from dashboard.models import PolicyDecision, RetryPolicy
+
+    policy = RetryPolicy.objects.create(name="Retry orders later", match_dlq="*", dry_run=True)
+    PolicyDecision.objects.create(
+        policy=policy, policy_name=policy.name, dead_letter=letter, at=now, action="retry",
+        due_at=now + timedelta(minutes=1), dry_run=True,
+    )  # fmt: skip
 
     return Targets(
         rabbitmq="test-rabbitmq",
