@@ -10,16 +10,18 @@ rules are evaluated in ``position`` order:
   the letter's ``came_back`` (times it was requeued and came back). Action
   *retry*: while the attempt is below ``max_attempts`` and the loop guard allows
   it (never a poison letter), the letter becomes ``scheduled`` with
-  ``due_at = now + min(cap, delay * factor ** attempt)`` (+/- ``jitter`` of
-  it) and ``policy`` set; the worker's dispatcher sends it when due. Otherwise it
-  is parked (``parked``, ``policy`` set; kept pending in the inbox, flagged); a
-  poison letter's decision says *poison*. Action *park* parks at once.
+  ``due_at = now + min(cap, delay * factor ** attempt)`` (+/- ``jitter`` of it,
+  in one of ``JITTER_SLOTS`` steps) and ``policy`` set; the worker's dispatcher
+  sends it when due. Otherwise it is parked (``parked``, ``policy`` set; kept
+  pending in the inbox, flagged); a poison letter's decision says *poison*.
+  Action *park* parks at once.
 
 Work per batch: one query reading the new rows, one ``bulk_create`` of the
-decisions, one UPDATE per rule that parked, and one UPDATE (a CASE per row)
-per 500 letters scheduled. Compiled rules are cached per process; each batch
-checks one cheap aggregate (count and latest ``updated_at`` of the rules) and
-compiles again only when it changed.
+decisions, one UPDATE per rule that parked, and one per rule, attempt and
+jitter slot that scheduled. Patterns on values a batch's letters share (DLQ,
+origin, reason, class) are matched once per batch. Compiled rules are cached
+per process; each batch checks one cheap aggregate (count and latest
+``updated_at`` of the rules) and compiles again only when it changed.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ _ROW_FIELDS = (
     "reason", "exception_class", "exception_message", "came_back", "poison", "status",
 )  # fmt: skip
 _rng = random.Random()  # noqa: S311 (spreading retries, not secrets)
+JITTER_SLOTS = 16
 
 
 @dataclass(frozen=True)
@@ -66,20 +69,29 @@ class CompiledRule:
     jitter: float
     patterns: tuple[Pattern, ...]
 
-    def applies_to(self, cluster_id: int, values: dict[str, tuple[str, ...]]) -> bool:
+    def applies_to(
+        self,
+        cluster_id: int,
+        values: dict[str, tuple[str, ...]],
+        memo: dict[tuple[int, tuple[str, ...]], bool] | None = None,
+    ) -> bool:
         if self.cluster_id is not None and self.cluster_id != cluster_id:
             return False
-        return all_match(self.patterns, values)
+        return all_match(self.patterns, values, memo)
 
     def delay(self, attempt: int, rng: random.Random | None = None) -> float:
-        """Seconds until retry ``attempt`` (0 = first): capped exponential, +/- jitter."""
+        """Seconds until retry ``attempt`` (0 = first): capped exponential, +/- jitter.
+
+        The jitter picks one of ``JITTER_SLOTS`` evenly spaced offsets: letters still
+        spread out, and a batch's scheduled letters take a few UPDATEs, not one each."""
         try:
             base = self.delay_seconds * self.factor**attempt
         except OverflowError:
             base = self.cap_seconds
         seconds = min(self.cap_seconds, base)
         if self.jitter:
-            seconds *= 1 + self.jitter * (2 * (rng or _rng).random() - 1)
+            slot = (rng or _rng).randrange(JITTER_SLOTS)
+            seconds *= 1 + self.jitter * (2 * slot / (JITTER_SLOTS - 1) - 1)
         return max(0.0, seconds)
 
 
@@ -149,22 +161,23 @@ def decide(
     row: dict[str, Any],
     now: datetime,
     rng: random.Random | None = None,
+    memo: dict[tuple[int, tuple[str, ...]], bool] | None = None,
 ) -> list[Decision]:
     """The decisions of ``rules`` (in order) on one letter: dry runs, then the one that acts."""
     values = letter_values(row)
     found: list[Decision] = []
     for rule in rules:
-        if not rule.applies_to(cluster_id, values):
+        if not rule.applies_to(cluster_id, values, memo):
             continue
         attempt = int(row["came_back"])
         retry = rule.action == RetryPolicy.Action.RETRY
-        poison = not may_retry_automatically(DeadLetter(poison=row["poison"]))
+        poison = retry and not may_retry_automatically(DeadLetter(poison=row["poison"]))
         if retry and attempt < rule.max_attempts and not poison:
             action = PolicyDecision.Action.RETRY
             due: datetime | None = now + timedelta(seconds=rule.delay(attempt, rng))
         else:
             park = PolicyDecision.Action.PARK
-            action = PolicyDecision.Action.POISON if retry and poison else park
+            action = PolicyDecision.Action.POISON if poison else park
             due = None
         found.append(Decision(rule, row["id"], action, attempt, due, rule.dry_run))
         if not rule.dry_run:
@@ -179,15 +192,23 @@ def apply_at_capture(cluster_id: int, rows: Sequence[dict[str, Any]]) -> int:
     rules = enabled_rules()
     if not rules:
         return 0
-    keys = [r["capture_key"] for r in rows]
-    dlqs = {r["dlq"] for r in rows}
-    stored = DeadLetter.objects.filter(
-        cluster_id=cluster_id, dlq__in=dlqs, capture_key__in=keys, status=DeadLetter.Status.PENDING
-    ).values(*_ROW_FIELDS)
+    # By the whole unique key (cluster, vhost, DLQ, capture key): an index lookup per row.
+    by_queue: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for r in rows:
+        by_queue[(r.get("vhost", ""), r["dlq"])].append(r["capture_key"])
     now = timezone.now()
     decisions: list[Decision] = []
-    for row in stored:
-        decisions.extend(decide(rules, cluster_id, row, now))
+    memo: dict[tuple[int, tuple[str, ...]], bool] = {}
+    for (vhost, dlq), keys in by_queue.items():
+        stored = DeadLetter.objects.filter(
+            cluster_id=cluster_id,
+            vhost=vhost,
+            dlq=dlq,
+            capture_key__in=keys,
+            status=DeadLetter.Status.PENDING,
+        ).values(*_ROW_FIELDS)
+        for row in stored:
+            decisions.extend(decide(rules, cluster_id, row, now, memo=memo))
     if not decisions:
         return 0
     PolicyDecision.objects.bulk_create(
@@ -207,22 +228,16 @@ def apply_at_capture(cluster_id: int, rows: Sequence[dict[str, Any]]) -> int:
     )
     acting = [d for d in decisions if not d.dry_run]
     parked: dict[int, list[int]] = defaultdict(list)
-    scheduled: list[DeadLetter] = []
+    scheduled: dict[tuple[int, datetime], list[int]] = defaultdict(list)
     for d in acting:
         if d.action == PolicyDecision.Action.RETRY and d.due_at is not None:
-            scheduled.append(
-                DeadLetter(
-                    pk=d.letter_id,
-                    status=DeadLetter.Status.SCHEDULED,
-                    due_at=d.due_at,
-                    policy_id=d.rule.id,
-                )
-            )
+            scheduled[(d.rule.id, d.due_at)].append(d.letter_id)
         else:
             parked[d.rule.id].append(d.letter_id)
     for rule_id, ids in parked.items():
         DeadLetter.objects.filter(pk__in=ids).update(parked=True, policy_id=rule_id)
-    if scheduled:
-        # One UPDATE (CASE per row) per 500 letters: each has its own jittered due time.
-        DeadLetter.objects.bulk_update(scheduled, ["status", "due_at", "policy"], batch_size=500)
+    for (rule_id, due_at), ids in scheduled.items():
+        DeadLetter.objects.filter(pk__in=ids).update(
+            status=DeadLetter.Status.SCHEDULED, due_at=due_at, policy_id=rule_id
+        )
     return len(acting)

@@ -35,9 +35,9 @@ from dashboard.deadletters.inbox import origin_label
 # Model field -> what it matches.
 MATCH_FIELDS = {
     "match_dlq": "dlq",
-    "match_origin": "origin",
     "match_reason": "reason",
     "match_exception_class": "exception_class",
+    "match_origin": "origin",
     "match_exception_message": "exception_message",
 }
 GLOB, REGEX = "glob", "regex"
@@ -118,14 +118,20 @@ def compile_pattern(field: str, syntax: str, pattern: str) -> Pattern | None:
     return Pattern(field, syntax == GLOB, compiled)
 
 
+# Fields in the order a rule checks them: short values that many letters share first (a
+# batch's answers for those are remembered), the exception message, long and unique, last.
+_ORDER = {name: i for i, name in enumerate(MATCH_FIELDS)} | {"match_exception_message": 99}
+
+
 def compile_patterns(syntax: str, patterns: Mapping[str, str]) -> tuple[Pattern, ...]:
-    """Every non-empty pattern of ``patterns`` (model field -> pattern), compiled."""
+    """Every non-empty pattern of ``patterns`` (model field -> pattern), compiled, in the
+    order they are best checked in."""
     found = []
     for model_field, pattern in patterns.items():
         compiled = compile_pattern(model_field, syntax, pattern or "")
         if compiled is not None:
             found.append(compiled)
-    return tuple(found)
+    return tuple(sorted(found, key=lambda p: _ORDER.get(p.field, 50)))
 
 
 def letter_values(row: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
@@ -149,6 +155,23 @@ def letter_values(row: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
     }
 
 
-def all_match(patterns: tuple[Pattern, ...], values: Mapping[str, tuple[str, ...]]) -> bool:
-    """Whether every pattern matches one of its field's candidates."""
-    return all(any(p.matches(v) for v in values[p.field]) for p in patterns)
+def all_match(
+    patterns: tuple[Pattern, ...],
+    values: Mapping[str, tuple[str, ...]],
+    memo: dict[tuple[int, tuple[str, ...]], bool] | None = None,
+) -> bool:
+    """Whether every pattern matches one of its field's candidates. ``memo`` (one per
+    batch) remembers the answers for values letters share (all but the message)."""
+    for p in patterns:
+        candidates = values[p.field]
+        if memo is None or p.field == "match_exception_message":
+            found = any(p.matches(v) for v in candidates)
+        else:
+            key = (id(p), candidates)
+            known = memo.get(key)
+            if known is None:
+                known = memo[key] = any(p.matches(v) for v in candidates)
+            found = known
+        if not found:
+            return False
+    return True
