@@ -19,9 +19,11 @@ rules are evaluated in ``position`` order:
 Work per batch: one query reading the new rows, one ``bulk_create`` of the
 decisions, one UPDATE per rule that parked, and one per rule, attempt and
 jitter slot that scheduled. Patterns on values a batch's letters share (DLQ,
-origin, reason, class) are matched once per batch. Compiled rules are cached
-per process; each batch checks one cheap aggregate (count and latest
-``updated_at`` of the rules) and compiles again only when it changed.
+origin, reason, class) are matched once per batch, and each value is matched
+against every rule's patterns at once (RE2 sets, ``matching.PatternIndex``).
+Compiled rules are cached per process; each batch checks one cheap aggregate
+(count and latest ``updated_at`` of the rules) and compiles again only when
+it changed.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import random
 import threading
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -41,6 +43,7 @@ from dashboard.deadletters.loop_guard import may_retry_automatically
 from dashboard.deadletters.policies.matching import (
     MATCH_FIELDS,
     Pattern,
+    PatternIndex,
     all_match,
     compile_patterns,
     letter_values,
@@ -69,15 +72,10 @@ class CompiledRule:
     jitter: float
     patterns: tuple[Pattern, ...]
 
-    def applies_to(
-        self,
-        cluster_id: int,
-        values: dict[str, tuple[str, ...]],
-        memo: dict[tuple[int, tuple[str, ...]], bool] | None = None,
-    ) -> bool:
+    def applies_to(self, cluster_id: int, values: dict[str, tuple[str, ...]]) -> bool:
         if self.cluster_id is not None and self.cluster_id != cluster_id:
             return False
-        return all_match(self.patterns, values, memo)
+        return all_match(self.patterns, values)
 
     def delay(self, attempt: int, rng: random.Random | None = None) -> float:
         """Seconds until retry ``attempt`` (0 = first): capped exponential, +/- jitter.
@@ -112,15 +110,38 @@ def compile_rule(policy: RetryPolicy) -> CompiledRule:
     )
 
 
+@dataclass(frozen=True)
+class Rules:
+    """The enabled rules in order, and the index of all their patterns."""
+
+    rules: tuple[CompiledRule, ...] = ()
+    index: PatternIndex = field(default_factory=lambda: PatternIndex([]))
+
+    def applying(
+        self,
+        cluster_id: int,
+        row: dict[str, Any],
+        memo: dict[tuple[str, tuple[str, ...]], frozenset[int]] | None = None,
+    ) -> list[CompiledRule]:
+        """The rules that match ``row``, in order."""
+        found = self.index.matched(letter_values(row), memo)
+        return [
+            rule
+            for rule, keys in zip(self.rules, self.index.keys, strict=True)
+            if (rule.cluster_id is None or rule.cluster_id == cluster_id)
+            and all(k in found for k in keys)
+        ]
+
+
 class _Cache:
     """The enabled rules, compiled, with the version they were read at."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.version: tuple[Any, ...] | None = None
-        self.rules: tuple[CompiledRule, ...] = ()
+        self.rules = Rules()
 
-    def current(self) -> tuple[CompiledRule, ...]:
+    def current(self) -> Rules:
         seen = RetryPolicy.objects.aggregate(n=Count("id"), at=Max("updated_at"))
         version = (seen["n"], seen["at"])
         with self.lock:
@@ -133,15 +154,16 @@ class _Cache:
             except ValueError:
                 # Saved before a bound was lowered: skipped until an admin fixes it.
                 continue
+        made = Rules(tuple(rules), PatternIndex([r.patterns for r in rules]))
         with self.lock:
-            self.version, self.rules = version, tuple(rules)
-        return self.rules
+            self.version, self.rules = version, made
+        return made
 
 
 _cache = _Cache()
 
 
-def enabled_rules() -> tuple[CompiledRule, ...]:
+def enabled_rules() -> Rules:
     return _cache.current()
 
 
@@ -156,19 +178,21 @@ class Decision:
 
 
 def decide(
-    rules: Sequence[CompiledRule],
+    rules: Sequence[CompiledRule] | Rules,
     cluster_id: int,
     row: dict[str, Any],
     now: datetime,
     rng: random.Random | None = None,
-    memo: dict[tuple[int, tuple[str, ...]], bool] | None = None,
+    memo: dict[tuple[str, tuple[str, ...]], frozenset[int]] | None = None,
 ) -> list[Decision]:
     """The decisions of ``rules`` (in order) on one letter: dry runs, then the one that acts."""
-    values = letter_values(row)
+    if isinstance(rules, Rules):
+        matching = rules.applying(cluster_id, row, memo)
+    else:
+        values = letter_values(row)
+        matching = [rule for rule in rules if rule.applies_to(cluster_id, values)]
     found: list[Decision] = []
-    for rule in rules:
-        if not rule.applies_to(cluster_id, values, memo):
-            continue
+    for rule in matching:
         attempt = int(row["came_back"])
         retry = rule.action == RetryPolicy.Action.RETRY
         poison = retry and not may_retry_automatically(DeadLetter(poison=row["poison"]))
@@ -190,7 +214,7 @@ def apply_at_capture(cluster_id: int, rows: Sequence[dict[str, Any]]) -> int:
     if not rows:
         return 0
     rules = enabled_rules()
-    if not rules:
+    if not rules.rules:
         return 0
     # By the whole unique key (cluster, vhost, DLQ, capture key): an index lookup per row.
     by_queue: dict[tuple[str, str], list[str]] = defaultdict(list)
@@ -198,17 +222,15 @@ def apply_at_capture(cluster_id: int, rows: Sequence[dict[str, Any]]) -> int:
         by_queue[(r.get("vhost", ""), r["dlq"])].append(r["capture_key"])
     now = timezone.now()
     decisions: list[Decision] = []
-    memo: dict[tuple[int, tuple[str, ...]], bool] = {}
+    memo: dict[tuple[str, tuple[str, ...]], frozenset[int]] = {}
     for (vhost, dlq), keys in by_queue.items():
+        # No filter on status here: it would tempt the planner to the status index.
         stored = DeadLetter.objects.filter(
-            cluster_id=cluster_id,
-            vhost=vhost,
-            dlq=dlq,
-            capture_key__in=keys,
-            status=DeadLetter.Status.PENDING,
+            cluster_id=cluster_id, vhost=vhost, dlq=dlq, capture_key__in=keys
         ).values(*_ROW_FIELDS)
         for row in stored:
-            decisions.extend(decide(rules, cluster_id, row, now, memo=memo))
+            if row["status"] == DeadLetter.Status.PENDING:
+                decisions.extend(decide(rules, cluster_id, row, now, memo=memo))
     if not decisions:
         return 0
     PolicyDecision.objects.bulk_create(

@@ -92,6 +92,7 @@ class Pattern:
     field: str
     glob: bool
     compiled: Any
+    source: str
 
     def matches(self, value: str) -> bool:
         if self.glob:
@@ -115,7 +116,7 @@ def compile_pattern(field: str, syntax: str, pattern: str) -> Pattern | None:
         reason = exc.args[0] if exc.args else "invalid"
         text = reason.decode(errors="replace") if isinstance(reason, bytes) else str(reason)
         raise InvalidField(field, f"not a valid regular expression ({text})") from None
-    return Pattern(field, syntax == GLOB, compiled)
+    return Pattern(field, syntax == GLOB, compiled, source)
 
 
 # Fields in the order a rule checks them: short values that many letters share first (a
@@ -175,3 +176,52 @@ def all_match(
         if not found:
             return False
     return True
+
+
+class PatternIndex:
+    """Every pattern of many rules, per field, in two RE2 sets (globs matching whole
+    values, regular expressions anywhere): one pass over a value finds every pattern it
+    matches, however many rules there are. Answers for values letters share (all but
+    the exception message) are remembered in a per-batch ``memo``."""
+
+    def __init__(self, pattern_lists: list[tuple[Pattern, ...]]) -> None:
+        self.keys: list[tuple[int, ...]] = []
+        grouped: dict[tuple[str, bool], list[tuple[int, Pattern]]] = {}
+        key = 0
+        for patterns in pattern_lists:
+            mine = []
+            for p in patterns:
+                grouped.setdefault((p.field, p.glob), []).append((key, p))
+                mine.append(key)
+                key += 1
+            self.keys.append(tuple(mine))
+        self.sets: dict[str, list[tuple[Any, list[int]]]] = {}
+        for (field, glob), members in grouped.items():
+            made = re2.Set.FullMatchSet(_options()) if glob else re2.Set.SearchSet(_options())
+            for _, p in members:
+                made.Add(p.source)
+            made.Compile()
+            self.sets.setdefault(field, []).append((made, [k for k, _ in members]))
+
+    def matched(
+        self,
+        values: Mapping[str, tuple[str, ...]],
+        memo: dict[tuple[str, tuple[str, ...]], frozenset[int]] | None = None,
+    ) -> set[int]:
+        """The keys of every pattern that one of its field's candidates matches."""
+        found: set[int] = set()
+        for field, sets in self.sets.items():
+            candidates = values[field]
+            shared = memo is not None and field != "match_exception_message"
+            if shared and memo is not None and (field, candidates) in memo:
+                found |= memo[(field, candidates)]
+                continue
+            hits: set[int] = set()
+            for made, keys in sets:
+                for value in candidates:
+                    for index in made.Match(value) or ():
+                        hits.add(keys[index])
+            if shared and memo is not None:
+                memo[(field, candidates)] = frozenset(hits)
+            found |= hits
+        return found
