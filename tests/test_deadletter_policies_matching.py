@@ -9,9 +9,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from dashboard.deadletters.policies.engine import JITTER_SLOTS, CompiledRule, decide
+from dashboard.deadletters.policies.engine import JITTER_SLOTS, CompiledRule, Rules, decide
 from dashboard.deadletters.policies.matching import (
     InvalidField,
+    PatternIndex,
     all_match,
     compile_pattern,
     compile_patterns,
@@ -155,3 +156,31 @@ def test_rule_input_refuses_bad_values_naming_the_field() -> None:
         RuleInput.from_form({"name": "r", "max_attempts": "many", "delay_seconds": "1"})
     with pytest.raises(InvalidField, match=r"^match_origin"):
         RuleInput(name="r", syntax="regex", match_origin="[").checked()
+
+
+def test_the_pattern_index_finds_what_each_rule_alone_finds() -> None:
+    rules = [
+        rule(1, match_dlq="payments*"),
+        rule(2, syntax="regex", match_exception_message="no (customer|stock)", dry_run=True),
+        rule(3, match_origin="exchange orders / *", match_reason="expired"),
+        rule(4, match_exception_class="Order?ejected", match_dlq="orders.*"),
+        rule(5, syntax="regex", match_origin="^order\\.", cluster_id=2),
+        rule(6),
+    ]
+    indexed = Rules(tuple(rules), PatternIndex([r.patterns for r in rules]))
+    rows = [
+        row(),
+        row(dlq="payments.dlq"),
+        row(reason="expired", exception_message="timed out"),
+        row(exception_class="OrderXejected", exception_message="no stock"),
+        row(origin_exchange="", origin_routing_key="", origin_topic="order.events"),
+    ]
+    memo: dict[tuple[str, tuple[str, ...]], frozenset[int]] = {}
+    for cluster_id in (1, 2):
+        for one in rows:
+            alone = decide(rules, cluster_id, one, NOW, random.Random(1))
+            together = decide(indexed, cluster_id, one, NOW, random.Random(1), memo)
+            assert [(d.rule.id, d.action) for d in together] == [
+                (d.rule.id, d.action) for d in alone
+            ]
+    assert [d.rule.id for d in decide(indexed, 1, rows[3], NOW, memo=memo)] == [2, 4]
