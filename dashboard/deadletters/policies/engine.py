@@ -16,8 +16,9 @@ rules are evaluated in ``position`` order:
   pending in the inbox, flagged); a poison letter's decision says *poison*.
   Action *park* parks at once.
 
-Work per batch: one query reading the new rows, one ``bulk_create`` of the
-decisions, one UPDATE per rule that parked, and one per rule, attempt and
+Work per batch: one query reading the new rows' ids, comebacks and poison (the
+matched values come from the rows capture passes in), one ``bulk_create`` of
+the decisions, one UPDATE per rule that parked, and one per rule, attempt and
 jitter slot that scheduled. Patterns on values a batch's letters share (DLQ,
 origin, reason, class) are matched once per batch, and each value is matched
 against every rule's patterns at once (RE2 sets, ``matching.PatternIndex``).
@@ -50,12 +51,9 @@ from dashboard.deadletters.policies.matching import (
 )
 from dashboard.models import DeadLetter, PolicyDecision, RetryPolicy
 
-_ROW_FIELDS = (
-    "id", "dlq", "origin_exchange", "origin_routing_key", "origin_queue", "origin_topic",
-    "reason", "exception_class", "exception_message", "came_back", "poison", "status",
-)  # fmt: skip
+_ROW_FIELDS = ("id", "capture_key", "came_back", "poison", "status")
 _rng = random.Random()  # noqa: S311 (spreading retries, not secrets)
-JITTER_SLOTS = 16
+JITTER_SLOTS = 8
 
 
 @dataclass(frozen=True)
@@ -216,20 +214,22 @@ def apply_at_capture(cluster_id: int, rows: Sequence[dict[str, Any]]) -> int:
     rules = enabled_rules()
     if not rules.rules:
         return 0
-    # By the whole unique key (cluster, vhost, DLQ, capture key): an index lookup per row.
-    by_queue: dict[tuple[str, str], list[str]] = defaultdict(list)
+    # Ids, comebacks and poison as the verdict and loop guard left them, found by the whole
+    # unique key (cluster, vhost, DLQ, capture key); the matched values come from ``rows``.
+    by_queue: dict[tuple[str, str], dict[str, dict[str, Any]]] = defaultdict(dict)
     for r in rows:
-        by_queue[(r.get("vhost", ""), r["dlq"])].append(r["capture_key"])
+        by_queue[(r.get("vhost", ""), r["dlq"])][r["capture_key"]] = r
     now = timezone.now()
     decisions: list[Decision] = []
     memo: dict[tuple[str, tuple[str, ...]], frozenset[int]] = {}
-    for (vhost, dlq), keys in by_queue.items():
+    for (vhost, dlq), by_key in by_queue.items():
         # No filter on status here: it would tempt the planner to the status index.
         stored = DeadLetter.objects.filter(
-            cluster_id=cluster_id, vhost=vhost, dlq=dlq, capture_key__in=keys
-        ).values(*_ROW_FIELDS)
-        for row in stored:
-            if row["status"] == DeadLetter.Status.PENDING:
+            cluster_id=cluster_id, vhost=vhost, dlq=dlq, capture_key__in=list(by_key)
+        ).values_list(*_ROW_FIELDS)
+        for pk, key, came_back, poison, status in stored:
+            if status == DeadLetter.Status.PENDING:
+                row = {**by_key[key], "id": pk, "came_back": came_back, "poison": poison}
                 decisions.extend(decide(rules, cluster_id, row, now, memo=memo))
     if not decisions:
         return 0
