@@ -398,10 +398,10 @@ def main() -> None:
     lost = sum(r[3] for rows in results.values() for r in rows)
     duplicated = sum(r[4] for rows in results.values() for r in rows)
     ratios = {kind: m[1] / m[0] for kind, m in medians.items()}
-    for kind, (ours, with_rules, raw) in medians.items():
+    for kind, (ours, ruled, raw) in medians.items():
         print(
             f"median {kind}: {ours:,.0f} rows/s captured vs {raw:,.0f}/s raw drain"
-            f" ({ours / raw:.2f}x); with 10 rules {with_rules:,.0f} rows/s"
+            f" ({ours / raw:.2f}x); with 10 rules {ruled:,.0f} rows/s"
             f" ({ratios[kind]:.2f} of the rate without)"
         )
     print(
