@@ -10,12 +10,19 @@ unique ``*-dlq`` topic with 6 partitions and Spring ``kafka_dlt-*`` headers),
 then times capture from start until every row is committed. Lost and
 duplicated are counted by message id (RabbitMQ ``message_id``, Kafka key).
 
+Rules, same run: each DLQ is filled twice and captured once with no retry
+policies and once with 10 active ones (realistic: nine match nothing, mixing
+globs and regular expressions on every field; the last, a regular expression on
+the reason or the exception message, matches one letter in ten and schedules
+its retry), alternating which goes first. ``rules_vs_none`` is the capture rate
+with the rules over the rate without (the lower of the two brokers' medians).
+
 Reference, same run: the minimum client loop that drains the same number of
 messages without a database: aio-pika consume with manual acks (multiple,
 per 500) on a second queue, and a confluent-kafka consumer reading the topic.
 
 Run: .venv/bin/python benchmarks/dlq_capture.py [--runs 7] [--messages 100000]
-(several minutes; the vhost, topics and temporary database are deleted).
+(many minutes: each run captures four DLQs; the vhost, topics and temporary database are deleted).
 """
 
 from __future__ import annotations
@@ -50,7 +57,6 @@ ENV = {
     "MQB_DEFAULT_CLUSTERS": "rabbitmq,kafka",
     "MQB_RABBITMQ_URL": f"amqp://guest:guest@127.0.0.1:5672/{quote(VHOST, safe='')}",
     "MQB_KAFKA_BOOTSTRAP_SERVERS": KAFKA,
-    "MQB_KAFKA_CAPTURE_GROUP": f"mqb-bench-capture-{RUN}-{{slug}}",
     "MQB_LOG_LEVEL": "WARNING",
 }
 os.environ.update(ENV)
@@ -75,8 +81,11 @@ async def fill_queue(queue: str, count: int) -> None:
     async with connection:
         channel = await connection.channel(publisher_confirms=True)
         await channel.declare_queue(queue, durable=True)
-        death: Any = [{"count": 1, "reason": "rejected", "queue": "orders", "exchange": "events",
-                  "routing-keys": ["order.created"], "time": datetime.now(UTC)}]  # fmt: skip
+        deaths: dict[str, Any] = {
+            reason: [{"count": 1, "reason": reason, "queue": "orders", "exchange": "events",
+                      "routing-keys": ["order.created"], "time": datetime.now(UTC)}]
+            for reason in ("rejected", "expired")
+        }  # fmt: skip
         for start in range(0, count, 1000):
             await asyncio.gather(
                 *(
@@ -85,7 +94,10 @@ async def fill_queue(queue: str, count: int) -> None:
                             BODY % i,
                             message_id=f"r-{i}",
                             content_type="application/json",
-                            headers={"x-death": death, "x-first-death-queue": "orders"},
+                            headers={
+                                "x-death": deaths["expired" if i % 10 == 0 else "rejected"],
+                                "x-first-death-queue": "orders",
+                            },
                         ),
                         queue,
                     )
@@ -106,12 +118,14 @@ def fill_topic(topic: str, count: int) -> None:
         ("kafka_dlt-original-partition", (3).to_bytes(4, "big")),
         ("kafka_dlt-original-offset", (1234).to_bytes(8, "big")),
         ("kafka_dlt-exception-fqcn", b"java.lang.IllegalStateException"),
-        ("kafka_dlt-exception-message", b"order 1234 has no customer"),
     ]
     for i in range(count):
+        # One letter in ten says "timed out": what the matching rule retries.
+        cause = b"timed out" if i % 10 == 0 else b"has no customer"
+        message = ("kafka_dlt-exception-message", b"order %d %s" % (i, cause))
         while True:
             try:
-                producer.produce(topic, BODY % i, key=b"k-%d" % i, headers=headers)
+                producer.produce(topic, BODY % i, key=b"k-%d" % i, headers=[*headers, message])
                 break
             except BufferError:
                 producer.poll(0.05)
@@ -132,6 +146,47 @@ def prepare_managed(slug: str, vhost: str, name: str):  # type: ignore[no-untype
     cluster = sync_cluster_rows()[slug]
     row = ManagedDeadLetterQueue.objects.create(cluster=cluster, vhost=vhost, name=name)
     return CaptureTarget(row.pk, cluster.pk, slug, cluster.kind, vhost, name)
+
+
+# Ten active rules, evaluated in this order: the first nine match none of the letters.
+RULES: list[dict[str, str]] = [
+    {"syntax": "glob", "match_dlq": "payments*.dlq"},
+    {"syntax": "glob", "match_origin": "exchange billing / *"},
+    {"syntax": "regex", "match_exception_class": r"^com\.acme\.(Fraud|Limit)Exception$"},
+    {"syntax": "glob", "match_reason": "maxlen", "match_dlq": "*"},
+    {"syntax": "regex", "match_exception_message": "(?i)connection (refused|reset) by peer"},
+    {"syntax": "glob", "match_origin": "topic invoices*"},
+    {"syntax": "regex", "match_dlq": "^audit[-.]", "match_reason": "rejected"},
+    {"syntax": "glob", "match_exception_class": "*TimeoutError", "match_origin": "queue mail*"},
+    {"syntax": "regex", "match_exception_message": "quota [0-9]+ exceeded"},
+]
+# The tenth matches one letter in ten: by reason on RabbitMQ, by message on Kafka.
+LAST = {
+    "rabbitmq": {"syntax": "regex", "match_reason": "^expired$"},
+    "kafka": {"syntax": "regex", "match_exception_message": "timed out"},
+}
+
+
+def set_rules(kind: str | None) -> int:
+    """Replace every retry policy by the ten rules for ``kind`` (None: no rules)."""
+    from dashboard.models import PolicyDecision, RetryPolicy
+
+    PolicyDecision.objects.all().delete()
+    RetryPolicy.objects.all().delete()
+    if kind is None:
+        return 0
+    for position, rule in enumerate([*RULES, LAST[kind]]):
+        RetryPolicy.objects.create(
+            name=f"bench rule {position}", position=position, enabled=True, dry_run=False,
+            delay_seconds=3600, cap_seconds=3600, **rule,
+        )  # fmt: skip
+    return RetryPolicy.objects.count()
+
+
+def acted() -> int:
+    from dashboard.models import DeadLetter
+
+    return DeadLetter.objects.filter(status=DeadLetter.Status.SCHEDULED).count()
 
 
 def row_ids(kind: str) -> list[str]:
@@ -218,30 +273,58 @@ def check(kind: str, count: int) -> tuple[int, int]:
     return len(expected - distinct), len(ids) - len(distinct)
 
 
-async def run_rabbitmq(count: int, run: int) -> tuple[float, float, int, int]:
-    from asgiref.sync import sync_to_async
+def capture_group(run: int, with_rules: bool, slug: str) -> str:
+    return f"mqb-bench-capture-{RUN}-{run}-{'rules' if with_rules else 'none'}-{slug}"
 
-    dlq, raw = f"bench-{run}.dlq", f"bench-{run}-raw"
-    await fill_queue(dlq, count)
-    await fill_queue(raw, count)
-    target = await sync_to_async(prepare_managed)("local-rabbitmq", VHOST, dlq)
-    seconds = await capture(target, count)
-    lost, duplicated = await sync_to_async(check)("rabbitmq", count)
+
+Result = tuple[float, float, float, int, int, int]  # none/s, rules/s, raw/s, lost, dup, acted
+
+
+async def capture_both(
+    slug: str, vhost: str, dlqs: tuple[str, str], kind: str, count: int, run: int
+) -> tuple[float, float, int, int, int]:
+    """Capture ``dlqs[0]`` without rules and ``dlqs[1]`` with ten (alternating which first)."""
+    from asgiref.sync import sync_to_async
+    from django.conf import settings
+
+    rates: dict[bool, float] = {}
+    lost = duplicated = scheduled = 0
+    for with_rules in (False, True) if run % 2 == 0 else (True, False):
+        # A group of its own per capture: the last one's static member may still hold the old.
+        settings.MQB_KAFKA_CAPTURE_GROUP = capture_group(run, with_rules, "{slug}")
+        await sync_to_async(set_rules)(kind if with_rules else None)
+        target = await sync_to_async(prepare_managed)(slug, vhost, dlqs[with_rules])
+        rates[with_rules] = count / await capture(target, count)
+        missing, extra = await sync_to_async(check)(kind, count)
+        lost, duplicated = lost + missing, duplicated + extra
+        if with_rules:
+            scheduled = await sync_to_async(acted)()
+    await sync_to_async(set_rules)(None)
+    return rates[False], rates[True], lost, duplicated, scheduled
+
+
+async def run_rabbitmq(count: int, run: int) -> Result:
+    dlqs = (f"bench-{run}.dlq", f"bench-{run}-rules.dlq")
+    raw = f"bench-{run}-raw"
+    for queue in (*dlqs, raw):
+        await fill_queue(queue, count)
+    none, rules, lost, duplicated, scheduled = await capture_both(
+        "local-rabbitmq", VHOST, dlqs, "rabbitmq", count, run
+    )
     raw_seconds = await raw_rabbitmq(raw, count)
-    return count / seconds, count / raw_seconds, lost, duplicated
+    return none, rules, count / raw_seconds, lost, duplicated, scheduled
 
 
-async def run_kafka(count: int, run: int, topics: list[str]) -> tuple[float, float, int, int]:
-    from asgiref.sync import sync_to_async
-
-    topic = f"mqb-bench-{RUN}-{run}-dlq"
-    topics.append(topic)
-    await asyncio.to_thread(fill_topic, topic, count)
-    target = await sync_to_async(prepare_managed)("local-kafka", "", topic)
-    seconds = await capture(target, count)
-    lost, duplicated = await sync_to_async(check)("kafka", count)
-    raw_seconds = await asyncio.to_thread(raw_kafka, topic, count)
-    return count / seconds, count / raw_seconds, lost, duplicated
+async def run_kafka(count: int, run: int, topics: list[str]) -> Result:
+    dlqs = (f"mqb-bench-{RUN}-{run}-dlq", f"mqb-bench-{RUN}-{run}-rules-dlq")
+    for topic in dlqs:
+        topics.append(topic)
+        await asyncio.to_thread(fill_topic, topic, count)
+    none, rules, lost, duplicated, scheduled = await capture_both(
+        "local-kafka", "", dlqs, "kafka", count, run
+    )
+    raw_seconds = await asyncio.to_thread(raw_kafka, dlqs[0], count)
+    return none, rules, count / raw_seconds, lost, duplicated, scheduled
 
 
 def delete_group(admin: AdminClient, group: str) -> None:
@@ -252,6 +335,8 @@ def delete_group(admin: AdminClient, group: str) -> None:
             admin.delete_consumer_groups([group], request_timeout=30)[group].result()
             return
         except Exception as exc:  # noqa: BLE001 - best effort clean-up
+            if "GROUP_ID_NOT_FOUND" in str(exc):
+                return  # never made (a run that did not get that far)
             if time.monotonic() > deadline:
                 print(f"could not delete group {group}: {exc}")
                 return
@@ -277,9 +362,12 @@ def main() -> None:
         json={"configure": ".*", "write": ".*", "read": ".*"},
     ).raise_for_status()
     topics: list[str] = []
-    results: dict[str, list[tuple[float, float, int, int]]] = {"rabbitmq": [], "kafka": []}
+    results: dict[str, list[Result]] = {"rabbitmq": [], "kafka": []}
     print(f"dashboard: capture engines + database sink into SQLite at {STATE} (migrated);")
     print(f"raw: a client draining the same messages without a database; {options.messages} x 1 KB")
+    print(
+        "each DLQ captured without retry policies and with 10 active rules (1 in 10 letters match)"
+    )
     try:
         for run in range(options.runs):
             rabbit = asyncio.run(run_rabbitmq(options.messages, run))
@@ -287,9 +375,10 @@ def main() -> None:
             results["rabbitmq"].append(rabbit)
             results["kafka"].append(kafka)
             print(
-                f"run {run + 1}: rabbitmq {rabbit[0]:,.0f} rows/s (raw {rabbit[1]:,.0f}/s),"
-                f" kafka {kafka[0]:,.0f} rows/s (raw {kafka[1]:,.0f}/s),"
-                f" lost {rabbit[2] + kafka[2]}, duplicated {rabbit[3] + kafka[3]}",
+                f"run {run + 1}: rabbitmq {rabbit[0]:,.0f} rows/s, {rabbit[1]:,.0f} with rules"
+                f" (raw {rabbit[2]:,.0f}/s); kafka {kafka[0]:,.0f} rows/s, {kafka[1]:,.0f} with"
+                f" rules (raw {kafka[2]:,.0f}/s); lost {rabbit[3] + kafka[3]}, duplicated"
+                f" {rabbit[4] + kafka[4]}, retries scheduled {rabbit[5]} + {kafka[5]}",
                 flush=True,
             )
     finally:
@@ -298,22 +387,28 @@ def main() -> None:
             admin = AdminClient({"bootstrap.servers": KAFKA})
             for future in admin.delete_topics(topics, request_timeout=30).values():
                 future.result()
-            delete_group(admin, f"mqb-bench-capture-{RUN}-local-kafka")
+            for run in range(options.runs):
+                for with_rules in (False, True):
+                    delete_group(admin, capture_group(run, with_rules, "local-kafka"))
         shutil.rmtree(STATE, ignore_errors=True)
     medians = {
-        kind: (statistics.median(r[0] for r in rows), statistics.median(r[1] for r in rows))
+        kind: tuple(statistics.median(r[i] for r in rows) for i in range(3))
         for kind, rows in results.items()
     }
-    lost = sum(r[2] for rows in results.values() for r in rows)
-    duplicated = sum(r[3] for rows in results.values() for r in rows)
-    for kind, (ours, raw) in medians.items():
+    lost = sum(r[3] for rows in results.values() for r in rows)
+    duplicated = sum(r[4] for rows in results.values() for r in rows)
+    ratios = {kind: m[1] / m[0] for kind, m in medians.items()}
+    for kind, (ours, ruled, raw) in medians.items():
         print(
             f"median {kind}: {ours:,.0f} rows/s captured vs {raw:,.0f}/s raw drain"
-            f" ({ours / raw:.2f}x)"
+            f" ({ours / raw:.2f}x); with 10 rules {ruled:,.0f} rows/s"
+            f" ({ratios[kind]:.2f} of the rate without)"
         )
     print(
         f"RESULT rabbitmq_per_s={medians['rabbitmq'][0]:.0f} kafka_per_s={medians['kafka'][0]:.0f}"
-        f" lost={lost} duplicated={duplicated}"
+        f" rabbitmq_rules_per_s={medians['rabbitmq'][1]:.0f}"
+        f" kafka_rules_per_s={medians['kafka'][1]:.0f}"
+        f" rules_vs_none={min(ratios.values()):.2f} lost={lost} duplicated={duplicated}"
     )
 
 

@@ -34,6 +34,7 @@ from dashboard.browse.kafka import api as kafka_api
 from dashboard.browse.rabbitmq import api as rabbitmq_api
 from dashboard.core.api import document_errors, new_api
 from dashboard.deadletters import api as deadletters_api
+from dashboard.deadletters import api_policies as deadletters_policies_api
 from dashboard.deadletters import api_preview as preview_api
 from dashboard.deadletters import api_redirects as deadletters_redirects_api
 from dashboard.deadletters import api_schedules
@@ -81,6 +82,7 @@ for router in (
     preview_api.router,
     deadletters_redirects_api.router,
     api_schedules.router,
+    deadletters_policies_api.router,
     jobs_api.router,
     metrics_api.router,
     auditlog_api.router,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver, path
 
-from dashboard.deadletters.views import inbox, queues, schedules
+from dashboard.deadletters.views import inbox, policies, queues, schedules
 from dashboard.deadletters.views import preview as dry_run
 from dashboard.deadletters.views import redirects as redirect_views
 
@@ -85,5 +85,24 @@ urlpatterns: list[URLPattern | URLResolver] = [
         "deadletters/preview/<str:token>/schedule",
         dry_run.confirm_schedule,
         name="deadletters-preview-schedule",
+    ),
+    # Retry policies.
+    path("deadletters/policies/", policies.policies, name="deadletters-policies"),
+    path("deadletters/policies/new", policies.edit, name="deadletters-policy-new"),
+    path("deadletters/policies/<int:policy_id>/", policies.edit, name="deadletters-policy-edit"),
+    path(
+        "deadletters/policies/<int:policy_id>/mode",
+        policies.mode,
+        name="deadletters-policy-mode",
+    ),
+    path(
+        "deadletters/policies/<int:policy_id>/move",
+        policies.move,
+        name="deadletters-policy-move",
+    ),
+    path(
+        "deadletters/policies/<int:policy_id>/delete",
+        policies.delete,
+        name="deadletters-policy-delete",
     ),
 ]

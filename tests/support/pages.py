@@ -127,6 +127,8 @@ def every_page(t: Targets) -> list[Page]:
         ("deadletters-schedules", _reverse("deadletters-schedules"), OPERATOR),
         ("deadletters-schedule", _reverse("deadletters-schedule", t.schedule), OPERATOR),
         ("deadletters-preview", _reverse("deadletters-inbox") if preview else None, OPERATOR),
+        ("deadletters-policies", _reverse("deadletters-policies"), ADMIN),
+        ("deadletters-policy-new", _reverse("deadletters-policy-new"), ADMIN),
         ("live", _reverse("metrics"), OPERATOR),
         ("live-cluster", _reverse("metrics-cluster", t.rabbitmq), OPERATOR),
         (
@@ -390,6 +392,15 @@ def seed_here(vhost: str, password: str) -> Targets:
         target={"exchange": f"{events}.v2", "routing_key": ""},
         note=LONG_EXCEPTION[:200],
     )
+
+    # A dry-run retry policy that recorded a decision on the letter (policies and letter pages).
+    from dashboard.models import PolicyDecision, RetryPolicy
+
+    policy = RetryPolicy.objects.create(name="Retry orders later", match_dlq="*", dry_run=True)
+    PolicyDecision.objects.create(
+        policy=policy, policy_name=policy.name, dead_letter=letter, at=now, action="retry",
+        due_at=now + timedelta(minutes=1), dry_run=True,
+    )  # fmt: skip
 
     return Targets(
         rabbitmq="test-rabbitmq",
