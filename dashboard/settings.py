@@ -377,12 +377,6 @@ CELERY_BEAT_SCHEDULE = {
     "mqboard-metrics-downsample": {"task": "dashboard.metrics.downsample", "schedule": 60.0},
     "mqboard-metrics-retention": {"task": "dashboard.metrics.retention", "schedule": 600.0},
     "mqboard-jobs-revive": {"task": "dashboard.jobs.revive", "schedule": 60.0},
-    # Keeps the scheduled-requeue dispatcher running (a no-op while it holds its lease).
-    "mqboard-deadletters-dispatch": {
-        "task": "dashboard.deadletters.dispatch",
-        "schedule": 2.0,
-        "options": {"expires": 4.0},
-    },
 }
 
 LOGGING = {

@@ -1,9 +1,9 @@
 """Scheduled requeues carried out by a real worker: on time, in order, once, through restarts,
-a ``kill -9``, a second worker and a broker that is down.
+a ``kill -9``, a second worker, a pool full of paused bulk jobs and a broker that is down.
 
-Real parts: Celery workers with beat (the dispatcher is started by beat's
-``dashboard.deadletters.dispatch`` entry, as in production) on their own
-SQLite file, Redis (the queue and the dispatcher's lease), RabbitMQ in the
+Real parts: Celery workers serving the jobs queue (each runs the dispatcher's
+thread, as in production; one at a time holds the lease) on their own SQLite
+file, Redis (the queue and the dispatcher's lease), RabbitMQ in the
 test run's vhost and Kafka. Letters are seeded as captured rows and scheduled
 with ``schedule.do_schedule_requeue`` (``tests.support.schedule_seed``); what
 reaches the origin is read there: message ids at the RabbitMQ queue (with
@@ -24,15 +24,17 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.conftest import ROOT, celery_worker_command, stop_process
+from tests.conftest import ROOT, stop_process
 from tests.settings import RUN_ID
 from tests.support.deadletters import create_topic, delete_topics
 from tests.support.dispatch import (
     Arrivals,
+    jobs_started,
     kafka_arrivals,
     query,
     schedule_state,
     seed,
+    start_paused_jobs,
     start_worker,
     statuses,
     wait_until,
@@ -85,7 +87,7 @@ def test_letters_reach_their_origin_when_due_and_a_backoff_schedule_goes_in_orde
     env = worker_env(db, MQB_DLQ_SCHEDULE_LEASE=str(LEASE))
     queue = f"dispatch-due-{uuid.uuid4().hex[:8]}"
     topic = create_topic(f"mqb-test-{RUN_ID}-dispatch-{uuid.uuid4().hex[:8]}")
-    worker = start_worker(env, f"mqb-due-{uuid.uuid4().hex[:6]}@%h", logs("due"), tmp_path / "b")
+    worker = start_worker(env, f"mqb-due-{uuid.uuid4().hex[:6]}@%h", logs("due"))
     try:
         with Arrivals(rabbitmq_vhost, queue) as arrivals:
             rabbit_args = ["--vhost", rabbitmq_vhost, "--queue", queue, "--delay", "5"]
@@ -147,7 +149,7 @@ def test_a_schedule_survives_a_worker_stopped_before_it_was_due(
     name = f"mqb-restart-{uuid.uuid4().hex[:6]}@%h"
     log = logs("restart")
     with Arrivals(rabbitmq_vhost, queue) as arrivals:
-        worker = start_worker(env, name, log, tmp_path / "b")
+        worker = start_worker(env, name, log)
         try:
             wait_until(lambda: started(log) == 1, 30, "the dispatcher to start")
             made = seed(
@@ -163,7 +165,7 @@ def test_a_schedule_survives_a_worker_stopped_before_it_was_due(
         assert statuses(db, made.schedule) == {"scheduled": 20}
         assert arrivals.seen == []
 
-        worker = start_worker(env, name, log, tmp_path / "b")
+        worker = start_worker(env, name, log)
         try:
             wait_until(lambda: finished(db, made.schedule), 40, "the schedule to finish")
             wait_until(lambda: len(arrivals.seen) >= 20, 15, "20 messages at the origin")
@@ -186,15 +188,8 @@ def test_two_workers_run_one_dispatcher_and_a_killed_one_loses_nothing(
     workers: dict[str, tuple[subprocess.Popen[bytes], Path]] = {}
     for name in ("a", "b"):
         log = logs(f"kill-{name}")
-        with log.open("ab") as out:
-            command = celery_worker_command(
-                "-n", f"mqb-kill-{name}-{uuid.uuid4().hex[:6]}@%h", "-B", "-s", str(tmp_path / name)
-            )
-            # A session of its own: kill -9 takes the worker and its beat together.
-            process = subprocess.Popen(
-                command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )  # fmt: skip
+        # A session of its own: kill -9 of its group takes the whole worker.
+        process = start_worker(env, f"mqb-kill-{name}-{uuid.uuid4().hex[:6]}@%h", log, True)
         workers[name] = (process, log)
     killed = ""
     try:
@@ -206,7 +201,7 @@ def test_two_workers_run_one_dispatcher_and_a_killed_one_loses_nothing(
             )
             holder = next(n for n, (_, log) in workers.items() if started(log) == 1)
             other = "b" if holder == "a" else "a"
-            # Both workers run beat and receive the dispatch task every 2 s.
+            # Both workers' dispatcher threads try for the lease every second.
             time.sleep(3)
             assert started(workers[other][1]) == 0, "a second dispatcher ran"
             made = seed(
@@ -259,7 +254,7 @@ def test_letters_due_while_the_broker_is_down_wait_and_go_when_it_is_back(
     )
     queue = f"dispatch-down-{uuid.uuid4().hex[:8]}"
     log = logs("down")
-    worker = start_worker(env, f"mqb-down-{uuid.uuid4().hex[:6]}@%h", log, tmp_path / "b")
+    worker = start_worker(env, f"mqb-down-{uuid.uuid4().hex[:6]}@%h", log)
     try:
         with Arrivals(rabbitmq_vhost, queue) as arrivals:
             made = seed(
@@ -299,3 +294,42 @@ def test_letters_due_while_the_broker_is_down_wait_and_go_when_it_is_back(
     )
     assert errors == [("",)] * 10
     assert started(log) == 1, "the dispatcher kept running through the broker's absence"
+
+
+def test_due_letters_go_out_on_time_while_paused_bulk_jobs_hold_every_pool_thread(
+    tmp_path, rabbitmq_vhost, redis_url
+):
+    db = tmp_path / "db.sqlite3"
+    env = worker_env(db, MQB_DLQ_SCHEDULE_LEASE=str(LEASE))
+    queue = f"dispatch-busy-{uuid.uuid4().hex[:8]}"
+    parked = f"dispatch-busy-jobs-{uuid.uuid4().hex[:8]}"
+    declare(rabbitmq_vhost, parked)
+    # As many paused jobs as the worker has pool threads (celery_worker_command: 4).
+    jobs = start_paused_jobs(env, db, rabbitmq_vhost, parked, 4)
+    log = logs("busy")
+    worker = start_worker(env, f"mqb-busy-{uuid.uuid4().hex[:6]}@%h", log)
+    try:
+        with Arrivals(rabbitmq_vhost, queue) as arrivals:
+            wait_until(lambda: len(jobs_started(db, jobs)) == 4, 30, "4 jobs in the pool")
+            assert set(jobs_started(db, jobs).values()) == {"paused"}
+            made = seed(
+                env, "rabbitmq", "--vhost", rabbitmq_vhost, "--queue", queue,
+                "--count", "10", "--delay", "2",
+            )  # fmt: skip
+            wait_until(lambda: len(arrivals.seen) >= 10, 30, "10 messages at the origin")
+            time.sleep(0.3)
+            seen = list(arrivals.seen)
+            # The pool is still full: the jobs waited paused the whole time.
+            assert jobs_started(db, jobs) == dict.fromkeys(jobs, "paused")
+            marks = ",".join("?" * len(jobs))
+            query(db, f"UPDATE dashboard_job SET state = 'cancelled' WHERE id IN ({marks})", *jobs)
+            wait_until(lambda: finished(db, made.schedule), 10, "the schedule to finish")
+    finally:
+        stop_process(worker)
+    due = made.keys()
+    assert sorted(mid for mid, _ in seen) == sorted(due), "each letter once at its origin"
+    for mid, at in seen:
+        assert due[mid] - 0.05 <= at <= due[mid] + SOON, (mid, at - due[mid])
+    assert statuses(db, made.schedule) == {"requeued": 10}
+    assert worker.returncode == 0, "a warm shutdown once the jobs were cancelled"
+    assert lease_holder(redis_url) is None, "the lease was given back"

@@ -3,8 +3,13 @@
 One dispatcher runs at a time across every worker process: it holds a Redis
 lease (:class:`Lease`, a redis-py ``Lock`` with its own token, expiring after
 ``MQB_DLQ_SCHEDULE_LEASE`` seconds and renewed while the dispatcher is alive).
-The Celery task ``dashboard.deadletters.dispatch`` (beat, every 2 s) runs the
-loop while it holds the lease and returns at once when another process holds it.
+Every worker that serves the jobs queue starts a thread of its own
+(:class:`DispatcherThread`, started and stopped by a worker bootstep in
+``dashboard.celery``), outside the worker's pool: bulk jobs filling every pool
+thread do not hold it up. The thread runs the loop while it holds the lease;
+while another process holds it, the thread tries to take it every
+:data:`STANDBY` seconds, so a worker killed with ``kill -9`` is replaced once
+its lease expires.
 
 The loop:
 
@@ -22,7 +27,8 @@ The loop:
    ``scheduled`` (not lost, not pending) with ``last_error``; their cluster is
    left alone for a growing pause (1 s doubling up to 60 s) and tried again.
    The loop never ends on an error; it ends when the lease is lost or the
-   worker shuts down (Celery's ``worker_shutting_down``: the lease is released).
+   worker shuts down (a warm shutdown stops the thread between batches and
+   releases the lease).
 4. ``schedule.finish_if_done`` for each schedule touched, then sleep until the
    next due time or ``MQB_DLQ_SCHEDULE_POLL``, whichever is sooner.
 
@@ -213,7 +219,8 @@ def _close(group: Group, user: User, error: str = "") -> None:
         "sent": sent,
         "failed": failed,
         "waiting_again": by_status.get(SCHEDULED, 0),
-        "ids": ids[:100],
+        # Every letter of the batch (at most MQB_DLQ_SCHEDULE_BATCH): letter pages read them.
+        "ids": ids,
     }
     if group.schedule_id is not None:
         parameters["schedule"] = group.schedule_id
@@ -367,12 +374,19 @@ class Dispatcher:
             self.paused[pk] = (time.monotonic() + pause, pause)
 
 
-STOP = threading.Event()  # set by the worker's warm shutdown
+def lease_held() -> bool | None:
+    """Whether a dispatcher holds the lease now (None: Redis could not be asked)."""
+    client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+    try:
+        return bool(client.exists(lease_key()))
+    except redis.RedisError:
+        return None
+    finally:
+        client.close()
 
 
-def run_dispatcher(stop: threading.Event | None = None) -> str:
+def run_dispatcher(stop: threading.Event) -> str:
     """Run the loop while this process holds the lease; "busy" when another holds it."""
-    stop = stop or STOP
     if stop.is_set():
         return "stopping"
     lease = Lease()
@@ -397,3 +411,40 @@ def run_dispatcher(stop: threading.Event | None = None) -> str:
         lease.release()
         _drop_stale_connections()
         log.info("dispatcher: %s in pid %d; lease released", outcome, os.getpid())
+
+
+STANDBY = 1.0  # seconds between two tries at the lease while another process holds it
+
+
+class DispatcherThread:
+    """The dispatcher of one worker process: a thread of its own, not a slot of the pool.
+
+    It competes for the lease (``run_dispatcher``) until ``stop``; a warm
+    shutdown sets the event, the loop ends after its current batch and gives the
+    lease back, and ``stop`` waits for that (at most ``MQB_DLQ_SCHEDULE_LEASE``
+    seconds: past that, the lease expires by itself).
+    """
+
+    def __init__(self) -> None:
+        self.stopping = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self.thread = threading.Thread(target=self._run, name="mqboard-dispatcher", daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        if self.thread is not None:
+            self.thread.join(max(1.0, settings.MQB_DLQ_SCHEDULE_LEASE))
+
+    def _run(self) -> None:
+        try:
+            while not self.stopping.is_set():
+                try:
+                    run_dispatcher(self.stopping)
+                except Exception:
+                    log.exception("dispatcher: failed; trying again")
+                self.stopping.wait(min(STANDBY, settings.MQB_DLQ_SCHEDULE_LEASE / 3))
+        finally:
+            connection.close()

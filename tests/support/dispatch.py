@@ -2,9 +2,9 @@
 
 Shared by the dispatcher's tests and ``benchmarks/dlq_schedule.py``: seeding
 scheduled letters (``tests.support.schedule_seed`` in a process on the
-worker's database), starting the worker with beat (so the dispatcher is
-started the real way), reading rows with ``sqlite3``, and a RabbitMQ consumer
-that notes when each message id arrives.
+worker's database), starting the worker (it serves the jobs queue, so it runs
+the dispatcher's thread as in production), reading rows with ``sqlite3``, and a
+RabbitMQ consumer that notes when each message id arrives.
 """
 
 from __future__ import annotations
@@ -38,17 +38,57 @@ def worker_env(db: Path, **extra: str) -> dict[str, str]:
 
 
 def start_worker(
-    env: dict[str, str], name: str, log: Path, beat: Path | None = None
+    env: dict[str, str], name: str, log: Path, new_session: bool = False
 ) -> subprocess.Popen[bytes]:
-    """The dashboard's worker (short tasks and jobs), with beat when ``beat`` names its file."""
-    extra = ["-n", name]
-    if beat is not None:
-        extra += ["-B", "-s", str(beat)]
+    """The dashboard's worker (short tasks and jobs: 4 pool threads, and the dispatcher's).
+
+    ``new_session``: a process group of its own, so that ``kill -9`` of the
+    group leaves nothing of it behind.
+    """
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
         return subprocess.Popen(
-            celery_worker_command(*extra), cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
+            celery_worker_command("-n", name),
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=new_session,
         )
+
+
+def start_paused_jobs(
+    env: dict[str, str], db: Path, vhost: str, queue: str, count: int
+) -> list[int]:
+    """``count`` bulk requeue jobs queued for the worker and paused before it starts them.
+
+    A worker then takes each into a pool thread, where it waits paused (holding
+    the thread) until it is resumed or cancelled.
+    """
+    jobs: list[int] = []
+    for _ in range(count):
+        done = subprocess.run(
+            [
+                PYTHON, "-m", "tests.support.requeue_seed", "rabbitmq", "--vhost", vhost,
+                "--queue", queue, "--count", "5", "--start-job",
+            ],
+            cwd=ROOT, env=env, check=True, capture_output=True, text=True,
+        )  # fmt: skip
+        jobs.append(int(done.stdout.strip().splitlines()[-1]))
+    marks = ",".join("?" * len(jobs))
+    query(db, f"UPDATE dashboard_job SET state = 'paused' WHERE id IN ({marks})", *jobs)
+    return jobs
+
+
+def jobs_started(db: Path, jobs: list[int]) -> dict[int, str]:
+    """State by job id of those of ``jobs`` a worker has started."""
+    marks = ",".join("?" * len(jobs))
+    rows = query(
+        db,
+        f"SELECT id, state FROM dashboard_job WHERE started_at IS NOT NULL AND id IN ({marks})",
+        *jobs,
+    )
+    return {int(pk): str(state) for pk, state in rows}
 
 
 @dataclass(frozen=True)
