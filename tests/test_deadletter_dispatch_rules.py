@@ -1,20 +1,26 @@
 """The dispatcher's rules, run in this process on real captured RabbitMQ letters: who acts,
-what is audited, unroutable and cancelled letters, and the lease that keeps it single."""
+what is audited (and shown on each letter's page), unroutable and cancelled letters, the
+lease that keeps it single, and letters it left in flight (not stuck while it runs)."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 import uuid
+from datetime import timedelta
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.test import AsyncClient
+from django.urls import reverse
 from django.utils import timezone
 
 from dashboard.core.connections import close_all
-from dashboard.deadletters import dispatch, schedule
+from dashboard.deadletters import dispatch, schedule, stuck
 from dashboard.models import AuditEntry, DeadLetter, RequeueSchedule, RetryPolicy
 from tests.support import deadletter_flow as flow
+from tests.support import schedules as seeds
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
@@ -46,6 +52,14 @@ async def run_until_settled(*pks: int) -> str:
     finally:
         stop.set()
     return await running
+
+
+async def actions_taken(client: AsyncClient, pk: int) -> str:
+    """The text of the "Actions taken" table of a letter's page."""
+    page = (await client.get(reverse("deadletters-detail", args=[pk]))).content.decode()
+    assert page.count("<h2>Actions taken</h2>") == 1
+    table = page.split("<h2>Actions taken</h2>", 1)[1].split("</table>", 1)[0]
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", table))
 
 
 def audits(target: str) -> list[AuditEntry]:
@@ -96,6 +110,18 @@ async def test_schedules_act_as_their_creator_policies_as_the_system_and_unrouta
     counts = await sync_to_async(schedule.counts)(finished)
     assert (counts.sent, counts.failed, counts.cancelled, counts.waiting) == (2, 1, 1, 0)
 
+    # Each letter's page shows the batch entry that sent it (or failed it), and no other.
+    client = AsyncClient()
+    await client.aforce_login(operator)
+    for pk in (pks[2], pks[3], pks[4]):
+        shown = await actions_taken(client, pk)
+        assert f"schedule #{plan.pk}: 2 of 3 sent" in shown, shown
+        assert "Schedule send" in shown and "otto" in shown
+    for pk in (pks[0], pks[1]):
+        shown = await actions_taken(client, pk)
+        assert f"policy #{policy.pk}: 2 of 2 sent" in shown and "system" in shown, shown
+    assert f"schedule #{plan.pk}:" not in await actions_taken(client, pks[5])
+
 
 async def test_a_held_lease_keeps_a_second_dispatcher_out_and_is_given_back():
     holder = dispatch.Lease()
@@ -111,3 +137,37 @@ async def test_a_held_lease_keeps_a_second_dispatcher_out_and_is_given_back():
     again = dispatch.Lease()
     assert await asyncio.to_thread(again.take)
     await asyncio.to_thread(again.release)
+
+
+async def test_letters_the_dispatcher_left_in_flight_are_not_stuck_while_a_dispatcher_runs(
+    operator, settings
+):
+    settings.MQB_DLQ_STUCK_AFTER = 1.0
+    [letter] = await sync_to_async(seeds.letters)(1)
+    long_ago = timezone.now() - timedelta(minutes=5)
+    await sync_to_async(DeadLetter.objects.filter(pk=letter.pk).update)(
+        status=DeadLetter.Status.REQUEUING, claim_job=dispatch.CLAIM, claimed_at=long_ago
+    )
+    letter = await sync_to_async(DeadLetter.objects.get)(pk=letter.pk)
+    client = AsyncClient()
+    await client.aforce_login(operator)
+    url = reverse("deadletters-detail", args=[letter.pk])
+
+    holder = dispatch.Lease()
+    assert await asyncio.to_thread(holder.take)
+    try:
+        assert not await sync_to_async(stuck.is_stuck)(letter)
+        page = (await client.get(url)).content.decode()
+        assert 'id="dispatcher-resend"' in page and "sends it again first" in page
+        assert 'id="release-button"' not in page and "No dispatcher is running" not in page
+    finally:
+        await asyncio.to_thread(holder.release)
+
+    # No dispatcher: the operator may put it back to pending (the next one would resend it).
+    assert await sync_to_async(stuck.is_stuck)(letter)
+    page = (await client.get(url)).content.decode()
+    assert 'id="release-button"' in page and "No dispatcher is running" in page
+    await stuck.do_release_stuck_requeue(letter.pk, user=operator)
+    after = await sync_to_async(DeadLetter.objects.get)(pk=letter.pk)
+    assert after.status == DeadLetter.Status.PENDING
+    assert 'id="dispatcher-resend"' not in (await client.get(url)).content.decode()

@@ -314,7 +314,8 @@ def get_dead_letter_detail(letter_id: int) -> dict[str, Any]:
         # A bulk job writes its start and end (and revivals), not one entry per letter.
         job = letter.claim_job
         mine |= Q(target=f"job #{job}") | Q(target="deadletters", parameters__job=job)
-    entries = list(AuditEntry.objects.filter(mine).order_by("time"))
+    entries = list(AuditEntry.objects.filter(mine)) + _dispatcher_entries(letter)
+    entries.sort(key=lambda entry: (entry.time, entry.pk))
     for entry in entries:
         entry.where = requeue_where(entry.parameters)  # type: ignore[attr-defined]
     deadletters = kind_named(letter.cluster.kind).deadletters
@@ -345,6 +346,41 @@ def get_dead_letter_detail(letter_id: int) -> dict[str, Any]:
         "timeline": _timeline(letter, entries),
         "audit": entries,
     }
+
+
+DISPATCHER_SEND = "deadletters.schedule_send"  # the dispatcher's audit action (``dispatch``)
+DISPATCHER_SCAN = 50  # the dispatcher's entries read after a letter's due time
+
+
+def _dispatcher_entries(letter: DeadLetter) -> list[AuditEntry]:
+    """The dispatcher's sends (and failed tries) that included this letter.
+
+    The dispatcher writes one entry per batch per schedule or policy, targeting
+    ``schedule #N`` / ``policy #N``, with every letter id of the batch in
+    ``parameters["ids"]``; it sends a letter only once it is due, so its entries
+    come after the letter's due time. The entry's detail is shown with the
+    batch's counts (not saved).
+    """
+    targets = []
+    if letter.schedule_id is not None:
+        targets.append(f"schedule #{letter.schedule_id}")
+    if letter.policy_id is not None:
+        targets.append(f"policy #{letter.policy_id}")
+    if not targets:
+        return []
+    since = letter.due_at or letter.captured_at
+    found = []
+    candidates = AuditEntry.objects.filter(
+        action=DISPATCHER_SEND, target__in=targets, time__gte=since
+    ).order_by("time", "pk")[:DISPATCHER_SCAN]
+    for entry in candidates:
+        params = entry.parameters if isinstance(entry.parameters, dict) else {}
+        if letter.pk not in (params.get("ids") or ()):
+            continue
+        counts = f"{entry.target}: {params.get('sent', 0)} of {params.get('letters', 0)} sent"
+        entry.detail = f"{counts} · {entry.detail}" if entry.detail else counts
+        found.append(entry)
+    return found
 
 
 @dataclass(frozen=True)
@@ -432,10 +468,15 @@ def _timeline(letter: DeadLetter, entries: list[AuditEntry]) -> list[tuple[datet
         came_back = letter.status == DeadLetter.Status.FAILED_AGAIN
         if letter.status == DeadLetter.Status.REQUEUED or came_back:
             if not requeued_seen:
-                job = f" in job #{letter.claim_job}" if letter.claim_job is not None else ""
-                events.append(
-                    (letter.acted_at, f"requeued by {who}{job} to {origin_label(letter)}")
-                )
+                if letter.claim_job is not None:
+                    by = f" in job #{letter.claim_job}"
+                elif letter.schedule_id is not None:
+                    by = f" by schedule #{letter.schedule_id}"
+                elif letter.policy_id is not None:
+                    by = f" by policy #{letter.policy_id}"
+                else:
+                    by = ""
+                events.append((letter.acted_at, f"requeued by {who}{by} to {origin_label(letter)}"))
         else:
             events.append((letter.acted_at, f"{letter.get_status_display()} by {who}"))
     if letter.failed_again_as_id is not None:

@@ -8,6 +8,13 @@ operator can put such a row back to pending (``do_release_stuck_requeue``),
 once the claim is older than ``MQB_DLQ_STUCK_AFTER`` seconds and no running
 job holds it; the audit entry and the row's last error say that the message
 may already have arrived (check the origin by message id before requeueing).
+
+Letters the scheduled-requeue dispatcher claimed (``claim_job`` =
+``dispatch.CLAIM``) are the dispatcher's to finish: a dispatcher taking the
+lease sends them again first. While a dispatcher holds the lease they are not
+stuck (it is sending them, or will); only when none runs (no lease in Redis)
+may an operator put them back to pending instead. ``resent_by_dispatcher``
+tells the letter page to say so.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from django.utils import timezone
 from dashboard.core.audit import record
 from dashboard.core.params import InvalidInput
 from dashboard.core.roles import OPERATOR
+from dashboard.deadletters import dispatch
 from dashboard.deadletters.common import User, require_role
 from dashboard.deadletters.inbox import audit_target
 from dashboard.jobs.control import LIVE
@@ -43,7 +51,15 @@ def is_stuck(letter: DeadLetter) -> bool:
         return False
     if letter.claim_job is None:
         return True
+    if letter.claim_job == dispatch.CLAIM:
+        # Unknown (Redis unreachable) counts as held: a second send is worse than a wait.
+        return dispatch.lease_held() is False
     return not Job.objects.filter(pk=letter.claim_job, state__in=LIVE).exists()
+
+
+def resent_by_dispatcher(letter: DeadLetter) -> bool:
+    """A letter the dispatcher claimed and has not settled: it sends it (again) itself."""
+    return letter.status == DeadLetter.Status.REQUEUING and letter.claim_job == dispatch.CLAIM
 
 
 def _release(letter_id: int, user: User, request: HttpRequest | None) -> None:

@@ -96,6 +96,7 @@ async def _detail_context(request: HttpRequest, letter_id: int) -> dict[str, Any
     context["pending"] = letter.status in actions.CLAIMABLE
     context["poison_warning"] = loop_guard.warning(letter)
     context["stuck"] = await sync_to_async(stuck.is_stuck)(letter)
+    context["dispatcher_resends"] = stuck.resent_by_dispatcher(letter)
     context["edit_headers"] = json.dumps(letter.headers, indent=2, ensure_ascii=False)
     form = edit_body.body_form(
         bytes(letter.body),
