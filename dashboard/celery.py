@@ -8,8 +8,9 @@ and revival, pings) goes to ``<MQB_CELERY_QUEUE>``, served by a worker of its
 own (the ``Procfile`` starts both).
 
 Every worker that serves the jobs queue also runs the scheduled-requeue
-dispatcher in a thread of its own (:class:`DispatcherStep`, a worker
-bootstep), not in a slot of its pool: one of them at a time holds the
+dispatcher in a thread of its own (``dashboard.deadletters.tasks.DispatcherStep``,
+a worker bootstep added when the worker imports its task modules), not in a
+slot of its pool: one of them at a time holds the
 dispatch lease and sends due letters, the others stand by to take over.
 """
 
@@ -18,7 +19,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from celery import Celery, bootsteps
+from celery import Celery
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
 
@@ -42,26 +43,4 @@ def route_task(name: str, args: Any, kwargs: Any, options: Any, **_: Any) -> dic
 
 app.conf.task_routes = (route_task,)
 
-
-class DispatcherStep(bootsteps.StartStopStep):
-    """The scheduled-requeue dispatcher's thread in a worker serving the jobs queue.
-
-    Started with the worker (after its pool), stopped by a warm shutdown (the
-    lease is given back) and by a cold one (the thread is a daemon; the lease
-    expires).
-    """
-
-    requires = {"celery.worker.components:Pool"}
-
-    def include_if(self, worker: Any) -> bool:
-        return jobs_queue() in (worker.app.amqp.queues.consume_from or {})
-
-    def create(self, worker: Any) -> Any:
-        # Imported here: the dispatcher reads models, ready once the worker has set Django up.
-        from dashboard.deadletters.dispatch import DispatcherThread
-
-        return DispatcherThread()
-
-
-app.steps["worker"].add(DispatcherStep)
 app.autodiscover_tasks(["dashboard.deadletters", "dashboard.jobs", "dashboard.metrics"])
