@@ -116,7 +116,7 @@ async def test_schedules_act_as_their_creator_policies_as_the_system_and_unrouta
     for pk in (pks[2], pks[3], pks[4]):
         shown = await actions_taken(client, pk)
         assert f"schedule #{plan.pk}: 2 of 3 sent" in shown, shown
-        assert "Schedule send" in shown and "otto" in shown
+        assert "Sent when due" in shown and "otto" in shown
     for pk in (pks[0], pks[1]):
         shown = await actions_taken(client, pk)
         assert f"policy #{policy.pk}: 2 of 2 sent" in shown and "system" in shown, shown

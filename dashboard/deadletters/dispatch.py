@@ -67,6 +67,7 @@ from django.utils import timezone
 from redis.exceptions import LockError
 
 from brokers.base import BrokerError
+from dashboard.core import display
 from dashboard.core.audit import record
 from dashboard.deadletters import requeue_batch, schedule
 from dashboard.deadletters.common import User
@@ -76,6 +77,7 @@ CLAIM = 0  # claim_job of the letters the dispatcher holds (no job has pk 0)
 SCHEDULED = DeadLetter.Status.SCHEDULED
 REQUEUING = DeadLetter.Status.REQUEUING
 ACTION = "deadletters.schedule_send"
+display.register(ACTION, "Sent when due")
 SEND_RETRIES = 2  # unconfirmed sends retried in place before the letters wait again
 MAX_PAUSE = 60.0  # longest wait before a cluster that failed is tried again
 log = logging.getLogger(__name__)
