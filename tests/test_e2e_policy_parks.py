@@ -153,3 +153,35 @@ def test_a_rule_retries_a_failing_rabbitmq_message_twice_and_then_parks_it(
             stop_process(process)
     assert_retried_twice_then_parked(env, db, dlq, policy, seen, message_id)
     assert async_to_sync(h.depth)(rabbitmq_vhost, dlq) == 0, "the collector took every letter"
+
+
+@pytest.mark.kafka
+def test_a_rule_retries_a_failing_kafka_record_twice_and_then_parks_it(tmp_path, redis_url):
+    origin = h.create_topic(h.kafka_name("-orders"))
+    dlt = h.create_topic(h.kafka_name("-orders-dlt"))
+    capture_group, listener_group = f"{dlt}-capture", f"{origin}-listener"
+    db = tmp_path / "db.sqlite3"
+    env = worker_env(
+        db,
+        MQB_STATE_DIR=str(tmp_path),
+        MQB_DEFAULT_CLUSTERS="kafka",
+        MQB_KAFKA_BOOTSTRAP_SERVERS=KAFKA,
+        MQB_KAFKA_DLQ_TOPICS=dlt,
+        MQB_KAFKA_CAPTURE_GROUP=capture_group,
+    )
+    policy = setup_db(env, "local-kafka", "", dlt)
+    key = f"order-{uuid.uuid4().hex[:8]}"
+    processes = run_processes(env, tmp_path, "kafka")
+    try:
+        with FailingKafka(origin, dlt, listener_group) as listener:
+            h.produce(origin, [(key.encode(), b'{"order": 1}', [("x-tenant", b"acme")])])
+            wait_until(lambda: parked(db, dlt), 90, "the letter to be parked")
+            time.sleep(QUIET)  # anything sent after parking would be back by now
+            seen = list(listener.seen)
+    finally:
+        for process in processes:
+            stop_process(process)
+        h.delete_group(capture_group)
+        h.delete_group(listener_group)
+        h.delete_topics(origin, dlt)
+    assert_retried_twice_then_parked(env, db, dlt, policy, seen, key)
