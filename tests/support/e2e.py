@@ -16,6 +16,7 @@ import asyncio
 import struct
 import subprocess
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ import aio_pika
 from confluent_kafka import Consumer, Producer
 
 from tests.conftest import KAFKA, PYTHON, ROOT
+from tests.support import deadletters as h
 
 REQUEUE_COUNT = "x-mqboard-requeue-count"
 
@@ -59,6 +61,12 @@ def publish(vhost: str, exchange: str, routing_key: str, message_id: str) -> Non
             await connection.close()
 
     asyncio.run(go())
+
+
+def depth(vhost: str, queue: str) -> int:
+    """Ready messages in ``queue``, read in a thread of its own (callable beside Playwright)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, h.depth(vhost, queue)).result()
 
 
 def _count(value: Any) -> int | None:
