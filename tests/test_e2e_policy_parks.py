@@ -7,8 +7,9 @@ every message of the work queue (``requeue=False``), the collector
 the dispatcher, Redis (the worker's queue and the dispatcher's lease) and an
 active rule: retry after 1 s (factor 1), at most 2 attempts. One message goes
 in; it must come back twice and then stay parked, and nothing more is sent.
-The loop guard (``MQB_DEADLETTER_POISON_AFTER``, 3 by default) is above the
-rule's 2 attempts, so the rule parks the letter before the guard would flag it.
+The loop guard (``MQB_DEADLETTER_POISON_AFTER``) is pinned at 3 in the processes'
+environment, above the rule's 2 attempts, so the rule parks the letter before
+the guard would flag it.
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ DECISIONS = (
     " FROM dashboard_policydecision d JOIN dashboard_deadletter l ON l.id = d.dead_letter_id"
     " WHERE l.dlq = ? ORDER BY d.id"
 )
+GUARD = {"MQB_DEADLETTER_POISON_AFTER": "3"}  # comebacks that make a letter poison
 QUIET = 4.0  # seconds after parking with nothing sent: four times the rule's delay
 
 
@@ -135,6 +137,7 @@ def test_a_rule_retries_a_failing_rabbitmq_message_twice_and_then_parks_it(
     db = tmp_path / "db.sqlite3"
     env = worker_env(
         db,
+        **GUARD,
         MQB_STATE_DIR=str(tmp_path),
         MQB_DEFAULT_CLUSTERS="rabbitmq",
         MQB_RABBITMQ_URL=f"amqp://guest:guest@127.0.0.1:5672/{quote(rabbitmq_vhost, safe='')}",
@@ -163,6 +166,7 @@ def test_a_rule_retries_a_failing_kafka_record_twice_and_then_parks_it(tmp_path,
     db = tmp_path / "db.sqlite3"
     env = worker_env(
         db,
+        **GUARD,
         MQB_STATE_DIR=str(tmp_path),
         MQB_DEFAULT_CLUSTERS="kafka",
         MQB_KAFKA_BOOTSTRAP_SERVERS=KAFKA,

@@ -120,7 +120,7 @@ class Rejecting:
             await connection.close()
 
 
-def spring_headers(record: Any, error: str) -> list[tuple[str, bytes]]:
+def spring_headers(record: Any, error: str) -> list[tuple[str, str | bytes | None]]:
     """The original headers and Spring's dead-letter headers for a failed ``record``."""
     kept = [(k, bytes(v or b"")) for k, v in (record.headers() or [])]
     return [
