@@ -7,9 +7,9 @@ from typing import Any
 from django.http import Http404, HttpRequest
 from ninja import Router
 
+from dashboard.core import clusters
 from dashboard.core.api import errors
 from dashboard.core.audit import audit, require_role
-from dashboard.core.clusters import get_cluster_configs
 from dashboard.core.roles import OPERATOR
 from dashboard.overview.api import ClusterHealthOut
 from dashboard.overview.checks import check_now
@@ -28,7 +28,7 @@ router = Router(tags=["clusters"])
     operation_id="clusterCheckNow",
 )
 async def cluster_check(request: HttpRequest, slug: str) -> dict[str, Any]:
-    if slug not in {c.slug for c in get_cluster_configs()}:
+    if slug not in {c.slug for c in clusters.get_cluster_configs()}:
         raise Http404(f"no cluster named {slug!r}")
     user = await request.auser()
     await require_role(

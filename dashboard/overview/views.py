@@ -23,9 +23,9 @@ from django.views.decorators.http import require_POST
 
 from brokers.base.contract import BrokerKind
 from brokers.registry import kind_named
-from dashboard.core import display, once
+from dashboard.core import clusters, display, once
 from dashboard.core.audit import audit, require_role
-from dashboard.core.clusters import ClusterHealth, get_cluster_configs, stored_health
+from dashboard.core.clusters import ClusterHealth, stored_health
 from dashboard.core.roles import OPERATOR, has_role
 from dashboard.models import DeadLetter
 from dashboard.overview.checks import check_now
@@ -105,7 +105,7 @@ async def overview(request: HttpRequest) -> HttpResponse:
 @require_POST
 async def check(request: HttpRequest, slug: str) -> HttpResponse:
     """*Check now* from the page (operator): the shared live check, then back to the card."""
-    if slug not in {c.slug for c in get_cluster_configs()}:
+    if slug not in {c.slug for c in clusters.get_cluster_configs()}:
         raise Http404(f"no cluster named {slug!r}")
     user = await request.auser()
     await require_role(user, OPERATOR, action=CHECK, slug=slug, target=slug, request=request)
