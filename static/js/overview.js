@@ -31,8 +31,9 @@
       return s;
     }).join(", ");
   }
-  // A card whose last check is older than its data-stale-after seconds says "Stale";
-  // checked every second, so a collector that stopped is never shown as fresh.
+  // A card whose last check is older than its data-stale-after seconds says "Stale"
+  // (ui.js keeps the check's relative age current); looked at every second, so a
+  // collector that stopped is never shown as fresh.
   function markStale() {
     document.querySelectorAll("[data-cluster]").forEach(function (card) {
       const when = field(card, "checked_at").querySelector("time");
@@ -40,8 +41,6 @@
       if (!when || !badge) return;
       const age = Math.max(0, (Date.now() - Date.parse(when.getAttribute("datetime"))) / 1000);
       const stale = age > Number(card.dataset.staleAfter);
-      field(card, "age").textContent = age < 1 ? "checked just now"
-        : "checked " + window.MQB.fmt.duration(Math.round(age)) + " ago";
       card.dataset.stale = stale ? "true" : "false";
       badge.hidden = !stale;
     });
@@ -67,9 +66,11 @@
       reason.append(since);
     }
     const checked = field(card, "checked_at");
+    const never = field(card, "never");
+    if (never) never.remove();
     const when = checked.querySelector("time");
     if (when) window.MQB.renderTime(when, h.checked_at);
-    else checked.querySelector(".when").replaceWith(window.MQB.time(h.checked_at));
+    else checked.querySelector(".when").replaceWith(window.MQB.time(h.checked_at, true));
     markStale();
     const o = h.overview;
     if (!o) return;  // keep the last known numbers; the status says they are stale
