@@ -249,7 +249,11 @@ def main() -> None:
         finally:
             for process in (web, collector):
                 process.terminate()
-                process.wait(timeout=20)
+                try:
+                    process.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait(timeout=10)
     pages = [results[p] for p in PAGES]
     served = [results[p] for p in (*PAGES, "health")]
     print(
