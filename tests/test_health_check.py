@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -19,7 +20,7 @@ pytestmark = [
 ]
 
 
-def by_slug(client) -> dict[str, dict]:
+def by_slug(client) -> dict[str, dict[str, Any]]:
     return {c["slug"]: c for c in client.get("/api/clusters/health").json()["clusters"]}
 
 
