@@ -19,6 +19,7 @@ import pytest
 from tests.conftest import PYTHON, ROOT, free_port, stop_process, wait_for_port
 from tests.settings import RUN_ID
 from tests.support.health import CountingProxy, cluster_entry, logged_in, vhost_connections
+from tests.support.letter_page import login
 from tests.support.metrics import collector_process, log_tail, wait_for
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.kafka, pytest.mark.redis]
@@ -56,7 +57,7 @@ def served(served_db, redis_url, rabbitmq_vhost, tmp_path_factory) -> Iterator[d
         "MQB_CLUSTERS_FILE": str(clusters),
         "MQB_TEST_HEALTH_PASSWORD": "guest",
         "MQB_HEALTH_CHECK_GAP": "0.5",
-        "MQB_HEALTH_STALE_AFTER": "30",
+        "MQB_HEALTH_STALE_AFTER": "4",
     }
     port = free_port()
     log = open(ROOT / "var" / "log" / f"test-daphne-health-{RUN_ID}.log", "wb")  # noqa: SIM115
@@ -197,3 +198,26 @@ def test_a_stopped_broker_shows_down_after_the_collectors_next_check(served):
     assert 'data-status="down">Unavailable</span>' in card
     assert "<noscript> (checked " in card and " ago)</noscript>" in card
     http.close()
+
+
+@pytest.mark.browser
+def test_an_operator_checks_now_and_the_card_turns_stale_without_a_reload(served, browser):
+    page, native = login(browser, served["url"])
+    card = page.locator('.card[data-cluster="test-kafka"]')
+    with page.expect_navigation():
+        card.get_by_role("button", name="Check Test Kafka now").click()
+    assert page.url.endswith("/?checked=test-kafka#cluster-test-kafka")
+    assert page.get_by_role("status").filter(has_text="Checked Test Kafka just now.").count() == 1
+    assert card.locator('[data-field="status"] .badge').inner_text() == "Healthy"
+    assert card.locator('[data-field="stale"]').is_hidden()
+    assert "just now" in card.locator('[data-field="checked_at"] time').inner_text()
+    # No collector runs: past MQB_HEALTH_STALE_AFTER (4 s) the open page says so by itself.
+    page.wait_for_function(
+        "() => document.querySelector('.card[data-cluster=\"test-kafka\"]')"
+        ".dataset.stale === 'true'",
+        timeout=20_000,
+    )
+    assert card.locator('[data-field="stale"] .badge').inner_text() == "Stale"
+    assert card.locator('[data-field="stale"]').is_visible()
+    assert native == []
+    page.close()
