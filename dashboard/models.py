@@ -31,6 +31,8 @@ class Cluster(models.Model):
     last_checked_at = models.DateTimeField(null=True, blank=True)
     last_ok_at = models.DateTimeField(null=True, blank=True)
     down_since = models.DateTimeField(null=True, blank=True)
+    last_check_ms = models.PositiveIntegerField(default=0)
+    """how long the last check took, in milliseconds"""
 
     class Meta:
         ordering = ["kind", "slug"]

@@ -41,6 +41,7 @@ from dashboard.deadletters import api_schedules
 from dashboard.jobs import api as jobs_api
 from dashboard.metrics import api as metrics_api
 from dashboard.overview import api as overview_api
+from dashboard.overview import api_check as overview_check_api
 
 
 class DashboardAPI(NinjaAPI):
@@ -76,6 +77,7 @@ API = new_api(
 )
 for router in (
     overview_api.router,
+    overview_check_api.router,
     rabbitmq_api.router,
     kafka_api.router,
     deadletters_api.router,

@@ -408,3 +408,9 @@ MQB_TAIL_PREVIEW = envint("MQB_TAIL_PREVIEW", 1024)
 # once (a Kafka tail holds a consumer and its threads); more are refused.
 MQB_USER_MAX_TAILS = envint("MQB_USER_MAX_TAILS", 4)
 MQB_TAIL_MAX_RUNNING = envint("MQB_TAIL_MAX_RUNNING", 50)
+
+# -- Cluster health: pages read the collector's last check, never the brokers --
+# A stored check older than this many seconds is shown as stale (default: three intervals).
+MQB_HEALTH_STALE_AFTER = envfloat("MQB_HEALTH_STALE_AFTER", 3 * MQB_SAMPLE_INTERVAL)
+# "Check now" reuses any check (by the collector or anyone) younger than this many seconds.
+MQB_HEALTH_CHECK_GAP = envfloat("MQB_HEALTH_CHECK_GAP", 2.0)

@@ -16,6 +16,7 @@ handler500 = "dashboard.core.api.server_error"
 
 urlpatterns = [
     path("", overview.overview, name="overview"),
+    path("health/<slug:slug>/check/", overview.check, name="cluster-check"),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", site.LogoutView.as_view(), name="logout"),
     path("favicon.ico", site.favicon, name="favicon"),

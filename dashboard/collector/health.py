@@ -4,28 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 
-from channels.layers import get_channel_layer
-from redis.exceptions import RedisError
-
 from dashboard.core.clusters import get_all_cluster_health
-from dashboard.overview.events import ClusterHealthEvent
-from dashboard.overview.websockets import OVERVIEW_GROUP
+from dashboard.overview.checks import push
 
 log = logging.getLogger("dashboard.collector.health")
 
 
 async def sample_once() -> None:
-    layer = get_channel_layer()
     for health in await get_all_cluster_health():
-        payload = ClusterHealthEvent.of_health(health).as_json()
-        try:
-            await layer.group_send(OVERVIEW_GROUP, payload)
-            await layer.group_send(f"cluster.{health.slug}", payload)
-        except (OSError, RedisError) as exc:
-            # Redis down: the check is stored; browsers catch up on the next push.
-            log.warning("cannot push to the channel layer: %s", exc)
+        await push(dataclasses.replace(health, source="collector"))
 
 
 async def run(stop: asyncio.Event, interval: float) -> None:

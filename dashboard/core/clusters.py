@@ -1,4 +1,10 @@
-"""Cluster configuration and health: what is configured, and is it up."""
+"""Cluster configuration and health: what is configured, and is it up.
+
+``get_cluster_health`` is the live check (connect, ask, close); only the collector and
+an operator's shared *check now* run it. Pages and the API read ``stored_health``:
+the last check stored on each ``Cluster`` row, with its age and whether it is stale
+(older than ``MQB_HEALTH_STALE_AFTER``), so no page view opens a broker connection.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +15,13 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
-from typing import Any
+from typing import Any, Literal
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 
 from brokers.base import BrokerError, ClusterConfig, ConfigError, DeadLetterQueue, Overview
+from brokers.base.results import Node
 from brokers.registry import make_broker
 from dashboard.core.cluster_config import load_clusters
 from dashboard.models import Cluster
@@ -33,6 +41,11 @@ def get_cluster_config(slug: str) -> ClusterConfig:
     raise ConfigError(f"no cluster named {slug!r}")
 
 
+HealthSource = Literal["live", "collector", "none"]
+"""``live``: checked for this answer; ``collector``: the last stored check (by the
+collector or a *check now*); ``none``: never checked yet."""
+
+
 @dataclass(frozen=True)
 class ClusterHealth:
     slug: str
@@ -42,11 +55,16 @@ class ClusterHealth:
     ok: bool
     code: str
     message: str
-    checked_at: datetime
+    checked_at: datetime | None
     elapsed_ms: int
     overview: Overview | None = None
     dead_letters: tuple[DeadLetterQueue, ...] = ()
     down_since: datetime | None = None
+    source: HealthSource = "live"
+    age_seconds: float | None = 0.0
+    """seconds since ``checked_at`` when answered; None when never checked"""
+    stale: bool = False
+    """older than ``MQB_HEALTH_STALE_AFTER``: the state shown may no longer hold"""
 
     def as_json(self) -> dict[str, Any]:
         data: dict[str, Any] = _jsonable(dataclasses.asdict(self))
@@ -133,6 +151,7 @@ def record_health(health: ClusterHealth) -> ClusterHealth:
     row.last_checked_at = health.checked_at
     row.status_code = health.code
     row.status_detail = health.message
+    row.last_check_ms = health.elapsed_ms
     if health.ok and health.overview is not None:
         row.status = Cluster.Status.OK
         row.last_ok_at = health.checked_at
@@ -147,3 +166,73 @@ def record_health(health: ClusterHealth) -> ClusterHealth:
         row.down_since = row.down_since or health.checked_at
     row.save()
     return dataclasses.replace(health, down_since=row.down_since)
+
+
+def _overview_of(data: Any) -> tuple[Overview | None, tuple[DeadLetterQueue, ...]]:
+    """The Overview and DLQ depths ``record_health`` stored as JSON; None if unreadable."""
+    if not isinstance(data, dict) or not data:
+        return None, ()
+    try:
+        fields = {f.name for f in dataclasses.fields(Overview)} - {"nodes", "checked_at"}
+        overview = Overview(
+            nodes=tuple(Node(**n) for n in data.get("nodes", [])),
+            checked_at=datetime.fromisoformat(data["checked_at"]),
+            **{k: v for k, v in data.items() if k in fields},
+        )
+        letters = tuple(
+            DeadLetterQueue(
+                name=d["name"],
+                depth=d.get("depth"),
+                vhost=d.get("vhost"),
+                checked_at=datetime.fromisoformat(d["checked_at"]) if d.get("checked_at") else None,
+            )
+            for d in data.get("dead_letters", [])
+        )
+    except (KeyError, TypeError, ValueError):
+        return None, ()
+    return overview, letters
+
+
+def health_of_row(config: ClusterConfig, row: Cluster | None, now: datetime) -> ClusterHealth:
+    """The cluster's last stored check, aged at ``now``; ``source="none"`` if never checked."""
+    never = ClusterHealth(
+        slug=config.slug,
+        kind=config.kind,
+        name=config.display_name,
+        address=config.address,
+        ok=False,
+        code="unknown",
+        message="not checked yet: the collector has not reported on this cluster",
+        checked_at=None,
+        elapsed_ms=0,
+        source="none",
+        age_seconds=None,
+        stale=True,
+    )
+    if row is None or row.last_checked_at is None:
+        return never
+    ok = row.status == Cluster.Status.OK
+    overview, letters = _overview_of(row.overview) if ok else (None, ())
+    age = max(0.0, (now - row.last_checked_at).total_seconds())
+    return dataclasses.replace(
+        never,
+        ok=ok and overview is not None,
+        code=row.status_code or ("ok" if ok else "unknown"),
+        message=row.status_detail,
+        checked_at=row.last_checked_at,
+        elapsed_ms=row.last_check_ms,
+        overview=overview,
+        dead_letters=letters,
+        down_since=row.down_since,
+        source="collector",
+        age_seconds=round(age, 3),
+        stale=age > settings.MQB_HEALTH_STALE_AFTER,
+    )
+
+
+def stored_health(slugs: tuple[str, ...] | None = None) -> list[ClusterHealth]:
+    """Every configured cluster's last stored check (one query, no broker connection)."""
+    configs = [c for c in get_cluster_configs() if slugs is None or c.slug in slugs]
+    rows = {r.slug: r for r in Cluster.objects.filter(slug__in=[c.slug for c in configs])}
+    now = datetime.now(UTC)
+    return [health_of_row(c, rows.get(c.slug), now) for c in configs]

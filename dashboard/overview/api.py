@@ -1,14 +1,20 @@
-"""JSON twin of the overview page: the health of every configured cluster."""
+"""JSON twin of the overview page: the health of every configured cluster.
+
+``GET /clusters/health`` answers from the last stored check (the collector's, or a
+*check now*), with its age; it opens no broker connection. ``POST
+/clusters/{slug}/check`` (operator, ``api_check``) runs the shared live check.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.http import HttpRequest
 from ninja import Field, Router
 
 from dashboard.core.api import DateTimeText, Out
-from dashboard.core.clusters import get_all_cluster_health
+from dashboard.core.clusters import HealthSource, stored_health
 
 router = Router(tags=["clusters"])
 
@@ -56,11 +62,22 @@ class ClusterHealthOut(Out):
     ok: bool
     code: str
     message: str
-    checked_at: DateTimeText
-    elapsed_ms: int
+    checked_at: DateTimeText | None = Field(description="when the check ran; null: never")
+    elapsed_ms: int = Field(description="how long that check took")
     overview: ClusterOverviewOut | None
     dead_letters: list[DeadLetterDepthOut]
     down_since: DateTimeText | None
+    source: HealthSource = Field(
+        "live",
+        description="live: checked for this answer; collector: the last stored check (by the"
+        " collector or a check now); none: never checked (ok=false, code unknown)",
+    )
+    age_seconds: float | None = Field(
+        0.0, description="seconds since checked_at when answered; null when never checked"
+    )
+    stale: bool = Field(
+        False, description="older than a few collector intervals: the state may no longer hold"
+    )
 
 
 class ClustersHealthOut(Out):
@@ -75,5 +92,5 @@ class ClustersHealthOut(Out):
     operation_id="clustersHealth",
 )
 async def clusters_health(request: HttpRequest) -> dict[str, Any]:
-    health = await get_all_cluster_health()
+    health = await sync_to_async(stored_health)()
     return {"clusters": [h.as_json() for h in health]}

@@ -1,8 +1,11 @@
-"""The overview page: one card per cluster, checked live, then kept fresh over a websocket.
+"""The overview page: one card per cluster, from the last stored check, kept fresh over a websocket.
 
-Each card shows the counts its cluster's kind names (``BrokerKind.overview_counts``),
-as ``data-field`` elements the page's script refills from the websocket, and links to
-the cluster's own page.
+The page opens no broker connection: each card shows the collector's last check of its
+cluster with its age (stale past ``MQB_HEALTH_STALE_AFTER``, "not checked yet" before
+the first), and operators get a *check now* button (``checks.check_now``: one shared
+live check per cluster at a time). Each card shows the counts its cluster's kind names
+(``BrokerKind.overview_counts``), as ``data-field`` elements the page's script refills
+from the websocket, and links to the cluster's own page.
 """
 
 from __future__ import annotations
@@ -11,15 +14,24 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.db.models import Count
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.views.decorators.http import require_POST
 
 from brokers.base.contract import BrokerKind
 from brokers.registry import kind_named
-from dashboard.core.clusters import ClusterHealth, get_all_cluster_health
+from dashboard.core import clusters, display, once
+from dashboard.core.audit import audit, require_role
+from dashboard.core.clusters import ClusterHealth, stored_health
+from dashboard.core.roles import OPERATOR, has_role
 from dashboard.models import DeadLetter
+from dashboard.overview.checks import check_now
+
+CHECK = "cluster.check"
+display.register("stale", "Stale", display.WARN)
 
 
 @dataclass(frozen=True)
@@ -71,8 +83,44 @@ def card_of(health: ClusterHealth, pending: int = 0) -> Card:
     return Card(health, counts, cluster_page(health.slug, kind), pending, inbox)
 
 
-async def overview(request: HttpRequest) -> HttpResponse:
-    health = await get_all_cluster_health()
-    pending = await sync_to_async(pending_letters)()
+def _page(request: HttpRequest) -> HttpResponse:
+    health = stored_health()
+    pending = pending_letters()
     cards = [card_of(h, pending.get(h.slug, 0)) for h in health]
-    return await sync_to_async(render)(request, "dashboard/overview.html", {"cards": cards})
+    names = {h.slug: h.name for h in health}
+    context = {
+        "cards": cards,
+        "can_check": has_role(request.user, OPERATOR),
+        "checked": names.get(request.GET.get("checked", "")),
+        "stale_after": settings.MQB_HEALTH_STALE_AFTER,
+    }
+    return render(request, "dashboard/overview.html", context)
+
+
+async def overview(request: HttpRequest) -> HttpResponse:
+    response: HttpResponse = await sync_to_async(_page)(request)
+    return response
+
+
+@require_POST
+async def check(request: HttpRequest, slug: str) -> HttpResponse:
+    """*Check now* from the page (operator): the shared live check, then back to the card."""
+    if slug not in {c.slug for c in clusters.get_cluster_configs()}:
+        raise Http404(f"no cluster named {slug!r}")
+    user = await request.auser()
+    await require_role(user, OPERATOR, action=CHECK, slug=slug, target=slug, request=request)
+
+    async def write() -> str:
+        health = await check_now(slug)
+        await audit(
+            action=CHECK,
+            user=user,
+            slug=slug,
+            target=slug,
+            parameters={"source": health.source},
+            detail=health.code,
+            request=request,
+        )
+        return reverse("overview") + "?" + urlencode({"checked": slug}) + f"#cluster-{slug}"
+
+    return await once.redirect_once(request, CHECK, write, busy=reverse("overview"), status=303)

@@ -31,10 +31,25 @@
       return s;
     }).join(", ");
   }
+  // A card whose last check is older than its data-stale-after seconds says "Stale"
+  // (ui.js keeps the check's relative age current); looked at every second, so a
+  // collector that stopped is never shown as fresh.
+  function markStale() {
+    document.querySelectorAll("[data-cluster]").forEach(function (card) {
+      const when = field(card, "checked_at").querySelector("time");
+      const badge = field(card, "stale");
+      if (!when || !badge) return;
+      const age = Math.max(0, (Date.now() - Date.parse(when.getAttribute("datetime"))) / 1000);
+      const stale = age > Number(card.dataset.staleAfter);
+      card.dataset.stale = stale ? "true" : "false";
+      badge.hidden = !stale;
+    });
+  }
   function apply(h) {
     const card = document.querySelector('[data-cluster="' + CSS.escape(h.slug) + '"]');
     if (!card) return;
     card.dataset.ok = h.ok ? "true" : "false";
+    card.dataset.source = h.source || "live";
     const status = field(card, "status");
     const code = h.ok ? "ok" : "down";
     const text = h.ok ? "Healthy" : "Unavailable";
@@ -51,9 +66,12 @@
       reason.append(since);
     }
     const checked = field(card, "checked_at");
+    const never = field(card, "never");
+    if (never) never.remove();
     const when = checked.querySelector("time");
     if (when) window.MQB.renderTime(when, h.checked_at);
-    else checked.replaceChildren(window.MQB.time(h.checked_at, true));
+    else checked.querySelector(".when").replaceWith(window.MQB.time(h.checked_at, true));
+    markStale();
     const o = h.overview;
     if (!o) return;  // keep the last known numbers; the status says they are stale
     ["version", "cluster_name", "queues", "exchanges", "consumers", "connections", "messages",
@@ -73,6 +91,8 @@
       dlqs.append(span);
     });
   }
+  markStale();
+  window.setInterval(markStale, 1000);
   window.mqboardLive("/ws/overview/", function (msg) {
     if (msg.type === "cluster.health") apply(msg.health);
   }, setState);

@@ -1,0 +1,273 @@
+"""Fifty users at once: one web process under 50 keep-alive clients, beside the raw broker API.
+
+Starts one Daphne process (``dashboard.settings``, a temporary SQLite database, the
+local RabbitMQ and Kafka) and the collector's health loop, logs in, then drives each
+target with ``wrk`` (50 connections, 2 threads, ``DURATION`` seconds each, one after
+the other in the same run):
+
+* ``raw``: RabbitMQ's own management API, the first page of the queue list (the
+  parameters the dashboard's queue list sends), straight to RabbitMQ;
+* ``overview``, ``queues`` (the queue list page), ``inbox`` (the dead-letter inbox):
+  the dashboard's pages, logged in;
+* ``health``: ``/api/clusters/health``.
+
+The web process reaches the brokers through counting TCP proxies (AMQP, management
+API, Kafka bootstrap) and the collector straight, so ``broker_connections_opened``
+counts the connections the web process opened while serving the load, measured from
+outside it. Timeouts are wrk's (2 s) plus its other socket errors. Last line:
+``RESULT pages_rps_min=… pages_p99_ms_max=… health_rps=… timeouts=…
+broker_connections_opened=… raw_rps=… raw_p99_ms=…``.
+
+Run: ``.venv/bin/python benchmarks/concurrent_pages.py`` with the local services up
+(``ops/up.sh``) and ``wrk`` installed (``apt-get install wrk``). ``DURATION`` (seconds,
+default 20) and ``CLIENTS`` (default 50) override the load.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import selectors
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import urlencode
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from brokers.rabbitmq.inventory import page_params  # noqa: E402
+from brokers.rabbitmq.models import QueueQuery  # noqa: E402
+
+MGMT = "http://127.0.0.1:15672"
+GUEST = ("guest", "guest")
+PYTHON = sys.executable
+DURATION = int(os.environ.get("DURATION", "20"))
+CLIENTS = int(os.environ.get("CLIENTS", "50"))
+PAGES = ("overview", "queues", "inbox")
+
+
+class CountingProxy:
+    """127.0.0.1:<port> forwarded to a local port; counts the connections it accepts."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.accepted = 0
+        self._server = socket.socket()
+        self._server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._server.bind(("127.0.0.1", 0))
+        self._server.listen(512)
+        self.port = self._server.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._server.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=5)
+            except OSError:
+                client.close()
+                continue
+            threading.Thread(target=self._pump, args=(client, upstream), daemon=True).start()
+
+    @staticmethod
+    def _pump(a: socket.socket, b: socket.socket) -> None:
+        selector = selectors.DefaultSelector()
+        selector.register(a, selectors.EVENT_READ, b)
+        selector.register(b, selectors.EVENT_READ, a)
+        try:
+            while True:
+                for key, _ in selector.select():
+                    data = key.fileobj.recv(65536)  # type: ignore[union-attr]
+                    if not data:
+                        return
+                    key.data.sendall(data)
+        except OSError:
+            return
+        finally:
+            selector.close()
+            a.close()
+            b.close()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def base_env(workdir: Path) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "dashboard.settings",
+        "PYTHONPATH": str(ROOT),
+        "DATABASE_URL": f"sqlite:///{workdir / 'db.sqlite3'}",
+        "MQB_USER_PASSWORD": "bench-pass-1",
+        "MQB_LOG_LEVEL": "WARNING",
+        "MQB_CHANNEL_PREFIX": f"mqb-bench-{uuid.uuid4().hex[:8]}",
+    }
+    env.pop("MQB_CLUSTERS_FILE", None)
+    return env
+
+
+def start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with open(log, "wb") as out:
+        return subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+def wait_until(check: object, what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if check():  # type: ignore[operator]
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise SystemExit(f"timed out waiting for {what}")
+
+
+def log_in(url: str) -> httpx.Client:
+    client = httpx.Client(base_url=url, timeout=60)
+    form = client.get("/login/").text
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form)
+    assert token, "no CSRF token on the login page"
+    response = client.post(
+        "/login/",
+        data={"username": "bench", "password": "bench-pass-1", "csrfmiddlewaretoken": token[1]},
+        headers={"Referer": url + "/login/"},
+    )
+    assert response.status_code == 302, f"login failed: {response.status_code}"
+    return client
+
+
+def wrk(url: str, header: str) -> dict[str, float]:
+    """wrk's requests/s, p50/p99 in ms, timeouts and other errors, and non-2xx answers."""
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{CLIENTS}", f"-d{DURATION}s", "--latency", "-H", header, url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+    def ms(label: str) -> float:
+        found = re.search(rf"^\s*{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        if not found:
+            return float("nan")
+        value, unit = float(found[1]), found[2]
+        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    return {
+        "rps": float(rps[1]) if rps else 0.0,
+        "p50": ms("50"),
+        "p99": ms("99"),
+        "timeouts": int(errors[4]) if errors else 0,
+        "errors": sum(int(errors[i]) for i in (1, 2, 3)) if errors else 0,
+        "non2xx": int(non2xx[1]) if non2xx else 0,
+    }
+
+
+def main() -> None:
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed (apt-get install wrk)")
+    proxies = {name: CountingProxy(port) for name, port in (("amqp", 5672), ("mgmt", 15672))}
+    proxies["kafka"] = CountingProxy(9092)
+    with tempfile.TemporaryDirectory(prefix="mqb-concurrent-") as tmp:
+        workdir = Path(tmp)
+        env = base_env(workdir)
+        for command in (
+            ["migrate", "--no-input", "-v0"],
+            ["ensure_user", "bench", "--role", "viewer"],
+        ):
+            subprocess.run([PYTHON, "manage.py", *command], cwd=ROOT, env=env, check=True)
+        web_env = {
+            **env,
+            "MQB_RABBITMQ_URL": f"amqp://guest:guest@127.0.0.1:{proxies['amqp'].port}/",
+            "MQB_RABBITMQ_MANAGEMENT_URL": f"http://127.0.0.1:{proxies['mgmt'].port}",
+            "MQB_KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{proxies['kafka'].port}",
+        }
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        daphne = [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
+        web = start([*daphne, "dashboard.asgi:application"], web_env, workdir / "daphne.log")
+        collector = start(
+            [PYTHON, "manage.py", "collect", "--only", "health"], env, workdir / "collector.log"
+        )
+        try:
+            wait_until(lambda: httpx.get(url + "/login/", timeout=1), "Daphne")
+            client = log_in(url)
+            wait_until(
+                lambda: all(
+                    c["source"] == "collector"
+                    for c in client.get("/api/clusters/health").json()["clusters"]
+                ),
+                "the collector's first check",
+            )
+            cookie = "Cookie: " + "; ".join(f"{k}={v}" for k, v in client.cookies.items())
+            auth = base64.b64encode(b"guest:guest").decode()
+            raw_params = urlencode(page_params(QueueQuery(), 1, 100))
+            targets = {
+                "raw": (f"{MGMT}/api/queues?{raw_params}", f"Authorization: Basic {auth}"),
+                "overview": (url + "/", cookie),
+                "queues": (url + "/rabbitmq/local-rabbitmq/", cookie),
+                "inbox": (url + "/deadletters/", cookie),
+                "health": (url + "/api/clusters/health", cookie),
+            }
+            for name, (target, header) in targets.items():
+                check = httpx.get(target, headers=dict([header.split(": ", 1)]), timeout=60)
+                assert check.status_code == 200, f"{name}: {check.status_code}"
+            results: dict[str, dict[str, float]] = {}
+            opened: dict[str, int] = {}
+            for name, (target, header) in targets.items():
+                before = sum(p.accepted for p in proxies.values())
+                results[name] = wrk(target, header)
+                opened[name] = sum(p.accepted for p in proxies.values()) - before
+                r = results[name]
+                print(
+                    f"{name:9} {r['rps']:8.1f} req/s  p50 {r['p50']:8.1f} ms  p99 {r['p99']:8.1f}"
+                    f" ms  timeouts {r['timeouts']:.0f}  errors {r['errors']:.0f}"
+                    f"  non-2xx {r['non2xx']:.0f}  broker connections opened {opened[name]}",
+                    flush=True,
+                )
+        finally:
+            for process in (web, collector):
+                process.terminate()
+                try:
+                    process.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait(timeout=10)
+    pages = [results[p] for p in PAGES]
+    served = [results[p] for p in (*PAGES, "health")]
+    print(
+        f"RESULT pages_rps_min={min(r['rps'] for r in pages):.1f}"
+        f" pages_p99_ms_max={max(r['p99'] for r in pages):.0f}"
+        f" health_rps={results['health']['rps']:.1f}"
+        f" timeouts={sum(r['timeouts'] for r in served):.0f}"
+        f" broker_connections_opened={sum(opened[n] for n in (*PAGES, 'health'))}"
+        f" overview_rps={results['overview']['rps']:.1f}"
+        f" queues_rps={results['queues']['rps']:.1f}"
+        f" inbox_rps={results['inbox']['rps']:.1f}"
+        f" raw_rps={results['raw']['rps']:.1f} raw_p99_ms={results['raw']['p99']:.0f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
