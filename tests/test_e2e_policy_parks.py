@@ -3,8 +3,8 @@
 Real parts, each its own process or thread: RabbitMQ (a work queue whose
 dead-letter exchange routes into a managed DLQ), a consumer that rejects
 every message of the work queue (``requeue=False``), the collector
-(``manage.py collect``) capturing the DLQ, a Celery worker with beat running
-the dispatcher, Redis (the worker's queue and the dispatcher's lease) and an
+(``manage.py collect``) capturing the DLQ, a Celery worker running the
+dispatcher, Redis (the worker's queue and the dispatcher's lease) and an
 active rule: retry after 1 s (factor 1), at most 2 attempts. One message goes
 in; it must come back twice and then stay parked, and nothing more is sent.
 The loop guard (``MQB_DEADLETTER_POISON_AFTER``) is pinned at 3 in the processes'
@@ -123,8 +123,7 @@ def assert_retried_twice_then_parked(
 
 
 def run_processes(env: dict[str, str], tmp_path: Path, name: str) -> list[Any]:
-    worker = start_worker(env, f"mqb-e2e-{name}-{uuid.uuid4().hex[:6]}@%h", logs(f"{name}-worker"),
-                          tmp_path / "beat")  # fmt: skip
+    worker = start_worker(env, f"mqb-e2e-{name}-{uuid.uuid4().hex[:6]}@%h", logs(f"{name}-worker"))
     collector = start_collector(env, logs(f"{name}-collector"))
     return [worker, collector]
 

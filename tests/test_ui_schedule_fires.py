@@ -1,7 +1,7 @@
 """Chromium: an operator schedules a group's requeue by click and watches it fire.
 
-Real parts: Daphne serving the app (``dlq_daphne``), a Celery worker with beat
-on the same database (the dispatcher is started by beat, as in production),
+Real parts: Daphne serving the app (``dlq_daphne``), a Celery worker on the
+same database (its dispatcher thread sends due letters, as in production),
 Redis, and RabbitMQ: the letters are really dead-lettered (rejected from a work
 queue into its DLQ) and captured by the capture engine. The operator goes from
 the inbox's "Requeue group" to the dry run, spreads the requeue with backoff
@@ -52,12 +52,11 @@ print(json.dumps([[r.status, r.schedule_id] for r in rows]))
 
 @pytest.fixture(scope="module")
 def dispatching_worker(dlq_daphne, redis_url, tmp_path_factory) -> Iterator[None]:
-    """A real Celery worker with beat on the served database: it runs the dispatcher."""
+    """A real Celery worker on the served database: its dispatcher thread sends due letters."""
     _url, env = dlq_daphne
-    beat = tmp_path_factory.mktemp("fires-beat") / "beat"
     log = open(ROOT / "var" / "log" / f"test-ui-fires-worker-{RUN_ID}.log", "wb")  # noqa: SIM115
     process = subprocess.Popen(
-        celery_worker_command("-n", f"mqb-fires-{uuid.uuid4().hex[:6]}@%h", "-B", "-s", str(beat)),
+        celery_worker_command("-n", f"mqb-fires-{uuid.uuid4().hex[:6]}@%h"),
         cwd=ROOT,
         env=env,
         stdout=log,
@@ -101,9 +100,11 @@ def test_a_group_requeue_scheduled_by_click_fires_and_reaches_its_origin_once(
     page.wait_for_url("**/deadletters/schedules/*/")
     assert "Scheduled 3 dead letters" in page.inner_text("main")
     schedule = int(page.url.rstrip("/").rsplit("/", 1)[1])
-    assert count(page, "waiting") == 3 and count(page, "sent") == 0
+    # On a slow machine the first letter may already be out when the page is read.
+    assert count(page, "waiting") + count(page, "sent") == 3
     assert [row[1] for row in run_script(env, READ, ids)] == [schedule] * 3
-    assert page.locator("#schedule-state .badge").get_attribute("data-status") == "active"
+    state = page.locator("#schedule-state .badge").get_attribute("data-status")
+    assert state in ("active", "finished")
 
     def fired() -> bool:
         page.reload()
