@@ -27,9 +27,8 @@ from dashboard.core import once
 from dashboard.core.audit import require_role
 from dashboard.core.params import InvalidInput, parse_page
 from dashboard.core.roles import ADMIN, OPERATOR, has_role
-from dashboard.deadletters import celery_tasks, edit_body, loop_guard, preview, stuck
+from dashboard.deadletters import celery_tasks, edit_body, loop_guard, preview, redirects, stuck
 from dashboard.deadletters import discard as discards
-from dashboard.deadletters import redirects
 from dashboard.deadletters import inbox as reads
 from dashboard.deadletters import requeue as actions
 from dashboard.models import DeadLetter

@@ -24,6 +24,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.core.management.base import BaseCommand, CommandError
 
+from brokers.base import BrokerError
 from brokers.registry import kind_of
 from dashboard.core import clusters
 from dashboard.core.connections import close_all
@@ -66,8 +67,8 @@ class Command(BaseCommand):
         slug = o["cluster"]
         try:
             config = clusters.get_cluster_config(slug)
-        except Exception as exc:  # an unknown slug
-            raise CommandError(str(exc)) from None
+        except BrokerError as exc:  # an unknown slug
+            raise CommandError(exc.message) from None
         vhost = o["vhost"] if kind_of(config).has_vhosts else ""
         try:
             if o["policy"]:
