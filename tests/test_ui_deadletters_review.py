@@ -7,10 +7,12 @@ Letters are stored in the served database as the capture would store them.
 
 from __future__ import annotations
 
+import subprocess
 import uuid
 
 import pytest
 
+from tests.conftest import PYTHON, ROOT
 from tests.support.letter_page import SEED, letter_row, run_script
 
 pytestmark = [pytest.mark.browser, pytest.mark.rabbitmq]
@@ -47,12 +49,30 @@ SUB_NAV = """() => {
 }"""
 
 
-def log_in(browser, url: str, width: int):
+ADMIN_PASSWORD = "review-admin-pass-7"
+
+
+@pytest.fixture(scope="module")
+def admin_page_user(dlq_daphne) -> str:
+    _url, env = dlq_daphne
+    username = f"review-{uuid.uuid4().hex[:6]}"
+    subprocess.run(
+        [PYTHON, "manage.py", "ensure_user", username, "--role", "admin"],
+        cwd=ROOT,
+        env={**env, "MQB_USER_PASSWORD": ADMIN_PASSWORD},
+        check=True,
+        capture_output=True,
+        timeout=90,
+    )
+    return username
+
+
+def log_in(browser, url: str, width: int, username: str = "olga"):
     context = browser.new_context(viewport={"width": width, "height": 900})
     page = context.new_page()
     page.goto(url + "/login/")
-    page.fill("input[name=username]", "olga")
-    page.fill("input[name=password]", "browser-pass-1")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", ADMIN_PASSWORD if username != "olga" else "browser-pass-1")
     page.click("button[type=submit]")
     page.wait_for_url(url + "/")
     return page
@@ -132,4 +152,76 @@ def test_requeue_later_lines_each_choice_up_with_its_fields_and_names_the_target
     question = page.locator("dialog[open] #confirm-dialog-text").inner_text()
     assert f"to (default) / {new} (redirect #{redirect_id})" in question
     assert old not in question
+    page.context.close()
+
+
+POLICY = """
+import json, sys
+import django
+django.setup()
+from dashboard.core.clusters import sync_cluster_rows
+from dashboard.models import RetryPolicy
+spec = json.loads(sys.stdin.read())
+row = RetryPolicy.objects.create(
+    name=spec["name"], cluster=sync_cluster_rows()["test-rabbitmq"],
+    match_dlq="review-user-events-dlq", dry_run=True)
+print(json.dumps(row.pk))
+"""
+
+
+def test_a_rules_matches_read_whole_words_and_its_numbers_read_as_typed(
+    browser, dlq_daphne, admin_page_user
+):
+    url, env = dlq_daphne
+    name = f"review rule {uuid.uuid4().hex[:6]}"
+    policy_id = run_script(env, POLICY, {"name": name})
+    page = log_in(browser, url, 1440, admin_page_user)
+    page.goto(f"{url}/deadletters/policies/")
+    row = page.locator(f"table.policies-table tbody tr:has-text('{name}')")
+    cells = row.locator(".match-list dd")
+    line = page.evaluate("parseFloat(getComputedStyle(document.body).lineHeight) || 24")
+    for i in range(cells.count()):
+        box = cells.nth(i).bounding_box()
+        assert box and box["height"] < 1.6 * line, (cells.nth(i).inner_text(), box, line)
+    page.goto(f"{url}/deadletters/policies/{policy_id}/")
+    values = {
+        n: page.locator(f"input[name={n}]").input_value()
+        for n in ("delay_seconds", "factor", "cap_seconds", "jitter")
+    }
+    assert values == {"delay_seconds": "60", "factor": "2", "cap_seconds": "3600", "jitter": "0.1"}
+    page.context.close()
+
+
+# Each sub-page: its way back (above the heading) and how wide its content is.
+LAYOUT = """() => {
+  const back = document.querySelector("main .back-link a");
+  const head = document.querySelector("main .page-head");
+  const first = document.querySelector("main .page-head").parentElement;
+  return {back: back ? back.textContent.trim() : null,
+          above: !!back &&
+            back.getBoundingClientRect().bottom <= head.getBoundingClientRect().top,
+          width: Math.round(first.getBoundingClientRect().width)};
+}"""
+
+
+def test_the_dead_letter_sub_pages_have_one_way_back_and_the_inbox_width(
+    browser, dlq_daphne, admin_page_user
+):
+    url, _env = dlq_daphne
+    page = log_in(browser, url, 1440, admin_page_user)
+    page.goto(f"{url}/deadletters/")
+    inbox = page.evaluate(LAYOUT)
+    pages = {
+        "/deadletters/schedules/": ("← Dead letters", True),
+        "/deadletters/policies/": ("← Dead letters", True),
+        "/deadletters/redirects/": ("← Dead letters", True),
+        "/deadletters/policies/new": ("← Retry policies", False),
+        "/deadletters/redirects/new?cluster=test-rabbitmq": ("← Redirects", False),
+    }
+    for path, (back, wide) in pages.items():
+        page.goto(url + path)
+        got = page.evaluate(LAYOUT)
+        assert got["back"] == back and got["above"], (path, got)
+        if wide:
+            assert got["width"] == inbox["width"], (path, got, inbox)
     page.context.close()
