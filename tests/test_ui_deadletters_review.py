@@ -13,6 +13,7 @@ import uuid
 import pytest
 
 from tests.conftest import PYTHON, ROOT
+from tests.support.dry_run import open_dry_run
 from tests.support.letter_page import SEED, letter_row, run_script
 
 pytestmark = [pytest.mark.browser, pytest.mark.rabbitmq]
@@ -224,4 +225,36 @@ def test_the_dead_letter_sub_pages_have_one_way_back_and_the_inbox_width(
         assert got["back"] == back and got["above"], (path, got)
         if wide:
             assert got["width"] == inbox["width"], (path, got, inbox)
+    page.context.close()
+
+
+# Vertical gaps in the dry run's Confirm forms: heading to text, text to field, field to button.
+CONFIRM_GAPS = """() => {
+  const form = document.getElementById("requeue-now");
+  const box = (el) => el.getBoundingClientRect();
+  const h = box(form.querySelector("h3")), p = box(form.querySelector("p"));
+  const rows = Array.from(form.querySelectorAll(".form-row")).map(box);
+  return [p.top - h.bottom, rows[0].top - p.bottom, rows[1].top - rows[0].bottom];
+}"""
+
+
+def test_the_dry_runs_confirm_forms_are_compact_and_targets_read_whole_on_a_phone(
+    browser, dlq_daphne, rabbitmq_vhost
+):
+    url, env = dlq_daphne
+    queue, group = f"review-user-events-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex[:16]
+    rows = [
+        letter_row(queue, f"{queue}.dlq", b"{}", vhost=rabbitmq_vhost, fingerprint=group)
+        for _ in range(2)
+    ]
+    run_script(env, SEED, {"letters": rows})
+    page = log_in(browser, url, 390)
+    page.goto(f"{url}/deadletters/?origin={queue}")
+    open_dry_run(page, page.locator("form.group-requeue button"))
+    gaps = page.evaluate(CONFIRM_GAPS)
+    assert all(0 <= gap <= 16 for gap in gaps), gaps
+    # The target's name is not cut into pieces narrower than a short word.
+    target = page.locator("#preview-targets tbody tr td.mono").first.bounding_box()
+    assert target and target["width"] >= 120, target
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
     page.context.close()
