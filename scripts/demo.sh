@@ -47,6 +47,27 @@ if [ "${1:-}" = manage-dlqs ]; then
   exit
 fi
 
+# Something for the retry policies and redirects pages to show: a retry rule in
+# dry-run mode on the demo's RabbitMQ DLQ (it records what it would do and sends
+# nothing) and a redirect of one of the demo's origins to a routing key the same
+# binding still routes. Added once, as demo-admin (audited); a second run leaves
+# them. `scripts/demo.sh seed-rules` runs only this step.
+seed_demo_rules() {
+  local vhost
+  vhost=$("$BIN/python" -c 'import os, urllib.parse as u
+print(u.unquote(u.urlsplit(os.environ.get("DEMO_AMQP_URL", "amqp:///")).path[1:]) or "/")')
+  "$BIN/python" manage.py seed_rules --as demo-admin \
+    --cluster "${DEMO_RABBITMQ_CLUSTER:-local-rabbitmq}" --vhost "$vhost" \
+    --policy "Retry demo failures later" --policy-dlq "${DEMO_PREFIX:-}dlq" \
+    --redirect-from "exchange=${DEMO_PREFIX:-}events,routing_key=user.deleted" \
+    --redirect-to "routing_key=user.removed" \
+    --redirect-note "user.deleted was renamed user.removed"
+}
+if [ "${1:-}" = seed-rules ]; then
+  seed_demo_rules
+  exit
+fi
+
 pids=()
 stop() {
   trap - INT TERM EXIT
@@ -60,6 +81,7 @@ pids+=($!)
 (celery_worker) >"$STATE/log/demo-celery.log" 2>&1 &
 pids+=($!)
 manage_demo_dlqs || echo "warning: the demo's DLQs are not managed; manage them on /deadletters/queues/" >&2
+seed_demo_rules || echo "warning: the demo's retry policy and redirect were not added" >&2
 
 port=${MQB_PORT:-8000}
 banner() {

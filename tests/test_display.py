@@ -44,3 +44,25 @@ def test_the_tags_escape_and_mark_up_badges_and_times():
     assert '<span class="badge badge-muted" data-status="&lt;x&gt;">&lt;x&gt;</span>' in html
     assert '<time class="when" datetime="2026-01-02T03:04:05Z"' in html and "data-age" in html
     assert html.endswith(" 5/s")
+
+
+def test_every_dead_letter_audit_action_has_a_label_of_its_own():
+    codes = [
+        "deadletters.schedule",
+        "deadletters.schedule_cancel",
+        "deadletters.schedule_now",
+        "deadletters.schedule_send",
+        "deadletters.preview",
+        "deadletters.policy_create",
+        "deadletters.policy_update",
+        "deadletters.policy_mode",
+        "deadletters.policy_move",
+        "deadletters.policy_delete",
+        "deadletters.redirect_create",
+        "deadletters.redirect_update",
+        "deadletters.redirect_delete",
+    ]
+    labels = [display.label(code) for code in codes]
+    # Not the words of the code ("Deadletters schedule cancel"), and no two alike.
+    assert not [text for text in labels if text.startswith(("Deadletter ", "Deadletters "))]
+    assert len(set(labels)) == len(labels), labels

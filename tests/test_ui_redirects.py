@@ -83,6 +83,13 @@ def test_an_admin_adds_a_redirect_by_click_and_the_requeue_follows_it(
     assert f"(default) / {new}" in goes_to.inner_text()
     assert f"redirected from (default) / {old}" in goes_to.inner_text()
     assert f"redirect #{redirect_id}, queue renamed" in goes_to.inner_text()
+    # The confirmation names where the letter will go, not the origin it came from.
+    page.click("#requeue-button")
+    question = page.locator("dialog[open] #confirm-dialog-text").inner_text()
+    assert f"to (default) / {new} (redirect #{redirect_id})?" in question
+    assert old not in question
+    page.keyboard.press("Escape")
+    page.wait_for_selector("dialog[open]", state="detached")
     confirm(page, page.locator("#requeue-button"))
 
     [message] = take(rabbitmq_vhost, new)

@@ -194,7 +194,7 @@ def origin_name(row: dict[str, Any] | DeadLetter) -> tuple[str, str]:
 
 # A group's letters by status: these columns add up to the group's count. ``failed_again``
 # letters were requeued and came back: they count as requeued, and "came back" says how many.
-GROUP_PARTS = ("pending", "requeuing", "requeued", "requeue_failed", "discarded")
+GROUP_PARTS = ("pending", "scheduled", "requeuing", "requeued", "requeue_failed", "discarded")
 
 
 def has_vhosts(kind: str) -> bool:
@@ -208,7 +208,7 @@ def has_vhosts(kind: str) -> bool:
 def get_inbox_groups(spec: InboxFilter, page: int = 1) -> Page[dict[str, Any]]:
     """One row per (cluster, fingerprint) with counts by status, first/last seen (failure
     times, capture times where unknown), how many came back and how many are poison.
-    ``pending + requeuing + requeued + requeue_failed + discarded == count``."""
+    ``pending + scheduled + requeuing + requeued + requeue_failed + discarded == count``."""
     status = DeadLetter.Status
     groups = (
         filtered(spec)
@@ -216,6 +216,7 @@ def get_inbox_groups(spec: InboxFilter, page: int = 1) -> Page[dict[str, Any]]:
         .annotate(
             count=Count("id"),
             pending=Count("id", filter=Q(status=status.PENDING)),
+            scheduled=Count("id", filter=Q(status=status.SCHEDULED)),
             requeuing=Count("id", filter=Q(status=status.REQUEUING)),
             requeued=Count("id", filter=Q(status__in=[status.REQUEUED, status.FAILED_AGAIN])),
             failed_again=Count("id", filter=Q(status=status.FAILED_AGAIN)),

@@ -182,8 +182,11 @@ class DeadLetterGroupOut(Out):
     reason: str
     exception_class: str
     exception_message: str
-    count: int = Field(description="pending + requeuing + requeued + requeue_failed + discarded")
+    count: int = Field(
+        description="pending + scheduled + requeuing + requeued + requeue_failed + discarded"
+    )
     pending: int
+    scheduled: int = Field(description="waiting for their due time in a scheduled requeue")
     requeuing: int = Field(description="claimed by a requeue in progress")
     requeued: int = Field(description="requeued, including those that came back")
     failed_again: int = Field(description="requeued ones that dead-lettered again")

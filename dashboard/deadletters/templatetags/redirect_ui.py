@@ -1,7 +1,8 @@
 """Template tags of the letter page's redirect parts (`{% load redirect_ui %}`).
 
 ``letter_redirect`` fills the "Goes to" pair of the letter's facts: the target a
-requeue to its origin would use now, and the redirect that chose it, if any.
+requeue to its origin would use now, and the redirect that chose it, if any
+(the page's view computes it once as ``route``, also for the requeue's confirmation).
 """
 
 from __future__ import annotations
@@ -18,4 +19,7 @@ register = template.Library()
 
 @register.inclusion_tag("deadletters/_letter_redirect.html", takes_context=True)
 def letter_redirect(context: dict[str, Any], letter: Any) -> dict[str, Any]:
-    return {"letter": letter, "route": goes_to(letter.cluster.slug, stored_letter(letter))}
+    route = context.get("route")
+    if route is None:
+        route = goes_to(letter.cluster.slug, stored_letter(letter))
+    return {"letter": letter, "route": route}

@@ -37,6 +37,8 @@ def letter_schedule_form(context: dict[str, Any], letter: DeadLetter) -> dict[st
         "letter": letter,
         "show": context.get("can_act", False) and context.get("pending", False),
         "poison_warning": context.get("poison_warning", ""),
+        # Where the letter goes (a redirect's target names it), as the page's view says.
+        "requeue_to": context.get("requeue_to", ""),
     }
 
 

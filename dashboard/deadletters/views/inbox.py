@@ -27,7 +27,7 @@ from dashboard.core import once
 from dashboard.core.audit import require_role
 from dashboard.core.params import InvalidInput, parse_page
 from dashboard.core.roles import ADMIN, OPERATOR, has_role
-from dashboard.deadletters import celery_tasks, edit_body, loop_guard, preview, stuck
+from dashboard.deadletters import celery_tasks, edit_body, loop_guard, preview, redirects, stuck
 from dashboard.deadletters import discard as discards
 from dashboard.deadletters import inbox as reads
 from dashboard.deadletters import requeue as actions
@@ -110,6 +110,16 @@ async def _detail_context(request: HttpRequest, letter_id: int) -> dict[str, Any
     context["edit_encodings"] = edit_body.NAMES
     context["editable"] = not letter.body_truncated
     context["task"] = await sync_to_async(celery_tasks.task_section)(letter, context["body"])
+    # Where "Requeue to origin" sends the letter now: a redirect's target names it.
+    route = await sync_to_async(redirects.goes_to)(
+        letter.cluster.slug, actions.stored_letter(letter)
+    )
+    context["route"] = route
+    context["requeue_to"] = (
+        f"{route.where} (redirect #{route.redirect})"
+        if route.redirect is not None
+        else context.get("origin", "")
+    )
     return context
 
 

@@ -49,6 +49,11 @@ def _form_values(policy: RetryPolicy | None) -> dict[str, Any]:
     return rules.snapshot(policy)
 
 
+def _shown(values: dict[str, Any]) -> dict[str, Any]:
+    """The form's values as typed: a whole number of seconds reads 60, not 60.0."""
+    return {k: int(v) if isinstance(v, float) and v.is_integer() else v for k, v in values.items()}
+
+
 async def _form_page(
     request: HttpRequest,
     policy: RetryPolicy | None,
@@ -59,7 +64,7 @@ async def _form_page(
 ) -> HttpResponse:
     context = {
         "policy": policy,
-        "values": values,
+        "values": _shown(values),
         "error": error,
         "count": count,
         "clusters": await sync_to_async(rules.cluster_choices)(),
