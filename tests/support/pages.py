@@ -396,7 +396,10 @@ def seed_here(vhost: str, password: str) -> Targets:
     # A dry-run retry policy that recorded a decision on the letter (policies and letter pages).
     from dashboard.models import PolicyDecision, RetryPolicy
 
-    policy = RetryPolicy.objects.create(name="Retry orders later", match_dlq="*", dry_run=True)
+    # Scoped to the seeded DLQ: letters of other tests on this database stay unmatched.
+    policy = RetryPolicy.objects.create(
+        name="Retry orders later", match_dlq=letter.dlq, dry_run=True
+    )
     PolicyDecision.objects.create(
         policy=policy, policy_name=policy.name, dead_letter=letter, at=now, action="retry",
         due_at=now + timedelta(minutes=1), dry_run=True,
