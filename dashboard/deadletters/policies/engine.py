@@ -16,12 +16,15 @@ rules are evaluated in ``position`` order:
   pending in the inbox, flagged); a poison letter's decision says *poison*.
   Action *park* parks at once.
 
-Work per batch: one query reading the new rows' ids, comebacks and poison (the
-matched values come from the rows capture passes in), one ``bulk_create`` of
-the decisions, one UPDATE per rule that parked, and one per rule, attempt and
-jitter slot that scheduled. Patterns on values a batch's letters share (DLQ,
-origin, reason, class) are matched once per batch, and each value is matched
-against every rule's patterns at once (RE2 sets, ``matching.PatternIndex``).
+Work per batch (capture keeps at least 90% of its rate with ten rules): nothing
+when no enabled rule is for the batch's cluster. Otherwise the rules' patterns
+on the fields letters share (DLQ, origin, reason, class) are matched once per
+distinct combination of them, against every rule at once (RE2 sets,
+``matching.PatternIndex``), giving the rules a letter may match; only those
+still needing their message pattern match the letter's message (one RE2 set).
+Then one query reads the matched rows' ids, comebacks and poison (the values
+matched come from the rows capture passes in), one prepared INSERT records the
+decisions and one prepared UPDATE per letter acted on sets its state.
 Compiled rules are cached per process; each batch checks one cheap aggregate
 (count and latest ``updated_at`` of the rules) and compiles again only when
 it changed.
