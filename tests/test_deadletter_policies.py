@@ -175,7 +175,7 @@ async def test_a_deleted_rules_scheduled_letters_stay_scheduled_are_announced_an
     admin = Client()
     await sync_to_async(admin.force_login)(admin_user_)
     page = (await sync_to_async(admin.get)("/deadletters/policies/")).content.decode()
-    assert "1 waiting</a>" in page
+    assert "1 letter orders in an hour scheduled, not sent yet: in the inbox" in page
     assert "1 letter it scheduled will still be sent when due; cancel them from the inbox" in page
 
     assert await sync_to_async(rules.do_delete_policy)(user=admin_user_, policy_id=rule.pk) == 1
