@@ -14,8 +14,11 @@ Rules, same run: each DLQ is filled twice and captured once with no retry
 policies and once with 10 active ones (realistic: nine match nothing, mixing
 globs and regular expressions on every field; the last, a regular expression on
 the reason or the exception message, matches one letter in ten and schedules
-its retry), alternating which goes first. ``rules_vs_none`` is the capture rate
-with the rules over the rate without (the lower of the two brokers' medians).
+its retry), alternating which goes first (A/B, B/A, ...) on the same messages.
+Each run's ratio (rate with the rules over the rate without, captured moments
+apart) is paired, so load from other processes that changes between runs cancels
+out; ``<broker>_rules_vs_none`` is the median of a broker's ratios and
+``rules_vs_none`` the lower of the two. The load average is printed with each run.
 
 Reference, same run: the minimum client loop that drains the same number of
 messages without a database: aio-pika consume with manual acks (multiple,
@@ -375,7 +378,8 @@ def main() -> None:
             results["rabbitmq"].append(rabbit)
             results["kafka"].append(kafka)
             print(
-                f"run {run + 1}: rabbitmq {rabbit[0]:,.0f} rows/s, {rabbit[1]:,.0f} with rules"
+                f"run {run + 1} (load {os.getloadavg()[0]:.2f}):"
+                f" rabbitmq {rabbit[0]:,.0f} rows/s, {rabbit[1]:,.0f} with rules"
                 f" (raw {rabbit[2]:,.0f}/s); kafka {kafka[0]:,.0f} rows/s, {kafka[1]:,.0f} with"
                 f" rules (raw {kafka[2]:,.0f}/s); lost {rabbit[3] + kafka[3]}, duplicated"
                 f" {rabbit[4] + kafka[4]}, retries scheduled {rabbit[5]} + {kafka[5]}",
@@ -397,18 +401,21 @@ def main() -> None:
     }
     lost = sum(r[3] for rows in results.values() for r in rows)
     duplicated = sum(r[4] for rows in results.values() for r in rows)
-    ratios = {kind: m[1] / m[0] for kind, m in medians.items()}
+    ratios = {kind: statistics.median(r[1] / r[0] for r in rows) for kind, rows in results.items()}
     for kind, (ours, ruled, raw) in medians.items():
         print(
             f"median {kind}: {ours:,.0f} rows/s captured vs {raw:,.0f}/s raw drain"
             f" ({ours / raw:.2f}x); with 10 rules {ruled:,.0f} rows/s"
-            f" ({ratios[kind]:.2f} of the rate without)"
+            f" (median of the runs' ratios: {ratios[kind]:.2f} of the rate without)"
         )
     print(
         f"RESULT rabbitmq_per_s={medians['rabbitmq'][0]:.0f} kafka_per_s={medians['kafka'][0]:.0f}"
         f" rabbitmq_rules_per_s={medians['rabbitmq'][1]:.0f}"
         f" kafka_rules_per_s={medians['kafka'][1]:.0f}"
+        f" rabbitmq_rules_vs_none={ratios['rabbitmq']:.2f}"
+        f" kafka_rules_vs_none={ratios['kafka']:.2f}"
         f" rules_vs_none={min(ratios.values()):.2f} lost={lost} duplicated={duplicated}"
+        f" load={os.getloadavg()[0]:.2f}"
     )
 
 

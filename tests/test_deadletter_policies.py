@@ -10,12 +10,14 @@ from datetime import timedelta
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.test import Client
+from django.utils import timezone
 
 from dashboard.deadletters.policies import rules
-from dashboard.models import DeadLetter, PolicyDecision
+from dashboard.models import AuditEntry, DeadLetter, PolicyDecision
 from tests.support import deadletter_flow as flow
 from tests.support import deadletters as h
-from tests.support.policies import make_rule, reject_with_count
+from tests.support.policies import dispatch_until_sent, make_rule, reject_with_count
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -153,3 +155,39 @@ async def test_a_retry_rule_schedules_kafka_letters(use_clusters, admin_user_, s
     finally:
         h.delete_group(settings.MQB_KAFKA_CAPTURE_GROUP.format(slug="test-kafka"))
         h.delete_topics(origin, dlq)
+
+
+@pytest.mark.rabbitmq
+@pytest.mark.redis
+async def test_a_deleted_rules_scheduled_letters_stay_scheduled_are_announced_and_still_sent(
+    use_clusters, rabbitmq_vhost, admin_user_
+):
+    rule = await make_rule(
+        admin_user_, "orders in an hour", dry_run=False, match_reason="rejected",
+        delay_seconds=3600, cap_seconds=3600,
+    )  # fmt: skip
+    made = await flow.rabbitmq_dead_letters(rabbitmq_vhost, [f"pol-{uuid.uuid4().hex[:6]}"])
+    [letter] = await flow.rows_of(made.dlq)
+    assert letter.status == "scheduled" and letter.due_at is not None
+    assert (await stats(rule.pk)).waiting == 1
+
+    # Before the delete, the page says what will happen to it.
+    admin = Client()
+    await sync_to_async(admin.force_login)(admin_user_)
+    page = (await sync_to_async(admin.get)("/deadletters/policies/")).content.decode()
+    assert "1 letter orders in an hour scheduled, not sent yet: in the inbox" in page
+    assert "1 letter it scheduled will still be sent when due; cancel them from the inbox" in page
+
+    assert await sync_to_async(rules.do_delete_policy)(user=admin_user_, policy_id=rule.pk) == 1
+    entry = await sync_to_async(AuditEntry.objects.get)(action="deadletters.policy_delete")
+    assert entry.parameters["still_scheduled"] == 1
+    kept = await fresh(letter)
+    assert (kept.status, kept.due_at, kept.policy_id) == ("scheduled", letter.due_at, None)
+    assert await decisions(letter) == [("orders in an hour", "retry", False, 0)]
+
+    # When it is due, the dispatcher sends it back to its origin all the same.
+    await sync_to_async(DeadLetter.objects.filter(pk=letter.pk).update)(due_at=timezone.now())
+    assert await dispatch_until_sent(letter.pk) == "stopped"
+    [sent] = await flow.take_all(made.vhost, made.work)
+    assert sent.message_id == letter.message_id
+    assert (await fresh(letter)).status == "requeued"

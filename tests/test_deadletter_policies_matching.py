@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from dashboard.deadletters.policies.engine import JITTER_SLOTS, CompiledRule, Rules, decide
+from dashboard.deadletters.policies.engine import JITTER_SLOTS, CompiledRule, Memo, Rules, decide
 from dashboard.deadletters.policies.matching import (
     InvalidField,
     PatternIndex,
@@ -165,22 +165,34 @@ def test_the_pattern_index_finds_what_each_rule_alone_finds() -> None:
         rule(3, match_origin="exchange orders / *", match_reason="expired"),
         rule(4, match_exception_class="Order?ejected", match_dlq="orders.*"),
         rule(5, syntax="regex", match_origin="^order\\.", cluster_id=2),
-        rule(6),
+        rule(6, syntax="regex", match_exception_message="timed out", match_reason="expired"),
+        rule(7, match_exception_message="*stock*", dry_run=True),
+        rule(8),
     ]
     indexed = Rules(tuple(rules), PatternIndex([r.patterns for r in rules]))
     rows = [
         row(),
         row(dlq="payments.dlq"),
         row(reason="expired", exception_message="timed out"),
+        row(
+            reason="expired",
+            origin_exchange="b",
+            exception_class="X",
+            exception_message="timed out",
+        ),
         row(exception_class="OrderXejected", exception_message="no stock"),
+        row(exception_class="X", exception_message="no stock"),
         row(origin_exchange="", origin_routing_key="", origin_topic="order.events"),
     ]
-    memo: dict[tuple[str, tuple[str, ...]], frozenset[int]] = {}
+    memo: Memo = {}
     for cluster_id in (1, 2):
-        for one in rows:
+        for one in rows * 2:  # the second time, the shared fields' answers are remembered
             alone = decide(rules, cluster_id, one, NOW, random.Random(1))
             together = decide(indexed, cluster_id, one, NOW, random.Random(1), memo)
-            assert [(d.rule.id, d.action) for d in together] == [
-                (d.rule.id, d.action) for d in alone
+            assert [(d.rule.id, d.action, d.dry_run) for d in together] == [
+                (d.rule.id, d.action, d.dry_run) for d in alone
             ]
-    assert [d.rule.id for d in decide(indexed, 1, rows[3], NOW, memo=memo)] == [2, 4]
+    assert [d.rule.id for d in decide(indexed, 1, rows[4], NOW, memo=memo)] == [2, 4]
+    assert [d.rule.id for d in decide(indexed, 1, rows[3], NOW, memo=memo)] == [6]
+    assert [d.rule.id for d in decide(indexed, 1, rows[5], NOW, memo=memo)] == [2, 7, 8]
+    assert [d.rule.id for d in decide(indexed, 2, rows[6], NOW, memo=memo)] == [2, 4]

@@ -54,6 +54,10 @@ class RetryPolicyStatsOut(Out):
     would_park: int = Field(description="dry run: letters it would have parked")
     sent: int = Field(description="of the letters it scheduled, those requeued since")
     came_back: int = Field(description="of those sent, the ones that failed again")
+    waiting: int = Field(
+        description="of the letters it scheduled, those not sent yet (still sent if the rule"
+        " is deleted or disabled)"
+    )
     last_at: datetime | None = Field(description="its latest decision")
 
 

@@ -7,14 +7,17 @@ came back that many times.
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import time
 from typing import Any
 
 import aio_pika
 from asgiref.sync import sync_to_async
 
+from dashboard.deadletters import dispatch
 from dashboard.deadletters.policies import rules
-from dashboard.models import RetryPolicy
+from dashboard.models import DeadLetter, RetryPolicy
 from tests.support import deadletter_flow as flow
 from tests.support import deadletters as h
 
@@ -57,3 +60,23 @@ def make_rule(admin: Any, name: str, **values: Any) -> RetryPolicy:
     """A rule created through the service (audited), exact delays (no jitter) by default."""
     values.setdefault("jitter", 0.0)
     return rules.do_create_policy(user=admin, data=rules.RuleInput(name=name, **values))
+
+
+async def dispatch_until_sent(*pks: int) -> str:
+    """Run the dispatcher (in a thread, as the worker would) until none of ``pks`` waits
+    or is in flight; what it returned."""
+    stop = threading.Event()
+    running = asyncio.ensure_future(asyncio.to_thread(dispatch.run_dispatcher, stop))
+
+    def open_count() -> int:
+        waiting = (DeadLetter.Status.SCHEDULED, DeadLetter.Status.REQUEUING)
+        return DeadLetter.objects.filter(pk__in=pks, status__in=waiting).count()
+
+    try:
+        for _ in range(300):
+            if running.done() or not await sync_to_async(open_count)():
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+    return await running

@@ -16,12 +16,15 @@ rules are evaluated in ``position`` order:
   pending in the inbox, flagged); a poison letter's decision says *poison*.
   Action *park* parks at once.
 
-Work per batch: one query reading the new rows' ids, comebacks and poison (the
-matched values come from the rows capture passes in), one ``bulk_create`` of
-the decisions, one UPDATE per rule that parked, and one per rule, attempt and
-jitter slot that scheduled. Patterns on values a batch's letters share (DLQ,
-origin, reason, class) are matched once per batch, and each value is matched
-against every rule's patterns at once (RE2 sets, ``matching.PatternIndex``).
+Work per batch (capture keeps at least 90% of its rate with ten rules): nothing
+when no enabled rule is for the batch's cluster. Otherwise the rules' patterns
+on the fields letters share (DLQ, origin, reason, class) are matched once per
+distinct combination of them, against every rule at once (RE2 sets,
+``matching.PatternIndex``), giving the rules a letter may match; only those
+still needing their message pattern match the letter's message (one RE2 set).
+Then one query reads the matched rows' ids, comebacks and poison (the values
+matched come from the rows capture passes in), one prepared INSERT records the
+decisions and one prepared UPDATE per letter acted on sets its state.
 Compiled rules are cached per process; each batch checks one cheap aggregate
 (count and latest ``updated_at`` of the rules) and compiles again only when
 it changed.
@@ -35,9 +38,11 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property, lru_cache
 from typing import Any
 
-from django.db.models import Count, Max
+from django.conf import settings
+from django.db import connection
 from django.utils import timezone
 
 from dashboard.deadletters.loop_guard import may_retry_automatically
@@ -48,6 +53,7 @@ from dashboard.deadletters.policies.matching import (
     all_match,
     compile_patterns,
     letter_values,
+    message_value,
 )
 from dashboard.models import DeadLetter, PolicyDecision, RetryPolicy
 
@@ -108,27 +114,94 @@ def compile_rule(policy: RetryPolicy) -> CompiledRule:
     )
 
 
+# The row fields every pattern but the exception message's reads: letters of a batch
+# mostly share them, so their answer is worked out once per distinct combination.
+_SHARED_FIELDS = (
+    "dlq", "origin_exchange", "origin_routing_key", "origin_queue", "origin_topic",
+    "reason", "exception_class",
+)  # fmt: skip
+_MESSAGE = "match_exception_message"
+Plan = tuple[tuple[int, ...], bool]
+Memo = dict[tuple[Any, ...], Plan]
+
+
 @dataclass(frozen=True)
 class Rules:
     """The enabled rules in order, and the index of all their patterns."""
 
     rules: tuple[CompiledRule, ...] = ()
     index: PatternIndex = field(default_factory=lambda: PatternIndex([]))
+    _clusters: dict[int, Rules] = field(default_factory=dict, compare=False, repr=False)
+
+    def for_cluster(self, cluster_id: int) -> Rules:
+        """The rules that may act on ``cluster_id``'s letters (for every cluster or that one)."""
+        found = self._clusters.get(cluster_id)
+        if found is None:
+            mine = tuple(r for r in self.rules if r.cluster_id in (None, cluster_id))
+            found = (
+                self
+                if mine == self.rules
+                else Rules(mine, PatternIndex([r.patterns for r in mine]))
+            )
+            self._clusters[cluster_id] = found
+        return found
+
+    @cached_property
+    def _keys(self) -> tuple[list[frozenset[int]], list[frozenset[int]]]:
+        """Per rule, the keys of its patterns on shared fields and on the message."""
+        shared: list[frozenset[int]] = []
+        message: list[frozenset[int]] = []
+        for rule, keys in zip(self.rules, self.index.keys, strict=True):
+            on_message = {
+                k for k, p in zip(keys, rule.patterns, strict=True) if p.field == _MESSAGE
+            }
+            shared.append(frozenset(keys) - on_message)
+            message.append(frozenset(on_message))
+        return shared, message
+
+    def plan(self, row: dict[str, Any]) -> Plan:
+        """The rules ``row``'s shared fields allow (by position, in order), and whether any
+        of them still needs its message patterns. Evaluation stops at an active rule, so
+        the list ends at the first active one that has no message pattern."""
+        shared_keys, message_keys = self._keys
+        found = self.index.matched(letter_values(row), skip=_MESSAGE)
+        candidates: list[int] = []
+        for i, keys in enumerate(shared_keys):
+            if keys <= found:
+                candidates.append(i)
+                if not self.rules[i].dry_run and not message_keys[i]:
+                    break
+        return tuple(candidates), any(message_keys[i] for i in candidates)
+
+    def finish(
+        self, plan: Plan, row: dict[str, Any], limit: int | None = None
+    ) -> list[CompiledRule]:
+        """The rules of ``plan`` that match ``row``, message patterns included (``limit``:
+        ``MQB_DLQ_POLICY_MATCH_CHARS``, read once per batch)."""
+        candidates, on_message = plan
+        if not on_message:
+            return [self.rules[i] for i in candidates]
+        hits = self.index.matched_field(_MESSAGE, message_value(row, limit))
+        message_keys = self._keys[1]
+        return [self.rules[i] for i in candidates if message_keys[i] <= hits]
 
     def applying(
-        self,
-        cluster_id: int,
-        row: dict[str, Any],
-        memo: dict[tuple[str, tuple[str, ...]], frozenset[int]] | None = None,
+        self, cluster_id: int, row: dict[str, Any], memo: Memo | None = None
     ) -> list[CompiledRule]:
-        """The rules that match ``row``, in order."""
-        found = self.index.matched(letter_values(row), memo)
-        return [
-            rule
-            for rule, keys in zip(self.rules, self.index.keys, strict=True)
-            if (rule.cluster_id is None or rule.cluster_id == cluster_id)
-            and all(k in found for k in keys)
-        ]
+        """The rules that match ``row``, in order (up to the first active one at least). ``memo``
+        (one per batch) remembers the plan per distinct combination of shared fields."""
+        mine = self.for_cluster(cluster_id)
+        if not mine.rules:
+            return []
+        if memo is None:
+            return mine.finish(mine.plan(row), row)
+        key = (cluster_id, *map(row.get, _SHARED_FIELDS))
+        plan = memo.get(key)
+        if plan is None:
+            plan = memo[key] = mine.plan(row)
+        if not plan[0]:
+            return []
+        return mine.finish(plan, row)
 
 
 class _Cache:
@@ -140,8 +213,12 @@ class _Cache:
         self.rules = Rules()
 
     def current(self) -> Rules:
-        seen = RetryPolicy.objects.aggregate(n=Count("id"), at=Max("updated_at"))
-        version = (seen["n"], seen["at"])
+        ops = connection.ops
+        table = ops.quote_name(RetryPolicy._meta.db_table)
+        with connection.cursor() as cursor:
+            # Every batch asks: a plain statement, not an ORM query compiled each time.
+            cursor.execute(f"SELECT COUNT(*), MAX({ops.quote_name('updated_at')}) FROM {table}")  # noqa: S608 (the table and column names only)
+            version = tuple(cursor.fetchone() or ())
         with self.lock:
             if version == self.version:
                 return self.rules
@@ -181,7 +258,7 @@ def decide(
     row: dict[str, Any],
     now: datetime,
     rng: random.Random | None = None,
-    memo: dict[tuple[str, tuple[str, ...]], frozenset[int]] | None = None,
+    memo: Memo | None = None,
 ) -> list[Decision]:
     """The decisions of ``rules`` (in order) on one letter: dry runs, then the one that acts."""
     if isinstance(rules, Rules):
@@ -189,11 +266,28 @@ def decide(
     else:
         values = letter_values(row)
         matching = [rule for rule in rules if rule.applies_to(cluster_id, values)]
+    return _decisions(matching, row, now, rng, {})
+
+
+def _decisions(
+    matching: Sequence[CompiledRule],
+    row: dict[str, Any],
+    now: datetime,
+    rng: random.Random | None,
+    guard: dict[bool, bool],
+) -> list[Decision]:
+    """What ``matching`` (the rules that match ``row``, in order) do to it. ``guard``
+    remembers the loop guard's answer per poison flag (what it looks at) for a batch."""
     found: list[Decision] = []
+    attempt = int(row["came_back"])
     for rule in matching:
-        attempt = int(row["came_back"])
         retry = rule.action == RetryPolicy.Action.RETRY
-        poison = retry and not may_retry_automatically(DeadLetter(poison=row["poison"]))
+        poison = False
+        if retry:
+            flag = bool(row["poison"])
+            if flag not in guard:
+                guard[flag] = may_retry_automatically(DeadLetter(poison=flag))
+            poison = not guard[flag]
         if retry and attempt < rule.max_attempts and not poison:
             action = PolicyDecision.Action.RETRY
             due: datetime | None = now + timedelta(seconds=rule.delay(attempt, rng))
@@ -211,55 +305,106 @@ def apply_at_capture(cluster_id: int, rows: Sequence[dict[str, Any]]) -> int:
     """Evaluate the enabled rules, in order, on the newly stored ``rows``; how many acted."""
     if not rows:
         return 0
-    rules = enabled_rules()
+    rules = enabled_rules().for_cluster(cluster_id)
     if not rules.rules:
         return 0
-    # Ids, comebacks and poison as the verdict and loop guard left them, found by the whole
-    # unique key (cluster, vhost, DLQ, capture key); the matched values come from ``rows``.
-    by_queue: dict[tuple[str, str], dict[str, dict[str, Any]]] = defaultdict(dict)
+    memo: Memo = {}
+    limit = int(settings.MQB_DLQ_POLICY_MATCH_CHARS)
+    matched: dict[tuple[str, str], dict[str, list[CompiledRule]]] = defaultdict(dict)
     for r in rows:
-        by_queue[(r.get("vhost", ""), r["dlq"])][r["capture_key"]] = r
+        key = tuple(map(r.get, _SHARED_FIELDS))
+        plan = memo.get(key)
+        if plan is None:
+            plan = memo[key] = rules.plan(r)
+        if not plan[0]:
+            continue
+        found = rules.finish(plan, r, limit)
+        if found:
+            matched[(r.get("vhost", ""), r["dlq"])][r["capture_key"]] = found
+    if not matched:
+        return 0
+    # Ids, comebacks and poison as the verdict and loop guard left them, of the matched
+    # rows only, found by the whole unique key (cluster, vhost, DLQ, capture key).
     now = timezone.now()
     decisions: list[Decision] = []
-    memo: dict[tuple[str, tuple[str, ...]], frozenset[int]] = {}
-    for (vhost, dlq), by_key in by_queue.items():
+    guard: dict[bool, bool] = {}
+    for (vhost, dlq), by_key in matched.items():
         # No filter on status here: it would tempt the planner to the status index.
         stored = DeadLetter.objects.filter(
             cluster_id=cluster_id, vhost=vhost, dlq=dlq, capture_key__in=list(by_key)
         ).values_list(*_ROW_FIELDS)
         for pk, key, came_back, poison, status in stored:
             if status == DeadLetter.Status.PENDING:
-                row = {**by_key[key], "id": pk, "came_back": came_back, "poison": poison}
-                decisions.extend(decide(rules, cluster_id, row, now, memo=memo))
+                row = {"id": pk, "came_back": came_back, "poison": poison}
+                decisions.extend(_decisions(by_key[key], row, now, None, guard))
     if not decisions:
         return 0
-    PolicyDecision.objects.bulk_create(
-        [
-            PolicyDecision(
-                policy_id=d.rule.id,
-                policy_name=d.rule.name,
-                dead_letter_id=d.letter_id,
-                at=now,
-                action=d.action,
-                attempt=d.attempt,
-                due_at=d.due_at,
-                dry_run=d.dry_run,
-            )
-            for d in decisions
-        ]
-    )
+    _record(decisions, now)
     acting = [d for d in decisions if not d.dry_run]
-    parked: dict[int, list[int]] = defaultdict(list)
-    scheduled: dict[tuple[int, datetime], list[int]] = defaultdict(list)
-    for d in acting:
-        if d.action == PolicyDecision.Action.RETRY and d.due_at is not None:
-            scheduled[(d.rule.id, d.due_at)].append(d.letter_id)
-        else:
-            parked[d.rule.id].append(d.letter_id)
-    for rule_id, ids in parked.items():
-        DeadLetter.objects.filter(pk__in=ids).update(parked=True, policy_id=rule_id)
-    for (rule_id, due_at), ids in scheduled.items():
-        DeadLetter.objects.filter(pk__in=ids).update(
-            status=DeadLetter.Status.SCHEDULED, due_at=due_at, policy_id=rule_id
-        )
+    _act(acting)
     return len(acting)
+
+
+def _record(decisions: list[Decision], now: datetime) -> None:
+    """One prepared INSERT of every decision (the ORM's ``bulk_create`` prepares each value
+    of each row in Python: most of what recording cost)."""
+    ops = connection.ops
+    table = ops.quote_name(PolicyDecision._meta.db_table)
+    columns = ("policy_id", "policy_name", "dead_letter_id", "at", "action", "attempt",
+               "due_at", "dry_run")  # fmt: skip
+    sql = (
+        f"INSERT INTO {table} ({', '.join(ops.quote_name(c) for c in columns)})"  # noqa: S608 (the table, columns and placeholders only)
+        f" VALUES ({', '.join(['%s'] * len(columns))})"
+    )
+    # A batch's due times take a few values (jitter slots): each is adapted once.
+    adapt = lru_cache(maxsize=None)(ops.adapt_datetimefield_value)
+    at = adapt(now)
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            sql,
+            [
+                (
+                    d.rule.id,
+                    d.rule.name,
+                    d.letter_id,
+                    at,
+                    d.action,
+                    d.attempt,
+                    adapt(d.due_at),
+                    d.dry_run,
+                )
+                for d in decisions
+            ],
+        )
+
+
+def _act(acting: list[Decision]) -> None:
+    """The acting rules' decisions on the letters: one prepared UPDATE run per letter
+    scheduled, one per letter parked."""
+    if not acting:
+        return
+    ops = connection.ops
+    table = ops.quote_name(DeadLetter._meta.db_table)
+    # A batch's due times take a few values (jitter slots): each is adapted once.
+    adapt = lru_cache(maxsize=None)(ops.adapt_datetimefield_value)
+    scheduled = [
+        (DeadLetter.Status.SCHEDULED.value, adapt(d.due_at), d.rule.id, d.letter_id)
+        for d in acting
+        if d.action == PolicyDecision.Action.RETRY and d.due_at is not None
+    ]
+    parked = [
+        (True, d.rule.id, d.letter_id)
+        for d in acting
+        if not (d.action == PolicyDecision.Action.RETRY and d.due_at is not None)
+    ]
+    with connection.cursor() as cursor:
+        if scheduled:
+            cursor.executemany(
+                f"UPDATE {table} SET status = %s, due_at = %s, policy_id = %s WHERE id = %s",  # noqa: S608 (the table name and placeholders only)
+                scheduled,
+            )
+        if parked:
+            cursor.executemany(
+                f"UPDATE {table} SET parked = %s, policy_id = %s WHERE id = %s",  # noqa: S608 (the table name and placeholders only)
+                parked,
+            )

@@ -152,8 +152,16 @@ def letter_values(row: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
         "match_origin": (cut(origin_label(dict(row))), *names),
         "match_reason": (cut(row.get("reason")),),
         "match_exception_class": (cut(row.get("exception_class")),),
-        "match_exception_message": (cut(row.get("exception_message")),),
+        "match_exception_message": message_value(row),
     }
+
+
+def message_value(row: Mapping[str, Any], limit: int | None = None) -> tuple[str]:
+    """What a letter offers ``match_exception_message`` patterns, bounded (``limit``:
+    ``MQB_DLQ_POLICY_MATCH_CHARS`` unless given)."""
+    if limit is None:
+        limit = int(settings.MQB_DLQ_POLICY_MATCH_CHARS)
+    return (str(row.get("exception_message") or "")[:limit],)
 
 
 def all_match(
@@ -181,8 +189,7 @@ def all_match(
 class PatternIndex:
     """Every pattern of many rules, per field, in two RE2 sets (globs matching whole
     values, regular expressions anywhere): one pass over a value finds every pattern it
-    matches, however many rules there are. Answers for values letters share (all but
-    the exception message) are remembered in a per-batch ``memo``."""
+    matches, however many rules there are."""
 
     def __init__(self, pattern_lists: list[tuple[Pattern, ...]]) -> None:
         self.keys: list[tuple[int, ...]] = []
@@ -203,25 +210,20 @@ class PatternIndex:
             made.Compile()
             self.sets.setdefault(field, []).append((made, [k for k, _ in members]))
 
-    def matched(
-        self,
-        values: Mapping[str, tuple[str, ...]],
-        memo: dict[tuple[str, tuple[str, ...]], frozenset[int]] | None = None,
-    ) -> set[int]:
-        """The keys of every pattern that one of its field's candidates matches."""
+    def matched_field(self, field: str, candidates: tuple[str, ...]) -> set[int]:
+        """The keys of ``field``'s patterns that one of ``candidates`` matches."""
+        hits: set[int] = set()
+        for made, keys in self.sets.get(field, ()):
+            for value in candidates:
+                for index in made.Match(value) or ():
+                    hits.add(keys[index])
+        return hits
+
+    def matched(self, values: Mapping[str, tuple[str, ...]], skip: str = "") -> set[int]:
+        """The keys of every pattern that one of its field's candidates matches (the
+        patterns of field ``skip`` left out)."""
         found: set[int] = set()
-        for field, sets in self.sets.items():
-            candidates = values[field]
-            shared = memo is not None and field != "match_exception_message"
-            if shared and memo is not None and (field, candidates) in memo:
-                found |= memo[(field, candidates)]
-                continue
-            hits: set[int] = set()
-            for made, keys in sets:
-                for value in candidates:
-                    for index in made.Match(value) or ():
-                        hits.add(keys[index])
-            if shared and memo is not None:
-                memo[(field, candidates)] = frozenset(hits)
-            found |= hits
+        for name in self.sets:
+            if name != skip:
+                found |= self.matched_field(name, values[name])
         return found

@@ -9,7 +9,10 @@ Input (:class:`RuleInput`) comes from the page's form or the API. A bad value is
 an :class:`~dashboard.deadletters.policies.matching.InvalidField` naming its
 field (a 400 in the API). Stats (:func:`get_policies`) come from the decisions
 recorded at capture and from the letters a rule scheduled: of those, *sent* are
-the ones requeued since, and *came back* the ones that failed again.
+the ones requeued since, *came back* the ones that failed again, and *waiting*
+the ones still scheduled. Deleting (or disabling) a rule leaves its waiting
+letters scheduled: they are still sent when due, as the page warns before the
+delete; cancelling them is the inbox's (status *scheduled*).
 """
 
 from __future__ import annotations
@@ -167,13 +170,14 @@ def _audit(
     before: dict[str, Any] | None,
     after: dict[str, Any] | None,
     request: HttpRequest | None,
+    **extra: Any,
 ) -> None:
     record(
         action=f"deadletters.policy_{change}",
         user=user,
         cluster=policy.cluster if policy.cluster_id else None,
         target=f"retry policy #{policy.pk} {policy.name!r}",
-        parameters={"before": before, "after": after},
+        parameters={"before": before, "after": after, **extra},
         request=request,
     )
 
@@ -227,14 +231,26 @@ def do_set_mode(
     return policy
 
 
-def do_delete_policy(*, user: AnyUser, policy_id: int, request: HttpRequest | None = None) -> None:
-    """Its decisions stay (with the rule's name); its letters keep their state."""
+def still_scheduled(policy_id: int) -> int:
+    """Letters the rule scheduled that are not sent yet: deleting or disabling the rule
+    leaves them scheduled, and the dispatcher still sends them when due."""
+    return DeadLetter.objects.filter(
+        policy_id=policy_id, status=DeadLetter.Status.SCHEDULED
+    ).count()
+
+
+def do_delete_policy(*, user: AnyUser, policy_id: int, request: HttpRequest | None = None) -> int:
+    """Its decisions stay (with the rule's name); its letters keep their state: those it
+    scheduled are still sent when due (cancel them from the inbox to stop them). Returns
+    how many were still scheduled (the audit entry says it too)."""
     _require_admin(user, "deadletters.policy_delete", f"retry policy #{policy_id}", request)
     with transaction.atomic():
         policy = _get(policy_id)
         before = snapshot(policy)
-        _audit("delete", user, policy, before, None, request)
+        waiting = still_scheduled(policy.pk)
+        _audit("delete", user, policy, before, None, request, still_scheduled=waiting)
         policy.delete()
+    return waiting
 
 
 def do_move_policy(
@@ -271,6 +287,7 @@ class PolicyStats:
     would_park: int = 0
     sent: int = 0
     came_back: int = 0
+    waiting: int = 0  # letters it scheduled that are not sent yet
     last_at: Any = None
 
 
@@ -302,12 +319,16 @@ def stats_of(policy_ids: list[int]) -> dict[int, PolicyStats]:
         )
     )
     by_id = {row.pop("policy_id"): row for row in decided}
+    waiting = DeadLetter.Status.SCHEDULED
     letters = (
-        DeadLetter.objects.filter(policy_id__in=policy_ids, parked=False, status__in=_SENT)
+        DeadLetter.objects.filter(
+            policy_id__in=policy_ids, parked=False, status__in=(*_SENT, waiting)
+        )
         .values("policy_id")
         .annotate(
-            sent=Count("id"),
+            sent=Count("id", filter=Q(status__in=_SENT)),
             came_back=Count("id", filter=Q(status=DeadLetter.Status.FAILED_AGAIN)),
+            waiting=Count("id", filter=Q(status=waiting)),
         )
     )
     for row in letters:

@@ -15,6 +15,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
+from django.template.defaultfilters import pluralize
 from django.views.decorators.http import require_GET, require_POST
 
 from dashboard.core import once
@@ -166,8 +167,14 @@ async def move(request: HttpRequest, policy_id: int) -> HttpResponseRedirect:
 @once.writes_once("deadletters.policy_delete")
 async def delete(request: HttpRequest, policy_id: int) -> HttpResponseRedirect:
     policy = await _get_policy(policy_id)
-    await sync_to_async(rules.do_delete_policy)(
+    waiting = await sync_to_async(rules.do_delete_policy)(
         user=await request.auser(), policy_id=policy_id, request=request
     )
-    messages.success(request, f"Rule {policy.name!r} deleted; its decisions stay on the letters.")
+    done = f"Rule {policy.name!r} deleted; its decisions stay on the letters."
+    if waiting:
+        done += (
+            f" {waiting} letter{pluralize(waiting)} it scheduled will still be sent when due;"
+            " cancel them from the inbox (status: scheduled) to stop them."
+        )
+    messages.success(request, done)
     return redirect("deadletters-policies")
