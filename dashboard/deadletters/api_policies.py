@@ -9,14 +9,21 @@ listed in evaluation order.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from asgiref.sync import sync_to_async
 from django.http import HttpRequest
-from ninja import Field, Router, Schema
+from ninja import Field, Path, Router, Schema
+from pydantic import WithJsonSchema
 
 from dashboard.core.api import Out, errors
 from dashboard.deadletters.policies import rules
+from dashboard.deadletters.schemas import MAX_ID
+
+# A path id that is not an integer is a 400 naming it; one out of range a 404.
+PolicyId = Path[
+    Annotated[int, WithJsonSchema({"type": "integer", "minimum": 1, "maximum": MAX_ID})]
+]
 
 router = Router(tags=["retry policies"])
 
@@ -144,7 +151,7 @@ async def policy_create(request: HttpRequest, payload: RetryPolicyIn) -> dict[st
     operation_id="updateRetryPolicy",
 )
 async def policy_update(
-    request: HttpRequest, policy_id: int, payload: RetryPolicyIn
+    request: HttpRequest, policy_id: PolicyId, payload: RetryPolicyIn
 ) -> dict[str, Any]:
     await sync_to_async(rules.do_update_policy)(
         user=await request.auser(), policy_id=policy_id, data=payload.data(), request=request
@@ -160,7 +167,7 @@ async def policy_update(
     operation_id="moveRetryPolicy",
 )
 async def policy_move(
-    request: HttpRequest, policy_id: int, payload: RetryPolicyMoveIn
+    request: HttpRequest, policy_id: PolicyId, payload: RetryPolicyMoveIn
 ) -> dict[str, Any]:
     await sync_to_async(rules.do_move_policy)(
         user=await request.auser(), policy_id=policy_id, to=payload.to, request=request
@@ -170,12 +177,12 @@ async def policy_move(
 
 @router.delete(
     "/deadletters/policies/{policy_id}",
-    response={200: RetryPolicyDeletedOut, **errors(404)},
+    response={200: RetryPolicyDeletedOut, **errors(400, 404)},
     url_name="api-deadletters-policy-delete",
     summary="Delete a retry policy; its decisions stay on the letters (admin, audited)",
     operation_id="deleteRetryPolicy",
 )
-async def policy_delete(request: HttpRequest, policy_id: int) -> dict[str, Any]:
+async def policy_delete(request: HttpRequest, policy_id: PolicyId) -> dict[str, Any]:
     await sync_to_async(rules.do_delete_policy)(
         user=await request.auser(), policy_id=policy_id, request=request
     )

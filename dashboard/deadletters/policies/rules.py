@@ -157,6 +157,9 @@ def _require_admin(user: AnyUser, action: str, target: str, request: HttpRequest
 
 
 def _get(policy_id: int) -> RetryPolicy:
+    if not 1 <= policy_id <= 2**63 - 1:
+        # Beyond what a primary key holds (SQLite would overflow): no such policy.
+        raise Http404(f"no retry policy #{policy_id}")
     policy = RetryPolicy.objects.select_related("cluster").filter(pk=policy_id).first()
     if policy is None:
         raise Http404(f"no retry policy #{policy_id}")
