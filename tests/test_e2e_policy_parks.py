@@ -118,7 +118,7 @@ def assert_retried_twice_then_parked(
     stats = run_script(env, STATS, policy)
     assert stats == {
         "matched": 3, "retries": 2, "parked": 1, "poison": 0, "would_retry": 0, "would_park": 0,
-        "sent": 2, "came_back": 2,
+        "sent": 2, "came_back": 2, "waiting": 0,
     }  # fmt: skip
 
 

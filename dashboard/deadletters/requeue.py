@@ -106,8 +106,9 @@ def full_body(letter: Letter) -> bytes:
     return bytes(letter.body)
 
 
-def stored_letter(letter: Letter) -> StoredLetter:
-    """The row's fields as the broker kinds read them (with every byte of the body)."""
+def stored_letter(letter: Letter, *, whole: bool = True) -> StoredLetter:
+    """The row's fields as the broker kinds read them (with every byte of the body, unless
+    ``whole`` is False: then the stored part, enough to tell where the letter goes)."""
     details = letter.failure_details
     return StoredLetter(
         vhost=letter.vhost,
@@ -120,7 +121,7 @@ def stored_letter(letter: Letter) -> StoredLetter:
         key=bytes(letter.key) if letter.key is not None else None,
         headers=letter.headers,
         properties=letter.properties if isinstance(letter.properties, dict) else {},
-        body=full_body(letter),
+        body=full_body(letter) if whole else bytes(letter.body),
         body_truncated=letter.body_truncated,
     )
 

@@ -111,8 +111,10 @@ async def _detail_context(request: HttpRequest, letter_id: int) -> dict[str, Any
     context["editable"] = not letter.body_truncated
     context["task"] = await sync_to_async(celery_tasks.task_section)(letter, context["body"])
     # Where "Requeue to origin" sends the letter now: a redirect's target names it.
+    # Where it goes does not depend on the body: the stored part is enough (a cut body's
+    # full bytes are not read for it).
     route = await sync_to_async(redirects.goes_to)(
-        letter.cluster.slug, actions.stored_letter(letter)
+        letter.cluster.slug, actions.stored_letter(letter, whole=False)
     )
     context["route"] = route
     context["requeue_to"] = (
