@@ -81,13 +81,16 @@ class Command(BaseCommand):
     ) -> list[str]:
         deadline = time.monotonic() + wait
         failures: list[str] = []
+        seen: set[str] = set()
         try:
             if not names:
                 names = await self.discovered(slug, vhost, deadline)
+                # Just discovered: no need to wait for discovery to see each of them again.
+                seen = set(names)
                 if not names:
                     self.stdout.write(f"{slug}: no dead-letter queue found")
             for name in names:
-                problem = await self.manage_one(slug, vhost, name, user, deadline)
+                problem = await self.manage_one(slug, vhost, name, user, deadline, seen)
                 if problem:
                     failures.append(problem)
         finally:
@@ -110,11 +113,17 @@ class Command(BaseCommand):
             await asyncio.sleep(RETRY_PAUSE)
 
     async def manage_one(
-        self, slug: str, vhost: str, name: str, user: User, deadline: float
+        self,
+        slug: str,
+        vhost: str,
+        name: str,
+        user: User,
+        deadline: float,
+        seen: set[str] | None = None,
     ) -> str:
         where = f"{slug}:{vhost + '/' if vhost else ''}{name}"
         # Wait (unaudited) until discovery sees it; then one audited attempt, as a click makes.
-        while True:
+        while seen is None or name not in seen:
             if name in await self.found(slug, vhost) or time.monotonic() >= deadline:
                 break
             await asyncio.sleep(RETRY_PAUSE)
