@@ -5,6 +5,7 @@ decisions."""
 from __future__ import annotations
 
 import html
+import re
 
 import pytest
 from django.test import Client
@@ -160,8 +161,11 @@ def test_the_letter_page_shows_the_decisions_and_the_list_their_stats(
     page = text(client_for(operator).get(f"/deadletters/{row.pk}/"))
     assert 'id="letter-policies"' in page and 'id="letter-parked"' in page
     assert 'data-decision="retry" data-dry-run="1"' in page and 'data-decision="park"' in page
+    retry_row = page.split('data-decision="retry"', 1)[1].split("</tr>", 1)[0]
+    assert '<td class="num">1</td>' in retry_row, "the first retry reads as retry 1, not 0"
     listing = text(client_for(operator).get("/deadletters/policies/"))
     assert "retried 1, parked 0" in listing
+    assert re.search(r"retry up to \d+ times?, first after [^;<]+; then park", listing)
     stats = [p["stats"] for p in admin.get(API).json()["policies"]]
     assert [(s["would_retry"], s["parked"]) for s in stats] == [(1, 0), (0, 1)]
     inbox = text(client_for(operator).get("/deadletters/"))

@@ -236,6 +236,10 @@ async def test_a_schedule_with_backoff_spreads_the_letters_with_growing_gaps(
     assert gaps == [timedelta(seconds=10), timedelta(seconds=30)]
     assert letters[0].schedule_id is not None
     assert len({r.schedule_id for r in letters}) == 1
+    shown = (await async_client.get(f"/deadletters/schedules/{letters[0].schedule_id}/")).content
+    assert b"chosen by id" not in shown, "the dry run's filter stays the schedule's description"
+    assert f"3 letters matching dlq={made.dlq}".encode() in shown
+    assert "first gap 10 s, \u00d73 each step, at most 10 min".encode() in shown
 
 
 @pytest.mark.rabbitmq

@@ -66,3 +66,10 @@ def test_every_dead_letter_audit_action_has_a_label_of_its_own():
     # Not the words of the code ("Deadletters schedule cancel"), and no two alike.
     assert not [text for text in labels if text.startswith(("Deadletter ", "Deadletters "))]
     assert len(set(labels)) == len(labels), labels
+
+
+def test_a_backoff_reads_the_same_everywhere():
+    words = "first gap 1 min, \u00d72 each step, at most 1 h, \u00b110% jitter"
+    assert display.backoff(60, 2.0, 3600, 0.1) == words
+    assert display.backoff(5, 1, 5, 0, lead="first after") == "first after 5 s"
+    assert display.backoff(1.5, 2.5, 30) == "first gap 1.5 s, \u00d72.5 each step, at most 30 s"

@@ -146,6 +146,24 @@ def duration(seconds: float | int | None) -> str:
     return f"{days} d {hours} h" if hours else f"{days} d"
 
 
+def backoff(
+    base: object, factor: object, cap: object, jitter: object = 0, *, lead: str = "first gap"
+) -> str:
+    """A backoff in the one wording every page uses:
+    "first gap 1 min, \u00d72 each step, at most 1 h, \u00b110% jitter"."""
+    try:
+        step = float(factor)  # type: ignore[arg-type]
+        spread = float(jitter or 0)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        step, spread = 1.0, 0.0
+    words = f"{lead} {duration(base)}"  # type: ignore[arg-type]
+    if step != 1:
+        words += f", \u00d7{measure(step, '')} each step, at most {duration(cap)}"  # type: ignore[arg-type]
+    if spread:
+        words += f", ±{round(spread * 100)}% jitter"
+    return words
+
+
 def size(value: float | int | None) -> str:
     """Bytes in binary units: 512 B, 1.5 KiB, 10 MiB."""
     if value is None:

@@ -418,7 +418,14 @@ async def do_confirm_schedule(
     record = await load(token, request, user)
     ids = [int(i) for i in record["ids"]]
     schedule = await schedules.do_schedule_requeue(
-        user=user, ids=ids, at=at, delay=delay, backoff=backoff, expect=len(ids), request=request
+        user=user,
+        ids=ids,
+        at=at,
+        delay=delay,
+        backoff=backoff,
+        expect=len(ids),
+        chosen=(record.get("source") or {}).get("filter"),
+        request=request,
     )
     await _forget(token)
     return schedule

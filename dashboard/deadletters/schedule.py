@@ -189,9 +189,14 @@ async def do_schedule_requeue(
     backoff: Backoff | None = None,
     expect: int | None = None,
     upto: int | None = None,
+    chosen: dict[str, Any] | None = None,
     request: HttpRequest | None = None,
 ) -> RequeueSchedule:
-    """Schedule a requeue of the chosen letters (see the module docstring)."""
+    """Schedule a requeue of the chosen letters (see the module docstring).
+
+    ``chosen``: the inbox filter frozen ``ids`` were picked by (a dry run's), so
+    the schedule says "of group …" rather than "chosen by id".
+    """
     await require_role(
         user, OPERATOR, action=ACTION, slug="", target="deadletters", request=request
     )
@@ -211,6 +216,8 @@ async def do_schedule_requeue(
     description: dict[str, Any] = {"letters": len(selection)}
     if ids is None and spec is not None:
         description["filter"] = spec.as_params()
+    elif chosen:
+        description["filter"] = chosen
     elif ids is not None and len(ids) <= 100:
         description["ids"] = selection
     parameters: dict[str, Any] = {"start": start.isoformat()}

@@ -66,10 +66,11 @@ document.addEventListener("DOMContentLoaded", () => {
     }
     const total = spread(base, factor, cap);
     const last = new Date(first.getTime() + total * 1000);
-    let words = `First at ${text(first)}, then gaps of ${span(base)}`;
-    if (count > 2 && factor > 1) words += ` growing ×${factor} up to ${span(cap)}`;
+    // The wording of schedules and retry rules: "first gap 1 min, ×2 each step, at most 1 h, ±10% jitter".
+    let words = `First at ${text(first)}; first gap ${span(base)}`;
+    if (count > 2 && factor > 1) words += `, ×${factor} each step, at most ${span(cap)}`;
+    if (jitter > 0) words += `, ±${Math.round(jitter * 100)}% jitter`;
     words += `; the last of ${letters} due about ${text(last)} (${span(total)} after the first).`;
-    if (jitter > 0) words += ` Each gap varies by up to ±${Math.round(jitter * 100)}%.`;
     plan.textContent = words;
   };
   form.addEventListener("input", describe);

@@ -10,6 +10,7 @@ from typing import Any
 
 from django import template
 
+from dashboard.core.display import backoff as backoff_words
 from dashboard.deadletters.policies.rules import decisions_of
 
 register = template.Library()
@@ -18,3 +19,11 @@ register = template.Library()
 @register.inclusion_tag("deadletters/_letter_policies.html", takes_context=True)
 def letter_policies(context: dict[str, Any], letter: Any) -> dict[str, Any]:
     return {"letter": letter, "decisions": decisions_of(letter.pk)}
+
+
+@register.simple_tag
+def policy_backoff(policy: Any) -> str:
+    """A retry rule's delays in the wording schedules and dry runs use."""
+    return backoff_words(
+        policy.delay_seconds, policy.factor, policy.cap_seconds, policy.jitter, lead="first after"
+    )

@@ -13,7 +13,7 @@ from typing import Any
 
 from django import template
 
-from dashboard.core.display import duration
+from dashboard.core.display import backoff as backoff_words
 from dashboard.models import DeadLetter, RequeueSchedule
 
 register = template.Library()
@@ -65,10 +65,6 @@ def schedule_backoff(schedule: RequeueSchedule) -> str:
     backoff = (schedule.parameters or {}).get("backoff")
     if not isinstance(backoff, dict):
         return ""
-    text = (
-        f"gaps from {duration(backoff.get('base'))}, times {backoff.get('factor')} each step,"
-        f" at most {duration(backoff.get('cap'))}"
+    return backoff_words(
+        backoff.get("base"), backoff.get("factor"), backoff.get("cap"), backoff.get("jitter")
     )
-    if backoff.get("jitter"):
-        text += f", ±{round(float(backoff['jitter']) * 100)}% jitter"
-    return text
