@@ -204,7 +204,9 @@ LAYOUT = """() => {
   const back = document.querySelector("main .back-link a");
   const head = document.querySelector("main .page-head");
   const first = document.querySelector("main .page-head").parentElement;
+  const here = document.querySelector("main .page-head .sub-nav a[aria-current=page]");
   return {back: back ? back.textContent.trim() : null,
+          current: here ? here.textContent.trim() : null,
           above: !!back &&
             back.getBoundingClientRect().bottom <= head.getBoundingClientRect().top,
           width: Math.round(first.getBoundingClientRect().width)};
@@ -231,6 +233,15 @@ def test_the_dead_letter_sub_pages_have_one_way_back_and_the_inbox_width(
         assert got["back"] == back and got["above"], (path, got)
         if wide:
             assert got["width"] == inbox["width"], (path, got, inbox)
+    # The section's sub-navigation beside each list's heading, the page it is on marked.
+    current = {
+        "/deadletters/schedules/": "Scheduled requeues",
+        "/deadletters/policies/": "Retry policies",
+        "/deadletters/redirects/": "Redirects",
+    }
+    for path, title in current.items():
+        page.goto(url + path)
+        assert page.evaluate(LAYOUT)["current"] == title, path
     page.context.close()
 
 
