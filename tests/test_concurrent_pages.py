@@ -173,3 +173,22 @@ async def test_sync_code_under_the_server_loop_gets_the_same_adapter(use_cluster
         assert len(connections_to(5672) - amqp_before) == 1
     finally:
         await connections.close_all()
+
+
+@pytest.mark.django_db
+def test_reused_group_rows_carry_each_operators_own_csrf_token(operator, letters):
+    from django.test import Client
+
+    for _ in range(2):  # the second page reuses the rows the first one rendered
+        client = Client(enforce_csrf_checks=True)
+        client.force_login(operator)
+        page = client.get("/deadletters/").content.decode()
+        form = page.split('<form method="post" class="group-requeue"')[1].split("</form>")[0]
+        token = form.split('name="csrfmiddlewaretoken" value="')[1].split('"')[0]
+        assert token != "mqb-csrf-slot"
+        group = form.split('name="group" value="')[1].split('"')[0]
+        response = client.post(
+            "/deadletters/requeue-bulk",
+            {"csrfmiddlewaretoken": token, "group": group, "cluster": "test-rabbitmq"},
+        )
+        assert response.status_code == 303
