@@ -12,6 +12,7 @@ import asyncio
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
 
+from brokers.rabbitmq.adapter import RabbitMQBroker
 from brokers.rabbitmq.http import POOL_SIZE
 from dashboard.core import clusters, connections, letter_counts
 from dashboard.models import DeadLetter
@@ -143,6 +144,7 @@ def test_a_zero_max_age_counts_every_time(letters, settings, django_assert_num_q
 async def test_many_reads_at_once_share_the_process_connections(use_clusters):
     amqp_before, http_before = connections_to(5672), connections_to(15672)
     broker = await connections.get_broker("test-rabbitmq")
+    assert isinstance(broker, RabbitMQBroker)
     try:
         for _ in range(2):
             await asyncio.gather(
