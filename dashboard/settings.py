@@ -414,3 +414,7 @@ MQB_TAIL_MAX_RUNNING = envint("MQB_TAIL_MAX_RUNNING", 50)
 MQB_HEALTH_STALE_AFTER = envfloat("MQB_HEALTH_STALE_AFTER", 3 * MQB_SAMPLE_INTERVAL)
 # "Check now" reuses any check (by the collector or anyone) younger than this many seconds.
 MQB_HEALTH_CHECK_GAP = envfloat("MQB_HEALTH_CHECK_GAP", 2.0)
+# A web process reuses its dead-letter counts (inbox groups and rows, the overview's
+# pending letters) while the letters table's index stamp is unchanged, at most this
+# many seconds (dashboard.core.letter_counts; 0: count on every page view).
+MQB_LETTER_COUNTS_MAX_AGE = envfloat("MQB_LETTER_COUNTS_MAX_AGE", 60.0)

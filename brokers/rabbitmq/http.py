@@ -1,5 +1,8 @@
 """The RabbitMQ management HTTP API client of the adapter: one keep-alive client per adapter.
 
+The client holds at most ``POOL_SIZE`` connections, all kept alive: concurrent
+requests share them rather than open more.
+
 Every failure becomes a BrokerError that says what happened: transport
 errors, 401/403 (credentials, missing management tag), 404 (``NotFound``),
 other statuses with the broker's reason. ``management_page`` also lets a
@@ -31,6 +34,11 @@ from brokers.rabbitmq.errors import reason
 from brokers.rabbitmq.values import DOT_SEGMENTS
 
 USER_AGENT = "mqboard"
+POOL_SIZE = 8
+"""Keep-alive connections to the management API per adapter (one adapter per process and
+cluster). More requests at once wait for a free connection instead of opening their own:
+httpx's default keeps 20 alive but opens up to 100, closing each extra one after its
+request, so a burst of page views would churn connections on the broker."""
 
 
 class ManagementClient:
@@ -78,6 +86,7 @@ class ManagementClient:
                 headers={"User-Agent": USER_AGENT},
                 verify=self.config.verify_tls,
                 follow_redirects=False,
+                limits=httpx.Limits(max_connections=POOL_SIZE, max_keepalive_connections=POOL_SIZE),
             )
         return self._http
 

@@ -5,6 +5,13 @@ they reuse one adapter per cluster (one AMQP connection, one Kafka
 AdminClient), created on first use. aio-pika connections belong to the loop
 that opened them, so the cache is keyed by loop; a Celery task that runs its
 own short loop gets a fresh adapter, dropped with its loop.
+
+Sync code in a web request (a sync view or middleware, run in a thread) that
+reaches a broker through ``async_to_sync`` runs on the server's loop, so it
+shares that loop's adapter rather than opening connections of its own. Each
+adapter keeps one AMQP connection, a bounded keep-alive pool to the management
+API and one Kafka AdminClient: the connections of a web process do not grow
+with the number of viewers.
 """
 
 from __future__ import annotations

@@ -2,6 +2,8 @@
 
 Everything here reads the database only (the collector keeps it filled), so the
 functions are synchronous; async views call them through ``sync_to_async``.
+``inbox_groups`` and ``inbox_rows`` are the pages' reads: the same answers, reused
+by a web process while no letter changed (``dashboard.core.letter_counts``).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from brokers.decode.headers import header_pairs
 from brokers.decode.render import as_datetime, display_leaf, render
 from brokers.decode.values import from_json, kafka_headers_from_json
 from brokers.registry import kind_named
+from dashboard.core import letter_counts
 from dashboard.core.display import label, utc_text
 from dashboard.core.params import InvalidInput, parse_moment
 from dashboard.models import AuditEntry, DeadLetter
@@ -256,6 +259,7 @@ def get_inbox_groups(spec: InboxFilter, page: int = 1) -> Page[dict[str, Any]]:
         # Letters of one group may name the class with or without its module: show the name.
         group["exception_name"] = class_name(group["exception_class"] or "")
         group["has_vhosts"] = has_vhosts(group.pop("kind") or "")
+    result.object_list = list(result.object_list)
     return result
 
 
@@ -277,6 +281,16 @@ def get_inbox_rows(spec: InboxFilter, page: int = 1) -> Page[DeadLetter]:
         letter.short_id = short_id(letter.message_id or "")
     result.object_list = letters
     return result
+
+
+def inbox_groups(spec: InboxFilter, page: int = 1) -> Page[dict[str, Any]]:
+    """``get_inbox_groups``, reused while the letters are unchanged (read only)."""
+    return letter_counts.reuse(("inbox.groups", spec, page), lambda: get_inbox_groups(spec, page))
+
+
+def inbox_rows(spec: InboxFilter, page: int = 1) -> Page[DeadLetter]:
+    """``get_inbox_rows``, reused while the letters are unchanged (read only)."""
+    return letter_counts.reuse(("inbox.rows", spec, page), lambda: get_inbox_rows(spec, page))
 
 
 def get_dead_letter(letter_id: int) -> DeadLetter:

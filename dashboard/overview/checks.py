@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import weakref
 from datetime import UTC, datetime
 
 import redis.asyncio
@@ -41,10 +42,21 @@ def _lock_name(slug: str) -> str:
     return f"{settings.MQB_CHANNEL_PREFIX}:health-check:{slug}"
 
 
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, redis.asyncio.Redis] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 def _connect() -> redis.asyncio.Redis:
-    return redis.asyncio.Redis.from_url(
-        settings.REDIS_URL, socket_timeout=3, socket_connect_timeout=2
-    )
+    """The process's Redis client for the check's lock, one per event loop (its pool
+    keeps connections open between checks)."""
+    loop = asyncio.get_running_loop()
+    client = _clients.get(loop)
+    if client is None:
+        client = _clients[loop] = redis.asyncio.Redis.from_url(
+            settings.REDIS_URL, socket_timeout=3, socket_connect_timeout=2
+        )
+    return client
 
 
 async def _stored(slug: str) -> ClusterHealth:
@@ -80,24 +92,19 @@ async def check_now(slug: str) -> ClusterHealth:
         return current
     client = _connect()
     try:
+        first = bool(await client.set(_lock_name(slug), "1", nx=True, ex=int(config.timeout + 5)))
+    except (OSError, RedisError) as exc:
+        log.warning("check now without a shared lock (Redis: %s)", exc)
+        return await _run_check(slug)
+    if first:
         try:
-            first = bool(
-                await client.set(_lock_name(slug), "1", nx=True, ex=int(config.timeout + 5))
-            )
-        except (OSError, RedisError) as exc:
-            log.warning("check now without a shared lock (Redis: %s)", exc)
             return await _run_check(slug)
-        if first:
+        finally:
             try:
-                return await _run_check(slug)
-            finally:
-                try:
-                    await client.delete(_lock_name(slug))
-                except (OSError, RedisError) as exc:
-                    log.warning("health check lock left to expire: %s", exc)
-        return await _wait_for_check(client, slug, asked, config.timeout + 3)
-    finally:
-        await client.aclose()
+                await client.delete(_lock_name(slug))
+            except (OSError, RedisError) as exc:
+                log.warning("health check lock left to expire: %s", exc)
+    return await _wait_for_check(client, slug, asked, config.timeout + 3)
 
 
 async def _wait_for_check(

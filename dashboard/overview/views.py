@@ -23,7 +23,7 @@ from django.views.decorators.http import require_POST
 
 from brokers.base.contract import BrokerKind
 from brokers.registry import kind_named
-from dashboard.core import clusters, display, once
+from dashboard.core import clusters, display, letter_counts, once
 from dashboard.core.audit import audit, require_role
 from dashboard.core.clusters import ClusterHealth, stored_health
 from dashboard.core.roles import OPERATOR, has_role
@@ -57,7 +57,7 @@ def cluster_page(slug: str, kind: BrokerKind) -> str | None:
     return None
 
 
-def pending_letters() -> dict[str, int]:
+def count_pending_letters() -> dict[str, int]:
     """Pending dead letters in the inbox, per cluster slug (the database, not the brokers:
     a drained RabbitMQ DLQ and a Kafka DLQ that keeps its records count alike)."""
     rows = (
@@ -66,6 +66,11 @@ def pending_letters() -> dict[str, int]:
         .annotate(n=Count("pk"))
     )
     return {row["cluster__slug"]: row["n"] for row in rows}
+
+
+def pending_letters() -> dict[str, int]:
+    """``count_pending_letters``, reused while no letter changed (read only)."""
+    return letter_counts.reuse("overview.pending", count_pending_letters)
 
 
 def card_of(health: ClusterHealth, pending: int = 0) -> Card:

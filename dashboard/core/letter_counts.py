@@ -1,0 +1,94 @@
+"""Per-process reuse of dead-letter counts while the letters table has not changed.
+
+Counting the inbox's groups reads every row of the letters table (a table scan of
+wide rows: tens of milliseconds at a few thousand letters). Fifty people with the
+inbox or the overview open would repeat that scan for every page view. Instead, each
+web process keeps the last answers and reuses one as long as the table's *stamp* is
+unchanged:
+
+- per status: how many letters and the sum of their ids (the status index alone
+  answers this, without reading a row: a letter moving from one status to another
+  changes both sums);
+- how many letters are poison, and how many parked, with their id sums (their own
+  indexes);
+- the newest capture time and the largest id (one index look-up each).
+
+A letter captured, deleted, requeued, discarded, scheduled, flagged poison or parked
+changes the stamp, whichever process wrote it. Fields a letter's status change does
+not touch (its failure times, its text) are written when it is captured, so a stamp
+change covers them. As a safety net, an answer is never reused after
+``MQB_LETTER_COUNTS_MAX_AGE`` seconds (0 turns the reuse off).
+
+Answers are shared between threads: callers must not mutate what they get.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Any, TypeVar
+
+from django.conf import settings
+from django.db import connection
+
+from dashboard.models import DeadLetter
+
+T = TypeVar("T")
+
+MAX_ENTRIES = 256
+"""answers kept per process (filters and pages); the least recently used go first"""
+
+_lock = threading.Lock()
+_answers: OrderedDict[Hashable, tuple[Hashable, float, Any]] = OrderedDict()
+
+
+def letters_stamp() -> tuple[Any, ...]:
+    """What changes whenever a letter is added, removed or changes status, poison or
+    parked; read from indexes only (two queries)."""
+    # Only the table's name is formatted in; values are parameters.
+    table = connection.ops.quote_name(DeadLetter._meta.db_table)
+    by_status_sql = f"SELECT status, COUNT(*), SUM(id) FROM {table} GROUP BY status"  # noqa: S608
+    flags_sql = (
+        f"SELECT (SELECT MAX(captured_at) FROM {table}), (SELECT MAX(id) FROM {table}),"  # noqa: S608
+        f" (SELECT COUNT(*) FROM {table} WHERE poison = %s),"
+        f" (SELECT SUM(id) FROM {table} WHERE poison = %s),"
+        f" (SELECT COUNT(*) FROM {table} WHERE parked = %s),"
+        f" (SELECT SUM(id) FROM {table} WHERE parked = %s)"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(by_status_sql)
+        by_status = tuple(sorted(tuple(row) for row in cursor.fetchall()))
+        cursor.execute(flags_sql, [True, True, True, True])
+        flags = tuple(cursor.fetchone() or ())
+    return by_status + flags
+
+
+def reuse(key: Hashable, compute: Callable[[], T]) -> T:
+    """``compute()``'s answer, or the one kept under ``key`` while the letters' stamp is
+    the same as when it was computed (and it is younger than the maximum age)."""
+    max_age = float(settings.MQB_LETTER_COUNTS_MAX_AGE)
+    if max_age <= 0:
+        return compute()
+    stamp = letters_stamp()
+    now = time.monotonic()
+    with _lock:
+        kept = _answers.get(key)
+        if kept is not None and kept[0] == stamp and now - kept[1] < max_age:
+            _answers.move_to_end(key)
+            value: T = kept[2]
+            return value
+    value = compute()
+    with _lock:
+        _answers[key] = (stamp, now, value)
+        _answers.move_to_end(key)
+        while len(_answers) > MAX_ENTRIES:
+            _answers.popitem(last=False)
+    return value
+
+
+def forget() -> None:
+    """Drop every kept answer (e.g. after this process changed letters)."""
+    with _lock:
+        _answers.clear()
