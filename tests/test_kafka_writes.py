@@ -56,12 +56,13 @@ def test_an_operator_produces_with_key_headers_and_formats(client, operator, kaf
     assert response.status_code == 201, response.content
     assert (response.json()["partition"], response.json()["offset"]) == (1, 0)
     (record,) = read_all(client, name)
-    assert base64.b64decode(record["key"]["base64"]) == b"\x00\x01\x02"
+    assert record["key"]["encoding"] == "base64"
+    assert base64.b64decode(record["key"]["data"]) == b"\x00\x01\x02"
     assert record["value"]["format"] == "json"
-    assert [(h["key"], h["base64"]) for h in record["headers"]] == [
-        ("h", "MQ=="),
-        ("h", None),
-        ("b", "/w=="),
+    assert [(h["key"], h["encoding"], h["value"]) for h in record["headers"]] == [
+        ("h", "utf-8", "1"),
+        ("h", None, None),
+        ("b", "base64", "/w=="),
     ]
     tombstone = produce(client, name, key="k", value=None)
     assert tombstone.status_code == 201
@@ -83,7 +84,7 @@ def test_the_produce_form_redirects_to_the_new_record(client, operator, kafka_on
     assert "Produced to partition 0 at offset 0" in page and "hello" in page
     (record,) = read_all(client, name)
     assert record["key"] is None
-    assert [(h["key"], h["base64"]) for h in record["headers"]] == [("a", "MQ=="), ("a", None)]
+    assert [(h["key"], h["value"]) for h in record["headers"]] == [("a", "1"), ("a", None)]
 
 
 @pytest.mark.parametrize(
