@@ -78,6 +78,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Gzip for answers over MQB_GZIP_MIN_BYTES (never streaming ones): outside every
+    # middleware that reads or rewrites a body (core/compress.py).
+    "dashboard.core.compress.GZipLargeMiddleware",
     "csp.middleware.CSPMiddleware",
     # Outside every middleware that may answer: /api/ errors are JSON whoever answers.
     "dashboard.core.api.ApiErrorMiddleware",
@@ -208,6 +211,10 @@ SESSION_CACHE_ALIAS = "default"
 # Seconds a logged-in user (with their role for the page header) stays cached at
 # most; saving or deleting the user or a group drops it at once (core/login.py).
 MQB_USER_CACHE_SECONDS = envint("MQB_USER_CACHE_SECONDS", 60)
+# Answers of at least this many bytes are gzipped when the client accepts it
+# (streaming answers never), at this zlib level (1: fastest, 9: smallest).
+MQB_GZIP_MIN_BYTES = envint("MQB_GZIP_MIN_BYTES", 4096)
+MQB_GZIP_LEVEL = envint("MQB_GZIP_LEVEL", 1)
 
 CELERY_BROKER_URL = envstr("CELERY_BROKER_URL", REDIS_URL)
 CELERY_RESULT_BACKEND = envstr("CELERY_RESULT_BACKEND", "") or None
