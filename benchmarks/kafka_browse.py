@@ -8,24 +8,33 @@ as the dashboard's browse consumers; assign at the offset (or at
 offsets_for_times' answer), consume until 100 records. The "fresh raw" line
 creates a new consumer per fetch, for reference.
 
+The floor: the raw fetch plus a bare HTTP round trip, Daphne (same version,
+same machine, in the same run) serving a trivial ASGI app without Django
+(bare_asgi.py) to a keep-alive client. ``browse_vs_floor`` and
+``api_vs_floor`` divide the page and the API by it; the logged-in no-op line is
+what a Django request costs that does no Kafka work at all.
+
 Run: .venv/bin/python benchmarks/kafka_browse.py   (about a minute; the topic is deleted)
 """
 
 from __future__ import annotations
 
 import random
+import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import httpx
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
-from kafka_bench_support import KAFKA, SLUG, compare, dashboard
+from kafka_bench_support import KAFKA, PYTHON, SLUG, _free_port, _wait, compare, dashboard
 
 from brokers.kafka.clients import BROWSE_CONSUMER_CONF
 
@@ -63,6 +72,25 @@ def produce_topic(admin: AdminClient, topic: str) -> int:
     return base
 
 
+@contextmanager
+def bare_server() -> Iterator[httpx.Client]:
+    """A keep-alive client of Daphne serving bare_asgi.py (no Django)."""
+    port = _free_port()
+    process = subprocess.Popen(
+        [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "bare_asgi:application"],
+        cwd=Path(__file__).resolve().parent,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait(port, process)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+            yield client
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+
+
 def raw_consumer() -> Consumer:
     conf = {"bootstrap.servers": KAFKA, "group.id": f"mqb-bench-raw-{uuid.uuid4().hex[:6]}"}
     conf.update(BROWSE_CONSUMER_CONF)
@@ -95,7 +123,10 @@ def main() -> None:
         warm = raw_consumer()
         path = f"/clusters/{SLUG}/kafka/topics/{topic}/messages/"
         api = f"/api/clusters/{SLUG}/kafka/topics/{topic}/messages"
-        with dashboard() as http:
+        with dashboard() as http, bare_server() as bare:
+
+            def bare_get(_rep: int) -> None:
+                assert bare.get("/").status_code == 200
 
             def page(params: dict[str, Any]) -> None:
                 response = http.get(path, params=params)
@@ -146,11 +177,13 @@ def main() -> None:
                         lambda r: page(by_time(r)),
                         lambda r: fresh(lambda c: raw_fetch_by_time(c, topic, base + offsets[r])),
                     ),
-                    # The floor: a logged-in request that does no Kafka work at all.
-                    "floor: /kafka/ redirect": (
+                    # A logged-in request that does no Kafka work at all.
+                    "no-op: /kafka/ redirect": (
                         lambda r: http.get("/kafka/"),
                         lambda r: None,
                     ),
+                    # The HTTP floor: Daphne answering without Django.
+                    "bare ASGI round trip": (bare_get, lambda r: None),
                 },
                 reps=REPS,
             )
@@ -162,8 +195,15 @@ def main() -> None:
     def ratio(*names: str) -> float:
         return sum(results[n][0] for n in names) / sum(results[n][1] for n in names)
 
-    floor = results["floor: /kafka/ redirect"][0]
-    print(f"HTTP floor (Daphne + session + auth, no Kafka call): {floor:.2f} ms")
+    noop = results["no-op: /kafka/ redirect"][0]
+    bare_ms = results["bare ASGI round trip"][0]
+    print(f"logged-in no-op request (Daphne + Django, no Kafka call): {noop:.2f} ms")
+    print(f"bare ASGI round trip (Daphne, no Django): {bare_ms:.2f} ms")
+
+    def vs_floor(*names: str) -> float:
+        # The floor of each request: its raw fetch plus one bare round trip.
+        return sum(results[n][0] for n in names) / sum(results[n][1] + bare_ms for n in names)
+
     print(
         "browse_vs_raw: HTML page vs a long-lived raw consumer (same fetch settings);"
         " browse_vs_fresh_raw: vs a raw consumer created for each fetch"
@@ -171,9 +211,12 @@ def main() -> None:
     warm_ratio = ratio("offset: page vs raw", "timestamp: page vs raw")
     fresh_ratio = ratio("offset: page vs fresh raw", "timestamp: page vs fresh raw")
     api_ratio = ratio("offset: API vs raw", "timestamp: API vs raw")
+    browse_floor = vs_floor("offset: page vs raw", "timestamp: page vs raw")
+    api_floor = vs_floor("offset: API vs raw", "timestamp: API vs raw")
     print(
         f"RESULT browse_vs_raw={warm_ratio:.2f} browse_vs_fresh_raw={fresh_ratio:.2f}"
-        f" api_vs_raw={api_ratio:.2f}"
+        f" api_vs_raw={api_ratio:.2f} browse_vs_floor={browse_floor:.2f}"
+        f" api_vs_floor={api_floor:.2f} noop_ms={noop:.2f} bare_ms={bare_ms:.2f}"
     )
 
 

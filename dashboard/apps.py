@@ -7,3 +7,7 @@ class DashboardConfig(AppConfig):
     name = "dashboard"
     verbose_name = "Message queue dashboard"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # Signals that drop a cached user when it changes, in every process that may change one.
+        from dashboard.core import login  # noqa: F401

@@ -78,6 +78,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Gzip for answers over MQB_GZIP_MIN_BYTES (never streaming ones): outside every
+    # middleware that reads or rewrites a body (core/compress.py).
+    "dashboard.core.compress.GZipLargeMiddleware",
     "csp.middleware.CSPMiddleware",
     # Outside every middleware that may answer: /api/ errors are JSON whoever answers.
     "dashboard.core.api.ApiErrorMiddleware",
@@ -85,12 +88,15 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Django's AuthenticationMiddleware with the user read through the cache (core/login.py).
+    "dashboard.core.login.CachedUserMiddleware",
     "dashboard.core.login.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    "dashboard.core.errors.BrokerErrorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "axes.middleware.AxesMiddleware",  # last: turns a lockout into the lockout page
+    "axes.middleware.AxesMiddleware",  # turns a lockout into the lockout page
+    # Innermost: it is sync-only, so every middleware outside it runs in one
+    # thread without a hop of its own (its process_exception works anywhere).
+    "dashboard.core.errors.BrokerErrorMiddleware",
 ]
 
 ROOT_URLCONF = "dashboard.urls"
@@ -186,6 +192,31 @@ CHANNEL_LAYERS = {
         },
     }
 }
+
+# -- Request floor: sessions and the logged-in user are read from Redis, not the database --
+# The default cache: Django's own Redis backend on REDIS_URL, keys under
+# MQB_CHANNEL_PREFIX (so test runs and several dashboards on one Redis stay apart).
+# Short socket timeouts: a stuck Redis fails a request rather than hanging it.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": f"{MQB_CHANNEL_PREFIX}:cache",
+        "OPTIONS": {"socket_timeout": 5, "socket_connect_timeout": 5},
+    }
+}
+# Sessions are read from the cache and written through to the database: a
+# request reads no session row, and a flushed Redis logs nobody out. Expiry,
+# logout (flush deletes both copies) and key cycling at login are Django's.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+SESSION_CACHE_ALIAS = "default"
+# Seconds a logged-in user (with their role for the page header) stays cached at
+# most; saving or deleting the user or a group drops it at once (core/login.py).
+MQB_USER_CACHE_SECONDS = envint("MQB_USER_CACHE_SECONDS", 60)
+# Answers of at least this many bytes are gzipped when the client accepts it
+# (streaming answers never), at this zlib level (1: fastest, 9: smallest).
+MQB_GZIP_MIN_BYTES = envint("MQB_GZIP_MIN_BYTES", 4096)
+MQB_GZIP_LEVEL = envint("MQB_GZIP_LEVEL", 1)
 
 CELERY_BROKER_URL = envstr("CELERY_BROKER_URL", REDIS_URL)
 CELERY_RESULT_BACKEND = envstr("CELERY_RESULT_BACKEND", "") or None

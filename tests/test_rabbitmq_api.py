@@ -88,12 +88,9 @@ async def test_a_peek_needs_confirmation_then_returns_decoded_messages(
     )
     assert response.status_code == 200
     data = response.json()
-    assert data["destructive"] and [m["decoded"]["text"] for m in data["messages"]] == [
-        "one",
-        "two",
-    ]
+    assert data["destructive"] and [m["body"] for m in data["messages"]] == ["one", "two"]
     first = data["messages"][0]
-    assert base64.b64decode(first["body_base64"]) == b"one"
+    assert first["body_encoding"] == "utf-8" and first["decoded"]["text"] is None
     body = await async_client.get(first["download_url"])
     assert body.status_code == 200 and body.content == b"one"
     assert body["Content-Type"] == "application/octet-stream"
@@ -138,7 +135,8 @@ async def test_headers_round_trip_through_publish_and_peek(
     last = peeked.json()["messages"][-1]
     assert last["headers"] == headers
     assert last["decoded"]["format"] == "binary"
-    assert base64.b64decode(last["body_base64"]) == b"\xde\xad\xbe\xef"
+    assert last["body_encoding"] == "base64" and last["decoded"]["text"].startswith("00000000")
+    assert base64.b64decode(last["body"]) == b"\xde\xad\xbe\xef"
     assert last["properties"]["message_id"] == "api-1"
     lossy = await async_client.post(
         f"{API}/publish",

@@ -4,19 +4,141 @@
 documented error shape instead of redirecting to the login page.
 :func:`lockout_response` is what django-axes calls (``AXES_LOCKOUT_CALLABLE``)
 instead of answering with its plain text.
+
+:class:`CachedUserMiddleware` replaces Django's ``AuthenticationMiddleware``: the
+logged-in user (and their role, for the page header) is read from the cache
+(``CACHES``, Redis) instead of two database queries on every request. The
+session hash is verified exactly as ``django.contrib.auth.get_user`` does, so a
+password change or logout still ends other sessions. A cached user is dropped
+whenever the user, their groups or a group is saved or deleted (signals, in
+whichever process makes the change), and lives at most
+``MQB_USER_CACHE_SECONDS`` in any case (a bulk ``QuerySet.update`` sends no
+signal). Checks that guard writes (``require_role``) still read the database.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.contrib import auth
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, load_backend
+from django.contrib.auth.middleware import AuthenticationMiddleware
 from django.contrib.auth.middleware import LoginRequiredMiddleware as DjangoLoginRequired
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group, User
+from django.core.cache import cache
+from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete
+from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
+from django.utils.crypto import constant_time_compare
+from django.utils.functional import SimpleLazyObject
 
 from dashboard.core.api import error
+from dashboard.core.roles import role_of
+
+ROLE_ATTRIBUTE = "_mqb_role"  # the role computed when the user was cached
+
+
+def user_cache_key(user_id: object) -> str:
+    return f"auth:user:{user_id}"
+
+
+def _cached_backend_user(backend_path: str, user_id: object) -> AbstractBaseUser | None:
+    """The backend's user (None: gone or inactive), from the cache when it is there."""
+    key = user_cache_key(user_id)
+    user: AbstractBaseUser | None = cache.get(key)
+    if user is None:
+        user = load_backend(backend_path).get_user(user_id)
+        if user is None:
+            return None
+        setattr(user, ROLE_ATTRIBUTE, role_of(user))
+        cache.set(key, user, settings.MQB_USER_CACHE_SECONDS)
+    return user
+
+
+def get_user(request: HttpRequest) -> AbstractBaseUser | AnonymousUser:
+    """``django.contrib.auth.get_user`` with the user read through the cache."""
+    user = None
+    try:
+        user_id = auth._get_user_session_key(request)  # type: ignore[attr-defined]
+        backend_path = request.session[BACKEND_SESSION_KEY]
+    except KeyError:
+        pass
+    else:
+        if backend_path in settings.AUTHENTICATION_BACKENDS:
+            user = _cached_backend_user(backend_path, user_id)
+            if user is not None:
+                session_hash = request.session.get(HASH_SESSION_KEY)
+                current = user.get_session_auth_hash()
+                if not (session_hash and constant_time_compare(session_hash, current)):
+                    if session_hash and any(
+                        constant_time_compare(session_hash, fallback)
+                        for fallback in user.get_session_auth_fallback_hash()
+                    ):
+                        request.session.cycle_key()
+                        request.session[HASH_SESSION_KEY] = current
+                    else:
+                        request.session.flush()
+                        user = None
+    return user or AnonymousUser()
+
+
+def _request_user(request: HttpRequest) -> AbstractBaseUser | AnonymousUser:
+    if not hasattr(request, "_cached_user"):
+        request._cached_user = get_user(request)  # type: ignore[attr-defined]
+    return request._cached_user  # type: ignore[attr-defined,no-any-return]
+
+
+async def _request_auser(request: HttpRequest) -> AbstractBaseUser | AnonymousUser:
+    if not hasattr(request, "_acached_user"):
+        request._acached_user = await sync_to_async(_request_user)(request)  # type: ignore[attr-defined]
+    return request._acached_user  # type: ignore[attr-defined,no-any-return]
+
+
+class CachedUserMiddleware(AuthenticationMiddleware):
+    """``request.user`` and ``request.auser()``, read through the cache (see the module)."""
+
+    def process_request(self, request: HttpRequest) -> None:
+        super().process_request(request)  # its checks (sessions installed)
+        request.user = SimpleLazyObject(lambda: _request_user(request))  # type: ignore[assignment]
+        request.auser = partial(_request_auser, request)  # type: ignore[assignment]
+
+
+def forget_user(user_id: object) -> None:
+    cache.delete(user_cache_key(user_id))
+
+
+@receiver(post_save, sender=User)
+@receiver(post_delete, sender=User)
+def _user_changed(sender: type[User], instance: User, **kwargs: object) -> None:
+    forget_user(instance.pk)
+
+
+@receiver(m2m_changed, sender=User.groups.through)
+def _groups_changed(
+    sender: type, instance: User | Group, action: str, pk_set: set[int] | None, **kwargs: object
+) -> None:
+    if not action.startswith("post_") and action != "pre_clear":
+        return
+    if isinstance(instance, User):
+        forget_user(instance.pk)
+    elif action == "pre_clear":
+        members = instance.user_set.values_list("pk", flat=True)
+        cache.delete_many([user_cache_key(pk) for pk in members])
+    else:
+        cache.delete_many([user_cache_key(pk) for pk in pk_set or ()])
+
+
+@receiver(post_save, sender=Group)
+@receiver(pre_delete, sender=Group)
+def _group_changed(sender: type[Group], instance: Group, **kwargs: object) -> None:
+    """A renamed or deleted group changes its members' roles (deleting sends no m2m signal)."""
+    members = [user_cache_key(pk) for pk in instance.user_set.values_list("pk", flat=True)]
+    cache.delete_many(members)
 
 
 class LoginRequiredMiddleware(DjangoLoginRequired):

@@ -8,9 +8,9 @@ run on the user's share of the Kafka read threads: past
 a reset of a group with active members are refused (409).
 
 Query parameters and bodies are parsed by the same services as the pages, so
-their messages are the same (see ``schemas``). Record keys and values are bytes:
-base64 of all of them (up to ``MQB_DISPLAY_LIMIT``) and a text decoded for
-display, never re-encoded.
+their messages are the same (see ``schemas``). Record keys, values and header
+values are bytes, sent once: as text when they are UTF-8, as base64 when they
+are not (``encoding`` says which), up to ``MQB_DISPLAY_LIMIT`` bytes.
 """
 
 from __future__ import annotations

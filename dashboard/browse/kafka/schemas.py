@@ -2,8 +2,8 @@
 
 Answers are the services' results as ``serialize`` turns them into JSON: times
 as the ISO 8601 text the code makes, ``None`` as unknown (never zero), record
-keys, values and header values as base64 of their bytes next to a decoded text
-for display.
+keys, values and header values sent once each: as text when their bytes are
+UTF-8, as base64 when they are not, with an ``encoding`` field saying which.
 
 Inputs are parsed by the services, as for the pages: their messages (tested,
 and shared with the HTML forms) are the API's. So fields of bodies are declared
@@ -121,19 +121,24 @@ class KafkaBytesOut(Out):
 
     format: str = Field(description="json, msgpack, protobuf, text, ...")
     size: int = Field(description="bytes")
-    text: str = Field(description="decoded for display, cut at the limit")
-    truncated: bool
-    note: str
-    base64: str | None = Field(
-        description="all bytes; null when over MQB_DISPLAY_LIMIT (use download)"
+    encoding: Literal["utf-8", "base64"] = Field(
+        description="utf-8: data is the bytes as text; base64: they are not UTF-8"
     )
+    data: str = Field(description="the bytes, up to MQB_DISPLAY_LIMIT of them")
+    truncated: bool = Field(description="data holds the first bytes only (use download)")
+    decoded: str | None = Field(
+        description="for base64 data: a rendering for display (MessagePack, Protobuf, hex);"
+        " null for text"
+    )
+    note: str
     download: str = Field(description="URL of the full bytes")
 
 
 class KafkaHeaderOut(Out):
     key: str
-    base64: str | None = Field(description="the value's bytes; null: a null value")
-    display: str
+    encoding: Literal["utf-8", "base64"] | None = Field(description="null: a null value")
+    value: str | None = Field(description="the bytes, as text or base64 (see encoding)")
+    decoded: str | None = Field(description="for base64 values: a rendering for display")
     type: str
 
 

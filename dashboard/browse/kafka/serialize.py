@@ -1,4 +1,12 @@
-"""Kafka results as JSON: result dataclasses, and records with their parts and download links."""
+"""Kafka results as JSON: result dataclasses, and records with their parts and download links.
+
+A record's key, value and header values are sent once each: as text when the
+bytes are UTF-8 (``encoding: "utf-8"``), as base64 only when they are not
+(``encoding: "base64"``). A value over ``MQB_DISPLAY_LIMIT`` bytes is sent cut
+to that many bytes (``truncated``), with a download link for all of them.
+Binary parts also carry ``decoded``: the decoder's rendering (MessagePack,
+Protobuf, hex) for display; a text part is its own rendering.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +19,7 @@ from django.conf import settings
 from django.urls import reverse
 
 from dashboard.browse.kafka import Decoded, RecordView
+from dashboard.core.encoding import encode_once
 
 # Properties worth returning next to a result's fields.
 EXTRA = {
@@ -48,16 +57,27 @@ def plain(value: Any) -> Any:
 def _part(raw: bytes | None, decoded: Decoded, download: str) -> dict[str, Any] | None:
     if raw is None:
         return None
-    whole = len(raw) <= settings.MQB_DISPLAY_LIMIT
+    limit = settings.MQB_DISPLAY_LIMIT
+    cut = len(raw) > limit
+    encoding, data = encode_once(raw[:limit] if cut else raw, cut=cut)
     return {
         "format": decoded.format,
-        "size": decoded.size,
-        "text": decoded.text,
-        "truncated": decoded.truncated,
+        "size": len(raw),
+        "encoding": encoding,
+        "data": data,
+        "truncated": cut,
+        "decoded": decoded.text if encoding == "base64" else None,
         "note": decoded.note,
-        "base64": base64.b64encode(raw).decode("ascii") if whole else None,
         "download": download,
     }
+
+
+def _header(key: str, raw: bytes | None, display: str, type_name: str) -> dict[str, Any]:
+    if raw is None:
+        return {"key": key, "encoding": None, "value": None, "decoded": None, "type": type_name}
+    encoding, data = encode_once(raw)
+    decoded = display if encoding == "base64" else None
+    return {"key": key, "encoding": encoding, "value": data, "decoded": decoded, "type": type_name}
 
 
 def record_json(slug: str, view: RecordView, downloads: str = "") -> dict[str, Any]:
@@ -72,12 +92,7 @@ def record_json(slug: str, view: RecordView, downloads: str = "") -> dict[str, A
         "key": _part(r.key, view.key, prefix + "key"),
         "value": _part(r.value, view.value, prefix + "value"),
         "headers": [
-            {
-                "key": key,
-                "base64": None if raw is None else base64.b64encode(raw).decode("ascii"),
-                "display": row.display,
-                "type": row.type_name,
-            }
+            _header(key, raw, row.display, row.type_name)
             for (key, raw), row in zip(r.headers, view.headers, strict=False)
         ],
     }

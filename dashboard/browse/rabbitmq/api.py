@@ -10,7 +10,6 @@ pages' own; the typed parameters document them and refuse what no parser takes.
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
@@ -55,6 +54,7 @@ from dashboard.browse.rabbitmq.schemas import (
     plain,
 )
 from dashboard.core.api import ErrorOut, error, errors
+from dashboard.core.encoding import encode_once
 
 router = Router(tags=["rabbitmq"])
 
@@ -141,7 +141,7 @@ def _message(slug: str, view: PeekView, item: MessageView) -> dict[str, Any]:
         download = reverse(
             "api:api-rabbitmq-peeked-body", args=[slug, view.token, message.position]
         )
-    small = item.size <= view.display_limit
+    encoding, body = encode_once(message.body) if item.size <= view.display_limit else (None, None)
     return {
         "position": message.position,
         "size": item.size,
@@ -154,12 +154,13 @@ def _message(slug: str, view: PeekView, item: MessageView) -> dict[str, Any]:
         "x_death": plain(item.deaths),
         "decoded": {
             "format": decoded.format,
-            "text": decoded.text,
+            "text": None if encoding == "utf-8" else decoded.text,
             "truncated": decoded.truncated,
             "note": decoded.note,
             "celery": plain(decoded.celery),
         },
-        "body_base64": base64.b64encode(message.body).decode("ascii") if small else None,
+        "body_encoding": encoding,
+        "body": body,
         "download_url": download,
     }
 

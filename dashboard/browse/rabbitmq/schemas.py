@@ -407,7 +407,10 @@ class CeleryTaskOut(Out):
 
 class DecodedOut(Out):
     format: BodyFormat
-    text: str = Field(description="at most the display limit")
+    text: str | None = Field(
+        description="a rendering for display, at most the display limit; null when the"
+        " body is sent as text (body_encoding utf-8): the body is its own rendering"
+    )
     truncated: bool
     note: str
     celery: CeleryTaskOut | None
@@ -424,7 +427,11 @@ class PeekedMessageOut(Out):
     header_rows: list[HeaderRowOut]
     x_death: list[DeathEventOut]
     decoded: DecodedOut
-    body_base64: str | None = Field(description="the whole body, when within the display limit")
+    body_encoding: Literal["utf-8", "base64"] | None = Field(
+        description="utf-8: body is the bytes as text; base64: they are not UTF-8;"
+        " null: over the display limit (use download_url)"
+    )
+    body: str | None = Field(description="the whole body, when within the display limit")
     download_url: str | None = Field(description="every byte, for this session, for a while")
 
 
