@@ -2,8 +2,8 @@
 
 Features: every queue's depth (ready, unacknowledged), publish, deliver/get
 and ack rates and consumer count, and the properties the queue list shows
-(type, state, policy, flags, dead-letter exchange: kept only where they differ
-from a durable running classic queue), read by walking the paginated queue list
+(type, state, policy, dead-letter exchange: kept only where they differ from a
+running classic queue), read by walking the paginated queue list
 500 rows at a time with the columns trimmed to exactly those fields; the
 cluster's totals from ``/api/overview``; one queue on its own (for queues
 someone is watching); every AMQP consumer with its connection, and Celery
@@ -62,9 +62,6 @@ QUEUE_COLUMNS = ",".join(
         "type",
         "state",
         "policy",
-        "durable",
-        "auto_delete",
-        "exclusive",
         "arguments",
         "effective_policy_definition",
     )
@@ -101,8 +98,8 @@ class QueueStats(NamedTuple):
     ack_rate: float | None
     consumers: int | None
     attributes: dict[str, Any] | None = None
-    """What differs from a durable, running classic queue without policy or
-    dead-letter exchange (``type``, ``state``, ``policy``, ``dlx``...); None: nothing."""
+    """What differs from a running classic queue without policy or dead-letter
+    exchange (``type``, ``state``, ``policy``, ``dlx``, ``dlx_source``); None: nothing."""
 
 
 @dataclass(frozen=True)
@@ -186,11 +183,6 @@ def queue_attributes(raw: Mapping[str, Any]) -> dict[str, Any] | None:
     policy = raw.get("policy")
     if isinstance(policy, str) and policy:
         found["policy"] = policy
-    if raw.get("durable") is False:
-        found["durable"] = False
-    for flag in ("auto_delete", "exclusive"):
-        if raw.get(flag) is True:
-            found[flag] = True
     arguments = raw.get("arguments")
     dlx = arguments.get("x-dead-letter-exchange") if isinstance(arguments, dict) else None
     if isinstance(dlx, str):
