@@ -4,7 +4,9 @@ and says so; filters, sorts and pages over the snapshot match the live ones."""
 
 from __future__ import annotations
 
+import asyncio
 import time
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -124,7 +126,7 @@ def test_refresh_now_shows_a_queue_created_after_the_snapshot(
 
 
 def test_a_missing_or_stale_snapshot_falls_back_to_live_and_says_so(
-    client, viewer, rabbit, collector, queues
+    client, viewer, rabbit, collector, queues, use_clusters
 ):
     prefix, names = queues
     client.force_login(viewer)
@@ -134,23 +136,14 @@ def test_a_missing_or_stale_snapshot_falls_back_to_live_and_says_so(
     assert data["source"] == "live" and "only some vhosts" in data["live_reason"]
     assert set(depths(data)) == set(names)
     # A cluster the collector never sampled.
-    other = rabbit_config(rabbit)
-    from dataclasses import replace
-
     stale_slug = f"{RABBIT_SLUG}-stale"
-    stale = replace(other, slug=stale_slug)
-    from dashboard.core import clusters
-
-    configs = (rabbit_config(rabbit), stale)
-    pytest.MonkeyPatch().setattr(clusters, "get_cluster_configs", lambda: configs)
+    use_clusters(rabbit_config(rabbit), replace(rabbit_config(rabbit), slug=stale_slug))
     path = f"/api/clusters/{stale_slug}/rabbitmq/queues"
     data = api(client, path, vhost=rabbit, name=prefix)
     assert data["source"] == "live" and "has not sampled" in data["live_reason"]
     assert set(depths(data)) == set(names)
     # A collector that stopped long ago: its last status says when it sampled.
     old = time.time() - 600
-    import asyncio
-
     asyncio.run(
         write_status(stale_slug, {"ok": True, "sampled_at": old, "checked_at": old, "interval": 3})
     )
