@@ -141,7 +141,6 @@ def test_refresh_now_shows_a_topic_created_after_the_snapshot(
     else:
         raise AssertionError("a sample came between every create and read")
     assert after["source"] == "snapshot" and after["total"] == before["total"]
-    assert api(client, TOPICS, q=f"{prefix}-late{attempt}")["total"] == 0
     fresh = api(client, TOPICS, q=f"{prefix}-late{attempt}", live="1")
     assert fresh["source"] == "live" and [t["name"] for t in fresh["topics"]] == [late]
     assert api(client, TOPICS, q=prefix, live="1")["total"] == before["total"] + 1
