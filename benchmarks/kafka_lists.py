@@ -13,6 +13,11 @@ uniquely prefixed, then measures, interleaved in the same run:
   ListGroups, then DescribeGroups of the page and one OffsetFetch per group
   (concurrent), then the end offsets of their committed partitions.
 
+The dashboard's lists answer from the snapshot of a real collector
+(``manage.py collect``, every 5 s, still sampling during the measurement: its
+cost lands on both sides); the benchmark waits until the snapshot holds every
+topic and group it made, and checks every page says it came from the snapshot.
+
 Pages rotate over the list; medians of >= 7 runs. Deletes its topics and groups.
 
 Run: .venv/bin/python benchmarks/kafka_lists.py   (a few minutes on two cores)
@@ -21,7 +26,10 @@ Run: .venv/bin/python benchmarks/kafka_lists.py   (a few minutes on two cores)
 from __future__ import annotations
 
 import concurrent.futures
+import os
+import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -37,13 +45,14 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
     OffsetSpec,
     ResourceType,
 )
-from kafka_bench_support import KAFKA, SLUG, compare, dashboard
+from kafka_bench_support import KAFKA, PYTHON, ROOT, SLUG, compare, dashboard
 
 TOPICS = 1000
 PARTITIONS = 3
 GROUPS = 500
 PAGE_SIZE = 50  # the dashboard's default MQB_KAFKA_PAGE_SIZE
 REPS = 25
+INTERVAL = 5  # the collector's sample interval
 TIMEOUT = 10
 EARLIEST = OffsetSpec.earliest()  # type: ignore[no-untyped-call]
 LATEST = OffsetSpec.latest()  # type: ignore[no-untyped-call]
@@ -167,11 +176,55 @@ def raw_groups_page(admin: AdminClient, prefix: str, page: int) -> list[tuple[st
     ]
 
 
+def start_collector(workdir: str) -> subprocess.Popen[bytes]:
+    """``manage.py collect`` sampling the local Kafka, on its own database."""
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="dashboard.settings",
+        PYTHONPATH=str(ROOT),
+        DATABASE_URL=f"sqlite:///{workdir}/collector.sqlite3",
+        MQB_DEFAULT_CLUSTERS="kafka",
+        MQB_KAFKA_BOOTSTRAP_SERVERS=KAFKA,
+        MQB_LOG_LEVEL="WARNING",
+    )
+    env.pop("MQB_CLUSTERS_FILE", None)
+    subprocess.run(
+        [PYTHON, "manage.py", "migrate", "--no-input", "-v0"], cwd=ROOT, env=env, check=True
+    )
+    log = open(f"{workdir}/collector.log", "wb")  # noqa: SIM115
+    return subprocess.Popen(
+        [PYTHON, "manage.py", "collect", "--only", "metrics", "--interval", str(INTERVAL)],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def wait_for_snapshot(http: Any, prefix: str) -> None:
+    """Until both lists answer from a snapshot holding every topic and group made here."""
+    deadline = time.monotonic() + 300
+    wanted = {"topics": TOPICS, "groups": GROUPS}
+    while time.monotonic() < deadline:
+        ready = True
+        for kind, total in wanted.items():
+            data = http.get(f"/api/clusters/{SLUG}/kafka/{kind}", params={"q": prefix}).json()
+            ready = ready and data.get("source") == "snapshot" and data.get("total") == total
+        if ready:
+            return
+        time.sleep(1)
+    raise SystemExit("the collector's snapshot never showed every topic and group")
+
+
 def main() -> None:
+    # Snapshot keys of their own: no other dashboard's collector writes them.
+    os.environ["MQB_CHANNEL_PREFIX"] = f"mqb-bench-{uuid.uuid4().hex[:8]}"
+    workdir = tempfile.mkdtemp(prefix="mqb-bench-")
     admin = AdminClient({"bootstrap.servers": KAFKA})
     prefix = f"mqb-bench-lists-{uuid.uuid4().hex[:6]}"
     topics: list[str] = []
     groups: list[str] = []
+    collector: subprocess.Popen[bytes] | None = None
     try:
         topics, groups = setup(admin, prefix)
         topic_pages = -(-TOPICS // PAGE_SIZE)
@@ -185,16 +238,20 @@ def main() -> None:
 
         assert raw_topics_page(admin, prefix, 1)[0][1] == PARTITIONS
         assert raw_groups_page(admin, prefix, 1)[0][1] == 2 * PARTITIONS
+        collector = start_collector(workdir)
         with dashboard() as http:
+            wait_for_snapshot(http, prefix)
+            print("snapshot ready", flush=True)
 
             def get(path: str, page: int, marker: str) -> None:
                 response = http.get(path, params={"q": prefix, "page": page})
                 assert response.status_code == 200, response.status_code
                 assert response.text.count(marker) == PAGE_SIZE, marker
+                assert 'data-source="snapshot"' in response.text
 
             def api(path: str, page: int, key: str) -> None:
                 data = http.get(path, params={"q": prefix, "page": page}).json()
-                assert len(data[key]) == PAGE_SIZE
+                assert len(data[key]) == PAGE_SIZE and data["source"] == "snapshot"
 
             html = f"/clusters/{SLUG}/kafka"
             json = f"/api/clusters/{SLUG}/kafka"
@@ -221,6 +278,9 @@ def main() -> None:
                 reps=REPS,
             )
     finally:
+        if collector is not None:
+            collector.terminate()
+            collector.wait(timeout=20)
         teardown(admin, topics, groups)
     floor = results["floor: /kafka/ redirect"][0]
     print(f"HTTP floor (Daphne + session + auth, no Kafka call): {floor:.2f} ms")

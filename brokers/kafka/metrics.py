@@ -1,8 +1,9 @@
 """Kafka sampling for the metrics collector, through the adapter's AdminClient.
 
 Features: every topic's low and high watermarks (one batched ListOffsets call
-per side); every consumer group's state, members (member id, client id, host,
-assigned topics) and committed offsets (DescribeGroups batched, one
+per side) and replication (from the same metadata); every consumer group's
+state, type, assignor, members (member id, client id, host, assigned topics)
+and committed offsets (DescribeGroups batched, one
 OffsetFetch per group, all in flight at once); the same for a few topics or
 groups someone is watching; and :class:`LagProbe`, which reads the timestamp
 of the record at a committed offset, the basis of lag in seconds.
@@ -31,7 +32,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from confluent_kafka import (
     TIMESTAMP_NOT_AVAILABLE,
@@ -84,6 +85,14 @@ class GroupOffsets:
     members: tuple[KafkaMember, ...]
     committed: Mapping[Partition, int]
     error: str = ""
+    type: str = ""
+    protocol: str = ""
+
+    @property
+    def topics(self) -> tuple[str, ...]:
+        """Topics assigned to a member or with a committed offset."""
+        assigned = {t for m in self.members for t in m.topics}
+        return tuple(sorted(assigned | {t for t, _ in self.committed}))
 
 
 @dataclass(frozen=True)
@@ -98,12 +107,33 @@ class KafkaSample:
     seconds: float
     calls: int = 0
     errors: tuple[str, ...] = field(default=())
+    health: Mapping[str, TopicHealth] = field(default_factory=dict)
 
 
 def state_name(state: Any) -> str:
     """``PREPARING_REBALANCING`` -> ``PreparingRebalance``, as Kafka spells states."""
     name = str(getattr(state, "name", state))
     return "".join(w.capitalize() for w in name.replace("REBALANCING", "REBALANCE").split("_"))
+
+
+class TopicHealth(NamedTuple):
+    """A topic's replication as metadata describes it (for the topics list)."""
+
+    replication_factor: int
+    under_replicated: int
+    offline: int
+
+
+def topic_health(metadata: Any, names: Iterable[str]) -> dict[str, TopicHealth]:
+    found: dict[str, TopicHealth] = {}
+    for name in names:
+        parts = metadata.topics[name].partitions.values()
+        found[name] = TopicHealth(
+            max((len(p.replicas) for p in parts), default=0),
+            sum(1 for p in parts if len(p.isrs) < len(p.replicas)),
+            sum(1 for p in parts if p.leader < 0),
+        )
+    return found
 
 
 def topic_partitions(metadata: Any) -> dict[str, tuple[int, ...]]:
@@ -151,10 +181,12 @@ async def read_groups(broker: KafkaBroker, ids: list[str]) -> dict[str, GroupOff
         info, answer = described.get(gid), offsets.get(gid)
         errors = [e.message for e in (info, answer) if isinstance(e, BrokerError)]
         members: tuple[KafkaMember, ...] = ()
-        state = "Unknown"
+        state, kind, protocol = "Unknown", "", ""
         if info is not None and not isinstance(info, BrokerError):
             state = state_name(info.state)
             members = tuple(_member(m) for m in info.members)
+            kind = type_name(getattr(info, "type", None))
+            protocol = str(getattr(info, "partition_assignor", "") or "")
         committed: dict[Partition, int] = {}
         if answer is not None and not isinstance(answer, BrokerError):
             committed = {
@@ -162,8 +194,15 @@ async def read_groups(broker: KafkaBroker, ids: list[str]) -> dict[str, GroupOff
                 for tp in answer.topic_partitions
                 if tp.offset >= 0 and not tp.error
             }
-        groups[gid] = GroupOffsets(gid, state, members, committed, "; ".join(errors))
+        groups[gid] = GroupOffsets(
+            gid, state, members, committed, "; ".join(errors), kind, protocol
+        )
     return groups
+
+
+def type_name(kind: Any) -> str:
+    """``ConsumerGroupType.CLASSIC`` -> ``"classic"``; nothing known: ``"unknown"``."""
+    return str(getattr(kind, "name", kind or "unknown")).lower()
 
 
 def _member(m: Any) -> KafkaMember:
@@ -186,7 +225,7 @@ def only_topics(
         committed = {tp: o for tp, o in g.committed.items() if wanted(tp[0])}
         members = tuple(m for m in g.members if any(wanted(t) for t in m.topics))
         if committed or members:
-            kept[gid] = GroupOffsets(gid, g.state, members, committed, g.error)
+            kept[gid] = GroupOffsets(gid, g.state, members, committed, g.error, g.type, g.protocol)
     return kept
 
 
@@ -233,6 +272,7 @@ async def sample_cluster(
         seconds=time.monotonic() - started,
         calls=3 + (2 if with_low else 1) + -(-len(groups) // DESCRIBE_BATCH) + len(groups),
         errors=errors,
+        health=topic_health(metadata, partitions),
     )
 
 

@@ -11,7 +11,9 @@ The metrics capability of Kafka (:class:`KafkaMetrics`): it makes a
 :class:`KafkaSampler`, which turns what :mod:`brokers.kafka.metrics` reads into
 the neutral points of :mod:`brokers.base.metrics`: topics (depth is the sum of
 high minus low watermarks, publish rate the growth of the high watermarks) and
-groups (lag, lag in seconds, consume rate). Of
+groups (lag, lag in seconds, consume rate). A point's ``extra`` also carries
+what the topics and groups lists show (partitions, replication, cleanup policy
+read once a minute; a group's type, assignor, topics and committed partitions). Of
 :class:`~brokers.base.metrics.SamplerOptions` it reads ``topics``,
 ``max_groups``, ``lag_probes``, ``lag_probe_seconds`` and ``rate_window``.
 """
@@ -41,14 +43,19 @@ from brokers.kafka.adapter import KafkaBroker, Partition
 from brokers.kafka.metrics import (
     GroupOffsets,
     LagProbe,
+    TopicHealth,
     only_topics,
     read_groups,
     sample_cluster,
     watermarks_of,
 )
 from brokers.kafka.rates import CounterRates
+from brokers.kafka.topics import cleanup_policies
 
 log = logging.getLogger(__name__)
+
+POLICY_SECONDS = 60.0
+"""How often every topic's cleanup policy is read again (new topics: next sample)."""
 
 
 def _sum_known(values: Iterable[float | int | None]) -> Any:
@@ -104,6 +111,9 @@ class KafkaSampler:
         # From the last full sample: what the watch loop needs and cannot cheaply read.
         self.partitions: dict[str, tuple[int, ...]] = {}
         self.topic_members: dict[str, int] = {}
+        self.health: dict[str, TopicHealth] = {}
+        self.policies: dict[str, str] = {}
+        self._policies_at = 0.0
         self._probe: LagProbe | None = None
 
     def close(self) -> None:
@@ -122,8 +132,10 @@ class KafkaSampler:
         sample = await sample_cluster(
             broker, max_groups=self.max_groups, topic_filter=self.topic_filter
         )
+        await self._read_policies(broker, list(sample.partitions))
         now = time.monotonic()
         self.partitions = dict(sample.partitions)
+        self.health = dict(sample.health)
         members: dict[str, int] = {}
         for group in sample.groups.values():
             for m in group.members:
@@ -179,6 +191,22 @@ class KafkaSampler:
             },
         )
 
+    async def _read_policies(self, broker: KafkaBroker, topics: list[str]) -> None:
+        """Cleanup policies change rarely: all of them once a minute, new topics at once."""
+        due = time.monotonic() - self._policies_at >= POLICY_SECONDS
+        wanted = topics if due else [t for t in topics if t not in self.policies]
+        if not wanted:
+            return
+        try:
+            found = await cleanup_policies(broker, wanted)
+        except BrokerError as exc:
+            log.info("%s: cleanup policies unavailable: %s", self.config.slug, exc)
+            return
+        if due:
+            self.policies, self._policies_at = found, time.monotonic()
+        else:
+            self.policies.update(found)
+
     def _topic_point(
         self,
         topic: str,
@@ -195,9 +223,18 @@ class KafkaSampler:
         values = values_of(
             depth=depth, publish_rate=produce, consumers=self.topic_members.get(topic, 0)
         )
-        extra = None
+        extra: dict[str, Any] = {"partitions": len(parts)}
+        health = self.health.get(topic)
+        if health is not None:
+            extra["rf"] = health.replication_factor
+            if health.under_replicated:
+                extra["under_replicated"] = health.under_replicated
+            if health.offline:
+                extra["offline"] = health.offline
+        if topic in self.policies:
+            extra["cleanup"] = self.policies[topic]
         if looks_like_dlq(topic) or topic in self.managed_dlqs:
-            extra = {"dlq": True, "arrival_rate": produce}
+            extra.update(dlq=True, arrival_rate=produce)
         return Point("topic", topic, values, extra)
 
     async def _group_points(
@@ -247,7 +284,14 @@ class KafkaSampler:
             lag=lag,
             lag_seconds=lag_seconds,
         )
-        extra = {"state": group.state, "lag_seconds_source": source}
+        extra: dict[str, Any] = {
+            "state": group.state,
+            "lag_seconds_source": source,
+            "type": group.type,
+            "protocol": group.protocol,
+            "topics": list(group.topics),
+            "committed": len(committed),
+        }
         if group.error:
             extra["error"] = group.error
         return Point("group", group.group_id, values, extra)

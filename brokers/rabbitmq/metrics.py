@@ -1,7 +1,9 @@
 """RabbitMQ sampling for the metrics collector, over the management HTTP API.
 
 Features: every queue's depth (ready, unacknowledged), publish, deliver/get
-and ack rates and consumer count, read by walking the paginated queue list
+and ack rates and consumer count, and the properties the queue list shows
+(type, state, policy, dead-letter exchange: kept only where they differ from a
+running classic queue), read by walking the paginated queue list
 500 rows at a time with the columns trimmed to exactly those fields; the
 cluster's totals from ``/api/overview``; one queue on its own (for queues
 someone is watching); every AMQP consumer with its connection, and Celery
@@ -56,6 +58,12 @@ QUEUE_COLUMNS = ",".join(
         "message_stats.publish_details.rate",
         "message_stats.deliver_get_details.rate",
         "message_stats.ack_details.rate",
+        # What the queue list shows besides numbers (the list is served from samples).
+        "type",
+        "state",
+        "policy",
+        "arguments",
+        "effective_policy_definition",
     )
 )
 CONSUMER_COLUMNS = ",".join(
@@ -89,6 +97,9 @@ class QueueStats(NamedTuple):
     deliver_rate: float | None
     ack_rate: float | None
     consumers: int | None
+    attributes: dict[str, Any] | None = None
+    """What differs from a running classic queue without policy or dead-letter
+    exchange (``type``, ``state``, ``policy``, ``dlx``, ``dlx_source``); None: nothing."""
 
 
 @dataclass(frozen=True)
@@ -160,6 +171,30 @@ def _rate(stats: Mapping[str, Any] | None, name: str) -> float | None:
     return _float(details.get("rate")) if isinstance(details, dict) else 0.0
 
 
+def queue_attributes(raw: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The queue's non-default properties, kept small: most queues have none."""
+    found: dict[str, Any] = {}
+    kind = raw.get("type")
+    if isinstance(kind, str) and kind != "classic":
+        found["type"] = kind
+    state = raw.get("state")
+    if state != "running" and "state" in raw:
+        found["state"] = state if isinstance(state, str) else None
+    policy = raw.get("policy")
+    if isinstance(policy, str) and policy:
+        found["policy"] = policy
+    arguments = raw.get("arguments")
+    dlx = arguments.get("x-dead-letter-exchange") if isinstance(arguments, dict) else None
+    if isinstance(dlx, str):
+        found["dlx"], found["dlx_source"] = dlx, "argument"
+    else:
+        effective = raw.get("effective_policy_definition")
+        dlx = effective.get("dead-letter-exchange") if isinstance(effective, dict) else None
+        if isinstance(dlx, str):
+            found["dlx"], found["dlx_source"] = dlx, "policy"
+    return found or None
+
+
 def queue_stats_of(raw: Mapping[str, Any]) -> QueueStats:
     stats = raw.get("message_stats")
     stats = stats if isinstance(stats, dict) else None
@@ -173,6 +208,7 @@ def queue_stats_of(raw: Mapping[str, Any]) -> QueueStats:
         _rate(stats, "deliver_get_details"),
         _rate(stats, "ack_details"),
         _int(raw.get("consumers")),
+        queue_attributes(raw),
     )
 
 
@@ -235,7 +271,7 @@ async def queue_stats(api: ManagementAPI, vhost: str, name: str) -> QueueStats |
     """
     path = f"/api/queues/{quote_vhost(vhost)}/{quote_vhost(name)}"
     try:
-        raw = await api.management_get(path, {"columns": QUEUE_COLUMNS + ",type"})
+        raw = await api.management_get(path, {"columns": QUEUE_COLUMNS})
     except NotFound:
         return None
     if not isinstance(raw, dict):

@@ -172,9 +172,10 @@ class RabbitMQSampler:
         dlq_depths: dict[str, tuple[float, int]] = {}
         for q in queues:
             entity = queue_entity(q.vhost, q.name)
-            extra = None
+            extra = dict(q.attributes) if q.attributes else None
             if looks_like_dlq(q.name) or entity in self.managed_dlqs:
-                extra = {"dlq": True, "arrival_rate": self._arrivals(entity, now, q)}
+                extra = extra or {}
+                extra.update(dlq=True, arrival_rate=self._arrivals(entity, now, q))
                 if q.messages is not None:
                     dlq_depths[entity] = (now, q.messages)
             points.append(Point("queue", entity, _values(q), extra))

@@ -20,6 +20,7 @@ from dashboard.browse.kafka.groups import (
     OffsetReset,
     do_reset_offsets,
     get_group_detail,
+    get_group_list,
     get_group_page,
     parse_offset_reset,
     preview_offset_reset,
@@ -36,6 +37,7 @@ from dashboard.browse.kafka.messages import (
 from dashboard.browse.kafka.topics import (
     get_kafka_cluster,
     get_topic_detail,
+    get_topic_list,
     get_topic_page,
     get_topic_readers,
 )
@@ -63,6 +65,7 @@ __all__ = [
     "do_purge_topic",
     "do_reset_offsets",
     "get_group_detail",
+    "get_group_list",
     "get_group_page",
     "get_kafka",
     "get_kafka_cluster",
@@ -70,6 +73,7 @@ __all__ = [
     "get_record",
     "get_record_bytes",
     "get_topic_detail",
+    "get_topic_list",
     "get_topic_page",
     "get_topic_readers",
     "kafka_slugs",

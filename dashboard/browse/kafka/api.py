@@ -27,12 +27,12 @@ from dashboard.browse.kafka import (
     do_purge_topic,
     do_reset_offsets,
     get_group_detail,
-    get_group_page,
+    get_group_list,
     get_kafka_cluster,
     get_messages,
     get_record,
     get_topic_detail,
-    get_topic_page,
+    get_topic_list,
     get_topic_readers,
     parse_browse_query,
     parse_offset_reset,
@@ -94,6 +94,9 @@ Group = Annotated[str, Path(description="consumer group id (may contain slashes 
 # messages. Blank is its default (an HTML form's empty field), as QueryInt.
 IntText = Annotated[QueryInt, SkipValidation]
 Page = Annotated[IntText, Query(None, description="page number, from 1; empty: 1")]
+Live = Annotated[
+    str, Query(description="1 or true: read Kafka now instead of the collector's latest sample")
+]
 
 
 @router.get(
@@ -123,14 +126,16 @@ async def topics(
         str,
         Query(description="1 or true: include internal topics (any other value: leave them out)"),
     ] = "",
+    live: Live = "",
 ) -> Any:
-    result = await get_topic_page(
+    result, freshness = await get_topic_list(
         cluster,
         page=parse_page(page, error=InvalidInput),
         name_filter=q[:249],
         include_internal=internal in ("1", "true"),
+        live_read=live in ("1", "true"),
     )
-    return plain(result)
+    return {**plain(result), **freshness.as_api()}
 
 
 @router.get(
@@ -286,11 +291,15 @@ async def groups(
     cluster: Cluster,
     page: Page = None,
     q: Annotated[str, Query(description="group id contains")] = "",
+    live: Live = "",
 ) -> Any:
-    result = await get_group_page(
-        cluster, page=parse_page(page, error=InvalidInput), name_filter=q[:255]
+    result, freshness = await get_group_list(
+        cluster,
+        page=parse_page(page, error=InvalidInput),
+        name_filter=q[:255],
+        live_read=live in ("1", "true"),
     )
-    return plain(result)
+    return {**plain(result), **freshness.as_api()}
 
 
 @router.get(

@@ -1,4 +1,8 @@
-"""Kafka consumer groups: list, detail, and resetting offsets (preview, then apply)."""
+"""Kafka consumer groups: list, detail, and resetting offsets (preview, then apply).
+
+The groups list answers from the collector's latest sample (``get_group_list``):
+a page's rows are made from the sampled values of that page's groups only.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +13,10 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest
 
+from brokers.base.metrics import FIELDS
 from brokers.kafka import offsets as kafka_offsets
 from brokers.kafka.errors import GroupNotEmpty
-from brokers.kafka.group_models import GroupDetail, GroupPage, OffsetResetPlan
+from brokers.kafka.group_models import GroupDetail, GroupPage, GroupSummary, OffsetResetPlan
 from dashboard.browse.kafka.access import (
     User,
     audited,
@@ -24,6 +29,7 @@ from dashboard.browse.kafka.access import (
 from dashboard.browse.kafka.messages import parse_timestamp, timestamp_ms
 from dashboard.core.params import INT32_MAX, InvalidInput
 from dashboard.core.roles import ADMIN
+from dashboard.metrics.snapshot_lists import Freshness, Snapshot, live, read_listing
 
 
 async def get_group_page(slug: str, *, page: int = 1, name_filter: str = "") -> GroupPage:
@@ -140,3 +146,75 @@ async def do_reset_offsets(
             for c in plan.changes
         ]
     return plan
+
+
+@dataclass
+class GroupIndex:
+    """Every sampled group id, sorted, with its values; rows are made only for a page."""
+
+    ids: list[str]
+    folded: list[str]
+    values: dict[str, tuple[Any, ...]]
+    extras: dict[str, dict[str, Any]]
+
+    @classmethod
+    def build(cls, snapshot: Snapshot) -> GroupIndex:
+        values = dict(snapshot.rows("group"))
+        ids = sorted(values)
+        return cls(ids, [g.casefold() for g in ids], values, dict(snapshot.extras("group")))
+
+    def page(self, page: int, per_page: int, name_filter: str, as_of: datetime) -> GroupPage:
+        needle = name_filter.strip().casefold()
+        found = (
+            [g for g, f in zip(self.ids, self.folded, strict=True) if needle in f]
+            if needle
+            else self.ids
+        )
+        page = min(max(1, page), max(1, -(-len(found) // per_page)))
+        shown = found[(page - 1) * per_page : page * per_page]
+        return GroupPage(
+            groups=tuple(self._row(g) for g in shown),
+            total=len(found),
+            page=page,
+            per_page=per_page,
+            name_filter=name_filter,
+            checked_at=as_of,
+        )
+
+    def _row(self, group_id: str) -> GroupSummary:
+        v = dict(zip(FIELDS, self.values[group_id], strict=True))
+        extra = self.extras.get(group_id) or {}
+        topics = extra.get("topics")
+        return GroupSummary(
+            group_id=group_id,
+            state=str(extra.get("state") or "Unknown"),
+            type=str(extra.get("type") or "unknown"),
+            protocol=str(extra.get("protocol") or ""),
+            members=v["consumers"],
+            topics=tuple(str(t) for t in topics) if isinstance(topics, list) else (),
+            committed_partitions=int(extra.get("committed") or 0),
+            lag=v["lag"],
+            error=str(extra.get("error") or ""),
+        )
+
+
+async def get_group_list(
+    slug: str, *, page: int = 1, name_filter: str = "", live_read: bool = False
+) -> tuple[GroupPage, Freshness]:
+    """A page of groups from the collector's latest sample; live when asked, when the
+    snapshot cannot answer, or when the collector read only some groups
+    (``MQB_METRICS_KAFKA_MAX_GROUPS``)."""
+    reason = "asked for a live read" if live_read else ""
+    if not reason:
+        listing = await read_listing(slug, "groups", GroupIndex.build)
+        if isinstance(listing, str):
+            reason = listing
+        else:
+            cost = listing.snapshot.status.get("cost") or {}
+            if (cost.get("groups") or 0) < (cost.get("groups_total") or 0):
+                reason = "the collector read only some groups (MQB_METRICS_KAFKA_MAX_GROUPS)"
+            else:
+                per_page = settings.MQB_KAFKA_PAGE_SIZE
+                found = listing.index.page(page, per_page, name_filter, listing.freshness.as_of)
+                return found, listing.freshness
+    return await get_group_page(slug, page=page, name_filter=name_filter), live(reason)

@@ -67,6 +67,11 @@ class KafkaTopicPageOut(Out):
     include_internal: bool
     checked_at: DateTimeText
     pages: int
+    source: Literal["snapshot", "live"] = Field(
+        description="snapshot: the collector's latest sample; live: read from Kafka now"
+    )
+    as_of: DateTimeText = Field(description="when the numbers were read")
+    live_reason: str = Field(description="why the list was read live (empty from a snapshot)")
 
 
 class KafkaPartitionOut(Out):
@@ -213,6 +218,11 @@ class KafkaGroupPageOut(Out):
     name_filter: str
     checked_at: DateTimeText
     pages: int
+    source: Literal["snapshot", "live"] = Field(
+        description="snapshot: the collector's latest sample; live: read from Kafka now"
+    )
+    as_of: DateTimeText = Field(description="when the numbers were read")
+    live_reason: str = Field(description="why the list was read live (empty from a snapshot)")
 
 
 class KafkaGroupMemberOut(Out):

@@ -29,12 +29,12 @@ from dashboard.browse.rabbitmq import (
     get_exchange_page,
     get_peeked_body,
     get_queue_detail,
-    get_queue_page,
     get_rabbitmq_config,
     get_vhosts,
     parse_queue_query,
 )
-from dashboard.browse.rabbitmq.query import parse_int
+from dashboard.browse.rabbitmq.listing import get_queue_list
+from dashboard.browse.rabbitmq.query import parse_int, truthy
 from dashboard.browse.rabbitmq.schemas import (
     EntityQuery,
     ExchangeDetailOut,
@@ -74,8 +74,10 @@ NO_BODY: Any = Body(None)
 )
 async def queues(request: HttpRequest, slug: str, filters: Query[QueueListQuery]) -> dict[str, Any]:
     get_rabbitmq_config(slug)
-    page = await get_queue_page(slug, parse_queue_query(request.GET))
-    return plain(page)  # type: ignore[no-any-return]
+    page, freshness = await get_queue_list(
+        slug, parse_queue_query(request.GET), live_read=truthy(request.GET.get("live"))
+    )
+    return {**plain(page), **freshness.as_api()}
 
 
 @router.get(

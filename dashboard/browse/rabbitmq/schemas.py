@@ -82,6 +82,10 @@ class QueueListQuery(Schema):
     type: QueueType | Blank | None = Field(
         None, description="only this queue type (empty: all); applied by a bounded scan"
     )
+    live: str | None = Field(
+        None,
+        description=f"{TRUE_TEXT}: read RabbitMQ now instead of the collector's latest sample",
+    )
     state: QueueState | Blank | None = Field(
         None, description="only queues in this state (empty: all); applied by a bounded scan"
     )
@@ -253,6 +257,11 @@ class QueuePageOut(Out):
     requests: int = Field(description="management API requests made")
     page_count: int | None
     has_next: bool
+    source: Literal["snapshot", "live"] = Field(
+        description="snapshot: the collector's latest sample; live: read from RabbitMQ now"
+    )
+    as_of: DateTimeText = Field(description="when the numbers were read")
+    live_reason: str = Field(description="why the list was read live (empty from a snapshot)")
 
 
 class ConsumerOut(Out):

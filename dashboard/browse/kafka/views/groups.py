@@ -16,13 +16,14 @@ from dashboard.browse.kafka import (
     OffsetReset,
     do_reset_offsets,
     get_group_detail,
-    get_group_page,
+    get_group_list,
     parse_offset_reset,
     preview_offset_reset,
 )
 from dashboard.browse.kafka.access import User
-from dashboard.browse.kafka.views.common import page_number, render_page
+from dashboard.browse.kafka.views.common import flag, page_number, render_page
 from dashboard.browse.kafka.views.rows_html import group_rows, state_code
+from dashboard.browse.kafka.views.topics import list_links
 from dashboard.core import once
 from dashboard.core.errors import status_for
 from dashboard.core.params import InvalidInput
@@ -38,15 +39,18 @@ RESET_TARGETS = [
 
 
 async def groups_page(request: HttpRequest, cluster: str) -> HttpResponse:
-    page = await get_group_page(
-        cluster, page=page_number(request), name_filter=request.GET.get("q", "")[:255]
+    page, freshness = await get_group_list(
+        cluster,
+        page=page_number(request),
+        name_filter=request.GET.get("q", "")[:255],
+        live_read=flag(request.GET.get("live")),
     )
     rows = group_rows(
         page.groups,
         reverse("kafka-groups", args=[cluster]),
         reverse("kafka-topics", args=[cluster]),
     )
-    context = {"page": page, "rows": rows}
+    context = {"page": page, "rows": rows, **list_links(request, freshness)}
     return await render_page(request, "kafka/groups.html", cluster, context, tab="groups")
 
 

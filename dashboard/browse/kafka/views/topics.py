@@ -1,8 +1,14 @@
-"""Kafka cluster page, topics list and topic detail."""
+"""Kafka cluster page, topics list and topic detail.
+
+The topics and groups lists come from the collector's latest sample; ``live=1``
+reads Kafka instead (the pages' *Refresh now*).
+"""
 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
+from urllib.parse import urlencode
 
 from asgiref.sync import sync_to_async
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -14,14 +20,25 @@ from dashboard.browse.kafka import (
     TopicReaders,
     get_kafka_cluster,
     get_topic_detail,
-    get_topic_page,
+    get_topic_list,
     get_topic_readers,
     kafka_slugs,
 )
 from dashboard.browse.kafka.access import kafka_config
+from dashboard.browse.kafka.topics import Freshness
 from dashboard.browse.kafka.views.common import flag, page_number, render_page
 from dashboard.browse.kafka.views.rows_html import state_code, topic_rows
 from dashboard.core.roles import ADMIN, OPERATOR, has_role
+
+
+def list_links(request: HttpRequest, freshness: Freshness) -> dict[str, Any]:
+    """Where a list came from, and the links to read it live or from the snapshot again."""
+    params = {k: v for k, v in request.GET.items() if k != "live"}
+    return {
+        "freshness": freshness,
+        "live_link": "?" + urlencode({**params, "live": "1"}),
+        "snapshot_link": "?" + urlencode(params),
+    }
 
 
 async def kafka_home(request: HttpRequest) -> HttpResponse:
@@ -42,14 +59,15 @@ async def cluster_page(request: HttpRequest, cluster: str) -> HttpResponse:
 
 
 async def topics_page(request: HttpRequest, cluster: str) -> HttpResponse:
-    page = await get_topic_page(
+    page, freshness = await get_topic_list(
         cluster,
         page=page_number(request),
         name_filter=request.GET.get("q", "")[:249],
         include_internal=flag(request.GET.get("internal")),
+        live_read=flag(request.GET.get("live")),
     )
     rows = topic_rows(page.topics, reverse("kafka-topics", args=[cluster]))
-    context = {"page": page, "rows": rows}
+    context = {"page": page, "rows": rows, **list_links(request, freshness)}
     return await render_page(request, "kafka/topics.html", cluster, context, tab="topics")
 
 

@@ -1,4 +1,5 @@
-"""The queue list: one management request per page, every filter in the query string."""
+"""The queue list: from the collector's latest sample (``live=1``: one management
+request per page), every filter in the query string."""
 
 from __future__ import annotations
 
@@ -14,11 +15,12 @@ from dashboard.browse.rabbitmq import (
     QUEUE_STATES,
     QUEUE_TYPES,
     QueueQuery,
-    get_queue_page,
     get_rabbitmq_configs,
     parse_queue_query,
     query_string,
+    truthy,
 )
+from dashboard.browse.rabbitmq.listing import get_queue_list
 from dashboard.browse.rabbitmq.views.common import bad_request, cluster_context, render_page
 from dashboard.core.params import InvalidInput
 
@@ -50,10 +52,13 @@ async def queue_list(request: HttpRequest, slug: str) -> HttpResponse:
         query = parse_queue_query(request.GET)
     except InvalidInput as exc:
         return await bad_request(request, slug, str(exc))
-    page = await get_queue_page(slug, query)
+    page, freshness = await get_queue_list(slug, query, live_read=truthy(request.GET.get("live")))
     count = page.page_count
     context.update(
         page=page,
+        freshness=freshness,
+        live_link=_link(query, live="1"),
+        snapshot_link=_link(query),
         query=query,
         sort_links=sort_links(query),
         prev_link=_link(query, page=query.page - 1) if query.page > 1 else None,
