@@ -44,9 +44,7 @@ def depth_rule(channel: AlertChannel, **fields: object) -> AlertRule:
 
 
 def events() -> list[tuple[str, str]]:
-    return list(
-        AlertNotification.objects.order_by("pk").values_list("event", "alert__entity")
-    )
+    return list(AlertNotification.objects.order_by("pk").values_list("event", "alert__entity"))
 
 
 def test_it_fires_only_after_for_and_resolves_with_hysteresis(cluster, channel):
@@ -72,7 +70,7 @@ def test_it_fires_only_after_for_and_resolves_with_hysteresis(cluster, channel):
     alert = Alert.objects.get()
     assert alert.state == "resolved" and alert.value == 70
     assert events() == [("firing", entity), ("resolved", entity)]
-    payload = AlertNotification.objects.order_by("pk").last().payload
+    payload = AlertNotification.objects.order_by("pk").reverse()[0].payload
     assert payload["status"] == "resolved" and payload["alert"]["cluster"] == cluster.slug
 
 

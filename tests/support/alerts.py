@@ -16,6 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from brokers.base.metrics import ClusterSample, Point, queue_entity, values_of
+from tests.support.metrics import log_tail
 
 
 @dataclass
@@ -31,7 +32,8 @@ class Received:
 @dataclass
 class Receiver:
     """What the local server got, and how it answers: ``fail`` answers 503 that many
-    more times; ``hang`` holds requests (no answer) while set."""
+    more times; ``hang`` holds requests while set, and a request that was held is then
+    refused with 503 (as if the receiver had gone down with its sender)."""
 
     url: str = ""
     received: list[Received] = field(default_factory=list)
@@ -60,16 +62,18 @@ def receiver() -> Iterator[Receiver]:
     state = Receiver()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             with state.lock:
                 state.attempts += 1
                 failing = state.fail > 0
                 if failing:
                     state.fail -= 1
+            held = False
             while state.hang.is_set():
+                held = True
                 time.sleep(0.05)
-            if failing:
+            if failing or held:
                 self.send_response(503)
                 self.end_headers()
                 return
@@ -109,3 +113,8 @@ def queue_sample(slug: str, depths: dict[str, int | None], consumers: int = 1) -
         consumers=None,
         seconds=0.01,
     )
+
+
+def process_log(process: Any) -> str:
+    """The end of the log of a process ``collector_process`` started."""
+    return log_tail(process.log_path)
