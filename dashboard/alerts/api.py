@@ -13,7 +13,7 @@ from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema
 
 from dashboard.core import display
-from dashboard.core.api import DateTimeText, Out
+from dashboard.core.api import DateTimeText, Out, errors
 from dashboard.models import Alert, AlertRule
 
 router = Router(tags=["alerts"])
@@ -107,7 +107,7 @@ def alert_rules(request: HttpRequest) -> Any:
 
 @router.get(
     "/alerts",
-    response={200: AlertsOut},
+    response={200: AlertsOut, **errors(400)},
     url_name="api-alerts",
     summary="Alerts, newest first, by state",
     operation_id="listAlerts",
