@@ -3,12 +3,13 @@
 :func:`send_due` claims due rows one by one with a conditional UPDATE (unsent, not
 given up, due, and unclaimed or with an expired claim) that also counts the
 attempt and holds the row for ``MQB_ALERTS_SEND_LEASE`` seconds; then it sends the
-row's request (``channels.build_request``, ``MQB_ALERTS_SEND_TIMEOUT``). A 2xx
-answer marks it sent. Anything else (a refused connection, a timeout, a non-2xx
+row's request (``channels.build_request``, ``MQB_ALERTS_SEND_TIMEOUT``), or its mail
+(``channels.send_email``). A 2xx answer (a mail the SMTP server accepted) marks it
+sent. Anything else (a refused connection, a timeout, a non-2xx
 answer) records ``last_error`` and makes it due again after
 ``MQB_ALERTS_RETRY_BASE`` seconds doubling per attempt up to
 ``MQB_ALERTS_RETRY_CAP``; after ``MQB_ALERTS_MAX_ATTEMPTS`` attempts, or on a
-permanent error (no URL configured for an unsupported kind), it is given up.
+permanent error (a URL that does not fit the channel's kind), it is given up.
 
 At least once: a row is unsent until a receiver answered 2xx and that was
 committed. A sender killed (``kill -9``) mid-send leaves its claim to expire, and
@@ -33,8 +34,8 @@ from django.db import DatabaseError, close_old_connections
 from django.db.models import F, Q
 from django.utils import timezone
 
-from dashboard.alerts.channels import ChannelError, build_request
-from dashboard.models import AlertNotification
+from dashboard.alerts.channels import ChannelError, build_request, send_email
+from dashboard.models import AlertChannel, AlertNotification
 
 log = logging.getLogger("dashboard.alerts.delivery")
 BATCH = 100
@@ -77,6 +78,10 @@ def send_one(notification: AlertNotification, client: httpx.Client) -> None:
     """Send one claimed row and record the outcome."""
     now = timezone.now()
     try:
+        if notification.channel.kind == AlertChannel.Kind.EMAIL:
+            send_email(notification.channel, notification.payload, _timeout())
+            _sent(notification, now)
+            return
         request = build_request(notification.channel, notification.payload, time.time())
         response = client.post(request.url, content=request.body, headers=request.headers)
         if not 200 <= response.status_code < 300:
@@ -88,6 +93,14 @@ def send_one(notification: AlertNotification, client: httpx.Client) -> None:
         # The exception's text may hold the URL (and a token in it): name only its type.
         _failed(notification, f"not delivered: {type(exc).__name__}", False)
         return
+    _sent(notification, now)
+
+
+def _timeout() -> float:
+    return float(settings.MQB_ALERTS_SEND_TIMEOUT)
+
+
+def _sent(notification: AlertNotification, now: datetime) -> None:
     AlertNotification.objects.filter(pk=notification.pk).update(
         sent_at=now, claimed_until=None, last_error=""
     )
