@@ -8,10 +8,19 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from brokers.base.metrics import ClusterSample, Point, values_of
 from dashboard.alerts.engine import evaluate, fingerprint
 from dashboard.alerts.rules import get_rulebook, validate_pattern
 from dashboard.core.params import InvalidInput
-from dashboard.models import Alert, AlertChannel, AlertNotification, AlertRule, Cluster, Silence
+from dashboard.models import (
+    Alert,
+    AlertChannel,
+    AlertNotification,
+    AlertRule,
+    Cluster,
+    DeadLetter,
+    Silence,
+)
 from tests.support.alerts import queue_sample
 
 pytestmark = pytest.mark.django_db
@@ -204,3 +213,60 @@ def test_a_thousand_rules_over_ten_thousand_queues_compile_once(cluster, channel
     outcome = evaluate(cluster.pk, cluster.slug, sample, timezone.now())
     assert outcome.started == 0 and not Alert.objects.exists()
     assert len(book.matching("queue_depth", "svc7.q7", cluster.pk)) == 1
+
+
+def letter(cluster: Cluster, dlq: str, n: int, age_seconds: float) -> DeadLetter:
+    row = DeadLetter.objects.create(cluster=cluster, dlq=dlq, capture_key=f"{dlq}-{n}")
+    captured = timezone.now() - timedelta(seconds=age_seconds)
+    DeadLetter.objects.filter(pk=row.pk).update(captured_at=captured)
+    return row
+
+
+def test_dead_letters_pending_and_the_age_of_the_oldest_per_dlq(cluster, channel):
+    for kind, threshold in ((AlertRule.Kind.DLQ_PENDING, 2), (AlertRule.Kind.DLQ_OLDEST_AGE, 600)):
+        rule = AlertRule.objects.create(
+            name=kind, kind=kind, pattern="*.dlq", threshold=threshold, for_seconds=0
+        )
+        rule.channels.add(channel)
+    letter(cluster, "orders.dlq", 1, 30)
+    letter(cluster, "orders.dlq", 2, 20)
+    letter(cluster, "orders.dlq", 3, 10)
+    old = letter(cluster, "billing.dlq", 1, 3600)
+    letter(cluster, "other", 1, 3600)
+    sample = queue_sample(cluster.slug, {})
+    evaluate(cluster.pk, cluster.slug, sample, timezone.now())
+    firing = set(Alert.objects.filter(state="firing").values_list("kind", "entity"))
+    assert firing == {("dlq_pending", "orders.dlq"), ("dlq_oldest_age", "billing.dlq")}
+    DeadLetter.objects.filter(pk=old.pk).update(status=DeadLetter.Status.REQUEUED)
+    evaluate(cluster.pk, cluster.slug, sample, timezone.now())
+    resolved = Alert.objects.get(kind="dlq_oldest_age")
+    assert resolved.state == "resolved", "no pending letter left in billing.dlq"
+
+
+def test_group_lag_in_messages_and_seconds(cluster, channel):
+    for kind, threshold in (
+        (AlertRule.Kind.GROUP_LAG, 1000),
+        (AlertRule.Kind.GROUP_LAG_SECONDS, 60),
+    ):
+        rule = AlertRule.objects.create(name=kind, kind=kind, threshold=threshold, for_seconds=0)
+        rule.channels.add(channel)
+    sample = ClusterSample(
+        slug=cluster.slug,
+        kind="kafka",
+        time=timezone.now(),
+        totals=values_of(),
+        points=(
+            Point("group", "billing", values_of(lag=5000, lag_seconds=5.0)),
+            Point("group", "emails", values_of(lag=10, lag_seconds=300.0)),
+            Point("group", "unknown", values_of(lag=None, lag_seconds=None)),
+            Point("topic", "billing", values_of(depth=10**9)),
+        ),
+        consumers=None,
+        seconds=0.1,
+    )
+    evaluate(cluster.pk, cluster.slug, sample, timezone.now())
+    firing = set(Alert.objects.values_list("kind", "entity", "state"))
+    assert firing == {
+        ("group_lag", "billing", "firing"),
+        ("group_lag_seconds", "emails", "firing"),
+    }
