@@ -477,3 +477,178 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.username or 'system'} {self.action} {self.target} ({self.outcome})"
+
+
+class AlertChannel(models.Model):
+    """Where notifications go. The URL and the signing secret are never stored: each is
+    named by an environment variable or a file (``url_env`` / ``url_file``,
+    ``secret_env`` / ``secret_file``) read when a notification is sent."""
+
+    class Kind(models.TextChoices):
+        WEBHOOK = "webhook", "webhook (signed JSON)"
+        SLACK = "slack", "Slack incoming webhook"
+        TEAMS = "teams", "Microsoft Teams incoming webhook"
+        EMAIL = "email", "email"
+
+    name = models.CharField(max_length=200, unique=True)
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.WEBHOOK)
+    url_env = models.CharField(max_length=200, blank=True, help_text="variable holding the URL")
+    url_file = models.CharField(max_length=1024, blank=True, help_text="file holding the URL")
+    secret_env = models.CharField(max_length=200, blank=True, help_text="HMAC secret's variable")
+    secret_file = models.CharField(max_length=1024, blank=True, help_text="HMAC secret's file")
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AlertRule(models.Model):
+    """A condition on sampled values that fires an alert per matching entity.
+
+    It fires once the condition has held for ``for_seconds``; a firing alert
+    resolves once the value is back past ``resolve_threshold`` (the threshold
+    itself when empty); while firing it is notified again every
+    ``repeat_seconds`` (0: never).
+    """
+
+    class Kind(models.TextChoices):
+        QUEUE_DEPTH = "queue_depth", "queue or topic depth"
+        NO_CONSUMERS = "no_consumers", "no consumers"
+        GROUP_LAG = "group_lag", "group lag (messages)"
+        GROUP_LAG_SECONDS = "group_lag_seconds", "group lag (seconds)"
+        DLQ_PENDING = "dlq_pending", "dead letters pending"
+        DLQ_OLDEST_AGE = "dlq_oldest_age", "age of the oldest pending dead letter"
+        CLUSTER_UNAVAILABLE = "cluster_unavailable", "cluster unavailable"
+
+    class Syntax(models.TextChoices):
+        EXACT = "exact"
+        GLOB = "glob"
+        REGEX = "regex", "regular expression"
+
+    class Comparison(models.TextChoices):
+        GT = "gt", ">"
+        GTE = "gte", ">="
+        LT = "lt", "<"
+        LTE = "lte", "<="
+
+    name = models.CharField(max_length=200)
+    enabled = models.BooleanField(default=True)
+    cluster = models.ForeignKey(
+        Cluster, null=True, blank=True, on_delete=models.CASCADE, help_text="empty: every cluster"
+    )
+    kind = models.CharField(max_length=30, choices=Kind.choices)
+    syntax = models.CharField(max_length=10, choices=Syntax.choices, default=Syntax.GLOB)
+    pattern = models.CharField(max_length=512, blank=True, help_text="empty: every entity")
+    comparison = models.CharField(max_length=4, choices=Comparison.choices, default=Comparison.GT)
+    threshold = models.FloatField(default=0.0)
+    resolve_threshold = models.FloatField(null=True, blank=True)
+    for_seconds = models.FloatField(default=0.0)
+    repeat_seconds = models.FloatField(default=0.0)
+    channels = models.ManyToManyField(AlertChannel, blank=True, related_name="rules")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "pk"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Alert(models.Model):
+    """One rule's condition on one entity: pending until it has held long enough, then
+    firing, then resolved. At most one pending or firing alert per fingerprint."""
+
+    class State(models.TextChoices):
+        PENDING = "pending"
+        FIRING = "firing"
+        RESOLVED = "resolved"
+
+    rule = models.ForeignKey(AlertRule, null=True, on_delete=models.SET_NULL, related_name="alerts")
+    rule_name = models.CharField(max_length=200, help_text="the rule's name at the time")
+    kind = models.CharField(max_length=30)
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="alerts")
+    entity = models.CharField(max_length=512)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    fingerprint = models.CharField(max_length=64, db_index=True)
+    value = models.FloatField(null=True, blank=True)
+    started_at = models.DateTimeField()
+    fired_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    last_notified_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["fingerprint"],
+                condition=~models.Q(state="resolved"),
+                name="alert_one_active_per_fingerprint",
+            )
+        ]
+        indexes = [models.Index(fields=["cluster", "state"], name="alert_cluster_state")]
+
+    def __str__(self) -> str:
+        return f"{self.rule_name} {self.entity} ({self.state})"
+
+
+class Silence(models.Model):
+    """Notifications of alerts every matcher matches are not sent between ``starts_at`` and
+    ``ends_at``. ``matchers`` maps a label (rule, kind, cluster, entity) to a glob."""
+
+    matchers = models.JSONField(default=dict)
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField(db_index=True)
+    reason = models.TextField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-ends_at"]
+
+    def __str__(self) -> str:
+        return f"silence {self.matchers} until {self.ends_at}"
+
+
+class AlertNotification(models.Model):
+    """The outbox: one row per alert event per channel, kept until it is sent.
+
+    ``notification_id`` is stable across retries (receivers deduplicate on it);
+    ``payload`` is the event as it was when it happened. A sender claims a row
+    until ``claimed_until``; a sender killed mid-send leaves the claim to expire.
+    """
+
+    class Event(models.TextChoices):
+        FIRING = "firing"
+        RESOLVED = "resolved"
+        REPEAT = "repeat"
+
+    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="notifications")
+    channel = models.ForeignKey(
+        AlertChannel, on_delete=models.CASCADE, related_name="notifications"
+    )
+    event = models.CharField(max_length=10, choices=Event.choices)
+    notification_id = models.CharField(max_length=64, unique=True)
+    payload = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+    attempts = models.IntegerField(default=0)
+    next_attempt_at = models.DateTimeField(db_index=True)
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    gave_up_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.event} of alert {self.alert_id} to {self.channel_id}"

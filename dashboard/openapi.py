@@ -29,6 +29,7 @@ from ninja import NinjaAPI, Swagger
 from ninja.openapi.schema import OpenAPISchema
 from ninja.openapi.views import openapi_view
 
+from dashboard.alerts import api as alerts_api
 from dashboard.auditlog import api as auditlog_api
 from dashboard.browse.kafka import api as kafka_api
 from dashboard.browse.rabbitmq import api as rabbitmq_api
@@ -88,6 +89,7 @@ for router in (
     jobs_api.router,
     metrics_api.router,
     auditlog_api.router,
+    alerts_api.router,
 ):
     API.add_router("/", router)
 

@@ -449,3 +449,17 @@ MQB_HEALTH_CHECK_GAP = envfloat("MQB_HEALTH_CHECK_GAP", 2.0)
 # pending letters) while the letters table's index stamp is unchanged, at most this
 # many seconds (dashboard.core.letter_counts; 0: count on every page view).
 MQB_LETTER_COUNTS_MAX_AGE = envfloat("MQB_LETTER_COUNTS_MAX_AGE", 60.0)
+
+# -- Alerts: rules evaluated by the collector after each sample, sent through an outbox --
+# A sender (a thread of the collector) looks for due notifications at least every
+# MQB_ALERTS_SEND_POLL seconds, waits MQB_ALERTS_SEND_TIMEOUT seconds for a receiver,
+# and holds a notification it is sending for MQB_ALERTS_SEND_LEASE seconds (a sender
+# killed mid-send leaves it to the next one after that). A failed send is tried again
+# after MQB_ALERTS_RETRY_BASE seconds, doubling up to MQB_ALERTS_RETRY_CAP, and given
+# up after MQB_ALERTS_MAX_ATTEMPTS attempts.
+MQB_ALERTS_SEND_POLL = envfloat("MQB_ALERTS_SEND_POLL", 1.0)
+MQB_ALERTS_SEND_TIMEOUT = envfloat("MQB_ALERTS_SEND_TIMEOUT", 10.0)
+MQB_ALERTS_SEND_LEASE = envfloat("MQB_ALERTS_SEND_LEASE", 30.0)
+MQB_ALERTS_RETRY_BASE = envfloat("MQB_ALERTS_RETRY_BASE", 2.0)
+MQB_ALERTS_RETRY_CAP = envfloat("MQB_ALERTS_RETRY_CAP", 600.0)
+MQB_ALERTS_MAX_ATTEMPTS = envint("MQB_ALERTS_MAX_ATTEMPTS", 50)

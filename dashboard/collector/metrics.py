@@ -36,6 +36,7 @@ from brokers.base.metrics import (
     split_queue_entity,
 )
 from brokers.registry import kind_of, require
+from dashboard.alerts.hook import after_sample
 from dashboard.collector.consumers_tracking import ConsumerTracker
 from dashboard.core.channel_groups import (
     cluster_group,
@@ -166,6 +167,7 @@ class ClusterLoop:
     # -- full samples ---------------------------------------------------------
 
     async def full_once(self) -> None:
+        sample: ClusterSample | None = None
         try:
             async with asyncio.timeout(self.deadline):
                 broker = await get_broker(self.slug)
@@ -173,11 +175,11 @@ class ClusterLoop:
                 sample = await self.sampler.full(broker)
         except BrokerError as exc:
             await self._failed(exc.message)
-            return
         except TimeoutError:
             await self._failed(f"no complete sample within {self.deadline:g} s")
-            return
-        await self._succeeded(sample)
+        else:
+            await self._succeeded(sample)
+        await after_sample(self.cluster_id, self.slug, sample)
 
     async def _refresh_managed(self) -> None:
         if time.monotonic() - self._managed_at < MANAGED_REFRESH:
