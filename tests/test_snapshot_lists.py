@@ -167,6 +167,7 @@ def test_a_missing_or_stale_snapshot_falls_back_to_live_and_says_so(
         {"dlx": "no"},
         {"type": "quorum"},
         {"page": "3"},
+        {"regex": "1", "sort": "depth"},
     ],
 )
 def test_filters_sorts_and_pages_over_the_snapshot_match_the_live_ones(
@@ -186,6 +187,17 @@ def test_filters_sorts_and_pages_over_the_snapshot_match_the_live_ones(
     # RabbitMQ answers a page past the end of a name-filtered list with an empty page;
     # the snapshot says it is past the end, as it does without a filter.
     assert snap["past_end"] == (not snap["items"] and snap["filtered"] > 0)
+
+
+def test_a_pattern_re2_cannot_run_is_left_to_the_broker(client, viewer, rabbit, collector, queues):
+    prefix, _ = queues
+    client.force_login(viewer)
+    sampled(client, rabbit, prefix, collector)
+    plain = api(client, QUEUES, vhost=rabbit, name=f"^{prefix}", regex="1")
+    assert plain["source"] == "snapshot" and plain["filtered"] > 0
+    lookahead = api(client, QUEUES, vhost=rabbit, name=f"^(?={prefix})", regex="1")
+    assert lookahead["source"] == "live" and "regular expressions" in lookahead["live_reason"]
+    assert [r["name"] for r in lookahead["items"]] == [r["name"] for r in plain["items"]]
 
 
 def test_viewers_may_read_both_and_strangers_neither(client, viewer, rabbit, collector, queues):
