@@ -127,6 +127,7 @@ _SHARED_FIELDS = (
     "dlq", "origin_exchange", "origin_routing_key", "origin_queue", "origin_topic",
     "reason", "exception_class",
 )  # fmt: skip
+_MATCHED_FIELDS = (*_SHARED_FIELDS, "exception_message")
 _MESSAGE = "match_exception_message"
 Plan = tuple[tuple[int, ...], bool]
 Memo = dict[tuple[Any, ...], Plan]
@@ -332,15 +333,18 @@ def _match(cluster_id: int, rows: Sequence[dict[str, Any]]) -> Matched:
         return matched
     memo: Memo = {}
     messages: dict[tuple[str, ...], set[int]] = {}
+    # Letters that share every matched field (the message too) share their rules.
+    known: dict[tuple[Any, ...], list[CompiledRule]] = {}
     limit = int(settings.MQB_DLQ_POLICY_MATCH_CHARS)
     for r in rows:
-        key = tuple(map(r.get, _SHARED_FIELDS))
-        plan = memo.get(key)
-        if plan is None:
-            plan = memo[key] = rules.plan(r)
-        if not plan[0]:
-            continue
-        found = rules.finish(plan, r, limit, messages)
+        values = tuple(map(r.get, _MATCHED_FIELDS))
+        found = known.get(values)
+        if found is None:
+            key = values[:-1]
+            plan = memo.get(key)
+            if plan is None:
+                plan = memo[key] = rules.plan(r)
+            found = known[values] = rules.finish(plan, r, limit, messages) if plan[0] else []
         if found:
             matched[(r.get("vhost", ""), r["dlq"])][r["capture_key"]] = (r, found)
     return matched
