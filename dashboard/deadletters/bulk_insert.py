@@ -11,6 +11,7 @@ fields and each row is adapted with the backend's own adapters
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from functools import cache
 from typing import Any
 
@@ -59,12 +60,13 @@ def _adapter(field: models.Field[Any, Any]) -> Adapter:
     return _same
 
 
-def insert_dead_letters(rows: Sequence[dict[str, Any]], *, ignore_conflicts: bool) -> None:
-    """Insert rows given as ``{attname: value}``; missing fields take their defaults."""
-    if not rows:
-        return
-    sql, fields = _plan(connection.vendor, ignore_conflicts)
+def insert_dead_letters(rows: Sequence[dict[str, Any]], *, ignore_conflicts: bool) -> datetime:
+    """Insert rows given as ``{attname: value}``; missing fields take their defaults.
+    Returns the ``captured_at`` rows without one were stamped with (one per call)."""
     now = timezone.now()
+    if not rows:
+        return now
+    sql, fields = _plan(connection.vendor, ignore_conflicts)
     plan = []
     for field in fields:
         # get_default() is what a model instance would hold: "" for text, None if nullable.
@@ -73,3 +75,4 @@ def insert_dead_letters(rows: Sequence[dict[str, Any]], *, ignore_conflicts: boo
     values = [tuple(adapt(row.get(name, default)) for name, default, adapt in plan) for row in rows]
     with connection.cursor() as cursor:
         cursor.executemany(sql, values)
+    return now

@@ -68,7 +68,7 @@ from brokers.registry import kind_named
 from dashboard.deadletters.bulk_insert import insert_dead_letters
 from dashboard.deadletters.celery_results import with_celery_exceptions
 from dashboard.deadletters.loop_guard import flag_comebacks, is_poison
-from dashboard.deadletters.policies.engine import apply_at_capture
+from dashboard.deadletters.policies.engine import decide_before_insert, record_at_capture
 from dashboard.deadletters.verdict import mark_failed_again
 from dashboard.models import DeadLetter, DeadLetterBody, ManagedDeadLetterQueue
 
@@ -172,7 +172,11 @@ def _rows_of(target: CaptureTarget) -> QuerySet[DeadLetter]:
 def _insert(target: CaptureTarget, rows: list[dict[str, Any]], letters: dict[str, bytes]) -> None:
     """Insert ``rows`` and the full bodies of those that were cut; inside the transaction."""
     deadletters = capability(target)
-    insert_dead_letters(rows, ignore_conflicts=deadletters.capture_keys == CaptureKeys.EXACT)
+    # Retry rules decide first: the rows they act on are inserted scheduled or parked.
+    decided = decide_before_insert(target.cluster_id, rows)
+    captured_at = insert_dead_letters(
+        rows, ignore_conflicts=deadletters.capture_keys == CaptureKeys.EXACT
+    )
     long_keys = [r["capture_key"] for r in rows if r["body_truncated"]]
     if long_keys:
         ids = _rows_of(target).filter(capture_key__in=long_keys).values_list("capture_key", "id")
@@ -182,7 +186,7 @@ def _insert(target: CaptureTarget, rows: list[dict[str, Any]], letters: dict[str
         )
     mark_failed_again(target.cluster_id, deadletters.same_message, rows)
     flag_comebacks(target.cluster_id, rows)
-    apply_at_capture(target.cluster_id, rows)
+    record_at_capture(decided, captured_at)
     if rows:
         ManagedDeadLetterQueue.objects.filter(pk=target.managed_id).update(
             captured_count=F("captured_count") + len(rows),

@@ -1,8 +1,8 @@
 """Applying retry policies to letters as they are captured (in the capture transaction).
 
-``store._insert`` calls :func:`apply_at_capture` after the verdict and the loop
-guard, so each new row's ``came_back`` and ``poison`` are final. The enabled
-rules are evaluated in ``position`` order:
+``store._insert`` calls :func:`decide_before_insert` on the batch's rows before
+inserting them and :func:`record_at_capture` after the verdict and the loop guard.
+The enabled rules are evaluated in ``position`` order:
 
 * a matching **dry-run** rule records a ``PolicyDecision`` with ``dry_run`` (what
   it would have done) and evaluation goes on;
@@ -21,10 +21,16 @@ when no enabled rule is for the batch's cluster. Otherwise the rules' patterns
 on the fields letters share (DLQ, origin, reason, class) are matched once per
 distinct combination of them, against every rule at once (RE2 sets,
 ``matching.PatternIndex``), giving the rules a letter may match; only those
-still needing their message pattern match the letter's message (one RE2 set).
-Then one query reads the matched rows' ids, comebacks and poison (the values
-matched come from the rows capture passes in), one prepared INSERT records the
-decisions and one prepared UPDATE per letter acted on sets its state.
+still needing their message pattern match the letter's message (one RE2 set,
+once per distinct message). The rules decide on the comebacks and poison capture
+read from each message, and the acting rule's state (``scheduled``, ``due_at``,
+``policy``, or ``parked``) goes into the row before the insert: no UPDATE.
+After the verdict and the loop guard, one query per 500 matched rows reads their
+ids, comebacks and poison (by unique key and the batch's ``captured_at``); one
+prepared INSERT records the decisions. A letter whose comebacks or poison the
+verdict's came-back chain changed in between (it was requeued by the dashboard
+and came back without its requeue-count header) is decided again on the stored
+values and updated: the loop guard still comes first.
 Compiled rules are cached per process; each batch checks one cheap aggregate
 (count and latest ``updated_at`` of the rules) and compiles again only when
 it changed.
@@ -58,6 +64,7 @@ from dashboard.deadletters.policies.matching import (
 from dashboard.models import DeadLetter, PolicyDecision, RetryPolicy
 
 _ROW_FIELDS = ("id", "capture_key", "came_back", "poison", "status")
+_KEYS_PER_QUERY = 500  # capture keys per read-back query (SQLite's parameter limit)
 _rng = random.Random()  # noqa: S311 (spreading retries, not secrets)
 JITTER_SLOTS = 8
 
@@ -120,6 +127,7 @@ _SHARED_FIELDS = (
     "dlq", "origin_exchange", "origin_routing_key", "origin_queue", "origin_topic",
     "reason", "exception_class",
 )  # fmt: skip
+_MATCHED_FIELDS = (*_SHARED_FIELDS, "exception_message")
 _MESSAGE = "match_exception_message"
 Plan = tuple[tuple[int, ...], bool]
 Memo = dict[tuple[Any, ...], Plan]
@@ -174,14 +182,24 @@ class Rules:
         return tuple(candidates), any(message_keys[i] for i in candidates)
 
     def finish(
-        self, plan: Plan, row: dict[str, Any], limit: int | None = None
+        self,
+        plan: Plan,
+        row: dict[str, Any],
+        limit: int | None = None,
+        messages: dict[tuple[str, ...], set[int]] | None = None,
     ) -> list[CompiledRule]:
         """The rules of ``plan`` that match ``row``, message patterns included (``limit``:
-        ``MQB_DLQ_POLICY_MATCH_CHARS``, read once per batch)."""
+        ``MQB_DLQ_POLICY_MATCH_CHARS``, read once per batch; ``messages``, one per batch,
+        remembers the message patterns each distinct message matched)."""
         candidates, on_message = plan
         if not on_message:
             return [self.rules[i] for i in candidates]
-        hits = self.index.matched_field(_MESSAGE, message_value(row, limit))
+        value = message_value(row, limit)
+        hits = None if messages is None else messages.get(value)
+        if hits is None:
+            hits = self.index.matched_field(_MESSAGE, value)
+            if messages is not None:
+                messages[value] = hits
         message_keys = self._keys[1]
         return [self.rules[i] for i in candidates if message_keys[i] <= hits]
 
@@ -301,26 +319,43 @@ def _decisions(
     return found
 
 
-def apply_at_capture(cluster_id: int, rows: Sequence[dict[str, Any]]) -> int:
-    """Evaluate the enabled rules, in order, on the newly stored ``rows``; how many acted."""
+Matched = dict[tuple[str, str], dict[str, tuple[dict[str, Any], list[CompiledRule]]]]
+
+
+def _match(cluster_id: int, rows: Sequence[dict[str, Any]]) -> Matched:
+    """Per (vhost, DLQ) and capture key, the rows some enabled rule matches, with those
+    rules in order (up to the first active one)."""
+    matched: Matched = defaultdict(dict)
     if not rows:
-        return 0
+        return matched
     rules = enabled_rules().for_cluster(cluster_id)
     if not rules.rules:
-        return 0
+        return matched
     memo: Memo = {}
+    messages: dict[tuple[str, ...], set[int]] = {}
+    # Letters that share every matched field (the message too) share their rules.
+    known: dict[tuple[Any, ...], list[CompiledRule]] = {}
     limit = int(settings.MQB_DLQ_POLICY_MATCH_CHARS)
-    matched: dict[tuple[str, str], dict[str, list[CompiledRule]]] = defaultdict(dict)
     for r in rows:
-        key = tuple(map(r.get, _SHARED_FIELDS))
-        plan = memo.get(key)
-        if plan is None:
-            plan = memo[key] = rules.plan(r)
-        if not plan[0]:
-            continue
-        found = rules.finish(plan, r, limit)
+        values = tuple(map(r.get, _MATCHED_FIELDS))
+        found = known.get(values)
+        if found is None:
+            key = values[:-1]
+            plan = memo.get(key)
+            if plan is None:
+                plan = memo[key] = rules.plan(r)
+            found = known[values] = rules.finish(plan, r, limit, messages) if plan[0] else []
         if found:
-            matched[(r.get("vhost", ""), r["dlq"])][r["capture_key"]] = found
+            matched[(r.get("vhost", ""), r["dlq"])][r["capture_key"]] = (r, found)
+    return matched
+
+
+def apply_at_capture(cluster_id: int, rows: Sequence[dict[str, Any]]) -> int:
+    """Evaluate the enabled rules, in order, on the already stored ``rows``; how many acted.
+
+    Capture itself decides before the insert (:func:`decide_before_insert`); this is for
+    rows stored some other way: it reads their state back and updates the letters."""
+    matched = _match(cluster_id, rows)
     if not matched:
         return 0
     # Ids, comebacks and poison as the verdict and loop guard left them, of the matched
@@ -336,16 +371,118 @@ def apply_at_capture(cluster_id: int, rows: Sequence[dict[str, Any]]) -> int:
         for pk, key, came_back, poison, status in stored:
             if status == DeadLetter.Status.PENDING:
                 row = {"id": pk, "came_back": came_back, "poison": poison}
-                decisions.extend(_decisions(by_key[key], row, now, None, guard))
+                decisions.extend(_decisions(by_key[key][1], row, now, None, guard))
     if not decisions:
         return 0
-    _record(decisions, now)
+    _record([(d, d.letter_id) for d in decisions], now)
     acting = [d for d in decisions if not d.dry_run]
     _act(acting)
     return len(acting)
 
 
-def _record(decisions: list[Decision], now: datetime) -> None:
+@dataclass
+class Decided:
+    """What :func:`decide_before_insert` decided on a batch, for :func:`record_at_capture`."""
+
+    cluster_id: int
+    now: datetime
+    matched: Matched
+    # Per capture key: the decisions and the (came_back, poison) they were made on.
+    decisions: dict[str, tuple[list[Decision], tuple[int, bool]]]
+
+
+def _state(decisions: Sequence[Decision]) -> dict[str, Any]:
+    """The letter's columns after ``decisions`` (those of the acting rule; none for dry runs)."""
+    for d in decisions:
+        if d.dry_run:
+            continue
+        if d.action == PolicyDecision.Action.RETRY and d.due_at is not None:
+            return {"status": DeadLetter.Status.SCHEDULED.value, "due_at": d.due_at,
+                    "parked": False, "policy_id": d.rule.id}  # fmt: skip
+        return {"status": DeadLetter.Status.PENDING.value, "due_at": None,
+                "parked": True, "policy_id": d.rule.id}  # fmt: skip
+    return {}
+
+
+def decide_before_insert(cluster_id: int, rows: Sequence[dict[str, Any]]) -> Decided | None:
+    """Evaluate the enabled rules on ``rows`` before they are inserted, from the comebacks and
+    poison capture read from each message, and write the acting rule's state (scheduled with
+    its due time, or parked, and the rule) into the row, so the insert stores it: no UPDATE.
+    :func:`record_at_capture`, after the verdict and the loop guard, records the decisions."""
+    matched = _match(cluster_id, rows)
+    if not matched:
+        return None
+    now = timezone.now()
+    guard: dict[bool, bool] = {}
+    decided: dict[str, tuple[list[Decision], tuple[int, bool]]] = {}
+    for by_key in matched.values():
+        for key, (row, rules) in by_key.items():
+            seen = (int(row.get("came_back") or 0), bool(row.get("poison")))
+            state = {"id": 0, "came_back": seen[0], "poison": seen[1]}
+            found = _decisions(rules, state, now, None, guard)
+            row.update(_state(found))
+            decided[key] = (found, seen)
+    return Decided(cluster_id, now, matched, decided)
+
+
+def record_at_capture(decided: Decided | None, captured_at: datetime) -> int:
+    """Record the decisions of :func:`decide_before_insert` on the rows just inserted (those
+    stamped ``captured_at``, so a row an ignored conflict kept is left alone); a row whose
+    comebacks or poison the verdict and loop guard changed since is decided again on its
+    stored values and updated. How many letters a rule acted on."""
+    if decided is None:
+        return 0
+    ops = connection.ops
+    table = ops.quote_name(DeadLetter._meta.db_table)
+    stamp = ops.adapt_datetimefield_value(captured_at)
+    recorded: list[tuple[Decision, int]] = []
+    changed: list[Decision] = []
+    guard: dict[bool, bool] = {}
+    with connection.cursor() as cursor:
+        for (vhost, dlq), by_key in decided.matched.items():
+            keys = list(by_key)
+            for start in range(0, len(keys), _KEYS_PER_QUERY):
+                chunk = keys[start : start + _KEYS_PER_QUERY]
+                cursor.execute(
+                    f"SELECT id, capture_key, came_back, poison FROM {table}"  # noqa: S608 (the table name and placeholders only)
+                    " WHERE cluster_id = %s AND vhost = %s AND dlq = %s AND captured_at = %s"
+                    f" AND capture_key IN ({', '.join(['%s'] * len(chunk))})",
+                    [decided.cluster_id, vhost, dlq, stamp, *chunk],
+                )
+                for pk, key, came_back, poison in cursor.fetchall():
+                    found, seen = decided.decisions[key]
+                    if (came_back, bool(poison)) != seen:
+                        row = {"id": pk, "came_back": came_back, "poison": bool(poison)}
+                        found = _decisions(by_key[key][1], row, decided.now, None, guard)
+                        changed.extend(d for d in found if not d.dry_run)
+                    recorded.extend((d, pk) for d in found)
+    if not recorded:
+        return 0
+    _record(recorded, decided.now)
+    _restate(changed)
+    return sum(1 for d, _ in recorded if not d.dry_run)
+
+
+def _restate(acting: list[Decision]) -> None:
+    """Set the letters of ``acting`` decisions to their state again (decided anew)."""
+    if not acting:
+        return
+    ops = connection.ops
+    table = ops.quote_name(DeadLetter._meta.db_table)
+    values = []
+    for d in acting:
+        state = _state([d])
+        values.append((state["status"], ops.adapt_datetimefield_value(state["due_at"]),
+                       state["parked"], state["policy_id"], d.letter_id))  # fmt: skip
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"UPDATE {table} SET status = %s, due_at = %s, parked = %s, policy_id = %s"  # noqa: S608 (the table name and placeholders only)
+            " WHERE id = %s",
+            values,
+        )
+
+
+def _record(decisions: list[tuple[Decision, int]], now: datetime) -> None:
     """One prepared INSERT of every decision (the ORM's ``bulk_create`` prepares each value
     of each row in Python: most of what recording cost)."""
     ops = connection.ops
@@ -366,14 +503,14 @@ def _record(decisions: list[Decision], now: datetime) -> None:
                 (
                     d.rule.id,
                     d.rule.name,
-                    d.letter_id,
+                    letter_id,
                     at,
                     d.action,
                     d.attempt,
                     adapt(d.due_at),
                     d.dry_run,
                 )
-                for d in decisions
+                for d, letter_id in decisions
             ],
         )
 
