@@ -5,6 +5,11 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# The suite runs in TEST_WORKERS pytest-xdist processes, a test file to each
+# (module fixtures such as a browser or a served Daphne start once per file);
+# each worker is a test run of its own (tests/settings.py). TEST_WORKERS=0 runs
+# it in one process.
+TEST_WORKERS ?= 2
 STAMP := $(VENV)/.requirements-installed
 
 
@@ -43,7 +48,7 @@ demo: services migrate
 test: services
 	scripts/test-prereqs.sh
 	$(BIN)/lint-imports --no-cache
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: venv
 	$(BIN)/ruff check .

@@ -2,7 +2,9 @@
 
 Every run gets a run id (inherited by the processes tests start, such as the
 Celery worker and Daphne), which names its Redis channel prefix and its Celery
-queue, so two runs on one machine never see each other's messages.
+queue, so two runs on one machine never see each other's messages. Under
+pytest-xdist each worker is a run of its own: it derives its id from the
+controller's (``<id>-gw0``, ``<id>-gw1``), so workers share nothing either.
 """
 
 from __future__ import annotations
@@ -10,6 +12,17 @@ from __future__ import annotations
 import os
 import tempfile
 import uuid
+
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+if _WORKER and os.environ.get("MQB_TEST_RUN_WORKER") != _WORKER:
+    # First import in an xdist worker: the controller's ids are in the environment
+    # it inherited; replace the ones derived from them with this worker's own.
+    _base = os.environ.get("MQB_TEST_RUN_ID") or uuid.uuid4().hex[:10]
+    for _name in ("MQB_CHANNEL_PREFIX", "MQB_CELERY_QUEUE"):
+        if os.environ.get(_name) == f"mqb-test-{_base}":
+            del os.environ[_name]
+    os.environ["MQB_TEST_RUN_ID"] = f"{_base}-{_WORKER}"
+    os.environ["MQB_TEST_RUN_WORKER"] = _WORKER
 
 RUN_ID = os.environ.setdefault("MQB_TEST_RUN_ID", uuid.uuid4().hex[:10])
 os.environ.setdefault("MQB_CHANNEL_PREFIX", f"mqb-test-{RUN_ID}")
