@@ -53,6 +53,21 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@pytest.fixture(autouse=True)
+def _role_groups(request: pytest.FixtureRequest) -> None:
+    """Tests that use the database find the role groups there, whichever test ran
+    before them in this process (a transactional test's flush drops them)."""
+    names = set(request.fixturenames)
+    if request.node.get_closest_marker("django_db") is None and not (
+        names & {"db", "transactional_db"}
+    ):
+        return
+    request.getfixturevalue("_django_db_helper")
+    from tests.support.roles import restore_roles
+
+    restore_roles()
+
+
 @pytest.fixture(scope="session")
 def rabbitmq_vhost() -> Iterator[str]:
     _require(5672, "RabbitMQ")
