@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
+from importlib import import_module
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -63,9 +64,30 @@ def _role_groups(request: pytest.FixtureRequest) -> None:
     ):
         return
     request.getfixturevalue("_django_db_helper")
-    from tests.support.roles import restore_roles
+    _restore_roles()
 
-    restore_roles()
+
+def _restore_roles() -> None:
+    """The role groups with their grants, as the data migrations ``0002_roles`` and
+    ``0009_role_permissions`` leave them (a flush keeps permissions, not groups)."""
+    from django.contrib.auth.models import Group, Permission
+
+    roles = ("viewer", "operator", "admin")
+    if Group.objects.filter(name__in=roles).count() == len(roles):
+        return
+    grants: dict[str, list[tuple[str, str]]] = import_module(
+        "dashboard.migrations.0009_role_permissions"
+    ).GRANTS
+    wanted = {name for names in grants.values() for name in names}
+    found = {
+        (p.content_type.app_label, p.codename): p
+        for p in Permission.objects.select_related("content_type").filter(
+            codename__in=[codename for _, codename in wanted]
+        )
+    }
+    for role in roles:
+        group, _ = Group.objects.get_or_create(name=role)
+        group.permissions.add(*(found[name] for name in grants.get(role, ()) if name in found))
 
 
 @pytest.fixture(scope="session")

@@ -320,9 +320,12 @@ def collector(served_db, daphne_url):
     with collector_process(
         env, "--only", "metrics", "--only", "health", "--interval", "1", log_name="ui-leftovers"
     ) as process:
-        exists = "from dashboard.models import Cluster; import json; "
-        exists += "print(json.dumps(Cluster.objects.filter(slug='local-rabbitmq').exists()))"
-        wait_for(lambda: run_django(env, exists), timeout=60, what="the cluster row")
+        # The row can exist before its first check is stored (the metrics sampler
+        # mirrors clusters too): wait for the check the page shows.
+        exists = "from dashboard.models import Cluster; import json; print(json.dumps("
+        exists += "Cluster.objects.filter(slug='local-rabbitmq', last_checked_at__isnull=False)"
+        exists += ".exists()))"
+        wait_for(lambda: run_django(env, exists), timeout=60, what="the cluster's first check")
         yield process
 
 

@@ -175,6 +175,9 @@ def test_consumer_tables_break_names_only_at_separators(page, daphne_url, seeded
     page.goto(daphne_url + f"/consumers/?q=mqb-polish-{U}")
     page.wait_for_selector("#consumer-rows tbody tr[data-kind]")
     broken = page.evaluate(BREAKS, "main table th, main table td")
+    # Only this test's rows: other tests in this process may have left consumers with
+    # hostile names in the shared served database, in tables the search does not filter.
+    broken = [b for b in broken if not b.startswith("mqb-test-") or f"mqb-polish-{U}" in b]
     assert broken == [], broken
     width = page.evaluate("() => document.documentElement.scrollWidth")
     assert width <= size["width"], f"the page is {width} px wide"
