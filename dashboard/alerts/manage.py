@@ -37,8 +37,8 @@ from dashboard.alerts.rules import FIXED, validate_pattern
 from dashboard.core import display
 from dashboard.core.audit import record
 from dashboard.core.clusters import sync_cluster_rows
+from dashboard.core.params import InvalidInput
 from dashboard.core.roles import OPERATOR, has_role
-from dashboard.deadletters.policies.matching import InvalidField
 from dashboard.models import Alert, AlertChannel, AlertRule, AuditEntry, Cluster, Silence
 
 AnyUser = AbstractBaseUser | AnonymousUser
@@ -54,6 +54,15 @@ MAX_RESOLVED = 200  # resolved alerts the page lists
 LABELS = ("rule", "kind", "cluster", "entity")
 ACTIVE = (Alert.State.PENDING, Alert.State.FIRING)
 MAX_ID = 2**63 - 1
+
+
+class InvalidField(InvalidInput):
+    """A value that cannot be used; ``field`` names it (the API answers 400 with it)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
 
 display.register("alert_firing", "Firing", display.DANGER)
 display.register("alert_pending", "Pending", display.WARN)
@@ -131,7 +140,11 @@ class RuleInput:
             raise InvalidField("syntax", "is exact, glob or regex")
         if len(self.pattern) > MAX_PATTERN:
             raise InvalidField("pattern", f"is at most {MAX_PATTERN} characters")
-        validate_pattern(self.syntax, self.pattern)
+        try:
+            validate_pattern(self.syntax, self.pattern)
+        except InvalidInput as exc:
+            field = getattr(exc, "field", "pattern")
+            raise InvalidField(field, str(exc).removeprefix(f"{field}: ")) from None
         if self.comparison not in AlertRule.Comparison.values:
             raise InvalidField("comparison", "is gt, gte, lt or lte")
         for name in ("threshold", "resolve_threshold", "for_seconds", "repeat_seconds"):
@@ -213,10 +226,10 @@ def _real(user: AnyUser) -> User | None:
     return user if isinstance(user, User) and user.is_authenticated else None
 
 
-def _get(model: Any, pk: int, what: str) -> Any:
+def _get(rows: Any, pk: int, what: str) -> Any:
     if not 1 <= pk <= MAX_ID:
         raise Http404(f"no {what} #{pk}")
-    row = model.objects.filter(pk=pk).first()
+    row = rows.filter(pk=pk).first()
     if row is None:
         raise Http404(f"no {what} #{pk}")
     return row

@@ -18,10 +18,10 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from dashboard.alerts import manage
+from dashboard.alerts.manage import InvalidField
 from dashboard.core import once
 from dashboard.core.params import InvalidInput
 from dashboard.core.roles import OPERATOR, has_role
-from dashboard.deadletters.policies.matching import InvalidField
 from dashboard.models import Alert, AlertRule
 
 STATES = ("", "active", "firing", "pending", "resolved")
