@@ -76,8 +76,9 @@ def test_it_creates_updates_toggles_and_deletes_a_rule_with_an_audit_entry_each(
         and [c.name for c in rule.channels.all()] == ["ops"]
     )
     manage.do_update_rule(user=operator, rule_id=rule.pk, data=rule_input(threshold=20.0))
-    rule.refresh_from_db()
-    assert rule.threshold == 20 and rule.cluster is None and not rule.channels.exists()
+    updated = AlertRule.objects.get(pk=rule.pk)
+    assert updated.threshold == 20 and updated.cluster_id is None
+    assert not updated.channels.exists()
     manage.do_set_rule_enabled(user=operator, rule_id=rule.pk, enabled=False)
     assert AlertRule.objects.get(pk=rule.pk).enabled is False
     assert manage.do_delete_rule(user=operator, rule_id=rule.pk) == "deep"
