@@ -85,7 +85,7 @@ def test_an_operator_creates_a_rule_by_click_sees_it_fire_and_silences_it(
 
             def firing() -> bool:
                 page.reload()
-                return row.count() == 1 and row.get_attribute("data-state") == "firing"
+                return bool(row.count() == 1 and row.get_attribute("data-state") == "firing")
 
             try:
                 wait_for(firing, timeout=60, what="the alert to fire")
