@@ -27,5 +27,6 @@ urlpatterns = [
     path("", include("dashboard.jobs.urls")),
     path("", include("dashboard.metrics.urls")),
     path("", include("dashboard.auditlog.urls")),
+    path("", include("dashboard.alerts.urls")),
     path("admin/", admin.site.urls),
 ]

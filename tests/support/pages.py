@@ -139,6 +139,16 @@ def every_page(t: Targets) -> list[Page]:
         ("consumers", _reverse("consumers"), OPERATOR),
         ("jobs", _reverse("jobs"), OPERATOR),
         ("job", _reverse("job", t.job), OPERATOR),
+        *[
+            (n, _reverse(n), OPERATOR)
+            for n in (
+                "alerts",
+                "alerts-rules",
+                "alerts-rule-new",
+                "alerts-silences",
+                "alerts-silence-new",
+            )
+        ],
         ("api-docs", "/api/docs", OPERATOR),
         ("admin", _reverse("admin:index"), ADMIN),
         ("audit", "/audit/", ADMIN),
