@@ -260,10 +260,12 @@ def _from_points(
         if stalled:
             if entity_type == "queue":
                 ready, rate = values[_READY], values[_DELIVER]
+                flag: float | None = None  # unknown
                 if ready is not None and ready <= 0:
-                    put(Kind.NOT_DELIVERING, name, point.entity, 0.0)
+                    flag = 0.0
                 elif ready is not None and rate is not None:
-                    put(Kind.NOT_DELIVERING, name, point.entity, 1.0 if rate <= 0 else 0.0)
+                    flag = 1.0 if rate <= 0 else 0.0
+                put(Kind.NOT_DELIVERING, name, point.entity, flag)
             else:
                 flag = topics_stalled.get(point.entity, False)
                 put(Kind.NOT_DELIVERING, name, point.entity, 1.0 if flag else 0.0)
