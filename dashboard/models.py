@@ -523,6 +523,17 @@ class AlertRule(models.Model):
         DLQ_PENDING = "dlq_pending", "dead letters pending"
         DLQ_OLDEST_AGE = "dlq_oldest_age", "age of the oldest pending dead letter"
         CLUSTER_UNAVAILABLE = "cluster_unavailable", "cluster unavailable"
+        DLQ_ARRIVALS = "dlq_arrivals", "dead letters arrived in the window"
+        DLQ_CAME_BACK_RATIO = "dlq_came_back_ratio", "share of requeued letters that came back"
+        DEPTH_GROWTH = "depth_growth", "queue or topic depth growth over the window"
+        NOT_DELIVERING = "not_delivering", "messages ready but nothing delivered"
+        GROUP_DRAIN_SECONDS = "group_drain_seconds", "group time to drain (seconds)"
+        GROUP_EMPTY = "group_empty", "group without members"
+        NODE_DOWN = "node_down", "broker node down"
+        PARTITIONS_UNDER_REPLICATED = "partitions_under_replicated", "under-replicated partitions"
+        PARTITIONS_OFFLINE = "partitions_offline", "offline partitions"
+        BROKER_ALARM = "broker_alarm", "RabbitMQ memory or disk alarm"
+        JOB_FAILED = "job_failed", "a job failed"
 
     class Syntax(models.TextChoices):
         EXACT = "exact"
@@ -548,6 +559,10 @@ class AlertRule(models.Model):
     resolve_threshold = models.FloatField(null=True, blank=True)
     for_seconds = models.FloatField(default=0.0)
     repeat_seconds = models.FloatField(default=0.0)
+    window_seconds = models.FloatField(
+        default=300.0,
+        help_text="the window of arrivals, came-back ratio, depth growth and failed jobs",
+    )
     channels = models.ManyToManyField(AlertChannel, blank=True, related_name="rules")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL

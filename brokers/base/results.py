@@ -14,6 +14,8 @@ class Node:
     port: int | None = None
     rack: str | None = None
     is_controller: bool = False
+    alarms: tuple[str, ...] = ()
+    """resource alarms raised on the node (RabbitMQ: ``memory``, ``disk``)"""
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import ClassVar
+from typing import Any, ClassVar
 from urllib.parse import unquote, urlsplit
 
 import aiormq.abc
@@ -112,7 +112,9 @@ class RabbitMQBroker(ManagementClient, BrokerBase):
     async def overview(self) -> Overview:
         data, nodes = await asyncio.gather(
             self.management_get("/api/overview"),
-            self.management_get("/api/nodes", params={"columns": "name,running,type"}),
+            self.management_get(
+                "/api/nodes", params={"columns": "name,running,type,mem_alarm,disk_free_alarm"}
+            ),
         )
         if not isinstance(data, dict) or "rabbitmq_version" not in data:
             raise BrokerError(
@@ -127,8 +129,13 @@ class RabbitMQBroker(ManagementClient, BrokerBase):
             version=data.get("rabbitmq_version"),
             cluster_name=data.get("cluster_name"),
             nodes=tuple(
-                Node(name=str(n.get("name")), running=bool(n.get("running", False)))
+                Node(
+                    name=str(n.get("name")),
+                    running=bool(n.get("running", False)),
+                    alarms=_alarms(n),
+                )
                 for n in (nodes if isinstance(nodes, list) else [])
+                if isinstance(n, dict)
             ),
             checked_at=datetime.now(UTC),
             queues=_int_or_none(totals.get("queues")),
@@ -266,3 +273,12 @@ def rabbitmq_adapter(broker: Broker) -> RabbitMQBroker:
 
 def _int_or_none(value: object) -> int | None:
     return int(value) if isinstance(value, int | float) else None
+
+
+def _alarms(node: dict[str, Any]) -> tuple[str, ...]:
+    """The resource alarms a node reports: ``memory`` and ``disk``."""
+    return tuple(
+        name
+        for name, key in (("memory", "mem_alarm"), ("disk", "disk_free_alarm"))
+        if node.get(key) is True
+    )

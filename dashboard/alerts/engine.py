@@ -27,26 +27,65 @@ Values per kind: ``queue_depth`` a queue's or topic's depth; ``no_consumers`` a
 queue's consumers (fires at 0); ``group_lag`` / ``group_lag_seconds`` a consumer
 group's lag; ``dlq_pending`` / ``dlq_oldest_age`` the captured letters still pending
 per DLQ (one grouped query), their count and the age in seconds of the oldest;
-``cluster_unavailable`` 1 when the sample failed, else 0.
+``cluster_unavailable`` 1 when the sample failed, else 0. The rule's
+``window_seconds`` is the window of:
+
+* ``dlq_arrivals``: letters captured per DLQ in the window (one grouped query per
+  distinct window);
+* ``dlq_came_back_ratio``: of the letters of a DLQ requeued in the window, the share
+  that came back (failed again), 0 to 1; no requeue in the window, no value;
+* ``depth_growth``: a queue's or topic's depth now minus its depth one window ago,
+  from the depths this process remembers per cluster (only of entities a growth rule
+  matches); no value until the process has seen a whole window;
+* ``job_failed``: 1 per job of the cluster that failed within the window (the
+  entity ``<job kind> #<id>``, the pattern matched against the job's kind); the
+  alert resolves once the failure is older than the window.
+
+``not_delivering`` is 1 for a queue with messages ready and a delivery rate of 0,
+and for a topic some consumer group of which lags and consumes nothing, else 0
+(its ``for_seconds`` is the N seconds). ``group_drain_seconds`` is a group's lag
+over its consume rate (0 without lag; ``NEVER`` seconds when it lags and consumes
+nothing). ``group_empty`` a group's members (fires at 0).
+``partitions_under_replicated`` / ``partitions_offline`` a topic's partitions whose
+in-sync replicas are fewer than their replicas / that have no leader.
+
+From the cluster's last stored health check (``Cluster.overview``, written by the
+collector's health loop; not used when older than ``MQB_HEALTH_STALE_AFTER`` or
+failed): ``node_down`` 1 per node not running, and per node an earlier check showed
+(in this process, or an alert still open on it) that is missing now;
+``broker_alarm`` 1 per node and resource alarm raised (entity
+``<node>/memory``, ``<node>/disk``), patterns matched against the node's name.
 """
 
 from __future__ import annotations
 
+import bisect
 import fnmatch
+import functools
 import hashlib
+import operator
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Min
+from django.db.models import Count, Min, Q
 from django.utils import timezone
 
-from brokers.base.metrics import FIELDS, ClusterSample, split_queue_entity
+from brokers.base.metrics import FIELDS, ClusterSample, Point, split_queue_entity
 from dashboard.alerts.rules import CompiledRule, Rulebook, get_rulebook
-from dashboard.models import Alert, AlertNotification, AlertRule, DeadLetter, Silence
+from dashboard.models import (
+    Alert,
+    AlertNotification,
+    AlertRule,
+    Cluster,
+    DeadLetter,
+    Job,
+    Silence,
+)
 
 Kind = AlertRule.Kind
 State = Alert.State
@@ -58,8 +97,23 @@ POINT_KINDS: dict[str, tuple[tuple[str, ...], str]] = {
     Kind.NO_CONSUMERS: (("queue",), "consumers"),
     Kind.GROUP_LAG: (("group",), "lag"),
     Kind.GROUP_LAG_SECONDS: (("group",), "lag_seconds"),
+    Kind.GROUP_EMPTY: (("group",), "consumers"),
 }
 DLQ_KINDS = (Kind.DLQ_PENDING, Kind.DLQ_OLDEST_AGE)
+NEVER = 1e9
+"""``group_drain_seconds`` of a group that lags and consumes nothing (about 31 years)"""
+_READY, _DELIVER = FIELDS.index("ready"), FIELDS.index("deliver_rate")
+_DEPTH, _LAG = FIELDS.index("depth"), FIELDS.index("lag")
+# Per cluster, per entity a growth rule matches: (times, depths) of the last window.
+_depths: dict[int, dict[str, tuple[list[float], list[float]]]] = {}
+# Per cluster, the node names its stored health checks have shown.
+_nodes: dict[int, set[str]] = {}
+
+
+def forget() -> None:
+    """Drop what this process remembers between samples (depths, nodes)."""
+    _depths.clear()
+    _nodes.clear()
 
 
 def fingerprint(rule_pk: int, cluster_id: int, entity: str) -> str:
@@ -132,7 +186,253 @@ def observe(
             if Kind.DLQ_OLDEST_AGE in book.kinds:
                 put(Kind.DLQ_OLDEST_AGE, row["dlq"], row["dlq"], age)
         covered.update(dlq_kinds)
+
+    def put_each(kind: str, name: str, entity: str, of: Of, keep: Keep | None = None) -> None:
+        """Like ``put``, the value per rule from its window; ``keep`` picks the rules."""
+        for rule in book.matching(kind, name, cluster_id):
+            if keep is None or keep(rule.window_seconds):
+                observed[(rule.pk, entity)] = of(rule.window_seconds)
+
+    covered.update(_from_points(book, cluster_id, sample, now, put, put_each))
+    covered.update(_from_letters(book, cluster_id, now, put_each))
+    covered.update(_from_jobs(book, cluster_id, now, put_each))
+    covered.update(_from_health(book, cluster_id, now, put))
     return observed, covered
+
+
+Put = Callable[[str, str, str, float | None], None]
+Of = Callable[[float], float | None]
+Keep = Callable[[float], bool]
+PutEach = Callable[[str, str, str, Of, Keep | None], None]
+
+
+def _const(value: float | None) -> Of:
+    return lambda window: value
+
+
+def _windows(book: Rulebook, kind: str) -> set[float]:
+    return {rule.window_seconds for rule in book.rules if rule.kind == kind}
+
+
+def _from_points(
+    book: Rulebook,
+    cluster_id: int,
+    sample: ClusterSample,
+    now: datetime,
+    put: Put,
+    put_each: PutEach,
+) -> set[str]:
+    """Depth growth, nothing delivered, time to drain and partitions: from the points."""
+    kinds = book.kinds
+    growth = Kind.DEPTH_GROWTH in kinds
+    stalled = Kind.NOT_DELIVERING in kinds
+    drain = Kind.GROUP_DRAIN_SECONDS in kinds
+    under = Kind.PARTITIONS_UNDER_REPLICATED in kinds
+    offline = Kind.PARTITIONS_OFFLINE in kinds
+    if not (growth or stalled or drain or under or offline):
+        return set()
+    stamp = now.timestamp()
+    longest = max(_windows(book, Kind.DEPTH_GROWTH), default=0.0)
+    before = _depths.get(cluster_id, {})
+    after: dict[str, tuple[list[float], list[float]]] = {}
+    topics_stalled: dict[str, bool] = {}
+    if stalled:
+        for point in sample.points:
+            if point.entity_type == "group":
+                stuck = _lags_and_consumes_nothing(point)
+                for topic in (point.extra or {}).get("topics") or ():
+                    topics_stalled[topic] = topics_stalled.get(topic, False) or stuck
+    for point in sample.points:
+        entity_type, values = point.entity_type, point.values
+        if entity_type == "group":
+            if drain:
+                put(Kind.GROUP_DRAIN_SECONDS, point.entity, point.entity, _drain_seconds(point))
+            continue
+        if entity_type not in ("queue", "topic"):
+            continue
+        name = entity_name(entity_type, point.entity)
+        depth = values[_DEPTH]
+        if growth and depth is not None and book.matching(Kind.DEPTH_GROWTH, name, cluster_id):
+            history = _remember(before.get(point.entity), stamp, float(depth), longest)
+            after[point.entity] = history
+            of = functools.partial(_growth, history, stamp)
+            put_each(Kind.DEPTH_GROWTH, name, point.entity, of, None)
+        if stalled:
+            if entity_type == "queue":
+                ready, rate = values[_READY], values[_DELIVER]
+                flag: float | None = None  # unknown
+                if ready is not None and ready <= 0:
+                    flag = 0.0
+                elif ready is not None and rate is not None:
+                    flag = 1.0 if rate <= 0 else 0.0
+                put(Kind.NOT_DELIVERING, name, point.entity, flag)
+            else:
+                flag = topics_stalled.get(point.entity, False)
+                put(Kind.NOT_DELIVERING, name, point.entity, 1.0 if flag else 0.0)
+        if entity_type == "topic" and (under or offline):
+            extra = point.extra or {}
+            known = "rf" in extra
+            if under:
+                count = float(extra.get("under_replicated", 0)) if known else None
+                put(Kind.PARTITIONS_UNDER_REPLICATED, name, point.entity, count)
+            if offline:
+                count = float(extra.get("offline", 0)) if known else None
+                put(Kind.PARTITIONS_OFFLINE, name, point.entity, count)
+    if growth:
+        _depths[cluster_id] = after
+    covered = {Kind.DEPTH_GROWTH, Kind.NOT_DELIVERING, Kind.GROUP_DRAIN_SECONDS}
+    covered |= {Kind.PARTITIONS_UNDER_REPLICATED, Kind.PARTITIONS_OFFLINE}
+    return {kind for kind in covered if kind in kinds}
+
+
+def _lags_and_consumes_nothing(point: Point) -> bool:
+    lag, rate = point.values[_LAG], point.values[_DELIVER]
+    return lag is not None and lag > 0 and rate is not None and rate <= 0
+
+
+def _drain_seconds(point: Point) -> float | None:
+    lag, rate = point.values[_LAG], point.values[_DELIVER]
+    if lag is None:
+        return None
+    if lag <= 0:
+        return 0.0
+    if rate is None:
+        return None
+    return NEVER if rate <= 0 else min(NEVER, lag / rate)
+
+
+def _remember(
+    history: tuple[list[float], list[float]] | None, stamp: float, depth: float, longest: float
+) -> tuple[list[float], list[float]]:
+    """The entity's depths with this one added, keeping one sample at least ``longest`` old."""
+    times, depths = history if history is not None else ([], [])
+    if times and times[-1] >= stamp:  # the clock went back: start again
+        times, depths = [], []
+    times.append(stamp)
+    depths.append(depth)
+    cut = bisect.bisect_right(times, stamp - longest) - 1
+    if cut > 0:
+        del times[:cut]
+        del depths[:cut]
+    return times, depths
+
+
+def _growth(history: tuple[list[float], list[float]], stamp: float, window: float) -> float | None:
+    """Depth now minus the depth of the last sample at least ``window`` old."""
+    times, depths = history
+    at = bisect.bisect_right(times, stamp - window) - 1
+    return None if at < 0 else depths[-1] - depths[at]
+
+
+def _from_letters(book: Rulebook, cluster_id: int, now: datetime, put_each: PutEach) -> set[str]:
+    """Arrivals and the came-back ratio per DLQ: one grouped query per distinct window."""
+    covered: set[str] = set()
+    letters = DeadLetter.objects.filter(cluster_id=cluster_id)
+    if Kind.DLQ_ARRIVALS in book.kinds:
+        covered.add(Kind.DLQ_ARRIVALS)
+        for window in _windows(book, Kind.DLQ_ARRIVALS):
+            since = now - timedelta(seconds=window)
+            rows = letters.filter(captured_at__gte=since).values("dlq").annotate(n=Count("pk"))
+            for row in rows:
+                count = float(row["n"])
+                put_each(
+                    Kind.DLQ_ARRIVALS,
+                    row["dlq"],
+                    row["dlq"],
+                    _const(count),
+                    functools.partial(operator.eq, window),
+                )
+    if Kind.DLQ_CAME_BACK_RATIO in book.kinds:
+        covered.add(Kind.DLQ_CAME_BACK_RATIO)
+        requeued = (DeadLetter.Status.REQUEUED, DeadLetter.Status.FAILED_AGAIN)
+        back = Q(status=DeadLetter.Status.FAILED_AGAIN)
+        for window in _windows(book, Kind.DLQ_CAME_BACK_RATIO):
+            since = now - timedelta(seconds=window)
+            rows = (
+                letters.filter(status__in=requeued, acted_at__gte=since)
+                .values("dlq")
+                .annotate(n=Count("pk"), back=Count("pk", filter=back))
+            )
+            for row in rows:
+                ratio = row["back"] / row["n"]
+                put_each(
+                    Kind.DLQ_CAME_BACK_RATIO,
+                    row["dlq"],
+                    row["dlq"],
+                    _const(ratio),
+                    functools.partial(operator.eq, window),
+                )
+    return covered
+
+
+def _from_jobs(book: Rulebook, cluster_id: int, now: datetime, put_each: PutEach) -> set[str]:
+    """1 per job of this cluster that failed within a rule's window."""
+    if Kind.JOB_FAILED not in book.kinds:
+        return set()
+    longest = max(_windows(book, Kind.JOB_FAILED))
+    failed = Job.objects.filter(
+        cluster_id=cluster_id,
+        state=Job.State.FAILED,
+        finished_at__gte=now - timedelta(seconds=longest),
+    ).values_list("pk", "kind", "finished_at")
+    for pk, kind, finished in failed:
+        if finished is None:
+            continue
+        age = (now - finished).total_seconds()
+        put_each(
+            Kind.JOB_FAILED,
+            kind,
+            f"{kind} #{pk}",
+            _const(1.0),
+            functools.partial(operator.le, age),
+        )
+    return {Kind.JOB_FAILED}
+
+
+def _from_health(book: Rulebook, cluster_id: int, now: datetime, put: Put) -> set[str]:
+    """Nodes down and resource alarms, from the cluster's last stored health check."""
+    down, alarm = Kind.NODE_DOWN in book.kinds, Kind.BROKER_ALARM in book.kinds
+    if not (down or alarm):
+        return set()
+    row = Cluster.objects.filter(pk=cluster_id).values("status", "overview", "last_checked_at")
+    stored = row.first()
+    if (
+        stored is None
+        or stored["status"] != Cluster.Status.OK
+        or stored["last_checked_at"] is None
+        or (now - stored["last_checked_at"]).total_seconds() > settings.MQB_HEALTH_STALE_AFTER
+        or not isinstance(stored["overview"], dict)
+    ):
+        return set()  # unknown: alerts keep their state
+    nodes = [n for n in stored["overview"].get("nodes") or () if isinstance(n, dict)]
+    covered: set[str] = set()
+    if down:
+        covered.add(Kind.NODE_DOWN)
+        known = _nodes.setdefault(cluster_id, set())
+        known.update(
+            Alert.objects.filter(
+                cluster_id=cluster_id, kind=Kind.NODE_DOWN, state__in=ACTIVE
+            ).values_list("entity", flat=True)
+        )
+        seen = set()
+        for node in nodes:
+            name = str(node.get("name"))
+            seen.add(name)
+            put(Kind.NODE_DOWN, name, name, 0.0 if node.get("running", True) else 1.0)
+        for name in known - seen:
+            put(Kind.NODE_DOWN, name, name, 1.0)
+        known.update(seen)
+    if alarm:
+        covered.add(Kind.BROKER_ALARM)
+        for node in nodes:
+            raised = node.get("alarms")
+            if not isinstance(raised, list | tuple):
+                continue  # a check from before alarms were read: unknown
+            name = str(node.get("name"))
+            for resource in ("memory", "disk"):
+                flag = 1.0 if resource in raised else 0.0
+                put(Kind.BROKER_ALARM, name, f"{name}/{resource}", flag)
+    return covered
 
 
 def active_silences(now: datetime) -> list[dict[str, str]]:

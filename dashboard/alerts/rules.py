@@ -1,7 +1,8 @@
 """Alert rules as the engine uses them: compiled once per rule version, indexed by kind.
 
 A rule's pattern is matched against an entity's name: a queue's name (without its
-vhost), a topic, a consumer group id, a DLQ's name, or a cluster's slug. Syntax
+vhost), a topic, a consumer group id, a DLQ's name, a cluster's slug, a broker
+node's name, or a job's kind. Syntax
 ``exact`` compares the whole name; ``glob`` and ``regex`` use the retry policies'
 bounded RE2 matcher (``dashboard.deadletters.policies.matching``: linear time, a
 pattern at most ``MQB_DLQ_POLICY_MAX_PATTERN`` characters, names cut to
@@ -37,10 +38,16 @@ COMPARE: dict[str, Callable[[float, float], bool]] = {
     "lte": operator.le,
 }
 # Kinds whose condition is fixed whatever the rule's comparison: nobody consumes,
-# or the cluster cannot be sampled.
+# no group member, or a yes/no state (1: the cluster cannot be sampled, messages
+# wait and nothing is delivered, a node is down or in alarm, a job failed).
 FIXED = {
     AlertRule.Kind.NO_CONSUMERS: ("lte", 0.0),
+    AlertRule.Kind.GROUP_EMPTY: ("lte", 0.0),
     AlertRule.Kind.CLUSTER_UNAVAILABLE: ("gte", 1.0),
+    AlertRule.Kind.NOT_DELIVERING: ("gte", 1.0),
+    AlertRule.Kind.NODE_DOWN: ("gte", 1.0),
+    AlertRule.Kind.BROKER_ALARM: ("gte", 1.0),
+    AlertRule.Kind.JOB_FAILED: ("gte", 1.0),
 }
 _MEMO_LIMIT = 200_000
 
@@ -63,6 +70,7 @@ class CompiledRule:
     for_seconds: float
     repeat_seconds: float
     channel_ids: tuple[int, ...]
+    window_seconds: float = 300.0
 
     def holds(self, value: float) -> bool:
         """The firing condition."""
@@ -89,6 +97,7 @@ def compiled(row: dict[str, Any], channel_ids: tuple[int, ...]) -> CompiledRule:
         for_seconds=max(0.0, float(row["for_seconds"])),
         repeat_seconds=max(0.0, float(row["repeat_seconds"])),
         channel_ids=channel_ids,
+        window_seconds=max(1.0, float(row.get("window_seconds") or 300.0)),
     )
 
 
@@ -180,6 +189,7 @@ _FIELDS = (
     "resolve_threshold",
     "for_seconds",
     "repeat_seconds",
+    "window_seconds",
     "updated_at",
 )
 _cache: tuple[tuple[Any, ...], Rulebook] | None = None

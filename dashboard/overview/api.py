@@ -26,6 +26,9 @@ class NodeOut(Out):
     port: int | None
     rack: str | None
     is_controller: bool
+    alarms: list[str] = Field(
+        default_factory=list, description="resource alarms raised (RabbitMQ: memory, disk)"
+    )
 
 
 class ClusterOverviewOut(Out):

@@ -31,6 +31,7 @@ class KafkaNodeOut(Out):
     port: int | None
     rack: str | None
     is_controller: bool
+    alarms: list[str] = Field(default_factory=list, description="always empty on Kafka")
 
 
 class KafkaClusterOut(Out):
