@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('dashboard', '0015_alerts'),
+        ('dashboard', '0016_alert_ack'),
     ]
 
     operations = [
