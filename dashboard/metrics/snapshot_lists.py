@@ -6,7 +6,9 @@ built from it: one Redis GET of the small ``status`` key tells the sample time;
 the large ``latest`` key is read and parsed only when that time changed, and
 whatever a list builds from it (rows, sort orders) is kept per process until
 the next sample. A 50,000-queue snapshot is parsed once per interval, not per
-request.
+request, and a usable ``status`` is itself reused for ``STATUS_REUSE_SECONDS``
+(a new sample shows up at most that much later; an unusable one is read again
+on every request, so a list goes back to the snapshot as soon as it can).
 
 A snapshot is not used (the caller reads the broker live and says why) when
 there is none yet, when the collector's last check failed, or when the sample
@@ -32,6 +34,7 @@ __all__ = ["Freshness", "Listing", "Snapshot", "forget", "live", "read_listing"]
 
 STALE_INTERVALS = 3
 MIN_STALE_SECONDS = 15.0
+STATUS_REUSE_SECONDS = 1.0
 
 T = TypeVar("T")
 
@@ -66,6 +69,7 @@ class _Entry:
 
 
 _entries: dict[str, _Entry] = {}
+_statuses: dict[str, tuple[float, dict[str, Any]]] = {}
 _lock = threading.Lock()
 
 
@@ -115,10 +119,17 @@ async def _entry(slug: str, status: dict[str, Any]) -> _Entry | None:
 async def read_listing(slug: str, name: str, build: Callable[[Snapshot], T]) -> Listing[T] | str:
     """``build(snapshot)`` of the cluster's latest sample (built once per sample and
     process, under ``name``), or why the snapshot cannot answer."""
-    status = await read_status(slug)
+    kept = _statuses.get(slug)
+    if kept is not None and time.monotonic() - kept[0] < STATUS_REUSE_SECONDS:
+        status = kept[1]
+    else:
+        status = await read_status(slug)
     reason = _unusable(status, time.time())
     if reason:
+        _statuses.pop(slug, None)
         return reason
+    if kept is None or kept[1] is not status:
+        _statuses[slug] = (time.monotonic(), status)
     entry = await _entry(slug, status)
     if entry is None:
         return "the collector has not sampled this cluster yet"
@@ -138,3 +149,4 @@ def forget() -> None:
     """Drop every cached snapshot (tests and benchmarks that rewrite snapshots)."""
     with _lock:
         _entries.clear()
+        _statuses.clear()

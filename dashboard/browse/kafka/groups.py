@@ -1,12 +1,14 @@
 """Kafka consumer groups: list, detail, and resetting offsets (preview, then apply).
 
 The groups list answers from the collector's latest sample (``get_group_list``):
-a page's rows are made from the sampled values of that page's groups only.
+a page's rows are made from the sampled values of that page's groups only, once
+per sample and process (``GroupIndex`` keeps the rows it made and the ids a
+filter matched until the next sample replaces it).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -148,14 +150,21 @@ async def do_reset_offsets(
     return plan
 
 
+# Filters whose matches a GroupIndex remembers (the newest ones; a sample replaces the index).
+KEPT_FILTERS = 32
+
+
 @dataclass
 class GroupIndex:
-    """Every sampled group id, sorted, with its values; rows are made only for a page."""
+    """Every sampled group id, sorted, with its values; rows are made only for a page,
+    and kept with the ids each filter matched until the next sample replaces the index."""
 
     ids: list[str]
     folded: list[str]
     values: dict[str, tuple[Any, ...]]
     extras: dict[str, dict[str, Any]]
+    made: dict[str, GroupSummary] = field(default_factory=dict)
+    matched: dict[str, list[str]] = field(default_factory=dict)
 
     @classmethod
     def build(cls, snapshot: Snapshot) -> GroupIndex:
@@ -163,13 +172,19 @@ class GroupIndex:
         ids = sorted(values)
         return cls(ids, [g.casefold() for g in ids], values, dict(snapshot.extras("group")))
 
+    def _matching(self, needle: str) -> list[str]:
+        if not needle:
+            return self.ids
+        found = self.matched.get(needle)
+        if found is None:
+            found = [g for g, f in zip(self.ids, self.folded, strict=True) if needle in f]
+            if len(self.matched) >= KEPT_FILTERS:
+                self.matched.pop(next(iter(self.matched)))
+            self.matched[needle] = found
+        return found
+
     def page(self, page: int, per_page: int, name_filter: str, as_of: datetime) -> GroupPage:
-        needle = name_filter.strip().casefold()
-        found = (
-            [g for g, f in zip(self.ids, self.folded, strict=True) if needle in f]
-            if needle
-            else self.ids
-        )
+        found = self._matching(name_filter.strip().casefold())
         page = min(max(1, page), max(1, -(-len(found) // per_page)))
         shown = found[(page - 1) * per_page : page * per_page]
         return GroupPage(
@@ -182,6 +197,12 @@ class GroupIndex:
         )
 
     def _row(self, group_id: str) -> GroupSummary:
+        row = self.made.get(group_id)
+        if row is None:
+            row = self.made[group_id] = self._make(group_id)
+        return row
+
+    def _make(self, group_id: str) -> GroupSummary:
         v = dict(zip(FIELDS, self.values[group_id], strict=True))
         extra = self.extras.get(group_id) or {}
         topics = extra.get("topics")

@@ -9,6 +9,8 @@ marked safe without it.
 
 from __future__ import annotations
 
+import functools
+import html
 from collections.abc import Iterable
 from urllib.parse import quote
 
@@ -176,21 +178,24 @@ def topic_rows(topics: Iterable[TopicSummary], topic_base: str) -> SafeString:
     return mark_safe("".join(_topic_row(t, topic_base) for t in topics))  # noqa: S308
 
 
+# Rows are a function of their GroupSummary (frozen, hashable) and the two link
+# prefixes: a page shown again before its groups change reuses its rows.
+@functools.lru_cache(maxsize=4096)
 def _group_row(g: GroupSummary, group_base: str, topic_base: str) -> str:
-    gid = escape(g.group_id)
-    error = f' <span class="error">{escape(g.error)}</span>' if g.error else ""
-    kind = escape(g.type) + (f" / {escape(g.protocol)}" if g.protocol else "")
+    # html.escape(s) is what django's escape() does, without its lazy-string wrapper.
+    esc = html.escape
+    gid = esc(g.group_id)
+    error = f' <span class="error">{esc(g.error)}</span>' if g.error else ""
+    kind = esc(g.type) + (f" / {esc(g.protocol)}" if g.protocol else "")
     if not g.has_commits:
         lag = '<span class="null muted">no commits</span>'
     else:
         lag = "unknown" if g.lag is None else display.count(g.lag)
-    topics = ", ".join(
-        f'<a href="{escape(topic_base + quote(t))}/">{escape(t)}</a>' for t in g.topics
-    )
+    topics = ", ".join(f'<a href="{esc(topic_base + quote(t))}/">{esc(t)}</a>' for t in g.topics)
     members = "unknown" if g.members is None else display.count(g.members)
     return (
         f'<tr data-group="{gid}"><td class="name">'
-        f'<a href="{escape(group_base + quote(g.group_id))}">{gid}</a>'
+        f'<a href="{esc(group_base + quote(g.group_id))}">{gid}</a>'
         f"{error}</td>"
         f"<td>{_badge(state_code(g.state))}</td>"
         f'<td>{kind}</td><td class="num">{members}</td>'
