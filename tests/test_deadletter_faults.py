@@ -38,7 +38,16 @@ MESSAGES = 2500  # per broker
 KILLS = 5
 
 
-def _publish_rabbitmq(vhost: str, work: str, ids: list[str], stop: threading.Event) -> None:
+def _held_back(start: int, total: int, release: threading.Event) -> None:
+    """The last fifth is published only once the kills are over, so that every kill
+    lands while messages are still arriving, however fast this machine is."""
+    if start >= total * 4 // 5:
+        release.wait(120)
+
+
+def _publish_rabbitmq(
+    vhost: str, work: str, ids: list[str], stop: threading.Event, release: threading.Event
+) -> None:
     async def publish() -> None:
         connection = await h.amqp(vhost)
         try:
@@ -46,6 +55,7 @@ def _publish_rabbitmq(vhost: str, work: str, ids: list[str], stop: threading.Eve
             for start in range(0, len(ids), 25):
                 if stop.is_set():
                     return
+                await asyncio.to_thread(_held_back, start, len(ids), release)
                 for message_id in ids[start : start + 25]:
                     message = aio_pika.Message(message_id.encode(), message_id=message_id)
                     await channel.default_exchange.publish(message, work)
@@ -56,11 +66,14 @@ def _publish_rabbitmq(vhost: str, work: str, ids: list[str], stop: threading.Eve
     asyncio.run(publish())
 
 
-def _produce_kafka(topic: str, ids: list[str], stop: threading.Event) -> None:
+def _produce_kafka(
+    topic: str, ids: list[str], stop: threading.Event, release: threading.Event
+) -> None:
     producer = Producer({"bootstrap.servers": KAFKA, "linger.ms": 5})
     for start in range(0, len(ids), 25):
         if stop.is_set():
             break
+        _held_back(start, len(ids), release)
         for message_id in ids[start : start + 25]:
             producer.produce(
                 topic,
@@ -155,9 +168,12 @@ def test_it_loses_nothing_and_stores_nothing_twice_when_the_collector_is_killed(
     rabbit_ids = [f"r-{i}-{base}" for i in range(MESSAGES)]
     kafka_ids = [f"k-{i}-{base}" for i in range(MESSAGES)]
     stop = threading.Event()
+    release = threading.Event()
     publishers = [
-        threading.Thread(target=_publish_rabbitmq, args=(rabbitmq_vhost, work, rabbit_ids, stop)),
-        threading.Thread(target=_produce_kafka, args=(topic, kafka_ids, stop)),
+        threading.Thread(
+            target=_publish_rabbitmq, args=(rabbitmq_vhost, work, rabbit_ids, stop, release)
+        ),
+        threading.Thread(target=_produce_kafka, args=(topic, kafka_ids, stop, release)),
     ]
     log = tmp_path / "collector.log"
     rng = random.Random()
@@ -174,6 +190,7 @@ def test_it_loses_nothing_and_stores_nothing_twice_when_the_collector_is_killed(
             os.kill(collector.pid, signal.SIGKILL)
             collector.wait(10)
         assert publishers[0].is_alive() or publishers[1].is_alive(), "kills ended after publishing"
+        release.set()
         collector = _collector(env, log)
         for thread in publishers:
             thread.join(60)
@@ -185,6 +202,7 @@ def test_it_loses_nothing_and_stores_nothing_twice_when_the_collector_is_killed(
         rabbit, kafka = _rows(db)
     finally:
         stop.set()
+        release.set()
         if collector is not None and collector.poll() is None:
             collector.send_signal(signal.SIGTERM)
             collector.wait(30)
