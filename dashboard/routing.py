@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
+from dashboard.alerts.websockets import AlertsConsumer
 from dashboard.jobs.websockets import JobConsumer
 from dashboard.metrics.websockets import (
     ClusterMetricsConsumer,
@@ -21,4 +22,5 @@ websocket_urlpatterns = [
     path("ws/jobs/<int:job_id>/", JobConsumer.as_asgi()),
     path("ws/tail/queue/", QueueTailConsumer.as_asgi()),
     path("ws/tail/topic/", TopicTailConsumer.as_asgi()),
+    path("ws/alerts/", AlertsConsumer.as_asgi()),
 ]

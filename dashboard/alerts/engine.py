@@ -23,6 +23,9 @@ of the rule, written in the same transaction as the state change; the sender
 (``delivery``) takes them from there. A silence matching the alert's labels (rule,
 kind, cluster, entity: globs) writes none.
 
+Once the transaction commits, open pages hear of the evaluation's changes in one
+message (``live``); an evaluation that changed nothing sends none.
+
 Values per kind: ``queue_depth`` a queue's or topic's depth; ``no_consumers`` a
 queue's consumers (fires at 0); ``group_lag`` / ``group_lag_seconds`` a consumer
 group's lag; ``dlq_pending`` / ``dlq_oldest_age`` the captured letters still pending
@@ -76,6 +79,7 @@ from django.db.models import Count, Min, Q
 from django.utils import timezone
 
 from brokers.base.metrics import FIELDS, ClusterSample, Point, split_queue_entity
+from dashboard.alerts import live
 from dashboard.alerts.rules import CompiledRule, Rulebook, get_rulebook
 from dashboard.models import (
     Alert,
@@ -453,6 +457,11 @@ def silenced(silences: Iterable[dict[str, str]], labels: dict[str, str]) -> bool
     )
 
 
+def silence_matcher() -> live.Matcher:
+    """Whether a silence active now matches an alert's labels (silences read once)."""
+    return functools.partial(silenced, active_silences(timezone.now()))
+
+
 class Evaluation:
     """One cluster's evaluation after one sample: state changes and outbox rows."""
 
@@ -463,6 +472,13 @@ class Evaluation:
         self.now = now
         self.silences = active_silences(now)
         self.counts = {"started": 0, "fired": 0, "resolved": 0, "dropped": 0, "notifications": 0}
+        self.changes: dict[int, live.Change] = {}  # per alert, its last change (open pages)
+
+    def _changed(self, alert: Alert, change: live.ChangeName) -> None:
+        state = "dropped" if change == "dropped" else alert.state
+        self.changes[alert.pk] = live.Change(
+            alert.pk, self.slug, alert.kind, alert.entity, state, change
+        )
 
     def run(self, observed: dict[tuple[int, str], float | None], covered: set[str]) -> Outcome:
         active = {
@@ -480,6 +496,7 @@ class Evaluation:
             elif rule.holds(value) or (alert.state == State.FIRING and rule.still_holds(value)):
                 self._holding(rule, alert, value)
             elif alert.state == State.PENDING:
+                self._changed(alert, "dropped")
                 alert.delete()
                 self.counts["dropped"] += 1
             else:
@@ -492,6 +509,7 @@ class Evaluation:
                 self._end_quietly(alert)
             elif alert.kind in covered:
                 if alert.state == State.PENDING:
+                    self._changed(alert, "dropped")
                     alert.delete()
                     self.counts["dropped"] += 1
                 else:
@@ -511,6 +529,7 @@ class Evaluation:
             started_at=self.now,
         )
         self.counts["started"] += 1
+        self._changed(alert, "started")
         if rule.for_seconds <= 0:
             self._fire(rule, alert)
 
@@ -534,6 +553,7 @@ class Evaluation:
         self._notify(rule, alert, Event.FIRING)
         alert.save(update_fields=["state", "fired_at", "value", "last_notified_at"])
         self.counts["fired"] += 1
+        self._changed(alert, "fired")
 
     def _resolve(self, rule: CompiledRule, alert: Alert, value: float | None) -> None:
         alert.state, alert.resolved_at = State.RESOLVED, self.now
@@ -543,16 +563,19 @@ class Evaluation:
             self._notify(rule, alert, Event.RESOLVED, always=True)
         alert.save(update_fields=["state", "resolved_at", "value", "last_notified_at"])
         self.counts["resolved"] += 1
+        self._changed(alert, "resolved")
 
     def _end_quietly(self, alert: Alert) -> None:
         """The rule is gone or disabled: its alerts end without a notification."""
         if alert.state == State.PENDING:
+            self._changed(alert, "dropped")
             alert.delete()
             self.counts["dropped"] += 1
             return
         alert.state, alert.resolved_at = State.RESOLVED, self.now
         alert.save(update_fields=["state", "resolved_at"])
         self.counts["resolved"] += 1
+        self._changed(alert, "resolved")
 
     def labels(self, alert: Alert) -> dict[str, str]:
         return {
@@ -625,4 +648,8 @@ def evaluate(
         return Outcome()
     observed, covered = observe(book, cluster_id, slug, sample, now)
     with transaction.atomic():
-        return Evaluation(book, cluster_id, slug, now).run(observed, covered)
+        evaluation = Evaluation(book, cluster_id, slug, now)
+        outcome = evaluation.run(observed, covered)
+        # Open pages hear of it once per evaluation, after the commit.
+        live.publish_on_commit(list(evaluation.changes.values()), silence_matcher)
+        return outcome

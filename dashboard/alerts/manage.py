@@ -13,6 +13,9 @@ resolve threshold on the resolving side of the threshold (hysteresis); ``for`` u
 :data:`MIN_SILENCE` and :data:`MAX_SILENCE` seconds, match on the engine's labels
 (rule, kind, cluster, entity: globs) and carry a reason.
 
+Acknowledging an alert, and a silence starting or ending over active alerts, tell open
+pages once the change commits (``live``).
+
 Reading: :func:`get_alerts` lists pending and firing alerts first (firing before
 pending), then the most recently resolved, each with whether an active silence
 matches it now.
@@ -32,7 +35,8 @@ from django.db import transaction
 from django.http import Http404, HttpRequest
 from django.utils import timezone
 
-from dashboard.alerts.engine import active_silences, silenced
+from dashboard.alerts import live
+from dashboard.alerts.engine import active_silences, silence_matcher, silenced
 from dashboard.alerts.rules import FIXED, validate_pattern
 from dashboard.core import display
 from dashboard.core.audit import record
@@ -398,6 +402,7 @@ def do_create_silence(
             created_by=_real(user),
         )
         _audit_silence("create", user, silence, None, silence_snapshot(silence), request)
+        _publish_silence(silence, "silenced")
     return silence
 
 
@@ -420,7 +425,20 @@ def do_expire_silence(
         silence.ends_at = now
         silence.save(update_fields=["ends_at"])
         _audit_silence("expire", user, silence, before, silence_snapshot(silence), request)
+        _publish_silence(silence, "unsilenced")
     return silence
+
+
+def _publish_silence(silence: Silence, change: live.ChangeName) -> None:
+    """Tell open pages of the active alerts the silence matches (after the commit)."""
+    matchers = [dict(silence.matchers)] if isinstance(silence.matchers, dict) else []
+    rows = Alert.objects.select_related("cluster").filter(state__in=ACTIVE)
+    changes = [
+        live.Change(a.pk, a.cluster.slug, a.kind, a.entity, a.state, change)
+        for a in rows
+        if silenced(matchers, labels_of(a))
+    ]
+    live.publish_on_commit(changes, silence_matcher)
 
 
 # -- acknowledgements -------------------------------------------------------------------
@@ -454,6 +472,10 @@ def do_acknowledge_alert(
             parameters={"state": alert.state, "fingerprint": alert.fingerprint},
             request=request,
         )
+        change = live.Change(
+            alert.pk, alert.cluster.slug, alert.kind, alert.entity, alert.state, "acknowledged"
+        )
+        live.publish_on_commit([change], silence_matcher)
     return alert
 
 
