@@ -118,6 +118,7 @@ TEMPLATES = [
                 "schedule_ui": "dashboard.deadletters.templatetags.schedule_ui",
                 "policy_ui": "dashboard.deadletters.templatetags.policy_ui",
                 "redirect_ui": "dashboard.deadletters.templatetags.redirect_ui",
+                "alert_ui": "dashboard.alerts.templatetags.alert_ui",
             },
         },
     }

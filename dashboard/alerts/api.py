@@ -4,7 +4,8 @@ Every user reads. Operators create, replace, enable, disable and delete rules,
 create and expire silences and acknowledge alerts: the same service as the pages
 (``alerts.manage``), audited; a bad value answers 400 with ``field`` naming it. A
 rule's channels are listed by name and kind only: their URLs and secrets live in
-the environment or files and are never returned.
+the environment or files and are never returned. ``/alerts/shown`` lists alerts as
+the Alerts page does (its live rows are read from it).
 """
 
 from __future__ import annotations
@@ -83,6 +84,24 @@ class AlertsOut(Out):
     alerts: list[AlertOut] = Field(description=f"newest first, at most {MAX_ALERTS}")
 
 
+class AlertShownOut(AlertOut):
+    silenced: bool = Field(description="an active silence matches it now (never for resolved)")
+
+
+class AlertsShownOut(Out):
+    alerts: list[AlertShownOut] = Field(
+        description="firing, then pending (newest first), then the last "
+        f"{manage.MAX_RESOLVED} resolved"
+    )
+
+
+class AlertsShownQuery(Schema):
+    state: Literal["", "active", "pending", "firing", "resolved"] = Field(
+        "", description="active: pending or firing; empty: any"
+    )
+    cluster: str = Field("", max_length=200, description="a cluster's slug; empty: every cluster")
+
+
 class AlertsQuery(Schema):
     state: Literal["", "active", "pending", "firing", "resolved"] = Field(
         "", description="active: pending or firing; empty: any"
@@ -133,6 +152,18 @@ def alerts(request: HttpRequest, query: Query[AlertsQuery]) -> Any:
     elif query.state:
         rows = rows.filter(state=query.state)
     return {"alerts": [alert_json(a) for a in rows[:MAX_ALERTS]]}
+
+
+@router.get(
+    "/alerts/shown",
+    response={200: AlertsShownOut, **errors(400)},
+    url_name="api-alerts-shown",
+    summary="Alerts as the Alerts page lists them, with whether a silence holds each",
+    operation_id="listAlertsShown",
+)
+def alerts_shown(request: HttpRequest, query: Query[AlertsShownQuery]) -> Any:
+    rows = manage.get_alerts(query.state, query.cluster)
+    return {"alerts": [{**alert_json(r.alert), "silenced": r.silenced} for r in rows]}
 
 
 def alert_json(a: Alert) -> dict[str, Any]:
