@@ -8,7 +8,7 @@ matches, and the same for each subject the page names in its query string
 ``live.MAX_SUBJECTS``; see ``live.subject``). Then every
 :class:`~dashboard.alerts.live.AlertsChanged` the engine and the alerts service publish
 is relayed as it is. A page that got a message with ``complete`` false sends
-``{"type": "counts"}`` and gets its counts again (at most once a second).
+``{"type": "counts"}`` and gets its counts again (answered at most once a second).
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ class AlertsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             self.subjects = _subjects(self.scope.get("query_string", b""))
         except ValueError:  # more fields than allowed
             self.subjects = []
-        self.asked_at = time.monotonic()
+        self.asked_at = -ASK_EVERY  # the first ask is answered at once
         await self.channel_layer.group_add(ALERTS_GROUP, self.channel_name)
         await self.accept()
         await self.send_json(await database_sync_to_async(_counts)(self.subjects))

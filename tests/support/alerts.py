@@ -118,3 +118,27 @@ def queue_sample(slug: str, depths: dict[str, int | None], consumers: int = 1) -
 def process_log(process: Any) -> str:
     """The end of the log of a process ``collector_process`` started."""
     return log_tail(process.log_path)
+
+
+def make_alert(cluster: Any, entity: str, state: str = "firing", **fields: Any) -> Any:
+    """An alert row as the engine leaves it (a depth rule's by default), without a rule."""
+    from django.utils import timezone
+
+    from dashboard.alerts.engine import fingerprint
+    from dashboard.models import Alert
+
+    values: dict[str, Any] = {
+        "rule_name": f"deep {entity}",
+        "kind": "queue_depth",
+        "value": 50.0,
+        "started_at": timezone.now(),
+        "fired_at": timezone.now() if state == "firing" else None,
+        **fields,
+    }
+    return Alert.objects.create(
+        cluster=cluster,
+        entity=entity,
+        state=state,
+        fingerprint=fingerprint(0, cluster.pk, f"{values['kind']}\0{entity}"),
+        **values,
+    )
