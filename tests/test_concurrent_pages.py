@@ -11,6 +11,8 @@ import asyncio
 
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from brokers.rabbitmq.adapter import RabbitMQBroker
 from brokers.rabbitmq.http import POOL_SIZE
@@ -115,6 +117,27 @@ def test_reused_counts_follow_every_change_of_the_letters(letters):
     )
     counts = group_counts()
     assert counts[b.fingerprint] == 4 and counts["f" * 32] == 1
+
+
+@pytest.mark.django_db
+def test_the_json_inbox_reuses_counts_and_follows_changes(client, viewer, letters):
+    client.force_login(viewer)
+
+    def pending() -> dict[str, int]:
+        data = client.get("/api/deadletters/groups").json()
+        return {g["fingerprint"]: g["pending"] for g in data["items"]}
+
+    assert pending() == {f"{g:032x}": 5 for g in range(GROUPS)}
+    # Only the letters' stamp is read again: the groups themselves are not counted again.
+    with CaptureQueriesContext(connection) as queries:
+        assert len(pending()) == GROUPS
+    assert not [q["sql"] for q in queries.captured_queries if "fingerprint" in q["sql"]]
+    DeadLetter.objects.filter(pk=letters[0].pk).update(status=DeadLetter.Status.DISCARDED)
+    assert pending()[letters[0].fingerprint] == 4
+    rows = client.get("/api/deadletters/letters").json()
+    assert rows["count"] == GROUPS * 5
+    DeadLetter.objects.filter(pk=letters[1].pk).delete()
+    assert client.get("/api/deadletters/letters").json()["count"] == GROUPS * 5 - 1
 
 
 @pytest.mark.django_db

@@ -248,7 +248,8 @@ async def groups(request: HttpRequest, query: Query[InboxQuery]) -> dict[str, An
     number = parse_page(query.page, error=InvalidInput)
 
     def build() -> dict[str, Any]:
-        page = reads.get_inbox_groups(spec, number)
+        # Reused while the letters are unchanged, like the inbox page (read only).
+        page = reads.inbox_groups(spec, number)
         items = [_group_json(g) for g in page.object_list]
         return _page_json(page, items)
 
@@ -280,7 +281,7 @@ async def letters(request: HttpRequest, query: Query[InboxQuery]) -> dict[str, A
     number = parse_page(query.page, error=InvalidInput)
 
     def build() -> dict[str, Any]:
-        page = reads.get_inbox_rows(spec, number)
+        page = reads.inbox_rows(spec, number)
         return _page_json(page, [letter_json(r) for r in page.object_list])
 
     return await sync_to_async(build)()

@@ -263,11 +263,6 @@ def get_inbox_groups(spec: InboxFilter, page: int = 1) -> Page[dict[str, Any]]:
     return result
 
 
-def poison_matching(spec: InboxFilter) -> int:
-    """Poison letters a "requeue all matching" of ``spec`` would take."""
-    return filtered(spec).filter(poison=True, status__in=CLAIMABLE_STATUSES).count()
-
-
 def get_inbox_rows(spec: InboxFilter, page: int = 1) -> Page[DeadLetter]:
     """Letters, newest first; each knows ``has_vhosts`` and ``origin_noun``/``origin_name``."""
     rows = filtered(spec).select_related("cluster").defer("body").order_by("-captured_at", "-id")
