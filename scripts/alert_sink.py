@@ -93,7 +93,8 @@ def describe(body: bytes) -> dict[str, str]:
         return {}
     if not isinstance(data, dict):
         return {}
-    alert = data.get("alert") if isinstance(data.get("alert"), dict) else {}
+    found = data.get("alert")
+    alert: dict[str, Any] = found if isinstance(found, dict) else {}
     fields = {"event": data.get("event")}
     fields.update({k: alert.get(k) for k in ("rule", "kind", "cluster", "entity", "value")})
     return {k: "" if v is None else str(v)[:500] for k, v in fields.items()}
