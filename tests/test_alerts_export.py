@@ -11,11 +11,13 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+import re2  # type: ignore[import-untyped]
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from dashboard.alerts.export import Rule, export_rules, expression, metric_names
+from dashboard.alerts.export import Rule, export_rules, expression, glob_to_regex, metric_names
 from dashboard.alerts.rules import FIXED
+from dashboard.deadletters.policies.matching import compile_pattern
 from dashboard.models import AlertRule, Cluster
 from tests.settings import RUN_ID
 from tests.support.alerts import process_log
@@ -98,6 +100,19 @@ def test_matchers_follow_the_pattern_syntax_and_the_cluster():
         expression(glob),
         expression(regex),
     ], "the YAML carries the expressions unchanged"
+
+
+@pytest.mark.parametrize(
+    "glob", ["orders", "svc*.q?", "user-[a-c]*", "[!x]dlq", "a.b+c(d)|e", "we ird $^{}", "[oops"]
+)
+def test_a_translated_glob_matches_what_the_engine_matches(glob, settings):
+    names = ["orders", "svc1.q2", "svc12.q", "user-b1", "user-d1", "adlq", "xdlq", "a.b+c(d)|e",
+             "aab+c(d)|e", "we ird $^{}", "[oops", "oops", "ordersX"]  # fmt: skip
+    engine = compile_pattern("pattern", "glob", glob)
+    assert engine is not None
+    exported = re2.compile(glob_to_regex(glob))
+    for name in names:
+        assert (exported.fullmatch(name) is not None) == engine.matches(name), (glob, name)
 
 
 def test_for_windows_and_what_prometheus_cannot_say():

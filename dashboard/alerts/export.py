@@ -35,7 +35,6 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from dashboard.alerts.rules import FIXED as FIXED_KINDS
-from dashboard.deadletters.policies.matching import glob_to_regex
 from dashboard.models import AlertRule
 
 Kind = AlertRule.Kind
@@ -116,6 +115,36 @@ def duration(seconds: float) -> str:
     """A Prometheus duration: whole seconds, else milliseconds."""
     millis = round(seconds * 1000)
     return f"{millis // 1000}s" if millis % 1000 == 0 else f"{millis}ms"
+
+
+def glob_to_regex(glob: str) -> str:
+    """A rule's glob as an RE2 pattern Prometheus anchors: ``*`` any run, ``?`` one
+    character, ``[abc]`` / ``[!abc]`` one of / none of (ranges kept), the rest literal;
+    the syntax the engine's matcher reads (its escaping is Go RE2's: any ASCII
+    punctuation may be escaped)."""
+    out: list[str] = []
+    i, n = 0, len(glob)
+    while i < n:
+        c = glob[i]
+        i += 1
+        if c == "*":
+            out.append(".*")
+        elif c == "?":
+            out.append(".")
+        elif c == "[":
+            end = glob.find("]", i + 1 if i < n and glob[i] in "!^" else i)
+            if end < 0:
+                out.append(re.escape("["))
+                continue
+            inner = glob[i:end]
+            i = end + 1
+            negate = inner[:1] in ("!", "^")
+            body = inner[1:] if negate else inner
+            escaped = "".join(ch if ch == "-" else re.escape(ch) for ch in body)
+            out.append(f"[{'^' if negate else ''}{escaped}]")
+        else:
+            out.append(re.escape(c))
+    return "".join(out)
 
 
 def entity_matcher(rule: Rule, label: str) -> str:
