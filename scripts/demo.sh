@@ -68,6 +68,31 @@ if [ "${1:-}" = seed-rules ]; then
   exit
 fi
 
+# The demo's alert rules (arrivals on dlq, lag in seconds of user-events-processor, no
+# consumers on task-queue) notifying the "demo sink" channel: the local webhook receiver
+# started below (scripts/alert_sink.py, 127.0.0.1 only) with a secret of its own. Added
+# once, as demo (audited). `scripts/demo.sh seed-alerts` runs only this step.
+SINK_PORT=${MQB_DEMO_SINK_PORT:-8025}
+export MQB_DEMO_SINK_URL="http://127.0.0.1:${SINK_PORT}/hook"
+if [ ! -s "$STATE/demo-sink-secret" ]; then
+  (umask 077; "$BIN/python" -c 'import secrets; print(secrets.token_urlsafe(24))' > "$STATE/demo-sink-secret")
+fi
+seed_demo_alerts() {
+  local threshold
+  # Over the workload's steady failures in the 20 s window, under them plus one incident's burst.
+  threshold=$("$BIN/python" -c 'import os
+print(round(float(os.environ.get("DEMO_RATE", "5")) * float(os.environ.get("DEMO_FAIL_SHARE", "0.2")) * 20 + 40))')
+  "$BIN/python" manage.py seed_alerts --as demo \
+    --rabbitmq-cluster "${DEMO_RABBITMQ_CLUSTER:-local-rabbitmq}" \
+    --kafka-cluster "${DEMO_KAFKA_CLUSTER:-local-kafka}" --prefix "${DEMO_PREFIX:-}" \
+    --sink-url-env MQB_DEMO_SINK_URL --sink-secret-file "$(pwd)/$STATE/demo-sink-secret" \
+    --dlq-window 20 --dlq-threshold "$threshold"
+}
+if [ "${1:-}" = seed-alerts ]; then
+  seed_demo_alerts
+  exit
+fi
+
 pids=()
 stop() {
   trap - INT TERM EXIT
@@ -82,6 +107,14 @@ pids+=($!)
 pids+=($!)
 manage_demo_dlqs || echo "warning: the demo's DLQs are not managed; manage them on /deadletters/queues/" >&2
 seed_demo_rules || echo "warning: the demo's retry policy and redirect were not added" >&2
+seed_demo_alerts || echo "warning: the demo's alert rules were not added" >&2
+MQB_DEMO_SINK_SECRET_FILE="$STATE/demo-sink-secret" "$BIN/python" scripts/alert_sink.py \
+  --port "$SINK_PORT" >"$STATE/log/demo-alert-sink.log" 2>&1 &
+pids+=($!)
+# Every 90 s, 30 s of trouble for those rules: a burst of poison events, a stuck Kafka
+# group member, task-queue without consumers (scripts/demo_incidents.py says how).
+"$BIN/python" scripts/demo_incidents.py --burst 80 --last 30 >"$STATE/log/demo-incidents.log" 2>&1 &
+pids+=($!)
 
 port=${MQB_PORT:-8000}
 banner() {
@@ -91,6 +124,7 @@ cat <<TXT
   log in as  demo / $(cat "$STATE/demo-password")        (operator)
   or         demo-admin / (same password)     (admin, also /admin/)
   demo workload logs: $STATE/log/demo-workload.log, $STATE/log/demo-celery.log
+  alert notifications:  http://127.0.0.1:${SINK_PORT}/   (the demo sink; incidents every 90 s)
   Ctrl-C stops everything; \`make services-down\` stops the brokers.
 
 TXT

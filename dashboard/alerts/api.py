@@ -18,7 +18,7 @@ from django.http import HttpRequest
 from ninja import Field, Path, Query, Router, Schema
 from pydantic import WithJsonSchema
 
-from dashboard.alerts import manage
+from dashboard.alerts import export, manage
 from dashboard.core import display
 from dashboard.core.api import DateTimeText, Out, errors
 from dashboard.models import Alert, AlertRule, Silence
@@ -377,3 +377,36 @@ async def alert_acknowledge(request: HttpRequest, alert_id: AlertId) -> Any:
         user=await request.auser(), alert_id=alert_id, request=request
     )
     return await sync_to_async(lambda: alert_json(manage.get_alert(alert.pk)))()
+
+
+class AlertRuleNotExportedOut(Out):
+    id: int
+    name: str
+    kind: str
+    reason: str
+
+
+class AlertRulesExportOut(Out):
+    yaml: str = Field(description="Prometheus alerting rules over the metrics of /metrics")
+    exported: int = Field(description="enabled rules in the file")
+    not_exported: list[AlertRuleNotExportedOut] = Field(
+        description="enabled rules of kinds /metrics has no metric for"
+    )
+
+
+@router.get(
+    "/alerts/prometheus-rules",
+    response={200: AlertRulesExportOut},
+    url_name="api-alert-rules-prometheus",
+    summary="The enabled rules as a Prometheus alerting-rules file (YAML)",
+    operation_id="exportAlertRulesPrometheus",
+)
+def alert_rules_prometheus(request: HttpRequest) -> Any:
+    made = export.get_export()
+    return {
+        "yaml": made.text,
+        "exported": made.exported,
+        "not_exported": [
+            {"id": r.pk, "name": r.name, "kind": r.kind, "reason": why} for r, why in made.skipped
+        ],
+    }

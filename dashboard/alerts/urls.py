@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver, path
 
-from dashboard.alerts import views
+from dashboard.alerts import export, views
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("alerts/", views.alerts, name="alerts"),
     path("alerts/<int:alert_id>/acknowledge", views.acknowledge, name="alerts-acknowledge"),
     path("alerts/rules/", views.rules, name="alerts-rules"),
+    path("alerts/rules.yaml", export.rules_yaml, name="alerts-rules-yaml"),
     path("alerts/rules/new", views.rule_edit, name="alerts-rule-new"),
     path("alerts/rules/<int:rule_id>/", views.rule_edit, name="alerts-rule-edit"),
     path("alerts/rules/<int:rule_id>/enable", views.rule_enable, name="alerts-rule-enable"),
