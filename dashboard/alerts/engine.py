@@ -21,7 +21,11 @@ other alerts keep their state until the cluster is sampled again.
 Notifications are rows of the outbox (``AlertNotification``), one per enabled channel
 of the rule, written in the same transaction as the state change; the sender
 (``delivery``) takes them from there. A silence matching the alert's labels (rule,
-kind, cluster, entity: globs) writes none.
+kind, cluster, entity: globs) writes none. Each row carries its *group key*, the
+rule and the cluster (:func:`group_key`): the sender sends the due rows of one group
+to one channel as one message, and :func:`group_due` sets when a row is due so that
+they fall due together (``MQB_ALERTS_GROUP_WAIT`` after the first, later changes at
+most every ``MQB_ALERTS_GROUP_INTERVAL``).
 
 Values per kind: ``queue_depth`` a queue's or topic's depth; ``no_consumers`` a
 queue's consumers (fires at 0); ``group_lag`` / ``group_lag_seconds`` a consumer
@@ -72,7 +76,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Min, Q
+from django.db.models import Count, Max, Min, Q
 from django.utils import timezone
 
 from brokers.base.metrics import FIELDS, ClusterSample, Point, split_queue_entity
@@ -435,6 +439,35 @@ def _from_health(book: Rulebook, cluster_id: int, now: datetime, put: Put) -> se
     return covered
 
 
+def group_key(rule_pk: int, cluster_id: int) -> str:
+    """The group of a notification: its rule and its cluster."""
+    return f"{rule_pk}/{cluster_id}"
+
+
+def group_due(channel_id: int, key: str, now: datetime) -> datetime:
+    """When a new notification of group ``key`` to a channel is due (Alertmanager's timing).
+
+    It joins the group's notifications still waiting for that channel (unclaimed, not
+    sent, not given up: they go as one message); else, if the group's last message went
+    less than ``MQB_ALERTS_GROUP_INTERVAL`` seconds ago, it waits for that interval to
+    end; else it waits ``MQB_ALERTS_GROUP_WAIT`` seconds, so that alerts of the same rule
+    that fire soon after go in the same message.
+    """
+    rows = AlertNotification.objects.filter(channel_id=channel_id, group_key=key)
+    waiting: datetime | None = rows.filter(
+        Q(claimed_until__isnull=True) | Q(claimed_until__lt=now),
+        sent_at__isnull=True,
+        gave_up_at__isnull=True,
+    ).aggregate(at=Min("next_attempt_at"))["at"]
+    if waiting is not None:
+        return waiting
+    last: datetime | None = rows.filter(sent_at__isnull=False).aggregate(at=Max("sent_at"))["at"]
+    interval = timedelta(seconds=float(settings.MQB_ALERTS_GROUP_INTERVAL))
+    if last is not None and now - last < interval:
+        return last + interval
+    return now + timedelta(seconds=float(settings.MQB_ALERTS_GROUP_WAIT))
+
+
 def active_silences(now: datetime) -> list[dict[str, str]]:
     return [
         dict(s)
@@ -463,6 +496,7 @@ class Evaluation:
         self.now = now
         self.silences = active_silences(now)
         self.counts = {"started": 0, "fired": 0, "resolved": 0, "dropped": 0, "notifications": 0}
+        self.group_due: dict[tuple[int, str], datetime] = {}
 
     def run(self, observed: dict[tuple[int, str], float | None], covered: set[str]) -> Outcome:
         active = {
@@ -570,6 +604,7 @@ class Evaluation:
             return
         alert.last_notified_at = self.now
         payload = self.payload(rule, alert, event)
+        key = group_key(rule.pk, self.cluster_id)
         rows = []
         for channel_id in rule.channel_ids:
             notification_id = str(uuid.uuid4())
@@ -580,11 +615,20 @@ class Evaluation:
                     event=event,
                     notification_id=notification_id,
                     payload={**payload, "id": notification_id},
-                    next_attempt_at=self.now,
+                    group_key=key,
+                    next_attempt_at=self._group_due(channel_id, key),
                 )
             )
         AlertNotification.objects.bulk_create(rows)
         self.counts["notifications"] += len(rows)
+
+    def _group_due(self, channel_id: int, key: str) -> datetime:
+        """When a new notification of this group to this channel is due (remembered for
+        the evaluation, so the alerts of one sample fall due together)."""
+        known = self.group_due.get((channel_id, key))
+        if known is None:
+            known = self.group_due[(channel_id, key)] = group_due(channel_id, key, self.now)
+        return known
 
     def payload(self, rule: CompiledRule, alert: Alert, event: str) -> dict[str, Any]:
         def when(value: datetime | None) -> str | None:
