@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver, path
 
-from dashboard.alerts import views
+from dashboard.alerts import channels_page, views
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("alerts/", views.alerts, name="alerts"),
@@ -21,4 +21,5 @@ urlpatterns: list[URLPattern | URLResolver] = [
         views.silence_expire,
         name="alerts-silence-expire",
     ),
+    path("alerts/channels/", channels_page.channels, name="alerts-channels"),
 ]

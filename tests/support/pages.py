@@ -147,6 +147,7 @@ def every_page(t: Targets) -> list[Page]:
                 "alerts-rule-new",
                 "alerts-silences",
                 "alerts-silence-new",
+                "alerts-channels",
             )
         ],
         ("api-docs", "/api/docs", OPERATOR),
