@@ -5,6 +5,7 @@ API show it to viewers."""
 from __future__ import annotations
 
 import html
+from typing import Any
 
 import pytest
 from django.utils import timezone
@@ -35,11 +36,12 @@ def make_due() -> None:
     AlertNotification.objects.update(next_attempt_at=timezone.now())
 
 
-def channel_json(client, name: str) -> dict:
+def channel_json(client, name: str) -> dict[str, Any]:
     response = client.get("/api/alerts/channels")
     assert response.status_code == 200
-    [found] = [c for c in response.json()["channels"] if c["name"] == name]
-    return found
+    found: list[dict[str, Any]] = [c for c in response.json()["channels"] if c["name"] == name]
+    assert len(found) == 1
+    return found[0]
 
 
 def test_a_channel_that_keeps_failing_is_failing_until_a_message_goes(
@@ -70,9 +72,9 @@ def test_a_channel_that_keeps_failing_is_failing_until_a_message_goes(
         make_due()
         assert send_due() == 1
         sink.wait_count(1)
-    channel.refresh_from_db()
-    assert channel.consecutive_failures == 0 and channel.last_success_at is not None
-    assert channel.last_error == "the receiver answered 503", "the last error is kept"
+    after = AlertChannel.objects.get(pk=channel.pk)
+    assert after.consecutive_failures == 0 and after.last_success_at is not None
+    assert after.last_error == "the receiver answered 503", "the last error is kept"
     got = channel_json(client, "hook")
     assert got["state"] == "ok" and got["pending"] == 0 and got["last_success_at"]
 

@@ -109,7 +109,8 @@ def test_three_alerts_of_one_rule_go_as_one_message_and_a_resolve_as_one_more(
             later,
         )
         resolved = AlertNotification.objects.get(sent_at__isnull=True)
-        sent_at = AlertNotification.objects.filter(sent_at__isnull=False).first().sent_at
+        sent_at = AlertNotification.objects.filter(sent_at__isnull=False)[0].sent_at
+        assert sent_at is not None
         assert resolved.next_attempt_at == sent_at + timedelta(seconds=INTERVAL), (
             "a change of a group just notified waits for the group interval"
         )

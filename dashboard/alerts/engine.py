@@ -59,6 +59,14 @@ failed): ``node_down`` 1 per node not running, and per node an earlier check sho
 (in this process, or an alert still open on it) that is missing now;
 ``broker_alarm`` 1 per node and resource alarm raised (entity
 ``<node>/memory``, ``<node>/disk``), patterns matched against the node's name.
+
+``celery_worker_gone``: per Celery worker (hostname) the consumer tracking recorded
+on the cluster (``Consumer`` rows of kind ``celery``: workers on a monitored RabbitMQ,
+found by its sample, or on a Redis broker, asked by the collector's ``celery`` loop,
+which calls :func:`evaluate_workers` for its bookkeeping cluster after every answer),
+0 while the tracking counts it present, else the seconds since it was last seen. The
+rule's ``for_seconds`` is its threshold: it fires once a worker seen before has not
+been seen for longer, and resolves when the worker is back.
 """
 
 from __future__ import annotations
@@ -86,6 +94,7 @@ from dashboard.models import (
     AlertNotification,
     AlertRule,
     Cluster,
+    Consumer,
     DeadLetter,
     Job,
     Silence,
@@ -105,6 +114,8 @@ POINT_KINDS: dict[str, tuple[tuple[str, ...], str]] = {
 }
 DLQ_KINDS = (Kind.DLQ_PENDING, Kind.DLQ_OLDEST_AGE)
 NEVER = 1e9
+PRESENT = "active"
+"""A consumer row's state while the tracking counts it present (``consumers_tracking``)"""
 """``group_drain_seconds`` of a group that lags and consumes nothing (about 31 years)"""
 _READY, _DELIVER = FIELDS.index("ready"), FIELDS.index("deliver_rate")
 _DEPTH, _LAG = FIELDS.index("depth"), FIELDS.index("lag")
@@ -201,6 +212,7 @@ def observe(
     covered.update(_from_letters(book, cluster_id, now, put_each))
     covered.update(_from_jobs(book, cluster_id, now, put_each))
     covered.update(_from_health(book, cluster_id, now, put))
+    covered.update(_from_workers(book, cluster_id, now, put))
     return observed, covered
 
 
@@ -439,6 +451,40 @@ def _from_health(book: Rulebook, cluster_id: int, now: datetime, put: Put) -> se
     return covered
 
 
+def _from_workers(book: Rulebook, cluster_id: int, now: datetime, put: Put) -> set[str]:
+    """Per Celery worker recorded on this cluster: 0 while the consumer tracking counts
+    it present, else the seconds since it was last seen."""
+    if Kind.CELERY_WORKER_GONE not in book.kinds:
+        return set()
+    rows = (
+        Consumer.objects.filter(cluster_id=cluster_id, kind=Consumer.Kind.CELERY)
+        .values("identity")
+        .annotate(last=Max("last_seen"), present=Count("pk", filter=Q(state=PRESENT)))
+    )
+    for row in rows:
+        gone = 0.0 if row["present"] else max(0.0, (now - row["last"]).total_seconds())
+        put(Kind.CELERY_WORKER_GONE, row["identity"], row["identity"], gone)
+    return {Kind.CELERY_WORKER_GONE}
+
+
+def evaluate_workers(cluster_id: int, slug: str, now: datetime | None = None) -> Outcome:
+    """Evaluate the ``celery_worker_gone`` rules of a cluster after its workers were
+    asked (the collector's ``celery`` loop, for brokers no sample covers)."""
+    now = now or timezone.now()
+    book = get_rulebook()
+    if Kind.CELERY_WORKER_GONE not in book.kinds:
+        return Outcome()
+    observed: dict[tuple[int, str], float | None] = {}
+
+    def put(kind: str, name: str, entity: str, value: float | None) -> None:
+        for rule in book.matching(kind, name, cluster_id):
+            observed[(rule.pk, entity)] = value
+
+    covered = _from_workers(book, cluster_id, now, put)
+    with transaction.atomic():
+        return Evaluation(book, cluster_id, slug, now, only=covered).run(observed, covered)
+
+
 def group_key(rule_pk: int, cluster_id: int) -> str:
     """The group of a notification: its rule and its cluster."""
     return f"{rule_pk}/{cluster_id}"
@@ -489,7 +535,15 @@ def silenced(silences: Iterable[dict[str, str]], labels: dict[str, str]) -> bool
 class Evaluation:
     """One cluster's evaluation after one sample: state changes and outbox rows."""
 
-    def __init__(self, book: Rulebook, cluster_id: int, slug: str, now: datetime) -> None:
+    def __init__(
+        self,
+        book: Rulebook,
+        cluster_id: int,
+        slug: str,
+        now: datetime,
+        only: set[str] | None = None,
+    ) -> None:
+        self.only = only
         self.book = book
         self.cluster_id = cluster_id
         self.slug = slug
@@ -499,10 +553,10 @@ class Evaluation:
         self.group_due: dict[tuple[int, str], datetime] = {}
 
     def run(self, observed: dict[tuple[int, str], float | None], covered: set[str]) -> Outcome:
-        active = {
-            (a.rule_id, a.entity): a
-            for a in Alert.objects.filter(cluster_id=self.cluster_id, state__in=ACTIVE)
-        }
+        alerts = Alert.objects.filter(cluster_id=self.cluster_id, state__in=ACTIVE)
+        if self.only is not None:
+            alerts = alerts.filter(kind__in=self.only)
+        active = {(a.rule_id, a.entity): a for a in alerts}
         for (rule_pk, entity), value in observed.items():
             if value is None:
                 continue
