@@ -45,6 +45,10 @@ from dashboard.models import AlertChannel
 ID_HEADER = "X-Mqboard-Notification-Id"
 SIGNATURE_HEADER = "X-Mqboard-Signature"
 TIMESTAMP_HEADER = "X-Mqboard-Timestamp"
+SHOWN = 50
+"""Alerts listed one per line in a chat message or a mail; the rest are counted."""
+TEAMS_SECTIONS = 10
+"""Teams shows a card's first sections only: alerts beyond these are counted."""
 
 
 class ChannelError(Exception):
@@ -162,10 +166,6 @@ def lines(message: dict[str, Any]) -> list[str]:
     return out
 
 
-SHOWN = 50
-"""Alerts listed by name in a chat message or a mail subject's body; the rest counted."""
-
-
 @dataclass(frozen=True)
 class Request:
     url: str
@@ -203,10 +203,6 @@ def teams_body(message: dict[str, Any]) -> dict[str, Any]:
         "themeColor": "D63333" if message.get("firing") else "2EB886",
         "sections": sections,
     }
-
-
-TEAMS_SECTIONS = 10
-"""Teams shows a card's first sections only: alerts beyond these are counted."""
 
 
 def build_request(channel: AlertChannel, message: dict[str, Any], now: float) -> Request:

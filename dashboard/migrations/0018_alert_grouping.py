@@ -3,6 +3,16 @@
 from django.db import migrations, models
 
 
+def group_waiting_rows(apps, schema_editor):
+    """Rows written before grouping and not sent yet get their group: rule and cluster."""
+    notification = apps.get_model("dashboard", "AlertNotification")
+    waiting = notification.objects.filter(sent_at__isnull=True, gave_up_at__isnull=True)
+    for row in waiting.select_related("alert").iterator():
+        rule = row.alert.rule_id if row.alert.rule_id is not None else f"alert-{row.alert_id}"
+        row.group_key = f"{rule}/{row.alert.cluster_id}"
+        row.save(update_fields=["group_key"])
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -49,4 +59,5 @@ class Migration(migrations.Migration):
             model_name='alertnotification',
             index=models.Index(fields=['channel', 'group_key'], name='alertnotif_channel_group'),
         ),
+        migrations.RunPython(group_waiting_rows, migrations.RunPython.noop),
     ]
