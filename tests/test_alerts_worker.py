@@ -13,20 +13,23 @@ import asyncio
 import socket
 import subprocess
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 
 import pytest
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from dashboard.alerts import delivery
 from dashboard.alerts.delivery import send_due
+from dashboard.alerts.engine import evaluate, evaluate_workers
 from dashboard.collector.consumers_tracking import CeleryWorkersLoop
 from dashboard.metrics.celery_workers import broker_slug
-from dashboard.models import Alert, AlertChannel, AlertRule, Consumer
+from dashboard.models import Alert, AlertChannel, AlertRule, Cluster, Consumer
 from tests.conftest import ROOT, celery_worker_command, python_env, stop_process
 from tests.settings import RUN_ID
-from tests.support.alerts import Receiver, receiver
+from tests.support.alerts import Receiver, queue_sample, receiver
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.redis, pytest.mark.celery]
 
@@ -132,3 +135,48 @@ async def test_a_killed_worker_fires_and_its_return_resolves(served_db, redis_ur
     finally:
         loop.sampler.close()
         stop_process(worker)
+
+
+def worker_row(cluster: Cluster, state: str, seen: datetime) -> Consumer:
+    return Consumer.objects.create(
+        cluster=cluster,
+        kind="celery",
+        identity="w1@host",
+        source="/tasks",
+        state=state,
+        first_seen=seen - timedelta(hours=1),
+        last_seen=seen,
+    )
+
+
+def test_on_a_sampled_cluster_it_fires_past_its_for_seconds_and_resolves_on_return():
+    """Workers a RabbitMQ sample found are evaluated with the cluster's sample."""
+    cluster = Cluster.objects.create(slug="alerts-workers", kind="rabbitmq", name="W")
+    AlertRule.objects.create(
+        name="gone", kind=AlertRule.Kind.CELERY_WORKER_GONE, pattern="w1@*", for_seconds=30
+    )
+    now = timezone.now()
+    row = worker_row(cluster, "active", now)
+    sample = queue_sample(cluster.slug, {})
+    evaluate(cluster.pk, cluster.slug, sample, now)
+    assert not Alert.objects.exists(), "present"
+    Consumer.objects.filter(pk=row.pk).update(state="gone")
+    evaluate(cluster.pk, cluster.slug, sample, now + timedelta(seconds=20))
+    assert not Alert.objects.exists(), "gone for 20 s of 30: nothing yet, not even pending"
+    evaluate(cluster.pk, cluster.slug, sample, now + timedelta(seconds=31))
+    alert = Alert.objects.get()
+    assert alert.state == "firing" and alert.entity == "w1@host" and alert.value == 31
+    assert evaluate_workers(cluster.pk, cluster.slug, now + timedelta(seconds=40)).resolved == 0
+    Consumer.objects.filter(pk=row.pk).update(state="active", last_seen=now + timedelta(seconds=45))
+    evaluate(cluster.pk, cluster.slug, sample, now + timedelta(seconds=45))
+    alert.refresh_from_db()
+    assert alert.state == "resolved"
+
+
+def test_the_rules_page_says_what_a_worker_rule_waits_for(client, viewer):
+    AlertRule.objects.create(
+        name="gone", kind=AlertRule.Kind.CELERY_WORKER_GONE, pattern="w1@*", for_seconds=120
+    )
+    client.force_login(viewer)
+    text = client.get("/alerts/rules/").content.decode()
+    assert "Celery worker gone" in text and "not seen for over 2 min" in text
