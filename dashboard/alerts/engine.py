@@ -544,13 +544,13 @@ class Evaluation:
         only: set[str] | None = None,
     ) -> None:
         self.only = only
+        self.group_due: dict[tuple[int, str], datetime] = {}
         self.book = book
         self.cluster_id = cluster_id
         self.slug = slug
         self.now = now
         self.silences = active_silences(now)
         self.counts = {"started": 0, "fired": 0, "resolved": 0, "dropped": 0, "notifications": 0}
-        self.group_due: dict[tuple[int, str], datetime] = {}
 
     def run(self, observed: dict[tuple[int, str], float | None], covered: set[str]) -> Outcome:
         alerts = Alert.objects.filter(cluster_id=self.cluster_id, state__in=ACTIVE)
