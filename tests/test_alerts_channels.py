@@ -94,6 +94,17 @@ def test_a_refused_connection_fails_the_channel_without_its_url_or_token(
     assert TOKEN not in page.content.decode() and "MQB_TEST_HOOK_URL" not in page.content.decode()
 
 
+def test_an_unparsable_url_is_given_up_without_stopping_the_sender(cluster, monkeypatch):
+    monkeypatch.setenv("MQB_TEST_HOOK_URL", f"http://[::1/hook?token={TOKEN}")
+    channel = AlertChannel.objects.create(name="bad", url_env="MQB_TEST_HOOK_URL")
+    fire(cluster, channel)
+    assert send_due() == 0
+    row = AlertNotification.objects.get()
+    assert row.gave_up_at is not None and row.last_error == "the URL cannot be parsed"
+    channel.refresh_from_db()
+    assert channel.consecutive_failures == 1 and TOKEN not in channel.last_error
+
+
 def test_an_unset_variable_is_named_and_one_group_counts_one_failure(cluster, client, viewer):
     channel = AlertChannel.objects.create(name="unset", url_env="MQB_TEST_UNSET_URL")
     fire(cluster, channel, queues=("orders-a", "orders-b"))

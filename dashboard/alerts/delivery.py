@@ -13,7 +13,8 @@ mail the SMTP server accepted) marks every row of the message sent. Anything els
 refused connection, a timeout, a non-2xx answer) records ``last_error`` on the rows
 and makes them due again after ``MQB_ALERTS_RETRY_BASE`` seconds doubling per attempt
 up to ``MQB_ALERTS_RETRY_CAP``; after ``MQB_ALERTS_MAX_ATTEMPTS`` attempts, or on a
-permanent error (a URL that does not fit the channel's kind), a row is given up.
+permanent error (a URL that does not fit the channel's kind, or cannot be parsed),
+a row is given up.
 When rows fall due is the engine's business (``engine.group_due``: group wait and
 group interval); rows that joined a group in backoff go with its next try.
 
@@ -124,6 +125,9 @@ def send_group(rows: list[AlertNotification], client: httpx.Client) -> bool:
     except httpx.HTTPError as exc:
         # The exception's text may hold the URL (and a token in it): name only its type.
         _failed(rows, f"not delivered: {type(exc).__name__}", False)
+        return False
+    except httpx.InvalidURL:
+        _failed(rows, "the URL cannot be parsed", True)
         return False
     _sent(rows, timezone.now())
     return True
