@@ -498,6 +498,12 @@ class AlertChannel(models.Model):
     secret_file = models.CharField(max_length=1024, blank=True, help_text="HMAC secret's file")
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Delivery health, written by the sender after every message: the error is the
+    # sender's own sanitised text (it never holds the URL, a token or a password).
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    last_failure_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    consecutive_failures = models.IntegerField(default=0)
 
     class Meta:
         ordering = ["name"]
@@ -534,6 +540,7 @@ class AlertRule(models.Model):
         PARTITIONS_OFFLINE = "partitions_offline", "offline partitions"
         BROKER_ALARM = "broker_alarm", "RabbitMQ memory or disk alarm"
         JOB_FAILED = "job_failed", "a job failed"
+        CELERY_WORKER_GONE = "celery_worker_gone", "Celery worker gone"
 
     class Syntax(models.TextChoices):
         EXACT = "exact"
@@ -663,9 +670,14 @@ class AlertNotification(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True, db_index=True)
     gave_up_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
+    group_key = models.CharField(
+        max_length=64, blank=True, help_text="rows of one group to one channel go as one message"
+    )
+    claim_token = models.CharField(max_length=32, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["channel", "group_key"], name="alertnotif_channel_group")]
 
     def __str__(self) -> str:
         return f"{self.event} of alert {self.alert_id} to {self.channel_id}"

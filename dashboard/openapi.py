@@ -30,6 +30,7 @@ from ninja.openapi.schema import OpenAPISchema
 from ninja.openapi.views import openapi_view
 
 from dashboard.alerts import api as alerts_api
+from dashboard.alerts import channels_page as alerts_channels_api
 from dashboard.auditlog import api as auditlog_api
 from dashboard.browse.kafka import api as kafka_api
 from dashboard.browse.rabbitmq import api as rabbitmq_api
@@ -90,6 +91,7 @@ for router in (
     metrics_api.router,
     auditlog_api.router,
     alerts_api.router,
+    alerts_channels_api.router,
 ):
     API.add_router("/", router)
 

@@ -464,3 +464,8 @@ MQB_ALERTS_SEND_LEASE = envfloat("MQB_ALERTS_SEND_LEASE", 30.0)
 MQB_ALERTS_RETRY_BASE = envfloat("MQB_ALERTS_RETRY_BASE", 2.0)
 MQB_ALERTS_RETRY_CAP = envfloat("MQB_ALERTS_RETRY_CAP", 600.0)
 MQB_ALERTS_MAX_ATTEMPTS = envint("MQB_ALERTS_MAX_ATTEMPTS", 50)
+# Notifications of one rule on one cluster to one channel go as one message: the first
+# after MQB_ALERTS_GROUP_WAIT seconds (alerts firing together join it), later changes of
+# the group at most every MQB_ALERTS_GROUP_INTERVAL seconds.
+MQB_ALERTS_GROUP_WAIT = envfloat("MQB_ALERTS_GROUP_WAIT", 10.0)
+MQB_ALERTS_GROUP_INTERVAL = envfloat("MQB_ALERTS_GROUP_INTERVAL", 60.0)

@@ -41,3 +41,7 @@ CELERY_RESULT_BACKEND = REDIS_URL  # noqa: F405
 DATABASES["default"]["TEST"] = {  # noqa: F405
     "NAME": os.path.join(tempfile.gettempdir(), f"mqb-test-{RUN_ID}.sqlite3")
 }
+
+# Alert notifications are sent as soon as they are due; grouping tests set their own waits.
+MQB_ALERTS_GROUP_WAIT = float(os.environ.get("MQB_ALERTS_GROUP_WAIT", "0"))
+MQB_ALERTS_GROUP_INTERVAL = float(os.environ.get("MQB_ALERTS_GROUP_INTERVAL", "0"))

@@ -114,7 +114,7 @@ def purge(vhost: str, name: str) -> None:
 
 def events_of(sink: Receiver) -> list[tuple[str, str]]:
     with sink.lock:
-        return [(r.json()["event"], r.json()["alert"]["entity"]) for r in sink.received]
+        return [(a["event"], a["alert"]["entity"]) for r in sink.received for a in r.alerts()]
 
 
 def test_a_depth_rule_fires_after_for_resolves_and_a_silenced_queue_sends_nothing(
@@ -140,7 +140,7 @@ def test_a_depth_rule_fires_after_for_resolves_and_a_silenced_queue_sends_nothin
             time.sleep(3)  # a few more samples: nothing else may arrive
         received = list(sink.received)
     loud_entity = f"{quote(rabbitmq_vhost, safe='')}/{loud}"
-    assert [(r.json()["event"], r.json()["alert"]["entity"]) for r in received] == [
+    assert [(a["event"], a["alert"]["entity"]) for r in received for a in r.alerts()] == [
         ("firing", loud_entity),
         ("resolved", loud_entity),
     ], "the silenced queue sent nothing, the loud one fired once and resolved once"
@@ -152,7 +152,7 @@ def test_a_depth_rule_fires_after_for_resolves_and_a_silenced_queue_sends_nothin
     assert [r["notification_id"] for r in rows] == [
         r.headers["X-Mqboard-Notification-Id"] for r in received
     ]
-    alert = firing.json()["alert"]
+    alert = firing.alerts()[0]["alert"]
     held = datetime.fromisoformat(alert["fired_at"]) - datetime.fromisoformat(alert["started_at"])
     assert held.total_seconds() >= 2, "it fired only after the condition held for 2 s"
 
@@ -183,5 +183,5 @@ def test_a_collector_killed_mid_send_loses_no_notification(alerts_env, rabbitmq_
                 raise AssertionError(f"{exc}; log:\n{process_log(second)}") from None
     [row] = outbox(alerts_env)
     assert got.headers["X-Mqboard-Notification-Id"] == row["notification_id"]
-    assert got.json()["event"] == "firing" and row["attempts"] == 2
+    assert got.alerts()[0]["event"] == "firing" and row["attempts"] == 2
     assert events_of(sink) == [("firing", f"{quote(rabbitmq_vhost, safe='')}/{name}")]

@@ -53,7 +53,8 @@ def test_a_signed_webhook_verifies_and_carries_its_stable_id(cluster, monkeypatc
     assert row.sent_at is not None and row.attempts == 1
     assert got.headers["X-Mqboard-Notification-Id"] == row.notification_id
     assert got.json()["id"] == row.notification_id
-    assert got.json()["alert"]["entity"] == "%2F/orders" and got.json()["status"] == "firing"
+    [alert] = got.alerts()
+    assert alert["alert"]["entity"] == "%2F/orders" and got.json()["status"] == "firing"
     timestamp, signature = got.headers["X-Mqboard-Timestamp"], got.headers["X-Mqboard-Signature"]
     assert verify(SECRET, timestamp, got.body, signature)
     assert not verify(SECRET, timestamp, got.body.replace(b"50", b"51"), signature)

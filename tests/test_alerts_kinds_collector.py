@@ -83,8 +83,7 @@ def purge(vhost: str, name: str) -> None:
 
 def events(received: list[Received]) -> list[tuple[str, str, str]]:
     return [
-        (r.json()["alert"]["kind"], r.json()["event"], r.json()["alert"]["entity"])
-        for r in received
+        (a["alert"]["kind"], a["event"], a["alert"]["entity"]) for r in received for a in r.alerts()
     ]
 
 

@@ -10,9 +10,15 @@
   (``smtps://`` for TLS from the start, ``&starttls=1`` to upgrade a plain one); its
   ``Message-ID`` is made from the notification id.
 
-Every request carries ``X-Mqboard-Notification-Id``, the outbox row's stable id
-(also ``id`` in the webhook's JSON): a retried notification has the same one, so a
-receiver deduplicates on it.
+A request carries one *message*: the due notifications of one group (one rule on one
+cluster) to the channel (:func:`group_message`), in ``firing`` and ``resolved``
+sections; Slack, Teams and mail list every alert too. ``X-Mqboard-Notification-Id``
+(also ``id`` in the webhook's JSON, the mail's ``Message-ID``) is the message's stable
+id: the notification's own id in a message of one, else a hash of the sorted ids, so a
+message sent again has the same one. Every notification keeps its own stable id in the
+body (``notification_ids``, and ``id`` of each entry): after a sender died mid-send,
+a later message may hold the same notifications with more, and a receiver that
+deduplicates per alert sees each once.
 
 Secrets: a channel's URL (which holds the token of Slack and Teams webhooks) and its
 HMAC secret live only in the environment (``url_env``, ``secret_env``) or in a file
@@ -39,6 +45,10 @@ from dashboard.models import AlertChannel
 ID_HEADER = "X-Mqboard-Notification-Id"
 SIGNATURE_HEADER = "X-Mqboard-Signature"
 TIMESTAMP_HEADER = "X-Mqboard-Timestamp"
+SHOWN = 50
+"""Alerts listed one per line in a chat message or a mail; the rest are counted."""
+TEAMS_SECTIONS = 10
+"""Teams shows a card's first sections only: alerts beyond these are counted."""
 
 
 class ChannelError(Exception):
@@ -85,7 +95,42 @@ def verify(secret: str, timestamp: str, body: bytes, signature: str) -> bool:
     return hmac.compare_digest(sign(secret, timestamp, body), signature)
 
 
-def summary(payload: dict[str, Any]) -> str:
+def message_id(notification_ids: list[str]) -> str:
+    """A message's stable id: its one notification's id, else a hash of all of them."""
+    if len(notification_ids) == 1:
+        return notification_ids[0]
+    joined = "\n".join(sorted(notification_ids)).encode()
+    return hashlib.sha256(joined).hexdigest()[:40]
+
+
+def group_message(payloads: list[dict[str, Any]]) -> dict[str, Any]:
+    """The one message of a group's notifications (the webhook's JSON as sent).
+
+    Made from the rows alone, so a message sent again is the same bytes: ``id`` (also
+    in ``X-Mqboard-Notification-Id``), the group (rule, cluster), ``status`` (firing
+    while one of its alerts fires), ``notification_ids`` and the ``firing`` and
+    ``resolved`` sections, each a list of notifications as the engine wrote them (with
+    their own ``id``: a receiver deduplicates per alert on it).
+    """
+    ids = [str(p.get("id", "")) for p in payloads]
+    firing = [p for p in payloads if p.get("status") != "resolved"]
+    resolved = [p for p in payloads if p.get("status") == "resolved"]
+    first = payloads[0].get("alert", {}) if payloads else {}
+    return {
+        "id": message_id(ids),
+        "group": {
+            "rule": first.get("rule"),
+            "rule_id": first.get("rule_id"),
+            "cluster": first.get("cluster"),
+        },
+        "status": "firing" if firing else "resolved",
+        "notification_ids": ids,
+        "firing": firing,
+        "resolved": resolved,
+    }
+
+
+def alert_line(payload: dict[str, Any]) -> str:
     alert = payload.get("alert", {})
     state = "RESOLVED" if payload.get("status") == "resolved" else "FIRING"
     value = alert.get("value")
@@ -96,6 +141,31 @@ def summary(payload: dict[str, Any]) -> str:
     )
 
 
+def summary(message: dict[str, Any]) -> str:
+    """One line: the alert's own line for a message of one, else counts per section."""
+    items = [*message.get("firing", ()), *message.get("resolved", ())]
+    if len(items) == 1:
+        return alert_line(items[0])
+    group = message.get("group", {})
+    counts = [
+        f"{name.upper()} {len(message.get(name, ()))}"
+        for name in ("firing", "resolved")
+        if message.get(name)
+    ]
+    return f"[{', '.join(counts)}] {group.get('rule')} on {group.get('cluster')}"
+
+
+def lines(message: dict[str, Any]) -> list[str]:
+    """The summary, then a line per alert, firing first (at most ``SHOWN``)."""
+    items = [*message.get("firing", ()), *message.get("resolved", ())]
+    out = [summary(message)]
+    if len(items) > 1:
+        out += [alert_line(p) for p in items[:SHOWN]]
+        if len(items) > SHOWN:
+            out.append(f"... and {len(items) - SHOWN} more")
+    return out
+
+
 @dataclass(frozen=True)
 class Request:
     url: str
@@ -103,44 +173,48 @@ class Request:
     headers: dict[str, str]
 
 
-def slack_body(payload: dict[str, Any]) -> dict[str, Any]:
-    text = summary(payload)
+def slack_body(message: dict[str, Any]) -> dict[str, Any]:
+    text = "\n".join(lines(message))[:3000]
     return {
         "text": text,
         "blocks": [{"type": "section", "text": {"type": "plain_text", "text": text}}],
     }
 
 
-def teams_body(payload: dict[str, Any]) -> dict[str, Any]:
-    resolved = payload.get("status") == "resolved"
-    alert = payload.get("alert", {})
+def teams_body(message: dict[str, Any]) -> dict[str, Any]:
+    items = [*message.get("firing", ()), *message.get("resolved", ())]
+    sections: list[dict[str, Any]] = [
+        {
+            "activityTitle": alert_line(p),
+            "facts": [
+                {"name": key, "value": str(p.get("alert", {}).get(key))}
+                for key in ("rule", "kind", "cluster", "entity", "value", "threshold")
+            ],
+        }
+        for p in items[:TEAMS_SECTIONS]
+    ]
+    if len(items) > TEAMS_SECTIONS:
+        sections.append({"text": f"... and {len(items) - TEAMS_SECTIONS} more"})
     return {
         "@type": "MessageCard",
         "@context": "https://schema.org/extensions",
-        "summary": summary(payload),
-        "title": summary(payload),
-        "themeColor": "2EB886" if resolved else "D63333",
-        "sections": [
-            {
-                "facts": [
-                    {"name": key, "value": str(alert.get(key))}
-                    for key in ("rule", "kind", "cluster", "entity", "value", "threshold")
-                ]
-            }
-        ],
+        "summary": summary(message),
+        "title": summary(message),
+        "themeColor": "D63333" if message.get("firing") else "2EB886",
+        "sections": sections,
     }
 
 
-def build_request(channel: AlertChannel, payload: dict[str, Any], now: float) -> Request:
-    """The HTTP request of one notification to one channel (email is not HTTP)."""
+def build_request(channel: AlertChannel, message: dict[str, Any], now: float) -> Request:
+    """The HTTP request of one message (``group_message``) to one channel (email is not HTTP)."""
     url = channel_url(channel)
-    headers = {"Content-Type": "application/json", ID_HEADER: str(payload.get("id", ""))}
+    headers = {"Content-Type": "application/json", ID_HEADER: str(message.get("id", ""))}
     if channel.kind == AlertChannel.Kind.SLACK:
-        body = slack_body(payload)
+        body = slack_body(message)
     elif channel.kind == AlertChannel.Kind.TEAMS:
-        body = teams_body(payload)
+        body = teams_body(message)
     elif channel.kind == AlertChannel.Kind.WEBHOOK:
-        body = payload
+        body = message
     else:
         raise ChannelError(f"{channel.kind} channels are not sent over HTTP", permanent=True)
     data = json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
@@ -191,26 +265,30 @@ def parse_smtp_url(url: str) -> Mail:
     )
 
 
-def email_message(mail: Mail, payload: dict[str, Any]) -> EmailMessage:
-    message = EmailMessage()
-    notification_id = str(payload.get("id", ""))
-    message["Subject"] = summary(payload)[:200]
-    message["From"] = mail.sender
-    message["To"] = ", ".join(mail.recipients)
-    message["Message-ID"] = f"<{notification_id}@mqboard>"
-    message[ID_HEADER] = notification_id
-    alert = payload.get("alert", {})
-    lines = [summary(payload), ""]
-    lines += [f"{key}: {alert.get(key)}" for key in ("rule", "kind", "cluster", "entity", "value")]
-    lines += ["", json.dumps(payload, indent=2, sort_keys=True)]
-    message.set_content("\n".join(lines))
-    return message
+def email_message(mail: Mail, message: dict[str, Any]) -> EmailMessage:
+    mime = EmailMessage()
+    message_id_ = str(message.get("id", ""))
+    mime["Subject"] = summary(message)[:200]
+    mime["From"] = mail.sender
+    mime["To"] = ", ".join(mail.recipients)
+    mime["Message-ID"] = f"<{message_id_}@mqboard>"
+    mime[ID_HEADER] = message_id_
+    text = lines(message)
+    for name in ("firing", "resolved"):
+        for p in message.get(name, ())[:SHOWN]:
+            alert = p.get("alert", {})
+            text += ["", alert_line(p)]
+            text += [f"  {key}: {alert.get(key)}" for key in ("kind", "entity", "value")]
+            text.append(f"  notification id: {p.get('id')}")
+    text += ["", json.dumps(message, indent=2, sort_keys=True)]
+    mime.set_content("\n".join(text))
+    return mime
 
 
-def send_email(channel: AlertChannel, payload: dict[str, Any], timeout: float) -> None:
-    """Send one notification by mail; an SMTP or network failure is a ChannelError."""
+def send_email(channel: AlertChannel, message: dict[str, Any], timeout: float) -> None:
+    """Send one message by mail; an SMTP or network failure is a ChannelError."""
     mail = parse_smtp_url(channel_url(channel))
-    message = email_message(mail, payload)
+    mime = email_message(mail, message)
     smtp_class = smtplib.SMTP_SSL if mail.tls else smtplib.SMTP
     try:
         with smtp_class(mail.host, mail.port, timeout=timeout) as smtp:
@@ -218,7 +296,7 @@ def send_email(channel: AlertChannel, payload: dict[str, Any], timeout: float) -
                 smtp.starttls(context=ssl.create_default_context())
             if mail.username:
                 smtp.login(mail.username, mail.password)
-            smtp.send_message(message)
+            smtp.send_message(mime)
     except smtplib.SMTPResponseException as exc:
         raise ChannelError(f"the SMTP server answered {exc.smtp_code}") from None
     except (smtplib.SMTPException, OSError) as exc:

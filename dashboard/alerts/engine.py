@@ -21,7 +21,11 @@ other alerts keep their state until the cluster is sampled again.
 Notifications are rows of the outbox (``AlertNotification``), one per enabled channel
 of the rule, written in the same transaction as the state change; the sender
 (``delivery``) takes them from there. A silence matching the alert's labels (rule,
-kind, cluster, entity: globs) writes none.
+kind, cluster, entity: globs) writes none. Each row carries its *group key*, the
+rule and the cluster (:func:`group_key`): the sender sends the due rows of one group
+to one channel as one message, and :func:`group_due` sets when a row is due so that
+they fall due together (``MQB_ALERTS_GROUP_WAIT`` after the first, later changes at
+most every ``MQB_ALERTS_GROUP_INTERVAL``).
 
 Once the transaction commits, open pages hear of the evaluation's changes in one
 message (``live``); an evaluation that changed nothing sends none.
@@ -58,6 +62,14 @@ failed): ``node_down`` 1 per node not running, and per node an earlier check sho
 (in this process, or an alert still open on it) that is missing now;
 ``broker_alarm`` 1 per node and resource alarm raised (entity
 ``<node>/memory``, ``<node>/disk``), patterns matched against the node's name.
+
+``celery_worker_gone``: per Celery worker (hostname) the consumer tracking recorded
+on the cluster (``Consumer`` rows of kind ``celery``: workers on a monitored RabbitMQ,
+found by its sample, or on a Redis broker, asked by the collector's ``celery`` loop,
+which calls :func:`evaluate_workers` for its bookkeeping cluster after every answer),
+0 while the tracking counts it present, else the seconds since it was last seen. The
+rule's ``for_seconds`` is its threshold: it fires once a worker seen before has not
+been seen for longer, and resolves when the worker is back.
 """
 
 from __future__ import annotations
@@ -75,7 +87,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Min, Q
+from django.db.models import Count, Max, Min, Q
 from django.utils import timezone
 
 from brokers.base.metrics import FIELDS, ClusterSample, Point, split_queue_entity
@@ -86,6 +98,7 @@ from dashboard.models import (
     AlertNotification,
     AlertRule,
     Cluster,
+    Consumer,
     DeadLetter,
     Job,
     Silence,
@@ -105,6 +118,8 @@ POINT_KINDS: dict[str, tuple[tuple[str, ...], str]] = {
 }
 DLQ_KINDS = (Kind.DLQ_PENDING, Kind.DLQ_OLDEST_AGE)
 NEVER = 1e9
+PRESENT = "active"
+"""A consumer row's state while the tracking counts it present (``consumers_tracking``)"""
 """``group_drain_seconds`` of a group that lags and consumes nothing (about 31 years)"""
 _READY, _DELIVER = FIELDS.index("ready"), FIELDS.index("deliver_rate")
 _DEPTH, _LAG = FIELDS.index("depth"), FIELDS.index("lag")
@@ -201,6 +216,7 @@ def observe(
     covered.update(_from_letters(book, cluster_id, now, put_each))
     covered.update(_from_jobs(book, cluster_id, now, put_each))
     covered.update(_from_health(book, cluster_id, now, put))
+    covered.update(_from_workers(book, cluster_id, now, put))
     return observed, covered
 
 
@@ -439,6 +455,69 @@ def _from_health(book: Rulebook, cluster_id: int, now: datetime, put: Put) -> se
     return covered
 
 
+def _from_workers(book: Rulebook, cluster_id: int, now: datetime, put: Put) -> set[str]:
+    """Per Celery worker recorded on this cluster: 0 while the consumer tracking counts
+    it present, else the seconds since it was last seen."""
+    if Kind.CELERY_WORKER_GONE not in book.kinds:
+        return set()
+    rows = (
+        Consumer.objects.filter(cluster_id=cluster_id, kind=Consumer.Kind.CELERY)
+        .values("identity")
+        .annotate(last=Max("last_seen"), present=Count("pk", filter=Q(state=PRESENT)))
+    )
+    for row in rows:
+        gone = 0.0 if row["present"] else max(0.0, (now - row["last"]).total_seconds())
+        put(Kind.CELERY_WORKER_GONE, row["identity"], row["identity"], gone)
+    return {Kind.CELERY_WORKER_GONE}
+
+
+def evaluate_workers(cluster_id: int, slug: str, now: datetime | None = None) -> Outcome:
+    """Evaluate the ``celery_worker_gone`` rules of a cluster after its workers were
+    asked (the collector's ``celery`` loop, for brokers no sample covers)."""
+    now = now or timezone.now()
+    book = get_rulebook()
+    if Kind.CELERY_WORKER_GONE not in book.kinds:
+        return Outcome()
+    observed: dict[tuple[int, str], float | None] = {}
+
+    def put(kind: str, name: str, entity: str, value: float | None) -> None:
+        for rule in book.matching(kind, name, cluster_id):
+            observed[(rule.pk, entity)] = value
+
+    covered = _from_workers(book, cluster_id, now, put)
+    with transaction.atomic():
+        return Evaluation(book, cluster_id, slug, now, only=covered).run(observed, covered)
+
+
+def group_key(rule_pk: int, cluster_id: int) -> str:
+    """The group of a notification: its rule and its cluster."""
+    return f"{rule_pk}/{cluster_id}"
+
+
+def group_due(channel_id: int, key: str, now: datetime) -> datetime:
+    """When a new notification of group ``key`` to a channel is due (Alertmanager's timing).
+
+    It joins the group's notifications still waiting for that channel (unclaimed, not
+    sent, not given up: they go as one message); else, if the group's last message went
+    less than ``MQB_ALERTS_GROUP_INTERVAL`` seconds ago, it waits for that interval to
+    end; else it waits ``MQB_ALERTS_GROUP_WAIT`` seconds, so that alerts of the same rule
+    that fire soon after go in the same message.
+    """
+    rows = AlertNotification.objects.filter(channel_id=channel_id, group_key=key)
+    waiting: datetime | None = rows.filter(
+        Q(claimed_until__isnull=True) | Q(claimed_until__lt=now),
+        sent_at__isnull=True,
+        gave_up_at__isnull=True,
+    ).aggregate(at=Min("next_attempt_at"))["at"]
+    if waiting is not None:
+        return waiting
+    last: datetime | None = rows.filter(sent_at__isnull=False).aggregate(at=Max("sent_at"))["at"]
+    interval = timedelta(seconds=float(settings.MQB_ALERTS_GROUP_INTERVAL))
+    if last is not None and now - last < interval:
+        return last + interval
+    return now + timedelta(seconds=float(settings.MQB_ALERTS_GROUP_WAIT))
+
+
 def active_silences(now: datetime) -> list[dict[str, str]]:
     return [
         dict(s)
@@ -465,7 +544,16 @@ def silence_matcher() -> live.Matcher:
 class Evaluation:
     """One cluster's evaluation after one sample: state changes and outbox rows."""
 
-    def __init__(self, book: Rulebook, cluster_id: int, slug: str, now: datetime) -> None:
+    def __init__(
+        self,
+        book: Rulebook,
+        cluster_id: int,
+        slug: str,
+        now: datetime,
+        only: set[str] | None = None,
+    ) -> None:
+        self.only = only
+        self.group_due: dict[tuple[int, str], datetime] = {}
         self.book = book
         self.cluster_id = cluster_id
         self.slug = slug
@@ -481,10 +569,10 @@ class Evaluation:
         )
 
     def run(self, observed: dict[tuple[int, str], float | None], covered: set[str]) -> Outcome:
-        active = {
-            (a.rule_id, a.entity): a
-            for a in Alert.objects.filter(cluster_id=self.cluster_id, state__in=ACTIVE)
-        }
+        alerts = Alert.objects.filter(cluster_id=self.cluster_id, state__in=ACTIVE)
+        if self.only is not None:
+            alerts = alerts.filter(kind__in=self.only)
+        active = {(a.rule_id, a.entity): a for a in alerts}
         for (rule_pk, entity), value in observed.items():
             if value is None:
                 continue
@@ -593,6 +681,7 @@ class Evaluation:
             return
         alert.last_notified_at = self.now
         payload = self.payload(rule, alert, event)
+        key = group_key(rule.pk, self.cluster_id)
         rows = []
         for channel_id in rule.channel_ids:
             notification_id = str(uuid.uuid4())
@@ -603,11 +692,20 @@ class Evaluation:
                     event=event,
                     notification_id=notification_id,
                     payload={**payload, "id": notification_id},
-                    next_attempt_at=self.now,
+                    group_key=key,
+                    next_attempt_at=self._group_due(channel_id, key),
                 )
             )
         AlertNotification.objects.bulk_create(rows)
         self.counts["notifications"] += len(rows)
+
+    def _group_due(self, channel_id: int, key: str) -> datetime:
+        """When a new notification of this group to this channel is due (remembered for
+        the evaluation, so the alerts of one sample fall due together)."""
+        known = self.group_due.get((channel_id, key))
+        if known is None:
+            known = self.group_due[(channel_id, key)] = group_due(channel_id, key, self.now)
+        return known
 
     def payload(self, rule: CompiledRule, alert: Alert, event: str) -> dict[str, Any]:
         def when(value: datetime | None) -> str | None:

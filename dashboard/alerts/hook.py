@@ -1,4 +1,5 @@
-"""The collector's one call into alerts, after each full sample of a cluster (or its failure).
+"""The collector's calls into alerts: after each full sample of a cluster (or its failure),
+and after each answer of the Celery workers of a broker no sample covers (Redis).
 
 Evaluation runs in the collector's database thread; an error in it is logged and
 never stops sampling (a database error in one line: the metrics loop reports those
@@ -14,7 +15,7 @@ from django.db import DatabaseError, close_old_connections
 
 from brokers.base.metrics import ClusterSample
 from dashboard.alerts import delivery
-from dashboard.alerts.engine import evaluate
+from dashboard.alerts.engine import evaluate, evaluate_workers
 
 log = logging.getLogger("dashboard.alerts")
 
@@ -32,3 +33,20 @@ async def after_sample(cluster_id: int, slug: str, sample: ClusterSample | None)
     if outcome.fired or outcome.resolved:
         log.info("%s: alerts %s", slug, outcome)
     delivery.wake()
+
+
+async def after_workers(cluster_id: int, slug: str) -> None:
+    """The ``celery_worker_gone`` rules of the workers' bookkeeping cluster, then the sender."""
+    try:
+        outcome = await sync_to_async(evaluate_workers)(cluster_id, slug)
+    except DatabaseError as exc:
+        log.warning("%s: worker alert rules not evaluated: %s", slug, exc)
+        await sync_to_async(close_old_connections)()
+        return
+    except Exception:  # alerts must never stop the workers loop
+        log.exception("%s: worker alert rules not evaluated", slug)
+        return
+    if outcome.fired or outcome.resolved:
+        log.info("%s: alerts %s", slug, outcome)
+    if outcome.notifications:
+        delivery.wake()

@@ -86,6 +86,11 @@ def compiled(row: dict[str, Any], channel_ids: tuple[int, ...]) -> CompiledRule:
     resolve = row["resolve_threshold"]
     if row["kind"] in FIXED or resolve is None:
         resolve = threshold
+    for_seconds = max(0.0, float(row["for_seconds"]))
+    if row["kind"] == AlertRule.Kind.CELERY_WORKER_GONE:
+        # The value is how long the worker has not been seen: its for-seconds is the
+        # threshold, and the alert fires as soon as it is passed.
+        comparison, threshold, resolve, for_seconds = "gt", for_seconds, for_seconds, 0.0
     return CompiledRule(
         pk=row["pk"],
         name=row["name"],
@@ -94,7 +99,7 @@ def compiled(row: dict[str, Any], channel_ids: tuple[int, ...]) -> CompiledRule:
         comparison=comparison,
         threshold=float(threshold),
         resolve_threshold=float(resolve),
-        for_seconds=max(0.0, float(row["for_seconds"])),
+        for_seconds=for_seconds,
         repeat_seconds=max(0.0, float(row["repeat_seconds"])),
         channel_ids=channel_ids,
         window_seconds=max(1.0, float(row.get("window_seconds") or 300.0)),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver, path
 
-from dashboard.alerts import export, views
+from dashboard.alerts import channels_page, export, views
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("alerts/", views.alerts, name="alerts"),
@@ -22,4 +22,5 @@ urlpatterns: list[URLPattern | URLResolver] = [
         views.silence_expire,
         name="alerts-silence-expire",
     ),
+    path("alerts/channels/", channels_page.channels, name="alerts-channels"),
 ]

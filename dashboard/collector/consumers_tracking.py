@@ -10,7 +10,9 @@ It also runs the collector's ``celery`` loop: Celery workers on brokers the
 metrics sampling cannot see (Redis), asked every ``MQB_METRICS_CELERY_INTERVAL``
 seconds with Celery's control broadcast (in a thread, with a timeout). A
 worker that misses ``CELERY_MISSES_BEFORE_GONE`` answers in a row is gone: a
-solo-pool worker busy with a long task does not answer until it is done.
+solo-pool worker busy with a long task does not answer until it is done. After
+each answer stored, the alert rules on gone workers are evaluated for the broker's
+bookkeeping cluster (``alerts.hook.after_workers``).
 """
 
 from __future__ import annotations
@@ -27,9 +29,11 @@ from django.db import DatabaseError, IntegrityError, close_old_connections, tran
 
 from brokers.base import BrokerError
 from brokers.base.metrics import SeenConsumer
+from dashboard.alerts.hook import after_workers
 from dashboard.metrics.celery_workers import (
     CeleryBrokerSampler,
     broker_cluster_row,
+    broker_slug,
     celery_broker_urls,
 )
 from dashboard.models import Consumer
@@ -172,6 +176,9 @@ class CeleryWorkersLoop:
             log.warning("%s: Celery workers not stored: %s", self.sampler.label, exc)
             self.tracker = None
             await sync_to_async(close_old_connections)()
+            return
+        if self.tracker is not None:
+            await after_workers(self.tracker.cluster_id, broker_slug(self.sampler.url))
 
     def _record(self, seen: tuple[SeenConsumer, ...], now: datetime) -> None:
         if self.tracker is None:

@@ -28,6 +28,11 @@ class Received:
     def json(self) -> Any:
         return json.loads(self.body)
 
+    def alerts(self) -> list[dict[str, Any]]:
+        """The notifications of a webhook message: its firing, then its resolved ones."""
+        body = self.json()
+        return [*body["firing"], *body["resolved"]]
+
 
 @dataclass
 class Receiver:

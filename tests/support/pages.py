@@ -147,6 +147,7 @@ def every_page(t: Targets) -> list[Page]:
                 "alerts-rule-new",
                 "alerts-silences",
                 "alerts-silence-new",
+                "alerts-channels",
             )
         ],
         ("api-docs", "/api/docs", OPERATOR),
@@ -414,6 +415,19 @@ def seed_here(vhost: str, password: str) -> Targets:
         policy=policy, policy_name=policy.name, dead_letter=letter, at=now, action="retry",
         due_at=now + timedelta(minutes=1), dry_run=True,
     )  # fmt: skip
+
+    # Alert channels in each state (the channels page's badges and long error).
+    from dashboard.models import AlertChannel
+
+    AlertChannel.objects.get_or_create(
+        name="ops-hook", defaults=dict(url_env="MQB_A11Y_HOOK", last_success_at=now)
+    )
+    failing = dict(kind="teams", url_env="MQB_A11Y_TEAMS", last_failure_at=now)
+    failing.update(consecutive_failures=3, last_error="no URL: MQB_A11Y_TEAMS is not set")
+    AlertChannel.objects.get_or_create(name="team-chat", defaults=failing)
+    AlertChannel.objects.get_or_create(
+        name="mail-oncall", defaults=dict(kind="email", url_env="MQB_A11Y_MAIL")
+    )
 
     return Targets(
         rabbitmq="test-rabbitmq",
