@@ -74,10 +74,12 @@ class Receiver:
             def do_POST(self) -> None:
                 at = time.time()
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                payload = json.loads(body)
-                if payload.get("event") == "firing":
-                    with receiver.lock:
-                        receiver.firing.setdefault(payload["alert"]["entity"], at)
+                message = json.loads(body)
+                # One message per rule and cluster: its firing section lists the alerts.
+                with receiver.lock:
+                    for item in message.get("firing", ()):
+                        if item.get("event") == "firing":
+                            receiver.firing.setdefault(item["alert"]["entity"], at)
                 self.send_response(204)
                 self.end_headers()
 

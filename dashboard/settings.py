@@ -466,6 +466,9 @@ MQB_ALERTS_RETRY_CAP = envfloat("MQB_ALERTS_RETRY_CAP", 600.0)
 MQB_ALERTS_MAX_ATTEMPTS = envint("MQB_ALERTS_MAX_ATTEMPTS", 50)
 # Notifications of one rule on one cluster to one channel go as one message: the first
 # after MQB_ALERTS_GROUP_WAIT seconds (alerts firing together join it), later changes of
-# the group at most every MQB_ALERTS_GROUP_INTERVAL seconds.
-MQB_ALERTS_GROUP_WAIT = envfloat("MQB_ALERTS_GROUP_WAIT", 10.0)
+# the group at most every MQB_ALERTS_GROUP_INTERVAL seconds. The wait defaults to 0:
+# the alerts one evaluation starts are written together and already go as one message,
+# and a wait would delay every first notification by that much (a wait of a few sample
+# intervals also gathers alerts that start in the next samples, like Alertmanager's).
+MQB_ALERTS_GROUP_WAIT = envfloat("MQB_ALERTS_GROUP_WAIT", 0.0)
 MQB_ALERTS_GROUP_INTERVAL = envfloat("MQB_ALERTS_GROUP_INTERVAL", 60.0)

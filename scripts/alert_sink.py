@@ -86,17 +86,44 @@ def check(secret: str, headers: Any, body: bytes, now: float) -> str:
 
 
 def describe(body: bytes) -> dict[str, str]:
-    """The fields the page shows, read from a webhook body (anything else: empty)."""
+    """The fields the page shows, read from a webhook message (anything else: empty).
+
+    A message carries one rule's notifications on one cluster: ``firing`` and
+    ``resolved`` lists of ``{"event", "alert": {...}}``. The row shows the message's
+    status, its rule and cluster, and each alert's entity (``event entity`` when its
+    event is not the message's status) and value.
+    """
     try:
         data = json.loads(body)
     except ValueError:
         return {}
     if not isinstance(data, dict):
         return {}
-    found = data.get("alert")
-    alert: dict[str, Any] = found if isinstance(found, dict) else {}
-    fields = {"event": data.get("event")}
-    fields.update({k: alert.get(k) for k in ("rule", "kind", "cluster", "entity", "value")})
+    group = data.get("group")
+    group = group if isinstance(group, dict) else {}
+    items: list[dict[str, Any]] = []
+    for section in ("firing", "resolved"):
+        found = data.get(section)
+        if isinstance(found, list):
+            items.extend(i for i in found if isinstance(i, dict))
+    alerts = [i["alert"] if isinstance(i.get("alert"), dict) else {} for i in items]
+    kinds = sorted({str(a.get("kind")) for a in alerts if a.get("kind") is not None})
+    status = data.get("status")
+    fields = {
+        "event": status,
+        "rule": group.get("rule"),
+        "cluster": group.get("cluster"),
+        "kind": ", ".join(kinds) or None,
+        "entity": "; ".join(
+            str(a.get("entity") or "")
+            if i.get("event") == status
+            else f"{i.get('event') or ''} {a.get('entity') or ''}".strip()
+            for i, a in zip(items, alerts, strict=True)
+        )
+        or None,
+        "value": "; ".join("" if a.get("value") is None else str(a.get("value")) for a in alerts)
+        or None,
+    }
     return {k: "" if v is None else str(v)[:500] for k, v in fields.items()}
 
 

@@ -12,10 +12,10 @@ from asgiref.sync import sync_to_async
 from django.utils import timezone
 
 from dashboard.alerts import manage
-from dashboard.alerts.engine import evaluate
+from dashboard.alerts.engine import evaluate, evaluate_workers
 from dashboard.core.clusters import sync_cluster_rows
 from dashboard.core.websockets import UNAUTHENTICATED
-from dashboard.models import Alert, AlertRule, Silence
+from dashboard.models import Alert, AlertRule, Cluster, Consumer, Silence
 from tests.support.alerts import make_alert, queue_sample
 from tests.support.websockets import connect
 
@@ -157,4 +157,35 @@ async def test_a_page_asks_for_its_counts_again(client, viewer):
     await communicator.send_json_to({"type": "counts"})
     again = await next_of(communicator, "alerts.counts")
     assert again["counts"] == {"firing": 1, "pending": 0}
+    await communicator.disconnect()
+
+
+async def test_a_worker_evaluation_is_pushed_like_a_sample(client, viewer):
+    """The collector's Celery loop evaluates worker rules on its own: pages hear of it too."""
+
+    def gone_worker() -> Cluster:
+        cluster = Cluster.objects.create(slug="alerts-ws-workers", kind="redis", name="W")
+        AlertRule.objects.create(
+            name="gone", kind=AlertRule.Kind.CELERY_WORKER_GONE, pattern="w1@*", for_seconds=0
+        )
+        seen = timezone.now() - timedelta(seconds=30)
+        Consumer.objects.create(
+            cluster=cluster,
+            kind="celery",
+            identity="w1@host",
+            source="/tasks",
+            state="gone",
+            first_seen=seen - timedelta(hours=1),
+            last_seen=seen,
+        )
+        return cluster
+
+    cluster = await sync_to_async(gone_worker)()
+    communicator, connected, _ = await connect(client, viewer, URL)
+    assert connected
+    assert (await next_of(communicator, "alerts.counts"))["counts"] == {"firing": 0, "pending": 0}
+    await sync_to_async(evaluate_workers)(cluster.pk, cluster.slug)
+    fired = await next_of(communicator, "alerts.changed")
+    assert [(c["state"], c["change"]) for c in fired["changes"]] == [("firing", "fired")]
+    assert fired["counts"] == {"firing": 1, "pending": 0}
     await communicator.disconnect()

@@ -486,7 +486,11 @@ def evaluate_workers(cluster_id: int, slug: str, now: datetime | None = None) ->
 
     covered = _from_workers(book, cluster_id, now, put)
     with transaction.atomic():
-        return Evaluation(book, cluster_id, slug, now, only=covered).run(observed, covered)
+        evaluation = Evaluation(book, cluster_id, slug, now, only=covered)
+        outcome = evaluation.run(observed, covered)
+        # Open pages hear of it once per evaluation, after the commit.
+        live.publish_on_commit(list(evaluation.changes.values()), silence_matcher)
+        return outcome
 
 
 def group_key(rule_pk: int, cluster_id: int) -> str:
