@@ -73,7 +73,7 @@ def test_it_exports_a_parsing_rules_file_and_lists_kinds_without_a_metric():
     unexportable = {
         Kind.DLQ_PENDING, Kind.DLQ_OLDEST_AGE, Kind.DLQ_CAME_BACK_RATIO, Kind.NODE_DOWN,
         Kind.BROKER_ALARM, Kind.PARTITIONS_UNDER_REPLICATED, Kind.PARTITIONS_OFFLINE,
-        Kind.JOB_FAILED,
+        Kind.JOB_FAILED, Kind.CELERY_WORKER_GONE,
     }  # fmt: skip
     assert set(exported) == set(Kind.values) - unexportable
     comments = [line for line in text.splitlines() if line.startswith("#")]

@@ -3,8 +3,9 @@
 For teams that alert from Prometheus: one group ``mqboard`` with an alerting rule per
 enabled rule whose kind has a matching metric in ``dashboard.metrics.prometheus``. The
 expressions name only metrics that module exposes; a kind it has no metric for (dead
-letters pending or their age, the came-back ratio, nodes, alarms, partitions, jobs) is
-listed in a YAML comment at the top as not exportable, never given a made-up metric.
+letters pending or their age, the came-back ratio, nodes, alarms, partitions, jobs,
+Celery workers by name) is listed in a YAML comment at the top as not exportable,
+never given a made-up metric.
 
 Per rule: the comparison and threshold as in the engine; ``for`` the rule's
 ``for_seconds``; the rule's cluster a ``cluster="<slug>"`` matcher; its entity pattern a
@@ -93,6 +94,7 @@ WHY_NOT: dict[str, str] = {
     Kind.PARTITIONS_UNDER_REPLICATED: "partition replicas are not in /metrics",
     Kind.PARTITIONS_OFFLINE: "partition leaders are not in /metrics",
     Kind.JOB_FAILED: "jobs are not in /metrics",
+    Kind.CELERY_WORKER_GONE: "/metrics counts consumers per cluster, not each worker by name",
 }
 
 
