@@ -39,7 +39,7 @@ def badge(page: str) -> dict[str, Any]:
     return {
         "firing": int(attrs["data-firing"]),
         "subjects": json.loads(html.unescape(attrs["data-subjects"])),
-        "cluster": attrs["data-cluster"],
+        "cluster": attrs["data-alerts-cluster"],
         "live": attrs.get("aria-live"),
         "hidden": " hidden>" in link.split("<span", 1)[0],
         "text": html.unescape(re.sub(r"<[^>]+>", "", link)),

@@ -1,11 +1,12 @@
 // Keeps the "N firing" alert badges current over ws/alerts/ (dashboard/alerts/websockets.py).
-// A badge without a cluster counts every alert; one with a cluster and subjects (the
-// entity page's queue, topic or group) counts only those. Text only, never HTML.
+// A badge without a cluster (data-alerts-cluster; data-cluster marks the overview's
+// cards) counts every alert; one with a cluster and subjects (the entity page's queue,
+// topic or group) counts only those. Text only, never HTML.
 "use strict";
 (function () {
   const badges = Array.from(document.querySelectorAll("[data-alerts-badge]"));
   if (!badges.length || !window.mqboardLive) return;
-  const cluster = badges[0].dataset.cluster || "";
+  const cluster = badges[0].dataset.alertsCluster || "";
   let subjects = [];
   try { subjects = JSON.parse(badges[0].dataset.subjects || "[]"); } catch (err) { subjects = []; }
   const firing = {};  // subject -> firing count on this cluster
