@@ -240,7 +240,9 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 
 
 
 def python_env(**extra: str) -> dict[str, str]:
-    env = dict(os.environ)
+    # MQB_TEST_DB places this run's test database; a process a test starts uses the
+    # database its DATABASE_URL names (by default the SQLite file of its state dir).
+    env = {k: v for k, v in os.environ.items() if k != "MQB_TEST_DB"}
     env.update({"DJANGO_SETTINGS_MODULE": "tests.settings", "PYTHONPATH": str(ROOT)})
     env.update(extra)
     return env
