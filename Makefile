@@ -10,6 +10,16 @@ BIN := $(VENV)/bin
 # each worker is a test run of its own (tests/settings.py). TEST_WORKERS=0 runs
 # it in one process.
 TEST_WORKERS ?= 2
+# The suite runs on PostgreSQL (ops/postgres.sh's cluster, a database per run and
+# worker); the tests that touch storage run once more on SQLite, the default of
+# `make demo`: capture, store, requeue, bulk jobs, metrics history and
+# downsampling, retention. TEST_DB=sqlite runs the whole suite on SQLite instead.
+TEST_DB ?= postgres
+STORAGE_TESTS := tests/test_deadletter_capture.py tests/test_deadletter_store.py \
+	tests/test_deadletter_requeue.py tests/test_deadletter_bulk.py tests/test_jobs.py \
+	tests/test_deadletter_policies_capture.py tests/test_deadletter_schedule_service.py \
+	tests/test_metrics_store.py tests/test_metrics_history.py tests/test_metrics_downsample.py \
+	tests/test_deadletter_retention.py
 STAMP := $(VENV)/.requirements-installed
 
 
@@ -18,7 +28,7 @@ STAMP := $(VENV)/.requirements-installed
 help:
 	@echo "make demo           start services, migrate, demo login, workload, web+collector+worker"
 	@echo "make test           start services and run the whole test suite"
-	@echo "make services-down  stop RabbitMQ, Kafka and Redis started by ops/up.sh"
+	@echo "make services-down  stop RabbitMQ, Kafka, Redis and PostgreSQL started by ops/up.sh"
 	@echo "make check          ruff, mypy and the import contracts (lint-imports)"
 	@echo "make screenshots    every page of a running demo at 1440 and 390 px, light and dark"
 
@@ -45,10 +55,15 @@ migrate: venv
 demo: services migrate
 	@scripts/demo.sh
 
+# The test cluster runs without fsync (ops/postgres.sh says why that is safe here).
+test: export MQB_POSTGRES_FSYNC = off
 test: services
 	scripts/test-prereqs.sh
 	$(BIN)/lint-imports --no-cache
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	MQB_TEST_DB=$(TEST_DB) $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	if [ "$(TEST_DB)" = postgres ]; then \
+	  MQB_TEST_DB=sqlite $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS) $(STORAGE_TESTS); \
+	fi
 
 lint: venv
 	$(BIN)/ruff check .

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Stop the brokers that ops/up.sh started (pid files in
+# Stop the services that ops/up.sh started (pid files in
 # $MQB_STATE_DIR/run). Servers we did not start are left alone. Services that
 # are not running are fine: exits 0 unless a stop itself failed.
-# Usage: ops/down.sh [rabbitmq|kafka|redis ...]   (default: all three)
+# Usage: ops/down.sh [rabbitmq|kafka|redis|postgres ...]   (default: all four)
 set -euo pipefail
 SVC=down
 # shellcheck source=lib.sh

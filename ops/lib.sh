@@ -161,7 +161,7 @@ apt_install() {
   fi
 }
 
-ALL_SERVICES=(rabbitmq kafka redis)
+ALL_SERVICES=(rabbitmq kafka redis postgres)
 
 # check_services NAME...: reject unknown names before doing anything.
 check_services() {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One line per service: "NAME: ready on ..." or "NAME: not running" (or
 # "running ... but NOT ready"). Exits 0 only if all named services are ready.
-# Usage: ops/status.sh [rabbitmq|kafka|redis ...]   (default: all three)
+# Usage: ops/status.sh [rabbitmq|kafka|redis|postgres ...]   (default: all four)
 set -euo pipefail
 SVC=status
 # shellcheck source=lib.sh

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Start the local brokers, reusing any that already run and answer.
-# Usage: ops/up.sh [rabbitmq|kafka|redis ...]   (default: all three)
+# Start the local services (brokers, Redis, PostgreSQL), reusing any that already run and answer.
+# Usage: ops/up.sh [rabbitmq|kafka|redis|postgres ...]   (default: all four)
 # Prints one "NAME: ready on ..." line per service; exits non-zero if any
 # service could not be made ready (its error line says why).
 set -euo pipefail

@@ -54,6 +54,22 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
+    """pytest-django's test database; on PostgreSQL, at the end, the sessions threads
+    left open on it are ended first: a database in use cannot be dropped."""
+    yield
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+
+
 @pytest.fixture(autouse=True)
 def _role_groups(request: pytest.FixtureRequest) -> None:
     """Tests that use the database find the role groups there, whichever test ran
@@ -240,7 +256,9 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 
 
 
 def python_env(**extra: str) -> dict[str, str]:
-    env = dict(os.environ)
+    # MQB_TEST_DB places this run's test database; a process a test starts uses the
+    # database its DATABASE_URL names (by default the SQLite file of its state dir).
+    env = {k: v for k, v in os.environ.items() if k != "MQB_TEST_DB"}
     env.update({"DJANGO_SETTINGS_MODULE": "tests.settings", "PYTHONPATH": str(ROOT)})
     env.update(extra)
     return env

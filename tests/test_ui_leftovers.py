@@ -189,6 +189,19 @@ def test_filtering_the_audit_trail_reads_an_index_of_its_filter(filters, index):
     page = services.filtered(services.parse_filters(filters))[: services.PAGE_SIZE]
     sql, params = page.query.sql_with_params()
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # On a near-empty table PostgreSQL rightly prefers a scan and a sort: ask
+            # whether an index serves the query, in order, when both are priced out.
+            cursor.execute("SET LOCAL enable_seqscan = off")
+            cursor.execute("SET LOCAL enable_sort = off")
+            cursor.execute("EXPLAIN " + sql, params)
+            plan = " / ".join(str(row[0]).strip() for row in cursor.fetchall())
+            assert f"using {index}" in plan, plan
+            # Newest first from the index: its entries are in time order (SQLite's also
+            # carry the id, the rowid; PostgreSQL's do not), so at most the entries of
+            # one instant are ordered by id as they stream past (an incremental sort).
+            assert re.search(r"(?<!Incremental )Sort  \(", plan) is None, plan
+            return
         cursor.execute("EXPLAIN QUERY PLAN " + sql, params)
         plan = " / ".join(str(row[-1]) for row in cursor.fetchall())
     assert f"INDEX {index}" in plan, plan

@@ -1,4 +1,9 @@
-"""Every write the dashboard makes is recorded here, and only here."""
+"""Every write the dashboard makes is recorded here, and only here.
+
+Text in an entry may come from a broker or a user (a Kafka key, a queue name) and
+so hold NUL, which PostgreSQL's text and jsonb refuse: it is stored as U+FFFD, as
+captured dead letters store it, on every database alike.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +29,16 @@ def client_ip(request: HttpRequest | None) -> str | None:
     return request.META.get("REMOTE_ADDR") or None
 
 
+def _without_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_without_nul(v) for v in value]
+    return value
+
+
 def record(
     *,
     action: str,
@@ -41,10 +56,10 @@ def record(
         username=real_user.get_username() if real_user is not None else "",
         action=action,
         cluster=cluster,
-        target=target,
-        parameters=parameters or {},
+        target=_without_nul(target),
+        parameters=_without_nul(parameters or {}),
         outcome=outcome,
-        detail=detail,
+        detail=_without_nul(detail),
         client_ip=client_ip(request),
     )
 
