@@ -149,10 +149,13 @@ class KafkaBroker(KafkaCalls, BrokerBase):
             product="Apache Kafka",
             version=version,
             cluster_name=summary.cluster_id,
+            # Metadata lists live brokers only: one that still holds replicas but
+            # is not listed is down.
             nodes=tuple(
                 Node(name=str(i), host=host, port=port, is_controller=i == summary.controller_id)
                 for i, host, port in summary.brokers
-            ),
+            )
+            + tuple(Node(name=str(i), running=False) for i in summary.missing_brokers),
             checked_at=datetime.now(UTC),
             topics=len(visible),
             partitions=sum(len(summary.partitions[name]) for name in visible),

@@ -1,0 +1,170 @@
+"""The clustered brokers of ``ops/cluster.sh`` for the tests that need them.
+
+:func:`clustered_brokers` is a module fixture: it starts the 3-node RabbitMQ
+cluster and the 3-broker Kafka (``ops/cluster.sh up``), gives the dashboard's
+cluster configs for them (every node listed, node 1 first) and stops and
+deletes both after the module (``ops/cluster.sh down``). Nodes are stopped and
+started with :func:`stop_node` / :func:`start_node`. Waits are polls with
+generous deadlines (:func:`wait_until`); nothing is timed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import httpx
+import pytest
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+
+from brokers.base import ClusterConfig, Secret
+from tests.conftest import GUEST, ROOT
+
+T = TypeVar("T")
+
+CLUSTER_SH = ROOT / "ops" / "cluster.sh"
+NODES = (1, 2, 3)
+VHOST = "mqb-cluster"
+RABBIT_SLUG = "cl-rabbitmq"
+KAFKA_SLUG = "cl-kafka"
+AMQP_URLS = tuple(f"amqp://127.0.0.1:{5680 + n}/{quote(VHOST, safe='')}" for n in NODES)
+MANAGEMENT_URLS = tuple(f"http://127.0.0.1:{15680 + n}" for n in NODES)
+BOOTSTRAP = ",".join(f"127.0.0.1:{9191 + n}" for n in NODES)
+
+
+def rabbit_node(n: int) -> str:
+    return f"mqb-c{n}@localhost"
+
+
+@dataclass(frozen=True)
+class ClusteredBrokers:
+    rabbitmq: ClusterConfig
+    kafka: ClusterConfig
+
+
+def cluster_sh(*args: str, timeout: float = 600) -> str:
+    """Run ``ops/cluster.sh ARGS``; its output, or a failure showing it."""
+    done = subprocess.run(
+        [str(CLUSTER_SH), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if done.returncode != 0:
+        pytest.fail(f"ops/cluster.sh {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+    return done.stdout
+
+
+def stop_node(kind: str, n: int, *, kill: bool = False) -> None:
+    cluster_sh("stop-node", kind, str(n), *(["--kill"] if kill else []))
+
+
+def start_node(kind: str, n: int) -> None:
+    cluster_sh("start-node", kind, str(n))
+
+
+@pytest.fixture(scope="module")
+def clustered_brokers() -> Iterator[ClusteredBrokers]:
+    cluster_sh("up")
+    try:
+        yield ClusteredBrokers(
+            rabbitmq=ClusterConfig(
+                slug=RABBIT_SLUG,
+                kind="rabbitmq",
+                name="Clustered RabbitMQ",
+                amqp_url=AMQP_URLS[0],
+                amqp_failover_urls=AMQP_URLS[1:],
+                management_url=MANAGEMENT_URLS[0],
+                management_failover_urls=MANAGEMENT_URLS[1:],
+                username="guest",
+                password=Secret("guest"),
+                timeout=4.0,
+            ),
+            kafka=ClusterConfig(
+                slug=KAFKA_SLUG, kind="kafka", name="Clustered Kafka", bootstrap_servers=BOOTSTRAP
+            ),
+        )
+    finally:
+        cluster_sh("down")
+
+
+async def await_until(
+    check: Callable[[], Awaitable[T | None]], what: str, deadline: float = 180
+) -> T:
+    """Like :func:`wait_until`, for an async ``check``."""
+    end = time.monotonic() + deadline
+    last: object = None
+    while True:
+        try:
+            found = await check()
+            if found:
+                return found
+            last = found
+        except Exception as exc:  # a node on its way down or up
+            last = exc
+        if time.monotonic() > end:
+            pytest.fail(f"{what}: not within {deadline:g} s (last: {last!r})")
+        await asyncio.sleep(0.5)
+
+
+def wait_until(check: Callable[[], T], what: str, deadline: float = 180) -> T:
+    """Poll ``check`` until it returns something truthy (exceptions count as not yet)."""
+    end = time.monotonic() + deadline
+    last: object = None
+    while True:
+        try:
+            found = check()
+            if found:
+                return found
+            last = found
+        except Exception as exc:  # a node on its way down or up
+            last = exc
+        if time.monotonic() > end:
+            pytest.fail(f"{what}: not within {deadline:g} s (last: {last!r})")
+        time.sleep(0.5)
+
+
+# -- direct access, on whichever node answers -----------------------------------------
+
+
+def management(path: str, method: str = "GET", **kwargs: Any) -> Any:
+    """A management API call on the first node that answers."""
+    for url in MANAGEMENT_URLS:
+        try:
+            with httpx.Client(base_url=url, auth=GUEST, timeout=10) as http:
+                response = http.request(method, path, **kwargs)
+        except httpx.TransportError:
+            continue
+        response.raise_for_status()
+        return response.json() if response.content else None
+    raise AssertionError("no RabbitMQ management node answered")
+
+
+def running_rabbit_nodes() -> set[str]:
+    nodes = management("/api/nodes", params={"columns": "name,running"})
+    return {n["name"] for n in nodes if n.get("running")}
+
+
+def kafka_admin() -> AdminClient:
+    return AdminClient({"bootstrap.servers": BOOTSTRAP, "log_level": 0})
+
+
+def create_topic(name: str, partitions: int = 3) -> None:
+    """A topic with replication factor 3, once every partition has a leader."""
+    admin = kafka_admin()
+    admin.create_topics([NewTopic(name, partitions, 3)], request_timeout=30)[name].result()
+
+    def led() -> bool:
+        topic = admin.list_topics(topic=name, timeout=5).topics.get(name)
+        if topic is None or len(topic.partitions) != partitions:
+            return False
+        return all(p.leader >= 0 and len(p.isrs) == 3 for p in topic.partitions.values())
+
+    wait_until(led, f"leaders and 3 in-sync replicas for {name}")
