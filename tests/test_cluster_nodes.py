@@ -4,7 +4,8 @@ Real 3-node RabbitMQ and 3-broker Kafka from ``ops/cluster.sh`` (started for
 this module only). The dashboard's RabbitMQ config lists every node, node 1
 first; node 1 of each broker is the one stopped (RabbitMQ with SIGKILL), so
 every AMQP connection and management request has to go to another node. Kafka
-gets the whole bootstrap list.
+gets the whole bootstrap list. Dead letters are captured and requeued while the
+node holding the capture's connection is down: none lost, none stored twice.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from urllib.parse import quote
 import aio_pika
 import pytest
 
+from dashboard.collector.capture import capture_forever
 from dashboard.core.connections import close_all
+from dashboard.deadletters import requeue as service
 from tests.support import cluster as support
 from tests.support.cluster import (
     AMQP_URLS,
@@ -27,6 +30,7 @@ from tests.support.cluster import (
     await_until,
     rabbit_node,
 )
+from tests.support.deadletter_flow import manage, rows_of, stored_count
 
 pytestmark = [
     pytest.mark.rabbitmq,
@@ -208,3 +212,44 @@ async def test_one_node_of_each_down_then_back(async_client, operator, watched):
     assert await kafka_values(client, topic) == sorted(before + during + after)
     # Nothing lost on the queue either: drained on the node that was down.
     assert await drain(queue, AMQP_URLS[0]) == sorted(before + during + after)
+
+
+async def test_capture_and_requeue_lose_nothing_while_a_node_is_down(operator, watched):
+    base = f"cl-{uuid.uuid4().hex[:8]}"
+    # Declared on node 1: the quorum queues' leaders start there.
+    events, work, dlq = await support.dead_letter_topology(AMQP_URLS[0], base)
+    target = await manage(RABBIT_SLUG, VHOST, dlq)
+    stop = asyncio.Event()
+    capture = asyncio.create_task(capture_forever(target, stop))
+    first = [f"{base}-{i}" for i in range(10)]
+    second = [f"{base}-{i}" for i in range(10, 20)]
+    try:
+        await support.reject_through(AMQP_URLS[1], events, work, first)
+        await await_until(lambda: counted(dlq, 10), "the first letters captured")
+        # Stop the node the capture is connected to (and, if it is node 1, the leaders).
+        name = f"mqboard capture {RABBIT_SLUG}"
+        node = await await_until(
+            lambda: asyncio.to_thread(support.node_of_connection, name), "the capture connection"
+        )
+        await asyncio.to_thread(support.stop_node, "rabbitmq", node, kill=True)
+        alive = AMQP_URLS[node % 3]
+        await support.reject_through(alive, events, work, second)
+        await await_until(lambda: counted(dlq, 20), "every letter captured through another node")
+        letters = await rows_of(dlq)
+        assert sorted(r.message_id for r in letters) == sorted(first + second)
+        for letter in letters:
+            result = await service.do_requeue_dead_letter(letter.pk, user=operator)
+            assert result.sent and result.status == "requeued"
+        await asyncio.to_thread(support.start_node, "rabbitmq", node)
+    finally:
+        stop.set()
+        await asyncio.wait_for(capture, 30)
+    # Every letter once in its origin queue, none left in the DLQ, none stored twice.
+    assert await support.message_ids(AMQP_URLS[0], work) == sorted(first + second)
+    assert await support.message_ids(AMQP_URLS[0], dlq) == []
+    after = await rows_of(dlq)
+    assert len(after) == 20 and {r.status for r in after} == {"requeued"}
+
+
+async def counted(dlq: str, expected: int) -> bool:
+    return await stored_count(dlq) == expected

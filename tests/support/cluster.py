@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import quote
 
+import aio_pika
 import httpx
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
@@ -168,3 +169,73 @@ def create_topic(name: str, partitions: int = 3) -> None:
         return all(p.leader >= 0 and len(p.isrs) == 3 for p in topic.partitions.values())
 
     wait_until(led, f"leaders and 3 in-sync replicas for {name}")
+
+
+# -- dead letters on the cluster ------------------------------------------------------
+
+
+async def dead_letter_topology(url: str, base: str) -> tuple[str, str, str]:
+    """``<base>-events`` (topic) -> ``<base>-work`` -> ``<base>-dlx`` -> ``<base>.dlq``, both
+    queues quorum (the vhost's default), declared on the node at ``url`` (their leader).
+
+    Returns (events exchange, work queue, dlq).
+    """
+    events, work, dlx, dlq = f"{base}-events", f"{base}-work", f"{base}-dlx", f"{base}.dlq"
+    connection = await aio_pika.connect(url, login="guest", password="guest")
+    async with connection:
+        channel = await connection.channel()
+        exchange = await channel.declare_exchange(events, aio_pika.ExchangeType.TOPIC)
+        dead = await channel.declare_exchange(dlx, aio_pika.ExchangeType.DIRECT)
+        queue = await channel.declare_queue(
+            work,
+            durable=True,
+            arguments={"x-dead-letter-exchange": dlx, "x-dead-letter-routing-key": "dead"},
+        )
+        await queue.bind(exchange, "order.#")
+        target = await channel.declare_queue(dlq, durable=True)
+        await target.bind(dead, "dead")
+    return events, work, dlq
+
+
+async def reject_through(url: str, events: str, work: str, ids: list[str]) -> None:
+    """Publish messages with these ids and reject each from the work queue: real dead letters."""
+    connection = await aio_pika.connect(url, login="guest", password="guest")
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        exchange = await channel.get_exchange(events)
+        for i, message_id in enumerate(ids):
+            await exchange.publish(
+                aio_pika.Message(f'{{"order": "{message_id}"}}'.encode(), message_id=message_id),
+                routing_key=f"order.{i}.created",
+            )
+        queue = await channel.get_queue(work)
+        for _ in ids:
+            message = None
+            deadline = time.monotonic() + 30
+            while message is None and time.monotonic() < deadline:
+                message = await queue.get(fail=False)
+            assert message is not None, "a published message never reached the work queue"
+            await message.reject(requeue=False)
+
+
+async def message_ids(url: str, queue: str) -> list[str]:
+    """Take every message of ``queue`` on the node at ``url``: their message ids, sorted."""
+    connection = await aio_pika.connect(url, login="guest", password="guest")
+    found: list[str] = []
+    async with connection:
+        channel = await connection.channel()
+        declared = await channel.get_queue(queue)
+        while True:
+            message = await declared.get(no_ack=True, fail=False, timeout=10)
+            if message is None:
+                break
+            found.append(str(message.message_id))
+    return sorted(found)
+
+
+def node_of_connection(name: str) -> int | None:
+    """The node (1-3) holding the client connection named ``name``, if one is open."""
+    for row in management("/api/connections", params={"columns": "user_provided_name,node"}):
+        if row.get("user_provided_name") == name:
+            return int(str(row["node"]).removeprefix("mqb-c").split("@")[0])
+    return None
