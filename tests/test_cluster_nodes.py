@@ -50,6 +50,7 @@ async def watched(use_clusters, clustered_brokers):
     use_clusters(clustered_brokers.rabbitmq, clustered_brokers.kafka)
     yield clustered_brokers
     await close_all()
+    await asyncio.to_thread(support.start_every_node)
 
 
 async def check(client: Any, slug: str) -> dict[str, Any]:
@@ -253,3 +254,36 @@ async def test_capture_and_requeue_lose_nothing_while_a_node_is_down(operator, w
 
 async def counted(dlq: str, expected: int) -> bool:
     return await stored_count(dlq) == expected
+
+
+async def test_kafka_capture_and_requeue_lose_nothing_while_a_broker_is_down(operator, watched):
+    base = f"cl-{uuid.uuid4().hex[:8]}"
+    origin, dlq = f"{base}-orders", f"{base}-orders-dlq"
+    for topic in (origin, dlq):
+        await asyncio.to_thread(support.create_topic, topic)
+    target = await manage(KAFKA_SLUG, "", dlq)
+    stop = asyncio.Event()
+    capture = asyncio.create_task(capture_forever(target, stop))
+    records = [support.spring_record(i, origin) for i in range(20)]
+    try:
+        await asyncio.to_thread(support.produce, dlq, records[:10])
+        await await_until(lambda: counted(dlq, 10), "the first letters captured")
+        # The leader of the DLQ's first partition goes: leaders and the group move.
+        broker = await asyncio.to_thread(support.leader_of, dlq, 0)
+        await asyncio.to_thread(support.stop_node, "kafka", broker, kill=True)
+        await asyncio.to_thread(support.produce, dlq, records[10:])
+        await await_until(lambda: counted(dlq, 20), "every letter captured with a broker down")
+        letters = await rows_of(dlq)
+        for letter in letters:
+            result = await service.do_requeue_dead_letter(letter.pk, user=operator)
+            assert result.sent and result.status == "requeued"
+        await asyncio.to_thread(support.start_node, "kafka", broker)
+    finally:
+        stop.set()
+        await asyncio.wait_for(capture, 30)
+    # Every letter once in its origin topic; none stored twice.
+    sent = await asyncio.to_thread(support.read_values, origin, 20)
+    assert sent == sorted(value for _key, value, _headers in records)
+    assert await asyncio.to_thread(support.record_count, origin) == 20
+    after = await rows_of(dlq)
+    assert len(after) == 20 and {r.status for r in after} == {"requeued"}
