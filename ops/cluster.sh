@@ -319,9 +319,23 @@ kafka_start() {
 }
 
 # kafka_wait_brokers IDS...: metadata (asked of any node) lists every broker
-# in IDS and names a controller; then group coordinators answer.
+# in IDS and names a controller; then group coordinators answer. The probe is
+# run again when it dies: librdkafka 2.16 can abort on an internal assertion
+# (rd_kafka_enq_once_del_source_return) while a broker it talks to restarts.
 kafka_wait_brokers() {
-  "$VENV_PY" - "$(kafka_bootstrap)" "$START_TIMEOUT" "$@" <<'EOF'
+  local start=$SECONDS left
+  while :; do
+    left=$((START_TIMEOUT - (SECONDS - start)))
+    ((left > 0)) || return 1
+    kafka_probe "$left" "$@" 2>>"$CDIR/probe.log" && return 0
+    sleep 1
+  done
+}
+
+kafka_probe() {
+  local limit=$1
+  shift
+  "$VENV_PY" - "$(kafka_bootstrap)" "$limit" "$@" <<'EOF'
 import sys, time
 from confluent_kafka.admin import AdminClient
 bootstrap, limit, want = sys.argv[1], float(sys.argv[2]), {int(i) for i in sys.argv[3:]}
@@ -361,7 +375,7 @@ kafka_up() {
   "$OPS_DIR/kafka.sh" install 9>&- # the jars and Java; never touches the shared broker
   kafka_format_all
   for n in "${NODES[@]}"; do kafka_start "$n"; done
-  kafka_wait_brokers "${NODES[@]}" || die "Kafka cluster not ready (logs: $CDIR/kafka-*/node.log)"
+  kafka_wait_brokers "${NODES[@]}" || die_with_log "$CDIR/probe.log" "Kafka cluster not ready (logs: $CDIR/kafka-*/node.log)"
 }
 
 kafka_stop_node() {
@@ -381,7 +395,7 @@ kafka_start_node() {
   kafka_pid "$n" >/dev/null && return 0
   [[ -f $(kafka_dir "$n")/logs/meta.properties ]] || die "no Kafka cluster here: run ops/cluster.sh up first"
   kafka_start "$n"
-  kafka_wait_brokers "${NODES[@]}" || die "Kafka node $n did not rejoin"
+  kafka_wait_brokers "${NODES[@]}" || die_with_log "$CDIR/probe.log" "Kafka node $n did not rejoin"
 }
 
 # -- commands ------------------------------------------------------------------

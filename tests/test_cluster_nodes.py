@@ -5,7 +5,8 @@ this module only). The dashboard's RabbitMQ config lists every node, node 1
 first; node 1 of each broker is the one stopped (RabbitMQ with SIGKILL), so
 every AMQP connection and management request has to go to another node. Kafka
 gets the whole bootstrap list. Dead letters are captured and requeued while the
-node holding the capture's connection is down: none lost, none stored twice.
+node holding the capture's connection (RabbitMQ) or the capture group's
+coordinator (Kafka) is down: none lost, none stored twice.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import pytest
 from dashboard.collector.capture import capture_forever
 from dashboard.core.connections import close_all
 from dashboard.deadletters import requeue as service
+from dashboard.deadletters.capture import capture_group
 from tests.support import cluster as support
 from tests.support.cluster import (
     AMQP_URLS,
@@ -268,8 +270,8 @@ async def test_kafka_capture_and_requeue_lose_nothing_while_a_broker_is_down(ope
     try:
         await asyncio.to_thread(support.produce, dlq, records[:10])
         await await_until(lambda: counted(dlq, 10), "the first letters captured")
-        # The leader of the DLQ's first partition goes: leaders and the group move.
-        broker = await asyncio.to_thread(support.leader_of, dlq, 0)
+        # The capture group's coordinator goes: the group (and leaders on it) move.
+        broker = await asyncio.to_thread(support.coordinator_of, capture_group(KAFKA_SLUG))
         await asyncio.to_thread(support.stop_node, "kafka", broker, kill=True)
         await asyncio.to_thread(support.produce, dlq, records[10:])
         await await_until(lambda: counted(dlq, 20), "every letter captured with a broker down")

@@ -284,9 +284,10 @@ def produce(topic: str, records: list[Record]) -> None:
     assert producer.flush(120) == 0 and not failed, failed
 
 
-def leader_of(topic: str, partition: int) -> int:
-    topic_metadata = kafka_admin().list_topics(topic=topic, timeout=5).topics[topic]
-    return int(topic_metadata.partitions[partition].leader)
+def coordinator_of(group: str) -> int:
+    """The broker coordinating consumer group ``group``."""
+    (future,) = kafka_admin().describe_consumer_groups([group], request_timeout=10).values()
+    return int(future.result().coordinator.id)
 
 
 def record_count(topic: str) -> int:
