@@ -11,10 +11,8 @@ generous deadlines (:func:`wait_until`); nothing is timed.
 from __future__ import annotations
 
 import asyncio
-import struct
 import subprocess
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -23,7 +21,6 @@ from urllib.parse import quote
 import aio_pika
 import httpx
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from brokers.base import ClusterConfig, Secret
@@ -249,82 +246,3 @@ def node_of_connection(name: str) -> int | None:
         if row.get("user_provided_name") == name:
             return int(str(row["node"]).removeprefix("mqb-c").split("@")[0])
     return None
-
-
-Record = tuple[bytes, bytes, list[tuple[str, str | bytes | None]]]
-
-
-def spring_record(i: int, origin: str) -> Record:
-    """A Spring-style dead letter of record ``i`` of ``origin``: (key, value, headers)."""
-    return (
-        f"k{i}".encode(),
-        f'{{"order": {i}}}'.encode(),
-        [
-            ("kafka_dlt-original-topic", origin.encode()),
-            ("kafka_dlt-original-partition", struct.pack(">i", 0)),
-            ("kafka_dlt-original-offset", struct.pack(">q", i)),
-            ("kafka_dlt-exception-fqcn", b"java.lang.IllegalStateException"),
-            ("kafka_dlt-exception-message", f"order {i} failed".encode()),
-        ],
-    )
-
-
-def produce(topic: str, records: list[Record]) -> None:
-    """Produce with acks=all, every delivery report checked."""
-    producer = Producer({"bootstrap.servers": BOOTSTRAP, "acks": "all", "log_level": 0})
-    failed: list[str] = []
-
-    def report(error: Any, _message: Any) -> None:
-        if error is not None:
-            failed.append(str(error))
-
-    for key, value, headers in records:
-        producer.produce(topic, value, key=key, headers=headers, on_delivery=report)
-        producer.poll(0)
-    assert producer.flush(120) == 0 and not failed, failed
-
-
-def coordinator_of(group: str) -> int:
-    """The broker coordinating consumer group ``group``."""
-    (future,) = kafka_admin().describe_consumer_groups([group], request_timeout=10).values()
-    return int(future.result().coordinator.id)
-
-
-def record_count(topic: str) -> int:
-    """Records in ``topic``: the sum of high - low watermarks."""
-    consumer = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": "mqb-cluster-count"})
-    try:
-        size = len(kafka_admin().list_topics(topic=topic, timeout=5).topics[topic].partitions)
-        total = 0
-        for p in range(size):
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
-            total += high - low
-        return total
-    finally:
-        consumer.close()
-
-
-def read_values(topic: str, expect: int) -> list[bytes]:
-    """The values of the first ``expect`` records of ``topic``, sorted."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": BOOTSTRAP,
-            "group.id": f"mqb-cluster-read-{uuid.uuid4().hex[:8]}",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-        }
-    )
-    found: list[bytes] = []
-    try:
-        consumer.subscribe([topic])
-
-        def more() -> bool:
-            message = consumer.poll(0.5)
-            if message is not None and message.error() is None:
-                found.append(message.value() or b"")
-            return len(found) >= expect
-
-        wait_until(more, f"{expect} record(s) in {topic}")
-        return sorted(found)
-    finally:
-        consumer.close()
