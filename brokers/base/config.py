@@ -46,7 +46,9 @@ class ClusterConfig:
     """Where a cluster is and how to log in. Secrets are :class:`Secret` values.
 
     RabbitMQ uses ``amqp_url`` and ``management_url`` (both without
-    credentials), ``username`` and ``password``. Kafka uses
+    credentials), ``username`` and ``password``; a cluster of several nodes may
+    add the other nodes' URLs in ``amqp_failover_urls`` and
+    ``management_failover_urls``, tried in order when a node refuses or times out. Kafka uses
     ``bootstrap_servers`` and ``client_options``: librdkafka settings such as
     ``security.protocol`` or ``sasl.mechanism`` passed through unchanged, with
     secret ones (``sasl.password``, ``ssl.key.password``) in ``secret_options``.
@@ -66,6 +68,18 @@ class ClusterConfig:
     protected: bool = False
     read_only: bool = False
     verify_tls: bool = True
+    amqp_failover_urls: tuple[str, ...] = ()
+    management_failover_urls: tuple[str, ...] = ()
+
+    @property
+    def amqp_urls(self) -> tuple[str, ...]:
+        """Every AMQP URL of the cluster, ``amqp_url`` first."""
+        return tuple(u for u in (self.amqp_url, *self.amqp_failover_urls) if u)
+
+    @property
+    def management_urls(self) -> tuple[str, ...]:
+        """Every management API URL of the cluster, ``management_url`` first."""
+        return tuple(u for u in (self.management_url, *self.management_failover_urls) if u)
 
     @property
     def display_name(self) -> str:

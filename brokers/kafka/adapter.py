@@ -89,6 +89,11 @@ class KafkaBroker(KafkaCalls, BrokerBase):
             "socket.timeout.ms": max(timeout_ms, 1000),
             "socket.connection.setup.timeout.ms": max(timeout_ms, 1000),
             "reconnect.backoff.max.ms": 2000,
+            # Admin requests go to the controller metadata names (in KRaft a random
+            # live broker); when that broker dies librdkafka keeps waiting for it until
+            # the next metadata refresh (5 min by default). Refreshing every 10 s lets
+            # the dashboard go on through the other brokers within seconds.
+            "topic.metadata.refresh.interval.ms": 10000,
             # Never create a topic by asking about it (producers default to true).
             "allow.auto.create.topics": False,
             "error_cb": self._on_error,
@@ -149,10 +154,13 @@ class KafkaBroker(KafkaCalls, BrokerBase):
             product="Apache Kafka",
             version=version,
             cluster_name=summary.cluster_id,
+            # Metadata lists live brokers only: one that still holds replicas but
+            # is not listed is down.
             nodes=tuple(
                 Node(name=str(i), host=host, port=port, is_controller=i == summary.controller_id)
                 for i, host, port in summary.brokers
-            ),
+            )
+            + tuple(Node(name=str(i), running=False) for i in summary.missing_brokers),
             checked_at=datetime.now(UTC),
             topics=len(visible),
             partitions=sum(len(summary.partitions[name]) for name in visible),

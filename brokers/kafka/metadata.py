@@ -25,14 +25,21 @@ class MetadataSummary:
     controller_id: int
     brokers: tuple[tuple[int, str, int], ...]
     partitions: dict[str, tuple[int, ...]]
+    missing_brokers: tuple[int, ...] = ()
+    """brokers some partition names as a replica that metadata does not list: down"""
 
 
 def summarize(metadata: Any) -> MetadataSummary:
+    replicas: set[int] = set()
+    for topic in metadata.topics.values():
+        for partition in topic.partitions.values():
+            replicas.update(partition.replicas)
     return MetadataSummary(
         cluster_id=metadata.cluster_id,
         controller_id=metadata.controller_id,
         brokers=tuple(sorted((b.id, b.host, b.port) for b in metadata.brokers.values())),
         partitions={name: tuple(sorted(t.partitions)) for name, t in metadata.topics.items()},
+        missing_brokers=tuple(sorted(replicas - set(metadata.brokers))),
     )
 
 

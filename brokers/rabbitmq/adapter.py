@@ -10,7 +10,10 @@ asked about, opened on first use.
 
 Connection settings: ``amqp_url`` (``amqp://`` or ``amqps://`` host, port and
 vhost, no credentials), ``management_url`` (``http(s)://host:15672``, no
-credentials), ``username`` and ``password`` shared by both.
+credentials), ``username`` and ``password`` shared by both. A cluster of several
+nodes may list the other nodes too (``amqp_failover_urls``,
+``management_failover_urls``): connections and requests go to the next node when
+one refuses or times out (``connection``, ``http``).
 
 Limitations: counts come from the management plugin's statistics, which lag
 the broker by up to its collection interval (5 s by default); callers show the
@@ -105,7 +108,15 @@ class RabbitMQBroker(ManagementClient, BrokerBase):
     # -- reads -----------------------------------------------------------
 
     async def ping(self) -> None:
-        if self._amqp is None or self._amqp.is_closed:
+        amqp = self._amqp
+        if amqp is None or amqp.is_closed:
+            await self._open_amqp()
+        elif not amqp.connected.is_set():
+            # Lost and still reconnecting to the same node: open one on whichever
+            # node answers now (its own node may be down for good).
+            self._amqp = None
+            with contextlib.suppress(aiormq.exceptions.AMQPError, OSError, TimeoutError):
+                await asyncio.wait_for(amqp.close(), timeout=1)
             await self._open_amqp()
         await self.management_get("/api/overview", params={"columns": "rabbitmq_version"})
 

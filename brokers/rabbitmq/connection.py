@@ -1,6 +1,7 @@
 """Every AMQP connection mqboard opens, the one TLS context they use, and AMQP wire helpers.
 
-Three kinds of connection, all to the cluster's ``amqp_url`` host and port
+Three kinds of connection, all to the cluster's ``amqp_url`` host and port (or
+another node's, see Failover)
 (``amqps`` means TLS, built by :func:`tls_context`), with ``username`` and
 ``password``, within the cluster's ``timeout``:
 
@@ -16,6 +17,13 @@ Three kinds of connection, all to the cluster's ``amqp_url`` host and port
   vhost, for dead-letter capture and single requeues (the caller restarts).
 
 All three turn a failure to open into the same typed errors (:func:`connect_errors`).
+
+Failover: a cluster may list several nodes (``config.amqp_urls``). Every
+connection is opened on the first node that accepts it, starting with the node
+that last did (:func:`on_some_node`); a node that refuses, is unreachable or
+times out hands the attempt to the next. An open connection stays on its node:
+when that node goes, the connection is lost like any other and the next one
+opened goes to a live node. Errors name host and port only, never credentials.
 
 pamqp refuses queue and exchange names outside the AMQP spec's
 ``^[a-zA-Z0-9-_.:@#,/+ ]*$`` before anything is sent, while RabbitMQ accepts
@@ -38,12 +46,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import re
 import ssl
 import struct
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AbstractAsyncContextManager
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from urllib.parse import SplitResult, urlsplit
 
 import aio_pika
@@ -69,6 +78,8 @@ from brokers.rabbitmq.errors import reason
 from brokers.rabbitmq.models import ManagementAPI
 
 _ANY_NAME = re.compile(r".*", re.DOTALL)
+T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 class Session(ManagementAPI, Protocol):
@@ -90,9 +101,11 @@ def accept_every_entity_name() -> None:
         pamqp.constants.DOMAIN_REGEX[domain] = _ANY_NAME
 
 
-def tls_context(config: ClusterConfig) -> ssl.SSLContext | None:
-    """The TLS context for an ``amqps`` URL (None for ``amqp``); ``verify_tls`` off skips checks."""
-    if urlsplit(config.amqp_url).scheme != "amqps":
+def tls_context(config: ClusterConfig, url: str | None = None) -> ssl.SSLContext | None:
+    """The TLS context for an ``amqps`` URL (None for ``amqp``); ``verify_tls`` off skips checks.
+
+    ``url`` is the node's URL (default: ``amqp_url``)."""
+    if urlsplit(config.amqp_url if url is None else url).scheme != "amqps":
         return None
     context = ssl.create_default_context()
     if not config.verify_tls:
@@ -101,9 +114,56 @@ def tls_context(config: ClusterConfig) -> ssl.SSLContext | None:
     return context
 
 
-def _endpoint(config: ClusterConfig) -> tuple[SplitResult, int]:
-    url = urlsplit(config.amqp_url)
-    return url, url.port or (5671 if url.scheme == "amqps" else 5672)
+def _endpoint(url: str) -> tuple[SplitResult, int]:
+    parts = urlsplit(url)
+    return parts, parts.port or (5671 if parts.scheme == "amqps" else 5672)
+
+
+# -- failover between nodes ---------------------------------------------------------
+
+_last_good: dict[tuple[str, ...], str] = {}
+"""Per list of node URLs, the one that last opened a connection: tried first next time."""
+
+
+def node_order(urls: tuple[str, ...]) -> list[str]:
+    """``urls`` starting at the one that answered last, then on round the list."""
+    good = _last_good.get(urls)
+    if good is None or good not in urls:
+        return list(urls)
+    start = urls.index(good)
+    return [*urls[start:], *urls[:start]]
+
+
+async def on_some_node(
+    config: ClusterConfig, vhost: str, open_one: Callable[[str], Awaitable[T]]
+) -> T:
+    """``open_one(url)`` on the first AMQP node that accepts it.
+
+    A node that refuses, is unreachable or times out (``BrokerUnavailable``,
+    ``BrokerTimeout``) passes the attempt to the next; wrong credentials or a
+    refused vhost stop at once (every node would answer the same). When every
+    node fails, the last failure is raised, naming how many nodes were tried.
+    """
+    urls = config.amqp_urls
+    if not urls:
+        raise ConfigError(f"cluster {config.slug!r}: amqp_url is required for RabbitMQ")
+    failure: BrokerUnavailable | BrokerTimeout | None = None
+    for url in node_order(urls):
+        try:
+            opened = await open_one(url)
+        except (BrokerUnavailable, BrokerTimeout) as exc:
+            if len(urls) > 1:
+                log.warning("cluster %s: %s; trying the next node", config.slug, exc.message)
+            failure = exc
+            continue
+        _last_good[urls] = url
+        return opened
+    assert failure is not None
+    if len(urls) == 1:
+        raise failure
+    raise type(failure)(
+        f"none of the {len(urls)} AMQP nodes answered; the last: {failure.message}"
+    ) from None
 
 
 # -- connections ---------------------------------------------------------------------
@@ -112,26 +172,32 @@ def _endpoint(config: ClusterConfig) -> tuple[SplitResult, int]:
 async def open_connection(
     config: ClusterConfig, vhost: str, name: str
 ) -> aiormq.abc.AbstractConnection:
-    """A plain aiormq connection to ``vhost`` (any name); ``name`` is the connection_name."""
-    if not config.amqp_url:
-        raise ConfigError(f"cluster {config.slug!r}: amqp_url is required for RabbitMQ")
+    """A plain aiormq connection to ``vhost`` (any name); ``name`` is the connection_name.
+
+    Opened on the first node of ``config.amqp_urls`` that accepts it."""
     accept_every_entity_name()
-    url, port = _endpoint(config)
-    address = URL.build(
-        scheme=url.scheme or "amqp",
-        user=config.username,
-        password=config.password.reveal(),
-        host=url.hostname or "localhost",
-        port=port,
-        path="/",
-    )
-    connection = aiormq.Connection(
-        address, context=tls_context(config), client_properties={"connection_name": name}
-    )
-    connection.vhost = vhost  # not through the URL: see the module docstring
-    with connect_errors(config, vhost, port):
-        await asyncio.wait_for(connection.connect(), timeout=config.timeout + 1)
-    return connection
+
+    async def open_one(node_url: str) -> aiormq.abc.AbstractConnection:
+        url, port = _endpoint(node_url)
+        address = URL.build(
+            scheme=url.scheme or "amqp",
+            user=config.username,
+            password=config.password.reveal(),
+            host=url.hostname or "localhost",
+            port=port,
+            path="/",
+        )
+        connection = aiormq.Connection(
+            address,
+            context=tls_context(config, node_url),
+            client_properties={"connection_name": name},
+        )
+        connection.vhost = vhost  # not through the URL: see the module docstring
+        with connect_errors(config, vhost, node_url):
+            await asyncio.wait_for(connection.connect(), timeout=config.timeout + 1)
+        return connection
+
+    return await on_some_node(config, vhost, open_one)
 
 
 async def connect_amqp(config: ClusterConfig, vhost: str) -> AbstractConnection:
@@ -149,30 +215,36 @@ async def connect(config: ClusterConfig, vhost: str) -> AbstractConnection:
 async def _aio_pika(
     config: ClusterConfig, vhost: str, name: str, *, robust: bool
 ) -> AbstractConnection:
-    """An aio-pika connection to ``vhost`` named ``name``, opened within the timeout."""
-    url, port = _endpoint(config)
-    context = tls_context(config)
+    """An aio-pika connection to ``vhost`` named ``name``, opened within the timeout on the
+    first node of ``config.amqp_urls`` that accepts it."""
     opener = aio_pika.connect_robust if robust else aio_pika.connect
-    with connect_errors(config, vhost, port):
-        return await asyncio.wait_for(
-            opener(
-                host=url.hostname or "localhost",
-                port=port,
-                login=config.username,
-                password=config.password.reveal(),
-                virtualhost=vhost,
-                ssl=context is not None,
-                ssl_context=context,
-                timeout=config.timeout,
-                client_properties={"connection_name": name},
-            ),
-            timeout=config.timeout + 1,
-        )
+
+    async def open_one(node_url: str) -> AbstractConnection:
+        url, port = _endpoint(node_url)
+        context = tls_context(config, node_url)
+        with connect_errors(config, vhost, node_url):
+            return await asyncio.wait_for(
+                opener(
+                    host=url.hostname or "localhost",
+                    port=port,
+                    login=config.username,
+                    password=config.password.reveal(),
+                    virtualhost=vhost,
+                    ssl=context is not None,
+                    ssl_context=context,
+                    timeout=config.timeout,
+                    client_properties={"connection_name": name},
+                ),
+                timeout=config.timeout + 1,
+            )
+
+    return await on_some_node(config, vhost, open_one)
 
 
 @contextlib.contextmanager
-def connect_errors(config: ClusterConfig, vhost: str, port: int) -> Iterator[None]:
-    where = f"AMQP at {urlsplit(config.amqp_url).hostname}:{port}"
+def connect_errors(config: ClusterConfig, vhost: str, url: str) -> Iterator[None]:
+    parts, port = _endpoint(url)
+    where = f"AMQP at {parts.hostname}:{port}"
     try:
         yield
     except aiormq.exceptions.ProbableAuthenticationError:

@@ -2,7 +2,11 @@
 
 With no configuration the dashboard watches the local RabbitMQ and Kafka that
 ``ops/up.sh`` starts. ``MQB_CLUSTERS_FILE`` names a TOML file describing
-any number of clusters (see the README). Secrets never live in that file: it
+any number of clusters (see the README). A RabbitMQ cluster of several nodes
+may give ``amqp_url`` and ``management_url`` as arrays, one URL per node: the
+first is used first, the others when it refuses or times out. Every URL is
+checked here (scheme, host, port; no password; one vhost for all AMQP URLs).
+Secrets never live in that file: it
 names environment variables (``password_env``, ``secret_options_env``) whose
 values, or ``*_FILE`` files, hold them.
 """
@@ -13,6 +17,7 @@ import re
 import tomllib
 from pathlib import Path
 from typing import Any
+from urllib.parse import SplitResult, urlsplit
 
 from brokers.base import ClusterConfig, ConfigError, Secret
 from brokers.base.config import split_credentials
@@ -88,9 +93,8 @@ def _cluster_from_table(path: Path, index: int, entry: dict[str, Any]) -> Cluste
     kind = str(entry.get("kind", ""))
     if kind not in KINDS:
         raise ConfigError(f"{where}: kind must be one of {', '.join(sorted(KINDS))}")
-    amqp_url, url_user, url_password = split_credentials(str(entry.get("amqp_url", "")))
-    if url_password:
-        raise ConfigError(f"{where}: amqp_url contains a password; use password_env")
+    amqp_urls, url_user = _amqp_urls(where, entry.get("amqp_url", ""))
+    management_urls = _management_urls(where, entry.get("management_url", ""))
     options = {str(k): str(v) for k, v in dict(entry.get("client_options", {})).items()}
     for key in options:
         if any(word in key.lower() for word in SECRET_WORDS):
@@ -113,8 +117,10 @@ def _cluster_from_table(path: Path, index: int, entry: dict[str, Any]) -> Cluste
         slug=slug,
         kind=kind,
         name=str(entry.get("name", slug)),
-        amqp_url=amqp_url,
-        management_url=str(entry.get("management_url", "")),
+        amqp_url=amqp_urls[0] if amqp_urls else "",
+        amqp_failover_urls=amqp_urls[1:],
+        management_url=management_urls[0] if management_urls else "",
+        management_failover_urls=management_urls[1:],
         username=str(entry.get("username", url_user)),
         password=Secret(password),
         bootstrap_servers=str(entry.get("bootstrap_servers", "")),
@@ -125,3 +131,71 @@ def _cluster_from_table(path: Path, index: int, entry: dict[str, Any]) -> Cluste
         read_only=bool(entry.get("read_only", False)),
         verify_tls=bool(entry.get("verify_tls", True)),
     )
+
+
+def _url_list(where: str, key: str, value: object) -> list[str]:
+    """A URL key's value as a list: one string, or an array of strings (one per node)."""
+    if isinstance(value, str):
+        return [value] if value else []
+    if isinstance(value, list) and value and all(isinstance(v, str) and v for v in value):
+        return list(value)
+    raise ConfigError(f"{where}: {key} must be a URL or a non-empty array of URLs")
+
+
+def _checked_url(where: str, key: str, url: str, schemes: tuple[str, ...]) -> SplitResult:
+    """``url`` split, if it has one of ``schemes``, a host and a valid port; errors never
+    repeat the URL (it may hold a password)."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError for a bad port)
+    except ValueError:
+        raise ConfigError(f"{where}: {key} has an invalid host or port") from None
+    if parts.scheme not in schemes:
+        raise ConfigError(f"{where}: {key} must start with {' or '.join(schemes)}://")
+    if not parts.hostname:
+        raise ConfigError(f"{where}: {key} names no host")
+    return parts
+
+
+def _amqp_urls(where: str, value: object) -> tuple[tuple[str, ...], str]:
+    """The AMQP URLs without credentials, and the username they name (if any).
+
+    Every node must name the same vhost and the same user, and none a password."""
+    urls: list[str] = []
+    users: set[str] = set()
+    vhosts: set[str] = set()
+    for url in _url_list(where, "amqp_url", value):
+        parts = _checked_url(where, "amqp_url", url, ("amqp", "amqps"))
+        safe, user, password = split_credentials(url)
+        if password:
+            raise ConfigError(f"{where}: amqp_url contains a password; use password_env")
+        if parts.query or parts.fragment:
+            raise ConfigError(f"{where}: amqp_url may not have a query or fragment")
+        if user:
+            users.add(user)
+        vhosts.add(parts.path or "/")
+        urls.append(safe)
+    if len(users) > 1:
+        raise ConfigError(f"{where}: the amqp_url entries name different users")
+    if len(vhosts) > 1:
+        raise ConfigError(f"{where}: the amqp_url entries name different vhosts")
+    if len(set(urls)) != len(urls):
+        raise ConfigError(f"{where}: amqp_url lists a node twice")
+    return tuple(urls), next(iter(users), "")
+
+
+def _management_urls(where: str, value: object) -> tuple[str, ...]:
+    """The management API URLs, one per node; no credentials, query or fragment."""
+    urls: list[str] = []
+    for url in _url_list(where, "management_url", value):
+        parts = _checked_url(where, "management_url", url, ("http", "https"))
+        if parts.username or parts.password:
+            raise ConfigError(
+                f"{where}: management_url contains credentials; use username and password_env"
+            )
+        if parts.query or parts.fragment:
+            raise ConfigError(f"{where}: management_url may not have a query or fragment")
+        urls.append(url)
+    if len(set(urls)) != len(urls):
+        raise ConfigError(f"{where}: management_url lists a node twice")
+    return tuple(urls)

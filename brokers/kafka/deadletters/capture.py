@@ -185,7 +185,10 @@ class KafkaCapture:
         error = message.error()
         if error is None:
             return False
-        if error.fatal():
+        # A fatal consumer error (e.g. a static member fenced after its coordinator
+        # moved) arrives as a _FATAL event whose fatal() is False; the consumer is
+        # unusable after it either way, so the engine stops and is started afresh.
+        if error.fatal() or error.code() == KafkaError._FATAL:
             raise BrokerError(f"topic {self.topic!r}: {error.str()}", permanent=True)
         log.warning("topic %r: %s", self.topic, error.str())
         return True

@@ -1,0 +1,248 @@
+"""The clustered brokers of ``ops/cluster.sh`` for the tests that need them.
+
+:func:`clustered_brokers` is a module fixture: it starts the 3-node RabbitMQ
+cluster and the 3-broker Kafka (``ops/cluster.sh up``), gives the dashboard's
+cluster configs for them (every node listed, node 1 first) and stops and
+deletes both after the module (``ops/cluster.sh down``). Nodes are stopped and
+started with :func:`stop_node` / :func:`start_node`. Waits are polls with
+generous deadlines (:func:`wait_until`); nothing is timed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import aio_pika
+import httpx
+import pytest
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+
+from brokers.base import ClusterConfig, Secret
+from tests.conftest import GUEST, ROOT
+
+T = TypeVar("T")
+
+CLUSTER_SH = ROOT / "ops" / "cluster.sh"
+NODES = (1, 2, 3)
+VHOST = "mqb-cluster"
+RABBIT_SLUG = "cl-rabbitmq"
+KAFKA_SLUG = "cl-kafka"
+AMQP_URLS = tuple(f"amqp://127.0.0.1:{5680 + n}/{quote(VHOST, safe='')}" for n in NODES)
+MANAGEMENT_URLS = tuple(f"http://127.0.0.1:{15680 + n}" for n in NODES)
+BOOTSTRAP = ",".join(f"127.0.0.1:{9191 + n}" for n in NODES)
+
+
+def rabbit_node(n: int) -> str:
+    return f"mqb-c{n}@localhost"
+
+
+@dataclass(frozen=True)
+class ClusteredBrokers:
+    rabbitmq: ClusterConfig
+    kafka: ClusterConfig
+
+
+def cluster_sh(*args: str, timeout: float = 600) -> str:
+    """Run ``ops/cluster.sh ARGS``; its output, or a failure showing it."""
+    done = subprocess.run(
+        [str(CLUSTER_SH), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if done.returncode != 0:
+        pytest.fail(f"ops/cluster.sh {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+    return done.stdout
+
+
+def stop_node(kind: str, n: int, *, kill: bool = False) -> None:
+    cluster_sh("stop-node", kind, str(n), *(["--kill"] if kill else []))
+
+
+def start_node(kind: str, n: int) -> None:
+    cluster_sh("start-node", kind, str(n))
+
+
+def start_every_node() -> None:
+    """Start whichever node is down (a test that failed half way leaves one stopped)."""
+    for kind in ("rabbitmq", "kafka"):
+        for n in NODES:
+            start_node(kind, n)
+
+
+@pytest.fixture(scope="module")
+def clustered_brokers() -> Iterator[ClusteredBrokers]:
+    cluster_sh("up")
+    try:
+        yield ClusteredBrokers(
+            rabbitmq=ClusterConfig(
+                slug=RABBIT_SLUG,
+                kind="rabbitmq",
+                name="Clustered RabbitMQ",
+                amqp_url=AMQP_URLS[0],
+                amqp_failover_urls=AMQP_URLS[1:],
+                management_url=MANAGEMENT_URLS[0],
+                management_failover_urls=MANAGEMENT_URLS[1:],
+                username="guest",
+                password=Secret("guest"),
+                timeout=4.0,
+            ),
+            kafka=ClusterConfig(
+                slug=KAFKA_SLUG, kind="kafka", name="Clustered Kafka", bootstrap_servers=BOOTSTRAP
+            ),
+        )
+    finally:
+        cluster_sh("down")
+
+
+async def await_until(
+    check: Callable[[], Awaitable[T | None]], what: str, deadline: float = 180
+) -> T:
+    """Like :func:`wait_until`, for an async ``check``."""
+    end = time.monotonic() + deadline
+    last: object = None
+    while True:
+        try:
+            found = await check()
+            if found:
+                return found
+            last = found
+        except Exception as exc:  # a node on its way down or up
+            last = exc
+        if time.monotonic() > end:
+            pytest.fail(f"{what}: not within {deadline:g} s (last: {last!r})")
+        await asyncio.sleep(0.5)
+
+
+def wait_until(check: Callable[[], T], what: str, deadline: float = 180) -> T:
+    """Poll ``check`` until it returns something truthy (exceptions count as not yet)."""
+    end = time.monotonic() + deadline
+    last: object = None
+    while True:
+        try:
+            found = check()
+            if found:
+                return found
+            last = found
+        except Exception as exc:  # a node on its way down or up
+            last = exc
+        if time.monotonic() > end:
+            pytest.fail(f"{what}: not within {deadline:g} s (last: {last!r})")
+        time.sleep(0.5)
+
+
+# -- direct access, on whichever node answers -----------------------------------------
+
+
+def management(path: str, method: str = "GET", **kwargs: Any) -> Any:
+    """A management API call on the first node that answers."""
+    for url in MANAGEMENT_URLS:
+        try:
+            with httpx.Client(base_url=url, auth=GUEST, timeout=10) as http:
+                response = http.request(method, path, **kwargs)
+        except httpx.TransportError:
+            continue
+        response.raise_for_status()
+        return response.json() if response.content else None
+    raise AssertionError("no RabbitMQ management node answered")
+
+
+def running_rabbit_nodes() -> set[str]:
+    nodes = management("/api/nodes", params={"columns": "name,running"})
+    return {n["name"] for n in nodes if n.get("running")}
+
+
+def kafka_admin() -> AdminClient:
+    return AdminClient({"bootstrap.servers": BOOTSTRAP, "log_level": 0})
+
+
+def create_topic(name: str, partitions: int = 3) -> None:
+    """A topic with replication factor 3, once every partition has a leader."""
+    admin = kafka_admin()
+    admin.create_topics([NewTopic(name, partitions, 3)], request_timeout=30)[name].result()
+
+    def led() -> bool:
+        topic = admin.list_topics(topic=name, timeout=5).topics.get(name)
+        if topic is None or len(topic.partitions) != partitions:
+            return False
+        return all(p.leader >= 0 and len(p.isrs) == 3 for p in topic.partitions.values())
+
+    wait_until(led, f"leaders and 3 in-sync replicas for {name}")
+
+
+# -- dead letters on the cluster ------------------------------------------------------
+
+
+async def dead_letter_topology(url: str, base: str) -> tuple[str, str, str]:
+    """``<base>-events`` (topic) -> ``<base>-work`` -> ``<base>-dlx`` -> ``<base>.dlq``, both
+    queues quorum (the vhost's default), declared on the node at ``url`` (their leader).
+
+    Returns (events exchange, work queue, dlq).
+    """
+    events, work, dlx, dlq = f"{base}-events", f"{base}-work", f"{base}-dlx", f"{base}.dlq"
+    connection = await aio_pika.connect(url, login="guest", password="guest")
+    async with connection:
+        channel = await connection.channel()
+        exchange = await channel.declare_exchange(events, aio_pika.ExchangeType.TOPIC)
+        dead = await channel.declare_exchange(dlx, aio_pika.ExchangeType.DIRECT)
+        queue = await channel.declare_queue(
+            work,
+            durable=True,
+            arguments={"x-dead-letter-exchange": dlx, "x-dead-letter-routing-key": "dead"},
+        )
+        await queue.bind(exchange, "order.#")
+        target = await channel.declare_queue(dlq, durable=True)
+        await target.bind(dead, "dead")
+    return events, work, dlq
+
+
+async def reject_through(url: str, events: str, work: str, ids: list[str]) -> None:
+    """Publish messages with these ids and reject each from the work queue: real dead letters."""
+    connection = await aio_pika.connect(url, login="guest", password="guest")
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        exchange = await channel.get_exchange(events)
+        for i, message_id in enumerate(ids):
+            await exchange.publish(
+                aio_pika.Message(f'{{"order": "{message_id}"}}'.encode(), message_id=message_id),
+                routing_key=f"order.{i}.created",
+            )
+        queue = await channel.get_queue(work)
+        for _ in ids:
+            message = None
+            deadline = time.monotonic() + 30
+            while message is None and time.monotonic() < deadline:
+                message = await queue.get(fail=False)
+            assert message is not None, "a published message never reached the work queue"
+            await message.reject(requeue=False)
+
+
+async def message_ids(url: str, queue: str) -> list[str]:
+    """Take every message of ``queue`` on the node at ``url``: their message ids, sorted."""
+    connection = await aio_pika.connect(url, login="guest", password="guest")
+    found: list[str] = []
+    async with connection:
+        channel = await connection.channel()
+        declared = await channel.get_queue(queue)
+        while True:
+            message = await declared.get(no_ack=True, fail=False, timeout=10)
+            if message is None:
+                break
+            found.append(str(message.message_id))
+    return sorted(found)
+
+
+def node_of_connection(name: str) -> int | None:
+    """The node (1-3) holding the client connection named ``name``, if one is open."""
+    for row in management("/api/connections", params={"columns": "user_provided_name,node"}):
+        if row.get("user_provided_name") == name:
+            return int(str(row["node"]).removeprefix("mqb-c").split("@")[0])
+    return None
