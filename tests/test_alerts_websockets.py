@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from dashboard.alerts import manage
 from dashboard.alerts.engine import evaluate, evaluate_workers
+from dashboard.alerts.hook import push_ended_silences
 from dashboard.core.clusters import sync_cluster_rows
 from dashboard.core.websockets import UNAUTHENTICATED
 from dashboard.models import Alert, AlertRule, Cluster, Consumer, Silence
@@ -188,4 +189,28 @@ async def test_a_worker_evaluation_is_pushed_like_a_sample(client, viewer):
     fired = await next_of(communicator, "alerts.changed")
     assert [(c["state"], c["change"]) for c in fired["changes"]] == [("firing", "fired")]
     assert fired["counts"] == {"firing": 1, "pending": 0}
+    await communicator.disconnect()
+
+
+async def test_a_silence_whose_time_runs_out_is_pushed_after_the_next_sample(
+    client, viewer, operator
+):
+    await sync_to_async(rules)("live-e")
+    await sync_to_async(sample)(**{"live-e": 50})
+    alert = await Alert.objects.aget(entity="%2F/live-e")
+    data = manage.SilenceInput({"entity": "*/live-e"}, 3600, "short")
+    silence = await sync_to_async(manage.do_create_silence)(user=operator, data=data)
+    await sync_to_async(push_ended_silences)()  # this process has looked once
+    communicator, connected, _ = await connect(client, viewer, URL)
+    assert connected
+    assert (await next_of(communicator, "alerts.counts"))["counts"]["firing"] == 0
+
+    # Its time runs out: nobody expires it.
+    await Silence.objects.filter(pk=silence.pk).aupdate(ends_at=timezone.now())
+    await sync_to_async(push_ended_silences)()
+    back = await next_of(communicator, "alerts.changed")
+    assert [(c["id"], c["change"]) for c in back["changes"]] == [(alert.pk, "unsilenced")]
+    assert back["counts"] == {"firing": 1, "pending": 0}
+    await sync_to_async(push_ended_silences)()  # already told: nothing more
+    assert await communicator.receive_nothing(timeout=1)
     await communicator.disconnect()

@@ -9,15 +9,33 @@ too). Then the process's sender (``delivery``) is started if needed and woken.
 from __future__ import annotations
 
 import logging
+import threading
+from datetime import datetime
 
 from asgiref.sync import sync_to_async
 from django.db import DatabaseError, close_old_connections
+from django.utils import timezone
 
 from brokers.base.metrics import ClusterSample
 from dashboard.alerts import delivery
 from dashboard.alerts.engine import evaluate, evaluate_workers
+from dashboard.alerts.manage import publish_ended_silences
 
 log = logging.getLogger("dashboard.alerts")
+
+_silences_lock = threading.Lock()
+_silences_seen_until: datetime | None = None
+
+
+def push_ended_silences() -> None:
+    """Silences whose time ran out since this process last looked: their alerts count
+    again on open pages (checked after each sample of any cluster, one query)."""
+    global _silences_seen_until
+    now = timezone.now()
+    with _silences_lock:
+        since, _silences_seen_until = _silences_seen_until, now
+    if since is not None:
+        publish_ended_silences(since, now)
 
 
 async def after_sample(cluster_id: int, slug: str, sample: ClusterSample | None) -> None:
@@ -32,6 +50,10 @@ async def after_sample(cluster_id: int, slug: str, sample: ClusterSample | None)
         return
     if outcome.fired or outcome.resolved:
         log.info("%s: alerts %s", slug, outcome)
+    try:
+        await sync_to_async(push_ended_silences)()
+    except DatabaseError as exc:
+        log.warning("ended silences not pushed: %s", exc)
     delivery.wake()
 
 

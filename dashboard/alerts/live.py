@@ -17,8 +17,8 @@ of their own and no subject.
 
 Counts leave out alerts a silence matches now; the matching itself is the engine's
 (``engine.silence_matcher``), handed in by the caller, so this module reads no
-silences. A silence ending on its own (its time is up) sends nothing: pages catch up
-at the next change.
+silences. A silence ending on its own (its time is up) is found by the collector after
+its next sample (``hook.push_ended_silences``) and sent like an expired one.
 """
 
 from __future__ import annotations

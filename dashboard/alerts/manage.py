@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
@@ -427,6 +427,15 @@ def do_expire_silence(
         _audit_silence("expire", user, silence, before, silence_snapshot(silence), request)
         _publish_silence(silence, "unsilenced")
     return silence
+
+
+def publish_ended_silences(since: datetime, now: datetime) -> int:
+    """Tell open pages of the active alerts of silences whose time ran out in
+    ``(since, now]`` (nobody expired them, so nothing else says so); how many ended."""
+    ended = list(Silence.objects.filter(ends_at__gt=since, ends_at__lte=now))
+    for silence in ended:
+        _publish_silence(silence, "unsilenced")
+    return len(ended)
 
 
 def _publish_silence(silence: Silence, change: live.ChangeName) -> None:
