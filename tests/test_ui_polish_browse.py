@@ -255,6 +255,18 @@ def test_queue_page_with_long_names_and_running_tail_fits_a_phone(
     channel.basic_consume(long_queue, consumer_tag=tag, callback=lambda m: None)
     try:
         reported(rabbitmq_vhost, long_queue, "consumers", 1)
+        # The queue's consumer list (from channel statistics) can lag behind its count.
+        wait_for(
+            lambda: (
+                any(
+                    c.get("consumer_tag") == tag
+                    for c in queue_info(rabbitmq_vhost, long_queue).get("consumer_details") or ()
+                )
+                or None
+            ),
+            timeout=30,
+            what="the consumer in the queue's consumer details",
+        )
         page.set_viewport_size(PHONE)
         page.goto(queue_url(daphne_url, rabbitmq_vhost, long_queue))
         assert tag in page.inner_text("#consumers")
