@@ -126,7 +126,8 @@ async def test_a_queue_page_counts_only_its_own_alerts(rabbit, rabbitmq_vhost, v
         make_alert(cluster, entity)
         make_alert(cluster, entity, kind="no_consumers")
         make_alert(cluster, entity, kind="not_delivering", state="pending")
-        make_alert(cluster, name, kind="dlq_pending")  # a DLQ of this name
+        make_alert(cluster, entity, kind="dlq_pending")  # it as a DLQ, in its vhost
+        make_alert(cluster, f"other-vhost/{name}", kind="dlq_pending")  # same name elsewhere
         make_alert(cluster, f"{entity}-other")
         make_alert(cluster, name, kind="group_lag")  # a group's, not this queue's
         make_alert(other_cluster(), entity)
@@ -139,7 +140,7 @@ async def test_a_queue_page_counts_only_its_own_alerts(rabbit, rabbitmq_vhost, v
         page = (await client.get(url, {"vhost": rabbitmq_vhost, "name": name})).content.decode()
         shown = badge(page)
         assert (shown["firing"], shown["text"], shown["cluster"]) == (3, "3 firing", RABBIT)
-        assert shown["subjects"] == [f"entity:{entity}", f"dlq:{name}"]
+        assert shown["subjects"] == [f"entity:{entity}", f"dlq:{entity}"]
         assert f'href="/alerts/?state=firing&amp;cluster={RABBIT}"' in page
         assert "alert-on-this" not in page, "viewers create no rules"
 
@@ -152,7 +153,7 @@ async def test_a_queue_page_counts_only_its_own_alerts(rabbit, rabbitmq_vhost, v
         assert query["cluster"] == [RABBIT] and query["syntax"] == ["exact"]
         await sync_to_async(silence)(f"*/{name}")
         page = (await client.get(url, {"vhost": rabbitmq_vhost, "name": name})).content.decode()
-        assert badge(page)["firing"] == 1, "the DLQ alert's entity is the bare name"
+        assert badge(page)["firing"] == 0, "a DLQ alert's entity carries its vhost like a queue's"
     finally:
         delete_queue(rabbitmq_vhost, name)
 

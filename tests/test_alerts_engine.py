@@ -215,8 +215,10 @@ def test_a_thousand_rules_over_ten_thousand_queues_compile_once(cluster, channel
     assert len(book.matching("queue_depth", "svc7.q7", cluster.pk)) == 1
 
 
-def letter(cluster: Cluster, dlq: str, n: int, age_seconds: float) -> DeadLetter:
-    row = DeadLetter.objects.create(cluster=cluster, dlq=dlq, capture_key=f"{dlq}-{n}")
+def letter(cluster: Cluster, dlq: str, n: int, age_seconds: float, vhost: str = "") -> DeadLetter:
+    row = DeadLetter.objects.create(
+        cluster=cluster, vhost=vhost, dlq=dlq, capture_key=f"{vhost}{dlq}-{n}"
+    )
     captured = timezone.now() - timedelta(seconds=age_seconds)
     DeadLetter.objects.filter(pk=row.pk).update(captured_at=captured)
     return row
@@ -233,10 +235,18 @@ def test_dead_letters_pending_and_the_age_of_the_oldest_per_dlq(cluster, channel
     letter(cluster, "orders.dlq", 3, 10)
     old = letter(cluster, "billing.dlq", 1, 3600)
     letter(cluster, "other", 1, 3600)
+    # A RabbitMQ DLQ of the same name in two vhosts: two entities, as its queues are.
+    for n in (1, 2, 3):
+        letter(cluster, "orders.dlq", n, 10, vhost="eu/prod")
+    letter(cluster, "orders.dlq", 1, 10, vhost="us")
     sample = queue_sample(cluster.slug, {})
     evaluate(cluster.pk, cluster.slug, sample, timezone.now())
     firing = set(Alert.objects.filter(state="firing").values_list("kind", "entity"))
-    assert firing == {("dlq_pending", "orders.dlq"), ("dlq_oldest_age", "billing.dlq")}
+    assert firing == {
+        ("dlq_pending", "orders.dlq"),
+        ("dlq_pending", "eu%2Fprod/orders.dlq"),
+        ("dlq_oldest_age", "billing.dlq"),
+    }
     DeadLetter.objects.filter(pk=old.pk).update(status=DeadLetter.Status.REQUEUED)
     evaluate(cluster.pk, cluster.slug, sample, timezone.now())
     resolved = Alert.objects.get(kind="dlq_oldest_age")

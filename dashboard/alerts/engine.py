@@ -90,7 +90,7 @@ from django.db import transaction
 from django.db.models import Count, Max, Min, Q
 from django.utils import timezone
 
-from brokers.base.metrics import FIELDS, ClusterSample, Point, split_queue_entity
+from brokers.base.metrics import FIELDS, ClusterSample, Point, queue_entity, split_queue_entity
 from dashboard.alerts import live
 from dashboard.alerts.rules import CompiledRule, Rulebook, get_rulebook
 from dashboard.models import (
@@ -137,6 +137,11 @@ def forget() -> None:
 
 def fingerprint(rule_pk: int, cluster_id: int, entity: str) -> str:
     return hashlib.sha256(f"{rule_pk}\0{cluster_id}\0{entity}".encode()).hexdigest()[:40]
+
+
+def dlq_entity(vhost: str, dlq: str) -> str:
+    """A dead-letter alert's entity: a RabbitMQ DLQ with its vhost, as queues are; a topic as is."""
+    return queue_entity(vhost, dlq) if vhost else dlq
 
 
 def entity_name(entity_type: str, entity: str) -> str:
@@ -195,15 +200,16 @@ def observe(
     if dlq_kinds:
         rows = (
             DeadLetter.objects.filter(cluster_id=cluster_id, status=DeadLetter.Status.PENDING)
-            .values("dlq")
+            .values("vhost", "dlq")
             .annotate(count=Count("pk"), oldest=Min("captured_at"))
         )
         for row in rows:
             age = (now - row["oldest"]).total_seconds() if row["oldest"] else None
+            dlq = dlq_entity(row["vhost"], row["dlq"])
             if Kind.DLQ_PENDING in book.kinds:
-                put(Kind.DLQ_PENDING, row["dlq"], row["dlq"], float(row["count"]))
+                put(Kind.DLQ_PENDING, row["dlq"], dlq, float(row["count"]))
             if Kind.DLQ_OLDEST_AGE in book.kinds:
-                put(Kind.DLQ_OLDEST_AGE, row["dlq"], row["dlq"], age)
+                put(Kind.DLQ_OLDEST_AGE, row["dlq"], dlq, age)
         covered.update(dlq_kinds)
 
     def put_each(kind: str, name: str, entity: str, of: Of, keep: Keep | None = None) -> None:
@@ -352,13 +358,17 @@ def _from_letters(book: Rulebook, cluster_id: int, now: datetime, put_each: PutE
         covered.add(Kind.DLQ_ARRIVALS)
         for window in _windows(book, Kind.DLQ_ARRIVALS):
             since = now - timedelta(seconds=window)
-            rows = letters.filter(captured_at__gte=since).values("dlq").annotate(n=Count("pk"))
+            rows = (
+                letters.filter(captured_at__gte=since)
+                .values("vhost", "dlq")
+                .annotate(n=Count("pk"))
+            )
             for row in rows:
                 count = float(row["n"])
                 put_each(
                     Kind.DLQ_ARRIVALS,
                     row["dlq"],
-                    row["dlq"],
+                    dlq_entity(row["vhost"], row["dlq"]),
                     _const(count),
                     functools.partial(operator.eq, window),
                 )
@@ -370,7 +380,7 @@ def _from_letters(book: Rulebook, cluster_id: int, now: datetime, put_each: PutE
             since = now - timedelta(seconds=window)
             rows = (
                 letters.filter(status__in=requeued, acted_at__gte=since)
-                .values("dlq")
+                .values("vhost", "dlq")
                 .annotate(n=Count("pk"), back=Count("pk", filter=back))
             )
             for row in rows:
@@ -378,7 +388,7 @@ def _from_letters(book: Rulebook, cluster_id: int, now: datetime, put_each: PutE
                 put_each(
                     Kind.DLQ_CAME_BACK_RATIO,
                     row["dlq"],
-                    row["dlq"],
+                    dlq_entity(row["vhost"], row["dlq"]),
                     _const(ratio),
                     functools.partial(operator.eq, window),
                 )

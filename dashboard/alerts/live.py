@@ -11,7 +11,8 @@ sends none.
 
 A *subject* is what an entity page shows alerts of: ``entity:<entity>`` for a queue's
 or topic's kinds (the engine's entity: ``<vhost>/<name>`` for a RabbitMQ queue, the
-name for a topic), ``dlq:<name>`` for the dead-letter kinds (a DLQ by name),
+name for a topic), ``dlq:<entity>`` for the dead-letter kinds (a RabbitMQ DLQ as
+``<vhost>/<name>``, a Kafka DLQ topic by name),
 ``group:<id>`` for a consumer group's kinds. Nodes, clusters and jobs have no page
 of their own and no subject.
 

@@ -4,7 +4,7 @@
 ``{% queue_alerts_badge slug vhost name %}``, ``{% topic_alerts_badge slug topic %}`` and
 ``{% group_alerts_badge slug group_id %}`` on the entity pages: the alerts on that
 entity of that cluster only (``live.subject``: a queue or topic also shows the
-dead-letter alerts of a DLQ of its name). Each counts pending and firing alerts no
+dead-letter alerts of it as a DLQ, in its own vhost). Each counts pending and firing alerts no
 silence matches, read from the database as the page renders; ``static/js/alerts_badge.js``
 keeps it current over ``ws/alerts/``. The entity tags give operators an "Alert on this"
 link: the new rule form, prefilled for this entity.
@@ -77,7 +77,7 @@ def alerts_badge(context: Any, scripts: bool = True) -> dict[str, Any]:
 
 @register.inclusion_tag(TEMPLATE, takes_context=True)
 def queue_alerts_badge(context: Any, cluster: str, vhost: str, name: str) -> dict[str, Any]:
-    subjects = [f"entity:{queue_entity(vhost, name)}", f"dlq:{name}"]
+    subjects = [f"entity:{queue_entity(vhost, name)}", f"dlq:{queue_entity(vhost, name)}"]
     return _badge(context, cluster, subjects, True, AlertRule.Kind.QUEUE_DEPTH, name)
 
 
