@@ -176,7 +176,9 @@ def test_a_long_job_sends_progress_to_websockets_on_both_daphne_and_never_delays
     topology, rabbitmq_vhost, unique_name
 ):
     source, target = f"{unique_name}-src", f"{unique_name}-dst"
-    run_async(_prepare_queue(rabbitmq_vhost, source, target, 400))
+    run_async(_prepare_queue(rabbitmq_vhost, source, target, 1000))
+    # The tasks worker is up (it may start slower than the web processes).
+    assert ping.delay("ready").get(timeout=120) == "pong:ready"
     with log_in(topology) as client:
         response = client.post(
             f"/api/clusters/{SLUG}/rabbitmq/move",
@@ -191,7 +193,7 @@ def test_a_long_job_sends_progress_to_websockets_on_both_daphne_and_never_delays
         assert response.status_code == 202, response.text
         job_id = response.json()["id"]
         wait_until(
-            lambda: client.get(f"/api/jobs/{job_id}").json()["done"] > 0, 60, "the job running"
+            lambda: client.get(f"/api/jobs/{job_id}").json()["done"] > 0, 120, "the job running"
         )
         cookie = "; ".join(f"{k}={v}" for k, v in client.cookies.items())
         start = log_size(topology)
@@ -202,6 +204,15 @@ def test_a_long_job_sends_progress_to_websockets_on_both_daphne_and_never_delays
             )
             for _ in range(2)
         ]
+        # A page of another origin (here: a Daphne's own port) gets no websocket.
+        foreign = WebSocket(
+            topology.nginx_port,
+            f"/ws/jobs/{job_id}/",
+            cookie=cookie,
+            origin=f"http://127.0.0.1:{topology.web_ports[0]}",
+        )
+        foreign.close()
+        assert foreign.status == 403
         try:
             assert [s.status for s in sockets] == [101, 101]
             seen = [[s.receive_json()["job"]["done"]] for s in sockets]
@@ -209,7 +220,7 @@ def test_a_long_job_sends_progress_to_websockets_on_both_daphne_and_never_delays
             results = [ping.delay(f"{RUN_ID}-{i}") for i in range(8)]
             assert [r.get(timeout=60) for r in results] == [f"pong:{RUN_ID}-{i}" for i in range(8)]
             job = client.get(f"/api/jobs/{job_id}").json()
-            assert job["state"] == "running" and job["done"] < 400, job
+            assert job["state"] == "running" and job["done"] < 1000, job
             # Both sockets get the progress the jobs worker publishes.
             for socket_, done in zip(sockets, seen, strict=True):
                 while done[-1] <= done[0]:

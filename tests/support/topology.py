@@ -228,6 +228,9 @@ class WebSocket:
                 return result
 
     def close(self) -> None:
+        if self.status != 101:  # refused: an HTTP answer, no websocket to close
+            self.sock.close()
+            return
         try:
             self._send(0x8, struct.pack("!H", 1000))
             self.sock.settimeout(2)
@@ -264,7 +267,7 @@ def expand(command: str, values: dict[str, str]) -> str:
 
 
 def unit_settings(path: Path) -> dict[str, str]:
-    settings = {}
+    settings: dict[str, str] = {}
     for raw in path.read_text().splitlines():
         line = raw.strip()
         if "=" in line and not line.startswith(("#", ";")):
