@@ -68,6 +68,8 @@ render_site() {
   upstreams=$(upstream_lines)
   [[ -n $upstreams ]] || die "MQB_WEB_ADDRESSES is empty"
   [[ $MAX_BODY =~ ^[0-9]+[kKmMgG]?$ ]] || die "MQB_NGINX_MAX_BODY: '$MAX_BODY' is not a size"
+  [[ $STATIC_ROOT =~ ^/[^[:space:]\;{}\"\']*$ ]] ||
+    die "MQB_STATIC_ROOT: '$STATIC_ROOT' is not an absolute path without spaces, quotes, ';' or braces"
   # awk, not sed: the values hold slashes; each placeholder is replaced literally,
   # outside comments (the template's head names them).
   awk -v listen="$listen" -v server_name="$server_name" -v upstreams="$upstreams" \
