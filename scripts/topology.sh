@@ -54,8 +54,11 @@ export DATABASE_URL
 if [ ! -s "$STATE/topology-password" ]; then
   "$BIN/python" -c 'import secrets; print(secrets.token_urlsafe(12))' >"$STATE/topology-password"
 fi
-MQB_USER_PASSWORD_FILE="$STATE/topology-password" "$BIN/python" manage.py ensure_user topo --role operator >/dev/null
-MQB_USER_PASSWORD_FILE="$STATE/topology-password" "$BIN/python" manage.py ensure_user topo-admin --role admin >/dev/null
+# The file's password, the one printed below, even if MQB_USER_PASSWORD is set.
+MQB_USER_PASSWORD='' MQB_USER_PASSWORD_FILE="$STATE/topology-password" \
+  "$BIN/python" manage.py ensure_user topo --role operator >/dev/null
+MQB_USER_PASSWORD='' MQB_USER_PASSWORD_FILE="$STATE/topology-password" \
+  "$BIN/python" manage.py ensure_user topo-admin --role admin >/dev/null
 
 ops/nginx.sh up
 
