@@ -143,8 +143,13 @@ run_nginx() {
   "$(nginx_bin)" -p "$PREFIX" -c "$CONF" -e "$ERROR_LOG" "$@"
 }
 
+# The master of this instance: from the pid file, else found by its own config
+# path (unique to this state dir), should the pid file be gone.
 our_pid() {
-  live_pid "$PIDFILE" 'nginx: master process'
+  local pid
+  live_pid "$PIDFILE" 'nginx: master process' && return 0
+  pid=$(pgrep -f -x "nginx: master process $(nginx_bin) -p $PREFIX -c $CONF -e $ERROR_LOG" | head -n 1)
+  [[ -n $pid ]] && printf '%s\n' "$pid"
 }
 
 ready() {
@@ -156,10 +161,11 @@ up() {
   take_lock
   write_config
   run_nginx -t -q >>"$ERROR_LOG" 2>&1 || die_with_log "$ERROR_LOG" "the rendered config $CONF is invalid"
-  if our_pid >/dev/null; then
+  local pid
+  if pid=$(our_pid); then
     # Already ours: load the (perhaps changed) config without dropping connections.
-    run_nginx -s reload >>"$ERROR_LOG" 2>&1 9>&- || die_with_log "$ERROR_LOG" "reload failed"
-    info "ready on http://$MQB_HOST:$PORT/ -> $WEB_ADDRESSES [reloaded, pid $(our_pid)]"
+    kill -HUP "$pid" || die "could not signal nginx (pid $pid) to reload"
+    info "ready on http://$MQB_HOST:$PORT/ -> $WEB_ADDRESSES [reloaded, pid $pid]"
     return 0
   fi
   if port_open "$PORT"; then
@@ -175,6 +181,7 @@ down() {
   take_lock
   local pid
   if pid=$(our_pid); then
+    printf '=== %s stopping nginx (pid %s)\n' "$(date '+%F %T')" "$pid" >>"$ERROR_LOG"
     stop_pid "$pid" 10
     rm -f "$PIDFILE"
     info "stopped"

@@ -140,6 +140,11 @@ def stop_topology(topology: Topology) -> None:
     subprocess.run(
         [str(ROOT / "ops" / "nginx.sh"), "down"], cwd=ROOT, env=topology.env, check=False
     )
+    if port_open(topology.nginx_port):
+        raise RuntimeError(f"nginx still listens on {topology.nginx_port} after ops/nginx.sh down")
+    # The logs stay for a look after a failure; the copies of the static files go.
+    shutil.rmtree(topology.state / "staticfiles", ignore_errors=True)
+    shutil.rmtree(topology.state / "nginx", ignore_errors=True)
 
 
 def listening_pid(port: int) -> int:
