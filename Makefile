@@ -23,10 +23,13 @@ STORAGE_TESTS := tests/test_deadletter_capture.py tests/test_deadletter_store.py
 STAMP := $(VENV)/.requirements-installed
 
 
-.PHONY: demo test venv services services-down services-status lint typecheck imports check migrate clean help screenshots
+.PHONY: demo topology topology-down test venv services services-down services-status lint typecheck imports check migrate clean help screenshots
 
 help:
 	@echo "make demo           start services, migrate, demo login, workload, web+collector+worker"
+	@echo "make topology       production topology on PostgreSQL: nginx on 127.0.0.1:8080, two web,"
+	@echo "                    two collectors, tasks and jobs workers, beat (ops/Procfile.prod)"
+	@echo "make topology-down  stop what make topology started (Ctrl-C does too)"
 	@echo "make test           start services and run the whole test suite"
 	@echo "make services-down  stop RabbitMQ, Kafka, Redis and PostgreSQL started by ops/up.sh"
 	@echo "make check          ruff, mypy and the import contracts (lint-imports)"
@@ -54,6 +57,15 @@ migrate: venv
 
 demo: services migrate
 	@scripts/demo.sh
+
+# The production topology (README, "Running in production"): PostgreSQL, nginx in
+# front of two Daphne, ops/Procfile.prod under scripts/supervise.py.
+topology: services
+	ops/nginx.sh install
+	@scripts/topology.sh
+
+topology-down:
+	@scripts/topology.sh down
 
 # The test cluster runs without fsync (ops/postgres.sh says why that is safe here).
 test: export MQB_POSTGRES_FSYNC = off

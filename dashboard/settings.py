@@ -172,7 +172,8 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = STATE_DIR / "staticfiles"
+# collectstatic's target; nginx serves /static/ from it (ops/nginx.sh reads the same variable).
+STATIC_ROOT = Path(envstr("MQB_STATIC_ROOT", str(STATE_DIR / "staticfiles")))
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 # Serve straight from static/ without a collectstatic step; fine at our scale.
 WHITENOISE_USE_FINDERS = True

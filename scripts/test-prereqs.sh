@@ -10,3 +10,6 @@ if ! command -v chromium >/dev/null 2>&1; then
     || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } \
     || { echo "test-prereqs: cannot install chromium (apt-get failed)" >&2; exit 1; }
 fi
+
+# Debian's nginx for the production topology tests (ops/nginx.sh runs its own instance).
+"$(dirname "$0")/../ops/nginx.sh" install
