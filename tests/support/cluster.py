@@ -1,9 +1,10 @@
 """The clustered brokers of ``ops/cluster.sh`` for the tests that need them.
 
-:func:`clustered_brokers` is a module fixture: it starts the 3-node RabbitMQ
-cluster and the 3-broker Kafka (``ops/cluster.sh up``), gives the dashboard's
-cluster configs for them (every node listed, node 1 first) and stops and
-deletes both after the module (``ops/cluster.sh down``). Nodes are stopped and
+:func:`clustered_brokers` is a session fixture (every cluster test module takes
+it, so the clusters start once): it starts the 3-node RabbitMQ cluster and the
+3-broker Kafka (``ops/cluster.sh up``), gives the dashboard's cluster configs for
+them (every node listed, node 1 first) and stops and deletes both at the end of
+the session (``ops/cluster.sh down``). Nodes are stopped and
 started with :func:`stop_node` / :func:`start_node`. Waits are polls with
 generous deadlines (:func:`wait_until`); nothing is timed.
 """
@@ -78,7 +79,12 @@ def start_every_node() -> None:
             start_node(kind, n)
 
 
-@pytest.fixture(scope="module")
+def rabbitmqctl(n: int, *args: str) -> str:
+    """``rabbitmqctl ARGS`` against RabbitMQ node ``n``."""
+    return cluster_sh("rabbitmqctl", str(n), *args)
+
+
+@pytest.fixture(scope="session")
 def clustered_brokers() -> Iterator[ClusteredBrokers]:
     cluster_sh("up")
     try:
