@@ -75,7 +75,7 @@ async def nodes_of(client: Any, slug: str) -> dict[str, bool]:
 async def attention(client: Any, slug: str) -> str:
     """The card's *Needs attention* entry on the overview page, after a fresh check."""
     await check(client, slug)
-    page = (await client.get("/")).content.decode()
+    page: str = (await client.get("/")).content.decode()
     card = page.split(f'data-cluster="{slug}"')[1].split("</article>")[0]
     return card.split('data-field="attention"')[1].split("</dd>")[0]
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -22,6 +23,7 @@ from urllib.parse import quote
 import aio_pika
 import httpx
 import pytest
+from confluent_kafka import Consumer
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from brokers.base import ClusterConfig, Secret
@@ -252,3 +254,97 @@ def node_of_connection(name: str) -> int | None:
         if row.get("user_provided_name") == name:
             return int(str(row["node"]).removeprefix("mqb-c").split("@")[0])
     return None
+
+
+# -- many letters at once, for bulk requeues --------------------------------------------
+
+
+def seed_letters(
+    slug: str, prefix: str, count: int, *, queue: str = "", topic: str = ""
+) -> list[int]:
+    """``count`` pending letters of cluster ``slug`` as the capture would store them: to go
+    back to ``queue`` (RabbitMQ, default exchange, message id ``<prefix>-<i>``) or to
+    partition 0 of ``topic`` (Kafka, key ``<prefix>-<i>``). Their ids, in order."""
+    from dashboard.core.clusters import sync_cluster_rows
+    from dashboard.models import DeadLetter
+
+    cluster = sync_cluster_rows()[slug]
+    made = []
+    for i in range(count):
+        key = f"{prefix}-{i}"
+        body = f'{{"n": {i}}}'.encode()
+        common: dict[str, Any] = {
+            "cluster": cluster,
+            "capture_key": f"seed:{prefix}:{i}",
+            "reason": "rejected",
+            "fingerprint": prefix,
+            "body": body,
+            "body_size": len(body),
+            "status": DeadLetter.Status.PENDING,
+        }
+        if queue:
+            letter = DeadLetter(
+                vhost=VHOST,
+                dlq=f"{queue}.dlq",
+                message_id=key,
+                origin_exchange="",
+                origin_routing_key=queue,
+                origin_queue=queue,
+                properties={"message_id": key, "delivery_mode": 2},
+                headers={},
+                **common,
+            )
+        else:
+            letter = DeadLetter(
+                dlq=f"{topic}-dlq",
+                origin_topic=topic,
+                origin_partition=0,
+                origin_offset=i,
+                key=key.encode(),
+                headers=[],
+                **common,
+            )
+        made.append(letter)
+    return [row.pk for row in DeadLetter.objects.bulk_create(made, batch_size=1000)]
+
+
+def queue_leader(queue: str) -> int:
+    """The node (1-3) leading quorum queue ``queue``."""
+    row = management(f"/api/queues/{quote(VHOST, safe='')}/{quote(queue, safe='')}")
+    return int(str(row.get("leader") or row["node"]).removeprefix("mqb-c").split("@")[0])
+
+
+def partition_leader(topic: str, partition: int = 0) -> int:
+    """The broker leading a partition of ``topic``."""
+    metadata = kafka_admin().list_topics(topic=topic, timeout=10)
+    return int(metadata.topics[topic].partitions[partition].leader)
+
+
+def topic_keys(topic: str, expect: int) -> list[str]:
+    """The keys of every record of ``topic`` (at least ``expect`` of them), in offset order
+    per partition; read after ``expect`` arrived until nothing more comes."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": BOOTSTRAP,
+            "group.id": f"mqb-cluster-read-{uuid.uuid4().hex[:8]}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+            "log_level": 0,
+        }
+    )
+    found: list[str] = []
+    try:
+        consumer.subscribe([topic])
+
+        def more() -> bool:
+            for message in consumer.consume(500, 0.5):
+                if message.error() is None:
+                    found.append((message.key() or b"").decode())
+            return len(found) >= expect
+
+        wait_until(more, f"{expect} record(s) in {topic}")
+        while batch := consumer.consume(500, 2.0):
+            found += [(m.key() or b"").decode() for m in batch if m.error() is None]
+        return found
+    finally:
+        consumer.close()
