@@ -12,6 +12,7 @@ generous deadlines (:func:`wait_until`); nothing is timed.
 from __future__ import annotations
 
 import asyncio
+import struct
 import subprocess
 import time
 import uuid
@@ -23,7 +24,7 @@ from urllib.parse import quote
 import aio_pika
 import httpx
 import pytest
-from confluent_kafka import Consumer
+from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from brokers.base import ClusterConfig, Secret
@@ -348,3 +349,51 @@ def topic_keys(topic: str, expect: int) -> list[str]:
         return found
     finally:
         consumer.close()
+
+
+# -- Kafka dead letters on the cluster ------------------------------------------------
+
+Record = tuple[bytes, bytes, list[tuple[str, str | bytes | None]]]
+
+
+def spring_record(i: int, origin: str) -> Record:
+    """A Spring-style dead letter of record ``i`` of ``origin``: (key, value, headers)."""
+    return (
+        f"k{i}".encode(),
+        f'{{"order": {i}}}'.encode(),
+        [
+            ("kafka_dlt-original-topic", origin.encode()),
+            ("kafka_dlt-original-partition", struct.pack(">i", 0)),
+            ("kafka_dlt-original-offset", struct.pack(">q", i)),
+            ("kafka_dlt-exception-fqcn", b"java.lang.IllegalStateException"),
+            ("kafka_dlt-exception-message", f"order {i} failed".encode()),
+        ],
+    )
+
+
+def produce(topic: str, records: list[Record]) -> None:
+    """Produce with acks=all, every delivery report checked."""
+    producer = Producer({"bootstrap.servers": BOOTSTRAP, "acks": "all", "log_level": 0})
+    failed: list[str] = []
+
+    def report(error: Any, _message: Any) -> None:
+        if error is not None:
+            failed.append(str(error))
+
+    for key, value, headers in records:
+        producer.produce(topic, value, key=key, headers=headers, on_delivery=report)
+        producer.poll(0)
+    assert producer.flush(120) == 0 and not failed, failed
+
+
+def coordinator_of(group: str) -> int:
+    """The broker coordinating consumer group ``group``.
+
+    The client and the dict of futures are kept until the answer is in: with either
+    dropped, confluent-kafka may never complete the future (and ``result()`` without a
+    timeout waits for ever).
+    """
+    admin = kafka_admin()
+    futures = admin.describe_consumer_groups([group], request_timeout=10)
+    description = futures[group].result(timeout=30)
+    return int(description.coordinator.id)
