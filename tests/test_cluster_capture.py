@@ -29,6 +29,7 @@ pytestmark = [
 ]
 
 clustered_brokers = support.clustered_brokers
+cluster_session = support.cluster_session
 
 
 @pytest.fixture

@@ -44,6 +44,7 @@ pytestmark = [
 ]
 
 clustered_brokers = support.clustered_brokers
+cluster_session = support.cluster_session
 
 RABBIT_API = f"/api/clusters/{RABBIT_SLUG}/rabbitmq"
 KAFKA_API = f"/api/clusters/{KAFKA_SLUG}/kafka"

@@ -30,6 +30,7 @@ pytestmark = [pytest.mark.rabbitmq, pytest.mark.kafka, pytest.mark.redis, pytest
 pytestmark.append(pytest.mark.timeout(600))
 
 clustered_brokers = support.clustered_brokers
+cluster_session = support.cluster_session
 
 ATTENTION = f'.card[data-cluster="{KAFKA_SLUG}"] [data-field="attention"]'
 

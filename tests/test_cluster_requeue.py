@@ -44,6 +44,7 @@ pytestmark = [
 ]
 
 clustered_brokers = support.clustered_brokers
+cluster_session = support.cluster_session
 
 LETTERS = 3000
 RATE = 600  # letters per second: the job runs some 5 s, long enough to kill a node in it

@@ -1,22 +1,30 @@
 """The clustered brokers of ``ops/cluster.sh`` for the tests that need them.
 
-:func:`clustered_brokers` is a session fixture (every cluster test module takes
-it, so the clusters start once): it starts the 3-node RabbitMQ cluster and the
-3-broker Kafka (``ops/cluster.sh up``), gives the dashboard's cluster configs for
-them (every node listed, node 1 first) and stops and deletes both at the end of
-the session (``ops/cluster.sh down``). Nodes are stopped and
-started with :func:`stop_node` / :func:`start_node`. Waits are polls with
+:func:`clustered_brokers` is a module fixture: it starts the 3-node RabbitMQ
+cluster and the 3-broker Kafka (``ops/cluster.sh up``, which leaves a running
+cluster as it is) and gives the dashboard's cluster configs for them (every node
+listed, node 1 first). The tests stop and start nodes, so one module at a time
+uses the clusters: the fixture holds an exclusive lock on
+``var/cluster-tests.lock`` while its module runs (``make test``'s xdist workers
+each run whole files; a worker wanting the clusters waits for another's module
+to end). The clusters stay up between modules; each process that used them
+stops and deletes them (``ops/cluster.sh down``, under the lock) when its
+session ends (:func:`cluster_session`), so a worker still to come starts them
+again. A test module imports both fixtures. Nodes are stopped
+and started with :func:`stop_node` / :func:`start_node`. Waits are polls with
 generous deadlines (:func:`wait_until`); nothing is timed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import struct
 import subprocess
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -87,10 +95,35 @@ def rabbitmqctl(n: int, *args: str) -> str:
     return cluster_sh("rabbitmqctl", str(n), *args)
 
 
+LOCK = ROOT / "var" / "cluster-tests.lock"
+
+
+@contextmanager
+def cluster_lock() -> Iterator[None]:
+    """The clusters for this process alone (other test processes wait)."""
+    LOCK.parent.mkdir(parents=True, exist_ok=True)
+    with open(LOCK, "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(held, fcntl.LOCK_UN)
+
+
 @pytest.fixture(scope="session")
-def clustered_brokers() -> Iterator[ClusteredBrokers]:
-    cluster_sh("up")
-    try:
+def cluster_session() -> Iterator[None]:
+    """Stops and deletes the clusters when this test process's session ends (under the
+    lock: another process's module may be using them; it starts them again if it needs
+    them afterwards). A session fixture, so xdist waits for it before ending a worker."""
+    yield
+    with cluster_lock():
+        cluster_sh("down")
+
+
+@pytest.fixture(scope="module")
+def clustered_brokers(cluster_session: None) -> Iterator[ClusteredBrokers]:
+    with cluster_lock():
+        cluster_sh("up")
         yield ClusteredBrokers(
             rabbitmq=ClusterConfig(
                 slug=RABBIT_SLUG,
@@ -108,8 +141,6 @@ def clustered_brokers() -> Iterator[ClusteredBrokers]:
                 slug=KAFKA_SLUG, kind="kafka", name="Clustered Kafka", bootstrap_servers=BOOTSTRAP
             ),
         )
-    finally:
-        cluster_sh("down")
 
 
 async def await_until(
