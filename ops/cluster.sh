@@ -6,11 +6,13 @@
 # Usage: ops/cluster.sh up | down | status
 #        ops/cluster.sh stop-node rabbitmq|kafka N [--kill]
 #        ops/cluster.sh start-node rabbitmq|kafka N
+#        ops/cluster.sh rabbitmqctl N ARGS...
 #   up          start both clusters (fresh data) and wait until every node is in
 #   down        stop every node and delete the clusters' data
 #   status      one line per node: up or down
 #   stop-node   stop node N (1-3) cleanly, or with SIGKILL when --kill is given
 #   start-node  start node N again and wait until it is back in its cluster
+#   rabbitmqctl run rabbitmqctl ARGS against RabbitMQ node N (e.g. to raise an alarm)
 #
 # RabbitMQ: nodes mqb-c1@localhost .. mqb-c3@localhost, AMQP 5681-5683,
 # management 15681-15683, Erlang distribution 25681-25683, one Erlang cookie
@@ -510,8 +512,14 @@ case "${1:-}" in
     if [[ $2 == rabbitmq ]]; then rmq_start_node "$3"; else kafka_start_node "$3"; fi
     info "$2 node $3 running"
     ;;
+  rabbitmqctl)
+    node_arg rabbitmq "${2:-}"
+    n=$2
+    shift 2
+    rctl "$n" "$@"
+    ;;
   *)
-    echo "usage: $0 up|down|status|stop-node rabbitmq|kafka N [--kill]|start-node rabbitmq|kafka N" >&2
+    echo "usage: $0 up|down|status|stop-node rabbitmq|kafka N [--kill]|start-node rabbitmq|kafka N|rabbitmqctl N ARGS..." >&2
     exit 2
     ;;
 esac

@@ -1,5 +1,8 @@
 """A node of each clustered broker down, then back: the dashboard goes on through the others.
 
+The overview names what needs attention (under-replicated partitions while a
+Kafka broker is down, a RabbitMQ node's memory alarm) until it clears.
+
 Real 3-node RabbitMQ and 3-broker Kafka from ``ops/cluster.sh`` (started for
 this module only). The dashboard's RabbitMQ config lists every node, node 1
 first; node 1 of each broker is the one stopped (RabbitMQ with SIGKILL), so
@@ -41,6 +44,7 @@ pytestmark = [
 ]
 
 clustered_brokers = support.clustered_brokers
+cluster_session = support.cluster_session
 
 RABBIT_API = f"/api/clusters/{RABBIT_SLUG}/rabbitmq"
 KAFKA_API = f"/api/clusters/{KAFKA_SLUG}/kafka"
@@ -67,6 +71,14 @@ async def nodes_of(client: Any, slug: str) -> dict[str, bool]:
     if not health["ok"] or health["overview"] is None:
         return {}
     return {n["name"]: n["running"] for n in health["overview"]["nodes"]}
+
+
+async def attention(client: Any, slug: str) -> str:
+    """The card's *Needs attention* entry on the overview page, after a fresh check."""
+    await check(client, slug)
+    page: str = (await client.get("/")).content.decode()
+    card = page.split(f'data-cluster="{slug}"')[1].split("</article>")[0]
+    return card.split('data-field="attention"')[1].split("</dd>")[0]
 
 
 async def queue_detail(client: Any, name: str) -> dict[str, Any]:
@@ -187,6 +199,15 @@ async def test_one_node_of_each_down_then_back(async_client, operator, watched):
     shrunk = await await_until(all_under_replicated, "every partition under-replicated")
     assert all(1 not in p["isr"] and p["leader"] in (2, 3) for p in shrunk)
 
+    # The overview says so in words, with links to the topics holding them.
+    async def replication_noted() -> str | None:
+        entry = await attention(client, KAFKA_SLUG)
+        return entry if "under-replicated partition" in entry else None
+
+    entry = await await_until(replication_noted, "under-replicated partitions on the overview")
+    assert f'<a href="/clusters/{KAFKA_SLUG}/kafka/topics/' in entry
+    assert "offline partition" not in entry
+
     # Browsing, publishing and reading go on; the quorum queue has a new leader.
     during = [f"during-{i}" for i in range(10)]
     await send_both(client, queue, topic, during)
@@ -209,11 +230,43 @@ async def test_one_node_of_each_down_then_back(async_client, operator, watched):
         return not any(p["under_replicated"] for p in await partitions(client, topic))
 
     await await_until(in_sync, "every partition in sync again")
+
+    async def nothing_noted() -> bool:
+        return ">nothing" in await attention(client, KAFKA_SLUG)
+
+    await await_until(nothing_noted, "nothing needing attention once the broker is back")
     after = ["after-0", "after-1"]
     await send_both(client, queue, topic, after)
     assert await kafka_values(client, topic) == sorted(before + during + after)
     # Nothing lost on the queue either: drained on the node that was down.
     assert await drain(queue, AMQP_URLS[0]) == sorted(before + during + after)
+
+
+async def test_a_resource_alarm_is_on_the_overview_until_it_clears(async_client, operator, watched):
+    await async_client.aforce_login(operator)
+    node = rabbit_node(2)
+    try:
+        # A memory watermark far below what a node uses: node 2 raises its memory alarm.
+        await asyncio.to_thread(support.rabbitmqctl, 2, "set_vm_memory_high_watermark", "0.0001")
+
+        async def alarmed() -> str | None:
+            entry = await attention(async_client, RABBIT_SLUG)
+            return entry if f"memory alarm on {node}" in entry else None
+
+        entry = await await_until(alarmed, "the memory alarm on the overview")
+        assert f'<a href="http://127.0.0.1:15681/#/nodes/{quote(node, safe="")}">node</a>' in entry
+        assert "mqb-c1@localhost" not in entry and "mqb-c3@localhost" not in entry
+        api = (await async_client.get("/api/clusters/health")).json()
+        (card,) = [c for c in api["clusters"] if c["slug"] == RABBIT_SLUG]
+        by_node = {n["name"]: n["alarms"] for n in card["overview"]["nodes"]}
+        assert by_node[node] == ["memory"]
+    finally:
+        await asyncio.to_thread(support.rabbitmqctl, 2, "set_vm_memory_high_watermark", "0.4")
+
+    async def cleared() -> bool:
+        return ">nothing" in await attention(async_client, RABBIT_SLUG)
+
+    await await_until(cleared, "the alarm gone from the overview")
 
 
 async def test_capture_and_requeue_lose_nothing_while_a_node_is_down(operator, watched):

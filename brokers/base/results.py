@@ -36,6 +36,12 @@ class Overview:
     consumer_groups: int | None = None
     consumers: int | None = None
     messages: int | None = None
+    under_replicated_partitions: int | None = None
+    """partitions with fewer in-sync replicas than replicas (Kafka; None elsewhere)"""
+    offline_partitions: int | None = None
+    """partitions without a leader (Kafka; None elsewhere)"""
+    replication_topics: tuple[str, ...] = ()
+    """the first topics (by name) holding under-replicated or offline partitions"""
 
 
 @dataclass(frozen=True)

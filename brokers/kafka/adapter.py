@@ -58,6 +58,8 @@ K = TypeVar("K")
 log = logging.getLogger(__name__)
 
 # Settings we own; a user's client_options may not override them.
+REPLICATION_TOPICS = 5
+"""how many topics with under-replicated or offline partitions the overview names"""
 _RESERVED = {"bootstrap.servers", "error_cb", "logger"}
 
 Partition = tuple[str, int]
@@ -165,6 +167,11 @@ class KafkaBroker(KafkaCalls, BrokerBase):
             topics=len(visible),
             partitions=sum(len(summary.partitions[name]) for name in visible),
             consumer_groups=group_count,
+            under_replicated_partitions=sum(summary.under_replicated.values()),
+            offline_partitions=sum(summary.offline.values()),
+            replication_topics=tuple(
+                sorted(set(summary.under_replicated) | set(summary.offline))[:REPLICATION_TOPICS]
+            ),
         )
 
     async def dead_letter_queues(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -27,19 +27,31 @@ class MetadataSummary:
     partitions: dict[str, tuple[int, ...]]
     missing_brokers: tuple[int, ...] = ()
     """brokers some partition names as a replica that metadata does not list: down"""
+    under_replicated: dict[str, int] = field(default_factory=dict)
+    """per topic with any, its partitions with fewer in-sync replicas than replicas"""
+    offline: dict[str, int] = field(default_factory=dict)
+    """per topic with any, its partitions without a leader"""
 
 
 def summarize(metadata: Any) -> MetadataSummary:
     replicas: set[int] = set()
-    for topic in metadata.topics.values():
+    under_replicated: dict[str, int] = {}
+    offline: dict[str, int] = {}
+    for name, topic in metadata.topics.items():
         for partition in topic.partitions.values():
             replicas.update(partition.replicas)
+            if len(partition.isrs) < len(partition.replicas):
+                under_replicated[name] = under_replicated.get(name, 0) + 1
+            if partition.leader < 0:
+                offline[name] = offline.get(name, 0) + 1
     return MetadataSummary(
         cluster_id=metadata.cluster_id,
         controller_id=metadata.controller_id,
         brokers=tuple(sorted((b.id, b.host, b.port) for b in metadata.brokers.values())),
         partitions={name: tuple(sorted(t.partitions)) for name, t in metadata.topics.items()},
         missing_brokers=tuple(sorted(replicas - set(metadata.brokers))),
+        under_replicated=under_replicated,
+        offline=offline,
     )
 
 

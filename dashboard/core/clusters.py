@@ -175,9 +175,12 @@ def _overview_of(data: Any) -> tuple[Overview | None, tuple[DeadLetterQueue, ...
     try:
         fields = {f.name for f in dataclasses.fields(Overview)} - {"nodes", "checked_at"}
         overview = Overview(
-            nodes=tuple(Node(**n) for n in data.get("nodes", [])),
+            nodes=tuple(
+                Node(**{**n, "alarms": tuple(n.get("alarms", ()))}) for n in data.get("nodes", [])
+            ),
             checked_at=datetime.fromisoformat(data["checked_at"]),
-            **{k: v for k, v in data.items() if k in fields},
+            **{k: v for k, v in data.items() if k in fields - {"replication_topics"}},
+            replication_topics=tuple(data.get("replication_topics", ())),
         )
         letters = tuple(
             DeadLetterQueue(

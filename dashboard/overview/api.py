@@ -48,6 +48,14 @@ class ClusterOverviewOut(Out):
     consumer_groups: int | None
     consumers: int | None
     messages: int | None
+    under_replicated_partitions: int | None = Field(
+        None, description="partitions with fewer in-sync replicas than replicas (Kafka)"
+    )
+    offline_partitions: int | None = Field(None, description="partitions without a leader (Kafka)")
+    replication_topics: list[str] = Field(
+        default_factory=list,
+        description="the first topics holding under-replicated or offline partitions, by name",
+    )
 
 
 class DeadLetterDepthOut(Out):

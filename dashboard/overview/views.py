@@ -5,13 +5,16 @@ cluster with its age (stale past ``MQB_HEALTH_STALE_AFTER``, "not checked yet" b
 the first), and operators get a *check now* button (``checks.check_now``: one shared
 live check per cluster at a time). Each card shows the counts its cluster's kind names
 (``BrokerKind.overview_counts``), as ``data-field`` elements the page's script refills
-from the websocket, and links to the cluster's own page.
+from the websocket, and links to the cluster's own page. What needs attention on a
+cluster that answers (``attention_of``: a node's resource alarm, under-replicated or
+offline partitions) is written out as text, each with a link to where it is: the
+node's page in the management UI, the topics holding the partitions.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -46,6 +49,54 @@ class Card:
     """dead letters of the cluster waiting in the inbox (captured, not yet acted on)"""
     inbox_url: str = ""
     """the inbox, filtered to those letters"""
+    attention: tuple[Attention, ...] = ()
+    """what needs attention, from the last check"""
+    topic_url: str = ""
+    """a topic's page with ``__topic__`` for its name (kinds that browse topics), for the script"""
+
+
+@dataclass(frozen=True)
+class Attention:
+    """One thing that needs attention, as text, with links to where it is: (label, url)."""
+
+    text: str
+    links: tuple[tuple[str, str], ...] = ()
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
+def attention_of(health: ClusterHealth, topic_url: str) -> tuple[Attention, ...]:
+    """Resource alarms of nodes and partitions without enough replicas or a leader."""
+    overview = health.overview
+    if overview is None:
+        return ()
+    found: list[Attention] = []
+    manages = health.address.startswith(("http://", "https://"))
+    for node in overview.nodes:
+        for alarm in node.alarms:
+            link = f"{health.address.rstrip('/')}/#/nodes/{quote(node.name, safe='')}"
+            found.append(
+                Attention(
+                    f"{alarm} alarm on {node.name}: publishers are blocked",
+                    (("node", link),) if manages else (),
+                )
+            )
+    topics = tuple(
+        (name, topic_url.replace("__topic__", quote(name, safe=""))) if topic_url else (name, "")
+        for name in overview.replication_topics
+    )
+    if overview.offline_partitions:
+        found.append(Attention(_plural(overview.offline_partitions, "offline partition"), topics))
+    if overview.under_replicated_partitions:
+        found.append(
+            Attention(
+                _plural(overview.under_replicated_partitions, "under-replicated partition"),
+                topics,
+            )
+        )
+    return tuple(found)
 
 
 def cluster_page(slug: str, kind: BrokerKind) -> str | None:
@@ -85,7 +136,18 @@ def card_of(health: ClusterHealth, pending: int = 0) -> Card:
         + "?"
         + urlencode({"cluster": health.slug, "status": "pending"})
     )
-    return Card(health, counts, cluster_page(health.slug, kind), pending, inbox)
+    topic_url = (
+        reverse("kafka-topic", args=[health.slug, "__topic__"]) if kind.topics is not None else ""
+    )
+    return Card(
+        health,
+        counts,
+        cluster_page(health.slug, kind),
+        pending,
+        inbox,
+        attention_of(health, topic_url),
+        topic_url,
+    )
 
 
 def _page(request: HttpRequest) -> HttpResponse:

@@ -31,6 +31,49 @@
       return s;
     }).join(", ");
   }
+  function plural(n, word) { return window.MQB.fmt.count(n) + " " + word + (n === 1 ? "" : "s"); }
+  // What needs attention, as the page writes it (overview/views.py attention_of).
+  function attention(card, h) {
+    const el = field(card, "attention");
+    if (!el) return;
+    const o = h.overview;
+    const items = [];
+    const manages = /^https?:\/\//.test(h.address || "");
+    o.nodes.forEach(function (n) {
+      (n.alarms || []).forEach(function (alarm) {
+        const link = h.address.replace(/\/+$/, "") + "/#/nodes/" + encodeURIComponent(n.name);
+        items.push([alarm + " alarm on " + n.name + ": publishers are blocked",
+          manages ? [["node", link]] : []]);
+      });
+    });
+    const pattern = el.dataset.topicUrl;
+    const topics = (o.replication_topics || []).map(function (t) {
+      return [t, pattern ? pattern.replace("__topic__", encodeURIComponent(t)) : ""];
+    });
+    if (o.offline_partitions) items.push([plural(o.offline_partitions, "offline partition"), topics]);
+    if (o.under_replicated_partitions) {
+      items.push([plural(o.under_replicated_partitions, "under-replicated partition"), topics]);
+    }
+    el.replaceChildren();
+    if (!items.length) { el.textContent = "nothing"; return; }
+    items.forEach(function (item) {
+      const span = document.createElement("span");
+      span.className = "attention";
+      span.append(document.createTextNode(item[0]));
+      item[1].forEach(function (link, i) {
+        span.append(document.createTextNode(i === 0 ? ": " : ", "));
+        if (link[1]) {
+          const a = document.createElement("a");
+          a.href = link[1];
+          a.textContent = link[0];
+          span.append(a);
+        } else {
+          span.append(document.createTextNode(link[0]));
+        }
+      });
+      el.append(span);
+    });
+  }
   // A card whose last check is older than its data-stale-after seconds says "Stale"
   // (ui.js keeps the check's relative age current); looked at every second, so a
   // collector that stopped is never shown as fresh.
@@ -77,6 +120,7 @@
     ["version", "cluster_name", "queues", "exchanges", "consumers", "connections", "messages",
      "topics", "partitions", "consumer_groups"].forEach(function (k) { setText(card, k, o[k]); });
     setText(card, "nodes", nodesText(o.nodes));
+    attention(card, h);
     const dlqs = field(card, "dead_letters");
     dlqs.replaceChildren();
     if (!h.dead_letters.length) dlqs.textContent = "no dead-letter queues";

@@ -1,19 +1,30 @@
 """The clustered brokers of ``ops/cluster.sh`` for the tests that need them.
 
 :func:`clustered_brokers` is a module fixture: it starts the 3-node RabbitMQ
-cluster and the 3-broker Kafka (``ops/cluster.sh up``), gives the dashboard's
-cluster configs for them (every node listed, node 1 first) and stops and
-deletes both after the module (``ops/cluster.sh down``). Nodes are stopped and
-started with :func:`stop_node` / :func:`start_node`. Waits are polls with
+cluster and the 3-broker Kafka (``ops/cluster.sh up``, which leaves a running
+cluster as it is) and gives the dashboard's cluster configs for them (every node
+listed, node 1 first). The tests stop and start nodes, so one module at a time
+uses the clusters: the fixture holds an exclusive lock on
+``var/cluster-tests.lock`` while its module runs (``make test``'s xdist workers
+each run whole files; a worker wanting the clusters waits for another's module
+to end). The clusters stay up between modules; each process that used them
+stops and deletes them (``ops/cluster.sh down``, under the lock) when its
+session ends (:func:`cluster_session`), so a worker still to come starts them
+again. A test module imports both fixtures. Nodes are stopped
+and started with :func:`stop_node` / :func:`start_node`. Waits are polls with
 generous deadlines (:func:`wait_until`); nothing is timed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import struct
 import subprocess
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -21,6 +32,7 @@ from urllib.parse import quote
 import aio_pika
 import httpx
 import pytest
+from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from brokers.base import ClusterConfig, Secret
@@ -78,10 +90,40 @@ def start_every_node() -> None:
             start_node(kind, n)
 
 
+def rabbitmqctl(n: int, *args: str) -> str:
+    """``rabbitmqctl ARGS`` against RabbitMQ node ``n``."""
+    return cluster_sh("rabbitmqctl", str(n), *args)
+
+
+LOCK = ROOT / "var" / "cluster-tests.lock"
+
+
+@contextmanager
+def cluster_lock() -> Iterator[None]:
+    """The clusters for this process alone (other test processes wait)."""
+    LOCK.parent.mkdir(parents=True, exist_ok=True)
+    with open(LOCK, "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(held, fcntl.LOCK_UN)
+
+
+@pytest.fixture(scope="session")
+def cluster_session() -> Iterator[None]:
+    """Stops and deletes the clusters when this test process's session ends (under the
+    lock: another process's module may be using them; it starts them again if it needs
+    them afterwards). A session fixture, so xdist waits for it before ending a worker."""
+    yield
+    with cluster_lock():
+        cluster_sh("down")
+
+
 @pytest.fixture(scope="module")
-def clustered_brokers() -> Iterator[ClusteredBrokers]:
-    cluster_sh("up")
-    try:
+def clustered_brokers(cluster_session: None) -> Iterator[ClusteredBrokers]:
+    with cluster_lock():
+        cluster_sh("up")
         yield ClusteredBrokers(
             rabbitmq=ClusterConfig(
                 slug=RABBIT_SLUG,
@@ -99,8 +141,6 @@ def clustered_brokers() -> Iterator[ClusteredBrokers]:
                 slug=KAFKA_SLUG, kind="kafka", name="Clustered Kafka", bootstrap_servers=BOOTSTRAP
             ),
         )
-    finally:
-        cluster_sh("down")
 
 
 async def await_until(
@@ -246,3 +286,145 @@ def node_of_connection(name: str) -> int | None:
         if row.get("user_provided_name") == name:
             return int(str(row["node"]).removeprefix("mqb-c").split("@")[0])
     return None
+
+
+# -- many letters at once, for bulk requeues --------------------------------------------
+
+
+def seed_letters(
+    slug: str, prefix: str, count: int, *, queue: str = "", topic: str = ""
+) -> list[int]:
+    """``count`` pending letters of cluster ``slug`` as the capture would store them: to go
+    back to ``queue`` (RabbitMQ, default exchange, message id ``<prefix>-<i>``) or to
+    partition 0 of ``topic`` (Kafka, key ``<prefix>-<i>``). Their ids, in order."""
+    from dashboard.core.clusters import sync_cluster_rows
+    from dashboard.models import DeadLetter
+
+    cluster = sync_cluster_rows()[slug]
+    made = []
+    for i in range(count):
+        key = f"{prefix}-{i}"
+        body = f'{{"n": {i}}}'.encode()
+        common: dict[str, Any] = {
+            "cluster": cluster,
+            "capture_key": f"seed:{prefix}:{i}",
+            "reason": "rejected",
+            "fingerprint": prefix,
+            "body": body,
+            "body_size": len(body),
+            "status": DeadLetter.Status.PENDING,
+        }
+        if queue:
+            letter = DeadLetter(
+                vhost=VHOST,
+                dlq=f"{queue}.dlq",
+                message_id=key,
+                origin_exchange="",
+                origin_routing_key=queue,
+                origin_queue=queue,
+                properties={"message_id": key, "delivery_mode": 2},
+                headers={},
+                **common,
+            )
+        else:
+            letter = DeadLetter(
+                dlq=f"{topic}-dlq",
+                origin_topic=topic,
+                origin_partition=0,
+                origin_offset=i,
+                key=key.encode(),
+                headers=[],
+                **common,
+            )
+        made.append(letter)
+    return [row.pk for row in DeadLetter.objects.bulk_create(made, batch_size=1000)]
+
+
+def queue_leader(queue: str) -> int:
+    """The node (1-3) leading quorum queue ``queue``."""
+    row = management(f"/api/queues/{quote(VHOST, safe='')}/{quote(queue, safe='')}")
+    return int(str(row.get("leader") or row["node"]).removeprefix("mqb-c").split("@")[0])
+
+
+def partition_leader(topic: str, partition: int = 0) -> int:
+    """The broker leading a partition of ``topic``."""
+    metadata = kafka_admin().list_topics(topic=topic, timeout=10)
+    return int(metadata.topics[topic].partitions[partition].leader)
+
+
+def topic_keys(topic: str, expect: int) -> list[str]:
+    """The keys of every record of ``topic`` (at least ``expect`` of them), in offset order
+    per partition; read after ``expect`` arrived until nothing more comes."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": BOOTSTRAP,
+            "group.id": f"mqb-cluster-read-{uuid.uuid4().hex[:8]}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+            "log_level": 0,
+        }
+    )
+    found: list[str] = []
+    try:
+        consumer.subscribe([topic])
+
+        def more() -> bool:
+            for message in consumer.consume(500, 0.5):
+                if message.error() is None:
+                    found.append((message.key() or b"").decode())
+            return len(found) >= expect
+
+        wait_until(more, f"{expect} record(s) in {topic}")
+        while batch := consumer.consume(500, 2.0):
+            found += [(m.key() or b"").decode() for m in batch if m.error() is None]
+        return found
+    finally:
+        consumer.close()
+
+
+# -- Kafka dead letters on the cluster ------------------------------------------------
+
+Record = tuple[bytes, bytes, list[tuple[str, str | bytes | None]]]
+
+
+def spring_record(i: int, origin: str) -> Record:
+    """A Spring-style dead letter of record ``i`` of ``origin``: (key, value, headers)."""
+    return (
+        f"k{i}".encode(),
+        f'{{"order": {i}}}'.encode(),
+        [
+            ("kafka_dlt-original-topic", origin.encode()),
+            ("kafka_dlt-original-partition", struct.pack(">i", 0)),
+            ("kafka_dlt-original-offset", struct.pack(">q", i)),
+            ("kafka_dlt-exception-fqcn", b"java.lang.IllegalStateException"),
+            ("kafka_dlt-exception-message", f"order {i} failed".encode()),
+        ],
+    )
+
+
+def produce(topic: str, records: list[Record]) -> None:
+    """Produce with acks=all, every delivery report checked."""
+    producer = Producer({"bootstrap.servers": BOOTSTRAP, "acks": "all", "log_level": 0})
+    failed: list[str] = []
+
+    def report(error: Any, _message: Any) -> None:
+        if error is not None:
+            failed.append(str(error))
+
+    for key, value, headers in records:
+        producer.produce(topic, value, key=key, headers=headers, on_delivery=report)
+        producer.poll(0)
+    assert producer.flush(120) == 0 and not failed, failed
+
+
+def coordinator_of(group: str) -> int:
+    """The broker coordinating consumer group ``group``.
+
+    The client and the dict of futures are kept until the answer is in: with either
+    dropped, confluent-kafka may never complete the future (and ``result()`` without a
+    timeout waits for ever).
+    """
+    admin = kafka_admin()
+    futures = admin.describe_consumer_groups([group], request_timeout=10)
+    description = futures[group].result(timeout=30)
+    return int(description.coordinator.id)
