@@ -77,25 +77,26 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "django.middleware.security.SecurityMiddleware",
+    # Async end to end: Django's and WhiteNoise's middleware with their hooks run in
+    # the event loop under Daphne, no thread per hook (core/middleware.py).
+    "dashboard.core.middleware.SecurityMiddleware",
     # Gzip for answers over MQB_GZIP_MIN_BYTES (never streaming ones): outside every
     # middleware that reads or rewrites a body (core/compress.py).
     "dashboard.core.compress.GZipLargeMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "dashboard.core.middleware.CSPMiddleware",
     # Outside every middleware that may answer: /api/ errors are JSON whoever answers.
     "dashboard.core.api.ApiErrorMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    # Django's AuthenticationMiddleware with the user read through the cache (core/login.py).
+    "dashboard.core.middleware.StaticFilesMiddleware",
+    "dashboard.core.middleware.SessionMiddleware",
+    "dashboard.core.middleware.CommonMiddleware",
+    "dashboard.core.middleware.CsrfViewMiddleware",
+    # Django's AuthenticationMiddleware with the session and the user read through
+    # the cache, from Redis without a thread under ASGI (core/login.py).
     "dashboard.core.login.CachedUserMiddleware",
     "dashboard.core.login.LoginRequiredMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "dashboard.core.middleware.MessageMiddleware",
+    "dashboard.core.middleware.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",  # turns a lockout into the lockout page
-    # Innermost: it is sync-only, so every middleware outside it runs in one
-    # thread without a hop of its own (its process_exception works anywhere).
     "dashboard.core.errors.BrokerErrorMiddleware",
 ]
 
