@@ -143,6 +143,15 @@ async def test_a_post_without_the_csrf_token_is_refused(viewer):
     assert refused.status_code == 403
 
 
+async def test_an_api_write_without_the_csrf_token_is_refused_as_json(operator):
+    strict = AsyncClient(enforce_csrf_checks=True)
+    await strict.aforce_login(operator)
+    refused = await strict.post(
+        "/api/deadletters/discard", {"ids": [1]}, content_type="application/json"
+    )
+    assert refused.status_code == 403 and refused.json()["code"] == "csrf_failed"
+
+
 async def test_pages_carry_the_policy_and_framing_headers(async_client, viewer):
     await async_client.aforce_login(viewer)
     page = await async_client.get("/")
