@@ -447,6 +447,9 @@ MQB_TAIL_MAX_RUNNING = envint("MQB_TAIL_MAX_RUNNING", 50)
 MQB_HEALTH_STALE_AFTER = envfloat("MQB_HEALTH_STALE_AFTER", 3 * MQB_SAMPLE_INTERVAL)
 # "Check now" reuses any check (by the collector or anyone) younger than this many seconds.
 MQB_HEALTH_CHECK_GAP = envfloat("MQB_HEALTH_CHECK_GAP", 2.0)
+# Seconds a web process answers the overview and /api/clusters/health from the stored
+# checks it read last (0: read them for every request); its own check now drops them.
+MQB_HEALTH_REUSE_SECONDS = envfloat("MQB_HEALTH_REUSE_SECONDS", 1.0)
 # A web process reuses its dead-letter counts (inbox groups and rows, the overview's
 # pending letters) while the letters table's index stamp is unchanged, at most this
 # many seconds (dashboard.core.letter_counts; 0: count on every page view).
