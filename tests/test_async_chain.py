@@ -23,9 +23,16 @@ from django.core.handlers.asgi import ASGIHandler
 from django.test import AsyncClient
 
 from dashboard.core.login import user_cache_key
+from tests.support import kafka as kafka_support
 from tests.support.threads import recording_hops
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+# Shared fixtures (see tests/support/kafka.py).
+kafka_only = kafka_support.kafka_only
+kit = kafka_support.kit
+DJANGO_OWN = {"Signal.asend.<locals>.sync_send", "HttpResponseBase.close"}
+"""what Django's ASGI handler runs in a thread for every request (request_started, close)"""
 
 
 @pytest.fixture
@@ -58,9 +65,28 @@ async def test_a_logged_in_health_request_hops_only_to_read_the_cluster_rows(
     assert (await async_client.get("/api/clusters/health")).status_code == 200  # fills caches
     hops.clear()
     assert (await async_client.get("/api/clusters/health")).status_code == 200
-    # Django's handler sends request_started and closes the response in a thread.
-    django_own = {"Signal.asend.<locals>.sync_send", "HttpResponseBase.close"}
-    assert [name for name in hops if name not in django_own] == ["_read"]  # the cluster rows
+    assert [name for name in hops if name not in DJANGO_OWN] == ["_read"]  # the cluster rows
+
+
+@pytest.mark.kafka
+async def test_the_kafka_browse_page_and_api_render_in_the_event_loop(
+    async_client, viewer, kafka_only, kit
+):
+    """No sync_to_async of their own: the Kafka read runs on the read threads of the
+    Kafka adapter and the decoding in asyncio's pool, the page renders in the loop."""
+    topic = kit.topic()
+    await sync_to_async(kit.fill)(topic, 30)
+    await async_client.aforce_login(viewer)
+    base = f"/clusters/{kafka_support.SLUG}/kafka/topics/{topic}/messages/"
+    api = f"/api/clusters/{kafka_support.SLUG}/kafka/topics/{topic}/messages"
+    for url in (base, api):
+        assert (await async_client.get(url, {"limit": 5})).status_code == 200  # warm
+        with recording_hops() as hops:
+            answer = await async_client.get(url, {"limit": 5})
+        assert answer.status_code == 200
+        assert [name for name in hops if name not in DJANGO_OWN] == [], url
+    page = (await async_client.get(base, {"limit": 5})).content.decode()
+    assert page.count('class="record"') == 5
 
 
 async def test_a_lost_cache_entry_is_read_from_the_database_in_a_thread(async_client, viewer, hops):
