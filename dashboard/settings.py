@@ -77,25 +77,26 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "django.middleware.security.SecurityMiddleware",
+    # Async end to end: Django's and WhiteNoise's middleware with their hooks run in
+    # the event loop under Daphne, no thread per hook (core/middleware.py).
+    "dashboard.core.middleware.SecurityMiddleware",
     # Gzip for answers over MQB_GZIP_MIN_BYTES (never streaming ones): outside every
     # middleware that reads or rewrites a body (core/compress.py).
     "dashboard.core.compress.GZipLargeMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "dashboard.core.middleware.CSPMiddleware",
     # Outside every middleware that may answer: /api/ errors are JSON whoever answers.
     "dashboard.core.api.ApiErrorMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    # Django's AuthenticationMiddleware with the user read through the cache (core/login.py).
+    "dashboard.core.middleware.StaticFilesMiddleware",
+    "dashboard.core.middleware.SessionMiddleware",
+    "dashboard.core.middleware.CommonMiddleware",
+    "dashboard.core.middleware.CsrfViewMiddleware",
+    # Django's AuthenticationMiddleware with the session and the user read through
+    # the cache, from Redis without a thread under ASGI (core/login.py).
     "dashboard.core.login.CachedUserMiddleware",
     "dashboard.core.login.LoginRequiredMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "dashboard.core.middleware.MessageMiddleware",
+    "dashboard.core.middleware.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",  # turns a lockout into the lockout page
-    # Innermost: it is sync-only, so every middleware outside it runs in one
-    # thread without a hop of its own (its process_exception works anywhere).
     "dashboard.core.errors.BrokerErrorMiddleware",
 ]
 
@@ -447,6 +448,9 @@ MQB_TAIL_MAX_RUNNING = envint("MQB_TAIL_MAX_RUNNING", 50)
 MQB_HEALTH_STALE_AFTER = envfloat("MQB_HEALTH_STALE_AFTER", 3 * MQB_SAMPLE_INTERVAL)
 # "Check now" reuses any check (by the collector or anyone) younger than this many seconds.
 MQB_HEALTH_CHECK_GAP = envfloat("MQB_HEALTH_CHECK_GAP", 2.0)
+# Seconds a web process answers the overview and /api/clusters/health from the stored
+# checks it read last (0: read them for every request); its own check now drops them.
+MQB_HEALTH_REUSE_SECONDS = envfloat("MQB_HEALTH_REUSE_SECONDS", 1.0)
 # A web process reuses its dead-letter counts (inbox groups and rows, the overview's
 # pending letters) while the letters table's index stamp is unchanged, at most this
 # many seconds (dashboard.core.letter_counts; 0: count on every page view).

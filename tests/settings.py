@@ -80,3 +80,5 @@ else:
 # Alert notifications are sent as soon as they are due; grouping tests set their own waits.
 MQB_ALERTS_GROUP_WAIT = float(os.environ.get("MQB_ALERTS_GROUP_WAIT", "0"))
 MQB_ALERTS_GROUP_INTERVAL = float(os.environ.get("MQB_ALERTS_GROUP_INTERVAL", "0"))
+# Each test sees the cluster rows it wrote (rolled back between tests); reuse tests set their own.
+MQB_HEALTH_REUSE_SECONDS = float(os.environ.get("MQB_HEALTH_REUSE_SECONDS", "0"))

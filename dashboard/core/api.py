@@ -323,10 +323,16 @@ class SessionAuth(APIKeyCookie):
 
     ``LoginRequiredMiddleware`` answers a request without a login (401) before
     any API code runs; this documents the cookie and checks CSRF, which Django's
-    middleware leaves to django-ninja for its views.
+    middleware leaves to django-ninja for its views. Async: it reads the user the
+    middleware loaded, so the check itself needs no thread.
     """
 
     param_name = settings.SESSION_COOKIE_NAME
+
+    async def __call__(self, request: HttpRequest) -> Any:
+        """Async, so django-ninja awaits it in the event loop instead of a thread: the
+        login middleware has already loaded the user, and the CSRF check reads no I/O."""
+        return self.authenticate(request, self._get_key(request))
 
     def _get_key(self, request: HttpRequest) -> str | None:
         if self.csrf and check_csrf(request) is not None:

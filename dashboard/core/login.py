@@ -14,30 +14,46 @@ whenever the user, their groups or a group is saved or deleted (signals, in
 whichever process makes the change), and lives at most
 ``MQB_USER_CACHE_SECONDS`` in any case (a bulk ``QuerySet.update`` sends no
 signal). Checks that guard writes (``require_role``) still read the database.
+
+Under ASGI the middleware loads the session and the user before the view runs,
+with two reads from Redis through ``redis.asyncio`` (the cache's own keys and
+serializer, one client per event loop): no thread. Whatever is not in the cache
+(a session or a user read from the database and put back), and a session hash
+that does not match (the session is flushed or its key cycled), goes the sync
+way in a thread. ``request.user`` is then the loaded user, so sync code after it
+(``LoginRequiredMiddleware``, templates) touches no I/O.
 """
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+import redis
+import redis.asyncio
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib import auth
-from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, load_backend
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, load_backend
 from django.contrib.auth.middleware import AuthenticationMiddleware
 from django.contrib.auth.middleware import LoginRequiredMiddleware as DjangoLoginRequired
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group, User
-from django.core.cache import cache
+from django.contrib.sessions.backends.base import SessionBase
+from django.core.cache import DEFAULT_CACHE_ALIAS, cache, caches
+from django.core.cache.backends.redis import RedisCache, RedisSerializer
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.utils.crypto import constant_time_compare
 from django.utils.functional import SimpleLazyObject
 
 from dashboard.core.api import error
+from dashboard.core.middleware import InlineHooks
 from dashboard.core.roles import role_of
 
 ROLE_ATTRIBUTE = "_mqb_role"  # the role computed when the user was cached
@@ -99,6 +115,83 @@ async def _request_auser(request: HttpRequest) -> AbstractBaseUser | AnonymousUs
     return request._acached_user  # type: ignore[attr-defined,no-any-return]
 
 
+_MISSING = object()
+_serializer = RedisSerializer()
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, redis.asyncio.Redis] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _async_redis(alias: str) -> redis.asyncio.Redis | None:
+    """This event loop's client to the Redis behind cache ``alias`` (None: not Redis)."""
+    if not isinstance(caches[alias], RedisCache):
+        return None
+    loop = asyncio.get_running_loop()
+    client = _clients.get(loop)
+    if client is None:
+        conf: dict[str, Any] = settings.CACHES[alias]
+        location = conf["LOCATION"]
+        url = location[0] if isinstance(location, list | tuple) else location.split(",")[0]
+        options: dict[str, Any] = conf.get("OPTIONS", {})
+        client = redis.asyncio.Redis.from_url(
+            url,
+            socket_timeout=options.get("socket_timeout"),
+            socket_connect_timeout=options.get("socket_connect_timeout"),
+        )
+        _clients[loop] = client
+    return client
+
+
+async def _acache_get(alias: str, key: str) -> Any:
+    """``caches[alias].get(key)`` from the event loop; ``_MISSING`` when it is not there."""
+    client = _async_redis(alias)
+    if client is None:
+        return _MISSING
+    try:
+        data = await client.get(caches[alias].make_and_validate_key(key))
+    except redis.RedisError:
+        return _MISSING  # the sync way answers as Django does (or fails the same)
+    return _MISSING if data is None else _serializer.loads(data)  # type: ignore[arg-type]
+
+
+async def _aload_session(session: SessionBase) -> bool:
+    """Fill the session from the cache as ``cached_db`` would (False: not there)."""
+    if hasattr(session, "_session_cache"):
+        return True
+    session.accessed = True
+    if session.session_key is None:
+        session._session_cache = {}  # type: ignore[attr-defined]
+        return True
+    cache_key = getattr(session, "cache_key", None)
+    if cache_key is None:  # not a cached session engine
+        return False
+    data = await _acache_get(settings.SESSION_CACHE_ALIAS, cache_key)
+    if data is _MISSING:
+        return False
+    session._session_cache = data  # type: ignore[attr-defined]
+    return True
+
+
+async def aget_user(request: HttpRequest) -> AbstractBaseUser | AnonymousUser | None:
+    """``get_user`` answered from Redis without a thread, or None: take the sync way."""
+    session = request.session
+    if not await _aload_session(session):
+        return None
+    if SESSION_KEY not in session or BACKEND_SESSION_KEY not in session:
+        return AnonymousUser()
+    backend_path = session[BACKEND_SESSION_KEY]
+    if backend_path not in settings.AUTHENTICATION_BACKENDS:
+        return AnonymousUser()
+    user_id = auth._get_user_session_key(request)  # type: ignore[attr-defined]
+    user = await _acache_get(DEFAULT_CACHE_ALIAS, user_cache_key(user_id))
+    if user is _MISSING:
+        return None
+    session_hash = session.get(HASH_SESSION_KEY)
+    if not (session_hash and constant_time_compare(session_hash, user.get_session_auth_hash())):
+        return None  # flushed or cycled: writes, in a thread
+    return user  # type: ignore[no-any-return]
+
+
 class CachedUserMiddleware(AuthenticationMiddleware):
     """``request.user`` and ``request.auser()``, read through the cache (see the module)."""
 
@@ -106,6 +199,15 @@ class CachedUserMiddleware(AuthenticationMiddleware):
         super().process_request(request)  # its checks (sessions installed)
         request.user = SimpleLazyObject(lambda: _request_user(request))  # type: ignore[assignment]
         request.auser = partial(_request_auser, request)  # type: ignore[assignment]
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
+        self.process_request(request)
+        user = await aget_user(request)
+        if user is None:
+            user = await sync_to_async(_request_user)(request)
+        request._cached_user = request._acached_user = user  # type: ignore[attr-defined]
+        response: HttpResponseBase = await self.get_response(request)  # type: ignore[misc]
+        return response
 
 
 def forget_user(user_id: object) -> None:
@@ -141,7 +243,7 @@ def _group_changed(sender: type[Group], instance: Group, **kwargs: object) -> No
     cache.delete_many(members)
 
 
-class LoginRequiredMiddleware(DjangoLoginRequired):
+class LoginRequiredMiddleware(InlineHooks, DjangoLoginRequired):
     """Every view needs a login; the JSON API answers 401 instead of redirecting."""
 
     def handle_no_permission(  # type: ignore[override]

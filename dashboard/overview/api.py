@@ -1,7 +1,8 @@
 """JSON twin of the overview page: the health of every configured cluster.
 
 ``GET /clusters/health`` answers from the last stored check (the collector's, or a
-*check now*), with its age; it opens no broker connection. ``POST
+*check now*), with its age; it opens no broker connection, and reuses the rows it read
+for up to ``MQB_HEALTH_REUSE_SECONDS`` (``overview.recent``). ``POST
 /clusters/{slug}/check`` (operator, ``api_check``) runs the shared live check.
 """
 
@@ -9,12 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from django.http import HttpRequest
 from ninja import Field, Router
 
 from dashboard.core.api import DateTimeText, Out
-from dashboard.core.clusters import HealthSource, stored_health
+from dashboard.core.clusters import HealthSource
+from dashboard.overview.recent import recent_health
 
 router = Router(tags=["clusters"])
 
@@ -103,5 +104,5 @@ class ClustersHealthOut(Out):
     operation_id="clustersHealth",
 )
 async def clusters_health(request: HttpRequest) -> dict[str, Any]:
-    health = await sync_to_async(stored_health)()
+    health = await recent_health()
     return {"clusters": [h.as_json() for h in health]}

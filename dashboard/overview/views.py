@@ -28,10 +28,11 @@ from brokers.base.contract import BrokerKind
 from brokers.registry import kind_named
 from dashboard.core import clusters, display, letter_counts, once
 from dashboard.core.audit import audit, require_role
-from dashboard.core.clusters import ClusterHealth, stored_health
+from dashboard.core.clusters import ClusterHealth
 from dashboard.core.roles import OPERATOR, has_role
 from dashboard.models import DeadLetter
 from dashboard.overview.checks import check_now
+from dashboard.overview.recent import recent_health
 
 CHECK = "cluster.check"
 display.register("stale", "Stale", display.WARN)
@@ -150,8 +151,7 @@ def card_of(health: ClusterHealth, pending: int = 0) -> Card:
     )
 
 
-def _page(request: HttpRequest) -> HttpResponse:
-    health = stored_health()
+def _page(request: HttpRequest, health: list[ClusterHealth]) -> HttpResponse:
     pending = pending_letters()
     cards = [card_of(h, pending.get(h.slug, 0)) for h in health]
     names = {h.slug: h.name for h in health}
@@ -165,7 +165,8 @@ def _page(request: HttpRequest) -> HttpResponse:
 
 
 async def overview(request: HttpRequest) -> HttpResponse:
-    response: HttpResponse = await sync_to_async(_page)(request)
+    health = await recent_health()
+    response: HttpResponse = await sync_to_async(_page)(request, health)
     return response
 
 

@@ -21,9 +21,12 @@ async def render_page(
     *,
     status: int = 200,
     tab: str = "",
+    in_thread: bool = True,
 ) -> HttpResponse:
-    """Render a Kafka page with its cluster in the context (off the event loop: the
-    context processors read the database)."""
+    """Render a Kafka page with its cluster in the context, in a thread: a template tag
+    or a context processor may read the database. ``in_thread=False`` renders in the
+    event loop, for pages whose templates read nothing from the database (the loop
+    refuses database access, so a test of the page catches one that does)."""
     config = kafka_config(slug)
     full = {
         "cluster": config,
@@ -34,6 +37,8 @@ async def render_page(
         "group_base": reverse("kafka-groups", args=[slug]),
         **context,
     }
+    if not in_thread:
+        return render(request, template, full, status=status)
     return await sync_to_async(render)(request, template, full, status=status)
 
 

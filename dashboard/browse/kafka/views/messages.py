@@ -66,8 +66,16 @@ async def messages_page(request: HttpRequest, cluster: str, topic: str) -> HttpR
             ),
         ),
     }
+    # The rows are HTML already (rows_html) and the template reads no database row:
+    # rendered in the event loop, without a trip to a thread.
     response = await render_page(
-        request, "kafka/messages.html", cluster, context, status=status, tab="topics"
+        request,
+        "kafka/messages.html",
+        cluster,
+        context,
+        status=status,
+        tab="topics",
+        in_thread=False,
     )
     if retry_after:
         response["Retry-After"] = str(retry_after)
