@@ -1,4 +1,4 @@
-"""One ``executemany`` per batch of DeadLetter rows: the capture's hot path.
+"""One statement per batch of DeadLetter rows: the capture's hot path.
 
 ``bulk_create`` compiles a multi-row INSERT in Python, and on SQLite splits it
 into statements of 999 parameters (31 rows of DeadLetter): two thirds of the
@@ -6,6 +6,10 @@ time capture spent per row. Here the statement is built once from the model's
 fields and each row is adapted with the backend's own adapters
 (``connection.ops``), so it stays correct on SQLite and PostgreSQL, including
 ``ignore_conflicts`` (``INSERT OR IGNORE`` / ``ON CONFLICT DO NOTHING``).
+
+SQLite runs that one ``executemany``; PostgreSQL takes the same adapted values
+set-based, by COPY into a staging table and one ``INSERT … SELECT`` (``pg_copy``),
+with the same conflict handling.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from django.db import connection, models
 from django.db.models.constants import OnConflict
 from django.utils import timezone
 
+from dashboard.deadletters.pg_copy import copy_rows
 from dashboard.models import DeadLetter
 
 Adapter = Callable[[Any], Any]
@@ -73,6 +78,9 @@ def insert_dead_letters(rows: Sequence[dict[str, Any]], *, ignore_conflicts: boo
         default = now if field.attname == "captured_at" else field.get_default()
         plan.append((field.attname, default, _adapter(field)))
     values = [tuple(adapt(row.get(name, default)) for name, default, adapt in plan) for row in rows]
+    if connection.vendor == "postgresql":
+        copy_rows(DeadLetter, fields, values, ignore_conflicts=ignore_conflicts)
+        return now
     with connection.cursor() as cursor:
         cursor.executemany(sql, values)
     return now
