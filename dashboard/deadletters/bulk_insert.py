@@ -65,9 +65,15 @@ def _adapter(field: models.Field[Any, Any]) -> Adapter:
     return _same
 
 
-def insert_dead_letters(rows: Sequence[dict[str, Any]], *, ignore_conflicts: bool) -> datetime:
+def insert_dead_letters(
+    rows: Sequence[dict[str, Any]], *, ignore_conflicts: bool, set_based: bool = True
+) -> datetime:
     """Insert rows given as ``{attname: value}``; missing fields take their defaults.
-    Returns the ``captured_at`` rows without one were stamped with (one per call)."""
+    Returns the ``captured_at`` rows without one were stamped with (one per call).
+
+    On PostgreSQL the batch goes through COPY (``pg_copy``) unless ``set_based``
+    is False, which runs the ``executemany`` SQLite runs (the same rows result).
+    """
     now = timezone.now()
     if not rows:
         return now
@@ -78,7 +84,7 @@ def insert_dead_letters(rows: Sequence[dict[str, Any]], *, ignore_conflicts: boo
         default = now if field.attname == "captured_at" else field.get_default()
         plan.append((field.attname, default, _adapter(field)))
     values = [tuple(adapt(row.get(name, default)) for name, default, adapt in plan) for row in rows]
-    if connection.vendor == "postgresql":
+    if set_based and connection.vendor == "postgresql":
         copy_rows(DeadLetter, fields, values, ignore_conflicts=ignore_conflicts)
         return now
     with connection.cursor() as cursor:

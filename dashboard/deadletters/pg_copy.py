@@ -87,16 +87,16 @@ def copy_rows(
     create, copy_sql, move = _statements(model._meta.db_table, columns, ignore_conflicts)
     types = ["int4", *(copy_type(f) for f in fields)]
     # The stage empties at commit: COPY and the move must share one transaction.
-    with transaction.atomic(savepoint=False), connection.cursor() as wrapper:
-        with connection.wrap_database_errors:
-            # A cursor of psycopg's own (Django's binds parameters client-side).
-            cursor = psycopg.Cursor(wrapper.cursor.connection)
-            try:
-                cursor.execute(create)
-                with cursor.copy(copy_sql) as copy:
-                    copy.set_types(types)
-                    for ord_, row in enumerate(values):
-                        copy.write_row((ord_, *row))
-                cursor.execute(move)
-            finally:
-                cursor.close()
+    with (
+        transaction.atomic(savepoint=False),
+        connection.cursor() as wrapper,
+        connection.wrap_database_errors,
+        # A cursor of psycopg's own: Django's binds parameters client-side.
+        psycopg.Cursor(wrapper.cursor.connection) as cursor,
+    ):
+        cursor.execute(create)
+        with cursor.copy(copy_sql) as copy:
+            copy.set_types(types)
+            for ord_, row in enumerate(values):
+                copy.write_row((ord_, *row))
+        cursor.execute(move)
