@@ -14,8 +14,8 @@ from brokers.base.deadletters import CapturedLetter
 from brokers.decode.metadata import kafka_failure_info
 from brokers.decode.values import from_json, kafka_headers_to_json, to_json
 from dashboard.core import clusters
+from dashboard.core.pg_copy import stage_name
 from dashboard.deadletters.bulk_insert import insert_dead_letters
-from dashboard.deadletters.pg_copy import STAGE
 from dashboard.deadletters.store import CaptureTarget, build_row, store_kafka_batch
 from dashboard.models import DeadLetter, ManagedDeadLetterQueue
 
@@ -62,11 +62,12 @@ def stored() -> list[tuple[str, bytes]]:
 
 
 def went_through_the_stage() -> bool:
+    stage = stage_name(DeadLetter._meta.db_table)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [f"pg_temp.{STAGE}"])
+            cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [f"pg_temp.{stage}"])
         else:
-            cursor.execute("SELECT count(*) > 0 FROM sqlite_temp_master WHERE name = %s", [STAGE])
+            cursor.execute("SELECT count(*) > 0 FROM sqlite_temp_master WHERE name = %s", [stage])
         return bool(cursor.fetchone()[0])
 
 

@@ -1,0 +1,139 @@
+"""PostgreSQL: a batch of rows in one COPY, whatever its size.
+
+Hot write paths (dead-letter capture, metrics samples and their downsampling)
+hand their batch here on PostgreSQL; SQLite keeps its ``executemany``.
+Values arrive adapted by the caller with Django's adapters (``Jsonb`` for JSON,
+aware datetimes, ``bytes``); binary COPY needs each column's type, which comes
+from the field's own database type (``copy_type``).
+
+``copy_into`` streams straight into the table: for tables without a unique key
+to respect (metrics samples).
+
+``copy_through_stage`` keeps ``INSERT``'s conflict handling: ``COPY … FROM STDIN
+(FORMAT BINARY)`` into a temporary staging table of this session (``CREATE TEMP
+TABLE IF NOT EXISTS … ON COMMIT DELETE ROWS``: the table's columns and the row's
+place in the batch), then one statement moves it into the table::
+
+    WITH moved AS (DELETE FROM stage RETURNING *)
+    INSERT INTO table (…) SELECT … FROM moved ORDER BY ord [ON CONFLICT DO NOTHING]
+
+so unique keys still decide (a row already stored, or twice in the batch, is
+skipped when conflicts are ignored, and fails the batch when they are not), ids
+follow the batch's order as with one INSERT per row, and the stage is empty
+after every batch (and truncated at every commit, so the rows a statement
+deleted leave nothing behind: temporary tables are never vacuumed).
+
+Measured for 500 dead letters of 1 KB against one ``executemany`` of the
+prepared INSERT and one ``INSERT … SELECT FROM unnest(arrays)`` (text or binary
+parameters): COPY through the stage was about twice as fast as either, and as
+fast as a COPY straight into the table (which cannot skip conflicts).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from functools import cache
+from typing import Any
+
+import psycopg
+from django.db import connection, models, transaction
+
+# Binary COPY names a type per column; varchar(n) travels as text.
+_COPY_TYPES = {
+    "bigint": "int8",
+    "integer": "int4",
+    "smallint": "int2",
+    "boolean": "bool",
+    "jsonb": "jsonb",
+    "bytea": "bytea",
+    "text": "text",
+    "timestamp with time zone": "timestamptz",
+    "double precision": "float8",
+}
+INTEGER_TYPES = frozenset({"int8", "int4", "int2"})
+
+
+def copy_type(field: models.Field[Any, Any]) -> str:
+    """The type binary COPY sends ``field``'s values as."""
+    db_type = str(field.db_type(connection))
+    if db_type.startswith("varchar"):
+        return "text"
+    return _COPY_TYPES[db_type]
+
+
+@contextmanager
+def _cursor() -> Iterator[psycopg.Cursor[Any]]:
+    """A cursor of psycopg's own (Django's binds parameters client-side) on Django's
+    connection, in a transaction, its errors Django's."""
+    with (
+        transaction.atomic(savepoint=False),
+        connection.cursor() as wrapper,
+        connection.wrap_database_errors,
+        psycopg.Cursor(wrapper.cursor.connection) as cursor,
+    ):
+        yield cursor
+
+
+def _names(columns: Sequence[str]) -> str:
+    return ", ".join(connection.ops.quote_name(c) for c in columns)
+
+
+def copy_into(
+    table: str, columns: Sequence[str], types: Sequence[str], values: Sequence[Sequence[Any]]
+) -> None:
+    """COPY ``values`` (one sequence per row, in ``columns`` order) into ``table``."""
+    sql = f"COPY {connection.ops.quote_name(table)} ({_names(columns)}) FROM STDIN (FORMAT BINARY)"
+    with _cursor() as cursor, cursor.copy(sql) as copy:
+        copy.set_types(list(types))
+        for row in values:
+            copy.write_row(row)
+
+
+def stage_name(table: str) -> str:
+    """The temporary staging table ``copy_through_stage`` uses for ``table``."""
+    return f"mqb_stage_{table}"
+
+
+@cache
+def _stage_statements(
+    table: str, columns: tuple[str, ...], ignore_conflicts: bool
+) -> tuple[str, str, str]:
+    stage = connection.ops.quote_name(stage_name(table))
+    names = _names(columns)
+    # Only our own table and column names are interpolated; values travel in COPY.
+    create = (
+        f"CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS"  # noqa: S608
+        f" SELECT 0 AS ord, {names} FROM {connection.ops.quote_name(table)} WITH NO DATA"
+    )
+    copy = f"COPY {stage} (ord, {names}) FROM STDIN (FORMAT BINARY)"
+    move = (
+        f"WITH moved AS (DELETE FROM {stage} RETURNING *)"  # noqa: S608
+        f" INSERT INTO {connection.ops.quote_name(table)} ({names})"
+        f" SELECT {names} FROM moved ORDER BY ord"
+        + (" ON CONFLICT DO NOTHING" if ignore_conflicts else "")
+    )
+    return create, copy, move
+
+
+def copy_through_stage(
+    model: type[models.Model],
+    fields: Sequence[models.Field[Any, Any]],
+    values: Sequence[Sequence[Any]],
+    *,
+    ignore_conflicts: bool,
+) -> None:
+    """Insert ``values`` (one sequence per row, in ``fields`` order) into ``model``'s
+    table as ``INSERT`` would, ``ON CONFLICT DO NOTHING`` if ``ignore_conflicts``."""
+    table = model._meta.db_table
+    columns = tuple(f.column for f in fields)
+    create, copy_sql, move = _stage_statements(table, columns, ignore_conflicts)
+    types = ["int4", *(copy_type(f) for f in fields)]
+    # The stage empties at commit: COPY and the move share one transaction.
+    with _cursor() as cursor:
+        cursor.execute(create)
+        with cursor.copy(copy_sql) as copy:
+            copy.set_types(types)
+            for place, row in enumerate(values):
+                copy.write_row((place, *row))
+        cursor.execute(move)
