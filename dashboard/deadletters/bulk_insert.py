@@ -8,8 +8,9 @@ fields and each row is adapted with the backend's own adapters
 ``ignore_conflicts`` (``INSERT OR IGNORE`` / ``ON CONFLICT DO NOTHING``).
 
 SQLite runs that one ``executemany``; PostgreSQL takes the same adapted values
-set-based, by COPY into a staging table and one ``INSERT … SELECT`` with the same
-conflict handling (``dashboard.core.pg_copy``).
+set-based, by one COPY, with the same conflict handling (through a staging
+table and one ``INSERT … SELECT … ON CONFLICT DO NOTHING`` when a key is
+already stored: ``dashboard.core.pg_copy``).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from django.db import connection, models
 from django.db.models.constants import OnConflict
 from django.utils import timezone
 
-from dashboard.core.pg_copy import copy_through_stage
+from dashboard.core.pg_copy import copy_rows
 from dashboard.models import DeadLetter
 
 Adapter = Callable[[Any], Any]
@@ -71,7 +72,7 @@ def insert_dead_letters(
     """Insert rows given as ``{attname: value}``; missing fields take their defaults.
     Returns the ``captured_at`` rows without one were stamped with (one per call).
 
-    On PostgreSQL the batch goes through COPY (``copy_through_stage``) unless ``set_based``
+    On PostgreSQL the batch goes in by COPY (``copy_rows``) unless ``set_based``
     is False, which runs the ``executemany`` SQLite runs (the same rows result).
     """
     now = timezone.now()
@@ -85,7 +86,7 @@ def insert_dead_letters(
         plan.append((field.attname, default, _adapter(field)))
     values = [tuple(adapt(row.get(name, default)) for name, default, adapt in plan) for row in rows]
     if set_based and connection.vendor == "postgresql":
-        copy_through_stage(DeadLetter, fields, values, ignore_conflicts=ignore_conflicts)
+        copy_rows(DeadLetter, fields, values, ignore_conflicts=ignore_conflicts)
         return now
     with connection.cursor() as cursor:
         cursor.executemany(sql, values)
