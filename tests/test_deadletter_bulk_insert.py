@@ -7,6 +7,8 @@ column read back the same as the row-by-row ``executemany`` stores it.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.db import IntegrityError, connection, transaction
 
@@ -61,11 +63,14 @@ def stored() -> list[tuple[str, bytes]]:
 
 
 def test_it_skips_keys_stored_before_and_twice_in_one_batch(target, monkeypatch):
-    staged = []
+    staged: list[int] = []
     through_stage = pg_copy.copy_through_stage
-    monkeypatch.setattr(
-        pg_copy, "copy_through_stage", lambda *a, **k: staged.append(1) or through_stage(*a, **k)
-    )
+
+    def spy(*args: Any, **kwargs: Any) -> None:
+        staged.append(1)
+        through_stage(*args, **kwargs)
+
+    monkeypatch.setattr(pg_copy, "copy_through_stage", spy)
     rows = lambda *offsets, body=b"v": [  # noqa: E731
         build_row(target, record(o, body=body), f"t-dlq:0:{o}") for o in offsets
     ]

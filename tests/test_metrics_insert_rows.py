@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.db import connection
 
-from dashboard.metrics.store import COLUMNS, insert_rows
+from dashboard.metrics.store import COLUMNS, Row, insert_rows
 from dashboard.models import Cluster, ThroughputSample
 
 pytestmark = pytest.mark.django_db
@@ -18,7 +18,7 @@ T0 = datetime(2026, 1, 5, 10, 0, 1, 250_000, tzinfo=UTC)
 def test_rows_read_back_as_given_past_one_batch_with_floats_in_integer_columns():
     cluster = Cluster.objects.create(slug="c", kind="rabbitmq", name="c")
     at = connection.ops.adapt_datetimefield_value
-    rows = [
+    rows: list[Row] = [
         (cluster.pk, "queue", f"%2F/q-{i}", "raw", at(T0 + timedelta(seconds=i)),
          i, 0, None, 1.5, 0.0, float("inf"), 3, 2**40, 0.125)
         for i in range(5_003)
