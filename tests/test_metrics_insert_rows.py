@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import connection
+from django.db import DataError, connection, transaction
 
 from dashboard.metrics.store import COLUMNS, Row, insert_rows
 from dashboard.models import Cluster, ThroughputSample
@@ -35,3 +35,14 @@ def test_rows_read_back_as_given_past_one_batch_with_floats_in_integer_columns()
     assert last == (cluster.pk, "cluster", "c ünïcode 💥", "minute", T0, 7, 2, None, None, None,
                     None, 4, None, None)  # fmt: skip
     assert stored.filter(entity="%2F/q-5002").values_list("depth", flat=True).get() == 5002
+
+
+def test_a_number_out_of_its_columns_range_fails_the_batch():
+    cluster = Cluster.objects.create(slug="c", kind="rabbitmq", name="c")
+    at = connection.ops.adapt_datetimefield_value(T0)
+    good = (cluster.pk, "queue", "%2F/ok", "raw", at, 1, 1, 0, 0.0, 0.0, 0.0, 1, 0, 0.0)
+    # Past a 64-bit depth: never stored as some other number (binary COPY would wrap it).
+    bad = (cluster.pk, "queue", "%2F/bad", "raw", at, 2**63, 1, 0, 0.0, 0.0, 0.0, 1, 0, 0.0)
+    with pytest.raises((DataError, OverflowError)), transaction.atomic():
+        insert_rows([good, bad])
+    assert not ThroughputSample.objects.exists()

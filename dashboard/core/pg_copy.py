@@ -45,7 +45,7 @@ from functools import cache
 from typing import Any
 
 import psycopg
-from django.db import IntegrityError, connection, models, transaction
+from django.db import DataError, IntegrityError, connection, models, transaction
 
 # Binary COPY names a type per column; varchar(n) travels as text.
 _COPY_TYPES = {
@@ -59,7 +59,8 @@ _COPY_TYPES = {
     "timestamp with time zone": "timestamptz",
     "double precision": "float8",
 }
-INTEGER_TYPES = frozenset({"int8", "int4", "int2"})
+_BOUNDS = {"int8": 2**63, "int4": 2**31, "int2": 2**15}
+INTEGER_TYPES = frozenset(_BOUNDS)
 
 
 def copy_type(field: models.Field[Any, Any]) -> str:
@@ -87,10 +88,22 @@ def _names(columns: Sequence[str]) -> str:
     return ", ".join(connection.ops.quote_name(c) for c in columns)
 
 
+def _check_ranges(table: str, types: Sequence[str], values: Sequence[Sequence[Any]]) -> None:
+    """Refuse an integer out of its column's range, as an INSERT would: binary COPY
+    would send it truncated to the column's width (a silently different number)."""
+    checks = [(i, _BOUNDS[t]) for i, t in enumerate(types) if t in _BOUNDS]
+    for row in values:
+        for i, bound in checks:
+            value = row[i]
+            if value is not None and not -bound <= value < bound:
+                raise DataError(f"{table}: {value} is out of range for type {types[i]}")
+
+
 def copy_into(
     table: str, columns: Sequence[str], types: Sequence[str], values: Sequence[Sequence[Any]]
 ) -> None:
     """COPY ``values`` (one sequence per row, in ``columns`` order) into ``table``."""
+    _check_ranges(table, types, values)
     sql = f"COPY {connection.ops.quote_name(table)} ({_names(columns)}) FROM STDIN (FORMAT BINARY)"
     with _cursor() as cursor, cursor.copy(sql) as copy:
         copy.set_types(list(types))
@@ -137,6 +150,7 @@ def copy_through_stage(
     columns = tuple(f.column for f in fields)
     create, copy_sql, move = _stage_statements(table, columns, ignore_conflicts)
     types = ["int4", *(copy_type(f) for f in fields)]
+    _check_ranges(table, types[1:], values)
     # The stage empties at commit: COPY and the move share one transaction.
     with _cursor() as cursor:
         cursor.execute(create)
