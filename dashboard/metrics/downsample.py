@@ -144,7 +144,7 @@ class _ClusterPass:
                 # Gone from the source bucket: it no longer exists.
                 out.append((*head, *key, *tail, *NO_VALUES))
                 self.previous[key] = NO_VALUES
-        # One statement per bucket: COPY on PostgreSQL, one executemany on SQLite.
+        # One statement per bucket (per 5,000 rows): COPY on PostgreSQL, executemany on SQLite.
         with transaction.atomic():
             insert_rows(out)
         return len(out)
