@@ -514,9 +514,20 @@ def scratch_postgres() -> tuple[str, str]:
 
 
 def drop_postgres(admin: str, url: str) -> None:
+    """Drop the scratch database; an autovacuum worker still in it (after many inserts)
+    may not be ours to end, so plain DROP is tried again until it leaves."""
     name = url.rsplit("/", 1)[1]
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            with psycopg.connect(admin, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            return
+        except psycopg.Error as exc:
+            if time.monotonic() > deadline:
+                print(f"could not drop the scratch database {name}: {exc}")
+                return
+            time.sleep(2)
 
 
 def main() -> None:
@@ -543,16 +554,23 @@ def main() -> None:
         else:
             env.pop("DATABASE_URL", None)
         try:
-            done = subprocess.run(
+            # Its lines as they come; the last one (CHILD) holds its results.
+            lines = []
+            with subprocess.Popen(
                 [sys.executable, __file__, "--child", db, "--runs", str(options.runs),
                  "--messages", str(options.messages)],
-                cwd=ROOT, env=env, check=True, stdout=subprocess.PIPE, text=True,
-            )  # fmt: skip
+                cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True,
+            ) as process:  # fmt: skip
+                assert process.stdout is not None
+                for line in process.stdout:
+                    lines.append(line.rstrip("\n"))
+                    if not line.startswith("CHILD "):
+                        print(line, end="", flush=True)
+            if process.returncode:
+                raise SystemExit(f"the {db} child failed ({process.returncode})")
         finally:
             if url:
                 drop_postgres(admin, url)
-        lines = done.stdout.splitlines()
-        print("\n".join(line for line in lines if not line.startswith("CHILD ")), flush=True)
         results = json.loads(next(line for line in lines if line.startswith("CHILD "))[6:])
         found[db] = summary(db, results)
     shutil.rmtree(STATE, ignore_errors=True)
