@@ -1,9 +1,13 @@
-"""Capture 100,000 dead letters of 1 KB on each broker into the default database.
+"""Capture 100,000 dead letters of 1 KB on each broker, into PostgreSQL and into SQLite.
 
 Dashboard: the real capture engines and database sink (``make_capture_engine``
 for a ManagedDeadLetterQueue row, the same code the collector runs), storing
-into the default database: a temporary SQLite file, migrated with
-``manage.py migrate`` before the first run, emptied between runs. Each run
+into a fresh database of each kind, side by side in one run: a scratch
+database on the project's PostgreSQL cluster (``var/postgres.url``; created
+and migrated by this script, dropped at the end) and a temporary SQLite file
+(migrated, deleted). Each database is measured by a child process of this
+script (``--child postgres|sqlite``: Django has one default database per
+process), one after the other, every table emptied between runs. Each run
 fills the DLQ first (RabbitMQ: published straight into a managed queue
 ``bench.dlq`` in a benchmark vhost, with an ``x-death`` header; Kafka: a
 unique ``*-dlq`` topic with 6 partitions and Spring ``kafka_dlt-*`` headers),
@@ -23,15 +27,30 @@ out; ``<broker>_rules_vs_none`` is the median of a broker's ratios and
 Reference, same run: the minimum client loop that drains the same number of
 messages without a database: aio-pika consume with manual acks (multiple,
 per 500) on a second queue, and a confluent-kafka consumer reading the topic.
+On PostgreSQL, Kafka's raw drain is far faster than any insert, so Kafka
+capture is also compared with the physical limit of writing its rows: a raw
+binary COPY of the same rows (the Kafka capture's, read back) into the same
+PostgreSQL database, into a table made ``LIKE dashboard_deadletter INCLUDING
+ALL`` plus its foreign keys (the same unique key, indexes and checks), in
+batches of the capture's batch size (``MQB_DLQ_CAPTURE_BATCH``), each
+committed, as capture commits each batch; a single COPY of all of them is
+printed for scale. The rows are read before the clock starts.
+
+RESULT: ``postgres_*`` and ``sqlite_*`` keys for each database; the keys
+without a prefix (``rabbitmq_per_s``, the rules ratios, ...) are SQLite's, as
+before PostgreSQL was measured; ``lost`` and ``duplicated`` count both
+databases (rows per message id / Kafka key).
 
 Run: .venv/bin/python benchmarks/dlq_capture.py [--runs 7] [--messages 100000]
-(many minutes: each run captures four DLQs; the vhost, topics and temporary database are deleted).
+[--databases postgres,sqlite] (many minutes: each run captures four DLQs per
+database; the vhost, topics and scratch databases are deleted).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import shutil
 import statistics
@@ -50,12 +69,15 @@ sys.path.insert(0, str(ROOT))
 
 KAFKA = "127.0.0.1:9092"
 MGMT = "http://127.0.0.1:15672"
-RUN = uuid.uuid4().hex[:8]
-VHOST = f"mqb-bench-dlq-{RUN}"
+RUN = os.environ.get("MQB_BENCH_RUN") or uuid.uuid4().hex[:8]
+DB = os.environ.get("MQB_BENCH_DB", "sqlite")  # the database a child measures
+VHOST = f"mqb-bench-dlq-{RUN}-{DB}"
 STATE = Path(tempfile.mkdtemp(prefix="mqb-bench-dlq-"))
 ENV = {
     "DJANGO_SETTINGS_MODULE": "dashboard.settings",
-    "DATABASE_URL": f"sqlite:///{STATE / 'db.sqlite3'}",
+    "DATABASE_URL": os.environ.get("DATABASE_URL") or f"sqlite:///{STATE / 'db.sqlite3'}",
+    "MQB_BENCH_RUN": RUN,
+    "MQB_BENCH_DB": DB,
     "MQB_STATE_DIR": str(STATE),
     "MQB_DEFAULT_CLUSTERS": "rabbitmq,kafka",
     "MQB_RABBITMQ_URL": f"amqp://guest:guest@127.0.0.1:5672/{quote(VHOST, safe='')}",
@@ -67,8 +89,10 @@ os.environ.update(ENV)
 import aio_pika  # noqa: E402
 import django  # noqa: E402
 import httpx  # noqa: E402
+import psycopg  # noqa: E402
 from confluent_kafka import Consumer, Producer  # noqa: E402
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]  # noqa: E402
+from psycopg.types.json import Jsonb  # noqa: E402
 
 BODY = (b'{"order": %d, "pad": "' + b"x" * 1000)[:1000] + b'"}'
 PARTITIONS = 6
@@ -265,6 +289,49 @@ def raw_kafka(topic: str, count: int) -> float:
     return elapsed
 
 
+def raw_copy(batch: int) -> tuple[float, float]:
+    """Rows/s of a raw binary COPY of the captured rows into a copy of their table:
+    in committed batches of ``batch``, and in one COPY."""
+    from dashboard.core.pg_copy import copy_type
+    from dashboard.models import DeadLetter
+
+    fields = [f for f in DeadLetter._meta.concrete_fields if not f.primary_key]
+    names = ", ".join(f'"{f.column}"' for f in fields)
+    types = [copy_type(f) for f in fields]
+    jsons = [i for i, f in enumerate(fields) if f.get_internal_type() == "JSONField"]
+    with psycopg.connect(ENV["DATABASE_URL"], autocommit=True) as conn:
+        rows = []
+        for row in conn.execute(f"SELECT {names} FROM dashboard_deadletter ORDER BY id"):
+            values = list(row)
+            for i in jsons:
+                values[i] = Jsonb(values[i])
+            rows.append(values)
+        # The same foreign keys as the table too (LIKE copies none): capture pays their checks.
+        foreign_keys = conn.execute(
+            "SELECT pg_get_constraintdef(oid) FROM pg_constraint"
+            " WHERE conrelid = 'dashboard_deadletter'::regclass AND contype = 'f'"
+        ).fetchall()
+        rates = []
+        for size in (batch, len(rows)):
+            conn.execute("DROP TABLE IF EXISTS bench_copy")
+            conn.execute("CREATE TABLE bench_copy (LIKE dashboard_deadletter INCLUDING ALL)")
+            for (definition,) in foreign_keys:
+                conn.execute(f"ALTER TABLE bench_copy ADD {definition}")
+            started = time.monotonic()
+            for start in range(0, len(rows), size):
+                with (
+                    conn.transaction(),
+                    conn.cursor() as cursor,
+                    cursor.copy(f"COPY bench_copy ({names}) FROM STDIN (FORMAT BINARY)") as copy,
+                ):
+                    copy.set_types(types)
+                    for values in rows[start : start + size]:
+                        copy.write_row(values)
+            rates.append(len(rows) / (time.monotonic() - started))
+        conn.execute("DROP TABLE bench_copy")
+    return rates[0], rates[1]
+
+
 # -- runs ----------------------------------------------------------------------------
 
 
@@ -277,10 +344,11 @@ def check(kind: str, count: int) -> tuple[int, int]:
 
 
 def capture_group(run: int, with_rules: bool, slug: str) -> str:
-    return f"mqb-bench-capture-{RUN}-{run}-{'rules' if with_rules else 'none'}-{slug}"
+    return f"mqb-bench-capture-{RUN}-{DB}-{run}-{'rules' if with_rules else 'none'}-{slug}"
 
 
-Result = tuple[float, float, float, int, int, int]  # none/s, rules/s, raw/s, lost, dup, acted
+# none/s, rules/s, raw drain/s, lost, dup, acted, raw COPY batches/s, one raw COPY/s
+Result = tuple[float, float, float, int, int, int, float, float]
 
 
 async def capture_both(
@@ -315,11 +383,11 @@ async def run_rabbitmq(count: int, run: int) -> Result:
         "local-rabbitmq", VHOST, dlqs, "rabbitmq", count, run
     )
     raw_seconds = await raw_rabbitmq(raw, count)
-    return none, rules, count / raw_seconds, lost, duplicated, scheduled
+    return none, rules, count / raw_seconds, lost, duplicated, scheduled, 0.0, 0.0
 
 
 async def run_kafka(count: int, run: int, topics: list[str]) -> Result:
-    dlqs = (f"mqb-bench-{RUN}-{run}-dlq", f"mqb-bench-{RUN}-{run}-rules-dlq")
+    dlqs = (f"mqb-bench-{RUN}-{DB}-{run}-dlq", f"mqb-bench-{RUN}-{DB}-{run}-rules-dlq")
     for topic in dlqs:
         topics.append(topic)
         await asyncio.to_thread(fill_topic, topic, count)
@@ -327,7 +395,12 @@ async def run_kafka(count: int, run: int, topics: list[str]) -> Result:
         "local-kafka", "", dlqs, "kafka", count, run
     )
     raw_seconds = await asyncio.to_thread(raw_kafka, dlqs[0], count)
-    return none, rules, count / raw_seconds, lost, duplicated, scheduled
+    copied = (0.0, 0.0)
+    if DB == "postgres":
+        from django.conf import settings
+
+        copied = await asyncio.to_thread(raw_copy, settings.MQB_DLQ_CAPTURE_BATCH)
+    return none, rules, count / raw_seconds, lost, duplicated, scheduled, *copied
 
 
 def delete_group(admin: AdminClient, group: str) -> None:
@@ -346,11 +419,8 @@ def delete_group(admin: AdminClient, group: str) -> None:
             time.sleep(1)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--runs", type=int, default=7)
-    parser.add_argument("--messages", type=int, default=100_000)
-    options = parser.parse_args()
+def child(runs: int, messages: int) -> None:
+    """Measure the database in ``DATABASE_URL`` (migrated here); print one ``CHILD`` line."""
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--no-input", "-v0"],
         cwd=ROOT,
@@ -366,22 +436,22 @@ def main() -> None:
     ).raise_for_status()
     topics: list[str] = []
     results: dict[str, list[Result]] = {"rabbitmq": [], "kafka": []}
-    print(f"dashboard: capture engines + database sink into SQLite at {STATE} (migrated);")
-    print(f"raw: a client draining the same messages without a database; {options.messages} x 1 KB")
-    print(
-        "each DLQ captured without retry policies and with 10 active rules (1 in 10 letters match)"
-    )
     try:
-        for run in range(options.runs):
-            rabbit = asyncio.run(run_rabbitmq(options.messages, run))
-            kafka = asyncio.run(run_kafka(options.messages, run, topics))
+        for run in range(runs):
+            rabbit = asyncio.run(run_rabbitmq(messages, run))
+            kafka = asyncio.run(run_kafka(messages, run, topics))
             results["rabbitmq"].append(rabbit)
             results["kafka"].append(kafka)
+            copied = (
+                f"; raw COPY {kafka[6]:,.0f}/s in batches, {kafka[7]:,.0f}/s in one"
+                if DB == "postgres"
+                else ""
+            )
             print(
-                f"run {run + 1} (load {os.getloadavg()[0]:.2f}):"
+                f"{DB} run {run + 1} (load {os.getloadavg()[0]:.2f}):"
                 f" rabbitmq {rabbit[0]:,.0f} rows/s, {rabbit[1]:,.0f} with rules"
                 f" (raw {rabbit[2]:,.0f}/s); kafka {kafka[0]:,.0f} rows/s, {kafka[1]:,.0f} with"
-                f" rules (raw {kafka[2]:,.0f}/s); lost {rabbit[3] + kafka[3]}, duplicated"
+                f" rules (raw {kafka[2]:,.0f}/s{copied}); lost {rabbit[3] + kafka[3]}, duplicated"
                 f" {rabbit[4] + kafka[4]}, retries scheduled {rabbit[5]} + {kafka[5]}",
                 flush=True,
             )
@@ -391,31 +461,148 @@ def main() -> None:
             admin = AdminClient({"bootstrap.servers": KAFKA})
             for future in admin.delete_topics(topics, request_timeout=30).values():
                 future.result()
-            for run in range(options.runs):
+            for run in range(runs):
                 for with_rules in (False, True):
                     delete_group(admin, capture_group(run, with_rules, "local-kafka"))
         shutil.rmtree(STATE, ignore_errors=True)
-    medians = {
-        kind: tuple(statistics.median(r[i] for r in rows) for i in range(3))
+    print("CHILD " + json.dumps(results), flush=True)
+
+
+def summary(db: str, results: dict[str, list[Result]]) -> dict[str, float]:
+    """Medians of a database's runs, printed, and its RESULT values."""
+    med = {
+        kind: [statistics.median(r[i] for r in rows) for i in range(8)]
         for kind, rows in results.items()
     }
-    lost = sum(r[3] for rows in results.values() for r in rows)
-    duplicated = sum(r[4] for rows in results.values() for r in rows)
     ratios = {kind: statistics.median(r[1] / r[0] for r in rows) for kind, rows in results.items()}
-    for kind, (ours, ruled, raw) in medians.items():
+    for kind, values in med.items():
+        ours, ruled, raw = values[:3]
         print(
-            f"median {kind}: {ours:,.0f} rows/s captured vs {raw:,.0f}/s raw drain"
+            f"median {db} {kind}: {ours:,.0f} rows/s captured vs {raw:,.0f}/s raw drain"
             f" ({ours / raw:.2f}x); with 10 rules {ruled:,.0f} rows/s"
             f" (median of the runs' ratios: {ratios[kind]:.2f} of the rate without)"
         )
+    rabbit, kafka = med["rabbitmq"], med["kafka"]
+    found = {
+        "rabbitmq_per_s": rabbit[0],
+        "kafka_per_s": kafka[0],
+        "rabbitmq_rules_per_s": rabbit[1],
+        "kafka_rules_per_s": kafka[1],
+        "rabbitmq_vs_drain": rabbit[0] / rabbit[2],
+        "rabbitmq_rules_vs_none": ratios["rabbitmq"],
+        "kafka_rules_vs_none": ratios["kafka"],
+        "lost": sum(r[3] for rows in results.values() for r in rows),
+        "duplicated": sum(r[4] for rows in results.values() for r in rows),
+    }
+    if kafka[6]:
+        found["kafka_vs_copy"] = kafka[0] / kafka[6]
+        print(
+            f"median {db} kafka: {kafka[0]:,.0f} rows/s captured vs {kafka[6]:,.0f}/s raw COPY"
+            f" in committed batches ({found['kafka_vs_copy']:.2f}x); one COPY of all"
+            f" {kafka[7]:,.0f}/s"
+        )
+    return found
+
+
+def scratch_postgres() -> tuple[str, str]:
+    """A new empty database on the project's cluster: (admin URL, its URL)."""
+    admin = (ROOT / "var" / "postgres.url").read_text().strip()
+    name = f"mqb_bench_capture_{RUN}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return admin, admin.rsplit("/", 1)[0] + "/" + name
+
+
+def drop_postgres(admin: str, url: str) -> None:
+    """Drop the scratch database; an autovacuum worker still in it (after many inserts)
+    may not be ours to end, so plain DROP is tried again until it leaves."""
+    name = url.rsplit("/", 1)[1]
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            with psycopg.connect(admin, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            return
+        except psycopg.Error as exc:
+            if time.monotonic() > deadline:
+                print(f"could not drop the scratch database {name}: {exc}")
+                return
+            time.sleep(2)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--messages", type=int, default=100_000)
+    parser.add_argument("--databases", default="postgres,sqlite")
+    parser.add_argument("--child", choices=("postgres", "sqlite"), help=argparse.SUPPRESS)
+    options = parser.parse_args()
+    if options.child:
+        child(options.runs, options.messages)
+        return
+    print("dashboard: capture engines + database sink into a fresh PostgreSQL database and a")
+    print("fresh SQLite file (migrated); raw: a client draining the same messages without a")
+    print(f"database, and on PostgreSQL a raw COPY of the Kafka rows; {options.messages} x 1 KB;")
+    print("each DLQ captured without retry policies and with 10 active rules (1 in 10 match)")
+    found: dict[str, dict[str, float]] = {}
+    for db in options.databases.split(","):
+        admin = url = ""
+        env = {**os.environ, "MQB_BENCH_RUN": RUN, "MQB_BENCH_DB": db}
+        if db == "postgres":
+            admin, url = scratch_postgres()
+            env["DATABASE_URL"] = url
+        else:
+            env.pop("DATABASE_URL", None)
+        try:
+            # Its lines as they come; the last one (CHILD) holds its results.
+            lines = []
+            with subprocess.Popen(
+                [sys.executable, __file__, "--child", db, "--runs", str(options.runs),
+                 "--messages", str(options.messages)],
+                cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True,
+            ) as process:  # fmt: skip
+                assert process.stdout is not None
+                for line in process.stdout:
+                    lines.append(line.rstrip("\n"))
+                    if not line.startswith("CHILD "):
+                        print(line, end="", flush=True)
+            if process.returncode:
+                raise SystemExit(f"the {db} child failed ({process.returncode})")
+        finally:
+            if url:
+                drop_postgres(admin, url)
+        results = json.loads(next(line for line in lines if line.startswith("CHILD "))[6:])
+        found[db] = summary(db, results)
+    shutil.rmtree(STATE, ignore_errors=True)
+    pg, lite = found.get("postgres", {}), found.get("sqlite", {})
+    for values in found.values():
+        values["rules_vs_none"] = min(
+            values["rabbitmq_rules_vs_none"], values["kafka_rules_vs_none"]
+        )
+    keys = []
+    if pg:
+        keys += [
+            f"postgres_rabbitmq_vs_drain={pg['rabbitmq_vs_drain']:.2f}",
+            f"postgres_kafka_vs_copy={pg['kafka_vs_copy']:.2f}",
+            f"postgres_rabbitmq_per_s={pg['rabbitmq_per_s']:.0f}",
+            f"postgres_kafka_per_s={pg['kafka_per_s']:.0f}",
+            f"postgres_rules_vs_none={pg['rules_vs_none']:.2f}",
+        ]
+    if lite:
+        keys += [
+            f"sqlite_rabbitmq_vs_drain={lite['rabbitmq_vs_drain']:.2f}",
+            f"sqlite_kafka_per_s={lite['kafka_per_s']:.0f}",
+            f"rabbitmq_per_s={lite['rabbitmq_per_s']:.0f} kafka_per_s={lite['kafka_per_s']:.0f}",
+            f"rabbitmq_rules_per_s={lite['rabbitmq_rules_per_s']:.0f}",
+            f"kafka_rules_per_s={lite['kafka_rules_per_s']:.0f}",
+            f"rabbitmq_rules_vs_none={lite['rabbitmq_rules_vs_none']:.2f}",
+            f"kafka_rules_vs_none={lite['kafka_rules_vs_none']:.2f}",
+            f"rules_vs_none={lite['rules_vs_none']:.2f}",
+        ]
+    lost = sum(int(f["lost"]) for f in found.values())
+    duplicated = sum(int(f["duplicated"]) for f in found.values())
     print(
-        f"RESULT rabbitmq_per_s={medians['rabbitmq'][0]:.0f} kafka_per_s={medians['kafka'][0]:.0f}"
-        f" rabbitmq_rules_per_s={medians['rabbitmq'][1]:.0f}"
-        f" kafka_rules_per_s={medians['kafka'][1]:.0f}"
-        f" rabbitmq_rules_vs_none={ratios['rabbitmq']:.2f}"
-        f" kafka_rules_vs_none={ratios['kafka']:.2f}"
-        f" rules_vs_none={min(ratios.values()):.2f} lost={lost} duplicated={duplicated}"
-        f" load={os.getloadavg()[0]:.2f}"
+        f"RESULT {' '.join(keys)} lost={lost} duplicated={duplicated} load={os.getloadavg()[0]:.2f}"
     )
 
 

@@ -1,4 +1,4 @@
-"""One ``executemany`` per batch of DeadLetter rows: the capture's hot path.
+"""One statement per batch of DeadLetter rows: the capture's hot path.
 
 ``bulk_create`` compiles a multi-row INSERT in Python, and on SQLite splits it
 into statements of 999 parameters (31 rows of DeadLetter): two thirds of the
@@ -6,6 +6,11 @@ time capture spent per row. Here the statement is built once from the model's
 fields and each row is adapted with the backend's own adapters
 (``connection.ops``), so it stays correct on SQLite and PostgreSQL, including
 ``ignore_conflicts`` (``INSERT OR IGNORE`` / ``ON CONFLICT DO NOTHING``).
+
+SQLite runs that one ``executemany``; PostgreSQL takes the same adapted values
+set-based, by one COPY, with the same conflict handling (through a staging
+table and one ``INSERT … SELECT … ON CONFLICT DO NOTHING`` when a key is
+already stored: ``dashboard.core.pg_copy``).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from django.db import connection, models
 from django.db.models.constants import OnConflict
 from django.utils import timezone
 
+from dashboard.core.pg_copy import copy_rows
 from dashboard.models import DeadLetter
 
 Adapter = Callable[[Any], Any]
@@ -60,9 +66,15 @@ def _adapter(field: models.Field[Any, Any]) -> Adapter:
     return _same
 
 
-def insert_dead_letters(rows: Sequence[dict[str, Any]], *, ignore_conflicts: bool) -> datetime:
+def insert_dead_letters(
+    rows: Sequence[dict[str, Any]], *, ignore_conflicts: bool, set_based: bool = True
+) -> datetime:
     """Insert rows given as ``{attname: value}``; missing fields take their defaults.
-    Returns the ``captured_at`` rows without one were stamped with (one per call)."""
+    Returns the ``captured_at`` rows without one were stamped with (one per call).
+
+    On PostgreSQL the batch goes in by COPY (``copy_rows``) unless ``set_based``
+    is False, which runs the ``executemany`` SQLite runs (the same rows result).
+    """
     now = timezone.now()
     if not rows:
         return now
@@ -73,6 +85,9 @@ def insert_dead_letters(rows: Sequence[dict[str, Any]], *, ignore_conflicts: boo
         default = now if field.attname == "captured_at" else field.get_default()
         plan.append((field.attname, default, _adapter(field)))
     values = [tuple(adapt(row.get(name, default)) for name, default, adapt in plan) for row in rows]
+    if set_based and connection.vendor == "postgresql":
+        copy_rows(DeadLetter, fields, values, ignore_conflicts=ignore_conflicts)
+        return now
     with connection.cursor() as cursor:
         cursor.executemany(sql, values)
     return now

@@ -184,8 +184,9 @@ def _insert(target: CaptureTarget, rows: list[dict[str, Any]], letters: dict[str
             [DeadLetterBody(dead_letter_id=pk, data=letters[key]) for key, pk in ids],
             ignore_conflicts=True,
         )
-    mark_failed_again(target.cluster_id, deadletters.same_message, rows)
-    flag_comebacks(target.cluster_id, rows)
+    if mark_failed_again(target.cluster_id, deadletters.same_message, rows):
+        # Only rows the verdict just linked to a requeued one can have come back.
+        flag_comebacks(target.cluster_id, rows)
     record_at_capture(decided, captured_at)
     if rows:
         ManagedDeadLetterQueue.objects.filter(pk=target.managed_id).update(

@@ -21,12 +21,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 
 from brokers.base.metrics import FIELDS, NO_VALUES, Values
 from dashboard.metrics.fields import INT_FIELDS
 from dashboard.metrics.history import carry_forward
-from dashboard.metrics.store import BATCH, new_row
+from dashboard.metrics.store import Row, insert_rows
 from dashboard.metrics.tiers import HOUR, MINUTE, RAW, Tier, floor
 from dashboard.models import Cluster, Consumer, ThroughputSample
 
@@ -130,24 +130,23 @@ class _ClusterPass:
             if r[1] != "cluster":
                 entities[(r[1], r[2])].append((r[3].timestamp(), tuple(r[4:])))
         at = _dt(bucket)
-        out = [
-            new_row(
-                self.cluster_id, "cluster", self.slug, self.target.name, at,
-                mean_values([tuple(b[4:]) for b in beats]),
-            )
-        ]  # fmt: skip
+        head = (self.cluster_id,)
+        tail = (self.target.name, connection.ops.adapt_datetimefield_value(at))
+        beat = mean_values([tuple(b[4:]) for b in beats])
+        out: list[Row] = [(*head, "cluster", self.slug, *tail, *beat)]
         for key, series in entities.items():
             value = mean_values(carry_forward(times, series, self.target.bucket))
             if self.previous.get(key) != value:
-                out.append(new_row(self.cluster_id, *key, self.target.name, at, value))
+                out.append((*head, *key, *tail, *value))
                 self.previous[key] = value
         for key, value in list(self.previous.items()):
             if key not in entities and value != NO_VALUES:
                 # Gone from the source bucket: it no longer exists.
-                out.append(new_row(self.cluster_id, *key, self.target.name, at, NO_VALUES))
+                out.append((*head, *key, *tail, *NO_VALUES))
                 self.previous[key] = NO_VALUES
+        # One statement per bucket (per 5,000 rows): COPY on PostgreSQL, executemany on SQLite.
         with transaction.atomic():
-            ThroughputSample.objects.bulk_create(out, batch_size=BATCH)
+            insert_rows(out)
         return len(out)
 
 

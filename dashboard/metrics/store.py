@@ -11,6 +11,9 @@ rows a day. Instead, per cluster and sample:
   downsampling finds every live entity in every minute it sampled);
 - an entity that disappears (a deleted queue) gets one row of nulls.
 
+On PostgreSQL rows go in by one binary COPY per batch (``dashboard.core.pg_copy``);
+SQLite takes one ``executemany``.
+
 Reading an entity at a heartbeat means "the last row at or before it in the
 same minute"; a heartbeat with no such row means the entity did not exist.
 The same scheme, with the hour and the day as the period, holds for the
@@ -20,12 +23,12 @@ per-minute and per-hour tiers (``downsample``).
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 from typing import Any
 
 from django.db import connection
 
 from brokers.base.metrics import FIELDS, NO_VALUES, ClusterSample, Values
+from dashboard.core.pg_copy import INTEGER_TYPES, copy_into, copy_type
 from dashboard.metrics.fields import MAX_ENTITY_LENGTH
 from dashboard.models import ThroughputSample
 
@@ -35,28 +38,43 @@ RAW = ThroughputSample.Resolution.RAW
 BATCH = 500
 
 
-def new_row(
-    cluster_id: int, entity_type: str, entity: str, resolution: str, time: datetime, values: Values
-) -> ThroughputSample:
-    row = ThroughputSample(
-        cluster_id=cluster_id,
-        entity_type=entity_type,
-        entity=entity,
-        resolution=resolution,
-        time=time,
-    )
-    for name, value in zip(FIELDS, values, strict=True):
-        setattr(row, name, value)
-    return row
-
-
 COLUMNS = ("cluster_id", "entity_type", "entity", "resolution", "time", *FIELDS)
 Row = tuple[Any, ...]
 
 
+def _whole(row: Row, positions: tuple[int, ...]) -> Row:
+    """``row`` with floats in integer columns rounded, as PostgreSQL's cast of a
+    number to an integer column would (binary COPY sends an integer as is)."""
+    if not any(isinstance(row[i], float) for i in positions):
+        return row
+    fixed = list(row)
+    for i in positions:
+        if isinstance(fixed[i], float):
+            fixed[i] = round(fixed[i])
+    return tuple(fixed)
+
+
+def _copy_rows(rows: list[Row]) -> None:
+    by_column = {f.column: f for f in ThroughputSample._meta.concrete_fields}
+    types = [copy_type(by_column[c]) for c in COLUMNS]
+    positions = tuple(i for i, t in enumerate(types) if t in INTEGER_TYPES)
+    table = ThroughputSample._meta.db_table
+    for start in range(0, len(rows), BATCH * 10):
+        chunk = [_whole(row, positions) for row in rows[start : start + BATCH * 10]]
+        copy_into(table, COLUMNS, types, chunk)
+
+
 def insert_rows(rows: list[Row]) -> None:
-    """One ``executemany`` instead of model instances: the once-a-minute rewrite of
-    10,000 queues costs a fifth of what ``bulk_create`` would."""
+    """One statement per 5,000 rows (``COLUMNS``, values adapted for the database).
+
+    Instead of model instances: the once-a-minute rewrite of 10,000 queues costs a
+    fifth of what ``bulk_create`` would with SQLite's ``executemany``, and less
+    again with PostgreSQL's COPY."""
+    if not rows:
+        return
+    if connection.vendor == "postgresql":
+        _copy_rows(rows)
+        return
     quote = connection.ops.quote_name
     # Only our own table and column names are interpolated; values are parameters.
     table = quote(ThroughputSample._meta.db_table)
