@@ -22,7 +22,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -122,6 +122,21 @@ class CollectorStatus:
     leader_seen_at: datetime | None
     """when the leader last wrote its heartbeat; None: no running collector leads"""
     standbys: int
+
+    @property
+    def leading(self) -> bool:
+        return self.leader_seen_at is not None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "leading": self.leading,
+            "host": self.leader_host,
+            "pid": self.leader_pid,
+            "since": self.since.isoformat() if self.since else None,
+            "token": self.token,
+            "seen_at": self.leader_seen_at.isoformat() if self.leader_seen_at else None,
+            "standbys": self.standbys,
+        }
 
 
 def get_collector_status(now: datetime | None = None) -> CollectorStatus:
