@@ -28,9 +28,10 @@ On PostgreSQL, a leader paused between its check and its commit holds the row
 ``FOR SHARE``; ``idle_in_transaction_session_timeout`` (the TTL, set for that
 transaction only) ends that session so the new leader's increment goes on.
 
-Settings: ``MQB_COLLECTOR_LEASE_TTL`` (seconds; 0 means a third of the sample
-interval, at least 0.5 s). Takeover after a ``kill -9`` is at most ``poll`` on PostgreSQL and
-``TTL + poll`` with Redis, plus the first sample.
+Settings: ``MQB_COLLECTOR_LEASE_TTL`` (seconds; 0 means half the sample interval,
+at least 1 s: shorter ones are lost to a busy machine's stalls). Takeover after a
+``kill -9`` is at most ``poll`` on PostgreSQL and ``TTL + poll`` with Redis, plus the
+first sample (the standby has imported the loops already).
 
 Each collector also writes its ``CollectorMember`` row (leading or standing by)
 every second or so; :func:`get_collector_status` reads both tables for the pages.
@@ -229,7 +230,7 @@ class RedisLease:
 
 def lease_ttl(interval: float) -> float:
     configured = float(getattr(settings, "MQB_COLLECTOR_LEASE_TTL", 0.0) or 0.0)
-    return configured if configured > 0 else max(0.5, interval / 3)
+    return configured if configured > 0 else max(1.0, interval / 2)
 
 
 def make_lease(ttl: float) -> Lease:

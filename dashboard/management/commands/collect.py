@@ -58,6 +58,8 @@ class Command(BaseCommand):
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         log.info("collector started (%s), interval %g s", ", ".join(names), interval)
+        for name in names:  # imported now, so that a standby taking over starts at once
+            _load(LOOPS[name])
 
         async def work(term: asyncio.Event) -> None:
             await asyncio.gather(*(self.supervise(name, term, interval) for name in names))
