@@ -1,15 +1,17 @@
 """The collectors' leader lease: any number of collectors run, exactly one works.
 
 Every ``manage.py collect`` process runs a lease keeper thread. The collector holding
-the lease runs the loops; the others stand by and try to take it every ``poll``
-seconds (a quarter of the TTL). Two kinds of lease, chosen by the database:
+the lease runs the loops and renews it every ``poll`` seconds (a quarter of the TTL);
+the others stand by and try to take it every half ``poll``. Two kinds of lease,
+chosen by the database:
 
 * **PostgreSQL**: a session advisory lock (``pg_try_advisory_lock``) on a dedicated
   connection. The server releases it the moment that connection dies, so a leader
   killed with ``kill -9`` frees it at once. The connection runs with
-  ``idle_session_timeout`` = TTL and the keeper touches it every ``poll``: a leader
-  that is paused (SIGSTOP, a frozen VM) longer than the TTL has its session ended by
-  the server, which frees the lock too.
+  ``idle_session_timeout`` = 3 x TTL (at least 3 s; death needs no timeout here, so
+  it is generous: a busy machine's stalls must not end a live leader's session) and
+  the keeper touches it every ``poll``: a leader that is paused (SIGSTOP, a frozen VM)
+  longer than that has its session ended by the server, which frees the lock too.
 * **Anything else** (SQLite): a Redis key, ``SET NX PX ttl`` with a value naming this
   process, renewed every ``poll`` by a compare-and-extend script; it expires TTL after
   the leader's last renewal.
@@ -30,8 +32,8 @@ transaction only) ends that session so the new leader's increment goes on.
 
 Settings: ``MQB_COLLECTOR_LEASE_TTL`` (seconds; 0 means half the sample interval,
 at least 1 s: shorter ones are lost to a busy machine's stalls). Takeover after a
-``kill -9`` is at most ``poll`` on PostgreSQL and ``TTL + poll`` with Redis, plus the
-first sample (the standby has imported the loops already).
+``kill -9`` is at most ``poll / 2`` on PostgreSQL and ``TTL + poll / 2`` with Redis,
+plus the first sample (the standby has imported the loops already).
 
 Each collector also writes its ``CollectorMember`` row (leading or standing by)
 every second or so; :func:`get_collector_status` reads both tables for the pages.
@@ -74,6 +76,8 @@ R = TypeVar("R")
 
 class Lease(Protocol):
     kind: str
+    ttl: float
+    """seconds a holder that stopped renewing keeps it"""
 
     def try_acquire(self) -> bool: ...
 
@@ -98,7 +102,7 @@ class PostgresLease:
     problem = ""
 
     def __init__(self, ttl: float) -> None:
-        self.ttl = ttl
+        self.ttl = max(3.0, 3 * ttl)
         self.conn: psycopg.Connection[Any] | None = None
         self.held = False
 
@@ -192,6 +196,7 @@ class RedisLease:
     problem = ""
 
     def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
         self.ttl_ms = int(ttl * 1000)
         database = str(settings.DATABASES["default"]["NAME"])
         scope = hashlib.sha256(database.encode()).hexdigest()[:16]
@@ -271,7 +276,8 @@ class Keeper(threading.Thread):
         try:
             while not self.closing.is_set():
                 self.step()
-                self.closing.wait(self.poll)
+                # The leader renews every poll; standbys look twice as often.
+                self.closing.wait(self.poll if self.leading else self.poll / 2)
         finally:
             self.lease.release()
             with contextlib.suppress(DatabaseError):
@@ -340,11 +346,11 @@ async def lead(
     ``work`` must then return soon, and only then may this process lead again.
     """
     ttl = lease_ttl(interval)
-    leader.enable(ttl)
     loop = asyncio.get_running_loop()
     term: asyncio.Event | None = None
     task: asyncio.Task[None] | None = None
     lease = make_lease(ttl)
+    leader.enable(lease.ttl)
 
     def started(token: int) -> None:
         nonlocal term, task
@@ -367,7 +373,7 @@ async def lead(
         keeper.idle.set()
 
     keeper = Keeper(lease, ttl / 4, loop, started, ended)
-    log.info("lease: %s, TTL %g s, standbys poll every %g s", lease.kind, ttl, ttl / 4)
+    log.info("lease: %s, TTL %g s, renewed every %g s", lease.kind, lease.ttl, ttl / 4)
     keeper.start()
     try:
         await stop.wait()
