@@ -355,6 +355,8 @@ class RabbitMQSink:
         self.session = RabbitMQSession(claimable)
 
     async def store(self, letters: Sequence[CapturedLetter]) -> StoreResult:
+        # fenced: a refused batch rolls back and ends the capture; this sink (and the
+        # session it changed) is dropped with it, the next engine loads its own.
         result: StoreResult = await sync_to_async(
             fenced(store_rabbitmq_batch), thread_sensitive=False
         )(self.target, self.session, letters)
