@@ -275,7 +275,11 @@ class Keeper(threading.Thread):
     def run(self) -> None:
         try:
             while not self.closing.is_set():
-                self.step()
+                try:
+                    self.step()
+                except Exception:  # a bug here must not leave a leader that no one renews
+                    log.exception("lease keeper failed; this collector stops leading")
+                    self.lose()
                 # The leader renews every poll; standbys look twice as often.
                 self.closing.wait(self.poll if self.leading else self.poll / 2)
         finally:
