@@ -19,7 +19,8 @@ STORAGE_TESTS := tests/test_deadletter_capture.py tests/test_deadletter_store.py
 	tests/test_deadletter_requeue.py tests/test_deadletter_bulk.py tests/test_jobs.py \
 	tests/test_deadletter_policies_capture.py tests/test_deadletter_schedule_service.py \
 	tests/test_metrics_store.py tests/test_metrics_history.py tests/test_metrics_downsample.py \
-	tests/test_deadletter_retention.py tests/test_deadletter_bulk_insert.py tests/test_metrics_insert_rows.py
+	tests/test_deadletter_retention.py tests/test_deadletter_bulk_insert.py tests/test_metrics_insert_rows.py \
+	tests/test_collector_fence.py
 STAMP := $(VENV)/.requirements-installed
 
 

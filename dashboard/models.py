@@ -681,3 +681,39 @@ class AlertNotification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event} of alert {self.alert_id} to {self.channel_id}"
+
+
+class CollectorLease(models.Model):
+    """The collectors' fencing token: incremented by every collector that becomes leader.
+
+    One row (``name="collector"``). The lease itself is a PostgreSQL advisory lock or a
+    Redis key (``dashboard.collector.lease``); this row says who took it last and with
+    which token, and the leader's commits check it (``lease.check_fence``).
+    """
+
+    name = models.CharField(max_length=40, unique=True)
+    token = models.BigIntegerField(default=0)
+    host = models.CharField(max_length=255, blank=True)
+    pid = models.IntegerField(null=True, blank=True)
+    since = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} #{self.token} ({self.host}:{self.pid})"
+
+
+class CollectorMember(models.Model):
+    """One running collector process, leader or standby, as it last said."""
+
+    host = models.CharField(max_length=255)
+    pid = models.IntegerField()
+    started_at = models.DateTimeField()
+    seen_at = models.DateTimeField(db_index=True)
+    is_leader = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["host", "pid", "started_at"], name="collector_member")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.pid}{' (leader)' if self.is_leader else ''}"

@@ -1,7 +1,8 @@
 """The collector's calls into alerts: after each full sample of a cluster (or its failure),
 and after each answer of the Celery workers of a broker no sample covers (Redis).
 
-Evaluation runs in the collector's database thread; an error in it is logged and
+Evaluation runs in the collector's database thread, fenced (``core.leader``: under
+a collector's lease it commits only while that collector leads); an error in it is logged and
 never stops sampling (a database error in one line: the metrics loop reports those
 too). Then the process's sender (``delivery``) is started if needed and woken.
 """
@@ -20,6 +21,7 @@ from brokers.base.metrics import ClusterSample
 from dashboard.alerts import delivery
 from dashboard.alerts.engine import evaluate, evaluate_workers
 from dashboard.alerts.manage import publish_ended_silences
+from dashboard.core.leader import LeaseLost, fenced
 
 log = logging.getLogger("dashboard.alerts")
 
@@ -40,8 +42,8 @@ def push_ended_silences() -> None:
 
 async def after_sample(cluster_id: int, slug: str, sample: ClusterSample | None) -> None:
     try:
-        outcome = await sync_to_async(evaluate)(cluster_id, slug, sample)
-    except DatabaseError as exc:
+        outcome = await sync_to_async(fenced(evaluate))(cluster_id, slug, sample)
+    except (DatabaseError, LeaseLost) as exc:
         log.warning("%s: alert rules not evaluated: %s", slug, exc)
         await sync_to_async(close_old_connections)()
         return
@@ -60,8 +62,8 @@ async def after_sample(cluster_id: int, slug: str, sample: ClusterSample | None)
 async def after_workers(cluster_id: int, slug: str) -> None:
     """The ``celery_worker_gone`` rules of the workers' bookkeeping cluster, then the sender."""
     try:
-        outcome = await sync_to_async(evaluate_workers)(cluster_id, slug)
-    except DatabaseError as exc:
+        outcome = await sync_to_async(fenced(evaluate_workers))(cluster_id, slug)
+    except (DatabaseError, LeaseLost) as exc:
         log.warning("%s: worker alert rules not evaluated: %s", slug, exc)
         await sync_to_async(close_old_connections)()
         return

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from brokers.base import BrokerError
+from dashboard.core.leader import LeaseLost
 from dashboard.deadletters.capture import (
     get_capture_targets,
     make_capture_engine,
@@ -50,6 +51,11 @@ async def capture_forever(target: CaptureTarget, stop: asyncio.Event) -> None:
             log.info("capturing %s", where)
             await make_capture_engine(target).run(stop)
             continue
+        except LeaseLost as exc:
+            # Another collector leads now: stop, and leave the DLQ's status to it.
+            log.warning("capture of %s stopped: %s", where, exc)
+            await stop.wait()
+            return
         except BrokerError as exc:
             problem = exc.message
             log.warning("capture of %s stopped: %s", where, problem)

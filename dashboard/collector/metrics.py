@@ -5,7 +5,8 @@ another: the full sample every ``interval`` (every queue, topic and group; the
 consumers), and a watch loop every ``MQB_METRICS_WATCH_INTERVAL`` seconds that
 re-samples only the entities someone has open in a browser. Every sample has
 a deadline on top of the per-call timeouts. After a full sample the collector
-writes the raw rows and consumer rows (one transaction), the Redis snapshot,
+writes the raw rows and consumer rows (one transaction, fenced: see
+``core.leader``), the Redis snapshot,
 and pushes the cluster's totals to ``cluster.<slug>``; watched entities get
 their point pushed to their own group (``queue.<cluster>.<vhost>.<name>``...).
 A failed sample pushes "unavailable since ..." to the same groups and stores
@@ -46,6 +47,7 @@ from dashboard.core.channel_groups import (
 )
 from dashboard.core.clusters import get_cluster_configs, sync_cluster_rows
 from dashboard.core.connections import drop_broker, get_broker
+from dashboard.core.leader import LeaseLost, check_fence
 from dashboard.metrics.events import EntityType, MetricsCluster, MetricsPoint, MetricsStatus
 from dashboard.metrics.fields import as_dict, time_to_drain
 from dashboard.metrics.snapshot import write_sample, write_status
@@ -198,13 +200,14 @@ class ClusterLoop:
             written = self.writer.write(sample)
             if sample.consumers is not None:
                 self.tracker.record(sample.consumers, sample.time)
+            check_fence()
         return written
 
     async def _succeeded(self, sample: ClusterSample) -> None:
         at = sample.time.timestamp()
         try:
             written = await sync_to_async(self._store)(sample)
-        except DatabaseError as exc:
+        except (DatabaseError, LeaseLost) as exc:
             log.warning("%s: samples not stored: %s", self.slug, exc)
             self.writer.forget()
             self.tracker = ConsumerTracker(self.cluster_id)

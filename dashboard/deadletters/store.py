@@ -65,6 +65,7 @@ from brokers.base.deadletters import (
     StoreResult,
 )
 from brokers.registry import kind_named
+from dashboard.core.leader import fenced
 from dashboard.deadletters.bulk_insert import insert_dead_letters
 from dashboard.deadletters.celery_results import with_celery_exceptions
 from dashboard.deadletters.loop_guard import flag_comebacks, is_poison
@@ -231,9 +232,10 @@ class KafkaSink:
         return None
 
     async def store(self, letters: Sequence[CapturedLetter]) -> StoreResult:
-        result: StoreResult = await sync_to_async(store_kafka_batch, thread_sensitive=False)(
-            self.target, letters
-        )
+        # fenced: under a collector's lease, committed only while it leads
+        result: StoreResult = await sync_to_async(
+            fenced(store_kafka_batch), thread_sensitive=False
+        )(self.target, letters)
         if result.duplicates:
             log.info("%s: %d record(s) read again were already stored", self.target.name,
                      result.duplicates)  # fmt: skip
@@ -354,9 +356,11 @@ class RabbitMQSink:
         self.session = RabbitMQSession(claimable)
 
     async def store(self, letters: Sequence[CapturedLetter]) -> StoreResult:
-        result: StoreResult = await sync_to_async(store_rabbitmq_batch, thread_sensitive=False)(
-            self.target, self.session, letters
-        )
+        # fenced: a refused batch rolls back and ends the capture; this sink (and the
+        # session it changed) is dropped with it, the next engine loads its own.
+        result: StoreResult = await sync_to_async(
+            fenced(store_rabbitmq_batch), thread_sensitive=False
+        )(self.target, self.session, letters)
         if result.duplicates:
             log.info("%s: %d redelivered message(s) were already stored", self.target.name,
                      result.duplicates)  # fmt: skip

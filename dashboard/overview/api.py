@@ -1,8 +1,9 @@
 """JSON twin of the overview page: the health of every configured cluster.
 
-``GET /clusters/health`` answers from the last stored check (the collector's, or a
-*check now*), with its age; it opens no broker connection, and reuses the rows it read
-for up to ``MQB_HEALTH_REUSE_SECONDS`` (``overview.recent``). ``POST
+``GET /collector`` says which collector leads (host, pid, since when, its lease token)
+and how many stand by. ``GET /clusters/health`` answers from the last stored check (the
+collector's, or a *check now*), with its age; it opens no broker connection, and reuses
+the rows it read for up to ``MQB_HEALTH_REUSE_SECONDS`` (``overview.recent``). ``POST
 /clusters/{slug}/check`` (operator, ``api_check``) runs the shared live check.
 """
 
@@ -10,11 +11,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.http import HttpRequest
 from ninja import Field, Router
 
 from dashboard.core.api import DateTimeText, Out
 from dashboard.core.clusters import HealthSource
+from dashboard.core.leader import get_collector_status
 from dashboard.overview.recent import recent_health
 
 router = Router(tags=["clusters"])
@@ -106,3 +109,25 @@ class ClustersHealthOut(Out):
 async def clusters_health(request: HttpRequest) -> dict[str, Any]:
     health = await recent_health()
     return {"clusters": [h.as_json() for h in health]}
+
+
+class CollectorOut(Out):
+    leading: bool = Field(description="a running collector holds the lease and heartbeats")
+    host: str | None = Field(description="who took the lease last; null: no collector ever did")
+    pid: int | None
+    since: DateTimeText | None = Field(description="when it took the lease")
+    token: int = Field(description="the fencing token it took (0: none yet)")
+    seen_at: DateTimeText | None = Field(description="its last heartbeat; null: not running")
+    standbys: int = Field(description="running collectors standing by to take over")
+
+
+@router.get(
+    "/collector",
+    response=CollectorOut,
+    url_name="api-collector",
+    summary="Which collector leads, since when, and how many stand by",
+    operation_id="collectorStatus",
+)
+async def collector_status(request: HttpRequest) -> dict[str, Any]:
+    status = await sync_to_async(get_collector_status)()
+    return status.as_json()

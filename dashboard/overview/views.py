@@ -1,14 +1,17 @@
-"""The overview page: one card per cluster, from the last stored check, kept fresh over a websocket.
+"""The overview page: one card per cluster, from the last stored check, kept fresh over a
+websocket.
 
-The page opens no broker connection: each card shows the collector's last check of its
-cluster with its age (stale past ``MQB_HEALTH_STALE_AFTER``, "not checked yet" before
-the first), and operators get a *check now* button (``checks.check_now``: one shared
-live check per cluster at a time). Each card shows the counts its cluster's kind names
-(``BrokerKind.overview_counts``), as ``data-field`` elements the page's script refills
-from the websocket, and links to the cluster's own page. What needs attention on a
-cluster that answers (``attention_of``: a node's resource alarm, under-replicated or
-offline partitions) is written out as text, each with a link to where it is: the
-node's page in the management UI, the topics holding the partitions.
+The page says which collector leads (host, pid, since when, its lease token) and how
+many stand by (``core.leader``). The page opens no broker connection: each card shows
+the collector's last check of its cluster with its age (stale past
+``MQB_HEALTH_STALE_AFTER``, "not checked yet" before the first), and operators get a
+*check now* button (``checks.check_now``: one shared live check per cluster at a time).
+Each card shows the counts its cluster's kind names (``BrokerKind.overview_counts``), as
+``data-field`` elements the page's script refills from the websocket, and links to the
+cluster's own page. What needs attention on a cluster that answers (``attention_of``: a
+node's resource alarm, under-replicated or offline partitions) is written out as text,
+each with a link to where it is: the node's page in the management UI, the topics
+holding the partitions.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from brokers.registry import kind_named
 from dashboard.core import clusters, display, letter_counts, once
 from dashboard.core.audit import audit, require_role
 from dashboard.core.clusters import ClusterHealth
+from dashboard.core.leader import get_collector_status
 from dashboard.core.roles import OPERATOR, has_role
 from dashboard.models import DeadLetter
 from dashboard.overview.checks import check_now
@@ -160,6 +164,7 @@ def _page(request: HttpRequest, health: list[ClusterHealth]) -> HttpResponse:
         "can_check": has_role(request.user, OPERATOR),
         "checked": names.get(request.GET.get("checked", "")),
         "stale_after": settings.MQB_HEALTH_STALE_AFTER,
+        "collector": get_collector_status(),
     }
     return render(request, "dashboard/overview.html", context)
 

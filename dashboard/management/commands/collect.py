@@ -3,7 +3,9 @@
 It runs the loops listed in ``dashboard.collector.LOOPS`` side by side
 (health checks, and what later issues add: metrics sampling, dead-letter
 capture), restarts a loop that crashes, and stops all of them on SIGINT or
-SIGTERM.
+SIGTERM. Any number of collectors may run: only the one holding the leader
+lease (``dashboard.collector.lease``) runs the loops; the others stand by and
+take over when it dies, and a leader that loses the lease stops its loops.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from dashboard.collector import LOOPS, Loop
+from dashboard.collector.lease import lead
 
 log = logging.getLogger("dashboard.collector")
 RESTART_PAUSE = 5.0
@@ -55,7 +58,16 @@ class Command(BaseCommand):
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         log.info("collector started (%s), interval %g s", ", ".join(names), interval)
-        await asyncio.gather(*(self.supervise(name, stop, interval) for name in names))
+        for name in names:  # imported now, so that a standby taking over starts at once
+            _load(LOOPS[name])
+
+        # Metrics first: on a takeover its first database calls queue ahead of the others'.
+        names = sorted(names, key=lambda name: name != "metrics")
+
+        async def work(term: asyncio.Event) -> None:
+            await asyncio.gather(*(self.supervise(name, term, interval) for name in names))
+
+        await lead(work, stop, interval)
         log.info("collector stopped")
 
     async def supervise(self, name: str, stop: asyncio.Event, interval: float) -> None:
