@@ -64,8 +64,9 @@ def test_the_overview_reads_a_bounded_number_of_queries(
     client.force_login(viewer)
     client.get("/")
     # session, user, its groups (twice: the page and the menu), clusters, the letters' stamp
-    # (two queries); the pending counts are reused while no letter changed.
-    with django_assert_max_num_queries(7):
+    # (two queries), the collector lease and its members; the pending counts are reused
+    # while no letter changed.
+    with django_assert_max_num_queries(9):
         page = client.get("/").content.decode()
     assert f"{GROUPS * 5} pending" in page
 
