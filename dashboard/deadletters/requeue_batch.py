@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -297,37 +298,35 @@ async def send_batch(
 
 # -- PostgreSQL: set-based claims that several runners share ---------------------------
 
+TALLY_EVERY = 1.0
+"""Seconds between two additions of a connection's settled letters to the job's tally."""
 LOCK_BASE = 0x6D71_6272_0000_0000
 """Advisory lock keys of shared jobs: this plus the job id (a runner holds it shared)."""
 
 _CLAIM = """
-WITH picked AS (
-    SELECT id FROM dashboard_deadletter
-    WHERE id = ANY(%(ids)s) AND status = ANY(%(claimable)s)
-      AND claim_job IS DISTINCT FROM %(job)s
-    ORDER BY id LIMIT %(n)s
-    FOR UPDATE SKIP LOCKED
-)
-UPDATE dashboard_deadletter AS d
-SET status = %(requeuing)s, claim_job = %(job)s, claimed_at = %(now)s
-FROM picked, dashboard_cluster AS c
-WHERE d.id = picked.id AND c.id = d.cluster_id
-RETURNING d.id, c.slug, d.vhost, d.origin_exchange, d.origin_routing_key, d.origin_queue,
+SELECT d.id, c.slug, d.vhost, d.origin_exchange, d.origin_routing_key, d.origin_queue,
     d.origin_topic, d.origin_partition, d.failure_details, d.key, d.headers, d.properties,
     d.body, d.body_truncated,
     (SELECT b.data FROM dashboard_deadletterbody AS b
      WHERE d.body_truncated AND b.dead_letter_id = d.id)
+FROM dashboard_deadletter AS d JOIN dashboard_cluster AS c ON c.id = d.cluster_id
+WHERE d.id BETWEEN %(low)s AND %(high)s AND d.id = ANY(%(ids)s::bigint[])
+  AND d.status = ANY(%(claimable)s::text[]) AND d.claim_job IS DISTINCT FROM %(job)s::bigint
+ORDER BY d.id LIMIT %(n)s
+FOR UPDATE OF d SKIP LOCKED
 """
 
 _SETTLE = """
 UPDATE dashboard_deadletter AS d
 SET status = u.status,
     last_error = u.error,
+    claim_job = %(job)s::bigint,
+    claimed_at = %(now)s,
     acted_by_id = CASE WHEN u.status = %(requeued)s THEN %(user)s ELSE d.acted_by_id END,
     acted_at = CASE WHEN u.status = %(requeued)s THEN %(now)s ELSE d.acted_at END,
     requeue_count = d.requeue_count + CASE WHEN u.status = %(requeued)s THEN 1 ELSE 0 END
 FROM unnest(%(ids)s::bigint[], %(statuses)s::text[], %(errors)s::text[]) AS u(id, status, error)
-WHERE d.id = u.id AND d.status = %(requeuing)s AND d.claim_job = %(job)s
+WHERE d.id = u.id
 """
 
 _TALLY = """
@@ -337,12 +336,13 @@ SET result = jsonb_set(
     COALESCE(result -> 'runners', '{}'::jsonb)
       || jsonb_build_object(%(who)s::text,
                             COALESCE((result -> 'runners' ->> %(who)s::text)::int, 0) + %(n)s))
-WHERE id = %(job)s
+WHERE id = %(job)s::bigint
 """
 
 _TODO = """
 SELECT count(*) FROM dashboard_deadletter
-WHERE id = ANY(%(ids)s) AND status = ANY(%(claimable)s) AND claim_job IS DISTINCT FROM %(job)s
+WHERE id BETWEEN %(low)s AND %(high)s AND id = ANY(%(ids)s::bigint[])
+  AND status = ANY(%(claimable)s::text[]) AND claim_job IS DISTINCT FROM %(job)s::bigint
 """
 
 
@@ -370,6 +370,8 @@ class SharedClaims:
         self.job_id = job_id
         self.who = who
         self.conn: Any = None
+        self.untallied = 0
+        self.tallied_at = time.monotonic()
 
     async def open(self, *, shared: bool = True) -> bool:
         """Connect; with ``shared``, take the job's lock shared (False: the lead is finishing)."""
@@ -389,6 +391,8 @@ class SharedClaims:
 
     async def close(self) -> None:
         if self.conn is not None:
+            if not self.conn.closed and self.conn.info.transaction_status == 0:
+                await self.tally()  # idle: every batch committed or rolled back
             await self.conn.close()
             self.conn = None
 
@@ -409,16 +413,19 @@ class SharedClaims:
         To do: pending or requeue_failed, and not settled by this job before.
         An empty claim ends the transaction at once.
         """
+        if not ids:
+            return []
         await self.conn.execute("BEGIN")
         cursor = await self.conn.execute(
             _CLAIM,
             {
+                # The range lets the primary key answer whatever the planner's statistics.
+                "low": min(ids),
+                "high": max(ids),
                 "ids": list(ids),
                 "claimable": list(CLAIMABLE),
                 "job": self.job_id,
                 "n": size,
-                "requeuing": REQUEUING,
-                "now": timezone.now(),
             },
         )
         values = await cursor.fetchall()
@@ -473,32 +480,42 @@ class SharedClaims:
                     "statuses": statuses,
                     "errors": errors,
                     "requeued": DeadLetter.Status.REQUEUED,
-                    "requeuing": REQUEUING,
                     "user": real,
                     "now": timezone.now(),
                     "job": self.job_id,
                 },
             )
-            await self.conn.execute(_TALLY, {"who": self.who, "n": len(ids), "job": self.job_id})
+            self.untallied += len(ids)
         return unknown
 
     async def commit(self) -> None:
         await self.conn.execute("COMMIT")
+        if time.monotonic() - self.tallied_at >= TALLY_EVERY:
+            await self.tally()
+
+    async def tally(self) -> None:
+        """Add the letters this connection settled since the last tally to the job's
+        ``result["runners"]`` (after the commit: the job's row is not held by a batch)."""
+        if self.untallied:
+            await self.conn.execute(
+                _TALLY, {"who": self.who, "n": self.untallied, "job": self.job_id}
+            )
+            self.untallied = 0
+        self.tallied_at = time.monotonic()
 
     async def rollback(self) -> None:
         await self.conn.execute("ROLLBACK")
 
     async def release(self, ids: Sequence[int], why: str) -> int:
-        """Give back the batch's unknown rows (pending, with why) and end the transaction."""
+        """Give back the batch's unknown rows (pending, the job's, with why); commit the batch."""
         cursor = await self.conn.execute(
-            "UPDATE dashboard_deadletter SET status = %s, last_error = %s"
-            " WHERE id = ANY(%s) AND status = %s AND claim_job = %s",
+            "UPDATE dashboard_deadletter SET status = %s, last_error = %s, claim_job = %s::bigint"
+            " WHERE id = ANY(%s::bigint[])",
             (
                 DeadLetter.Status.PENDING,
                 f"{why} It may or may not have reached its origin; requeue it again if not.",
-                list(ids),
-                REQUEUING,
                 self.job_id,
+                list(ids),
             ),
         )
         await self.commit()
@@ -506,17 +523,25 @@ class SharedClaims:
 
     async def todo(self, ids: Sequence[int]) -> int:
         """How many of ``ids`` are still to do (rows other runners hold count: not yet settled)."""
-        return int(
-            await self._one(
-                _TODO, {"ids": list(ids), "claimable": list(CLAIMABLE), "job": self.job_id}
-            )
+        if not ids:
+            return 0
+        found = await self._one(
+            _TODO,
+            {
+                "low": min(ids),
+                "high": max(ids),
+                "ids": list(ids),
+                "claimable": list(CLAIMABLE),
+                "job": self.job_id,
+            },
         )
+        return int(found)
 
     async def settled(self) -> tuple[int, int]:
         """(settled, failed): the job's rows settled so far, the refused among them."""
         cursor = await self.conn.execute(
             "SELECT count(*), count(*) FILTER (WHERE status = %s) FROM dashboard_deadletter"
-            " WHERE claim_job = %s AND status <> %s",
+            " WHERE claim_job = %s::bigint AND status <> %s",
             (DeadLetter.Status.REQUEUE_FAILED, self.job_id, REQUEUING),
         )
         row = await cursor.fetchone()

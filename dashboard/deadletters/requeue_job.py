@@ -311,7 +311,8 @@ async def _work(
     selection = sorted(int(i) for i in job.selection)
     user: User = job.created_by or AnonymousUser()
     size = batch_size(job.rate_limit)
-    ahead = size * (runners_for(job.rate_limit, len(selection), size) + 1)
+    # Past the batches the other lanes and runners may hold.
+    ahead = size * (runners_for(job.rate_limit, len(selection), size) * LANES + 1)
     position, sweeping = 0, False
     started, sent = time.monotonic(), 0
     while True:
@@ -350,20 +351,51 @@ async def _work(
         sent += len(letters)
 
 
+LANES = 2
+"""Batches a runner has in flight at once, each on a connection of its own: while one is
+at the broker, the next is claimed and settled in the database."""
+
+
+async def _lane(run: runner.JobRun, step: Step, *, lead: bool) -> runner.JobCommand:
+    """One of a runner's lanes: its own connection and senders, the shared loop."""
+    claims = requeue_batch.SharedClaims(run.job.pk, run.worker or "worker")
+    senders = requeue_batch.Senders()
+    try:
+        if not await claims.open():
+            return runner.JobCommand.CANCEL  # the lead is giving the verdict
+        return await _work(run, claims, senders, step, lead=lead)
+    finally:
+        await senders.close()
+        await claims.close()
+
+
+async def _lanes(run: runner.JobRun, step: Step, *, lead: bool) -> runner.JobCommand:
+    """The runner's lanes, the first one the lead's when ``lead``; BrokerError if one had it."""
+    ends = await asyncio.gather(
+        _lane(run, step, lead=lead),
+        *(_lane(run, run.look, lead=False) for _ in range(LANES - 1)),
+        return_exceptions=True,
+    )
+    for end in ends:
+        if isinstance(end, BaseException):
+            raise end
+    commands = [end for end in ends if isinstance(end, runner.JobCommand)]
+    return runner.JobCommand.CANCEL if runner.JobCommand.CANCEL in commands else commands[0]
+
+
 async def run_shared(run: runner.JobRun) -> runner.JobOutcome:
     """The lead runner of a shared job (PostgreSQL): starts helpers, works, gives the verdict."""
     job = run.job
     total = len(job.selection)
-    claims = requeue_batch.SharedClaims(job.pk, run.worker or "worker")
-    senders = requeue_batch.Senders()
-    await claims.open()
+    control_claims = requeue_batch.SharedClaims(job.pk, run.worker or "worker")
+    await control_claims.open()
     counted = {"at": 0.0, "done": 0, "failed": 0, "base": -1}
     started = time.monotonic()
 
     async def step() -> runner.JobCommand:
         # Progress from the rows: every runner's settled letters.
         if time.monotonic() - counted["at"] >= run.interval * 0.8:
-            counted["done"], counted["failed"] = await claims.settled()
+            counted["done"], counted["failed"] = await control_claims.settled()
             counted["at"] = time.monotonic()
             if counted["base"] < 0:
                 counted["base"] = counted["done"]
@@ -380,7 +412,10 @@ async def run_shared(run: runner.JobRun) -> runner.JobOutcome:
         helpers = runners_for(job.rate_limit, total, batch_size(job.rate_limit)) - 1
         if helpers:
             await sync_to_async(control.enqueue_helpers)(job, helpers)
-        command = await _work(run, claims, senders, step, lead=True)
+        if job.rate_limit:
+            command = await _lane(run, step, lead=True)
+        else:
+            command = await _lanes(run, step, lead=True)
         if command == runner.JobCommand.CANCEL:
             state, head = Job.State.CANCELLED, "Cancelled"
     except BrokerError as exc:
@@ -390,12 +425,11 @@ async def run_shared(run: runner.JobRun) -> runner.JobOutcome:
             state=Job.State.FAILED
         )
     try:
-        await senders.close()
-        await claims.wait_alone()
-        left = await claims.todo(sorted(int(i) for i in job.selection))
+        await control_claims.wait_alone()
+        left = await control_claims.todo(sorted(int(i) for i in job.selection))
         released = (await sync_to_async(requeue_batch.counts)(job.pk, total))["released"]
     finally:
-        await claims.close()
+        await control_claims.close()
     if state == Job.State.FAILED and released:
         head += f" ({released} letters claimed but not confirmed are pending again)"
     outcome = await _outcome(job.pk, state, head, total - left, total)
@@ -408,18 +442,11 @@ async def run_shared(run: runner.JobRun) -> runner.JobOutcome:
 
 async def help_requeue_job(run: runner.JobRun) -> None:
     """A helper of a shared job: the same loop as the lead's until nothing is left to claim."""
-    claims = requeue_batch.SharedClaims(run.job.pk, run.worker or "worker")
-    senders = requeue_batch.Senders()
     try:
-        if not await claims.open():
-            return  # the lead is giving the verdict
-        await _work(run, claims, senders, run.look, lead=False)
+        await _lanes(run, run.look, lead=False)
     except BrokerError as exc:
         # The batch was rolled back: the lead (or another helper) sends it.
         log.warning("helper of job #%s stopped: %s", run.job.pk, exc.message)
-    finally:
-        await senders.close()
-        await claims.close()
 
 
 def live_counts(job: Job) -> dict[str, int]:
