@@ -15,6 +15,10 @@ connection or producer per cluster and address for the whole job).
 Settle: one transaction per batch. Sent rows become ``requeued`` (who, when,
 requeue count + 1); unroutable ones ``requeue_failed`` with the reason; rows
 whose send is unknown stay claimed and are returned for a retry.
+
+That is the SQLite path (``claim_batch``, ``settle``). On PostgreSQL,
+``SharedClaims`` does the same set-based, with the batch's rows locked from
+claim to settle, so that several runners can share one job (below).
 """
 
 from __future__ import annotations
@@ -356,14 +360,18 @@ def set_based() -> bool:
 class SharedClaims:
     """A runner's own PostgreSQL connection for claiming, settling and counting a job's rows.
 
-    A batch is claimed, sent and settled in one transaction: the claim
-    (``UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED LIMIT n) RETURNING``)
-    locks its rows, which other runners skip, until the settle (one ``UPDATE …
-    FROM unnest(…)``) commits. A runner that dies mid-batch loses its connection:
-    the transaction rolls back and its rows are pending and unlocked again, for
-    the next claim of any runner. While it runs, a runner holds the job's
-    advisory lock shared; the job's lead waits for the lock exclusively to
-    know that no other runner is still working before the verdict.
+    A batch is claimed, sent and settled in one transaction. The claim is one
+    ``SELECT … FOR UPDATE SKIP LOCKED LIMIT n`` that reads the rows to send
+    and locks them: other runners skip them until the settle (one ``UPDATE …
+    FROM unnest(…)`` giving each row its status, error and the job) commits.
+    The claim writes nothing: a ``requeuing`` status written in the same
+    transaction would never be seen by anyone, and it would cost a second
+    update of every row and its many indexes (the batch then ran at about half
+    the rate). A runner that dies mid-batch loses its connection: the
+    transaction rolls back and its rows are as they were (pending) and unlocked
+    again, for the next claim of any runner. While it runs, a runner holds the
+    job's advisory lock shared; the job's lead waits for the lock exclusively
+    to know that no other runner is still working before the verdict.
     """
 
     def __init__(self, job_id: int, who: str) -> None:

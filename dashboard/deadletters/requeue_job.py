@@ -21,16 +21,18 @@ entries (start, end); one audit entry per letter is not written for a bulk job.
 On PostgreSQL the job is shared (``run_shared``): its runner (the lead) starts
 up to ``MQB_DLQ_REQUEUE_PARALLEL`` - 1 helpers (``help_requeue_job``, Celery
 tasks on the jobs queue, one per batch of work at most; none under a rate
-limit, which one runner keeps) and every runner works the same loop
-(``_work``): claim the next to-do rows of the frozen selection with ``FOR
-UPDATE SKIP LOCKED`` (``requeue_batch.SharedClaims``), send them, settle them
-and commit, all in one transaction, so no row is held by two runners. To do:
+limit, which one runner in one lane keeps) and every runner works the same loop
+(``_work``), in ``LANES`` lanes each (a connection and senders of its own, so
+one batch is in the database while another is at the broker): claim the next
+to-do rows of the frozen selection with ``FOR UPDATE SKIP LOCKED``
+(``requeue_batch.SharedClaims``), send them, settle them and commit, all in
+one transaction, so no row is held by two runners. To do:
 pending or requeue_failed and not settled by this job. A runner looks ahead
 past the rows others hold, and at the end of the selection sweeps it once more
 for rows given back. A runner killed mid-batch (``kill -9``) loses its
-connection: its batch rolls back to pending and unlocked, and the next claim
-of any runner takes it (at most one batch sent twice, with the original
-message ids). Helpers stop when nothing is left to claim, on pause they wait,
+connection: its batches roll back to pending and unlocked, and the next claim
+of any runner takes them (at most one batch per lane sent twice, with the
+original message ids). Helpers stop when nothing is left to claim, on pause they wait,
 on cancel (or when the job is started again under a new task id, or ends) they
 stop after their batch. The lead alone records progress (read from the rows),
 claims until nothing of the selection is to do (rows a dead helper left
