@@ -33,7 +33,7 @@ from tests.support.requeue_shared import (
     statuses,
     wait_until_final,
 )
-from tests.support.served_db import postgres_database, served_env
+from tests.support.served_db import postgres_database, query, served_env
 
 pytestmark = [pytest.mark.celery, pytest.mark.redis, pytest.mark.rabbitmq, pytest.mark.kafka]
 
@@ -137,3 +137,41 @@ def test_a_worker_killed_mid_job_loses_nothing(shared, rabbitmq_vhost):
     duplicates = sum(n - 1 for n in ids.values())
     assert duplicates <= BATCH * requeue_job.LANES, f"{duplicates} duplicates for one kill"
     print(f"killed {killed}; {duplicates} duplicates at the origin; runners {row['result']}")
+
+
+def settled(url: str, job_id: int) -> int:
+    sql = "SELECT COUNT(*) FROM dashboard_deadletter WHERE claim_job = %s"
+    return int(query(url, sql, (job_id,))[0][0])
+
+
+def test_pause_and_cancel_reach_both_workers_and_the_counts_stay_exact(shared, rabbitmq_vhost):
+    origin = f"shared-pause-{uuid.uuid4().hex[:8]}"
+    asyncio.run(declare(rabbitmq_vhost, origin))
+    url, count = shared["url"], 10 * COUNT
+    job_id, prefix = seed_job(shared["env"], "rabbitmq", count, vhost=rabbitmq_vhost, queue=origin)
+
+    deadline = time.monotonic() + 120
+    while len(job_row(url, job_id)["result"].get("runners", {})) < 2:
+        assert time.monotonic() < deadline, f"both runners never settled: {job_row(url, job_id)}"
+        time.sleep(0.02)
+    # As the job page's pause does: the row's state, which every runner reads.
+    query(url, "UPDATE dashboard_job SET state = 'paused' WHERE id = %s", (job_id,))
+    time.sleep(2)  # every lane ends the batch it holds
+    paused_at = settled(url, job_id)
+    time.sleep(2)
+    assert settled(url, job_id) == paused_at, "letters were sent while paused"
+    assert paused_at < count, "the job ended before the pause"
+    query(url, "UPDATE dashboard_job SET state = 'cancelled' WHERE id = %s", (job_id,))
+    row = wait_until_final(url, job_id)
+
+    assert row["state"] == "cancelled", row["verdict"]
+    sent = row["result"]["requeued"]
+    assert sent == paused_at
+    assert f"Cancelled: {sent} of {count} requeued, 0 failed" in row["verdict"], row["verdict"]
+    assert f"{count - sent} not reached" in row["verdict"], row["verdict"]
+    assert statuses(url) == {"requeued": sent, "pending": count - sent}
+    ids = origin_ids(rabbitmq_vhost, origin)
+    assert all(n == 1 for n in ids.values())
+    requeued = query(url, "SELECT message_id FROM dashboard_deadletter WHERE status = 'requeued'")
+    assert set(ids) == {m for (m,) in requeued}
+    assert all(i.startswith(prefix) for i in ids)

@@ -83,9 +83,10 @@ def seed_job(env: dict[str, str], kind: str, count: int, **where: str) -> tuple[
 
 
 def job_row(url: str, job_id: int) -> dict[str, Any]:
-    state, done, total, verdict, result, worker = query(
+    state, done, total, verdict, result, worker, finished = query(
         url,
-        "SELECT state, done, total, verdict, result, worker FROM dashboard_job WHERE id = %s",
+        "SELECT state, done, total, verdict, result, worker, finished_at FROM dashboard_job"
+        " WHERE id = %s",
         (job_id,),
     )[0]
     if isinstance(result, str):
@@ -97,6 +98,7 @@ def job_row(url: str, job_id: int) -> dict[str, Any]:
         "verdict": verdict,
         "result": result or {},
         "worker": worker,
+        "finished": finished,
     }
 
 
@@ -104,7 +106,8 @@ def wait_until_final(url: str, job_id: int, timeout: float = 300) -> dict[str, A
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         row = job_row(url, job_id)
-        if row["state"] in FINAL:
+        if row["state"] in FINAL and row["finished"]:
+            # Finished by its runner (a cancel sets the state at once).
             return row
         time.sleep(0.1)
     raise AssertionError(f"job #{job_id} did not end: {job_row(url, job_id)}")
