@@ -413,7 +413,11 @@ async def run_shared(run: runner.JobRun) -> runner.JobOutcome:
     try:
         helpers = runners_for(job.rate_limit, total, batch_size(job.rate_limit)) - 1
         if helpers:
-            await sync_to_async(control.enqueue_helpers)(job, helpers)
+            try:
+                await sync_to_async(control.enqueue_helpers)(job, helpers)
+            except Exception:
+                # The job queue is unavailable: this runner does the whole job alone.
+                log.warning("job #%s: could not start its helpers", job.pk, exc_info=True)
         if job.rate_limit:
             command = await _lane(run, step, lead=True)
         else:
