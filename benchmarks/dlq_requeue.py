@@ -471,8 +471,11 @@ def main() -> None:
         with httpx.Client(base_url=MGMT, auth=GUEST, timeout=10) as http:
             http.delete(f"/api/vhosts/{quote(VHOST, safe='')}")
         admin.delete_topics([TOPIC, RAW_SRC, RAW_DST], operation_timeout=30)
-        with contextlib.suppress(psycopg.Error):
-            admin_sql(f'DROP DATABASE IF EXISTS "{PG_NAME}" WITH (FORCE)')
+        for _ in range(5):  # a worker's connection may still be closing
+            with contextlib.suppress(psycopg.Error):
+                admin_sql(f'DROP DATABASE IF EXISTS "{PG_NAME}" WITH (FORCE)')
+                break
+            time.sleep(1)
         shutil.rmtree(STATE, ignore_errors=True)
 
 
