@@ -9,22 +9,33 @@
   confluent-kafka loop consuming the same number of records from one topic and
   producing them to another.
 
-The job runs in this process (``jobs.run_job``, as the Celery worker runs it)
-on its own SQLite database, so its time includes reading the rows, sending and
-settling them (one transaction per batch). Rows are seeded before each timed
-run (untimed). After each run every origin message is read back: ``lost`` is
-the number of letters not at their origin, ``duplicated`` the extra copies.
+The job runs in real Celery workers on the jobs queue (one job or helper at a
+time each), on a scratch database of each kind, side by side in one run:
+SQLite (one worker; a job there has one runner) and PostgreSQL with one worker
+(``MQB_DLQ_REQUEUE_PARALLEL=1``) and with two workers sharing the job
+(``=2``). Its time is the job's own, from its start to its verdict in the
+database (reading, sending, settling; not the seeding). Rows are seeded before
+each timed run (untimed). After each run every origin message is read back:
+``lost`` is the number of letters not at their origin, ``duplicated`` the
+extra copies. The ``postgres_*`` ratios are the configuration of the default
+``MQB_DLQ_REQUEUE_PARALLEL``; ``two_workers_vs_one`` the lower of the two
+brokers' ratios (both are printed).
 
 Usage: .venv/bin/python benchmarks/dlq_requeue.py [--count 100000] [--runs 3] [--size 1024]
-Last line: RESULT rabbitmq_vs_shovel=<ratio> kafka_vs_raw=<ratio> lost=<n> duplicated=<n>
+Last line: RESULT postgres_kafka_vs_raw=<ratio> postgres_rabbitmq_vs_shovel=<ratio>
+two_workers_vs_one=<ratio> sqlite_kafka_vs_raw=<ratio> sqlite_rabbitmq_vs_shovel=<ratio>
+rabbitmq_vs_shovel=<ratio> kafka_vs_raw=<ratio> lost=<n> duplicated=<n>
+(``rabbitmq_vs_shovel`` and ``kafka_vs_raw``: PostgreSQL's, the keys of earlier runs.)
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import shutil
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -33,7 +44,8 @@ import time
 import uuid
 from collections import Counter
 from pathlib import Path
-from urllib.parse import quote
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -44,19 +56,20 @@ GUEST = ("guest", "guest")
 RUN = uuid.uuid4().hex[:8]
 VHOST = f"mqb-bench-requeue-{RUN}"
 STATE = Path(tempfile.mkdtemp(prefix="mqb-bench-requeue-"))
+QUEUE = f"mqb-bench-requeue-{RUN}"
 ENV = {
     "DJANGO_SETTINGS_MODULE": "dashboard.settings",
-    "DATABASE_URL": f"sqlite:///{STATE / 'db.sqlite3'}",
     "MQB_STATE_DIR": str(STATE),
     "MQB_DEFAULT_CLUSTERS": "rabbitmq,kafka",
     "MQB_KAFKA_BOOTSTRAP_SERVERS": KAFKA,
     "MQB_LOG_LEVEL": "WARNING",
+    "MQB_CELERY_QUEUE": QUEUE,
 }
 os.environ.update(ENV)
 
 import aio_pika  # noqa: E402
-import django  # noqa: E402
 import httpx  # noqa: E402
+import psycopg  # noqa: E402
 from confluent_kafka import Consumer, Producer, TopicPartition  # noqa: E402
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]  # noqa: E402
 
@@ -64,37 +77,127 @@ from tests.support.move import consume_ids  # noqa: E402
 
 ORIGIN, SHOVEL_SRC, SHOVEL_DST = "origin", "shovel-src", "shovel-dst"
 TOPIC, RAW_SRC, RAW_DST = (f"mqb-bench-requeue-{RUN}-{n}" for n in ("origin", "src", "dst"))
+PG_NAME = f"mqb_bench_requeue_{RUN}"
 
 
 def log(line: str) -> None:
     print(line, flush=True)
 
 
-def seed_and_run(kind: str, count: int, size: int) -> tuple[float, str]:
-    """Seed ``count`` rows, run the bulk job to its end; return (seconds, prefix)."""
-    from django.contrib.auth.models import Group, User
+# -- scratch databases and workers ---------------------------------------------
 
-    from dashboard.deadletters import requeue_job
-    from dashboard.jobs import control, runner
-    from dashboard.models import DeadLetter
-    from tests.support.requeue_seed import rows
 
-    prefix = uuid.uuid4().hex[:8]
-    spec = argparse.Namespace(
-        vhost=VHOST, queue=ORIGIN, topic=TOPIC, count=count, size=size, prefix=prefix
+def postgres_url(name: str = "") -> str:
+    url = (
+        os.environ.get("MQB_BENCH_POSTGRES_URL", "") or (ROOT / "var" / "postgres.url").read_text()
     )
-    made = DeadLetter.objects.bulk_create(rows(kind, spec), batch_size=2000)
-    user, _ = User.objects.get_or_create(username="bench-operator")
-    user.groups.add(Group.objects.get_or_create(name="operator")[0])
-    control.enqueue = lambda job: None  # run here, not in a worker
-    job = asyncio.run(requeue_job.do_start_bulk_requeue(user=user, ids=[r.pk for r in made]))
-    started = time.perf_counter()
-    state = runner.run_job(job.pk, job.task_id)
-    seconds = time.perf_counter() - started
-    finished = control.get_job(job.pk)
-    if state != "done" or finished.result.get("requeued") != count:
-        raise SystemExit(f"job #{job.pk} ended {state}: {finished.verdict}")
-    return seconds, prefix
+    url = url.strip()
+    return urlunsplit(urlsplit(url)._replace(path="/" + name)) if name else url
+
+
+def admin_sql(sql: str) -> None:
+    with psycopg.connect(postgres_url(), autocommit=True) as conn:
+        conn.execute(sql)
+
+
+def query(url: str, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    if url.startswith("sqlite:///"):
+        with sqlite3.connect(url.removeprefix("sqlite:///"), timeout=30) as conn:
+            return list(conn.execute(sql.replace("%s", "?"), params).fetchall())
+    with psycopg.connect(url, autocommit=True) as conn:
+        cursor = conn.execute(sql, params)
+        return list(cursor.fetchall()) if cursor.description else []
+
+
+def migrate(url: str) -> None:
+    env = {**os.environ, "DATABASE_URL": url}
+    run = [sys.executable, "manage.py"]
+    subprocess.run([*run, "migrate", "--no-input", "-v0"], cwd=ROOT, env=env, check=True)
+
+
+class Workers:
+    """``count`` Celery workers on the jobs queue of the database at ``url``."""
+
+    def __init__(self, url: str, count: int, parallel: int) -> None:
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": url,
+            "MQB_DLQ_REQUEUE_PARALLEL": str(parallel),
+        }
+        self.processes: list[subprocess.Popen[bytes]] = []
+        self.logs: list[Path] = []
+        for i in range(count):
+            log_path = STATE / f"worker-{uuid.uuid4().hex[:6]}.log"
+            self.logs.append(log_path)
+            with log_path.open("wb") as out:
+                self.processes.append(
+                    subprocess.Popen(
+                        [
+                            *(sys.executable, "-m", "celery", "-A", "dashboard", "worker"),
+                            *("--pool=threads", "--concurrency=1", "--loglevel=INFO"),
+                            *("-Q", f"{QUEUE}.jobs", "--without-mingle", "--without-gossip"),
+                            *("-n", f"bench-{RUN}-{i}-{uuid.uuid4().hex[:4]}@localhost"),
+                        ],
+                        cwd=ROOT,
+                        env=self.env,
+                        stdout=out,
+                        stderr=subprocess.STDOUT,
+                    )
+                )
+        deadline = time.monotonic() + 120
+        for process, path in zip(self.processes, self.logs, strict=True):
+            while b" ready." not in path.read_bytes():
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit(f"a worker did not start: {path.read_text()[-2000:]}")
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        for process in self.processes:
+            process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def seed_and_run(url: str, kind: str, count: int, size: int) -> tuple[float, str]:
+    """Seed ``count`` rows, start the bulk job for the workers; return (job seconds, prefix)."""
+    query(url, "DELETE FROM dashboard_deadletterbody")
+    query(url, "DELETE FROM dashboard_deadletter")
+    prefix = uuid.uuid4().hex[:8]
+    where = ["--vhost", VHOST, "--queue", ORIGIN] if kind == "rabbitmq" else ["--topic", TOPIC]
+    seeded = subprocess.run(
+        [
+            *(sys.executable, "-m", "tests.support.requeue_seed", kind, *where),
+            *("--count", str(count), "--size", str(size), "--prefix", prefix, "--start-job"),
+        ],
+        cwd=ROOT,
+        env={**os.environ, "DATABASE_URL": url},
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    job_id = int(seeded.stdout.strip().splitlines()[-1])
+    deadline = time.monotonic() + 3600
+    while time.monotonic() < deadline:
+        (row,) = query(
+            url,
+            "SELECT state, verdict, started_at, finished_at, result FROM dashboard_job"
+            " WHERE id = %s",
+            (job_id,),
+        )
+        if row[0] in ("done", "failed", "cancelled"):
+            break
+        time.sleep(0.05)
+    state, verdict, started, finished, _ = row
+    if state != "done" or f"{count} of {count} requeued" not in verdict:
+        raise SystemExit(f"job #{job_id} ended {state}: {verdict}")
+    if isinstance(started, str):  # SQLite
+        from datetime import datetime
+
+        started, finished = datetime.fromisoformat(started), datetime.fromisoformat(finished)
+    return (finished - started).total_seconds(), prefix
 
 
 # -- RabbitMQ ------------------------------------------------------------------
@@ -268,6 +371,31 @@ def kafka_raw_run(count: int, size: int) -> float:
 # -- main ----------------------------------------------------------------------
 
 
+CONFIGS = {
+    # name: (database, workers, MQB_DLQ_REQUEUE_PARALLEL)
+    "sqlite": ("sqlite", 1, 1),
+    "postgres-1": ("postgres", 1, 1),
+    "postgres-2": ("postgres", 2, 2),
+}
+
+
+def run_job(url: str, kind: str, n: int, size: int) -> tuple[float, int, int]:
+    """One timed job of ``kind`` on the database at ``url``: (rate, lost, duplicated)."""
+    if kind == "rabbitmq":
+        seconds, prefix = seed_and_run(url, kind, n, size)
+        missing, extra = asyncio.run(rabbitmq_check(n, prefix))
+        return n / seconds, missing, extra
+    starts = end_offsets(TOPIC)
+    seconds, prefix = seed_and_run(url, kind, n, size)
+    keys = read_keys(TOPIC, starts, end_offsets(TOPIC))
+    expected = {f"{prefix}-{i}" for i in range(n)}
+    missing = len(expected - set(keys))
+    extra = sum(c - 1 for c in keys.values() if c > 1) + sum(
+        c for k, c in keys.items() if k not in expected
+    )
+    return n / seconds, missing, extra
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--count", type=int, default=100_000)
@@ -275,10 +403,10 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=1024, help="body bytes")
     args = parser.parse_args()
     n = args.count
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--no-input", "-v0"], cwd=ROOT, check=True
-    )
-    django.setup()
+    urls = {"sqlite": f"sqlite:///{STATE / 'db.sqlite3'}", "postgres": postgres_url(PG_NAME)}
+    admin_sql(f'CREATE DATABASE "{PG_NAME}"')
+    for url in urls.values():
+        migrate(url)
     with httpx.Client(base_url=MGMT, auth=GUEST, timeout=10) as http:
         path = quote(VHOST, safe="")
         http.put(f"/api/vhosts/{path}").raise_for_status()
@@ -287,53 +415,77 @@ def main() -> None:
         ).raise_for_status()
     admin = AdminClient({"bootstrap.servers": KAFKA})
     lost = duplicated = 0
-    rates: dict[str, list[float]] = {"job-rabbitmq": [], "shovel": [], "job-kafka": [], "raw": []}
+    rates: dict[str, list[float]] = {"shovel": [], "raw": []}
+    for name in CONFIGS:
+        rates[f"{name} rabbitmq"], rates[f"{name} kafka"] = [], []
     try:
         asyncio.run(rabbitmq_prepare())
         kafka_prepare(admin)
-        log(f"{n:,} letters of {args.size} B per run, {args.runs} runs, SQLite at {STATE}")
+        log(
+            f"{n:,} letters of {args.size} B per job, {args.runs} runs; SQLite and PostgreSQL"
+            f" scratch databases; load {os.getloadavg()[0]:.1f}"
+        )
         for run in range(1, args.runs + 1):
-            seconds, prefix = seed_and_run("rabbitmq", n, args.size)
-            missing, extra = asyncio.run(rabbitmq_check(n, prefix))
-            lost, duplicated = lost + missing, duplicated + extra
-            rates["job-rabbitmq"].append(n / seconds)
             shovel_s = asyncio.run(rabbitmq_shovel_run(n, args.size))
             rates["shovel"].append(n / shovel_s)
-            log(
-                f"run {run}: rabbitmq job {n / seconds:8,.0f}/s  shovel {n / shovel_s:8,.0f}/s"
-                f"  lost={missing} duplicated={extra}"
-            )
-            starts = end_offsets(TOPIC)
-            seconds, prefix = seed_and_run("kafka", n, args.size)
-            keys = read_keys(TOPIC, starts, end_offsets(TOPIC))
-            expected = {f"{prefix}-{i}" for i in range(n)}
-            missing = len(expected - set(keys))
-            extra = sum(c - 1 for c in keys.values() if c > 1)
-            lost, duplicated = lost + missing, duplicated + extra
-            rates["job-kafka"].append(n / seconds)
             raw_s = kafka_raw_run(n, args.size)
             rates["raw"].append(n / raw_s)
-            log(
-                f"run {run}: kafka job    {n / seconds:8,.0f}/s  raw loop {n / raw_s:8,.0f}/s"
-                f"  lost={missing} duplicated={extra}"
-            )
+            log(f"run {run}: shovel {n / shovel_s:8,.0f}/s  raw loop {n / raw_s:8,.0f}/s")
+            for name, (database, count, parallel) in CONFIGS.items():
+                workers = Workers(urls[database], count, parallel)
+                try:
+                    for kind in ("rabbitmq", "kafka"):
+                        rate, missing, extra = run_job(urls[database], kind, n, args.size)
+                        lost, duplicated = lost + missing, duplicated + extra
+                        rates[f"{name} {kind}"].append(rate)
+                        log(
+                            f"run {run}: {name:10} {kind:8} job {rate:8,.0f}/s"
+                            f"  lost={missing} duplicated={extra}"
+                            f"  load {os.getloadavg()[0]:.1f}"
+                        )
+                finally:
+                    workers.stop()
         med = {k: statistics.median(v) for k, v in rates.items()}
+        log("medians: " + ", ".join(f"{k} {v:,.0f}/s" for k, v in med.items()))
+        default = f"postgres-{2 if default_parallel() > 1 else 1}"
+        two = {
+            kind: med[f"postgres-2 {kind}"] / med[f"postgres-1 {kind}"]
+            for kind in ("rabbitmq", "kafka")
+        }
         log(
-            "medians: "
-            + ", ".join(f"{k} {v:,.0f}/s" for k, v in med.items())
-            + f" (min..max job-rabbitmq {min(rates['job-rabbitmq']):,.0f}.."
-            f"{max(rates['job-rabbitmq']):,.0f}, job-kafka {min(rates['job-kafka']):,.0f}.."
-            f"{max(rates['job-kafka']):,.0f})"
+            f"two workers vs one: rabbitmq {two['rabbitmq']:.2f} kafka {two['kafka']:.2f};"
+            f" postgres ratios from {default}"
         )
+        pg_kafka = med[f"{default} kafka"] / med["raw"]
+        pg_rabbit = med[f"{default} rabbitmq"] / med["shovel"]
         log(
-            f"RESULT rabbitmq_vs_shovel={med['job-rabbitmq'] / med['shovel']:.2f}"
-            f" kafka_vs_raw={med['job-kafka'] / med['raw']:.2f} lost={lost} duplicated={duplicated}"
+            f"RESULT postgres_kafka_vs_raw={pg_kafka:.2f}"
+            f" postgres_rabbitmq_vs_shovel={pg_rabbit:.2f}"
+            f" two_workers_vs_one={min(two.values()):.2f}"
+            f" sqlite_kafka_vs_raw={med['sqlite kafka'] / med['raw']:.2f}"
+            f" sqlite_rabbitmq_vs_shovel={med['sqlite rabbitmq'] / med['shovel']:.2f}"
+            f" rabbitmq_vs_shovel={pg_rabbit:.2f} kafka_vs_raw={pg_kafka:.2f}"
+            f" lost={lost} duplicated={duplicated}"
         )
     finally:
         with httpx.Client(base_url=MGMT, auth=GUEST, timeout=10) as http:
             http.delete(f"/api/vhosts/{quote(VHOST, safe='')}")
         admin.delete_topics([TOPIC, RAW_SRC, RAW_DST], operation_timeout=30)
+        for _ in range(5):  # a worker's connection may still be closing
+            with contextlib.suppress(psycopg.Error):
+                admin_sql(f'DROP DATABASE IF EXISTS "{PG_NAME}" WITH (FORCE)')
+                break
+            time.sleep(1)
         shutil.rmtree(STATE, ignore_errors=True)
+
+
+def default_parallel() -> int:
+    """The default of MQB_DLQ_REQUEUE_PARALLEL (as settings read it)."""
+    import re
+
+    text = (ROOT / "dashboard" / "settings.py").read_text()
+    found = re.search(r'MQB_DLQ_REQUEUE_PARALLEL", (\d+)', text)
+    return int(found.group(1)) if found else 1
 
 
 if __name__ == "__main__":

@@ -349,6 +349,9 @@ MQB_DLQ_REQUEUE_BATCH = envint("MQB_DLQ_REQUEUE_BATCH", 1000)
 # A batch whose sends end "unknown" (connection lost, no confirm) is retried
 # this many times, with backoff, before the job fails.
 MQB_DLQ_REQUEUE_RETRIES = envint("MQB_DLQ_REQUEUE_RETRIES", 5)
+# On PostgreSQL, how many runners (the job's and its helpers, on the jobs queue)
+# work one bulk requeue at once; SQLite and a rate-limited job use one.
+MQB_DLQ_REQUEUE_PARALLEL = envint("MQB_DLQ_REQUEUE_PARALLEL", 2)
 # A letter "being requeued" for longer than this (and not by a running job)
 # may be put back to pending by an operator: its requeue died mid-way.
 MQB_DLQ_STUCK_AFTER = envfloat("MQB_DLQ_STUCK_AFTER", 120.0)

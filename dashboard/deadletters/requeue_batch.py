@@ -15,12 +15,17 @@ connection or producer per cluster and address for the whole job).
 Settle: one transaction per batch. Sent rows become ``requeued`` (who, when,
 requeue count + 1); unroutable ones ``requeue_failed`` with the reason; rows
 whose send is unknown stay claimed and are returned for a retry.
+
+That is the SQLite path (``claim_batch``, ``settle``). On PostgreSQL,
+``SharedClaims`` does the same set-based, with the batch's rows locked from
+claim to settle, so that several runners can share one job (below).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -291,5 +296,310 @@ async def send_batch(
                 f"{len(unknown)} letters could not be sent after {retries} retries:"
                 f" {'; '.join(sorted(reasons)[:3])}"
             )
+        await asyncio.sleep(min(2**attempt * 0.5, 10))
+        letters = [row for row in letters if row.pk in unknown]
+
+
+# -- PostgreSQL: set-based claims that several runners share ---------------------------
+
+TALLY_EVERY = 1.0
+"""Seconds between two additions of a connection's settled letters to the job's tally."""
+LOCK_BASE = 0x6D71_6272_0000_0000
+"""Advisory lock keys of shared jobs: this plus the job id (a runner holds it shared)."""
+
+_CLAIM = """
+SELECT d.id, c.slug, d.vhost, d.origin_exchange, d.origin_routing_key, d.origin_queue,
+    d.origin_topic, d.origin_partition, d.failure_details, d.key, d.headers, d.properties,
+    d.body, d.body_truncated,
+    (SELECT b.data FROM dashboard_deadletterbody AS b
+     WHERE d.body_truncated AND b.dead_letter_id = d.id)
+FROM dashboard_deadletter AS d JOIN dashboard_cluster AS c ON c.id = d.cluster_id
+WHERE d.id BETWEEN %(low)s AND %(high)s AND d.id = ANY(%(ids)s::bigint[])
+  AND d.status = ANY(%(claimable)s::text[]) AND d.claim_job IS DISTINCT FROM %(job)s::bigint
+ORDER BY d.id LIMIT %(n)s
+FOR UPDATE OF d SKIP LOCKED
+"""
+
+_SETTLE = """
+UPDATE dashboard_deadletter AS d
+SET status = u.status,
+    last_error = u.error,
+    claim_job = %(job)s::bigint,
+    claimed_at = %(now)s,
+    acted_by_id = CASE WHEN u.status = %(requeued)s THEN %(user)s ELSE d.acted_by_id END,
+    acted_at = CASE WHEN u.status = %(requeued)s THEN %(now)s ELSE d.acted_at END,
+    requeue_count = d.requeue_count + CASE WHEN u.status = %(requeued)s THEN 1 ELSE 0 END
+FROM unnest(%(ids)s::bigint[], %(statuses)s::text[], %(errors)s::text[]) AS u(id, status, error)
+WHERE d.id = u.id
+"""
+
+_TALLY = """
+UPDATE dashboard_job
+SET result = jsonb_set(
+    COALESCE(result, '{}'::jsonb), '{runners}',
+    COALESCE(result -> 'runners', '{}'::jsonb)
+      || jsonb_build_object(%(who)s::text,
+                            COALESCE((result -> 'runners' ->> %(who)s::text)::int, 0) + %(n)s))
+WHERE id = %(job)s::bigint
+"""
+
+_TODO = """
+SELECT count(*) FROM dashboard_deadletter
+WHERE id BETWEEN %(low)s AND %(high)s AND id = ANY(%(ids)s::bigint[])
+  AND status = ANY(%(claimable)s::text[]) AND claim_job IS DISTINCT FROM %(job)s::bigint
+"""
+
+
+def set_based() -> bool:
+    """Whether bulk requeues use the shared, set-based claims (PostgreSQL)."""
+    from django.db import connection
+
+    return connection.vendor == "postgresql"
+
+
+class SharedClaims:
+    """A runner's own PostgreSQL connection for claiming, settling and counting a job's rows.
+
+    A batch is claimed, sent and settled in one transaction. The claim is one
+    ``SELECT … FOR UPDATE SKIP LOCKED LIMIT n`` that reads the rows to send
+    and locks them: other runners skip them until the settle (one ``UPDATE …
+    FROM unnest(…)`` giving each row its status, error and the job) commits.
+    The claim writes nothing: a ``requeuing`` status written in the same
+    transaction would never be seen by anyone, and it would cost a second
+    update of every row and its many indexes (the batch then ran at about half
+    the rate). A runner that dies mid-batch loses its connection: the
+    transaction rolls back and its rows are as they were (pending) and unlocked
+    again, for the next claim of any runner. While it runs, a runner holds the
+    job's advisory lock shared; the job's lead waits for the lock exclusively
+    to know that no other runner is still working before the verdict.
+    """
+
+    def __init__(self, job_id: int, who: str) -> None:
+        self.job_id = job_id
+        self.who = who
+        self.conn: Any = None
+        self.untallied = 0
+        self.tallied_at = time.monotonic()
+
+    async def open(self, *, shared: bool = True) -> bool:
+        """Connect; with ``shared``, take the job's lock shared (False: the lead is finishing)."""
+        import psycopg
+        from django.db import connection
+
+        params = {
+            k: v
+            for k, v in connection.get_connection_params().items()
+            if k not in ("cursor_factory", "context", "prepare_threshold")
+        }
+        self.conn = await psycopg.AsyncConnection.connect(**params, autocommit=True)
+        if not shared:
+            return True
+        got = await self._one("SELECT pg_try_advisory_lock_shared(%s)", (LOCK_BASE + self.job_id,))
+        return bool(got)
+
+    async def close(self) -> None:
+        if self.conn is not None:
+            if not self.conn.closed and self.conn.info.transaction_status == 0:
+                await self.tally()  # idle: every batch committed or rolled back
+            await self.conn.close()
+            self.conn = None
+
+    async def _one(self, sql: str, params: Any) -> Any:
+        cursor = await self.conn.execute(sql, params)
+        row = await cursor.fetchone()
+        return None if row is None else row[0]
+
+    async def wait_alone(self) -> None:
+        """Wait until no other runner holds the job's lock (a session's own never conflict)."""
+        key = LOCK_BASE + self.job_id
+        await self._one("SELECT pg_advisory_lock(%s)", (key,))
+        await self._one("SELECT pg_advisory_unlock(%s)", (key,))
+
+    async def claim(self, ids: Sequence[int], size: int) -> list[Row]:
+        """Begin a transaction and claim up to ``size`` to-do rows among ``ids``, lowest first.
+
+        To do: pending or requeue_failed, and not settled by this job before.
+        An empty claim ends the transaction at once.
+        """
+        if not ids:
+            return []
+        await self.conn.execute("BEGIN")
+        cursor = await self.conn.execute(
+            _CLAIM,
+            {
+                # The range lets the primary key answer whatever the planner's statistics.
+                "low": min(ids),
+                "high": max(ids),
+                "ids": list(ids),
+                "claimable": list(CLAIMABLE),
+                "job": self.job_id,
+                "n": size,
+            },
+        )
+        values = await cursor.fetchall()
+        if not values:
+            await self.conn.execute("COMMIT")
+            return []
+        values.sort(key=lambda v: v[0])
+        return [
+            Row(
+                pk=v[0],
+                cluster=ClusterRef(v[1]),
+                vhost=v[2],
+                origin_exchange=v[3],
+                origin_routing_key=v[4],
+                origin_queue=v[5],
+                origin_topic=v[6],
+                origin_partition=v[7],
+                failure_details=v[8],
+                key=None if v[9] is None else bytes(v[9]),
+                headers=v[10],
+                properties=v[11],
+                body=bytes(v[12]),
+                body_truncated=v[13],
+                full_body=None if v[14] is None else FullBody(bytes(v[14])),
+            )
+            for v in values
+        ]
+
+    async def settle(self, results: Sequence[tuple[Row, Outcome]], user: User) -> list[int]:
+        """Record the sent and refused rows (one statement); return the ids still unknown."""
+        real = user.pk if getattr(user, "is_authenticated", False) and user.pk else None
+        ids: list[int] = []
+        statuses: list[str] = []
+        errors: list[str] = []
+        unknown: list[int] = []
+        for row, outcome in results:
+            if outcome.result == Result.SENT:
+                ids.append(row.pk)
+                statuses.append(DeadLetter.Status.REQUEUED)
+                errors.append("")
+            elif outcome.result == Result.UNROUTABLE:
+                ids.append(row.pk)
+                statuses.append(DeadLetter.Status.REQUEUE_FAILED)
+                errors.append(outcome.message[:2000])
+            else:
+                unknown.append(row.pk)
+        if ids:
+            await self.conn.execute(
+                _SETTLE,
+                {
+                    "ids": ids,
+                    "statuses": statuses,
+                    "errors": errors,
+                    "requeued": DeadLetter.Status.REQUEUED,
+                    "user": real,
+                    "now": timezone.now(),
+                    "job": self.job_id,
+                },
+            )
+            self.untallied += len(ids)
+        return unknown
+
+    async def commit(self) -> None:
+        await self.conn.execute("COMMIT")
+        if time.monotonic() - self.tallied_at >= TALLY_EVERY:
+            await self.tally()
+
+    async def tally(self) -> None:
+        """Add the letters this connection settled since the last tally to the job's
+        ``result["runners"]`` (after the commit: the job's row is not held by a batch)."""
+        if self.untallied:
+            await self.conn.execute(
+                _TALLY, {"who": self.who, "n": self.untallied, "job": self.job_id}
+            )
+            self.untallied = 0
+        self.tallied_at = time.monotonic()
+
+    async def rollback(self) -> None:
+        await self.conn.execute("ROLLBACK")
+
+    async def release(self, ids: Sequence[int], why: str) -> int:
+        """Give back the batch's unknown rows (pending, the job's, with why); commit the batch."""
+        cursor = await self.conn.execute(
+            "UPDATE dashboard_deadletter SET status = %s, last_error = %s, claim_job = %s::bigint"
+            " WHERE id = ANY(%s::bigint[])",
+            (
+                DeadLetter.Status.PENDING,
+                f"{why} It may or may not have reached its origin; requeue it again if not.",
+                self.job_id,
+                list(ids),
+            ),
+        )
+        await self.commit()
+        return int(cursor.rowcount)
+
+    async def todo(self, ids: Sequence[int]) -> int:
+        """How many of ``ids`` are still to do (rows other runners hold count: not yet settled)."""
+        if not ids:
+            return 0
+        found = await self._one(
+            _TODO,
+            {
+                "low": min(ids),
+                "high": max(ids),
+                "ids": list(ids),
+                "claimable": list(CLAIMABLE),
+                "job": self.job_id,
+            },
+        )
+        return int(found)
+
+    async def settled(self) -> tuple[int, int]:
+        """(settled, failed): the job's rows settled so far, the refused among them."""
+        cursor = await self.conn.execute(
+            "SELECT count(*), count(*) FILTER (WHERE status = %s) FROM dashboard_deadletter"
+            " WHERE claim_job = %s::bigint AND status <> %s",
+            (DeadLetter.Status.REQUEUE_FAILED, self.job_id, REQUEUING),
+        )
+        row = await cursor.fetchone()
+        return int(row[0]), int(row[1])
+
+
+async def send_shared(
+    claims: SharedClaims,
+    letters: list[Row],
+    senders: Senders,
+    user: User,
+    retries: int,
+    *,
+    give_back: bool,
+) -> None:
+    """Send and settle a claimed batch in its transaction and commit; retry unknown sends.
+
+    BrokerError when they persist. ``give_back`` (the job ends): the batch's
+    settled rows are committed and its unknown ones are pending again, marked
+    in doubt; otherwise the whole batch is rolled back, to do again by another
+    runner (its sent letters are sent again, with their message ids).
+    """
+    attempt = 0
+    redirects = await sync_to_async(RedirectTable.load)({row.cluster.slug for row in letters})
+    while True:
+        results = await senders.send(await asyncio.to_thread(prepare, letters, redirects))
+        unknown = set(await claims.settle(results, user))
+        if not unknown:
+            await claims.commit()
+            return
+        attempt += 1
+        reasons = {o.message for row, o in results if row.pk in unknown}
+        log.warning(
+            "job #%s: %d letters not confirmed (attempt %d): %s",
+            claims.job_id,
+            len(unknown),
+            attempt,
+            "; ".join(sorted(reasons)[:3]),
+        )
+        if attempt > retries:
+            message = (
+                f"{len(unknown)} letters could not be sent after {retries} retries:"
+                f" {'; '.join(sorted(reasons)[:3])}"
+            )
+            if give_back:
+                await claims.release(
+                    sorted(unknown), f"Bulk requeue job #{claims.job_id} stopped: {message}."
+                )
+            else:
+                await claims.rollback()
+            raise BrokerError(message)
         await asyncio.sleep(min(2**attempt * 0.5, 10))
         letters = [row for row in letters if row.pk in unknown]

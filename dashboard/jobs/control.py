@@ -38,12 +38,16 @@ class JobKind:
     ``counts``, if set, the dotted path of ``def counts(job: Job) -> dict[str, int]``:
     what the job's page shows read now from what the job touched (it may change after
     the job ended, e.g. requeued letters that came back).
+    ``helper``, if set, the dotted path of ``async def help(run: JobRun) -> None``: a
+    runner that works the same job beside its runner, started by it
+    (:func:`enqueue_helpers`); the job's runner alone ends it with the verdict.
     """
 
     runner: str
     title: str
     template: str
     counts: str = ""
+    helper: str = ""
 
 
 RUNNERS: dict[str, JobKind] = {
@@ -55,6 +59,7 @@ RUNNERS: dict[str, JobKind] = {
         "requeue dead letters",
         "deadletters/_requeue_job.html",
         "dashboard.deadletters.requeue_job.live_counts",
+        "dashboard.deadletters.requeue_job.help_requeue_job",
     ),
 }
 """Job kind -> its :class:`JobKind`."""
@@ -198,6 +203,18 @@ def enqueue(job: Job) -> None:
     from dashboard.celery import app
 
     app.send_task("dashboard.run_job", args=[job.pk], task_id=job.task_id)
+
+
+def enqueue_helpers(job: Job, count: int) -> None:
+    """Start ``count`` helpers of the job's current run on the jobs queue (its kind's helper).
+
+    A helper serves the run whose task id it was given: once the job is
+    started again under another task id, it stops at its next look.
+    """
+    from dashboard.celery import app, jobs_queue
+
+    for _ in range(count):
+        app.send_task("dashboard.help_job", args=[job.pk, job.task_id], queue=jobs_queue())
 
 
 def _control(

@@ -65,6 +65,8 @@ class JobRun:
         self.command = COMMANDS.get(Job.State(job.state), JobCommand.RUN)
         self.step = min(STEP, self.interval)
         self._last = self._read = 0.0
+        # The Celery worker running this runner (or helper).
+        self.worker = job.worker
 
     async def checkpoint(
         self, *, done: int, total: int | None, rate: float | None = None, failed: int = 0
@@ -105,6 +107,21 @@ class JobRun:
             await asyncio.sleep(min(left, self.step))
             command = await self.checkpoint(done=done, total=total, failed=failed, rate=rate)
         return command
+
+    async def look(self) -> JobCommand:
+        """Run, pause or cancel, read at most every ``step``; records nothing (helpers).
+
+        A job started again under another task id (its runner died) is cancel
+        for a helper of the earlier run: the new run starts helpers of its own.
+        """
+        now = time.monotonic()
+        if now - self._read >= self.step * 0.8:
+            self._read = now
+            state, task_id = await sync_to_async(_state_and_task)(self.job.pk)
+            self.command = COMMANDS.get(Job.State(state), JobCommand.RUN)
+            if task_id != self.job.task_id or state in FINAL:
+                self.command = JobCommand.CANCEL
+        return self.command
 
     def _save(self, done: int, total: int | None, rate: float | None, failed: int) -> Job:
         Job.objects.filter(pk=self.job.pk).update(
@@ -148,6 +165,30 @@ def run_job(job_id: int, task_id: str | None = None, worker: str = "") -> str:
         job = get_job(job.pk)
         outcome = asyncio.run(_run(job, resumed))
         return _finish(job.pk, outcome)
+    finally:
+        _drop_stale_connections()
+
+
+def run_helper(job_id: int, task_id: str, worker: str = "") -> str:
+    """Work job ``job_id`` beside its runner (its kind's helper) while its run ``task_id`` lasts."""
+    _drop_stale_connections()
+    try:
+        job = Job.objects.select_related("cluster", "created_by").filter(pk=job_id).first()
+        if job is None or job.task_id != task_id or job.state in FINAL:
+            # A helper of another database (tests), of an earlier run, or of a finished job.
+            return "ignored"
+        helper = RUNNERS[job.kind].helper
+        if not helper:
+            return "ignored"
+        run = JobRun(job, resumed=True)
+        run.worker = worker
+        try:
+            asyncio.run(import_string(helper)(run))
+        except Exception:
+            # The job's runner and its other helpers take over the work left.
+            log.exception("helper of job #%s (%s) failed", job.pk, job.kind)
+            return "failed"
+        return "done"
     finally:
         _drop_stale_connections()
 
@@ -210,6 +251,11 @@ def _finish(job_id: int, outcome: JobOutcome) -> str:
     )
     push_job(job)
     return str(outcome.state)
+
+
+def _state_and_task(job_id: int) -> tuple[str, str]:
+    state, task_id = Job.objects.filter(pk=job_id).values_list("state", "task_id").get()
+    return str(state), str(task_id)
 
 
 def _state(job_id: int) -> str:

@@ -34,6 +34,16 @@ def run_job(self: Any, job_id: int) -> str:
     return runner.run_job(job_id, task_id=self.request.id, worker=self.request.hostname or "")
 
 
+@app.task(name="dashboard.help_job", bind=True, acks_late=False)  # type: ignore[untyped-decorator]
+def help_job(self: Any, job_id: int, task_id: str) -> str:
+    """Work a job beside its runner (a shared bulk requeue); its runner gives the verdict.
+
+    Not acks_late: a helper that dies is not delivered again; the job's runner
+    and its other helpers take over its work.
+    """
+    return runner.run_helper(job_id, task_id, worker=self.request.hostname or "")
+
+
 @app.task(name="dashboard.jobs.revive")  # type: ignore[untyped-decorator]
 def revive_stale_jobs() -> list[int]:
     """Queue again the jobs whose worker stopped reporting (run by beat)."""
