@@ -10,6 +10,7 @@ import dj_database_url
 from csp.constants import NONE, SELF
 
 from dashboard.core.env import envbool, envfloat, envint, envlist, envsecret, envstr
+from dashboard.core.middleware_list import MiddlewareList
 from dashboard.core.private_files import private_dir, private_file, sqlite_file
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -76,29 +77,31 @@ INSTALLED_APPS = [
     "dashboard",
 ]
 
-MIDDLEWARE = [
-    # Async end to end: Django's and WhiteNoise's middleware with their hooks run in
-    # the event loop under Daphne, no thread per hook (core/middleware.py).
-    "dashboard.core.middleware.SecurityMiddleware",
-    # Gzip for answers over MQB_GZIP_MIN_BYTES (never streaming ones): outside every
-    # middleware that reads or rewrites a body (core/compress.py).
-    "dashboard.core.compress.GZipLargeMiddleware",
-    "dashboard.core.middleware.CSPMiddleware",
-    # Outside every middleware that may answer: /api/ errors are JSON whoever answers.
-    "dashboard.core.api.ApiErrorMiddleware",
-    "dashboard.core.middleware.StaticFilesMiddleware",
-    "dashboard.core.middleware.SessionMiddleware",
-    "dashboard.core.middleware.CommonMiddleware",
-    "dashboard.core.middleware.CsrfViewMiddleware",
-    # Django's AuthenticationMiddleware with the session and the user read through
-    # the cache, from Redis without a thread under ASGI (core/login.py).
-    "dashboard.core.login.CachedUserMiddleware",
-    "dashboard.core.login.LoginRequiredMiddleware",
-    "dashboard.core.middleware.MessageMiddleware",
-    "dashboard.core.middleware.XFrameOptionsMiddleware",
-    "axes.middleware.AxesMiddleware",  # turns a lockout into the lockout page
-    "dashboard.core.errors.BrokerErrorMiddleware",
-]
+MIDDLEWARE = MiddlewareList(
+    [
+        # Async end to end: Django's and WhiteNoise's middleware with their hooks run in
+        # the event loop under Daphne, no thread per hook (core/middleware.py).
+        "dashboard.core.middleware.SecurityMiddleware",
+        # Gzip for answers over MQB_GZIP_MIN_BYTES (never streaming ones): outside every
+        # middleware that reads or rewrites a body (core/compress.py).
+        "dashboard.core.compress.GZipLargeMiddleware",
+        "dashboard.core.middleware.CSPMiddleware",
+        # Outside every middleware that may answer: /api/ errors are JSON whoever answers.
+        "dashboard.core.api.ApiErrorMiddleware",
+        "dashboard.core.middleware.StaticFilesMiddleware",
+        "dashboard.core.middleware.SessionMiddleware",
+        "dashboard.core.middleware.CommonMiddleware",
+        "dashboard.core.middleware.CsrfViewMiddleware",
+        # Django's AuthenticationMiddleware with the session and the user read through
+        # the cache, from Redis without a thread under ASGI (core/login.py).
+        "dashboard.core.login.CachedUserMiddleware",
+        "dashboard.core.login.LoginRequiredMiddleware",
+        "dashboard.core.middleware.MessageMiddleware",
+        "dashboard.core.middleware.XFrameOptionsMiddleware",
+        "axes.middleware.AxesMiddleware",  # turns a lockout into the lockout page
+        "dashboard.core.errors.BrokerErrorMiddleware",
+    ]
+)
 
 ROOT_URLCONF = "dashboard.urls"
 TEMPLATES = [

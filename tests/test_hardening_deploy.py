@@ -54,3 +54,12 @@ def test_the_defaults_are_for_plain_http_on_localhost(tmp_path):
     assert done.returncode != 0
     for warning in ("security.W004", "security.W008", "security.W012", "security.W016"):
         assert warning in done.stderr + done.stdout
+
+
+def test_every_twin_of_a_django_middleware_is_a_subclass_of_it():
+    from django.utils.module_loading import import_string
+
+    from dashboard.core.middleware_list import TWINS
+
+    for ours, django_name in TWINS.items():
+        assert issubclass(import_string(ours), import_string(django_name)), ours
