@@ -8,8 +8,10 @@ chosen by the database:
 * **PostgreSQL**: a session advisory lock (``pg_try_advisory_lock``) on a dedicated
   connection. The server releases it the moment that connection dies, so a leader
   killed with ``kill -9`` frees it at once. The connection runs with
-  ``idle_session_timeout`` = 3 x TTL (at least 3 s; death needs no timeout here, so
-  it is generous: a busy machine's stalls must not end a live leader's session) and
+  ``idle_session_timeout`` = 3 x TTL, at least ``PAUSED_SESSION_FLOOR`` (10 s; death
+  needs no timeout here, so it is generous: on a starved machine a live leader's
+  keeper thread was seen to miss 3 s, lose the lease and restart every loop again and
+  again) and
   the keeper touches it every ``poll``: a leader that is paused (SIGSTOP, a frozen VM)
   longer than that has its session ended by the server, which frees the lock too.
 * **Anything else** (SQLite): a Redis key, ``SET NX PX ttl`` with a value naming this
@@ -95,6 +97,11 @@ def _warn_once(lease: PostgresLease | RedisLease, problem: str) -> None:
     lease.problem = problem
 
 
+# Seconds a PostgreSQL leader's lock session may go without a query before the server
+# ends it (a paused leader); a live one's keeper queries it every ``poll``.
+PAUSED_SESSION_FLOOR = 10.0
+
+
 class PostgresLease:
     """A session advisory lock on a connection of its own (autocommit)."""
 
@@ -102,7 +109,7 @@ class PostgresLease:
     problem = ""
 
     def __init__(self, ttl: float) -> None:
-        self.ttl = max(3.0, 3 * ttl)
+        self.ttl = max(PAUSED_SESSION_FLOOR, 3 * ttl)
         self.conn: psycopg.Connection[Any] | None = None
         self.held = False
 
