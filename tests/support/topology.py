@@ -81,6 +81,10 @@ def start_topology(env: dict[str, str], names: list[str], tag: str) -> Topology:
     state = ROOT / "var" / f"test-topology-{tag}"
     shutil.rmtree(state, ignore_errors=True)
     (state / "log").mkdir(parents=True)
+    # nginx's workers (nobody) pass through var/ (created 0700) to the static files: the
+    # same o+x that `make topology` gives it, whichever test runs first.
+    var = ROOT / "var"
+    var.chmod(var.stat().st_mode | 0o001)
     entries = procfile_entries()
     procfile = state / "Procfile"
     procfile.write_text("".join(f"{name}: {entries[name]}\n" for name in names))
