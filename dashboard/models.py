@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 
 
 class Cluster(models.Model):
@@ -121,11 +122,14 @@ class DeadLetter(models.Model):
         # Waiting for ``due_at``: the worker's dispatcher requeues it then.
         SCHEDULED = "scheduled"
 
-    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="dead_letters")
+    # Not indexed alone: the capture key's unique index starts with the cluster.
+    cluster = models.ForeignKey(
+        Cluster, on_delete=models.CASCADE, related_name="dead_letters", db_index=False
+    )
     vhost = models.CharField(max_length=512, blank=True, help_text="RabbitMQ only")
     dlq = models.CharField(max_length=512, help_text="queue or topic the letter was captured from")
     capture_key = models.CharField(max_length=512)
-    message_id = models.CharField(max_length=512, blank=True, db_index=True)
+    message_id = models.CharField(max_length=512, blank=True)
     origin_exchange = models.CharField(max_length=512, blank=True)
     origin_routing_key = models.CharField(max_length=512, blank=True)
     origin_queue = models.CharField(max_length=512, blank=True)
@@ -135,7 +139,7 @@ class DeadLetter(models.Model):
     reason = models.CharField(max_length=100, blank=True)
     exception_class = models.CharField(max_length=512, blank=True)
     exception_message = models.TextField(blank=True)
-    fingerprint = models.CharField(max_length=64, db_index=True, blank=True)
+    fingerprint = models.CharField(max_length=64, blank=True)
     failure_details = models.JSONField(
         default=dict,
         blank=True,
@@ -151,11 +155,9 @@ class DeadLetter(models.Model):
     body = models.BinaryField(blank=True)
     body_size = models.BigIntegerField(default=0)
     body_truncated = models.BooleanField(default=False)
-    status = models.CharField(
-        max_length=20, choices=Status.choices, default=Status.PENDING, db_index=True
-    )
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
     acted_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, db_index=False
     )
     acted_at = models.DateTimeField(null=True, blank=True)
     requeue_count = models.IntegerField(default=0)
@@ -167,14 +169,13 @@ class DeadLetter(models.Model):
         null=True, blank=True, help_text="when a requeue last claimed it (status requeuing)"
     )
     failed_again_as = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
     )
     came_back = models.IntegerField(
         default=0, help_text="times this message was requeued and dead-lettered again, at capture"
     )
     poison = models.BooleanField(
         default=False,
-        db_index=True,
         help_text="came back MQB_DEADLETTER_POISON_AFTER times or more: no automatic retry",
     )
     due_at = models.DateTimeField(
@@ -186,6 +187,7 @@ class DeadLetter(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="letters",
+        db_index=False,
         help_text="the scheduled requeue that holds or sent it",
     )
     policy = models.ForeignKey(
@@ -194,11 +196,11 @@ class DeadLetter(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="letters",
+        db_index=False,
         help_text="the retry policy that last acted on it (not a dry run)",
     )
     parked = models.BooleanField(
         default=False,
-        db_index=True,
         help_text="a retry policy stopped retrying it: kept in the inbox, flagged",
     )
 
@@ -208,9 +210,36 @@ class DeadLetter(models.Model):
                 fields=["cluster", "vhost", "dlq", "capture_key"], name="uniq_dead_letter_capture"
             )
         ]
+        # Every index costs each captured row an insert and each settled row another (a
+        # status change is never a HOT update), so the set is small: no index of a column
+        # another index starts with, no LIKE-pattern twins (the only text search is
+        # ``icontains``, which no B-tree serves), and the columns few rows have set are
+        # partial indexes, which a row outside their condition never enters.
         indexes = [
             models.Index(fields=["cluster", "dlq", "status"]),
             models.Index(fields=["status", "due_at"], name="deadletter_due"),
+            models.Index(fields=["message_id"], name="deadletter_message_id"),
+            models.Index(fields=["fingerprint"], name="deadletter_fingerprint"),
+            models.Index(
+                fields=["acted_by"], name="deadletter_acted_by", condition=Q(acted_by__isnull=False)
+            ),
+            models.Index(
+                fields=["failed_again_as"],
+                name="deadletter_failed_again_as",
+                condition=Q(failed_again_as__isnull=False),
+            ),
+            models.Index(
+                fields=["schedule"], name="deadletter_schedule", condition=Q(schedule__isnull=False)
+            ),
+            models.Index(
+                fields=["policy"], name="deadletter_policy", condition=Q(policy__isnull=False)
+            ),
+            models.Index(
+                fields=["-captured_at", "-id"], name="deadletter_poison", condition=Q(poison=True)
+            ),
+            models.Index(
+                fields=["-captured_at", "-id"], name="deadletter_parked", condition=Q(parked=True)
+            ),
         ]
 
     def __str__(self) -> str:
