@@ -322,16 +322,27 @@ FOR UPDATE OF d SKIP LOCKED
 
 _SETTLE = """
 UPDATE dashboard_deadletter AS d
-SET status = u.status,
-    last_error = u.error,
+SET status = CASE WHEN r.id IS NULL THEN %(requeued)s ELSE %(failed)s END,
+    last_error = COALESCE(r.error, ''),
     claim_job = %(job)s::bigint,
     claimed_at = %(now)s,
-    acted_by_id = CASE WHEN u.status = %(requeued)s THEN %(user)s ELSE d.acted_by_id END,
-    acted_at = CASE WHEN u.status = %(requeued)s THEN %(now)s ELSE d.acted_at END,
-    requeue_count = d.requeue_count + CASE WHEN u.status = %(requeued)s THEN 1 ELSE 0 END
-FROM unnest(%(ids)s::bigint[], %(statuses)s::text[], %(errors)s::text[]) AS u(id, status, error)
+    acted_by_id = CASE WHEN r.id IS NULL THEN %(user)s ELSE d.acted_by_id END,
+    acted_at = CASE WHEN r.id IS NULL THEN %(now)s ELSE d.acted_at END,
+    requeue_count = d.requeue_count + CASE WHEN r.id IS NULL THEN 1 ELSE 0 END
+FROM unnest(%(ids)s::bigint[]) AS u(id)
+LEFT JOIN unnest(%(refused)s::bigint[], %(errors)s::text[]) AS r(id, error) ON r.id = u.id
 WHERE d.id = u.id
 """
+
+
+def id_array(ids: Sequence[int]) -> str:
+    """``ids`` as a PostgreSQL array literal, for a ``%s::bigint[]`` parameter.
+
+    A claim names the ids of its window, thousands each time: the literal is
+    made in one join, where the driver's list adapter handles each item.
+    """
+    return "{" + ",".join(map(str, ids)) + "}"
+
 
 _TALLY = """
 UPDATE dashboard_job
@@ -430,7 +441,7 @@ class SharedClaims:
                 # The range lets the primary key answer whatever the planner's statistics.
                 "low": min(ids),
                 "high": max(ids),
-                "ids": list(ids),
+                "ids": id_array(ids),
                 "claimable": list(CLAIMABLE),
                 "job": self.job_id,
                 "n": size,
@@ -466,17 +477,15 @@ class SharedClaims:
         """Record the sent and refused rows (one statement); return the ids still unknown."""
         real = user.pk if getattr(user, "is_authenticated", False) and user.pk else None
         ids: list[int] = []
-        statuses: list[str] = []
+        refused: list[int] = []
         errors: list[str] = []
         unknown: list[int] = []
         for row, outcome in results:
             if outcome.result == Result.SENT:
                 ids.append(row.pk)
-                statuses.append(DeadLetter.Status.REQUEUED)
-                errors.append("")
             elif outcome.result == Result.UNROUTABLE:
                 ids.append(row.pk)
-                statuses.append(DeadLetter.Status.REQUEUE_FAILED)
+                refused.append(row.pk)
                 errors.append(outcome.message[:2000])
             else:
                 unknown.append(row.pk)
@@ -484,10 +493,11 @@ class SharedClaims:
             await self.conn.execute(
                 _SETTLE,
                 {
-                    "ids": ids,
-                    "statuses": statuses,
+                    "ids": id_array(ids),
+                    "refused": refused,
                     "errors": errors,
                     "requeued": DeadLetter.Status.REQUEUED,
+                    "failed": DeadLetter.Status.REQUEUE_FAILED,
                     "user": real,
                     "now": timezone.now(),
                     "job": self.job_id,
@@ -538,7 +548,7 @@ class SharedClaims:
             {
                 "low": min(ids),
                 "high": max(ids),
-                "ids": list(ids),
+                "ids": id_array(ids),
                 "claimable": list(CLAIMABLE),
                 "job": self.job_id,
             },
