@@ -25,8 +25,9 @@ fi
 if [ ! -s "$STATE/demo-password" ]; then
   (umask 077; "$BIN/python" -c 'import secrets; print(secrets.token_urlsafe(12))' > "$STATE/demo-password")
 fi
-MQB_USER_PASSWORD_FILE="$STATE/demo-password" "$BIN/python" manage.py ensure_user demo --role operator >/dev/null
-MQB_USER_PASSWORD_FILE="$STATE/demo-password" "$BIN/python" manage.py ensure_user demo-admin --role admin >/dev/null
+# The file's password, the one printed below, even if MQB_USER_PASSWORD is set.
+MQB_USER_PASSWORD='' MQB_USER_PASSWORD_FILE="$STATE/demo-password" "$BIN/python" manage.py ensure_user demo --role operator >/dev/null
+MQB_USER_PASSWORD='' MQB_USER_PASSWORD_FILE="$STATE/demo-password" "$BIN/python" manage.py ensure_user demo-admin --role admin >/dev/null
 
 # The demo's own DLQs are managed from the start, so their dead letters fill one
 # inbox: as demo-admin, through the same service (and audit) as the Manage
