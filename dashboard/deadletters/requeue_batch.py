@@ -87,6 +87,27 @@ class Row:
     body_truncated: bool
     full_body: FullBody | None = None
 
+    @classmethod
+    def of(cls, v: Sequence[Any], cluster: ClusterRef, full_body: bytes | None = None) -> Row:
+        """The row from its first 14 values in ``ROW_FIELDS`` order (the cluster given)."""
+        return cls(
+            pk=v[0],
+            cluster=cluster,
+            vhost=v[2],
+            origin_exchange=v[3],
+            origin_routing_key=v[4],
+            origin_queue=v[5],
+            origin_topic=v[6],
+            origin_partition=v[7],
+            failure_details=v[8],
+            key=None if v[9] is None else bytes(v[9]),
+            headers=v[10],
+            properties=v[11],
+            body=bytes(v[12]),
+            body_truncated=v[13],
+            full_body=None if full_body is None else FullBody(bytes(full_body)),
+        )
+
 
 ROW_FIELDS = (
     "pk",
@@ -120,25 +141,7 @@ def claim_batch(job_id: int, ids: Sequence[int]) -> list[Row]:
         clusters = {
             c.pk: ClusterRef(c.slug) for c in Cluster.objects.filter(pk__in={v[1] for v in mine})
         }
-        rows = [
-            Row(
-                pk=v[0],
-                cluster=clusters[v[1]],
-                vhost=v[2],
-                origin_exchange=v[3],
-                origin_routing_key=v[4],
-                origin_queue=v[5],
-                origin_topic=v[6],
-                origin_partition=v[7],
-                failure_details=v[8],
-                key=None if v[9] is None else bytes(v[9]),
-                headers=v[10],
-                properties=v[11],
-                body=bytes(v[12]),
-                body_truncated=v[13],
-            )
-            for v in mine
-        ]
+        rows = [Row.of(v, clusters[v[1]]) for v in mine]
         truncated = [r.pk for r in rows if r.body_truncated]
         if truncated:
             bodies = DeadLetterBody.objects.in_bulk(truncated)
@@ -452,26 +455,7 @@ class SharedClaims:
             await self.conn.execute("COMMIT")
             return []
         values.sort(key=lambda v: v[0])
-        return [
-            Row(
-                pk=v[0],
-                cluster=ClusterRef(v[1]),
-                vhost=v[2],
-                origin_exchange=v[3],
-                origin_routing_key=v[4],
-                origin_queue=v[5],
-                origin_topic=v[6],
-                origin_partition=v[7],
-                failure_details=v[8],
-                key=None if v[9] is None else bytes(v[9]),
-                headers=v[10],
-                properties=v[11],
-                body=bytes(v[12]),
-                body_truncated=v[13],
-                full_body=None if v[14] is None else FullBody(bytes(v[14])),
-            )
-            for v in values
-        ]
+        return [Row.of(v, ClusterRef(v[1]), v[14]) for v in values]
 
     async def settle(self, results: Sequence[tuple[Row, Outcome]], user: User) -> list[int]:
         """Record the sent and refused rows (one statement); return the ids still unknown."""
