@@ -73,6 +73,25 @@ def test_every_unit_reads_the_environment_file_and_belongs_to_the_target():
         assert settings["PartOf"] == "mqboard.target" and settings["Restart"] == "on-failure"
 
 
+def test_systemd_accepts_the_units(tmp_path):
+    """``systemd-analyze verify``: systemd's own parser reads every unit (and its target), with
+    the checkout standing for /srv/mqboard, so each ExecStart names a real executable."""
+    env = tmp_path / "env"
+    env.write_text((ROOT / "ops" / "mqboard.env.example").read_text())
+    for path in SYSTEMD.iterdir():
+        text = path.read_text().replace("/etc/mqboard/env", str(env))
+        (tmp_path / path.name).write_text(text.replace("/srv/mqboard", str(ROOT)))
+    names = [unit_name(unit, instance) for unit, instance in UNITS.values()] + ["mqboard.target"]
+    done = subprocess.run(
+        ["systemd-analyze", "verify", "--man=no", *(f"./{name}" for name in names)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0 and not done.stderr.strip(), done.stderr
+
+
 def test_nginx_sends_requests_to_the_procfiles_web_processes():
     values = environment_of_example()
     web_ports = [
