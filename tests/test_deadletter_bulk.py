@@ -84,6 +84,30 @@ async def test_a_selection_skips_letters_requeued_meanwhile_and_counts_unroutabl
     assert await h.depth(made.vhost, made.work) == 0
 
 
+async def test_a_celery_task_goes_back_to_its_workers_queue_whatever_exchange_it_came_through(
+    rabbit, operator, queued
+):
+    made, rows = rabbit
+    assert rows[0].origin_queue == rows[1].origin_queue == made.work
+    # Both came through an exchange that is gone; only the first was a Celery task.
+    both = DeadLetter.objects.filter(pk__in=[rows[0].pk, rows[1].pk])
+    await sync_to_async(both.update)(origin_exchange=f"gone-{uuid.uuid4().hex[:6]}")
+    task = {"task": {"name": "app.add", "id": "t-1"}}
+    await sync_to_async(DeadLetter.objects.filter(pk=rows[0].pk).update)(failure_details=task)
+    await sync_to_async(DeadLetter.objects.filter(pk=rows[1].pk).update)(
+        failure_details={"task": None}
+    )
+
+    job = await requeue_job.do_start_bulk_requeue(user=operator, ids=[rows[0].pk, rows[1].pk])
+    finished = await run(job)
+
+    assert (finished.result["requeued"], finished.failed) == (1, 1)
+    got = await flow.take_all(made.vhost, made.work, expect=1)
+    assert [str(m.message_id) for m in got] == [rows[0].message_id]
+    statuses = {r.pk: r.status for r in await flow.rows_of(made.dlq)}
+    assert (statuses[rows[0].pk], statuses[rows[1].pk]) == ("requeued", "requeue_failed")
+
+
 async def test_a_cancelled_job_stops_and_a_viewer_cannot_start_one(
     rabbit, operator, viewer, queued
 ):

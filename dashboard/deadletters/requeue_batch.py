@@ -312,7 +312,12 @@ LOCK_BASE = 0x6D71_6272_0000_0000
 
 _CLAIM = """
 SELECT d.id, c.slug, d.vhost, d.origin_exchange, d.origin_routing_key, d.origin_queue,
-    d.origin_topic, d.origin_partition, d.failure_details, d.key, d.headers, d.properties,
+    d.origin_topic, d.origin_partition,
+    -- Of the failure details a send reads only whether the letter is a task (a truthy
+    -- "task", as Python sees it): one boolean instead of the whole JSON parsed.
+    COALESCE(d.failure_details -> 'task' NOT IN (
+        'null'::jsonb, 'false'::jsonb, '0'::jsonb, '""'::jsonb, '{}'::jsonb, '[]'::jsonb), false),
+    d.key, d.headers, d.properties,
     d.body, d.body_truncated,
     (SELECT b.data FROM dashboard_deadletterbody AS b
      WHERE d.body_truncated AND b.dead_letter_id = d.id)
@@ -455,7 +460,10 @@ class SharedClaims:
             await self.conn.execute("COMMIT")
             return []
         values.sort(key=lambda v: v[0])
-        return [Row.of(v, ClusterRef(v[1]), v[14]) for v in values]
+        return [
+            Row.of((*v[:8], {"task": True} if v[8] else {}, *v[9:]), ClusterRef(v[1]), v[14])
+            for v in values
+        ]
 
     async def settle(self, results: Sequence[tuple[Row, Outcome]], user: User) -> list[int]:
         """Record the sent and refused rows (one statement); return the ids still unknown."""
