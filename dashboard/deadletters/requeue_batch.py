@@ -411,6 +411,12 @@ class SharedClaims:
             if k not in ("cursor_factory", "context", "prepare_threshold")
         }
         self.conn = await psycopg.AsyncConnection.connect(**params, autocommit=True)
+        # A batch's commit does not wait for its WAL to reach the disk. What a crash of
+        # PostgreSQL itself (not of this worker) could then lose is the last fraction of a
+        # second of settles: those letters are pending again, and a requeue sends them
+        # again with their message ids, as after a worker's crash mid-batch (at least
+        # once). Nothing captured depends on it: capture commits durably before its acks.
+        await self.conn.execute("SET synchronous_commit = off")
         if not shared:
             return True
         got = await self._one("SELECT pg_try_advisory_lock_shared(%s)", (LOCK_BASE + self.job_id,))
