@@ -368,6 +368,16 @@ WHERE id BETWEEN %(low)s AND %(high)s AND id = ANY(%(ids)s::bigint[])
   AND status = ANY(%(claimable)s::text[]) AND claim_job IS DISTINCT FROM %(job)s::bigint
 """
 
+# The first to-do row, waiting for the transaction that holds it: it ends when that
+# runner's batch commits (the row is settled: the next one is tried) or rolls back.
+_HELD = """
+SELECT id FROM dashboard_deadletter
+WHERE id BETWEEN %(low)s AND %(high)s AND id = ANY(%(ids)s::bigint[])
+  AND status = ANY(%(claimable)s::text[]) AND claim_job IS DISTINCT FROM %(job)s::bigint
+ORDER BY id LIMIT 1
+FOR UPDATE
+"""
+
 
 def set_based() -> bool:
     """Whether bulk requeues use the shared, set-based claims (PostgreSQL)."""
@@ -398,7 +408,8 @@ class SharedClaims:
         self.who = who
         self.conn: Any = None
         self.untallied = 0
-        self.tallied_at = time.monotonic()
+        # The first commit tallies at once: the job shows each runner from its first batch.
+        self.tallied_at = time.monotonic() - TALLY_EVERY
 
     async def open(self, *, shared: bool = True) -> bool:
         """Connect; with ``shared``, take the job's lock shared (False: the lead is finishing)."""
@@ -552,6 +563,31 @@ class SharedClaims:
             },
         )
         return int(found)
+
+    async def wait_held(self, ids: Sequence[int], seconds: float) -> None:
+        """Wait until a to-do row among ``ids`` that another runner holds is free (its batch
+        committed or rolled back), at most about ``seconds``; lock nothing after."""
+        import psycopg
+
+        if not ids:
+            return
+        await self.conn.execute("BEGIN")
+        try:
+            await self.conn.execute(f"SET LOCAL lock_timeout = {max(1, int(seconds * 1000))}")
+            await self.conn.execute(
+                _HELD,
+                {
+                    "low": min(ids),
+                    "high": max(ids),
+                    "ids": id_array(ids),
+                    "claimable": list(CLAIMABLE),
+                    "job": self.job_id,
+                },
+            )
+        except psycopg.errors.LockNotAvailable:
+            pass
+        finally:
+            await self.conn.execute("ROLLBACK")
 
     async def settled(self) -> tuple[int, int]:
         """(settled, failed): the job's rows settled so far, the refused among them."""

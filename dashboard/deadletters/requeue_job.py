@@ -340,8 +340,8 @@ async def _work(
                 continue
             if not lead or not await claims.todo(selection):
                 return runner.JobCommand.RUN
-            # Rows other runners hold: wait for them to settle or be given back.
-            await asyncio.sleep(run.step)
+            # Rows other runners hold: wait until one's batch ends (settled or given back).
+            await claims.wait_held(selection, run.step)
             continue
         if not sweeping:
             # Rows before the last claimed one are done or held by other runners.
