@@ -11,3 +11,7 @@ class DashboardConfig(AppConfig):
     def ready(self) -> None:
         # Signals that drop a cached user when it changes, in every process that may change one.
         from dashboard.core import login  # noqa: F401
+        from dashboard.core.redis_cancel import install
+
+        # Cancelled tasks end even when Python 3.11's wait_for drops the cancel inside redis-py.
+        install()

@@ -7,6 +7,8 @@ Celery queue named after the run id (``tests/settings.py``).
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import os
 import shutil
 import socket
@@ -14,7 +16,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from importlib import import_module
 from pathlib import Path
@@ -81,6 +83,58 @@ def _role_groups(request: pytest.FixtureRequest) -> None:
         return
     request.getfixturevalue("_django_db_helper")
     _restore_roles()
+
+
+# Seconds the tasks an async test leaves behind get to end once cancelled.
+TASKS_LEFT_GRACE = 20.0
+
+
+@pytest.fixture(autouse=True)
+def _async_tests_leave_no_task(request: pytest.FixtureRequest) -> None:
+    """Async tests end with every task they started ended (see ``_tasks_left_end``)."""
+    if inspect.iscoroutinefunction(getattr(request, "function", None)):
+        request.getfixturevalue("_tasks_left_end")
+
+
+@pytest.fixture
+async def _tasks_left_end() -> AsyncIterator[None]:
+    """After an async test, cancel the tasks it left (refused consumers, readers) and
+    fail with their names and stacks if one is still running after the grace, instead
+    of the event loop's close waiting on it until pytest-timeout. Stuck tasks are
+    dropped from the loop's task list so that it can close."""
+    yield
+    me = asyncio.current_task()
+    left = [task for task in asyncio.all_tasks() if task is not me and not task.done()]
+    if not left:
+        return
+    for task in left:
+        task.cancel()
+    _, stuck = await asyncio.wait(left, timeout=TASKS_LEFT_GRACE)
+    if not stuck:
+        return
+    described = []
+    for task in stuck:
+        where = "\n      ".join(_awaiting(task))
+        described.append(f"{task.get_name()} {task.get_coro()!r}\n      {where}")
+        asyncio.tasks._unregister_task(task)
+    pytest.fail(
+        f"{len(stuck)} task(s) still running {TASKS_LEFT_GRACE:.0f} s after being cancelled:\n  "
+        + "\n  ".join(described),
+        pytrace=False,
+    )
+
+
+def _awaiting(task: asyncio.Task[Any]) -> list[str]:
+    """Where ``task``'s coroutine and what it awaits are, outermost first."""
+    frames = []
+    coro: Any = task.get_coro()
+    while coro is not None:
+        frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+        if frame is None:
+            break
+        frames.append(f"{frame.f_code.co_filename}:{frame.f_lineno} {frame.f_code.co_name}")
+        coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+    return frames
 
 
 def _restore_roles() -> None:

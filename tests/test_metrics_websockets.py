@@ -2,37 +2,24 @@
 
 from __future__ import annotations
 
-import asyncio
 from urllib.parse import urlencode
 
 import pytest
 from channels.layers import get_channel_layer
-from channels.testing import WebsocketCommunicator
 
 from brokers.base.metrics import queue_entity
-from dashboard.asgi import application
 from dashboard.core.channel_groups import cluster_group, consumer_group_group, queue_group
 from dashboard.core.websockets import UNAUTHENTICATED
 from dashboard.metrics.snapshot import write_status
 from dashboard.metrics.watchers import get_watched
 from dashboard.metrics.websockets import BAD_REQUEST, NOT_FOUND
-from tests.support.metrics import HOST, ORIGIN, session_cookie
-from tests.support.websockets import health_json, status_json
+from tests.support.websockets import connect, health_json, status_json
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.redis]
 
 
 def path(kind: str, **params: str) -> str:
     return f"/ws/metrics/{kind}/?{urlencode(params)}"
-
-
-async def connect(client, user, url: str, origin=ORIGIN):
-    headers = [HOST, origin]
-    if user is not None:
-        headers.append(await asyncio.to_thread(session_cookie, client, user))
-    communicator = WebsocketCommunicator(application, url, headers=headers)
-    connected, code = await communicator.connect()
-    return communicator, connected, code
 
 
 async def test_it_refuses_sockets_without_a_session(redis_url, use_clusters):

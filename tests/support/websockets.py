@@ -22,8 +22,8 @@ async def connect(client, user, url: str, origin=ORIGIN):
     communicator = WebsocketCommunicator(application, url, headers=headers)
     connected, code = await communicator.connect()
     if not connected:
-        # End the refused consumer, as a server would: its channel-layer read is
-        # pending, and an event loop closing under it waits for Redis's timeout.
+        # End the refused consumer as a server would, instead of leaving it (and its
+        # channel-layer read) to the communicator's collection or the loop's close.
         await communicator.send_input({"type": "websocket.disconnect", "code": code or 1006})
         with contextlib.suppress(asyncio.CancelledError):
             await communicator.wait(timeout=0.2)
