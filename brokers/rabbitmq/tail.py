@@ -213,7 +213,9 @@ class RabbitMQTap:
         timeout = self.broker.config.timeout
         while True:
             try:
-                arrived, message = await asyncio.wait_for(self._arrived.get(), IDLE_CHECK)
+                # Not wait_for: on Python 3.11 it can swallow a cancel as the get completes.
+                async with asyncio.timeout(IDLE_CHECK):
+                    arrived, message = await self._arrived.get()
             except TimeoutError:
                 if channel.is_closed:
                     raise BrokerUnavailable(f"{self._where}: the AMQP channel closed") from None

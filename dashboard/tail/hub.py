@@ -71,8 +71,11 @@ class Viewer:
 
     async def next_event(self, tick: float = 1.0) -> TailEvent:
         """The next message or state change, or a status tick after ``tick`` quiet seconds."""
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancel that
+        # arrives as the get completes, and a viewer's loop would outlive its consumer.
         try:
-            return await asyncio.wait_for(self._events.get(), tick)
+            async with asyncio.timeout(tick):
+                return await self._events.get()
         except TimeoutError:
             return self.status()
 
