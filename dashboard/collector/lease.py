@@ -14,9 +14,13 @@ chosen by the database:
   again) and
   the keeper touches it every ``poll``: a leader that is paused (SIGSTOP, a frozen VM)
   longer than that has its session ended by the server, which frees the lock too.
-* **Anything else** (SQLite): a Redis key, ``SET NX PX ttl`` with a value naming this
-  process, renewed every ``poll`` by a compare-and-extend script; it expires TTL after
-  the leader's last renewal.
+* **Anything else** (SQLite): a Redis key bound to the leader's Redis connection the
+  same way (:class:`RedisLease`). Its value names this process and that connection's
+  ``CLIENT ID``; a standby that finds the key held asks Redis whether that client is
+  still connected and, if it is gone (a ``kill -9`` closes the socket at once), takes
+  the key over with a compare-and-set. The key's TTL is the paused-session one above,
+  renewed every ``poll`` by a compare-and-extend script: a paused leader, or one cut
+  off from Redis, keeps its connection and loses the lease when the key expires.
 
 **Fencing** (``dashboard.core.leader``): whoever takes the lease increments the token
 in the ``CollectorLease`` row, and the leader's commits check it at the end of their
@@ -34,8 +38,9 @@ transaction only) ends that session so the new leader's increment goes on.
 
 Settings: ``MQB_COLLECTOR_LEASE_TTL`` (seconds; 0 means half the sample interval,
 at least 1 s: shorter ones are lost to a busy machine's stalls). Takeover after a
-``kill -9`` is at most ``poll / 2`` on PostgreSQL and ``TTL + poll / 2`` with Redis,
-plus the first sample (the standby has imported the loops already).
+``kill -9`` is at most ``poll / 2`` with either lease (``TTL + poll / 2`` with a Redis
+that refuses ``CLIENT`` commands), plus the first sample (the standby has imported
+the loops and connected the brokers already: ``collect``'s warm-up).
 
 Each collector also writes its ``CollectorMember`` row (leading or standing by)
 every second or so; :func:`get_collector_status` reads both tables for the pages.
