@@ -120,11 +120,37 @@ def test_a_value_without_a_client_id_is_left_to_expire(make_lease):
     assert standby.try_acquire()
 
 
-def test_without_client_commands_the_lease_lives_for_the_configured_ttl(make_lease):
+@pytest.fixture
+def restricted_redis(settings):
+    """``REDIS_URL`` as a Redis user of this test's own whose ACL refuses ``rule``'s
+    commands (deleted afterwards)."""
+    admin = redis.Redis.from_url(settings.REDIS_URL)
+    users: list[str] = []
+
+    def restrict(rule: str) -> None:
+        name, password = f"mqb-test-lease-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
+        admin.execute_command("ACL", "SETUSER", name, "on", f">{password}", "~*", "&*",
+                              "+@all", rule)  # fmt: skip
+        users.append(name)
+        host = settings.REDIS_URL.split("://", 1)[1]
+        settings.REDIS_URL = f"redis://{name}:{password}@{host}"
+
+    yield restrict
+    for name in users:
+        admin.execute_command("ACL", "DELUSER", name)
+    admin.close()
+
+
+@pytest.mark.parametrize("rule", ["-client|list", "-client"])
+def test_a_redis_that_refuses_client_commands_leaves_the_configured_ttl(
+    restricted_redis, make_lease, rule
+):
+    restricted_redis(rule)
     leader, standby = make_lease(ttl=1.0), make_lease(ttl=1.0)
-    leader.sessions = standby.sessions = False  # as when an ACL refuses CLIENT ID
     assert leader.try_acquire()
-    assert leader.me == leader.base
+    assert not leader.sessions
+    assert leader.me == leader.base, "the value names no connection"
     assert 0 < leader.client.pttl(leader.key) <= 1000
     assert not standby.try_acquire()
     assert leader.renew()
+    assert 0 < leader.client.pttl(leader.key) <= 1000

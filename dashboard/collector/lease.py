@@ -249,6 +249,7 @@ class RedisLease:
         self.me = self.base
         self.client_id: int | None = None
         self.sessions = True  # Redis answers CLIENT ID and CLIENT LIST
+        self._probed = False  # CLIENT LIST asked once (an ACL may allow CLIENT ID alone)
         timeout = max(0.5, ttl / 4)
         # One connection: the value names it, so every command goes through it.
         pool = redis.ConnectionPool.from_url(
@@ -305,6 +306,10 @@ class RedisLease:
     def try_acquire(self) -> bool:
         try:
             client_id, held = self._with_client_id(lambda pipe: pipe.get(self.key))
+            if client_id is not None and not self._probed:
+                self._probed = True
+                self._gone(str(client_id).encode())  # refused: no sessions, the TTL only
+                client_id = client_id if self.sessions else None
             if held is not None and not self._gone(held):
                 self.problem = ""
                 return False
