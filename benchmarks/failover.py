@@ -12,7 +12,9 @@ standby's first heartbeat: a process takes seconds to start on a busy machine).
 
 Measured, in sample intervals: ``takeover`` = death to the first sample by the new
 leader (the sample's own time, read from the stored rows), and ``max_gap`` = the
-largest gap between consecutive samples over the whole run (kills included).
+largest gap between consecutive samples over the whole run (kills included). The
+takeover in two parts, in seconds (medians): ``lease_s`` = death to the new leader's
+token (the lease row's ``since``), ``first_sample_s`` = that token to its first sample.
 ``duplicated`` = rows beyond one per dead letter, ``lost`` = dead letters with no row
 (every id published is checked once the flow stops).
 
@@ -20,7 +22,8 @@ Usage: .venv/bin/python benchmarks/failover.py [--kills 5] [--intervals 1,5]
        [--databases postgres,sqlite]
 Last line: RESULT takeover_intervals=<median> takeover_max_intervals=<max>
 max_gap_intervals=<max> duplicated=<n> lost=<n> kills=<n> and the same per database
-and interval (``postgres_1s_takeover=<median>`` ...).
+and interval (``postgres_1s_takeover=<median>`` ... ``postgres_1s_lease_s=<median>``
+``postgres_1s_first_sample_s=<median>``).
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ from tests.support.collectors import (  # noqa: E402
     DeadLetterFlow,
     all_stored,
     lease_row,
+    lease_since,
     members,
     prepare,
     sample_times,
@@ -81,13 +85,15 @@ def gaps(times: list[float]) -> float:
     return max((b - a for a, b in itertools.pairwise(times)), default=0.0)
 
 
-def first_sample_after(url: str, token: int, killed: float) -> float:
-    """The time of the first sample taken after ``killed``, once a newer token leads."""
+def first_sample_after(url: str, token: int, killed: float) -> tuple[float, float]:
+    """When a newer token was taken after ``killed``, and the time of the first sample
+    taken after ``killed`` (once that token leads)."""
     wait_for(lambda: lease_row(url)[0] > token, timeout=60, what="a new leader")
+    since = lease_since(url)
     after: list[float] = wait_for(
         lambda: [t for t in sample_times(url) if t > killed], timeout=60, what="a new sample"
     )
-    return after[0]
+    return since, after[0]
 
 
 def run_one(
@@ -96,6 +102,8 @@ def run_one(
     workdir = Path(tempfile.mkdtemp(prefix=f"mqb-bench-failover-{database}-"))
     stand = prepare(database, VHOST, workdir, sys.executable)
     takeovers: list[float] = []
+    leases: list[float] = []
+    firsts: list[float] = []
     try:
         with DeadLetterFlow(stand) as flow:
             names = iter(range(1000))
@@ -116,9 +124,12 @@ def run_one(
                 victim.wait(10)
                 running.remove(victim)
                 running.append(stand.start(f"c{next(names)}", interval))
-                first = first_sample_after(stand.url, token, killed)
+                since, first = first_sample_after(stand.url, token, killed)
                 takeovers.append((first - killed) / interval)
-                print(f"{database} {interval:g}s: takeover {takeovers[-1]:.2f} intervals",
+                leases.append(since - killed)
+                firsts.append(first - since)
+                print(f"{database} {interval:g}s: takeover {takeovers[-1]:.2f} intervals"
+                      f" (lease after {leases[-1]:.2f} s, first sample {firsts[-1]:.2f} s later)",
                       flush=True)  # fmt: skip
             time.sleep(2 * interval)
             flow.stop()
@@ -134,6 +145,8 @@ def run_one(
     summary = {
         "takeover": statistics.median(takeovers),
         "takeover_max": max(takeovers),
+        "lease_s": statistics.median(leases),
+        "first_sample_s": statistics.median(firsts),
         "max_gap": max_gap,
         "duplicated": len(stored) - len(set(stored)),
         "lost": len(published - set(stored)),
@@ -167,6 +180,7 @@ def main() -> None:
         parts.append(
             f"{key}_takeover={r['takeover']:.2f} {key}_takeover_max={r['takeover_max']:.2f}"
             f" {key}_max_gap={r['max_gap']:.2f} {key}_letters={r['letters']}"
+            f" {key}_lease_s={r['lease_s']:.2f} {key}_first_sample_s={r['first_sample_s']:.2f}"
         )
         print(f"{key}: {r}", flush=True)
     load = os.getloadavg()[0]

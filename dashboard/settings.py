@@ -236,8 +236,9 @@ CELERY_ACCEPT_CONTENT = ["json"]
 # The dashboard's own knobs.
 MQB_BROKER_TIMEOUT = envfloat("MQB_BROKER_TIMEOUT", 4.0)
 MQB_SAMPLE_INTERVAL = envfloat("MQB_SAMPLE_INTERVAL", 5.0)
-# Seconds a collector's leader lease outlives its last renewal (0: half the
-# sample interval, at least 1 s); see dashboard/collector/lease.py.
+# The collectors' leader lease TTL in seconds (0: half the sample interval, at
+# least 1 s): renewed every quarter of it; a paused leader keeps the lease for 3x
+# it, at least 10 s; see dashboard/collector/lease.py.
 MQB_COLLECTOR_LEASE_TTL = envfloat("MQB_COLLECTOR_LEASE_TTL", 0.0)
 MQB_DISPLAY_LIMIT = envint("MQB_DISPLAY_LIMIT", 64 * 1024)
 

@@ -8,7 +8,11 @@ alert rule keeps firing on a deep queue.
 * ``kill -9`` of the leader: the standby takes the lease (a newer fencing token),
   samples within 2 intervals of the kill, no sample gap is longer than 2 intervals,
   every dead letter is stored exactly once, the alert stays one open alert and no
-  evaluation fails.
+  evaluation fails. With Redis the standby takes it because the leader's Redis
+  connection is gone, not because the key expired.
+* SIGSTOP of the leader for less than the paused-session TTL: its session (the lock's
+  PostgreSQL connection, the key's Redis connection) stays open, so the standby does
+  not take over; on SIGCONT the same leader goes on with the same token.
 * SIGSTOP of the leader (PostgreSQL: on SQLite a paused writer holds the file's
   write lock): its lease runs out (the server ends its session), the standby takes
   over; on SIGCONT the old leader finds it has lost the lease or is fenced off, stops
@@ -43,6 +47,7 @@ pytestmark = [pytest.mark.rabbitmq, pytest.mark.kafka, pytest.mark.redis]
 
 INTERVAL = 2.0
 DATABASES = ["postgres", "sqlite"]
+PAUSED = 4.0  # seconds the paused-but-connected leader is stopped for
 
 
 @pytest.fixture(params=DATABASES)
@@ -110,6 +115,40 @@ def test_it_lets_one_collector_work_and_the_other_take_over_within_2_intervals_o
     assert open_alerts(stand.url) == 1
     assert _problems(log_of(first) + log_of(second)) == []
     assert "metrics: sampling" in log_of(second)
+    if stand.database == "sqlite":
+        assert "Redis connection (client" in log_of(second), "taken from a gone connection"
+
+
+def test_a_leader_paused_for_less_than_the_ttl_keeps_its_lease(stand):
+    with DeadLetterFlow(stand) as flow:
+        first = stand.start("first", INTERVAL)
+        wait_for(lambda: _leading(stand, first.pid), what="the first collector to lead")
+        second = stand.start("second", INTERVAL)
+        wait_for(lambda: len(sample_times(stand.url)) >= 3, what="samples by the leader")
+        wait_for(lambda: sorted(members(stand.url)) == sorted([(first.pid, True),
+                 (second.pid, False)]), what="one leader and one standby")  # fmt: skip
+        token = lease_row(stand.url)[0]
+
+        with_signal(first, signal.SIGSTOP)
+        try:
+            # Well short of the paused-session TTL (PAUSED_SESSION_FLOOR, 10 s) and longer
+            # than a standby needs to see a gone connection (the kill -9 test above).
+            time.sleep(PAUSED)
+            taken_while_paused = lease_row(stand.url)[0] != token
+        finally:
+            with_signal(first, signal.SIGCONT)
+        resumed = time.time()
+        wait_for(lambda: len(_samples_after(stand, resumed)) >= 3, what="samples after resuming")
+        flow.stop()
+        wait_for(lambda: all_stored(stand, flow), timeout=60, what="every dead letter")
+        rabbit, kafka = stored_ids(stand.url)
+
+    assert not taken_while_paused, "a paused leader's session is alive: no takeover"
+    assert lease_row(stand.url) == (token, first.pid), "the same leader, the same token"
+    assert "leading with token" not in log_of(second)
+    assert sorted(rabbit) == sorted(flow.rabbit_ids), "RabbitMQ: every dead letter exactly once"
+    assert sorted(kafka) == sorted(flow.kafka_ids), "Kafka: every dead letter exactly once"
+    assert _problems(log_of(first) + log_of(second)) == []
 
 
 # PostgreSQL only: on SQLite a leader paused while it holds the file's write lock (inside

@@ -14,9 +14,13 @@ chosen by the database:
   again) and
   the keeper touches it every ``poll``: a leader that is paused (SIGSTOP, a frozen VM)
   longer than that has its session ended by the server, which frees the lock too.
-* **Anything else** (SQLite): a Redis key, ``SET NX PX ttl`` with a value naming this
-  process, renewed every ``poll`` by a compare-and-extend script; it expires TTL after
-  the leader's last renewal.
+* **Anything else** (SQLite): a Redis key bound to the leader's Redis connection the
+  same way (:class:`RedisLease`). Its value names this process and that connection's
+  ``CLIENT ID``; a standby that finds the key held asks Redis whether that client is
+  still connected and, if it is gone (a ``kill -9`` closes the socket at once), takes
+  the key over with a compare-and-set. The key's TTL is the paused-session one above,
+  renewed every ``poll`` by a compare-and-extend script: a paused leader, or one cut
+  off from Redis, keeps its connection and loses the lease when the key expires.
 
 **Fencing** (``dashboard.core.leader``): whoever takes the lease increments the token
 in the ``CollectorLease`` row, and the leader's commits check it at the end of their
@@ -34,8 +38,9 @@ transaction only) ends that session so the new leader's increment goes on.
 
 Settings: ``MQB_COLLECTOR_LEASE_TTL`` (seconds; 0 means half the sample interval,
 at least 1 s: shorter ones are lost to a busy machine's stalls). Takeover after a
-``kill -9`` is at most ``poll / 2`` on PostgreSQL and ``TTL + poll / 2`` with Redis,
-plus the first sample (the standby has imported the loops already).
+``kill -9`` is at most ``poll / 2`` with either lease (``TTL + poll / 2`` with a Redis
+that refuses ``CLIENT`` commands), plus the first sample (the standby has imported
+the loops and connected the brokers already: ``collect``'s warm-up).
 
 Each collector also writes its ``CollectorMember`` row (leading or standing by)
 every second or so; :func:`get_collector_status` reads both tables for the pages.
@@ -194,43 +199,159 @@ if redis.call('get', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
+# Set the key when it is missing or still holds exactly ARGV[3] (a holder whose
+# connection is gone): one step, so of two standbys that saw it gone only one takes it.
+TAKE = """
+local held = redis.call('get', KEYS[1])
+if held == false or held == ARGV[3] then
+  redis.call('set', KEYS[1], ARGV[1], 'px', ARGV[2])
+  return 1
+end
+return 0
+"""
+
+
+def holder_client(value: bytes | None) -> int | None:
+    """The Redis client id a lease value names (its last field), None if it names none."""
+    if value is None:
+        return None
+    last = value.rsplit(b":", 1)[-1]
+    return int(last) if last.isdigit() else None
 
 
 class RedisLease:
-    """``SET key me NX PX ttl``, renewed by compare-and-extend, released by compare-and-delete."""
+    """A Redis key bound to the holder's Redis connection, as the advisory lock is to its
+    PostgreSQL session.
+
+    The value names this process and the id of its one Redis connection (``CLIENT ID``).
+    A standby that finds the key held asks Redis whether that client is still connected
+    (``CLIENT LIST ID``): a leader killed with ``kill -9`` has its socket closed by its
+    kernel, Redis drops the client at once, and the standby takes the key over with a
+    compare-and-set on the exact value it read. A leader that is paused, or cut off from
+    Redis, keeps its client connected: the key's TTL (3 x the configured TTL, at least
+    ``PAUSED_SESSION_FLOOR``, as on PostgreSQL) ends its lease instead. Every renewal
+    checks, in the same round trip, that the connection is still the one the value
+    names: a leader whose connection was replaced (Redis restarted, the socket broke)
+    has lost the lease. A Redis that refuses ``CLIENT ID`` or ``CLIENT LIST`` (an ACL)
+    leaves only the TTL, the configured one, for takeover.
+    """
 
     kind = "redis key"
     problem = ""
 
     def __init__(self, ttl: float) -> None:
-        self.ttl = ttl
-        self.ttl_ms = int(ttl * 1000)
+        self.short_ttl = ttl
+        self.ttl = max(PAUSED_SESSION_FLOOR, 3 * ttl)
         database = str(settings.DATABASES["default"]["NAME"])
         scope = hashlib.sha256(database.encode()).hexdigest()[:16]
         self.key = f"{settings.MQB_CHANNEL_PREFIX}:collector-lease:{scope}"
-        self.me = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex}"
+        self.base = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex}"
+        self.me = self.base
+        self.client_id: int | None = None
+        self.sessions = True  # Redis answers CLIENT ID and CLIENT LIST
+        self._probed = False  # CLIENT LIST asked once (an ACL may allow CLIENT ID alone)
         timeout = max(0.5, ttl / 4)
-        self.client = redis.Redis.from_url(
-            settings.REDIS_URL, socket_timeout=timeout, socket_connect_timeout=timeout
-        )
+        # One connection: the value names it, so every command goes through it.
+        pool = redis.ConnectionPool.from_url(
+            settings.REDIS_URL, max_connections=1,
+            socket_timeout=timeout, socket_connect_timeout=timeout,
+        )  # fmt: skip
+        self.client = redis.Redis(connection_pool=pool)
         self._renew = self.client.register_script(RENEW)
         self._release = self.client.register_script(RELEASE)
+        self._take = self.client.register_script(TAKE)
+
+    def _ttl_ms(self) -> int:
+        return int((self.ttl if self.sessions else self.short_ttl) * 1000)
+
+    def _with_client_id(self, command: Callable[[redis.client.Pipeline], object]) -> list[Any]:
+        """``CLIENT ID`` and ``command`` in one round trip on the one connection, so the id
+        is that of the connection the command ran on."""
+        pipe = self.client.pipeline(transaction=False)
+        if self.sessions:
+            pipe.client_id()
+        command(pipe)
+        try:
+            answers = pipe.execute(raise_on_error=False)
+        finally:
+            pipe.reset()
+        if not self.sessions:
+            answers.insert(0, None)
+        elif isinstance(answers[0], redis.ResponseError):
+            self._no_sessions(answers[0])
+            answers[0] = None
+        for answer in answers:
+            if isinstance(answer, Exception):
+                raise answer
+        return answers
+
+    def _no_sessions(self, exc: Exception) -> None:
+        self.sessions = False
+        log.warning(
+            "lease: Redis refuses CLIENT ID or CLIENT LIST (%s): a dead leader is "
+            "replaced when its key expires, %g s after its last renewal", exc, self.short_ttl,
+        )  # fmt: skip
+
+    def _gone(self, held: bytes) -> bool:
+        """Whether the client the value names has left Redis (False when unknown)."""
+        holder = holder_client(held)
+        if holder is None or not self.sessions:
+            return False
+        try:
+            return not self.client.client_list(client_id=[holder])
+        except redis.ResponseError as exc:
+            self._no_sessions(exc)
+            return False
 
     def try_acquire(self) -> bool:
         try:
-            taken = bool(self.client.set(self.key, self.me, nx=True, px=self.ttl_ms))
+            client_id, held = self._with_client_id(lambda pipe: pipe.get(self.key))
+            if client_id is not None and not self._probed:
+                self._probed = True
+                self._gone(str(client_id).encode())  # refused: no sessions, the TTL only
+                client_id = client_id if self.sessions else None
+            if held is not None and not self._gone(held):
+                self.problem = ""
+                return False
+            gone = held or b""
+            me = self.base if client_id is None else f"{self.base}:{client_id}"
+            now_id, taken = self._with_client_id(
+                lambda pipe: self._take(
+                    keys=[self.key], args=[me, self._ttl_ms(), gone], client=pipe
+                )
+            )
         except (OSError, redis.RedisError) as exc:
             _warn_once(self, f"lease: cannot reach Redis: {exc}")
             return False
         self.problem = ""
-        return taken
+        if not taken:
+            return False
+        self.me, self.client_id = me, client_id
+        if now_id != client_id:  # the connection was replaced in between: not ours to keep
+            self.release()
+            return False
+        if gone:
+            log.info(
+                "lease: the leader's Redis connection (client %s) is gone: taking over",
+                holder_client(gone),
+            )
+        return True
 
     def renew(self) -> bool:
         try:
-            return bool(self._renew(keys=[self.key], args=[self.me, self.ttl_ms]))
+            now_id, renewed = self._with_client_id(
+                lambda pipe: self._renew(
+                    keys=[self.key], args=[self.me, self._ttl_ms()], client=pipe
+                )
+            )
         except (OSError, redis.RedisError) as exc:
             log.warning("lease: cannot renew in Redis: %s", exc)
             return False
+        if now_id != self.client_id:
+            log.warning("lease: this collector's Redis connection was replaced")
+            self.release()
+            return False
+        return bool(renewed)
 
     def touch(self) -> None:
         return None

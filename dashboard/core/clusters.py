@@ -128,18 +128,24 @@ async def get_all_cluster_health() -> list[ClusterHealth]:
 
 
 def sync_cluster_rows() -> dict[str, Cluster]:
-    """Make the Cluster table mirror the configuration; return rows by slug."""
+    """Make the Cluster table mirror the configuration; return rows by slug.
+
+    Rows that match already are only read: one query, no write (pages, every health
+    check and a collector taking over call it; on SQLite a write waits for the file).
+    """
+    configs = get_cluster_configs()
+    found = Cluster.objects.in_bulk([c.slug for c in configs], field_name="slug")
     rows: dict[str, Cluster] = {}
-    for config in get_cluster_configs():
-        row, _ = Cluster.objects.update_or_create(
-            slug=config.slug,
-            defaults={
-                "kind": config.kind,
-                "name": config.display_name,
-                "protected": config.protected,
-                "read_only": config.read_only,
-            },
-        )
+    for config in configs:
+        wanted = {
+            "kind": config.kind,
+            "name": config.display_name,
+            "protected": config.protected,
+            "read_only": config.read_only,
+        }
+        row = found.get(config.slug)
+        if row is None or any(getattr(row, k) != v for k, v in wanted.items()):
+            row, _ = Cluster.objects.update_or_create(slug=config.slug, defaults=wanted)
         rows[config.slug] = row
     return rows
 

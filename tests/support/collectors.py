@@ -154,6 +154,13 @@ def lease_row(url: str) -> tuple[int, int | None]:
     return (int(rows[0][0]), rows[0][1]) if rows else (0, None)
 
 
+def lease_since(url: str) -> float:
+    """When the newest token was taken."""
+    rows = query(url, "SELECT since FROM dashboard_collectorlease WHERE name = %s",
+                 ("collector",))  # fmt: skip
+    return _seconds(rows[0][0])
+
+
 def members(url: str) -> list[tuple[int, bool]]:
     rows = query(url, "SELECT pid, is_leader FROM dashboard_collectormember ORDER BY pid")
     return [(int(pid), bool(leader)) for pid, leader in rows]

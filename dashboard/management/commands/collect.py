@@ -20,8 +20,11 @@ from typing import Any, cast
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from brokers.base import BrokerError, ConfigError
 from dashboard.collector import LOOPS, Loop
 from dashboard.collector.lease import lead
+from dashboard.core.clusters import get_cluster_configs
+from dashboard.core.connections import get_broker
 
 log = logging.getLogger("dashboard.collector")
 RESTART_PAUSE = 5.0
@@ -58,8 +61,8 @@ class Command(BaseCommand):
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         log.info("collector started (%s), interval %g s", ", ".join(names), interval)
-        for name in names:  # imported now, so that a standby taking over starts at once
-            _load(LOOPS[name])
+        for name in names:  # imported now (and brokers connected: warm_up), so that a
+            _load(LOOPS[name])  # standby taking over samples at once
 
         # Metrics first: on a takeover its first database calls queue ahead of the others'.
         names = sorted(names, key=lambda name: name != "metrics")
@@ -67,8 +70,28 @@ class Command(BaseCommand):
         async def work(term: asyncio.Event) -> None:
             await asyncio.gather(*(self.supervise(name, term, interval) for name in names))
 
-        await lead(work, stop, interval)
+        warming = asyncio.create_task(self.warm_up(), name="warm-up")
+        try:
+            await lead(work, stop, interval)
+        finally:
+            warming.cancel()
         log.info("collector stopped")
+
+    async def warm_up(self) -> None:
+        """What a term would do first, done while standing by: the brokers' packages
+        imported and each cluster's adapter connected (this event loop's cache, which the
+        loops use and a leader keeps after its term). A broker that cannot be reached now
+        is connected by the first loop that needs it, as without this."""
+        try:
+            configs = get_cluster_configs()
+        except ConfigError as exc:
+            log.debug("no warm-up: %s", exc)
+            return
+        for config in configs:
+            try:
+                await get_broker(config.slug)
+            except (BrokerError, ConfigError, OSError, TimeoutError) as exc:
+                log.debug("%s: not connected ahead of a term: %s", config.slug, exc)
 
     async def supervise(self, name: str, stop: asyncio.Event, interval: float) -> None:
         run = _load(LOOPS[name])
