@@ -288,7 +288,7 @@ async def test_a_job_streams_its_progress_over_the_websocket(
         },
     )
     communicator = WebsocketCommunicator(application, f"/ws/jobs/{job.pk}/", headers=headers)
-    connected, _ = await communicator.connect()
+    connected, _ = await communicator.connect(timeout=10)
     assert connected
     first = await communicator.receive_json_from(timeout=5)
     assert first["type"] == "job.progress" and first["job"]["state"] == "queued"
@@ -315,11 +315,11 @@ async def test_the_job_websocket_needs_a_session_and_a_job(client, viewer, redis
     from asgiref.sync import sync_to_async
 
     anonymous = WebsocketCommunicator(application, "/ws/jobs/1/", headers=[HOST, ORIGIN])
-    connected, code = await anonymous.connect()
+    connected, code = await anonymous.connect(timeout=10)
     assert not connected and code == UNAUTHENTICATED
     await sync_to_async(client.force_login)(viewer)
     cookie = client.cookies[settings.SESSION_COOKIE_NAME].value
     headers = [HOST, ORIGIN, (b"cookie", f"{settings.SESSION_COOKIE_NAME}={cookie}".encode())]
     missing = WebsocketCommunicator(application, "/ws/jobs/424242/", headers=headers)
-    connected, code = await missing.connect()
+    connected, code = await missing.connect(timeout=10)
     assert not connected and code == NO_SUCH_JOB

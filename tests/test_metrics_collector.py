@@ -46,7 +46,7 @@ async def socket_for(client, user, kind: str, **params: str) -> WebsocketCommuni
     cookie = await asyncio.to_thread(session_cookie, client, user)
     url = f"/ws/metrics/{kind}/?{urlencode(params)}"
     communicator = WebsocketCommunicator(application, url, headers=[HOST, ORIGIN, cookie])
-    connected, code = await communicator.connect()
+    connected, code = await communicator.connect(timeout=10)
     assert connected, code
     hello = await communicator.receive_json_from(timeout=5)
     assert hello["type"] == "metrics.hello"

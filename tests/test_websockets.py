@@ -31,7 +31,7 @@ def session_cookie(client, user) -> tuple[bytes, bytes]:
 
 async def test_it_refuses_a_connection_without_a_session(redis_url):
     communicator = WebsocketCommunicator(application, "/ws/overview/", headers=[HOST, ORIGIN])
-    connected, code = await communicator.connect()
+    connected, code = await communicator.connect(timeout=10)
     assert not connected and code == UNAUTHENTICATED
 
 
@@ -40,7 +40,7 @@ async def test_it_refuses_a_foreign_origin(client, viewer, redis_url):
     communicator = WebsocketCommunicator(
         application, "/ws/overview/", headers=[HOST, (b"origin", b"http://evil.example"), cookie]
     )
-    connected, _ = await communicator.connect()
+    connected, _ = await communicator.connect(timeout=10)
     assert not connected
 
 
@@ -49,7 +49,7 @@ async def test_a_logged_in_user_receives_pushed_health(client, viewer, redis_url
     communicator = WebsocketCommunicator(
         application, "/ws/overview/", headers=[HOST, ORIGIN, cookie]
     )
-    connected, _ = await communicator.connect()
+    connected, _ = await communicator.connect(timeout=10)
     assert connected
     health = health_json("x")
     await get_channel_layer().group_send(
@@ -67,7 +67,7 @@ async def test_the_collector_process_pushes_both_clusters(client, viewer, served
     communicator = WebsocketCommunicator(
         application, "/ws/overview/", headers=[HOST, ORIGIN, cookie]
     )
-    connected, _ = await communicator.connect()
+    connected, _ = await communicator.connect(timeout=10)
     assert connected
     result = await asyncio.to_thread(
         subprocess.run,

@@ -20,7 +20,9 @@ async def connect(client, user, url: str, origin=ORIGIN):
     if user is not None:
         headers.append(await asyncio.to_thread(session_cookie, client, user))
     communicator = WebsocketCommunicator(application, url, headers=headers)
-    connected, code = await communicator.connect()
+    # A connect runs the login middleware (session, user): under load it can take over
+    # the communicator's default 1 s.
+    connected, code = await communicator.connect(timeout=10)
     if not connected:
         # End the refused consumer as a server would, instead of leaving it (and its
         # channel-layer read) to the communicator's collection or the loop's close.
