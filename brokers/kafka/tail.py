@@ -56,6 +56,11 @@ TAIL_CONSUMER_CONF: dict[str, Any] = {
     # librdkafka prefetches up to 64 MiB per consumer by default; a tail shows 20/s.
     "queued.max.messages.kbytes": 8192,
     "queued.min.messages": 1000,
+    # Once that prefetch holds more than queued.min.messages, librdkafka waits
+    # this long (default 1 s) before it fetches the partition again: on a busy
+    # topic every record then reached the tail up to a second late (median 1 s
+    # at 10,000 records/s). The tail empties the prefetch within milliseconds.
+    "fetch.queue.backoff.ms": 10,
 }
 
 COUNTING = (
