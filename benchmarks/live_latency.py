@@ -169,12 +169,14 @@ class Socket:
         return cls(reader, writer)
 
     async def send(self, data: dict[str, Any]) -> None:
-        payload = json.dumps(data).encode()
+        self._frame(0x1, json.dumps(data).encode())
+        await self.writer.drain()
+
+    def _frame(self, opcode: int, payload: bytes) -> None:
         mask = os.urandom(4)
-        header = bytes([0x81, 0x80 | len(payload)]) if len(payload) < 126 else b""
+        header = bytes([0x80 | opcode, 0x80 | len(payload)]) if len(payload) < 126 else b""
         masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
         self.writer.write(header + mask + masked)
-        await self.writer.drain()
 
     async def receive(self) -> dict[str, Any]:
         while True:
@@ -190,6 +192,9 @@ class Socket:
                 return data
             if head[0] & 0x0F == 0x8:
                 raise ConnectionError("closed by the server")
+            if head[0] & 0x0F == 0x9:
+                # Answered as a browser does: Daphne closes a socket whose pings go unanswered.
+                self._frame(0xA, payload)
 
     def close(self) -> None:
         self.writer.close()
