@@ -22,11 +22,39 @@ own; both are deleted at the end.
    on the same database and channel layer, a metrics websocket watches the
    queue and the topic; 5 bursts of 500 messages each, and the time from the
    end of a burst to the first ``metrics.point`` whose depth includes it.
-Last line: ``RESULT tail_p50_ms=<n> tail_p99_ms=<n> web_cpu_cores=<n>``.
+5. Viewers: a hundred browser sessions at once. 20 users log in (one session
+   each); each opens 5 metrics websockets (100 in all: 50 on the queue, 50 on
+   the topic) and one tail (20 in all: 10 on the queue, 10 on the topic; a
+   user may watch at most ``MQB_USER_MAX_TAILS`` tails). Then two publishers
+   send 10,000 msg/s each (20,000 msg/s in all, as fast as they can up to
+   that), one to the queue and one to the topic, and for ``VIEWERS_SECONDS``:
+
+   - ``viewers_web_cpu_cores``: CPU of the Daphne process in cores.
+   - ``viewers_tail_extra_p99_ms``: the 99th percentile, over every message
+     every tail client was shown, of its publish-to-client latency minus the
+     configured spacing, ``1000 / MQB_TAIL_RATE`` ms (50 ms at the default 20
+     a second). The spacing is the longest a fresh message may rightly wait
+     for the tail's rate limit: a message that arrives just after one was shown
+     waits that long for its turn. The rest is what the dashboard adds.
+   - ``viewers_freshness_intervals``: how old the newest point a metrics
+     client shows gets, in watch intervals (``MQB_METRICS_WATCH_INTERVAL``,
+     the sampling period of watched entities): for every point a client got,
+     the time from the sample (the point's ``time``) until the client received
+     the next point, or until the end of the window if none came; the 99th
+     percentile over all clients and points (the maximum is printed beside
+     it). One interval is the ideal; a slow collector, a late or a dropped
+     push all make it longer.
+
+``--only PHASE[,PHASE]`` runs some phases (freshness, latency, viewers,
+browser; the default is all of them).
+Last line: ``RESULT tail_p50_ms=<n> tail_p99_ms=<n> web_cpu_cores=<n>
+viewers_web_cpu_cores=<n> viewers_tail_extra_p99_ms=<n> viewers_freshness_intervals=<n>``
+(the keys of the phases that ran).
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import base64
 import contextlib
@@ -141,12 +169,14 @@ class Socket:
         return cls(reader, writer)
 
     async def send(self, data: dict[str, Any]) -> None:
-        payload = json.dumps(data).encode()
+        self._frame(0x1, json.dumps(data).encode())
+        await self.writer.drain()
+
+    def _frame(self, opcode: int, payload: bytes) -> None:
         mask = os.urandom(4)
-        header = bytes([0x81, 0x80 | len(payload)]) if len(payload) < 126 else b""
+        header = bytes([0x80 | opcode, 0x80 | len(payload)]) if len(payload) < 126 else b""
         masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
         self.writer.write(header + mask + masked)
-        await self.writer.drain()
 
     async def receive(self) -> dict[str, Any]:
         while True:
@@ -162,6 +192,9 @@ class Socket:
                 return data
             if head[0] & 0x0F == 0x8:
                 raise ConnectionError("closed by the server")
+            if head[0] & 0x0F == 0x9:
+                # Answered as a browser does: Daphne closes a socket whose pings go unanswered.
+                self._frame(0xA, payload)
 
     def close(self) -> None:
         self.writer.close()
@@ -207,19 +240,23 @@ def start_dashboard(tmp: str) -> tuple[subprocess.Popen[bytes], int, str, dict[s
         if time.monotonic() > deadline or process.poll() is not None:
             raise RuntimeError("Daphne did not start")
         time.sleep(0.1)
+    return process, port, login(port, "bench", password), env
+
+
+def login(port: int, username: str, password: str) -> str:
+    """A logged-in session's cookie header."""
     base = f"http://127.0.0.1:{port}"
     with httpx.Client(base_url=base, timeout=30) as client:
-        login = client.get("/login/")
-        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login.text)
+        page = client.get("/login/")
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
         assert token, "no CSRF token on the login page"
         done = client.post(
             "/login/",
-            data={"username": "bench", "password": password, "csrfmiddlewaretoken": token[1]},
+            data={"username": username, "password": password, "csrfmiddlewaretoken": token[1]},
             headers={"Referer": base + "/login/"},
         )
         assert done.status_code == 302, f"login failed: {done.status_code}"
-        cookie = "; ".join(f"{k}={v}" for k, v in client.cookies.items())
-    return process, port, cookie, env
+        return "; ".join(f"{k}={v}" for k, v in client.cookies.items())
 
 
 def cpu_seconds(pid: int) -> float:
@@ -317,7 +354,7 @@ async def measure(port: int, cookie: str, targets: dict[str, tuple[str, str]]) -
         await asyncio.sleep(1.0)
     pooled = [v for values in results.values() for v in values]
     return (
-        f"RESULT tail_p50_ms={percentile(pooled, 0.5):.1f}"
+        f"tail_p50_ms={percentile(pooled, 0.5):.1f}"
         f" tail_p99_ms={percentile(pooled, 0.99):.1f} web_cpu_cores={max(cores):.3f}"
     )
 
@@ -357,6 +394,178 @@ async def freshness(port: int, cookie: str, path: str, kind: str, target: str) -
         f" (watched entities are sampled every {WATCH_INTERVAL:g} s, others every"
         f" {SAMPLE_INTERVAL:g} s; 1.5 intervals = {1.5 * WATCH_INTERVAL:g} / "
         f"{1.5 * SAMPLE_INTERVAL:g} s)"
+    )
+
+
+# -- a hundred viewers -------------------------------------------------------------------
+
+VIEWERS_USERS = 20
+VIEWERS_METRICS_EACH = 5  # metrics sockets per user: 100 in all
+VIEWERS_RATE = 10_000  # per broker: 20,000 msg/s in all
+VIEWERS_SECONDS = 10.0
+
+
+def viewer_logins(port: int, env: dict[str, str], count: int) -> list[str]:
+    """``count`` viewer users (one password hash for all), each logged in once: their cookies."""
+    names = [f"bench-viewer-{i}" for i in range(count)]
+    code = (
+        "from django.contrib.auth.hashers import make_password\n"
+        "from django.contrib.auth.models import Group, User\n"
+        "import os\n"
+        "hashed = make_password(os.environ['MQB_USER_PASSWORD'])\n"
+        "viewer = Group.objects.get(name='viewer')\n"
+        f"for name in {names!r}:\n"
+        "    user, _ = User.objects.get_or_create(username=name)\n"
+        "    user.password = hashed\n"
+        "    user.save()\n"
+        "    user.groups.set([viewer])\n"
+    )
+    subprocess.run(
+        [PYTHON, "manage.py", "shell", "-c", code],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    return [login(port, name, env["MQB_USER_PASSWORD"]) for name in names]
+
+
+class MetricsWatcher:
+    """One metrics client: when each point arrived and the sample time it carried."""
+
+    def __init__(self, ws: Socket, kind: str) -> None:
+        self.ws = ws
+        self.kind = kind
+        self.points: list[tuple[float, float]] = []  # (arrival, point time)
+        self.task = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        while True:
+            event = await self.ws.receive()
+            if event.get("type") == "metrics.point":
+                self.points.append((time.time(), float(event["time"])))
+
+    def ages(self, start: float, end: float) -> list[float]:
+        """For each point: seconds from its sample until the next point arrived (or ``end``).
+
+        Counted for the points shown during [start, end]: the one shown at
+        ``start`` and every one that arrived before ``end``.
+        """
+        ages = []
+        shown: float | None = None  # sample time of the point on show
+        for arrival, sampled in self.points:
+            if arrival > end:
+                break
+            if arrival > start and shown is not None:
+                ages.append(arrival - shown)
+            shown = sampled
+        if shown is not None:
+            ages.append(end - shown)
+        return ages
+
+
+class TailWatcher:
+    """One tail client: publish-to-client latency of each message it is shown after ``start``."""
+
+    def __init__(self, ws: Socket, kind: str) -> None:
+        self.ws = ws
+        self.kind = kind
+        # (arrival, latency ms, of which from the tap reading it to the client)
+        self.shown: list[tuple[float, float, float]] = []
+        self.skipped = 0
+        self.task = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        while True:
+            event = await self.ws.receive()
+            if event.get("type") != "tail.message":
+                continue
+            now = time.time()
+            self.skipped = event["skipped"]
+            message = event["message"]
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                sent = json.loads(message["body"]["text"])["sent"]
+                read_at = datetime.fromisoformat(message["received_at"]).timestamp()
+                self.shown.append((now, (now - sent) * 1000, (now - read_at) * 1000))
+
+    def latencies(self, start: float, end: float) -> list[float]:
+        return [ms for arrival, ms, _ in self.shown if start <= arrival <= end]
+
+    def relayed(self, start: float, end: float) -> list[float]:
+        return [ms for arrival, _, ms in self.shown if start <= arrival <= end]
+
+
+async def viewers(
+    port: int, cookies: list[str], tails: dict[str, tuple[str, str]], metrics: dict[str, str]
+) -> str:
+    """100 metrics clients and 20 tail clients while 20,000 msg/s are published."""
+    kinds = list(tails)
+    watchers: list[MetricsWatcher] = []
+    tailers: list[TailWatcher] = []
+    try:
+        for i, cookie in enumerate(cookies):
+            for j in range(VIEWERS_METRICS_EACH):
+                ws = await Socket.open(port, metrics[kinds[j % len(kinds)]], cookie)
+                await ws.receive()  # metrics.hello
+                watchers.append(MetricsWatcher(ws, kinds[j % len(kinds)]))
+            ws = await Socket.open(port, tails[kinds[i % len(kinds)]][0], cookie)
+            await ws.receive()  # the paused status
+            await start_tail(ws)
+            tailers.append(TailWatcher(ws, kinds[i % len(kinds)]))
+        await asyncio.sleep(2.0)  # the collector sees the watch marks
+        publishers = [
+            publish(kind, target, VIEWERS_RATE, VIEWERS_SECONDS + 2.5)
+            for kind, (_, target) in tails.items()
+        ]
+        await asyncio.sleep(1.5)  # the publisher processes start up
+        start = time.time()
+        cpu_before, wall_before = cpu_seconds(DAPHNE_PID[0]), time.monotonic()
+        await asyncio.sleep(VIEWERS_SECONDS)
+        cpu = (cpu_seconds(DAPHNE_PID[0]) - cpu_before) / (time.monotonic() - wall_before)
+        end = time.time()
+        sent = [int((await asyncio.to_thread(p.communicate))[0].strip() or 0) for p in publishers]
+    finally:
+        clients: list[MetricsWatcher | TailWatcher] = [*watchers, *tailers]
+        for client in clients:
+            client.task.cancel()
+            client.ws.close()
+    spacing = 1000 / RATE
+    extra = [ms - spacing for t in tailers for ms in t.latencies(start, end)]
+    ages = [age / WATCH_INTERVAL for w in watchers for age in w.ages(start, end)]
+    if not extra or not ages:
+        raise RuntimeError(f"viewers: {len(extra)} tail messages, {len(ages)} metrics points")
+    shown = [len(t.latencies(start, end)) / VIEWERS_SECONDS for t in tailers]
+    seconds = VIEWERS_SECONDS + 2.5
+    for kind in tails:
+        mine = [t for t in tailers if t.kind == kind]
+        total = [ms for t in mine for ms in t.latencies(start, end)]
+        relayed = [ms for t in mine for ms in t.relayed(start, end)]
+        aged = [
+            age / WATCH_INTERVAL for w in watchers if w.kind == kind for age in w.ages(start, end)
+        ]
+        print(
+            f"viewers: {kind} tail clients: latency p50 {percentile(total, 0.5):.1f},"
+            f" p99 {percentile(total, 0.99):.1f} ms; of which from the tap reading a message"
+            f" to the client p50 {percentile(relayed, 0.5):.1f}, p99"
+            f" {percentile(relayed, 0.99):.1f} ms; skipped (last seen, per client)"
+            f" {sorted(t.skipped for t in mine)}; metrics clients: age p50"
+            f" {percentile(aged, 0.5):.2f}, p99 {percentile(aged, 0.99):.2f} watch intervals"
+        )
+    rates = ", ".join(f"{k} {n / seconds:,.0f}" for k, n in zip(tails, sent, strict=True))
+    print(
+        f"viewers: {len(cookies)} sessions, {len(watchers)} metrics and {len(tailers)} tail"
+        f" clients; published {sum(sent) / seconds:,.0f} msg/s ({rates});"
+        f" over {VIEWERS_SECONDS:g} s: Daphne CPU {cpu:.3f} cores;"
+        f" tail latency p50 {percentile(extra, 0.5) + spacing:.1f} ms,"
+        f" p99 {percentile(extra, 0.99) + spacing:.1f} ms (spacing {spacing:g} ms);"
+        f" each tail client shown {min(shown):.1f}-{max(shown):.1f} msg/s;"
+        f" metrics age p50 {percentile(ages, 0.5):.2f}, p99 {percentile(ages, 0.99):.2f},"
+        f" max {max(ages):.2f} watch intervals ({WATCH_INTERVAL:g} s) over {len(ages)} points"
+    )
+    return (
+        f"viewers_web_cpu_cores={cpu:.3f}"
+        f" viewers_tail_extra_p99_ms={percentile(extra, 0.99):.1f}"
+        f" viewers_freshness_intervals={percentile(ages, 0.99):.2f}"
     )
 
 
@@ -426,7 +635,10 @@ DAPHNE_PID: list[int] = []
 RATE = int(os.environ.get("MQB_TAIL_RATE", "20"))
 
 
-def main() -> None:
+PHASES = ("freshness", "latency", "viewers", "browser")
+
+
+def main(phases: set[str]) -> None:
     from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
     run = uuid.uuid4().hex[:8]
@@ -476,16 +688,23 @@ def main() -> None:
                 "kafka": "/ws/metrics/topic/?"
                 + urlencode({"cluster": "local-kafka", "name": topic}),
             }
+            keys = []
             try:
-                for kind, path in metrics.items():
-                    print(asyncio.run(freshness(port, cookie, path, kind, targets[kind][1])))
-                line = asyncio.run(measure(port, cookie, targets))
-                print(browser_latency(port, cookie, vhost, queue))
+                if "freshness" in phases:
+                    for kind, path in metrics.items():
+                        print(asyncio.run(freshness(port, cookie, path, kind, targets[kind][1])))
+                if "latency" in phases:
+                    keys.append(asyncio.run(measure(port, cookie, targets)))
+                if "viewers" in phases:
+                    cookies = viewer_logins(port, env, VIEWERS_USERS)
+                    keys.append(asyncio.run(viewers(port, cookies, targets, metrics)))
+                if "browser" in phases:
+                    print(browser_latency(port, cookie, vhost, queue))
             finally:
                 for child in (process, collector):
                     child.terminate()
                     child.wait(timeout=15)
-        print(line)
+        print("RESULT " + " ".join(keys))
     finally:
         http.delete(f"/api/vhosts/{v}")
         admin.delete_topics([topic])[topic].result(timeout=15)
@@ -495,4 +714,13 @@ if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--publish":
         publisher_main(sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5]))
     else:
-        main()
+        parser = argparse.ArgumentParser(description="Live tail and metrics latency and cost.")
+        parser.add_argument(
+            "--only",
+            default=",".join(PHASES),
+            help=f"comma-separated phases to run, of {', '.join(PHASES)} (default: all)",
+        )
+        only = set(parser.parse_args().only.split(","))
+        if only - set(PHASES):
+            parser.error(f"unknown phase(s): {', '.join(sorted(only - set(PHASES)))}")
+        main(only)

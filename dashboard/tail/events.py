@@ -4,11 +4,16 @@ A tail's :class:`~dashboard.tail.hub.Viewer` builds them (one queue
 of events per viewer) and the tail websocket sends them; the websocket also
 sends the short ``tail.status`` of its own states (paused, refused), which
 carries only ``state`` and ``message``. Each tailed message is rendered once,
-as :class:`AmqpTailed` or :class:`KafkaTailed`, and shared by every viewer.
+as :class:`AmqpTailed` or :class:`KafkaTailed`, and serialised once to JSON
+text (:class:`RenderedTailed`) that every viewer's :class:`TailFrame` embeds
+as is: with ten viewers of a tail, the message is dumped once, not ten times.
+:class:`TailMessage` declares the frame's fields (:meth:`TailFrame.event` builds it).
 """
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from typing import Literal
 
 from ninja import Field
@@ -64,6 +69,45 @@ class TailMessage(Event):
     skipped: int = Field(description="messages this viewer did not see (rate limit, slow socket)")
     skipped_exact: bool = Field(description="false when the broker only said 'at least'")
     shown: int
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedTailed:
+    """A tailed message and its JSON text, made once per message and shared by the viewers."""
+
+    message: Tailed
+    text: str
+
+    @classmethod
+    def of(cls, message: Tailed) -> RenderedTailed:
+        return cls(message, message.model_dump_json())
+
+
+@dataclass(frozen=True, slots=True)
+class TailFrame:
+    """One viewer's ``tail.message``: the shared JSON of the message with this viewer's counts.
+
+    :meth:`text` is the JSON of :class:`TailMessage` with the same fields.
+    """
+
+    rendered: RenderedTailed
+    skipped: int
+    skipped_exact: bool
+    shown: int
+
+    def text(self) -> str:
+        return (
+            f'{{"type":"tail.message","message":{self.rendered.text},"skipped":{self.skipped:d},'
+            f'"skipped_exact":{json.dumps(self.skipped_exact)},"shown":{self.shown:d}}}'
+        )
+
+    def event(self) -> TailMessage:
+        return TailMessage(
+            message=self.rendered.message,
+            skipped=self.skipped,
+            skipped_exact=self.skipped_exact,
+            shown=self.shown,
+        )
 
 
 class TailStatus(Event):

@@ -3,9 +3,17 @@
 A :class:`Tail` opens its broker tap when the first viewer joins and closes it
 (tap queue deleted, Kafka consumer closed) when the last one leaves. It
 reopens the tap with backoff after a broker error, and stays idle, saying why,
-when the entity cannot be tapped. Each :class:`Viewer` has its own rate limit
-and a bounded queue of events; whatever its limit or a full queue keeps from
-it is added to its skipped count, on top of what the tap itself skipped.
+when the entity cannot be tapped. The tap paces what it shows to the tail's
+rate, and every viewer gets what the tap shows (a viewer joins later, never
+faster), so no viewer gets more than the rate without a limiter of its own;
+a second limiter at the same rate would refuse some of the tap's messages,
+whose spacing it sees with a few microseconds of jitter. Each :class:`Viewer`
+has a bounded queue of events; what a full queue keeps from it (a slow
+socket) is added to its skipped count, on top of what the tap itself skipped.
+
+Each message is rendered once per tail (:class:`RenderedTailed`: its model
+and its JSON text); a viewer queues a :class:`TailFrame` that embeds that
+text, so the cost per viewer is a string format and a socket write.
 """
 
 from __future__ import annotations
@@ -18,12 +26,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from brokers.base import BrokerError
-from brokers.base.tail import NotTappable, RateLimiter, TailSource
+from brokers.base.tail import NotTappable, TailSource
 from dashboard.core.limits import Busy
-from dashboard.tail.events import Tailed, TailMessage, TailStatus
+from dashboard.tail.events import RenderedTailed, TailFrame, TailStatus
 from dashboard.tail.render import message_json
 
-TailEvent = TailMessage | TailStatus
+TailEvent = TailFrame | TailStatus
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +48,6 @@ class Viewer:
     def __init__(self, tail: Tail, rate: int) -> None:
         self.tail = tail
         self.rate = rate
-        self.limiter = RateLimiter(rate)
         self.skipped = 0
         self.exact = True
         self.shown = 0
@@ -48,12 +55,12 @@ class Viewer:
         self._events: asyncio.Queue[TailEvent] = asyncio.Queue(maxsize=2 * rate + 8)
         self._left = False
 
-    def offer(self, message: Tailed) -> None:
-        if not self.limiter.allow() or self._events.full():
+    def offer(self, message: RenderedTailed) -> None:
+        if self._events.full():
             self.skipped += 1
             return
         self.shown += 1
-        self._events.put_nowait(TailMessage(message=message, **self.counts()))
+        self._events.put_nowait(TailFrame(message, self.skipped, self.exact, self.shown))
 
     def add_skipped(self, count: int, exact: bool) -> None:
         self.skipped += count
@@ -71,6 +78,8 @@ class Viewer:
 
     async def next_event(self, tick: float = 1.0) -> TailEvent:
         """The next message or state change, or a status tick after ``tick`` quiet seconds."""
+        if not self._events.empty():
+            return self._events.get_nowait()  # no timer and no task for a queued event
         # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancel that
         # arrives as the get completes, and a viewer's loop would outlive its consumer.
         try:
@@ -131,7 +140,7 @@ class Tail:
                 backoff = 1.0
                 async with contextlib.aclosing(self.source.batches()) as batches:
                     async for batch in batches:
-                        messages = [message_json(m) for m in batch.messages]
+                        messages = [RenderedTailed.of(message_json(m)) for m in batch.messages]
                         for viewer in list(self.viewers):
                             viewer.add_skipped(batch.skipped, batch.skipped_exact)
                             for message in messages:

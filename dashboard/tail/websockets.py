@@ -37,7 +37,7 @@ from dashboard.core.clusters import get_cluster_config
 from dashboard.core.limits import TAIL_WATCHERS, Busy, user_key
 from dashboard.core.roles import VIEWER, has_role
 from dashboard.core.websockets import UNAUTHENTICATED
-from dashboard.tail.events import TailStatus
+from dashboard.tail.events import TailFrame, TailStatus
 from dashboard.tail.hub import Viewer
 from dashboard.tail.viewers import join_tail
 
@@ -128,7 +128,11 @@ class TailConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     async def _relay(self, viewer: Viewer) -> None:
         await self.send_json(viewer.status().as_json())
         while True:
-            await self.send_json((await viewer.next_event()).as_json())
+            event = await viewer.next_event()
+            if isinstance(event, TailFrame):
+                await self.send(text_data=event.text())
+            else:
+                await self.send_json(event.as_json())
 
     async def _leave(self) -> None:
         relay, self.relay = self.relay, None
