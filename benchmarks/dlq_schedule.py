@@ -102,14 +102,12 @@ def wait_for_dispatcher(process: subprocess.Popen[bytes]) -> None:
 
 def seed(kind: str, count: int, prefix: str) -> list[int]:
     """Seed ``count`` captured letters; their ids."""
-    from dashboard.models import DeadLetter
-    from tests.support.requeue_seed import rows
+    from tests.support.requeue_seed import insert
 
     spec = argparse.Namespace(
         vhost=VHOST, queue=ORIGIN, topic=TOPIC, count=count, size=200, prefix=prefix
     )
-    made = DeadLetter.objects.bulk_create(rows(kind, spec), batch_size=2000)
-    return [r.pk for r in made]
+    return insert(kind, spec)
 
 
 def schedule(ids: list[int], backoff: object) -> int:

@@ -311,7 +311,8 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 
 
 def python_env(**extra: str) -> dict[str, str]:
     # MQB_TEST_DB places this run's test database; a process a test starts uses the
-    # database its DATABASE_URL names (by default the SQLite file of its state dir).
+    # database its DATABASE_URL names (by default the SQLite file of its state dir;
+    # tests.support.served_db makes one of the kind MQB_TEST_DB names).
     env = {k: v for k, v in os.environ.items() if k != "MQB_TEST_DB"}
     env.update({"DJANGO_SETTINGS_MODULE": "tests.settings", "PYTHONPATH": str(ROOT)})
     env.update(extra)
@@ -321,25 +322,11 @@ def python_env(**extra: str) -> dict[str, str]:
 PYTHON = sys.executable
 
 
-# -- a served dashboard: its own database file, real processes ---------------
+# -- a served dashboard: its own database, real processes ---------------------
 
-
-@pytest.fixture(scope="session")
-def served_db(tmp_path_factory) -> dict[str, str]:
-    """A migrated SQLite file with a demo operator, for processes tests start."""
-    path = tmp_path_factory.mktemp("served") / "db.sqlite3"
-    env = python_env(DATABASE_URL=f"sqlite:///{path}", MQB_USER_PASSWORD="browser-pass-1")
-    subprocess.run(
-        [PYTHON, "manage.py", "migrate", "--no-input", "-v0"], cwd=ROOT, env=env, check=True
-    )
-    subprocess.run(
-        [PYTHON, "manage.py", "ensure_user", "olga", "--role", "operator"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
-    return env
+# The ``served_db`` fixture (the environment of the processes tests start, with a
+# database of their own) lives beside the helpers it uses, which import this module.
+pytest_plugins = ["tests.support.served_db"]
 
 
 @pytest.fixture(scope="session")

@@ -6,10 +6,10 @@ coverage phase) and invalid ones (negative mode). A run fails on any 5xx, on a
 request that hangs (``REQUEST_TIMEOUT``), on a status code, content type or
 body the document does not describe, and on invalid input that is accepted.
 
-The viewer fuzzes every read; the operator fuzzes every write. Writes only
-ever reach what this module creates: a RabbitMQ vhost with two queues, a Kafka
-topic and a consumer group, and the dead letters and jobs of its own database
-(its Daphne has its own SQLite file and its own Celery queue, which no worker
+The viewer fuzzes every read; the operator fuzzes every write. Writes only ever
+reach what this module creates: a RabbitMQ vhost with two queues, a Kafka topic
+and a consumer group, and the dead letters and jobs of its own database (of the
+kind MQB_TEST_DB names; its Daphne has its own Celery queue too, which no worker
 reads, so a move it starts never runs). ``confine`` rewrites every generated
 cluster, vhost, queue, topic and group of a write to them before it is sent.
 Admin-only writes (purges of topics and stored letters, offset resets, DLQ
@@ -45,12 +45,12 @@ from tests.conftest import (
     PYTHON,
     ROOT,
     free_port,
-    python_env,
     stop_process,
     wait_for_port,
 )
 from tests.settings import RUN_ID
 from tests.support.deadletters import create_topic, delete_group, delete_topics, produce
+from tests.support.served_db import served_database, served_env
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.kafka, pytest.mark.redis]
 
@@ -138,13 +138,8 @@ def fuzz_entities() -> Iterator[None]:
 @pytest.fixture(scope="module")
 def fuzz_server(tmp_path_factory, fuzz_entities, redis_url) -> Iterator[str]:
     """Daphne with its own database, users of both roles and its own Celery queue."""
-    db = tmp_path_factory.mktemp("fuzz") / "db.sqlite3"
-    env = python_env(
-        DATABASE_URL=f"sqlite:///{db}", MQB_USER_PASSWORD=PASSWORD, MQB_CELERY_QUEUE=CELERY_QUEUE
-    )
-    subprocess.run(
-        [PYTHON, "manage.py", "migrate", "--no-input", "-v0"], cwd=ROOT, env=env, check=True
-    )
+    db = served_database("fuzz", tmp_path_factory.mktemp("fuzz"))
+    env = served_env(db, MQB_USER_PASSWORD=PASSWORD, MQB_CELERY_QUEUE=CELERY_QUEUE)
     for role, username in USERS.items():
         subprocess.run(
             [PYTHON, "manage.py", "ensure_user", username, "--role", role],

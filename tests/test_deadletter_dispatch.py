@@ -2,12 +2,13 @@
 a ``kill -9``, a second worker, a pool full of paused bulk jobs and a broker that is down.
 
 Real parts: Celery workers serving the jobs queue (each runs the dispatcher's
-thread, as in production; one at a time holds the lease) on their own SQLite
-file, Redis (the queue and the dispatcher's lease), RabbitMQ in the
-test run's vhost and Kafka. Letters are seeded as captured rows and scheduled
-with ``schedule.do_schedule_requeue`` (``tests.support.schedule_seed``); what
-reaches the origin is read there: message ids at the RabbitMQ queue (with
-arrival times from a live consumer), keys and broker timestamps on the topic.
+thread, as in production; one at a time holds the lease) on a database of their
+own (of the kind MQB_TEST_DB names), Redis (the queue and the dispatcher's
+lease), RabbitMQ in the test run's vhost and Kafka. Letters are seeded as
+captured rows and scheduled with ``schedule.do_schedule_requeue``
+(``tests.support.schedule_seed``); what reaches the origin is read there:
+message ids at the RabbitMQ queue (with arrival times from a live consumer),
+keys and broker timestamps on the topic.
 """
 
 from __future__ import annotations
@@ -31,16 +32,18 @@ from tests.support.dispatch import (
     Arrivals,
     jobs_started,
     kafka_arrivals,
-    query,
     schedule_state,
     seed,
+    set_job_states,
     start_paused_jobs,
     start_worker,
     statuses,
     wait_until,
+    worker_database,
     worker_env,
 )
 from tests.support.metrics import TcpProxy, declare
+from tests.support.served_db import query
 
 pytestmark = [pytest.mark.celery, pytest.mark.redis, pytest.mark.rabbitmq]
 
@@ -65,17 +68,21 @@ def started(log: Path) -> int:
     return log.read_text(errors="replace").count("dispatcher: lease taken")
 
 
-def audits(db: Path, target: str) -> list[tuple[str, str, dict[str, int]]]:
+def audits(db: str, target: str) -> list[tuple[str, str, dict[str, int]]]:
     rows = query(
         db,
         "SELECT username, outcome, parameters FROM dashboard_auditentry"
-        " WHERE action = 'deadletters.schedule_send' AND target = ? ORDER BY id",
-        target,
+        " WHERE action = 'deadletters.schedule_send' AND target = %s ORDER BY id",
+        (target,),
     )
-    return [(user, outcome, json.loads(params)) for user, outcome, params in rows]
+    # A JSON column: text on SQLite, already decoded from PostgreSQL's jsonb.
+    return [
+        (user, outcome, json.loads(params) if isinstance(params, str) else params)
+        for user, outcome, params in rows
+    ]
 
 
-def finished(db: Path, *schedules: int) -> bool:
+def finished(db: str, *schedules: int) -> bool:
     return all(schedule_state(db, s) == "finished" for s in schedules)
 
 
@@ -83,7 +90,7 @@ def finished(db: Path, *schedules: int) -> bool:
 def test_letters_reach_their_origin_when_due_and_a_backoff_schedule_goes_in_order(
     tmp_path, rabbitmq_vhost, redis_url
 ):
-    db = tmp_path / "db.sqlite3"
+    db = worker_database(tmp_path)
     env = worker_env(db, MQB_DLQ_SCHEDULE_LEASE=str(LEASE))
     queue = f"dispatch-due-{uuid.uuid4().hex[:8]}"
     topic = create_topic(f"mqb-test-{RUN_ID}-dispatch-{uuid.uuid4().hex[:8]}")
@@ -134,8 +141,8 @@ def test_letters_reach_their_origin_when_due_and_a_backoff_schedule_goes_in_orde
     acted = query(
         db,
         "SELECT DISTINCT u.username FROM dashboard_deadletter d JOIN auth_user u"
-        " ON u.id = d.acted_by_id WHERE d.schedule_id = ?",
-        plain.schedule,
+        " ON u.id = d.acted_by_id WHERE d.schedule_id = %s",
+        (plain.schedule,),
     )
     assert acted == [("seed-operator",)]
 
@@ -143,7 +150,7 @@ def test_letters_reach_their_origin_when_due_and_a_backoff_schedule_goes_in_orde
 def test_a_schedule_survives_a_worker_stopped_before_it_was_due(
     tmp_path, rabbitmq_vhost, redis_url
 ):
-    db = tmp_path / "db.sqlite3"
+    db = worker_database(tmp_path)
     env = worker_env(db, MQB_DLQ_SCHEDULE_LEASE=str(LEASE))
     queue = f"dispatch-restart-{uuid.uuid4().hex[:8]}"
     name = f"mqb-restart-{uuid.uuid4().hex[:6]}@%h"
@@ -181,7 +188,7 @@ def test_two_workers_run_one_dispatcher_and_a_killed_one_loses_nothing(
     tmp_path, rabbitmq_vhost, redis_url
 ):
     count, batch = 3000, 100
-    db = tmp_path / "db.sqlite3"
+    db = worker_database(tmp_path)
     env = worker_env(db, MQB_DLQ_SCHEDULE_LEASE=str(LEASE), MQB_DLQ_SCHEDULE_BATCH=str(batch))
     queue = f"dispatch-kill-{uuid.uuid4().hex[:8]}"
     declare(rabbitmq_vhost, queue)
@@ -246,7 +253,7 @@ def test_letters_due_while_the_broker_is_down_wait_and_go_when_it_is_back(
     tmp_path, rabbitmq_vhost, redis_url
 ):
     proxy = TcpProxy(5672)  # not started: the broker is down
-    db = tmp_path / "db.sqlite3"
+    db = worker_database(tmp_path)
     env = worker_env(
         db,
         MQB_DLQ_SCHEDULE_LEASE=str(LEASE),
@@ -265,8 +272,8 @@ def test_letters_due_while_the_broker_is_down_wait_and_go_when_it_is_back(
             def tried() -> bool:
                 rows = query(
                     db,
-                    "SELECT status, last_error FROM dashboard_deadletter WHERE schedule_id = ?",
-                    made.schedule,
+                    "SELECT status, last_error FROM dashboard_deadletter WHERE schedule_id = %s",
+                    (made.schedule,),
                 )
                 return all(status == "scheduled" and error for status, error in rows)
 
@@ -290,7 +297,7 @@ def test_letters_due_while_the_broker_is_down_wait_and_go_when_it_is_back(
     assert ids == Counter(list(made.keys()))
     assert statuses(db, made.schedule) == {"requeued": 10}
     errors = query(
-        db, "SELECT last_error FROM dashboard_deadletter WHERE schedule_id = ?", made.schedule
+        db, "SELECT last_error FROM dashboard_deadletter WHERE schedule_id = %s", (made.schedule,)
     )
     assert errors == [("",)] * 10
     assert started(log) == 1, "the dispatcher kept running through the broker's absence"
@@ -299,7 +306,7 @@ def test_letters_due_while_the_broker_is_down_wait_and_go_when_it_is_back(
 def test_due_letters_go_out_on_time_while_paused_bulk_jobs_hold_every_pool_thread(
     tmp_path, rabbitmq_vhost, redis_url
 ):
-    db = tmp_path / "db.sqlite3"
+    db = worker_database(tmp_path)
     env = worker_env(db, MQB_DLQ_SCHEDULE_LEASE=str(LEASE))
     queue = f"dispatch-busy-{uuid.uuid4().hex[:8]}"
     parked = f"dispatch-busy-jobs-{uuid.uuid4().hex[:8]}"
@@ -321,8 +328,7 @@ def test_due_letters_go_out_on_time_while_paused_bulk_jobs_hold_every_pool_threa
             seen = list(arrivals.seen)
             # The pool is still full: the jobs waited paused the whole time.
             assert jobs_started(db, jobs) == dict.fromkeys(jobs, "paused")
-            marks = ",".join("?" * len(jobs))
-            query(db, f"UPDATE dashboard_job SET state = 'cancelled' WHERE id IN ({marks})", *jobs)
+            set_job_states(db, jobs, "cancelled")
             wait_until(lambda: finished(db, made.schedule), 10, "the schedule to finish")
     finally:
         stop_process(worker)

@@ -1,14 +1,14 @@
 """Fault: the collector is killed (SIGKILL) during capture while dead letters keep arriving.
 
-A real ``manage.py collect --only capture`` process on its own SQLite file
-captures a managed RabbitMQ DLQ (in the run's test vhost) and a managed Kafka
-DLQ topic (unique name) while publishers keep dead-lettering messages with
-unique ids. It is killed five times at random moments while rows are being
-written, and restarted each time. Capture waits 0.3 s between its database
-commit and its ack/offset commit here, so many kills land in that window.
-In the end every id is in the database exactly once and the brokers hold
-nothing unaccounted for: the RabbitMQ DLQ is empty and the capture group's
-committed offsets equal the end offsets.
+A real ``manage.py collect --only capture`` process on a database of its own (of
+the kind MQB_TEST_DB names) captures a managed RabbitMQ DLQ (in the run's test
+vhost) and a managed Kafka DLQ topic (unique name) while publishers keep
+dead-lettering messages with unique ids. It is killed five times at random
+moments while rows are being written, and restarted each time. Capture waits
+0.3 s between its database commit and its ack/offset commit here, so many kills
+land in that window. In the end every id is in the database exactly once and the
+brokers hold nothing unaccounted for: the RabbitMQ DLQ is empty and the capture
+group's committed offsets equal the end offsets.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import asyncio
 import os
 import random
 import signal
-import sqlite3
 import subprocess
 import threading
 import time
@@ -29,8 +28,10 @@ import aio_pika
 import pytest
 from confluent_kafka import Producer
 
-from tests.conftest import KAFKA, PYTHON, ROOT, python_env
+from tests.conftest import KAFKA, PYTHON, ROOT
 from tests.support import deadletters as h
+from tests.support.collectors import stored_ids
+from tests.support.served_db import query, served_database, served_env
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.kafka]
 
@@ -86,25 +87,11 @@ def _produce_kafka(
     producer.flush(15)
 
 
-def _rows(db: Path) -> tuple[list[str], list[str]]:
-    with sqlite3.connect(db, timeout=20) as conn:
-        rabbit = [
-            r[0]
-            for r in conn.execute("SELECT message_id FROM dashboard_deadletter WHERE vhost != ''")
-        ]
-        kafka = [
-            bytes(r[0]).decode()
-            for r in conn.execute("SELECT key FROM dashboard_deadletter WHERE vhost = ''")
-        ]
-    return rabbit, kafka  # fmt: skip
+def _count(db: str) -> int:
+    return int(query(db, "SELECT count(*) FROM dashboard_deadletter")[0][0])
 
 
-def _count(db: Path) -> int:
-    with sqlite3.connect(db, timeout=20) as conn:
-        return int(conn.execute("SELECT count(*) FROM dashboard_deadletter").fetchone()[0])
-
-
-def _more_than(db: Path, before: int) -> bool:
+def _more_than(db: str, before: int) -> bool:
     return _count(db) > before
 
 
@@ -139,9 +126,9 @@ def test_it_loses_nothing_and_stores_nothing_twice_when_the_collector_is_killed(
         ).raise_for_status()  # fmt: skip
     topic = h.create_topic(h.kafka_name("-dlq"), partitions=3)
     group = f"{topic}-capture"
-    db = tmp_path / "db.sqlite3"
-    env = python_env(
-        DATABASE_URL=f"sqlite:///{db}",
+    db = served_database("kill", tmp_path)
+    env = served_env(
+        db,
         MQB_STATE_DIR=str(tmp_path),
         MQB_DEFAULT_CLUSTERS="rabbitmq,kafka",
         MQB_RABBITMQ_URL=f"amqp://guest:guest@127.0.0.1:5672/{quote(rabbitmq_vhost, safe='')}",
@@ -155,8 +142,6 @@ def test_it_loses_nothing_and_stores_nothing_twice_when_the_collector_is_killed(
         MQB_DLQ_CAPTURE_ACK_DELAY="0.3",
     )
     setup = (
-        "from django.core.management import call_command;"
-        "call_command('migrate', verbosity=0);"
         "from dashboard.core.clusters import sync_cluster_rows;"
         "from dashboard.models import ManagedDeadLetterQueue as M;"
         "c = sync_cluster_rows();"
@@ -199,7 +184,7 @@ def test_it_loses_nothing_and_stores_nothing_twice_when_the_collector_is_killed(
         h.wait_for(lambda: asyncio.run(h.depth(rabbitmq_vhost, dlq)) == 0, what="an empty DLQ")
         h.wait_for(partial(_all_committed, topic, group), what="committed offsets at the end")
         time.sleep(1)  # a second row, if any were coming, has time to appear
-        rabbit, kafka = _rows(db)
+        rabbit, kafka = stored_ids(db)
     finally:
         stop.set()
         release.set()

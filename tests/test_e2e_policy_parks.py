@@ -26,9 +26,10 @@ from asgiref.sync import async_to_sync
 from tests.conftest import KAFKA, ROOT, stop_process
 from tests.settings import RUN_ID
 from tests.support import deadletters as h
-from tests.support.dispatch import query, start_worker, wait_until, worker_env
+from tests.support.dispatch import start_worker, wait_until, worker_database, worker_env
 from tests.support.e2e import FailingKafka, Rejecting, publish, start_collector
 from tests.support.letter_page import run_script
+from tests.support.served_db import query
 
 pytestmark = [pytest.mark.celery, pytest.mark.redis, pytest.mark.rabbitmq]
 
@@ -64,12 +65,12 @@ print(json.dumps({k: v for k, v in dataclasses.asdict(stats).items() if k != "la
 
 LETTERS = (
     "SELECT id, came_back, status, parked, poison, policy_id, failed_again_as_id, schedule_id"
-    " FROM dashboard_deadletter WHERE dlq = ? ORDER BY id"
+    " FROM dashboard_deadletter WHERE dlq = %s ORDER BY id"
 )
 DECISIONS = (
     "SELECT d.dead_letter_id, d.action, d.attempt, d.dry_run, d.policy_id"
     " FROM dashboard_policydecision d JOIN dashboard_deadletter l ON l.id = d.dead_letter_id"
-    " WHERE l.dlq = ? ORDER BY d.id"
+    " WHERE l.dlq = %s ORDER BY d.id"
 )
 GUARD = {"MQB_DEADLETTER_POISON_AFTER": "3"}  # comebacks that make a letter poison
 QUIET = 4.0  # seconds after parking with nothing sent: four times the rule's delay
@@ -84,19 +85,19 @@ def setup_db(env: dict[str, str], cluster: str, vhost: str, dlq: str) -> int:
     return int(run_script(env, SETUP, {"cluster": cluster, "vhost": vhost, "dlq": dlq}))
 
 
-def parked(db: Path, dlq: str) -> bool:
-    return any(row[3] for row in query(db, LETTERS, dlq))
+def parked(db: str, dlq: str) -> bool:
+    return any(row[3] for row in query(db, LETTERS, (dlq,)))
 
 
 def assert_retried_twice_then_parked(
     env: dict[str, str],
-    db: Path,
+    db: str,
     dlq: str,
     policy: int,
     seen: list[tuple[str, int | None]],
     key: str,
 ) -> None:
-    letters = query(db, LETTERS, dlq)
+    letters = query(db, LETTERS, (dlq,))
     assert [row[1] for row in letters] == [0, 1, 2], letters  # came back 0, 1, 2 times
     assert [row[2] for row in letters] == ["failed_again", "failed_again", "pending"], letters
     assert [bool(row[3]) for row in letters] == [False, False, True], "only the last is parked"
@@ -106,7 +107,7 @@ def assert_retried_twice_then_parked(
     assert [row[6] for row in letters] == [ids[1], ids[2], None], "the came-back chain"
     assert {row[7] for row in letters} == {None}, "sent by the rule, not a schedule"
 
-    decisions = query(db, DECISIONS, dlq)
+    decisions = query(db, DECISIONS, (dlq,))
     assert [(d[0], d[1], d[2], bool(d[3]), d[4]) for d in decisions] == [
         (ids[0], "retry", 0, False, policy),
         (ids[1], "retry", 1, False, policy),
@@ -133,7 +134,7 @@ def test_a_rule_retries_a_failing_rabbitmq_message_twice_and_then_parks_it(
 ):
     base = h.unique("e2e-park")
     events, work, dlq = async_to_sync(h.dead_letter_topology)(rabbitmq_vhost, base)
-    db = tmp_path / "db.sqlite3"
+    db = worker_database(tmp_path)
     env = worker_env(
         db,
         **GUARD,
@@ -162,7 +163,7 @@ def test_a_rule_retries_a_failing_kafka_record_twice_and_then_parks_it(tmp_path,
     origin = h.create_topic(h.kafka_name("-orders"))
     dlt = h.create_topic(h.kafka_name("-orders-dlt"))
     capture_group, listener_group = f"{dlt}-capture", f"{origin}-listener"
-    db = tmp_path / "db.sqlite3"
+    db = worker_database(tmp_path)
     env = worker_env(
         db,
         **GUARD,

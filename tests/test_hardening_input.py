@@ -88,7 +88,7 @@ def operator_http(daphne) -> Iterator[Operator]:
 
 
 def seed_letters(env: dict[str, str], topic: str, vhost: str, queue: str) -> tuple[int, int]:
-    """A Kafka and a RabbitMQ dead letter in the served database (its own SQLite file)."""
+    """A Kafka and a RabbitMQ dead letter in the served database (``served_db``)."""
     tag = uuid.uuid4().hex[:8]
     code = f"""
 from dashboard.models import Cluster, DeadLetter

@@ -2,7 +2,7 @@
 
 Real parts, as the ``Procfile`` runs them: Daphne, a Celery worker for long
 jobs (a thread per job, on ``<queue>.jobs``) and one for short tasks (solo, on
-the default queue), sharing the ``served_db`` SQLite file; RabbitMQ in the run's
+the default queue), sharing the ``served_db`` database; RabbitMQ in the run's
 vhost and Kafka. Dead letters are seeded as captured rows of the default local
 clusters (``tests.support.requeue_seed``) and requeued through the JSON API.
 """

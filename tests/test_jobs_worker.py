@@ -1,7 +1,7 @@
 """End to end: Daphne takes the request, a real Celery worker runs the move, RabbitMQ moves.
 
-Daphne and the worker share the ``served_db`` SQLite file (the test's own
-database is in memory, out of their reach); both watch the default local
+Daphne and the worker share the ``served_db`` database (not the test's own,
+which they never see); both watch the default local
 RabbitMQ (``local-rabbitmq``), and the move happens in the test run's vhost.
 """
 

@@ -5,9 +5,7 @@ and leaves an honest gap in the history when it is restarted."""
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import time
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -33,6 +31,7 @@ from tests.support.metrics import (
     session_cookie,
     unique,
 )
+from tests.support.served_db import query
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -71,18 +70,14 @@ async def next_message(
             return dict(message)
 
 
-def served_path(served_db: dict[str, str]) -> Path:
-    return Path(served_db["DATABASE_URL"].removeprefix("sqlite:///"))
-
-
 def heartbeats(served_db: dict[str, str], slug: str) -> int:
-    with sqlite3.connect(served_path(served_db), timeout=20) as db:
-        row = db.execute(
-            "SELECT COUNT(*) FROM dashboard_throughputsample WHERE entity_type = 'cluster'"
-            " AND entity = ? AND resolution = 'raw'",
-            (slug,),
-        ).fetchone()
-    return int(row[0])
+    rows = query(
+        served_db["DATABASE_URL"],
+        "SELECT COUNT(*) FROM dashboard_throughputsample WHERE entity_type = 'cluster'"
+        " AND entity = %s AND resolution = 'raw'",
+        (slug,),
+    )
+    return int(rows[0][0])
 
 
 async def wait_heartbeats(served_db, slug: str, count: int, process, seconds: float = 30) -> int:

@@ -6,13 +6,13 @@ actually in the real queue (and the peeks in the audit log) are counted.
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 from urllib.parse import quote, urlencode
 
 import pytest
 
 from tests.support.rabbitmq import declare, delete_queue, drain, mgmt, publish, q, unique, wait_for
+from tests.support.served_db import query
 
 pytestmark = [pytest.mark.browser, pytest.mark.rabbitmq]
 
@@ -46,14 +46,13 @@ def base(dlq_daphne: tuple[str, dict[str, str]]) -> str:
 
 
 def peeks_audited(dlq_daphne: tuple[str, dict[str, str]], vhost: str, name: str) -> int:
-    path = dlq_daphne[1]["DATABASE_URL"].removeprefix("sqlite:///")
-    with sqlite3.connect(path) as db:
-        (count,) = db.execute(
-            "SELECT count(*) FROM dashboard_auditentry WHERE action = ? AND outcome = ?"
-            " AND target = ?",
-            ("rabbitmq.peek", "ok", f"queue {name!r} in vhost {vhost!r}"),
-        ).fetchone()
-    return int(count)
+    rows = query(
+        dlq_daphne[1]["DATABASE_URL"],
+        "SELECT count(*) FROM dashboard_auditentry WHERE action = %s AND outcome = %s"
+        " AND target = %s",
+        ("rabbitmq.peek", "ok", f"queue {name!r} in vhost {vhost!r}"),
+    )
+    return int(rows[0][0])
 
 
 def form_data(page: Any, selector: str) -> dict[str, str]:

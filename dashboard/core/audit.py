@@ -2,12 +2,15 @@
 
 Text in an entry may come from a broker or a user (a Kafka key, a queue name) and
 so hold NUL, which PostgreSQL's text and jsonb refuse: it is stored as U+FFFD, as
-captured dead letters store it, on every database alike.
+captured dead letters store it, on every database alike. So is a lone surrogate
+(a refused ``"\\ud800"`` in a request's JSON), which is not UTF-8 and which jsonb
+refuses too.
 """
 
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -29,13 +32,17 @@ def client_ip(request: HttpRequest | None) -> str | None:
     return request.META.get("REMOTE_ADDR") or None
 
 
-def _without_nul(value: Any) -> Any:
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _storable(value: Any) -> Any:
+    """``value`` with NUL and lone surrogates in its text replaced by U+FFFD."""
     if isinstance(value, str):
-        return value.replace("\x00", "\ufffd")
+        return _UNSTORABLE.sub("\ufffd", value)
     if isinstance(value, dict):
-        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+        return {_storable(k): _storable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_without_nul(v) for v in value]
+        return [_storable(v) for v in value]
     return value
 
 
@@ -56,10 +63,10 @@ def record(
         username=real_user.get_username() if real_user is not None else "",
         action=action,
         cluster=cluster,
-        target=_without_nul(target),
-        parameters=_without_nul(parameters or {}),
+        target=_storable(target),
+        parameters=_storable(parameters or {}),
         outcome=outcome,
-        detail=_without_nul(detail),
+        detail=_storable(detail),
         client_ip=client_ip(request),
     )
 

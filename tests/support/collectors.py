@@ -1,13 +1,13 @@
 """Two (or more) real collectors on one database, for the lease tests and the failover benchmark.
 
 ``prepare(database, vhost, workdir)`` gives a :class:`Stand`: a database of its own
-(``postgres``: ``served_db.postgres_database``; ``sqlite``: a migrated file, the
-Redis lease), a managed RabbitMQ DLQ fed by a work queue whose messages expire at once
-(``x-message-ttl`` 0 dead-letters them), a managed Kafka DLQ topic, and an alert rule
-that fires on a queue kept deep. ``Stand.start()`` starts ``manage.py collect``;
-:class:`DeadLetterFlow` publishes dead letters with unique ids to both brokers until
-stopped. The readers (``lease_row``, ``sample_times``, ``stored_ids``...) read the
-database the collectors write.
+(``served_db.served_database`` of that kind; ``postgres``: the advisory-lock lease,
+``sqlite``: the Redis lease), a managed RabbitMQ DLQ fed by a work queue whose messages
+expire at once (``x-message-ttl`` 0 dead-letters them), a managed Kafka DLQ topic, and
+an alert rule that fires on a queue kept deep. ``Stand.start()`` starts ``manage.py
+collect``; :class:`DeadLetterFlow` publishes dead letters with unique ids to both
+brokers until stopped. The readers (``lease_row``, ``sample_times``, ``stored_ids``...)
+read the database the collectors write.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import aio_pika
 from confluent_kafka import Producer
 
 from tests.support import deadletters as h
-from tests.support.served_db import postgres_database, query, served_env
+from tests.support.served_db import query, served_database, served_env
 
 ROOT = Path(__file__).resolve().parents[2]
 KAFKA = "127.0.0.1:9092"
@@ -109,10 +109,7 @@ def prepare(database: str, vhost: str, workdir: Path, python: str) -> Stand:
         ).raise_for_status()  # fmt: skip
     h.publish_http(vhost, deep, "held", times=10)
     topic = h.create_topic(h.kafka_name("-dlq"), partitions=3)
-    if database == "postgres":
-        url = postgres_database("lease")
-    else:
-        url = f"sqlite:///{workdir / 'db.sqlite3'}"
+    url = served_database("lease", workdir, database)
     env = served_env(
         url,
         MQB_STATE_DIR=str(workdir),
@@ -127,8 +124,6 @@ def prepare(database: str, vhost: str, workdir: Path, python: str) -> Stand:
         MQB_DLQ_CAPTURE_BATCH="100",
     )
     run = [python, "manage.py"]
-    if database != "postgres":
-        subprocess.run([*run, "migrate", "--no-input", "-v0"], cwd=ROOT, env=env, check=True)
     setup = (
         "from dashboard.core.clusters import sync_cluster_rows;"
         "from dashboard.models import ManagedDeadLetterQueue as M, AlertRule;"

@@ -3,38 +3,39 @@
 Shared by the dispatcher's tests and ``benchmarks/dlq_schedule.py``: seeding
 scheduled letters (``tests.support.schedule_seed`` in a process on the
 worker's database), starting the worker (it serves the jobs queue, so it runs
-the dispatcher's thread as in production), reading rows with ``sqlite3``, and a
-RabbitMQ consumer that notes when each message id arrives.
+the dispatcher's thread as in production), reading rows with ``served_db.query``
+(either database), and a RabbitMQ consumer that notes when each message id arrives.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 import subprocess
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import aio_pika
 from confluent_kafka import Consumer
 
-from tests.conftest import KAFKA, PYTHON, ROOT, celery_worker_command, python_env
+from tests.conftest import KAFKA, PYTHON, ROOT, celery_worker_command
+from tests.support.served_db import query, served_database, served_env
 
 T = TypeVar("T")
 
 
-def worker_env(db: Path, **extra: str) -> dict[str, str]:
-    """The environment of a worker (and its seeding) on a fresh migrated database file."""
-    env = python_env(DATABASE_URL=f"sqlite:///{db}", MQB_LOG_LEVEL="INFO", **extra)
-    subprocess.run(
-        [PYTHON, "manage.py", "migrate", "--no-input", "-v0"], cwd=ROOT, env=env, check=True
-    )
-    return env
+def worker_database(directory: Path) -> str:
+    """A fresh migrated database for a worker (of the kind MQB_TEST_DB names): its URL."""
+    return served_database("dispatch", directory)
+
+
+def worker_env(url: str, **extra: str) -> dict[str, str]:
+    """The environment of a worker (and its seeding) on the database at ``url``."""
+    return served_env(url, MQB_LOG_LEVEL="INFO", **extra)
 
 
 def start_worker(
@@ -58,7 +59,7 @@ def start_worker(
 
 
 def start_paused_jobs(
-    env: dict[str, str], db: Path, vhost: str, queue: str, count: int
+    env: dict[str, str], url: str, vhost: str, queue: str, count: int
 ) -> list[int]:
     """``count`` bulk requeue jobs queued for the worker and paused before it starts them.
 
@@ -75,18 +76,22 @@ def start_paused_jobs(
             cwd=ROOT, env=env, check=True, capture_output=True, text=True,
         )  # fmt: skip
         jobs.append(int(done.stdout.strip().splitlines()[-1]))
-    marks = ",".join("?" * len(jobs))
-    query(db, f"UPDATE dashboard_job SET state = 'paused' WHERE id IN ({marks})", *jobs)
+    set_job_states(url, jobs, "paused")
     return jobs
 
 
-def jobs_started(db: Path, jobs: list[int]) -> dict[int, str]:
+def set_job_states(url: str, jobs: list[int], state: str) -> None:
+    marks = ",".join(["%s"] * len(jobs))
+    query(url, f"UPDATE dashboard_job SET state = %s WHERE id IN ({marks})", (state, *jobs))
+
+
+def jobs_started(url: str, jobs: list[int]) -> dict[int, str]:
     """State by job id of those of ``jobs`` a worker has started."""
-    marks = ",".join("?" * len(jobs))
+    marks = ",".join(["%s"] * len(jobs))
     rows = query(
-        db,
+        url,
         f"SELECT id, state FROM dashboard_job WHERE started_at IS NOT NULL AND id IN ({marks})",
-        *jobs,
+        tuple(jobs),
     )
     return {int(pk): str(state) for pk, state in rows}
 
@@ -115,23 +120,18 @@ def seed(env: dict[str, str], kind: str, *args: str) -> Seeded:
     return Seeded(data["schedule"], {pk: t for pk, t in data["letters"]}, data["prefix"])
 
 
-def query(db: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-    with sqlite3.connect(db, timeout=30) as connection:
-        return connection.execute(sql, params).fetchall()
-
-
-def statuses(db: Path, schedule: int) -> dict[str, int]:
+def statuses(url: str, schedule: int) -> dict[str, int]:
     rows = query(
-        db,
-        "SELECT status, COUNT(*) FROM dashboard_deadletter WHERE schedule_id = ? GROUP BY status",
-        schedule,
+        url,
+        "SELECT status, COUNT(*) FROM dashboard_deadletter WHERE schedule_id = %s GROUP BY status",
+        (schedule,),
     )
-    return dict(rows)
+    return {str(status): int(n) for status, n in rows}
 
 
-def schedule_state(db: Path, schedule: int) -> str:
+def schedule_state(url: str, schedule: int) -> str:
     return str(
-        query(db, "SELECT state FROM dashboard_requeueschedule WHERE id = ?", schedule)[0][0]
+        query(url, "SELECT state FROM dashboard_requeueschedule WHERE id = %s", (schedule,))[0][0]
     )
 
 

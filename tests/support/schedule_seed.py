@@ -43,10 +43,9 @@ def main() -> None:
 
     from dashboard.deadletters import schedule
     from dashboard.models import DeadLetter
-    from tests.support.requeue_seed import rows
+    from tests.support.requeue_seed import insert
 
-    created = DeadLetter.objects.bulk_create(rows(args.kind, args), batch_size=2000)
-    ids = [row.pk for row in created]
+    ids = insert(args.kind, args)
     user, _ = User.objects.get_or_create(username="seed-operator")
     user.groups.add(Group.objects.get_or_create(name="operator")[0])
     backoff = None
