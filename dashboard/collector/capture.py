@@ -15,7 +15,6 @@ keeps it (RabbitMQ requeues it, Kafka's committed offset has not moved).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from django.conf import settings
 
 from brokers.base import BrokerError
 from dashboard.core.leader import LeaseLost
+from dashboard.core.stopping import until_stopped
 from dashboard.deadletters.capture import (
     get_capture_targets,
     make_capture_engine,
@@ -68,8 +68,7 @@ async def capture_forever(target: CaptureTarget, stop: asyncio.Event) -> None:
             await record_capture_error(target, problem)
         except Exception:  # the database may be what failed
             log.exception("cannot record the capture error of %s", where)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), backoff)
+        await until_stopped(stop, backoff)
         backoff = min(backoff * 2, settings.MQB_DLQ_CAPTURE_MAX_BACKOFF)
 
 
@@ -98,8 +97,7 @@ async def run(stop: asyncio.Event, interval: float) -> None:
                 reconcile(running, await get_capture_targets())
             except Exception:  # a database hiccup: try again next interval
                 log.exception("cannot read the managed dead-letter queues")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), max(0.1, interval - (loop.time() - started)))
+            await until_stopped(stop, max(0.1, interval - (loop.time() - started)))
     finally:
         for item in running.values():
             item.stop.set()

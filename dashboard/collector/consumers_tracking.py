@@ -18,7 +18,6 @@ bookkeeping cluster (``alerts.hook.after_workers``).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -30,6 +29,7 @@ from django.db import DatabaseError, IntegrityError, close_old_connections, tran
 from brokers.base import BrokerError
 from brokers.base.metrics import SeenConsumer
 from dashboard.alerts.hook import after_workers
+from dashboard.core.stopping import until_stopped
 from dashboard.metrics.celery_workers import (
     CeleryBrokerSampler,
     broker_cluster_row,
@@ -203,8 +203,7 @@ async def run_celery(stop: asyncio.Event, interval: float) -> None:
             started = asyncio.get_running_loop().time()
             await asyncio.gather(*(loop.once() for loop in loops))
             left = every - (asyncio.get_running_loop().time() - started)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), max(0.1, left) if loops else None)
+            await until_stopped(stop, max(0.1, left) if loops else None)
     finally:
         for loop in loops:
             loop.sampler.close()

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 
 from dashboard.core.clusters import get_all_cluster_health
+from dashboard.core.stopping import until_stopped
 from dashboard.overview.checks import push
 
 log = logging.getLogger("dashboard.collector.health")
@@ -23,5 +23,4 @@ async def run(stop: asyncio.Event, interval: float) -> None:
     while not stop.is_set():
         started = loop.time()
         await sample_once()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), max(0.1, interval - (loop.time() - started)))
+        await until_stopped(stop, max(0.1, interval - (loop.time() - started)))

@@ -48,6 +48,7 @@ from dashboard.core.channel_groups import (
 from dashboard.core.clusters import get_cluster_configs, sync_cluster_rows
 from dashboard.core.connections import drop_broker, get_broker
 from dashboard.core.leader import LeaseLost, check_fence
+from dashboard.core.stopping import until_stopped
 from dashboard.metrics.events import EntityType, MetricsCluster, MetricsPoint, MetricsStatus
 from dashboard.metrics.fields import as_dict, time_to_drain
 from dashboard.metrics.snapshot import write_sample, write_status
@@ -322,8 +323,7 @@ async def _supervised(loop: ClusterLoop, stop: asyncio.Event) -> None:
             await loop.run(stop)
         except Exception:
             log.exception("%s: metrics loop crashed; restarting in %g s", loop.slug, RESTART_PAUSE)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), RESTART_PAUSE)
+            await until_stopped(stop, RESTART_PAUSE)
 
 
 async def run(stop: asyncio.Event, interval: float) -> None:

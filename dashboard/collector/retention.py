@@ -11,12 +11,12 @@ database and the event loop keep going.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
+from dashboard.core.stopping import until_stopped
 from dashboard.deadletters.retention import do_delete_expired_dead_letters
 
 log = logging.getLogger("dashboard.collector.retention")
@@ -33,5 +33,4 @@ async def run_once() -> int:
 async def run(stop: asyncio.Event, interval: float) -> None:
     while not stop.is_set():
         await run_once()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), max(1.0, settings.MQB_DLQ_RETENTION_INTERVAL))
+        await until_stopped(stop, max(1.0, settings.MQB_DLQ_RETENTION_INTERVAL))

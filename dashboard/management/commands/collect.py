@@ -11,7 +11,6 @@ take over when it dies, and a leader that loses the lease stops its loops.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 from importlib import import_module
@@ -25,6 +24,7 @@ from dashboard.collector import LOOPS, Loop
 from dashboard.collector.lease import lead
 from dashboard.core.clusters import get_cluster_configs
 from dashboard.core.connections import get_broker
+from dashboard.core.stopping import until_stopped
 
 log = logging.getLogger("dashboard.collector")
 RESTART_PAUSE = 5.0
@@ -100,5 +100,4 @@ class Command(BaseCommand):
                 await run(stop, interval)
             except Exception:
                 log.exception("collector loop %s crashed; restarting in %g s", name, RESTART_PAUSE)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), RESTART_PAUSE)
+                await until_stopped(stop, RESTART_PAUSE)
