@@ -88,7 +88,8 @@ def events(received: list[Received]) -> list[tuple[str, str, str]]:
 
 
 def wait_events(sink: Any, want: list[tuple[str, str, str]], process: Any) -> None:
-    deadline = time.monotonic() + 40
+    # Generous: the deliver rate comes from the management API, slow when the machine is busy.
+    deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         with sink.lock:
             got = events(list(sink.received))
