@@ -99,7 +99,8 @@ class RabbitSide:
                 delay = self.backoff.next()
                 log.error("RabbitMQ connection lost; reconnecting in %.0f s", delay)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), delay)
+                async with asyncio.timeout(delay):
+                    await stop.wait()
 
     async def _session(self, stop: asyncio.Event) -> None:
         connection = await aio_pika.connect(
@@ -135,7 +136,8 @@ class RabbitSide:
                 raise failure
         finally:
             with contextlib.suppress(*ERRORS):
-                await asyncio.wait_for(connection.close(), 3)
+                async with asyncio.timeout(3):
+                    await connection.close()
 
     async def _start_consumers(self, connection: AbstractConnection) -> None:
         events_channel = await connection.channel()

@@ -187,7 +187,8 @@ async def run(options: Options) -> int:
         tasks.append(asyncio.create_task(side.run(stop), name="rabbitmq"))
     tasks.append(asyncio.create_task(_summarise(stats, stop), name="summary"))
     try:
-        await asyncio.wait_for(stop.wait(), options.duration)
+        async with asyncio.timeout(options.duration):
+            await stop.wait()
     except TimeoutError:
         stop.set()
     log.info("stopping")
@@ -216,7 +217,8 @@ def _join(threads: list[threading.Thread], timeout: float) -> None:
 async def _summarise(stats: Stats, stop: asyncio.Event) -> None:
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), SUMMARY_EVERY)
+            async with asyncio.timeout(SUMMARY_EVERY):
+                await stop.wait()
         if not stop.is_set():
             log.info("so far: %s", stats.summary())
 

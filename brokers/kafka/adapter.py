@@ -143,9 +143,8 @@ class KafkaBroker(KafkaCalls, BrokerBase):
         groups_future = self.admin.list_consumer_groups(request_timeout=self.config.timeout)
         version_task = asyncio.ensure_future(self.version(summary.brokers))
         try:
-            groups = await asyncio.wait_for(
-                asyncio.wrap_future(groups_future), timeout=self.config.timeout + 1
-            )
+            async with asyncio.timeout(self.config.timeout + 1):
+                groups = await asyncio.wrap_future(groups_future)
             group_count: int | None = len(groups.valid)
         except (KafkaException, TimeoutError):
             group_count = None  # unknown, not zero

@@ -29,9 +29,8 @@ class KafkaCalls:
     async def result(self, future: concurrent.futures.Future[T], what: str) -> T:
         """Await one admin future within the timeout; raise a BrokerError on failure."""
         try:
-            return await asyncio.wait_for(
-                asyncio.wrap_future(future), timeout=self.config.timeout + 1
-            )
+            async with asyncio.timeout(self.config.timeout + 1):
+                return await asyncio.wrap_future(future)
         except KafkaException as exc:
             raise self.translate(kafka_error_of(exc), what) from None
         except TimeoutError:
@@ -53,12 +52,10 @@ class KafkaCalls:
         limit = self.config.timeout + 1
         pending: set[concurrent.futures.Future[Any]] = set()
         try:
-            _, pending = await asyncio.wait_for(
-                loop.run_in_executor(
+            async with asyncio.timeout(limit + 1):
+                _, pending = await loop.run_in_executor(
                     None, lambda: concurrent.futures.wait(futures.values(), timeout=limit)
-                ),
-                timeout=limit + 1,
-            )
+                )
         except TimeoutError:
             pending = {f for f in futures.values() if not f.done()}
         answers: dict[K, Any] = {}
@@ -91,7 +88,8 @@ class KafkaCalls:
         loop = asyncio.get_running_loop()
         limit = (seconds or self.config.timeout) + 1
         try:
-            return await asyncio.wait_for(loop.run_in_executor(executor, call), timeout=limit)
+            async with asyncio.timeout(limit):
+                return await loop.run_in_executor(executor, call)
         except KafkaException as exc:
             raise self.translate(kafka_error_of(exc), what) from None
         except TimeoutError:

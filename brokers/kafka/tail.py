@@ -161,10 +161,8 @@ class KafkaTap:
         if consumer is not None:
             loop = asyncio.get_running_loop()
             with contextlib.suppress(KafkaException, RuntimeError, TimeoutError):
-                await asyncio.wait_for(
-                    loop.run_in_executor(self._thread, consumer.close),
-                    self.broker.config.timeout + 1,
-                )
+                async with asyncio.timeout(self.broker.config.timeout + 1):
+                    await loop.run_in_executor(self._thread, consumer.close)
         self._thread.shutdown(wait=False)
 
 

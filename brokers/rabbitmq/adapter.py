@@ -116,7 +116,8 @@ class RabbitMQBroker(ManagementClient, BrokerBase):
             # node answers now (its own node may be down for good).
             self._amqp = None
             with contextlib.suppress(aiormq.exceptions.AMQPError, OSError, TimeoutError):
-                await asyncio.wait_for(amqp.close(), timeout=1)
+                async with asyncio.timeout(1):
+                    await amqp.close()
             await self._open_amqp()
         await self.management_get("/api/overview", params={"columns": "rabbitmq_version"})
 

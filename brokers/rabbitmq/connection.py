@@ -194,7 +194,8 @@ async def open_connection(
         )
         connection.vhost = vhost  # not through the URL: see the module docstring
         with connect_errors(config, vhost, node_url):
-            await asyncio.wait_for(connection.connect(), timeout=config.timeout + 1)
+            async with asyncio.timeout(config.timeout + 1):
+                await connection.connect()
         return connection
 
     return await on_some_node(config, vhost, open_one)
@@ -223,8 +224,8 @@ async def _aio_pika(
         url, port = _endpoint(node_url)
         context = tls_context(config, node_url)
         with connect_errors(config, vhost, node_url):
-            return await asyncio.wait_for(
-                opener(
+            async with asyncio.timeout(config.timeout + 1):
+                return await opener(
                     host=url.hostname or "localhost",
                     port=port,
                     login=config.username,
@@ -234,9 +235,7 @@ async def _aio_pika(
                     ssl_context=context,
                     timeout=config.timeout,
                     client_properties={"connection_name": name},
-                ),
-                timeout=config.timeout + 1,
-            )
+                )
 
     return await on_some_node(config, vhost, open_one)
 
@@ -271,7 +270,8 @@ def connect_errors(config: ClusterConfig, vhost: str, url: str) -> Iterator[None
 async def close_quietly(connection: aiormq.abc.AbstractConnection) -> None:
     # The connection may already be gone; closing is best effort.
     with contextlib.suppress(aiormq.exceptions.AMQPError, OSError, TimeoutError, RuntimeError):
-        await asyncio.wait_for(connection.close(), timeout=5)
+        async with asyncio.timeout(5):
+            await connection.close()
 
 
 # -- properties ------------------------------------------------------------------------

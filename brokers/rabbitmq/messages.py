@@ -185,7 +185,8 @@ async def _read_stream(
             if wait <= 0:
                 break
             try:
-                await asyncio.wait_for(arrived.wait(), wait)
+                async with asyncio.timeout(wait):
+                    await arrived.wait()
             except TimeoutError:
                 break
         assert ok.consumer_tag is not None

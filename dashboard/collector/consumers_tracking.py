@@ -162,7 +162,8 @@ class CeleryWorkersLoop:
             # waited for instead of starting a second one beside it.
             self._asking = asyncio.ensure_future(asyncio.to_thread(self.sampler.sample))
         try:
-            seen = await asyncio.wait_for(asyncio.shield(self._asking), self.deadline)
+            async with asyncio.timeout(self.deadline):
+                seen = await asyncio.shield(self._asking)
         except (BrokerError, TimeoutError) as exc:
             if self.ok is not False:
                 message = exc.message if isinstance(exc, BrokerError) else "no answer in time"

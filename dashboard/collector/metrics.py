@@ -157,9 +157,8 @@ class ClusterLoop:
                     return
                 task.result()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(
-                        asyncio.shield(stopping), max(0.05, seconds - (loop.time() - started))
-                    )
+                    async with asyncio.timeout(max(0.05, seconds - (loop.time() - started))):
+                        await asyncio.shield(stopping)
         finally:
             stopping.cancel()
 

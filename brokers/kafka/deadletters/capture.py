@@ -148,7 +148,8 @@ class KafkaCapture:
         loop = asyncio.get_running_loop()
         limit = (seconds if seconds is not None else self.timeout) + 1
         try:
-            return await asyncio.wait_for(loop.run_in_executor(self._thread, call), limit)
+            async with asyncio.timeout(limit):
+                return await loop.run_in_executor(self._thread, call)
         except KafkaException as exc:
             error = exc.args[0] if exc.args else None
             text = error.str() if isinstance(error, KafkaError) else str(exc)

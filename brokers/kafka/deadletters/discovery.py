@@ -34,10 +34,10 @@ async def topic_names(broker: Any) -> dict[str, list[int]]:
     timeout = float(broker.config.timeout)
     loop = asyncio.get_running_loop()
     try:
-        metadata = await asyncio.wait_for(
-            loop.run_in_executor(None, lambda: broker.admin.list_topics(timeout=timeout)),
-            timeout + 1,
-        )
+        async with asyncio.timeout(timeout + 1):
+            metadata = await loop.run_in_executor(
+                None, lambda: broker.admin.list_topics(timeout=timeout)
+            )
     except KafkaException as exc:
         raise BrokerUnavailable(f"Kafka metadata request failed: {exc}") from None
     except TimeoutError:

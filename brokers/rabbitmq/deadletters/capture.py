@@ -201,7 +201,8 @@ class RabbitMQCapture:
             if remaining <= 0 or stopping.done() or closing.done():
                 break
             with contextlib.suppress(TimeoutError):
-                batch.append(await asyncio.wait_for(inbox.get(), remaining))
+                async with asyncio.timeout(remaining):
+                    batch.append(await inbox.get())
         return batch
 
     async def _store_and_ack(self, channel: Any, batch: list[DeliveredMessage]) -> None:

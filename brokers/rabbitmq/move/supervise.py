@@ -24,7 +24,8 @@ AMQP_ERRORS = (aiormq.exceptions.AMQPError, aiormq.exceptions.ChannelInvalidStat
 async def supervise(mover: Mover) -> MoveResult:
     """Open the move, watch it until it stops, end it in order; only setup raises BrokerErrors."""
     try:
-        await asyncio.wait_for(mover.open(), timeout=mover.config.timeout * 3)
+        async with asyncio.timeout(mover.config.timeout * 3):
+            await mover.open()
     except TimeoutError:
         raise BrokerTimeout(
             f"RabbitMQ did not open the move within {mover.config.timeout * 3:g} s"
@@ -123,12 +124,14 @@ async def finish(mover: Mover) -> None:
     """Take no more, settle what is in flight, ack the confirmed, requeue the rest, fence."""
     mover.stop(mover.reason, mover.error)
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(mover.pump_task, timeout=mover.config.timeout)
+        async with asyncio.timeout(mover.config.timeout):
+            await mover.pump_task
     if not mover.channel_open():
         return
     await mover.cancel_consumer()
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(mover.settled.wait(), timeout=mover.config.timeout)
+        async with asyncio.timeout(mover.config.timeout):
+            await mover.settled.wait()
     if not mover.channel_open():
         return
     await mover.flush_acks()
