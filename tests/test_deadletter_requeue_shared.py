@@ -66,11 +66,11 @@ async def declare(vhost: str, queue: str) -> None:
     await connection.close()
 
 
-def check_counts(row: dict[str, Any], names: list[str]) -> None:
+def check_counts(row: dict[str, Any], names: list[str], count: int = COUNT) -> None:
     assert row["state"] == "done", row["verdict"]
-    assert (row["done"], row["total"]) == (COUNT, COUNT)
-    assert f"{COUNT} of {COUNT} requeued, 0 failed, 0 skipped" in row["verdict"], row["verdict"]
-    assert row["result"]["requeued"] == COUNT
+    assert (row["done"], row["total"]) == (count, count)
+    assert f"{count} of {count} requeued, 0 failed, 0 skipped" in row["verdict"], row["verdict"]
+    assert row["result"]["requeued"] == count
 
 
 def test_two_workers_share_a_kafka_bulk_requeue_and_send_each_letter_once(shared):
@@ -111,7 +111,10 @@ def test_a_worker_killed_mid_job_loses_nothing(shared, rabbitmq_vhost):
     origin = f"shared-kill-{uuid.uuid4().hex[:8]}"
     asyncio.run(declare(rabbitmq_vhost, origin))
     url, workers = shared["url"], shared["workers"]
-    job_id, prefix = seed_job(shared["env"], "rabbitmq", COUNT, vhost=rabbitmq_vhost, queue=origin)
+    # Enough letters that the job is still running when the runners' first tally
+    # (flushed about once a second) names both workers: 3,000 were done by then.
+    count = 4 * COUNT
+    job_id, prefix = seed_job(shared["env"], "rabbitmq", count, vhost=rabbitmq_vhost, queue=origin)
 
     # Once both runners have settled letters, kill the helper's worker (not the job's).
     killed = ""
@@ -128,10 +131,10 @@ def test_a_worker_killed_mid_job_loses_nothing(shared, rabbitmq_vhost):
     assert killed, "the helper never settled letters"
     row = wait_until_final(url, job_id)
 
-    check_counts(row, shared["names"])
-    assert statuses(url) == {"requeued": COUNT}
+    check_counts(row, shared["names"], count)
+    assert statuses(url) == {"requeued": count}
     ids = origin_ids(rabbitmq_vhost, origin)
-    expected = {f"{prefix}-{i}" for i in range(COUNT)}
+    expected = {f"{prefix}-{i}" for i in range(count)}
     assert expected - set(ids) == set(), "letters missing at their origin"
     assert set(ids) - expected == set(), "a copy without an original message id"
     duplicates = sum(n - 1 for n in ids.values())
