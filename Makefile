@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 # (module fixtures such as a browser or a served Daphne start once per file);
 # each worker is a test run of its own (tests/settings.py). TEST_WORKERS=0 runs
 # it in one process.
-TEST_WORKERS ?= 2
+TEST_WORKERS ?= 3
 # The suite runs on PostgreSQL (ops/postgres.sh's cluster, a database per run and
 # worker); the tests that touch storage run once more on SQLite, the default of
 # `make demo`: capture, store, requeue, bulk jobs, metrics history and
