@@ -75,7 +75,13 @@ def _moment(text: str, name: str) -> datetime | None:
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise BadFilter(f"{name}: not a date and time like 2026-12-06T14:30") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    if not moment.tzinfo:
+        return moment.replace(tzinfo=UTC)
+    try:
+        # In UTC: PostgreSQL refuses offsets beyond 15:59, which Python takes.
+        return moment.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:00-05:00 is in the year 10000 in UTC
+        raise BadFilter(f"{name}: out of range") from None
 
 
 def parse_filters(params: Mapping[str, str]) -> AuditFilters:

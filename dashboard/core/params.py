@@ -85,7 +85,11 @@ def parse_page(raw: object, *, error: type[InvalidParameter] = InvalidParameter)
 def parse_moment(
     raw: str, *, name: str, error: type[InvalidParameter] = InvalidParameter
 ) -> datetime:
-    """An ISO 8601 date and time; naive means the dashboard's time zone."""
+    """An ISO 8601 date and time, in UTC; naive means the dashboard's time zone.
+
+    In UTC because Python takes offsets up to 23:59 and PostgreSQL refuses those
+    beyond 15:59 (``2024-05-01T12:00-19:37`` failed the query).
+    """
     text = raw.strip()
     try:
         moment = parse_datetime(text)
@@ -98,10 +102,9 @@ def parse_moment(
     if timezone.is_naive(moment):
         moment = timezone.make_aware(moment, timezone.get_current_timezone())
     try:
-        moment.astimezone(UTC)  # what the database and Kafka get
+        return moment.astimezone(UTC)
     except OverflowError:  # 9999-12-31T23:00-05:00 is in the year 10000 in UTC
         raise error(f"{name} is out of range: {text[:40]!r}") from None
-    return moment
 
 
 def epoch_ms(moment: datetime, *, name: str, error: type[InvalidParameter]) -> int:
