@@ -168,6 +168,27 @@ def test_a_request_takes_the_lane_serving_the_fewest_requests():
         lanes.close()
 
 
+def test_a_request_avoids_a_lane_busy_with_a_call():
+    lanes = Lanes(2)
+    started, release = threading.Event(), threading.Event()
+    try:
+
+        def slow_call() -> None:
+            started.set()
+            release.wait(WAIT)
+
+        busy = lanes.take()
+        lanes.submit(busy, slow_call)
+        assert started.wait(WAIT)
+        lanes.give_back(busy)  # its request is gone; its call still runs
+        other = lanes.take()
+        assert other is not busy
+        assert lanes.take() is not busy  # the idle lane again, though it serves a request
+    finally:
+        release.set()
+        lanes.close()
+
+
 def test_a_process_has_at_least_one_lane():
     with pytest.raises(ValueError, match="at least one"):
         Lanes(0)

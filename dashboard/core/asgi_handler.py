@@ -8,12 +8,13 @@ a database connection and closed it again.
 
 :class:`LanedASGIHandler` gives each request a :class:`RequestExecutor`
 instead: at its first ``sync_to_async`` the request takes one of ``threads``
-long-lived threads (a lane), the one serving the fewest requests at that
-moment, and all of its thread-sensitive work runs there until it ends, as
+long-lived threads (a lane), the one with the fewest sync calls waiting or
+running at that moment (then the fewest requests), and all of its
+thread-sensitive work runs there until it ends, as
 Django promises (one thread per request: its database connection, a
 transaction inside one sync call). Requests share lanes: a lane runs one call
 at a time, so a slow sync call delays the requests on its lane, never those on
-the others, and a new request goes to a lane serving fewer requests. Each lane
+the others, and a new request goes to a lane that is not stuck in it. Each lane
 keeps its database connection (``CONN_MAX_AGE``, checked by
 ``CONN_HEALTH_CHECKS`` before a request uses it); Django's request receivers
 still run on the request's lane and close a connection that is too old or
@@ -42,7 +43,7 @@ Send = Callable[[Mapping[str, Any]], Awaitable[None]]
 
 
 class Lane:
-    """One long-lived thread and how many requests it serves now."""
+    """One long-lived thread, the requests it serves now and the calls queued or running."""
 
     def __init__(self, number: int) -> None:
         self.number = number
@@ -50,6 +51,7 @@ class Lane:
             max_workers=1, thread_name_prefix=f"django-lane-{number}"
         )
         self.requests = 0
+        self.calls = 0
 
 
 class Lanes:
@@ -63,17 +65,31 @@ class Lanes:
         self._turn = itertools.count()
 
     def take(self) -> Lane:
+        """The lane with the fewest calls waiting or running (one stuck in a slow call has
+        one at least), then the fewest requests; ties go round."""
         with self._lock:
-            # Ties go round: under an even load every lane gets its share.
             start = next(self._turn) % len(self.lanes)
             ring = self.lanes[start:] + self.lanes[:start]
-            lane = min(ring, key=lambda candidate: candidate.requests)
+            lane = min(ring, key=lambda candidate: (candidate.calls, candidate.requests))
             lane.requests += 1
             return lane
 
     def give_back(self, lane: Lane) -> None:
         with self._lock:
             lane.requests -= 1
+
+    def submit(
+        self, lane: Lane, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs
+    ) -> Future[T]:
+        with self._lock:
+            lane.calls += 1
+        future = lane.executor.submit(fn, *args, **kwargs)
+        future.add_done_callback(lambda _done: self._call_ended(lane))
+        return future
+
+    def _call_ended(self, lane: Lane) -> None:
+        with self._lock:
+            lane.calls -= 1
 
     def run_on_each(self, func: Callable[[], object]) -> None:
         """Run ``func`` once on every lane's thread (after what is queued there) and wait."""
@@ -97,7 +113,7 @@ class RequestExecutor(Executor):
     def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
         if self.lane is None:
             self.lane = self._lanes.take()
-        return self.lane.executor.submit(fn, *args, **kwargs)
+        return self._lanes.submit(self.lane, fn, *args, **kwargs)
 
     def release(self) -> None:
         if self.lane is not None:
