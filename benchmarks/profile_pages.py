@@ -59,7 +59,7 @@ def summarize(collapsed: Path) -> str:
     for line in collapsed.read_text().splitlines():
         stack, _, count_text = line.rpartition(" ")
         count = int(count_text)
-        frames = [frame_name(f) for f in stack.split(";")[1:]]  # the first is the thread
+        frames = [frame_name(f) for f in stack.split(";")]
         if not frames:
             continue
         total += count
