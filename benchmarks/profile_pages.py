@@ -4,9 +4,10 @@ The same setup as ``concurrent_pages.py`` (one Daphne on a temporary SQLite data
 with ``LETTERS`` dead letters, the collector's health loop, a logged-in viewer), without
 its counting proxies. For each target (``overview``, ``queues``, ``inbox``, ``health``)
 wrk runs ``DURATION`` seconds (default 15) with ``CLIENTS`` connections (default 50)
-while ``py-spy record --gil`` samples the Daphne process (not paused: ``--nonblocking``).
-Printed per target: requests/s, then the functions holding the GIL in most samples,
-by self time and by inclusive time (the share of all GIL samples), and the collapsed
+while ``py-spy record --gil`` samples the Daphne process (not paused: ``--nonblocking``;
+``GIL=0``: every thread that is not idle, so time in C code that let the GIL go, such
+as SQLite's, shows too). Printed per target: requests/s, then the functions in most
+samples, by self time and by inclusive time (the share of all samples), and the collapsed
 stacks are kept in ``OUT`` (default ``var/profile``) for a flame graph.
 
 Run: ``.venv/bin/python benchmarks/profile_pages.py [target ...]`` with the services up,
@@ -44,6 +45,7 @@ DURATION = int(os.environ.get("DURATION", "15"))
 OUT = Path(os.environ.get("OUT", str(ROOT / "var" / "profile")))
 PY_SPY = str(Path(PYTHON).parent / "py-spy")
 TOP = 25
+GIL_ONLY = os.environ.get("GIL", "1") != "0"
 
 
 def frame_name(frame: str) -> str:
@@ -66,7 +68,7 @@ def summarize(collapsed: Path) -> str:
         selfs[frames[-1]] += count
         for name in set(frames):
             inclusive[name] += count
-    lines = [f"  {total} GIL samples"]
+    lines = [f"  {total} samples"]
     for title, counter in (("self", selfs), ("inclusive", inclusive)):
         lines.append(f"  -- {title}")
         for name, count in counter.most_common(TOP):
@@ -119,16 +121,8 @@ def main() -> None:
                 for _ in range(20):  # warm: caches, connections
                     client.get(paths[name])
                 collapsed = OUT / f"{name}.txt"
-                spy_args = [
-                    "--nonblocking",
-                    "--gil",
-                    "-r",
-                    "250",
-                    "-f",
-                    "raw",
-                    "-d",
-                    str(DURATION - 2),
-                ]
+                spy_args = ["--nonblocking", "-r", "250", "-f", "raw", "-d", str(DURATION - 2)]
+                spy_args += ["--gil"] if GIL_ONLY else []
                 spy = subprocess.Popen(
                     [PY_SPY, "record", *spy_args, "-p", str(web.pid), "-o", str(collapsed)],
                     stdout=subprocess.DEVNULL,
