@@ -9,10 +9,23 @@ from __future__ import annotations
 import gc
 import os
 
-from django.core.asgi import get_asgi_application
+import django
+from django.core.handlers.asgi import ASGIHandler
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
-django_asgi_app = get_asgi_application()
+django.setup(set_prefix=False)
+
+from django.conf import settings  # noqa: E402
+
+from dashboard.core.asgi_handler import LanedASGIHandler  # noqa: E402
+
+# A request's sync work on a few long-lived threads, each keeping its database
+# connection (core/asgi_handler.py); 0 threads: Django's thread per request.
+django_asgi_app: ASGIHandler = (
+    LanedASGIHandler(settings.MQB_WEB_SYNC_THREADS)
+    if settings.MQB_WEB_SYNC_THREADS > 0
+    else ASGIHandler()
+)
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402

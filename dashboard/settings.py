@@ -132,6 +132,17 @@ ASGI_APPLICATION = "dashboard.asgi.application"
 
 _default_db = f"sqlite:///{STATE_DIR / 'db.sqlite3'}"
 DATABASES = {"default": dj_database_url.parse(envstr("DATABASE_URL", _default_db))}
+# A web process runs the sync part of requests (database queries among it) on this
+# many long-lived threads, each request on one (core/asgi_handler.py); 0: Django's
+# own handler, a new thread for each request.
+MQB_WEB_SYNC_THREADS = envint("MQB_WEB_SYNC_THREADS", 4)
+# Each of those threads keeps its database connection for this many seconds, checked
+# before a request uses it; with a thread per request (0 threads) connections close
+# at each request's end, since a persistent one would outlive its thread unclosed.
+DATABASES["default"]["CONN_MAX_AGE"] = (
+    envint("MQB_DB_CONN_MAX_AGE", 300) if MQB_WEB_SYNC_THREADS > 0 else 0
+)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Web, collector and worker write to one file: WAL lets readers run during
     # a write, IMMEDIATE transactions avoid "database is locked" on upgrade.

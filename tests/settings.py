@@ -39,6 +39,7 @@ RUN_ID = os.environ.setdefault("MQB_TEST_RUN_ID", uuid.uuid4().hex[:10])
 os.environ.setdefault("MQB_CHANNEL_PREFIX", f"mqb-test-{RUN_ID}")
 os.environ.setdefault("MQB_CELERY_QUEUE", f"mqb-test-{RUN_ID}")
 
+import dashboard.settings as _web_settings  # noqa: E402
 from dashboard.settings import *  # noqa: E402,F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins in tests
@@ -65,6 +66,9 @@ def _postgres_url() -> str:
 
 if TEST_DB == "postgres" and not os.environ.get("DATABASE_URL"):
     DATABASES = {"default": dj_database_url.parse(_postgres_url())}
+    # Connections kept as a web process keeps them (dashboard.settings).
+    DATABASES["default"]["CONN_MAX_AGE"] = _web_settings.DATABASES["default"]["CONN_MAX_AGE"]
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # pytest-django appends the xdist worker (``_gw0``) to this name as well.

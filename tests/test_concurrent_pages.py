@@ -8,6 +8,8 @@ this process's TCP connections to the real RabbitMQ while many reads run at once
 from __future__ import annotations
 
 import asyncio
+import threading
+from typing import Any
 
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
@@ -218,3 +220,55 @@ def test_reused_group_rows_carry_each_operators_own_csrf_token(operator, letters
             {"csrfmiddlewaretoken": token, "group": group, "cluster": "test-rabbitmq"},
         )
         assert response.status_code == 303
+
+
+@pytest.mark.django_db
+def test_the_inbox_and_overview_offer_actions_by_the_cached_role(client, operator, letters):
+    """What a page offers comes from the role cached with the user (no groups query); the
+    header shows it too. Demotions drop the cached user (test_request_floor.py)."""
+    collect_once()
+    client.force_login(operator)
+    client.get("/deadletters/")
+    client.get("/")
+    for url, offered in (("/deadletters/", 'class="group-requeue"'), ("/", "check-form")):
+        with CaptureQueriesContext(connection) as queries:
+            page = client.get(url).content.decode()
+        assert offered in page, url
+        assert not [q for q in queries.captured_queries if "auth_user_groups" in q["sql"]], url
+
+
+def test_a_stamp_read_is_shared_only_by_those_who_asked_before_it_started():
+    reads: list[int] = []
+    entered, release = threading.Event(), threading.Event()
+
+    def read() -> tuple[int]:
+        reads.append(len(reads) + 1)
+        if len(reads) == 1:
+            entered.set()
+            release.wait(30)
+        return (reads[-1],)
+
+    shared = letter_counts.SharedStamp(read)
+    got: dict[str, tuple[Any, ...]] = {}
+
+    def ask(name: str) -> None:
+        got[name] = shared.get()
+
+    first = threading.Thread(target=ask, args=("first",))
+    first.start()
+    assert entered.wait(30)
+    # Two more ask while the first read runs: it started too early for them.
+    late = [threading.Thread(target=ask, args=(name,)) for name in ("second", "third")]
+    for thread in late:
+        thread.start()
+    deadline = 300
+    while shared._tickets < 4 and deadline:  # both have asked (and wait)
+        threading.Event().wait(0.1)
+        deadline -= 1
+    release.set()
+    for thread in (first, *late):
+        thread.join(30)
+    assert got["first"] == (1,)
+    assert got["second"] == got["third"] == (2,)  # one read, started after both asked
+    assert shared.get() == (3,)  # asking alone reads again: nothing is reused across time
+    assert reads == [1, 2, 3]

@@ -65,13 +65,68 @@ def letters_stamp() -> tuple[Any, ...]:
     return by_status + flags
 
 
+class SharedStamp:
+    """``letters_stamp()`` shared by the requests that want it at once.
+
+    A caller gets the stamp of a read that *started after it asked*: one in flight when
+    it asks has started too early, so it waits for that read to end and for the next
+    one, which it starts itself or shares with whoever asked meanwhile. So every caller
+    sees each write committed before it asked, as its own read would, and under load
+    one read answers every request that arrived while the previous one ran.
+    """
+
+    def __init__(self, read: Callable[[], tuple[Any, ...]]) -> None:
+        self._read = read
+        self._changed = threading.Condition(threading.Lock())
+        self._tickets = 0  # one per ask and per read started, in order
+        self._reading = False
+        self._last: tuple[int, tuple[Any, ...]] | None = None  # (its start ticket, stamp)
+        self.reads = 0
+
+    def get(self) -> tuple[Any, ...]:
+        with self._changed:
+            self._tickets += 1
+            asked = self._tickets
+            while True:
+                if self._last is not None and self._last[0] > asked:
+                    return self._last[1]
+                if not self._reading:
+                    break
+                self._changed.wait()
+            self._reading = True
+            self._tickets += 1
+            started = self._tickets
+        stamp: tuple[Any, ...] | None = None
+        try:
+            stamp = self._read()
+            self.reads += 1
+            return stamp
+        finally:
+            with self._changed:
+                self._reading = False
+                if stamp is not None:
+                    self._last = (started, stamp)
+                self._changed.notify_all()
+
+
+_shared_stamp = SharedStamp(letters_stamp)
+
+
+def current_stamp() -> tuple[Any, ...]:
+    """The letters' stamp as of now: shared with concurrent callers (``SharedStamp``),
+    read alone inside a transaction (which may hold letters only it can see)."""
+    if connection.in_atomic_block:
+        return letters_stamp()
+    return _shared_stamp.get()
+
+
 def reuse(key: Hashable, compute: Callable[[], T]) -> T:
     """``compute()``'s answer, or the one kept under ``key`` while the letters' stamp is
     the same as when it was computed (and it is younger than the maximum age)."""
     max_age = float(settings.MQB_LETTER_COUNTS_MAX_AGE)
     if max_age <= 0:
         return compute()
-    stamp = letters_stamp()
+    stamp = current_stamp()
     now = time.monotonic()
     with _lock:
         kept = _answers.get(key)

@@ -59,6 +59,16 @@ from dashboard.core.roles import role_of
 ROLE_ATTRIBUTE = "_mqb_role"  # the role computed when the user was cached
 
 
+def shown_role(user: AbstractBaseUser | AnonymousUser) -> str | None:
+    """The role a page shows and offers actions for: the one computed when the user was
+    cached (no groups query; dropped whenever the user or their groups change), else
+    read. Actions check the role from the database again (``require_role``)."""
+    if user.is_authenticated and hasattr(user, ROLE_ATTRIBUTE):
+        role: str | None = getattr(user, ROLE_ATTRIBUTE)
+        return role
+    return role_of(user)
+
+
 def user_cache_key(user_id: object) -> str:
     return f"auth:user:{user_id}"
 
