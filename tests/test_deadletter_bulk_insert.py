@@ -7,7 +7,6 @@ column read back the same as the row-by-row ``executemany`` stores it.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
@@ -171,9 +170,3 @@ def test_json_that_orjson_refuses_is_stored_as_the_standard_library_writes_it(ta
     assert a["properties"] == {"big": 2**70, "3": "int key", "sub": "class",
                                "text": "é \u202e \U0001f4a5"}  # fmt: skip
 
-
-def test_a_lone_surrogate_in_json_is_encoded_as_psycopg_encoded_it():
-    # orjson refuses it; the standard library escapes it, as psycopg's Jsonb did.
-    value = {"bad": "a\udc80b"}
-    assert pg_copy.encode_jsonb(value) == b"\x01" + json.dumps(value).encode()
-    assert json.loads(pg_copy.encode_jsonb({"ü": [1, None]})[1:]) == {"ü": [1, None]}

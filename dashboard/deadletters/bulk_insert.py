@@ -29,7 +29,8 @@ from django.db import connection, models
 from django.db.models.constants import OnConflict
 from django.utils import timezone
 
-from dashboard.core.pg_copy import copy_rows, encode_jsonb
+from dashboard.core.jsonb import encode_jsonb
+from dashboard.core.pg_copy import copy_rows
 from dashboard.models import DeadLetter
 
 Adapter = Callable[[Any], Any]
