@@ -169,4 +169,3 @@ def test_json_that_orjson_refuses_is_stored_as_the_standard_library_writes_it(ta
     assert a == b
     assert a["properties"] == {"big": 2**70, "3": "int key", "sub": "class",
                                "text": "é \u202e \U0001f4a5"}  # fmt: skip
-
