@@ -148,3 +148,24 @@ def test_every_column_reads_back_as_the_row_by_row_insert_stores_it(target):
     assert a.pop("capture_key") == "set-based" and b.pop("capture_key") == "row-by-row"
     assert a == b
     assert (a["origin_offset"], a["attempts"], a["status"]) == (2**62, 2**31 - 1, "pending")
+
+
+def test_json_that_orjson_refuses_is_stored_as_the_standard_library_writes_it(target):
+    # Integers beyond 64 bits and non-string keys: orjson refuses them, json.dumps
+    # writes them; a subclass of str must be written as the str it holds.
+    class Name(str):
+        pass
+
+    odd = {"big": 2**70, 3: "int key", Name("sub"): Name("class"), "text": "é \u202e \U0001f4a5"}
+    row = build_row(target, record(0), "set-based")
+    row.update(properties=odd, failure_details={"nested": [odd, None, 1.5, True]})
+    insert_dead_letters([row], ignore_conflicts=True)
+    insert_dead_letters([{**row, "capture_key": "row-by-row"}], ignore_conflicts=True,
+                        set_based=False)  # fmt: skip
+    a, b = (
+        DeadLetter.objects.filter(capture_key=k).values("properties", "failure_details").get()
+        for k in ("set-based", "row-by-row")
+    )
+    assert a == b
+    assert a["properties"] == {"big": 2**70, "3": "int key", "sub": "class",
+                               "text": "é \u202e \U0001f4a5"}  # fmt: skip

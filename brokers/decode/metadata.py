@@ -24,8 +24,9 @@ and never raises on any input.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from brokers.decode import decode_x_death
 from brokers.decode.headers import header_pairs
@@ -124,11 +125,15 @@ class FailureInfo:
 
     def group_origin(self, dlq: str) -> str:
         """What names the origin in the fingerprint (no per-message keys or offsets)."""
-        if self.origin_topic:
-            return f"topic:{self.origin_topic}"
-        if self.origin_known:
-            return f"queue:{self.origin_queue or ''}|exchange:{self.origin_exchange or ''}"
-        return f"unknown:dlq:{dlq}"
+        return _group_origin(self.origin_topic, self.origin_queue, self.origin_exchange, dlq)
+
+
+def _group_origin(topic: str | None, queue: str | None, exchange: str | None, dlq: str) -> str:
+    if topic:
+        return f"topic:{topic}"
+    if queue or exchange is not None:  # FailureInfo.origin_known
+        return f"queue:{queue or ''}|exchange:{exchange or ''}"
+    return f"unknown:dlq:{dlq}"
 
 
 def read_requeue_count(value: object) -> int:
@@ -143,20 +148,25 @@ def read_requeue_count(value: object) -> int:
         return 0
 
 
-def _with_fingerprint(info: FailureInfo, dlq: str) -> FailureInfo:
-    return replace(
-        info,
-        exception_message=info.exception_message[:MAX_TEXT],
-        wrapper_message=info.wrapper_message[:MAX_TEXT],
-        attempts=max(1, info.attempts),
-        fingerprint=fingerprint(
-            origin=f"{info.kind}:{info.group_origin(dlq)}",
-            reason=info.reason,
-            exception_class=info.exception_class,
-            exception_message=info.exception_message,
-            task_name=info.task_name,
-        ),
+def _failure_info(dlq: str, kind: str, **fields: Any) -> FailureInfo:
+    """A FailureInfo of ``fields`` with its texts cut, at least 1 attempt and its
+    fingerprint, built once (``dataclasses.replace`` would build a frozen one twice,
+    and capture builds one or more per letter)."""
+    message = fields.get("exception_message", "")
+    origin = _group_origin(
+        fields.get("origin_topic"), fields.get("origin_queue"), fields.get("origin_exchange"), dlq
     )
+    fields["fingerprint"] = fingerprint(
+        origin=f"{kind}:{origin}",
+        reason=fields.get("reason", ""),
+        exception_class=fields.get("exception_class", ""),
+        exception_message=message,
+        task_name=fields.get("task_name", ""),
+    )
+    fields["exception_message"] = message[:MAX_TEXT]
+    fields["wrapper_message"] = fields.get("wrapper_message", "")[:MAX_TEXT]
+    fields["attempts"] = max(1, fields.get("attempts", 1))
+    return FailureInfo(kind=kind, **fields)
 
 
 # -- RabbitMQ --------------------------------------------------------------------
@@ -219,15 +229,15 @@ def amqp_failure_info(
         message_id = next(
             (text_of(found.get(k)) or "" for k in _MESSAGE_ID_HEADERS if found.get(k)), ""
         )
-    info = FailureInfo(
-        kind="amqp",
+    return _failure_info(
+        dlq,
+        "amqp",
         conventions=tuple(names) or (UNKNOWN,),
         message_id=message_id or str(fields.get("task_id") or ""),
         notes=tuple(notes),
         requeue_count=read_requeue_count(found.get(REQUEUE_COUNT_HEADER)),
-        **fields,  # type: ignore[arg-type]
+        **fields,
     )
-    return _with_fingerprint(info, dlq)
 
 
 def _celery_exception(result: Mapping[str, object]) -> dict[str, str]:
@@ -278,22 +288,23 @@ def kafka_failure_info(
     )
     requeued = read_requeue_count(raw.get(REQUEUE_COUNT_HEADER))
     if not found:
-        info = FailureInfo(
-            kind="kafka",
+        return _failure_info(
+            dlq,
+            "kafka",
             requeue_count=requeued,
             message_id=message_id,
             first_failed_at=timestamp,
             last_failed_at=timestamp,
         )
-        return _with_fingerprint(info, dlq)
     main = found[0]
     if len(found) > 1:
         notes.append(
             f"headers of several conventions ({', '.join(f.convention for f in found)});"
             f" {main.convention} was used"
         )
-    info = FailureInfo(
-        kind="kafka",
+    return _failure_info(
+        dlq,
+        "kafka",
         conventions=tuple(f.convention for f in found),
         origin_topic=main.topic,
         origin_partition=main.partition,
@@ -312,7 +323,6 @@ def kafka_failure_info(
         notes=tuple(notes),
         history=_earlier(values, dlq),
     )
-    return _with_fingerprint(info, dlq)
 
 
 def _generation(values: dict[str, list[bytes | None]], back: int) -> conventions.Raw:
@@ -334,15 +344,13 @@ def _earlier(values: dict[str, list[bytes | None]], dlq: str) -> tuple[EarlierFa
         if not found:
             continue
         main = found[0]
-        info = _with_fingerprint(
-            FailureInfo(
-                kind="kafka",
-                origin_topic=main.topic,
-                reason=main.reason,
-                exception_class=main.exception_class,
-                exception_message=main.exception_message,
-            ),
+        info = _failure_info(
             dlq,
+            "kafka",
+            origin_topic=main.topic,
+            reason=main.reason,
+            exception_class=main.exception_class,
+            exception_message=main.exception_message,
         )
         history.append(
             EarlierFailure(

@@ -40,9 +40,19 @@ MAX_DEPTH = 32  # AMQP tables nest; a hostile message must not exhaust the stack
 
 def to_json(value: object, _depth: int = 0) -> Any:
     """An AMQP value as JSON-safe data (see the module docstring for the tags)."""
+    kind = type(value)
+    # Exact types first, what header tables are mostly made of (one per captured letter).
+    if kind is str or kind is int or kind is bool or value is None:
+        if kind is str and "\x00" in value:  # type: ignore[operator]
+            return _tagged_string(value)  # type: ignore[arg-type]
+        return value
+    if kind is dict and _depth < MAX_DEPTH:
+        return _table(value, _depth)  # type: ignore[arg-type]
+    if kind is list and _depth < MAX_DEPTH:
+        return [to_json(v, _depth + 1) for v in value]  # type: ignore[attr-defined]
     if isinstance(value, str):
         if "\x00" in value:
-            return {"$string": base64.b64encode(value.encode("utf-8", "surrogatepass")).decode()}
+            return _tagged_string(value)
         return value
     if value is None or isinstance(value, bool | int):
         return value
@@ -58,13 +68,21 @@ def to_json(value: object, _depth: int = 0) -> Any:
     if _depth >= MAX_DEPTH:
         return {"$bytes": ""}  # deeper than any real header; keep the key, drop the value
     if isinstance(value, Mapping):
-        table = {str(k): to_json(v, _depth + 1) for k, v in value.items()}
-        if len(table) == 1 and next(iter(table)).startswith("$"):
-            return {"$table": table}
-        return table
+        return _table(value, _depth)
     if isinstance(value, list | tuple):
         return [to_json(v, _depth + 1) for v in value]
     return str(value)
+
+
+def _tagged_string(value: str) -> dict[str, str]:
+    return {"$string": base64.b64encode(value.encode("utf-8", "surrogatepass")).decode()}
+
+
+def _table(value: Mapping[Any, object], depth: int) -> dict[str, Any]:
+    table = {str(k): to_json(v, depth + 1) for k, v in value.items()}
+    if len(table) == 1 and next(iter(table)).startswith("$"):
+        return {"$table": table}
+    return table
 
 
 def from_json(value: Any, _depth: int = 0) -> object:

@@ -28,8 +28,9 @@ def poison_after() -> int:
     return max(1, int(settings.MQB_DEADLETTER_POISON_AFTER))
 
 
-def is_poison(came_back: int) -> bool:
-    return came_back >= poison_after()
+def is_poison(came_back: int, after: int | None = None) -> bool:
+    """``after``: ``poison_after()`` read by the caller (once for a whole batch)."""
+    return came_back >= (poison_after() if after is None else after)
 
 
 def may_retry_automatically(letter: DeadLetter) -> bool:

@@ -415,6 +415,9 @@ class SharedClaims:
         """Connect; with ``shared``, take the job's lock shared (False: the lead is finishing)."""
         import psycopg
         from django.db import connection
+        from psycopg.types.json import set_json_loads
+
+        from dashboard.core.jsonb import load_json
 
         params = {
             k: v
@@ -422,6 +425,8 @@ class SharedClaims:
             if k not in ("cursor_factory", "context", "prepare_threshold")
         }
         self.conn = await psycopg.AsyncConnection.connect(**params, autocommit=True)
+        # Each claimed letter's headers and properties: orjson, the same values.
+        set_json_loads(load_json, self.conn)
         # A batch's commit does not wait for its WAL to reach the disk. What a crash of
         # PostgreSQL itself (not of this worker) could then lose is the last fraction of a
         # second of settles: those letters are pending again, and a requeue sends them

@@ -68,7 +68,7 @@ from brokers.registry import kind_named
 from dashboard.core.leader import fenced
 from dashboard.deadletters.bulk_insert import insert_dead_letters
 from dashboard.deadletters.celery_results import with_celery_exceptions
-from dashboard.deadletters.loop_guard import flag_comebacks, is_poison
+from dashboard.deadletters.loop_guard import flag_comebacks, is_poison, poison_after
 from dashboard.deadletters.policies.engine import decide_before_insert, record_at_capture
 from dashboard.deadletters.verdict import mark_failed_again
 from dashboard.models import DeadLetter, DeadLetterBody, ManagedDeadLetterQueue
@@ -107,10 +107,26 @@ def _bounded(value: int | None, bounds: tuple[int, int]) -> int | None:
     return value if value is not None and bounds[0] <= value <= bounds[1] else None
 
 
-def build_row(target: CaptureTarget, letter: CapturedLetter, key: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class RowLimits:
+    """The settings ``build_row`` applies, read once per batch (a setting read costs
+    a few microseconds, as much as a small part of a letter's row)."""
+
+    max_body: int
+    poison_after: int
+
+    @classmethod
+    def now(cls) -> RowLimits:
+        return cls(max_body=settings.MQB_DLQ_MAX_BODY, poison_after=poison_after())
+
+
+def build_row(
+    target: CaptureTarget, letter: CapturedLetter, key: str, limits: RowLimits | None = None
+) -> dict[str, Any]:
     """A DeadLetter row as ``{attname: value}`` (see ``bulk.insert_dead_letters``)."""
     info = letter.info
-    limit = settings.MQB_DLQ_MAX_BODY
+    limits = limits or RowLimits.now()
+    limit = limits.max_body
     truncated = len(letter.body) > limit
     details: dict[str, Any] = {"conventions": list(info.conventions)}
     if info.notes:
@@ -154,7 +170,7 @@ def build_row(target: CaptureTarget, letter: CapturedLetter, key: str) -> dict[s
         first_failed_at=info.first_failed_at,
         last_failed_at=info.last_failed_at,
         came_back=info.requeue_count,
-        poison=is_poison(info.requeue_count),
+        poison=is_poison(info.requeue_count, limits.poison_after),
         key=letter.key,
         headers=letter.headers,
         properties=letter.properties,
@@ -214,11 +230,12 @@ def store_kafka_batch(target: CaptureTarget, letters: Sequence[CapturedLetter]) 
         found = _rows_of(target).filter(capture_key__in=keys)
         seen = set(found.values_list("capture_key", flat=True))
         rows, bodies = [], {}
+        limits = RowLimits.now()
         for letter in letters:
             if letter.capture_key in seen:
                 continue
             seen.add(letter.capture_key)
-            rows.append(build_row(target, letter, letter.capture_key))
+            rows.append(build_row(target, letter, letter.capture_key, limits))
             bodies[letter.capture_key] = letter.body
         _insert(target, rows, bodies)
     return StoreResult(inserted=len(rows), duplicates=len(letters) - len(rows))
@@ -316,6 +333,7 @@ def store_rabbitmq_batch(
         )
         claimable = session.claimable.copy()  # the session changes only if the commit happens
         rows, bodies, duplicates = [], {}, 0
+        limits = RowLimits.now()
         for letter in letters:
             content = letter.capture_key
             if letter.redelivered and claimable[content] > 0:
@@ -327,7 +345,7 @@ def store_rabbitmq_batch(
             number = following.get(content, 1)
             following[content] = number + 1
             key = content if number == 1 else f"{content}#{number}"
-            rows.append(build_row(target, letter, key))
+            rows.append(build_row(target, letter, key, limits))
             bodies[key] = letter.body
         # No ignore_conflicts: the keys were computed under an exclusive consumer,
         # so a conflict is a bug that must fail the batch (and leave it on the
