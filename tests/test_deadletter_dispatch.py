@@ -221,12 +221,22 @@ def test_two_workers_run_one_dispatcher_and_a_killed_one_loses_nothing(
                 now = statuses(db, made.schedule)
                 return now.get("requeued", 0) >= batch and now.get("requeuing", 0) > 0
 
-            wait_until(sending, 60, "the letters to be on their way", step=0.02)
-            os.killpg(workers[holder][0].pid, signal.SIGKILL)
+            # Freeze the dispatcher once letters are on their way; kill it only if a claimed
+            # batch is frozen in flight (it may have settled between the check and the stop).
+            group = workers[holder][0].pid
+            deadline = time.monotonic() + 60
+            while True:
+                wait_until(sending, 60, "the letters to be on their way", step=0.02)
+                os.killpg(group, signal.SIGSTOP)
+                at_kill = statuses(db, made.schedule)
+                if at_kill.get("requeuing", 0) > 0 or time.monotonic() > deadline:
+                    break
+                os.killpg(group, signal.SIGCONT)
+            os.killpg(group, signal.SIGKILL)
             workers[holder][0].wait(timeout=30)
             killed = holder
-            at_kill = statuses(db, made.schedule)
             assert at_kill.get("requeued", 0) < count, f"all sent before the kill: {at_kill}"
+            assert at_kill.get("requeuing", 0) > 0, f"no batch in flight at the kill: {at_kill}"
 
             wait_until(lambda: finished(db, made.schedule), 90, "the schedule to finish")
             wait_until(lambda: len(arrivals.seen) >= count, 30, f"{count} at the origin")
