@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -41,7 +41,7 @@ from dashboard.alerts.rules import FIXED, validate_pattern
 from dashboard.core import display
 from dashboard.core.audit import record
 from dashboard.core.clusters import sync_cluster_rows
-from dashboard.core.params import InvalidInput
+from dashboard.core.params import InvalidInput, check_texts
 from dashboard.core.roles import OPERATOR, has_role
 from dashboard.models import Alert, AlertChannel, AlertRule, AuditEntry, Cluster, Silence
 
@@ -133,6 +133,7 @@ class RuleInput:
         ).checked()
 
     def checked(self) -> RuleInput:
+        check_texts(asdict(self), InvalidField)
         """This input, or an InvalidField naming the first bad value."""
         if not self.name.strip():
             raise InvalidField("name", "is required")
@@ -339,6 +340,7 @@ class SilenceInput:
         ).checked()
 
     def checked(self) -> SilenceInput:
+        check_texts({"reason": self.reason, **self.matchers}, InvalidField)
         for label, glob in self.matchers.items():
             if label not in LABELS:
                 raise InvalidField("matchers", f"labels are {', '.join(LABELS)}")

@@ -15,8 +15,10 @@ an :class:`InvalidParameter` no view caught becomes a 400 answer
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
+from django.http import QueryDict
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -112,3 +114,44 @@ def epoch_ms(moment: datetime, *, name: str, error: type[InvalidParameter]) -> i
     if moment < _EPOCH:
         raise error(f"{name} must not be before 1970-01-01")
     return int(moment.timestamp() * 1000)
+
+
+# -- text no database or broker client takes --------------------------------------------
+
+
+class InvalidText(InvalidParameter):
+    """Text holding a character nothing downstream can take; ``field`` names where."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}" if field else message)
+        self.field = field
+
+
+def nul_parameters(query: QueryDict) -> list[str]:
+    """Names of the parameters whose name or a value holds a NUL (U+0000)."""
+    names: list[str] = []
+    for name, values in query.lists():
+        if "\x00" in name or any("\x00" in value for value in values):
+            names.append(name.replace("\x00", "\\0"))
+    return names
+
+
+def text_problem(text: str) -> str | None:
+    """Why ``text`` cannot be stored (PostgreSQL) or sent (UTF-8), or None when it can."""
+    if "\x00" in text:
+        return "must not hold a NUL character (U+0000)"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return f"is not valid text (a lone surrogate at character {exc.start})"
+    return None
+
+
+def check_texts(values: Mapping[str, object], error: Callable[[str, str], Exception]) -> None:
+    """Raise ``error(field, why)`` for the first text (or text in a list) nothing can store."""
+    for field, value in values.items():
+        texts = value if isinstance(value, list | tuple) else [value]
+        for text in texts:
+            problem = text_problem(text) if isinstance(text, str) else None
+            if problem:
+                raise error(field, problem)

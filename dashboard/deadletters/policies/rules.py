@@ -31,6 +31,7 @@ from django.utils import timezone
 
 from dashboard.core.audit import record
 from dashboard.core.clusters import sync_cluster_rows
+from dashboard.core.params import check_texts
 from dashboard.core.roles import ADMIN, has_role
 from dashboard.deadletters.policies.matching import (
     MATCH_FIELDS,
@@ -91,6 +92,7 @@ class RuleInput:
 
     def checked(self) -> RuleInput:
         """This input, or an InvalidField naming the first bad value."""
+        check_texts(asdict(self), InvalidField)
         if not self.name.strip():
             raise InvalidField("name", "is required")
         if len(self.name) > 200:
