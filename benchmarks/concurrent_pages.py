@@ -200,6 +200,18 @@ def base_env(workdir: Path) -> dict[str, str]:
     return env
 
 
+def forget_redis_keys(env: dict[str, str]) -> int:
+    """Deletes the keys this run left in Redis (sessions, snapshots: under its own prefix)."""
+    import redis
+
+    client = redis.Redis.from_url(env.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
+    try:
+        keys = list(client.scan_iter(match=f"{env['MQB_CHANNEL_PREFIX']}:*", count=1000))
+        return int(client.delete(*keys)) if keys else 0
+    finally:
+        client.close()
+
+
 def start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with open(log, "wb") as out:
         return subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -361,6 +373,7 @@ def main() -> None:
                 except subprocess.TimeoutExpired:
                     process.kill()
                     process.wait(timeout=10)
+            forget_redis_keys(env)
     pages = [results[p] for p in PAGES]
     served = [results[p] for p in (*PAGES, "health")]
     print(

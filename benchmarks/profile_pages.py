@@ -35,6 +35,7 @@ from concurrent_pages import (
     ROOT,
     SEED,
     base_env,
+    forget_redis_keys,
     free_port,
     log_in,
     start,
@@ -141,6 +142,7 @@ def main() -> None:
                 except subprocess.TimeoutExpired:
                     process.kill()
                     process.wait(timeout=10)
+            forget_redis_keys(env)
 
 
 if __name__ == "__main__":
