@@ -1,9 +1,11 @@
 """Fifty users at once: one web process under 50 keep-alive clients, beside the raw broker API.
 
 Starts one Daphne process (``dashboard.settings``, a temporary SQLite database, the
-local RabbitMQ and Kafka) and the collector's health loop, logs in, then drives each
-target with ``wrk`` (50 connections, 2 threads, ``DURATION`` seconds each, one after
-the other in the same run):
+local RabbitMQ and Kafka) and the collector as ``make demo`` runs it (every loop: health,
+metrics, capture, ...), logs in, waits for the collector's first health check and first
+metrics snapshot (so the queue list answers from the snapshot, as it does in the demo),
+then drives each target with ``wrk`` (50 connections, 2 threads, ``DURATION`` seconds
+each, one after the other in the same run):
 
 * ``raw``: RabbitMQ's own management API, the first page of the queue list (the
   parameters the dashboard's queue list sends), straight to RabbitMQ;
@@ -83,6 +85,7 @@ DeadLetter.objects.bulk_create(
 )
 """
 PAGES = ("overview", "queues", "inbox")
+RABBITMQ = "local-rabbitmq"
 
 
 class CountingProxy:
@@ -197,6 +200,18 @@ def base_env(workdir: Path) -> dict[str, str]:
     return env
 
 
+def forget_redis_keys(env: dict[str, str]) -> int:
+    """Deletes the keys this run left in Redis (sessions, snapshots: under its own prefix)."""
+    import redis
+
+    client = redis.Redis.from_url(env.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
+    try:
+        keys = list(client.scan_iter(match=f"{env['MQB_CHANNEL_PREFIX']}:*", count=1000))
+        return int(client.delete(*keys)) if keys else 0
+    finally:
+        client.close()
+
+
 def start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with open(log, "wb") as out:
         return subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -226,6 +241,29 @@ def log_in(url: str) -> httpx.Client:
     )
     assert response.status_code == 302, f"login failed: {response.status_code}"
     return client
+
+
+def start_collector(env: dict[str, str], workdir: Path) -> subprocess.Popen[bytes]:
+    """The collector with every loop, as the ``Procfile`` (``make demo``) starts it."""
+    return start([PYTHON, "manage.py", "collect"], env, workdir / "collector.log")
+
+
+def wait_for_collector(client: httpx.Client) -> None:
+    """Until health answers from the collector's check and the queue list from its snapshot."""
+    wait_until(
+        lambda: all(
+            check["source"] == "collector"
+            for check in client.get("/api/clusters/health").json()["clusters"]
+        ),
+        "the collector's first check",
+    )
+    wait_until(
+        lambda: (
+            client.get(f"/api/clusters/{RABBITMQ}/rabbitmq/queues").json().get("source")
+            == "snapshot"
+        ),
+        "the collector's first metrics snapshot",
+    )
 
 
 def wrk(url: str, header: str) -> dict[str, float]:
@@ -287,27 +325,19 @@ def main() -> None:
         url = f"http://127.0.0.1:{port}"
         daphne = [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
         web = start([*daphne, "dashboard.asgi:application"], web_env, workdir / "daphne.log")
-        collector = start(
-            [PYTHON, "manage.py", "collect", "--only", "health"], env, workdir / "collector.log"
-        )
+        collector = start_collector(env, workdir)
         kafka_direct = SocketWatch(web.pid, {9092})
         try:
             wait_until(lambda: httpx.get(url + "/login/", timeout=1), "Daphne")
             client = log_in(url)
-            wait_until(
-                lambda: all(
-                    c["source"] == "collector"
-                    for c in client.get("/api/clusters/health").json()["clusters"]
-                ),
-                "the collector's first check",
-            )
+            wait_for_collector(client)
             cookie = "Cookie: " + "; ".join(f"{k}={v}" for k, v in client.cookies.items())
             auth = base64.b64encode(b"guest:guest").decode()
             raw_params = urlencode(page_params(QueueQuery(), 1, 100))
             targets = {
                 "raw": (f"{MGMT}/api/queues?{raw_params}", f"Authorization: Basic {auth}"),
                 "overview": (url + "/", cookie),
-                "queues": (url + "/rabbitmq/local-rabbitmq/", cookie),
+                "queues": (url + f"/rabbitmq/{RABBITMQ}/", cookie),
                 "inbox": (url + "/deadletters/", cookie),
                 "health": (url + "/api/clusters/health", cookie),
             }
@@ -343,6 +373,7 @@ def main() -> None:
                 except subprocess.TimeoutExpired:
                     process.kill()
                     process.wait(timeout=10)
+            forget_redis_keys(env)
     pages = [results[p] for p in PAGES]
     served = [results[p] for p in (*PAGES, "health")]
     print(

@@ -1,7 +1,8 @@
 """Where a served request's time goes: py-spy on one Daphne under wrk, per target.
 
 The same setup as ``concurrent_pages.py`` (one Daphne on a temporary SQLite database
-with ``LETTERS`` dead letters, the collector's health loop, a logged-in viewer), without
+with ``LETTERS`` dead letters, the collector with every loop and its first snapshot, a
+logged-in viewer), without
 its counting proxies. For each target (``overview``, ``queues``, ``inbox``, ``health``)
 wrk runs ``DURATION`` seconds (default 15) with ``CLIENTS`` connections (default 50)
 while ``py-spy record --gil`` samples the Daphne process (not paused: ``--nonblocking``;
@@ -34,9 +35,12 @@ from concurrent_pages import (
     ROOT,
     SEED,
     base_env,
+    forget_redis_keys,
     free_port,
     log_in,
     start,
+    start_collector,
+    wait_for_collector,
     wait_until,
     wrk,
 )
@@ -96,19 +100,11 @@ def main() -> None:
         url = f"http://127.0.0.1:{port}"
         daphne = [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
         web = start([*daphne, "dashboard.asgi:application"], env, workdir / "daphne.log")
-        collector = start(
-            [PYTHON, "manage.py", "collect", "--only", "health"], env, workdir / "collector.log"
-        )
+        collector = start_collector(env, workdir)
         try:
             wait_until(lambda: httpx.get(url + "/login/", timeout=1), "Daphne")
             client = log_in(url)
-            wait_until(
-                lambda: all(
-                    c["source"] == "collector"
-                    for c in client.get("/api/clusters/health").json()["clusters"]
-                ),
-                "the collector's first check",
-            )
+            wait_for_collector(client)
             cookie = "Cookie: " + "; ".join(f"{k}={v}" for k, v in client.cookies.items())
             paths = {
                 "overview": "/",
@@ -146,6 +142,7 @@ def main() -> None:
                 except subprocess.TimeoutExpired:
                     process.kill()
                     process.wait(timeout=10)
+            forget_redis_keys(env)
 
 
 if __name__ == "__main__":

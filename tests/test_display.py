@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import UTC, datetime, timedelta, timezone
 
 from django.template import Context, Template
@@ -73,3 +75,19 @@ def test_a_backoff_reads_the_same_everywhere():
     assert display.backoff(60, 2.0, 3600, 0.1) == words
     assert display.backoff(5, 1, 5, 0, lead="first after") == "first after 5 s"
     assert display.backoff(1.5, 2.5, 30) == "first gap 1.5 s, \u00d72.5 each step, at most 30 s"
+
+
+def test_the_label_script_is_made_once_and_again_after_a_new_label():
+    first = display.labels_script()
+    assert display.labels_script() is first
+    found = re.fullmatch(r'<script id="mqb-labels" type="application/json">(.*)</script>', first)
+    assert found and json.loads(found[1]) == display.labels_for_browser()
+    try:
+        display.register("test-script-code", "<Made> here", display.WARN)
+        again = display.labels_script()
+        assert again is not first
+        assert "\\u003CMade\\u003E here" in again and "<Made>" not in again
+    finally:
+        display._LABELS.pop("test-script-code", None)
+        display._TONES.pop("test-script-code", None)
+        display._labels_script = None

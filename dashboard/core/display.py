@@ -11,6 +11,9 @@ import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
+from django.utils.html import json_script
+from django.utils.safestring import SafeString
+
 from dashboard.models import AuditEntry, Cluster, DeadLetter, Job
 
 NONE = "\u2013"
@@ -21,12 +24,15 @@ OK, INFO, WARN, DANGER, MUTED = "ok", "info", "warn", "danger", "muted"
 
 _LABELS: dict[str, str] = {}
 _TONES: dict[str, str] = {}
+_labels_script: SafeString | None = None
 
 
 def register(code: str, label: str, tone: str = MUTED) -> None:
     """Give a status code its human label and badge tone (features register their own)."""
+    global _labels_script
     _LABELS[code] = label
     _TONES[code] = tone
+    _labels_script = None
 
 
 def _register_choices(choices: Mapping[str, str], tones: Mapping[str, str]) -> None:
@@ -81,6 +87,16 @@ def tone(code: object) -> str:
 def labels_for_browser() -> dict[str, list[str]]:
     """Every registered code -> [label, tone], for ``static/js/ui.js``."""
     return {code: [text, _TONES[code]] for code, text in _LABELS.items()}
+
+
+def labels_script() -> SafeString:
+    """``labels_for_browser()`` in a ``<script id="mqb-labels">`` JSON element, made once
+    until a code is registered again (every page carries it)."""
+    global _labels_script
+    script = _labels_script
+    if script is None:
+        script = _labels_script = json_script(labels_for_browser(), "mqb-labels")
+    return script
 
 
 # Times: the server writes UTC ("2026-12-06 05:11:45 UTC") in a <time datetime=…>; the browser

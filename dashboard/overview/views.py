@@ -6,6 +6,8 @@ many stand by (``core.leader``). The page opens no broker connection: each card 
 the collector's last check of its cluster with its age (stale past
 ``MQB_HEALTH_STALE_AFTER``, "not checked yet" before the first), and operators get a
 *check now* button (``checks.check_now``: one shared live check per cluster at a time).
+Which collector leads is read at most once per ``MQB_HEALTH_REUSE_SECONDS`` (``core.recent``),
+like the checks.
 Each card shows the counts its cluster's kind names (``BrokerKind.overview_counts``), as
 ``data-field`` elements the page's script refills from the websocket, and links to the
 cluster's own page. What needs attention on a cluster that answers (``attention_of``: a
@@ -32,14 +34,16 @@ from brokers.registry import kind_named
 from dashboard.core import clusters, display, letter_counts, once
 from dashboard.core.audit import audit, require_role
 from dashboard.core.clusters import ClusterHealth
-from dashboard.core.leader import get_collector_status
+from dashboard.core.leader import CollectorStatus, get_collector_status
 from dashboard.core.login import shown_role
+from dashboard.core.recent import Recent
 from dashboard.core.roles import ADMIN, OPERATOR
 from dashboard.models import DeadLetter
 from dashboard.overview.checks import check_now
 from dashboard.overview.recent import recent_health
 
 CHECK = "cluster.check"
+collector_status: Recent[CollectorStatus] = Recent(get_collector_status)
 display.register("stale", "Stale", display.WARN)
 
 
@@ -165,7 +169,7 @@ def _page(request: HttpRequest, health: list[ClusterHealth]) -> HttpResponse:
         "can_check": shown_role(request.user) in (OPERATOR, ADMIN),  # the POST checks again
         "checked": names.get(request.GET.get("checked", "")),
         "stale_after": settings.MQB_HEALTH_STALE_AFTER,
-        "collector": get_collector_status(),
+        "collector": collector_status.get(),
     }
     return render(request, "dashboard/overview.html", context)
 

@@ -5,8 +5,10 @@
 ``{% group_alerts_badge slug group_id %}`` on the entity pages: the alerts on that
 entity of that cluster only (``live.subject``: a queue or topic also shows the
 dead-letter alerts of it as a DLQ, in its own vhost). Each counts pending and firing alerts no
-silence matches, read from the database as the page renders; ``static/js/alerts_badge.js``
-keeps it current over ``ws/alerts/``. The entity tags give operators an "Alert on this"
+silence matches, read from the database as the page renders (the overview's count over every
+cluster is reused for ``MQB_HEALTH_REUSE_SECONDS``, ``core.recent``, and read again at once
+after this process saves an alert or a silence); ``static/js/alerts_badge.js`` keeps it
+current over ``ws/alerts/``. The entity tags give operators an "Alert on this"
 link: the new rule form, prefilled for this entity.
 """
 
@@ -17,23 +19,42 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django import template
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 from django.urls import reverse
 
 from brokers.base.metrics import queue_entity
 from dashboard.alerts.engine import silence_matcher
-from dashboard.alerts.live import tally
+from dashboard.alerts.live import Tally, tally
 from dashboard.core import display
+from dashboard.core.recent import Recent
 from dashboard.core.roles import OPERATOR, has_role
-from dashboard.models import AlertRule
+from dashboard.models import Alert, AlertRule, Silence
 
 register = template.Library()
 TEMPLATE = "alerts/_badge.html"
 
 
+def _tally_all() -> Tally:
+    return tally(silence_matcher())
+
+
+every_cluster: Recent[Tally] = Recent(_tally_all)
+"""The active alerts of every cluster, for the overview's badge."""
+
+
+@receiver(post_save, sender=Alert)
+@receiver(post_delete, sender=Alert)
+@receiver(post_save, sender=Silence)
+@receiver(post_delete, sender=Silence)
+def _alerts_changed(sender: type[Alert] | type[Silence], **kwargs: object) -> None:
+    every_cluster.forget()
+
+
 def _badge(
     context: Any, cluster: str, subjects: list[str], scripts: bool, rule_kind: str, pattern: str
 ) -> dict[str, Any]:
-    found = tally(silence_matcher(), cluster or None)
+    found = tally(silence_matcher(), cluster) if cluster else every_cluster.get()
     if cluster:
         pairs = [found.of(cluster, s) for s in subjects]
         firing, pending = sum(p.firing for p in pairs), sum(p.pending for p in pairs)

@@ -6,7 +6,7 @@ import re
 from datetime import datetime
 
 from django import template
-from django.utils.html import conditional_escape, format_html, json_script
+from django.utils.html import conditional_escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 
 from dashboard.core import display
@@ -50,7 +50,7 @@ def when(moment: datetime | None, age: bool = False) -> SafeString:
 @register.simple_tag
 def ui_labels() -> SafeString:
     """The label table ``static/js/ui.js`` reads, once per page (in base.html)."""
-    return json_script(display.labels_for_browser(), "mqb-labels")
+    return display.labels_script()
 
 
 _AFTER_SEPARATOR = re.compile(r"(?<=[./:_-])")
