@@ -26,6 +26,15 @@ page_vs_api_50k=<the same at 50k, or skipped>``.
 
 Run: ``.venv/bin/python benchmarks/rabbitmq_queue_list.py [--50k]`` with the
 local services up (``ops/up.sh``).
+
+The broker is the shared one of ``ops/up.sh`` unless ``MQB_RABBITMQ_URL`` (AMQP,
+with credentials; its path is ignored) and ``MQB_RABBITMQ_MANAGEMENT_URL`` name
+another, e.g. a node of its own for 50,000 queues, so that a shared broker is not
+slowed (``MQB_STATE_DIR=$PWD/var/scale MQB_RABBITMQ_PORT=5691
+MQB_RABBITMQ_MGMT_PORT=15691 MQB_RABBITMQ_NODENAME=mqb-scale@localhost
+ops/rabbitmq.sh up``, then ``MQB_RABBITMQ_URL=amqp://guest:guest@127.0.0.1:5691/
+MQB_RABBITMQ_MANAGEMENT_URL=http://127.0.0.1:15691``). The dashboard's
+processes it starts read the same variables (the default cluster).
 """
 
 from __future__ import annotations
@@ -42,7 +51,7 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import httpx
 
@@ -52,7 +61,8 @@ sys.path.insert(0, str(ROOT))
 from brokers.rabbitmq.inventory import page_params  # noqa: E402
 from brokers.rabbitmq.models import QueueQuery  # noqa: E402
 
-MGMT = "http://127.0.0.1:15672"
+MGMT = os.environ.get("MQB_RABBITMQ_MANAGEMENT_URL", "http://127.0.0.1:15672").rstrip("/")
+AMQP = os.environ.get("MQB_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
 GUEST = ("guest", "guest")
 QUEUES = 10_000
 QUEUES_LARGE = 50_000
@@ -70,6 +80,12 @@ def q(name: str) -> str:
 
 def queue_name(i: int) -> str:
     return f"bench-{i:05d}-{'orders' if i % 10 == 0 else 'misc'}"
+
+
+def amqp_url(vhost: str) -> str:
+    """``AMQP`` with ``vhost`` as its path."""
+    parts = urlsplit(AMQP)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + q(vhost), parts.query, ""))
 
 
 def create_queues(http: httpx.Client, vhost: str, count: int) -> None:
@@ -97,7 +113,7 @@ async def fill_queues(vhost: str) -> int:
     """Messages into FILLED of the "orders" queues: queue i gets i % 23 + 1."""
     import aio_pika
 
-    connection = await aio_pika.connect(f"amqp://guest:guest@127.0.0.1:5672/{q(vhost)}")
+    connection = await aio_pika.connect(amqp_url(vhost))
     top = 0
     try:
         channel = await connection.channel(publisher_confirms=True)
