@@ -34,7 +34,9 @@ slowed (``MQB_STATE_DIR=$PWD/var/scale MQB_RABBITMQ_PORT=5691
 MQB_RABBITMQ_MGMT_PORT=15691 MQB_RABBITMQ_NODENAME=mqb-scale@localhost
 ops/rabbitmq.sh up``, then ``MQB_RABBITMQ_URL=amqp://guest:guest@127.0.0.1:5691/
 MQB_RABBITMQ_MANAGEMENT_URL=http://127.0.0.1:15691``). The dashboard's
-processes it starts read the same variables (the default cluster).
+processes it starts read the same variables (the default cluster), and
+``MQB_RABBITMQ_PROMETHEUS_URL`` too: set, the collector reads the queues from the
+node's Prometheus endpoint instead of the management API's pages.
 """
 
 from __future__ import annotations
@@ -316,8 +318,10 @@ def measure(count: int) -> dict[str, float]:
         for process in processes:
             process.terminate()
             process.wait(timeout=20)
-        http.delete(f"/api/vhosts/{q(vhost)}")
         http.close()
+        # A connection of its own: the kept-alive one may have been closed while idle.
+        with httpx.Client(base_url=MGMT, auth=GUEST, timeout=300) as fresh:
+            fresh.delete(f"/api/vhosts/{q(vhost)}")
     medians = {kind: statistics.median(values) for kind, values in samples.items()}
     print(f"\n{count} queues in vhost {vhost}; first page of 100, name ~ 'orders', by depth")
     print(f"{'request':<48} {'median ms':>10} {'min':>8} {'max':>8}")
