@@ -70,6 +70,18 @@ _DELIVER_GET = frozenset(
 _ACK = "channel_messages_acked_total"
 _QUEUE_GAUGES = {_READY: 0, _UNACKED: 1, _MESSAGES: 2, _CONSUMERS: 3}
 _COUNTERS = {_PUBLISH: 0, _ACK: 2, **dict.fromkeys(_DELIVER_GET, 1)}
+_GAUGE_LINE = re.compile(
+    r"^rabbitmq_detailed_(queue_messages_ready|queue_messages_unacked|queue_messages"
+    r'|queue_consumers)\{vhost="([^"\\]*)",queue="([^"\\]*)"\} (\S+)$',
+    re.MULTILINE,
+)
+"""A queue gauge line without escapes in its labels (nearly all of them)."""
+_COUNTER_LINE = re.compile(
+    r"^rabbitmq_detailed_(queue_messages_published_total|channel_[a-z_]+_total)"
+    r"\{(.*)\} (\S+)$",
+    re.MULTILINE,
+)
+"""A counter line: its metric, labels (escapes kept: they are only a series' name) and value."""
 _LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
 _UNESCAPE = re.compile(r"\\(.)")
 
@@ -101,27 +113,48 @@ class Scrape:
 
 
 def parse(text: str, scrape: Scrape | None = None) -> Scrape:
-    """The families of ``FAMILIES`` in a ``/metrics/detailed`` answer (text format 0.0.4)."""
+    """The families of ``FAMILIES`` in a ``/metrics/detailed`` answer (text format 0.0.4).
+
+    Tens of thousands of queues make megabytes of text every sample: the usual
+    gauge line (labels ``vhost`` and ``queue`` without escapes) and the counter
+    lines are each found by one regular expression over the whole text; only
+    gauge lines with escaped labels (when the text has a backslash) are taken
+    apart one by one.
+    """
     scrape = scrape or Scrape()
     gauges, counters = scrape.gauges, scrape.counters
-    for line in text.splitlines():
-        if not line.startswith(_PREFIX):
-            continue
-        head, _, value = line.rpartition(" ")
-        name, _, labels = head.partition("{")
-        metric = name[len(_PREFIX) :]
-        slot = _QUEUE_GAUGES.get(metric)
-        if slot is not None:
-            found = _labels(labels[:-1])
-            entry = gauges.get(key := (found.get("vhost", ""), found.get("queue", "")))
-            if entry is None:
-                entry = gauges[key] = [None, None, None, None]
-            entry[slot] = int(float(value))
-        elif metric in _COUNTERS:
-            found = _labels(labels[:-1])
-            vhost = found.get("queue_vhost") or found.get("vhost", "")
-            counters[(metric, labels, vhost, found.get("queue", ""))] = float(value)
+    slots = _QUEUE_GAUGES
+    for metric, vhost, queue, value in _GAUGE_LINE.findall(text):
+        entry = gauges.get(key := (vhost, queue))
+        if entry is None:
+            entry = gauges[key] = [None, None, None, None]
+        entry[slots[metric]] = _count(value)
+    if "\\" in text:
+        for line in text.splitlines():
+            if "\\" not in line or not line.startswith(_PREFIX):
+                continue
+            head, _, value = line.rpartition(" ")
+            name, _, labels = head.partition("{")
+            slot = slots.get(name[len(_PREFIX) :])
+            if slot is not None and not _GAUGE_LINE.match(line):
+                found = _labels(labels[:-1])
+                key = (found.get("vhost", ""), found.get("queue", ""))
+                entry = gauges.get(key)
+                if entry is None:
+                    entry = gauges[key] = [None, None, None, None]
+                entry[slot] = _count(value)
+    for metric, labels, value in _COUNTER_LINE.findall(text):
+        found = _labels(labels)
+        vhost = found.get("queue_vhost") or found.get("vhost", "")
+        counters[(metric, labels, vhost, found.get("queue", ""))] = float(value)
     return scrape
+
+
+def _count(value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        return int(float(value))
 
 
 class CounterRates:
