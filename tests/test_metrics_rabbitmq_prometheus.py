@@ -189,8 +189,13 @@ async def test_it_samples_the_same_queues_as_the_management_api(prom_vhost, prom
                 await asyncio.sleep(0.5)
 
         found = await sampled()
-        management = await sweep_queues(broker, vhost=prom_vhost)
-        by_name = {q.name: q for q in management.queues}
+        deadline = time.monotonic() + 30
+        while True:  # the management API shows a policy once its statistics caught up
+            management = await sweep_queues(broker, vhost=prom_vhost)
+            by_name = {q.name: q for q in management.queues}
+            if (by_name["pol-1"].attributes or {}).get("policy") or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.5)
         for name in ("own-dlx", "pol-1", "quorum-1"):
             expected = dict(by_name[name].attributes or {})
             expected.pop("state", None)  # not known from Prometheus or definitions

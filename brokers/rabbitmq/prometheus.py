@@ -2,13 +2,15 @@
 
 Features: one ``GET /metrics/detailed`` per node (``rabbitmq_prometheus``,
 3.10 and later) with the per-object families ``queue_coarse_metrics`` (ready,
-unacknowledged, total messages), ``queue_consumer_count``,
-``channel_queue_metrics`` (deliveries, gets and acks per channel and queue)
-and ``channel_queue_exchange_metrics`` (messages routed to a queue per channel
-and exchange), limited to the sampled vhosts (``vhost=``). RabbitMQ reads them
-straight from its metric tables: the cost grows with the number of queues
-once, where every page of the management API's queue list lists the whole
-vhost again (50,000 queues: 100 pages of 500, each listing 50,000).
+unacknowledged, total messages), ``channel_queue_metrics`` (deliveries, gets
+and acks per channel and queue) and ``channel_queue_exchange_metrics``
+(messages routed to a queue per channel and exchange), limited to the sampled
+vhosts (``vhost=``). RabbitMQ reads them straight from its metric tables: the
+cost grows with the number of queues once, where every page of the management
+API's queue list lists the whole vhost again (50,000 queues: 100 pages of 500,
+each listing 50,000). A queue's consumers are counted in the consumer list the
+sampler reads anyway (``queue_consumer_count`` would add a line per queue, a
+fifth of the text).
 
 Rates: the plugin gives counters, not rates. :class:`CounterRates` keeps each
 (channel, queue) series between samples and turns the growth into messages per
@@ -47,7 +49,6 @@ from brokers.rabbitmq.metrics import QueueStats
 
 FAMILIES = (
     "queue_coarse_metrics",
-    "queue_consumer_count",
     "channel_queue_metrics",
     "channel_queue_exchange_metrics",
 )
@@ -269,12 +270,14 @@ def queue_stats(
     scrape: Scrape,
     rates: Mapping[tuple[str, str], list[float]] | None,
     attributes: Mapping[tuple[str, str], dict[str, Any]],
+    consumers: Mapping[tuple[str, str], int],
 ) -> list[QueueStats]:
-    """One :class:`QueueStats` per queue the nodes reported gauges for."""
+    """One :class:`QueueStats` per queue the nodes reported gauges for; its consumers
+    from the scrape when it had them, else from ``consumers`` (absent: none)."""
     found = []
     none: list[float | None] = [None, None, None]
     zero: list[float | None] = [0.0, 0.0, 0.0]
-    for (vhost, name), (ready, unacked, messages, consumers) in scrape.gauges.items():
+    for (vhost, name), (ready, unacked, messages, count) in scrape.gauges.items():
         if rates is None:
             publish, deliver, ack = none
         else:
@@ -291,7 +294,7 @@ def queue_stats(
                 publish,
                 deliver,
                 ack,
-                consumers if consumers is not None else 0,
+                count if count is not None else consumers.get((vhost, name), 0),
                 attributes.get((vhost, name)),
             )
         )

@@ -173,10 +173,10 @@ class RabbitMQSampler:
         started = time.monotonic()
         vhosts: tuple[str | None, ...] = (vhost,) if vhost is not None else self.vhosts or (None,)
         if self.config.prometheus_urls:
-            swept, found_lists = await asyncio.gather(
+            texts, found_lists = await asyncio.gather(
                 self._scrape(api, vhosts), asyncio.gather(*(consumers(api, v) for v in vhosts))
             )
-            sweeps = [swept]
+            sweeps = [self._prometheus_sweep(texts, found_lists, started)]
         else:
             sweeps, found_lists = await asyncio.gather(
                 asyncio.gather(
@@ -213,24 +213,32 @@ class RabbitMQSampler:
             cost={"pages": pages, "requests": requests, "queues": len(points)},
         )
 
-    async def _scrape(self, api: RabbitMQBroker, vhosts: tuple[str | None, ...]) -> QueueSweep:
-        """Every queue of ``vhosts`` from every node's Prometheus endpoint (``pages``: the
-        requests made), properties from the definitions read last."""
-        started = time.monotonic()
+    async def _scrape(self, api: RabbitMQBroker, vhosts: tuple[str | None, ...]) -> list[str]:
+        """Every node's Prometheus text for ``vhosts``; the definitions read when due."""
         params = [("family", f) for f in prometheus.FAMILIES]
         params += [("vhost", v) for v in vhosts if v is not None]
         await self._refresh_attributes(api, vhosts)
-        texts = await asyncio.gather(
+        return await asyncio.gather(
             *(
                 api.prometheus_get(url.rstrip("/") + "/metrics/detailed", params)
                 for url in self.config.prometheus_urls
             )
         )
+
+    def _prometheus_sweep(
+        self, texts: list[str], found_lists: Iterable[Iterable[AmqpConsumer]], started: float
+    ) -> QueueSweep:
+        """Every queue the nodes reported (``pages``: the requests made), its consumers
+        counted from the consumer list, its properties from the definitions read last."""
         scrape = prometheus.Scrape()
         for text in texts:
             prometheus.parse(text, scrape)
+        counts: dict[tuple[str, str], int] = {}
+        for found in found_lists:
+            for c in found:
+                counts[(c.vhost, c.queue)] = counts.get((c.vhost, c.queue), 0) + 1
         rates = self._rates.rates(scrape.counters)
-        queues = prometheus.queue_stats(scrape, rates, self._attributes)
+        queues = prometheus.queue_stats(scrape, rates, self._attributes, counts)
         return QueueSweep(
             queues=tuple(queues),
             pages=len(texts),
