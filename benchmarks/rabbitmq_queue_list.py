@@ -22,7 +22,8 @@ after a warm-up; medians reported. The collector keeps sampling meanwhile (its
 cost lands on both sides). With ``--50k`` (or ``BENCH_50K=1``) the same again
 at 50,000 queues (creating them takes minutes). The vhosts are deleted at the
 end. Last line: ``RESULT page_vs_api=<slower dashboard / raw>
-page_vs_api_50k=<the same at 50k, or skipped>``.
+page_vs_api_50k=<the same at 50k, or skipped> growth=<the slower dashboard request at
+50k over the same at 10k, or skipped>``.
 
 Run: ``.venv/bin/python benchmarks/rabbitmq_queue_list.py [--50k]`` with the
 local services up (``ops/up.sh``).
@@ -343,11 +344,11 @@ def measure(count: int) -> dict[str, float]:
 def main() -> None:
     # Snapshot keys of their own: no other dashboard's collector writes them.
     os.environ["MQB_CHANNEL_PREFIX"] = f"mqb-bench-{uuid.uuid4().hex[:8]}"
-    ratios = {}
+    ratios, pages = {}, {}
     for count in (QUEUES, *((QUEUES_LARGE,) if LARGE else ())):
         medians = measure(count)
         slower = max(medians["api"], medians["html"])
-        ratios[count] = slower / medians["raw"]
+        ratios[count], pages[count] = slower / medians["raw"], slower
         print(
             f"rounds: {REPS}; api/raw {medians['api'] / medians['raw']:.2f},"
             f" html/raw {medians['html'] / medians['raw']:.2f},"
@@ -355,7 +356,8 @@ def main() -> None:
             flush=True,
         )
     large = f"{ratios[QUEUES_LARGE]:.2f}" if LARGE else "skipped"
-    print(f"RESULT page_vs_api={ratios[QUEUES]:.2f} page_vs_api_50k={large}")
+    growth = f"{pages[QUEUES_LARGE] / pages[QUEUES]:.2f}" if LARGE else "skipped"
+    print(f"RESULT page_vs_api={ratios[QUEUES]:.2f} page_vs_api_50k={large} growth={growth}")
 
 
 if __name__ == "__main__":
