@@ -200,8 +200,15 @@ def create_topics(admin: Any, prefix: str, scale: Scale) -> list[str]:
 
 
 def cleanup(vhost: str, prefix: str, admin: Any, scale: Scale) -> None:
-    with httpx.Client(base_url=MGMT, auth=("guest", "guest"), timeout=600) as http:
-        http.delete(f"/api/vhosts/{quote(vhost, safe='')}")
+    with httpx.Client(base_url=MGMT, auth=("guest", "guest"), timeout=300) as http:
+        # Again until it is gone: RabbitMQ drops a request after 60 s, and deleting
+        # 50,000 queues can take longer (each attempt deletes some).
+        for _ in range(20):
+            with contextlib.suppress(httpx.HTTPError):
+                http.delete(f"/api/vhosts/{quote(vhost, safe='')}")
+                if http.get(f"/api/vhosts/{quote(vhost, safe='')}").status_code == 404:
+                    break
+            time.sleep(2)
     if not scale.topics:
         return
     groups = [f"{prefix}g{g:05d}" for g in range(scale.groups)]

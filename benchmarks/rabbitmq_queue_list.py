@@ -147,6 +147,22 @@ def wait_for_stats(http: httpx.Client, vhost: str, top: int, count: int) -> None
     raise SystemExit("the management statistics never showed the messages")
 
 
+def delete_vhost(vhost: str) -> None:
+    """Delete ``vhost``, again until it is gone: RabbitMQ drops a request after 60 s, and
+    deleting 50,000 queues can take longer (each attempt deletes some)."""
+    # Connections of their own: a kept-alive one may have been closed while idle.
+    with httpx.Client(base_url=MGMT, auth=GUEST, timeout=300) as http:
+        for _ in range(20):
+            try:
+                http.delete(f"/api/vhosts/{q(vhost)}")
+                if http.get(f"/api/vhosts/{q(vhost)}").status_code == 404:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(2)
+    print(f"vhost {vhost} could not be deleted", file=sys.stderr)
+
+
 def start_daphne(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
     env = {
         **os.environ,
@@ -320,9 +336,7 @@ def measure(count: int) -> dict[str, float]:
             process.terminate()
             process.wait(timeout=20)
         http.close()
-        # A connection of its own: the kept-alive one may have been closed while idle.
-        with httpx.Client(base_url=MGMT, auth=GUEST, timeout=300) as fresh:
-            fresh.delete(f"/api/vhosts/{q(vhost)}")
+        delete_vhost(vhost)
     medians = {kind: statistics.median(values) for kind, values in samples.items()}
     print(f"\n{count} queues in vhost {vhost}; first page of 100, name ~ 'orders', by depth")
     print(f"{'request':<48} {'median ms':>10} {'min':>8} {'max':>8}")
