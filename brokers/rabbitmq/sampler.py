@@ -190,8 +190,12 @@ class RabbitMQSampler:
         now = time.monotonic()
         points = []
         dlq_depths: dict[str, tuple[float, int]] = {}
+        prefixes: dict[str, str] = {}  # a vhost's quoted part of the entity, once
         for q in queues:
-            entity = queue_entity(q.vhost, q.name)
+            prefix = prefixes.get(q.vhost)
+            if prefix is None:
+                prefix = prefixes[q.vhost] = queue_entity(q.vhost, "")
+            entity = prefix + q.name
             extra = dict(q.attributes) if q.attributes else None
             if looks_like_dlq(q.name) or entity in self.managed_dlqs:
                 extra = extra or {}
