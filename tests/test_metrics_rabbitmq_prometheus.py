@@ -25,7 +25,7 @@ import pytest
 from brokers.base import ClusterConfig, Secret
 from brokers.rabbitmq import RabbitMQBroker
 from brokers.rabbitmq.metrics import sweep_queues
-from brokers.rabbitmq.prometheus import CounterRates, attributes_of, parse
+from brokers.rabbitmq.prometheus import CounterRates, attributes_of, parse, queue_stats
 from brokers.rabbitmq.sampler import RabbitMQSampler
 
 AMQP = os.environ.get("MQB_TEST_PROMETHEUS_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
@@ -51,7 +51,10 @@ def test_it_parses_gauges_and_counter_series_with_escaped_labels():
         )
     )
     scrape = parse(text)
-    assert scrape.gauges[("/", "plain")] == [4, 1, 5, 3]
+    # The total is not taken from the text: it is ready + unacked.
+    assert scrape.gauges[("/", "plain")] == [4, 1, None, 3]
+    plain = next(q for q in queue_stats(scrape, None, {}, {}) if q.name == "plain")
+    assert (plain.messages, plain.ready, plain.unacked, plain.consumers) == (5, 4, 1, 3)
     assert scrape.gauges[("v", 'a "quoted",name')] == [2, None, None, None]
     assert sorted((series[0], series[2], series[3]) for series in scrape.counters) == [
         ("channel_messages_acked_total", "/", "plain"),

@@ -72,11 +72,12 @@ _ACK = "channel_messages_acked_total"
 _QUEUE_GAUGES = {_READY: 0, _UNACKED: 1, _MESSAGES: 2, _CONSUMERS: 3}
 _COUNTERS = {_PUBLISH: 0, _ACK: 2, **dict.fromkeys(_DELIVER_GET, 1)}
 _GAUGE_LINE = re.compile(
-    r"^rabbitmq_detailed_(queue_messages_ready|queue_messages_unacked|queue_messages"
+    r"^rabbitmq_detailed_(queue_messages_ready|queue_messages_unacked"
     r'|queue_consumers)\{vhost="([^"\\]*)",queue="([^"\\]*)"\} (\S+)$',
     re.MULTILINE,
 )
-"""A queue gauge line without escapes in its labels (nearly all of them)."""
+"""A queue gauge line without escapes in its labels (nearly all of them); not the total
+(``queue_messages``), which is ready plus unacknowledged: a third fewer lines to take."""
 _COUNTER_LINE = re.compile(
     r"^rabbitmq_detailed_(queue_messages_published_total|channel_[a-z_]+_total)"
     r"\{(.*)\} (\S+)$",
