@@ -1,10 +1,15 @@
-"""Collector cost: CPU of the real collector sampling 10,000 queues and 1,000 topics every 5 s,
-side by side with the raw broker calls one sample needs.
+"""Collector cost: CPU of the real collector sampling 50,000 queues, 5,000 topics and 10,000
+consumer groups every 5 s, side by side with the raw broker calls one sample needs, and how
+it grew from 10,000 queues, 1,000 topics and 20 groups.
 
-Setup (removed at the end): a vhost of its own with 10,000 queues (1,000 holding a
-message), 1,000 one-partition topics with a prefix of their own, 20 consumer groups
-committed on 50 topics each (half of them 2 records behind, so lag in seconds is
-probed), a temporary SQLite database and a Redis prefix of its own.
+Setup for each scale (removed after it): a vhost of its own with the queues (one in ten
+holding a message), one-partition topics with a prefix of their own, consumer groups
+committed on up to 50 topics each (half of them 2 records behind, so lag in seconds is
+probed), a temporary SQLite database and a Redis prefix of its own. The baseline scale
+(10,000 queues, 1,000 topics, 20 groups of 50 topics) is measured first, then the large
+one; ``--queues``, ``--topics``, ``--groups`` change the large one (``--topics 0``: no
+Kafka cluster at all, the RabbitMQ side alone, at both scales), ``--no-baseline`` skips
+the first.
 
 Measured, 7 runs, medians:
 - collector: ``manage.py collect --only metrics --interval 5`` (sampling only the
@@ -23,10 +28,24 @@ Measured, 7 runs, medians:
 
 ``vs_raw_calls`` is the collector's CPU seconds over the raw process's CPU seconds
 for the same samples: what storing, snapshotting, pushing and bookkeeping cost
-on top of the unavoidable calls.
+on top of the unavoidable calls. ``growth`` is the large scale's share over the
+baseline's.
 
-Prints ``RESULT collector_cpu_share=<n> vs_raw_calls=<collector / raw>``.
-Run: ``.venv/bin/python benchmarks/collector_cost.py`` (about 12 minutes).
+Brokers: the shared ones of ``ops/up.sh`` unless ``MQB_RABBITMQ_URL`` (AMQP with
+credentials; its path is ignored), ``MQB_RABBITMQ_MANAGEMENT_URL`` and
+``MQB_KAFKA_BOOTSTRAP_SERVERS`` name others, e.g. a RabbitMQ node of its own for
+50,000 queues (``MQB_STATE_DIR=$PWD/var/scale MQB_RABBITMQ_PORT=5691
+MQB_RABBITMQ_MGMT_PORT=15691 MQB_RABBITMQ_PROMETHEUS_PORT=15693
+MQB_RABBITMQ_NODENAME=mqb-scale@localhost ops/rabbitmq.sh up``). With
+``MQB_RABBITMQ_PROMETHEUS_URL`` (that node's ``rabbitmq_prometheus``, e.g.
+``http://127.0.0.1:15693``) the collector samples the queues from it
+(``prometheus_url``), and the raw calls are the same Prometheus request.
+``BENCH_RUNS`` and ``BENCH_WINDOW`` change the number of runs (7) and their window (60 s).
+
+Prints ``RESULT collector_cpu_share=<n> vs_raw_calls=<collector / raw> growth=<large /
+baseline, or skipped>``.
+Run: ``.venv/bin/python benchmarks/collector_cost.py`` (tens of minutes; creating
+50,000 queues alone takes minutes).
 """
 
 from __future__ import annotations
@@ -44,20 +63,57 @@ import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
-MGMT = "http://127.0.0.1:15672"
-AMQP = "amqp://guest:guest@127.0.0.1:5672/"
-KAFKA = "127.0.0.1:9092"
-QUEUES, TOPICS, GROUPS, TOPICS_PER_GROUP = 10_000, 1_000, 20, 50
+MGMT = os.environ.get("MQB_RABBITMQ_MANAGEMENT_URL", "http://127.0.0.1:15672").rstrip("/")
+AMQP = os.environ.get("MQB_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
+PROMETHEUS = os.environ.get("MQB_RABBITMQ_PROMETHEUS_URL", "").rstrip("/")
+KAFKA = os.environ.get("MQB_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+TOPICS_PER_GROUP = 50
 INTERVAL = 5.0
-RUNS, COLLECTOR_WINDOW = 7, 60.0
+RUNS = int(os.environ.get("BENCH_RUNS", "7"))
+COLLECTOR_WINDOW = float(os.environ.get("BENCH_WINDOW", "60"))
+PROMETHEUS_FAMILIES = (
+    "queue_coarse_metrics",
+    "queue_consumer_count",
+    "channel_queue_metrics",
+    "channel_queue_exchange_metrics",
+)
+
+
+@dataclass(frozen=True)
+class Scale:
+    queues: int
+    topics: int
+    groups: int
+
+    def __str__(self) -> str:
+        return f"{self.queues} queues, {self.topics} topics, {self.groups} groups"
+
+    def group_topics(self, names: list[str], group: int) -> list[str]:
+        """The topics group ``group`` commits on (groups share topics when there are few)."""
+        per = min(TOPICS_PER_GROUP, len(names))
+        start = (group * per) % max(1, len(names) - per + 1)
+        return names[start : start + per]
+
+
+BASELINE = Scale(10_000, 1_000, 20)
+LARGE = Scale(50_000, 5_000, 10_000)
+
+
+def amqp_url(vhost: str) -> str:
+    """``AMQP`` with ``vhost`` as its path."""
+    parts = urlsplit(AMQP)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + quote(vhost, safe=""), parts.query, ""))
+
+
 COLUMNS = (
     "name,vhost,messages,messages_ready,messages_unacknowledged,consumers,"
     "message_stats.publish_details.rate,message_stats.deliver_get_details.rate,"
@@ -76,23 +132,35 @@ def cpu_seconds(pid: int) -> float:
 # -- setup and cleanup ----------------------------------------------------------------
 
 
-async def create_queues(vhost: str) -> None:
+def create_queues(vhost: str, count: int) -> None:
+    """``count`` queues in one definitions import, then a message into every tenth."""
+    with httpx.Client(base_url=MGMT, auth=("guest", "guest"), timeout=600) as http:
+        queues = [
+            {"name": f"bench-q{i:05d}", "vhost": vhost, "durable": False, "auto_delete": False,
+             "arguments": {}}
+            for i in range(count)
+        ]  # fmt: skip
+        http.post(
+            f"/api/definitions/{quote(vhost, safe='')}", json={"queues": queues}
+        ).raise_for_status()
+    asyncio.run(fill_queues(vhost, count))
+
+
+async def fill_queues(vhost: str, count: int) -> None:
     import aio_pika
 
-    connection = await aio_pika.connect(AMQP + quote(vhost, safe=""))
+    connection = await aio_pika.connect(amqp_url(vhost))
     try:
-        channels = [await connection.channel() for _ in range(8)]
-
-        async def declare(worker: int) -> None:
-            channel = channels[worker]
-            for i in range(worker, QUEUES, len(channels)):
-                queue = await channel.declare_queue(f"bench-q{i:05d}", auto_delete=False)
-                if i % 10 == 0:
-                    await channel.default_exchange.publish(
-                        aio_pika.Message(b"waiting"), routing_key=queue.name
+        channel = await connection.channel(publisher_confirms=True)
+        for start in range(0, count, 1000):
+            await asyncio.gather(
+                *(
+                    channel.default_exchange.publish(
+                        aio_pika.Message(b"waiting"), routing_key=f"bench-q{i:05d}"
                     )
-
-        await asyncio.gather(*(declare(w) for w in range(len(channels))))
+                    for i in range(start, min(count, start + 1000), 10)
+                )
+            )
     finally:
         await connection.close()
 
@@ -103,12 +171,12 @@ def kafka_admin() -> Any:
     return AdminClient({"bootstrap.servers": KAFKA})
 
 
-def create_topics(admin: Any, prefix: str) -> list[str]:
+def create_topics(admin: Any, prefix: str, scale: Scale) -> list[str]:
     from confluent_kafka import ConsumerGroupTopicPartitions, Producer, TopicPartition
     from confluent_kafka.admin import NewTopic  # type: ignore[attr-defined]
 
-    names = [f"{prefix}t{i:04d}" for i in range(TOPICS)]
-    for start in range(0, TOPICS, 100):
+    names = [f"{prefix}t{i:05d}" for i in range(scale.topics)]
+    for start in range(0, scale.topics, 100):
         futures = admin.create_topics(
             [NewTopic(n, 1, 1) for n in names[start : start + 100]], request_timeout=30
         )
@@ -116,13 +184,14 @@ def create_topics(admin: Any, prefix: str) -> list[str]:
             future.result(timeout=60)
     time.sleep(2)  # let metadata settle before producing
     producer = Producer({"bootstrap.servers": KAFKA, "linger.ms": 5})
-    for name in names[: GROUPS * TOPICS_PER_GROUP]:
+    for name in names[: scale.groups * TOPICS_PER_GROUP]:
         for _ in range(4):
             producer.produce(name, b"record")
+            producer.poll(0)
     producer.flush(60)
-    for g in range(GROUPS):
-        group = f"{prefix}g{g:02d}"
-        mine = names[g * TOPICS_PER_GROUP : (g + 1) * TOPICS_PER_GROUP]
+    for g in range(scale.groups):
+        group = f"{prefix}g{g:05d}"
+        mine = scale.group_topics(names, g)
         offset = 2 if g % 2 else 4  # odd groups lag by two records
         partitions = [TopicPartition(n, 0, offset) for n in mine]
         request = [ConsumerGroupTopicPartitions(group, partitions)]
@@ -130,15 +199,26 @@ def create_topics(admin: Any, prefix: str) -> list[str]:
     return names
 
 
-def cleanup(vhost: str, prefix: str, admin: Any) -> None:
-    with httpx.Client(base_url=MGMT, auth=("guest", "guest"), timeout=120) as http:
-        http.delete(f"/api/vhosts/{quote(vhost, safe='')}")
-    groups = [f"{prefix}g{g:02d}" for g in range(GROUPS)]
-    for future in admin.delete_consumer_groups(groups, request_timeout=30).values():
-        with contextlib.suppress(Exception):
-            future.result(timeout=60)
-    names = [f"{prefix}t{i:04d}" for i in range(TOPICS)]
-    for start in range(0, TOPICS, 200):
+def cleanup(vhost: str, prefix: str, admin: Any, scale: Scale) -> None:
+    with httpx.Client(base_url=MGMT, auth=("guest", "guest"), timeout=300) as http:
+        # Again until it is gone: RabbitMQ drops a request after 60 s, and deleting
+        # 50,000 queues can take longer (each attempt deletes some).
+        for _ in range(20):
+            with contextlib.suppress(httpx.HTTPError):
+                http.delete(f"/api/vhosts/{quote(vhost, safe='')}")
+                if http.get(f"/api/vhosts/{quote(vhost, safe='')}").status_code == 404:
+                    break
+            time.sleep(2)
+    if not scale.topics:
+        return
+    groups = [f"{prefix}g{g:05d}" for g in range(scale.groups)]
+    for start in range(0, len(groups), 500):
+        chunk = groups[start : start + 500]
+        for future in admin.delete_consumer_groups(chunk, request_timeout=30).values():
+            with contextlib.suppress(Exception):
+                future.result(timeout=60)
+    names = [f"{prefix}t{i:05d}" for i in range(scale.topics)]
+    for start in range(0, scale.topics, 200):
         futures = admin.delete_topics(names[start : start + 200], request_timeout=60)
         for future in futures.values():
             with contextlib.suppress(Exception):
@@ -155,11 +235,19 @@ def raw_samplers(http: httpx.AsyncClient, admin: Any, vhost: str, prefix: str) -
     from confluent_kafka.admin import OffsetSpec  # type: ignore[attr-defined]
 
     path = f"/api/queues/{quote(vhost, safe='')}"
+    scrape = [("family", f) for f in PROMETHEUS_FAMILIES] + [("vhost", vhost)]
 
     def params(page: int) -> dict[str, str]:
         return {"page": str(page), "page_size": "500", "columns": COLUMNS}
 
     async def rabbit() -> int:
+        if PROMETHEUS:
+            text = (await http.get(PROMETHEUS + "/metrics/detailed", params=tuple(scrape))).text
+            # Decoded: every sample line split into its name, labels and value.
+            lines = [line.rpartition(" ") for line in text.splitlines() if line[:1] != "#"]
+            assert lines
+            (await http.get(f"/api/consumers/{quote(vhost, safe='')}")).json()
+            return 2
         first = (await http.get(path, params=params(1))).json()
         limit = asyncio.Semaphore(2)
 
@@ -201,10 +289,10 @@ def raw_samplers(http: httpx.AsyncClient, admin: Any, vhost: str, prefix: str) -
 async def reference(vhost: str, prefix: str, counts: dict[str, int]) -> None:
     """``counts[cluster]`` samples of each cluster, each cluster on its own 5 s pace."""
     admin = kafka_admin()
-    async with httpx.AsyncClient(base_url=MGMT, auth=("guest", "guest"), timeout=30) as http:
+    async with httpx.AsyncClient(base_url=MGMT, auth=("guest", "guest"), timeout=120) as http:
         samplers = raw_samplers(http, admin, vhost, prefix)
-        for sample in samplers.values():
-            await sample()  # warm: connections, metadata
+        for name in counts:
+            await samplers[name]()  # warm: connections, metadata
         print("ready", flush=True)
         calls = 0
 
@@ -215,7 +303,7 @@ async def reference(vhost: str, prefix: str, counts: dict[str, int]) -> None:
                 calls += await samplers[name]()
                 await asyncio.sleep(max(0.0, INTERVAL - (time.monotonic() - started)))
 
-        await asyncio.gather(loop("rabbit"), loop("kafka"))
+        await asyncio.gather(*(loop(name) for name in counts))
         print(json.dumps({"calls": calls}), flush=True)
     sys.stdin.readline()  # stay alive until the parent has read /proc
 
@@ -242,26 +330,30 @@ def measure_reference(vhost: str, prefix: str, counts: dict[str, int]) -> tuple[
 # -- the collector ------------------------------------------------------------------------
 
 
-def collector_env(tmp: Path, vhost: str, prefix: str, run_id: str) -> dict[str, str]:
+def collector_env(tmp: Path, vhost: str, prefix: str, run_id: str, scale: Scale) -> dict[str, str]:
     clusters = tmp / "clusters.toml"
-    clusters.write_text(
-        f"""
+    where = urlsplit(AMQP).netloc.rpartition("@")[2]
+    text = f"""
 [[cluster]]
 slug = "bench-rabbit"
 kind = "rabbitmq"
-amqp_url = "amqp://127.0.0.1:5672/{quote(vhost, safe="")}"
+amqp_url = "amqp://{where}/{quote(vhost, safe="")}"
 management_url = "{MGMT}"
 username = "guest"
 password_env = "BENCH_RABBIT_PASSWORD"
-timeout = 10
-
+timeout = 60
+"""
+    if PROMETHEUS:
+        text += f'prometheus_url = "{PROMETHEUS}"\n'
+    if scale.topics:
+        text += f"""
 [[cluster]]
 slug = "bench-kafka"
 kind = "kafka"
 bootstrap_servers = "{KAFKA}"
 timeout = 10
 """
-    )
+    clusters.write_text(text)
     env = dict(os.environ)
     env.update(
         DJANGO_SETTINGS_MODULE="dashboard.settings",
@@ -297,10 +389,12 @@ def last_status(env: dict[str, str], slug: str) -> dict[str, Any]:
     return json.loads(raw) if raw else {}
 
 
-def wait_for_samples(env: dict[str, str], count: int, process: subprocess.Popen[bytes]) -> None:
-    """Until both clusters have been sampled ``count`` more times (by sample time)."""
-    seen: dict[str, list[float]] = {"bench-rabbit": [], "bench-kafka": []}
-    deadline = time.monotonic() + 600
+def wait_for_samples(
+    env: dict[str, str], count: int, process: subprocess.Popen[bytes], slugs: list[str]
+) -> None:
+    """Until every cluster has been sampled ``count`` more times (by sample time)."""
+    seen: dict[str, list[float]] = {slug: [] for slug in slugs}
+    deadline = time.monotonic() + 900
     while any(len(set(times)) < count for times in seen.values()):
         if process.poll() is not None or time.monotonic() > deadline:
             raise SystemExit("the collector stopped or never sampled; see its log")
@@ -311,13 +405,15 @@ def wait_for_samples(env: dict[str, str], count: int, process: subprocess.Popen[
         time.sleep(0.5)
 
 
-def main() -> None:
+def measure(scale: Scale) -> tuple[float, float]:
+    """(median share of a core, median collector/raw) of the collector at ``scale``."""
     run_id = uuid.uuid4().hex[:8]
     vhost, prefix = f"mqb-bench-metrics-{run_id}", f"mqb-bench-metrics-{run_id}-"
-    admin = kafka_admin()
+    admin = kafka_admin() if scale.topics else None
     tmp = Path(tempfile.mkdtemp(prefix="mqb-bench-metrics-"))
-    print(f"setting up: vhost {vhost}, {QUEUES} queues, {TOPICS} topics, {GROUPS} groups")
+    print(f"setting up: vhost {vhost}, {scale}", flush=True)
     collector: subprocess.Popen[bytes] | None = None
+    slugs = ["bench-rabbit", *(["bench-kafka"] if scale.topics else [])]
     try:
         with httpx.Client(base_url=MGMT, auth=("guest", "guest"), timeout=30) as http:
             http.put(f"/api/vhosts/{quote(vhost, safe='')}").raise_for_status()
@@ -326,10 +422,11 @@ def main() -> None:
                 json={"configure": ".*", "write": ".*", "read": ".*"},
             ).raise_for_status()
         started = time.monotonic()
-        asyncio.run(create_queues(vhost))
-        create_topics(admin, prefix)
-        print(f"  created in {time.monotonic() - started:.0f} s")
-        env = collector_env(tmp, vhost, prefix, run_id)
+        create_queues(vhost, scale.queues)
+        if admin is not None:
+            create_topics(admin, prefix, scale)
+        print(f"  created in {time.monotonic() - started:.0f} s", flush=True)
+        env = collector_env(tmp, vhost, prefix, run_id, scale)
         subprocess.run(
             [PYTHON, "manage.py", "migrate", "--no-input", "-v0"], cwd=ROOT, env=env, check=True
         )
@@ -341,14 +438,19 @@ def main() -> None:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-        wait_for_samples(env, 3, collector)  # warm-up: the first samples write every row
+        wait_for_samples(env, 3, collector, slugs)  # warm-up: the first samples write every row
         rabbit, kafka = last_status(env, "bench-rabbit"), last_status(env, "bench-kafka")
+        kafka_cost = kafka.get("cost", {})
         print(
             f"collector: RabbitMQ sample {rabbit.get('seconds', 0):.2f} s"
-            f" ({rabbit.get('cost', {}).get('pages')} pages of 500),"
-            f" Kafka sample {kafka.get('seconds', 0):.2f} s"
-            f" ({kafka.get('cost', {}).get('topics')} topics,"
-            f" {kafka.get('cost', {}).get('groups')} groups)"
+            f" ({rabbit.get('cost', {}).get('pages')} requests for the queues)"
+            + (
+                f", Kafka sample {kafka.get('seconds', 0):.2f} s"
+                f" ({kafka_cost.get('topics')} topics, {kafka_cost.get('groups')} groups)"
+                if scale.topics
+                else ""
+            ),
+            flush=True,
         )
         shares, ratios = [], []
         print(
@@ -360,7 +462,7 @@ def main() -> None:
             time.sleep(COLLECTOR_WINDOW)
             used, elapsed = cpu_seconds(collector.pid) - cpu0, time.monotonic() - t0
             after = heartbeats(tmp)
-            counts = {k: after[k] - before[k] for k in after}
+            counts = {k: after[k] - before[k] for k in after if f"bench-{k}" in slugs}
             collector.send_signal(signal.SIGSTOP)
             try:
                 raw, raw_wall = measure_reference(vhost, prefix, counts)
@@ -369,17 +471,19 @@ def main() -> None:
             shares.append(used / elapsed)
             ratios.append(used / raw if raw else float("inf"))
             print(
-                f"{run:>3}  {counts['rabbit']:>9},{counts['kafka']:<11}  {used:>15.2f}"
+                f"{run:>3}  {counts['rabbit']:>9},{counts.get('kafka', 0):<11}  {used:>15.2f}"
                 f"  {shares[-1]:>15.4f}  {raw:>9.2f}  ({raw_wall:>10.0f})  {ratios[-1]:>13.2f}",
                 flush=True,
             )
         share, ratio = statistics.median(shares), statistics.median(ratios)
         print(
-            f"medians over {RUNS} runs: collector {share:.4f} of a core; collector/raw {ratio:.2f}"
-            " (collector = the real `manage.py collect` process, including its SQLite writes,"
-            " Redis snapshot and pushes; raw = the same samples' broker calls alone)"
+            f"{scale}: medians over {RUNS} runs: collector {share:.4f} of a core;"
+            f" collector/raw {ratio:.2f} (collector = the real `manage.py collect` process,"
+            " including its SQLite writes, Redis snapshot and pushes; raw = the same samples'"
+            " broker calls alone)",
+            flush=True,
         )
-        print(f"RESULT collector_cpu_share={share:.4f} vs_raw_calls={ratio:.2f}")
+        return share, ratio
     finally:
         if collector is not None:
             collector.send_signal(signal.SIGCONT)
@@ -389,7 +493,7 @@ def main() -> None:
             except subprocess.TimeoutExpired:
                 collector.kill()
         print("cleaning up", file=sys.stderr)
-        cleanup(vhost, prefix, admin)
+        cleanup(vhost, prefix, admin, scale)
         for path in sorted(tmp.glob("*"), reverse=True):
             with contextlib.suppress(OSError):
                 path.unlink()
@@ -397,16 +501,34 @@ def main() -> None:
             tmp.rmdir()
 
 
+def main(large: Scale, baseline: bool) -> None:
+    base_share = None
+    if baseline:
+        base = BASELINE if large.topics else Scale(BASELINE.queues, 0, 0)
+        base_share, _ = measure(base)
+    share, ratio = measure(large)
+    growth = f"{share / base_share:.2f}" if base_share else "skipped"
+    print(f"RESULT collector_cpu_share={share:.4f} vs_raw_calls={ratio:.2f} growth={growth}")
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reference", nargs=3, metavar=("VHOST", "PREFIX", "COUNTS"))
     parser.add_argument("--quick", action="store_true", help="a small smoke run, not a result")
+    parser.add_argument("--queues", type=int, default=LARGE.queues)
+    parser.add_argument("--topics", type=int, default=LARGE.topics, help="0: no Kafka")
+    parser.add_argument("--groups", type=int, default=LARGE.groups)
+    parser.add_argument(
+        "--no-baseline", action="store_true", help="no growth: the large scale only"
+    )
     args = parser.parse_args()
+    large = Scale(args.queues, args.topics, args.groups if args.topics else 0)
     if args.quick:
-        QUEUES, TOPICS, GROUPS, TOPICS_PER_GROUP = 1000, 100, 2, 10
-        RUNS, COLLECTOR_WINDOW = 1, 15.0
+        BASELINE = Scale(500, 50, 2)
+        large = Scale(1000, 100, 4) if args.topics else Scale(1000, 0, 0)
+        TOPICS_PER_GROUP, RUNS, COLLECTOR_WINDOW = 10, 1, 15.0
     if args.reference:
         vhost, prefix, counts = args.reference
         asyncio.run(reference(vhost, prefix, json.loads(counts)))
     else:
-        main()
+        main(large, not args.no_baseline)

@@ -22,10 +22,22 @@ after a warm-up; medians reported. The collector keeps sampling meanwhile (its
 cost lands on both sides). With ``--50k`` (or ``BENCH_50K=1``) the same again
 at 50,000 queues (creating them takes minutes). The vhosts are deleted at the
 end. Last line: ``RESULT page_vs_api=<slower dashboard / raw>
-page_vs_api_50k=<the same at 50k, or skipped>``.
+page_vs_api_50k=<the same at 50k, or skipped> growth=<the slower dashboard request at
+50k over the same at 10k, or skipped>``.
 
 Run: ``.venv/bin/python benchmarks/rabbitmq_queue_list.py [--50k]`` with the
 local services up (``ops/up.sh``).
+
+The broker is the shared one of ``ops/up.sh`` unless ``MQB_RABBITMQ_URL`` (AMQP,
+with credentials; its path is ignored) and ``MQB_RABBITMQ_MANAGEMENT_URL`` name
+another, e.g. a node of its own for 50,000 queues, so that a shared broker is not
+slowed (``MQB_STATE_DIR=$PWD/var/scale MQB_RABBITMQ_PORT=5691
+MQB_RABBITMQ_MGMT_PORT=15691 MQB_RABBITMQ_NODENAME=mqb-scale@localhost
+ops/rabbitmq.sh up``, then ``MQB_RABBITMQ_URL=amqp://guest:guest@127.0.0.1:5691/
+MQB_RABBITMQ_MANAGEMENT_URL=http://127.0.0.1:15691``). The dashboard's
+processes it starts read the same variables (the default cluster), and
+``MQB_RABBITMQ_PROMETHEUS_URL`` too: set, the collector reads the queues from the
+node's Prometheus endpoint instead of the management API's pages.
 """
 
 from __future__ import annotations
@@ -42,7 +54,7 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import httpx
 
@@ -52,7 +64,8 @@ sys.path.insert(0, str(ROOT))
 from brokers.rabbitmq.inventory import page_params  # noqa: E402
 from brokers.rabbitmq.models import QueueQuery  # noqa: E402
 
-MGMT = "http://127.0.0.1:15672"
+MGMT = os.environ.get("MQB_RABBITMQ_MANAGEMENT_URL", "http://127.0.0.1:15672").rstrip("/")
+AMQP = os.environ.get("MQB_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
 GUEST = ("guest", "guest")
 QUEUES = 10_000
 QUEUES_LARGE = 50_000
@@ -70,6 +83,12 @@ def q(name: str) -> str:
 
 def queue_name(i: int) -> str:
     return f"bench-{i:05d}-{'orders' if i % 10 == 0 else 'misc'}"
+
+
+def amqp_url(vhost: str) -> str:
+    """``AMQP`` with ``vhost`` as its path."""
+    parts = urlsplit(AMQP)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + q(vhost), parts.query, ""))
 
 
 def create_queues(http: httpx.Client, vhost: str, count: int) -> None:
@@ -97,7 +116,7 @@ async def fill_queues(vhost: str) -> int:
     """Messages into FILLED of the "orders" queues: queue i gets i % 23 + 1."""
     import aio_pika
 
-    connection = await aio_pika.connect(f"amqp://guest:guest@127.0.0.1:5672/{q(vhost)}")
+    connection = await aio_pika.connect(amqp_url(vhost))
     top = 0
     try:
         channel = await connection.channel(publisher_confirms=True)
@@ -126,6 +145,22 @@ def wait_for_stats(http: httpx.Client, vhost: str, top: int, count: int) -> None
             return
         time.sleep(1)
     raise SystemExit("the management statistics never showed the messages")
+
+
+def delete_vhost(vhost: str) -> None:
+    """Delete ``vhost``, again until it is gone: RabbitMQ drops a request after 60 s, and
+    deleting 50,000 queues can take longer (each attempt deletes some)."""
+    # Connections of their own: a kept-alive one may have been closed while idle.
+    with httpx.Client(base_url=MGMT, auth=GUEST, timeout=300) as http:
+        for _ in range(20):
+            try:
+                http.delete(f"/api/vhosts/{q(vhost)}")
+                if http.get(f"/api/vhosts/{q(vhost)}").status_code == 404:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(2)
+    print(f"vhost {vhost} could not be deleted", file=sys.stderr)
 
 
 def start_daphne(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
@@ -300,8 +335,8 @@ def measure(count: int) -> dict[str, float]:
         for process in processes:
             process.terminate()
             process.wait(timeout=20)
-        http.delete(f"/api/vhosts/{q(vhost)}")
         http.close()
+        delete_vhost(vhost)
     medians = {kind: statistics.median(values) for kind, values in samples.items()}
     print(f"\n{count} queues in vhost {vhost}; first page of 100, name ~ 'orders', by depth")
     print(f"{'request':<48} {'median ms':>10} {'min':>8} {'max':>8}")
@@ -323,11 +358,11 @@ def measure(count: int) -> dict[str, float]:
 def main() -> None:
     # Snapshot keys of their own: no other dashboard's collector writes them.
     os.environ["MQB_CHANNEL_PREFIX"] = f"mqb-bench-{uuid.uuid4().hex[:8]}"
-    ratios = {}
+    ratios, pages = {}, {}
     for count in (QUEUES, *((QUEUES_LARGE,) if LARGE else ())):
         medians = measure(count)
         slower = max(medians["api"], medians["html"])
-        ratios[count] = slower / medians["raw"]
+        ratios[count], pages[count] = slower / medians["raw"], slower
         print(
             f"rounds: {REPS}; api/raw {medians['api'] / medians['raw']:.2f},"
             f" html/raw {medians['html'] / medians['raw']:.2f},"
@@ -335,7 +370,8 @@ def main() -> None:
             flush=True,
         )
     large = f"{ratios[QUEUES_LARGE]:.2f}" if LARGE else "skipped"
-    print(f"RESULT page_vs_api={ratios[QUEUES]:.2f} page_vs_api_50k={large}")
+    growth = f"{pages[QUEUES_LARGE] / pages[QUEUES]:.2f}" if LARGE else "skipped"
+    print(f"RESULT page_vs_api={ratios[QUEUES]:.2f} page_vs_api_50k={large} growth={growth}")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # RabbitMQ: Debian's rabbitmq-server as our own node "mqboard@localhost",
-# loopback only, with management + shovel plugins; guest/guest from localhost.
+# loopback only, with management + shovel + prometheus plugins; guest/guest from
+# localhost. The Prometheus endpoint (MQB_RABBITMQ_PROMETHEUS_PORT, 15692) is
+# what the collector reads many queues from when a cluster names it.
 # Usage: ops/rabbitmq.sh up|down|status|install|ctl ARGS...
 #   ctl runs rabbitmqctl against our node (it needs the same environment).
 #
@@ -16,6 +18,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 PORT="${MQB_RABBITMQ_PORT:-5672}"
 MGMT_PORT="${MQB_RABBITMQ_MGMT_PORT:-15672}"
+PROMETHEUS_PORT="${MQB_RABBITMQ_PROMETHEUS_PORT:-15692}"
 NODE="${MQB_RABBITMQ_NODENAME:-mqboard@localhost}"
 LOG="$LOG_DIR/rabbitmq.log"
 UPGRADE_LOG="$LOG_DIR/rabbitmq-upgrade.log"
@@ -23,7 +26,7 @@ DATA="$DATA_DIR/rabbitmq"
 PIDDIR="$RUN_DIR/rabbitmq" # own dir: the node (user rabbitmq) writes/removes the pid file
 PIDFILE="$PIDDIR/rabbitmq.pid"
 CONF="$DATA/rabbitmq.conf"
-PLUGINS="rabbitmq_management rabbitmq_shovel rabbitmq_shovel_management"
+PLUGINS="rabbitmq_management rabbitmq_shovel rabbitmq_shovel_management rabbitmq_prometheus"
 MGMT_URL="http://$MQB_HOST:$MGMT_PORT"
 START_TIMEOUT=90
 
@@ -67,6 +70,8 @@ write_config() {
 listeners.tcp.default = $MQB_HOST:$PORT
 management.tcp.ip = $MQB_HOST
 management.tcp.port = $MGMT_PORT
+prometheus.tcp.ip = $MQB_HOST
+prometheus.tcp.port = $PROMETHEUS_PORT
 # guest/guest stays usable, and only from localhost (RabbitMQ's default).
 loopback_users.guest = true
 EOF
@@ -137,7 +142,7 @@ up() {
     return 0
   fi
   local p
-  for p in "$PORT" "$MGMT_PORT"; do
+  for p in "$PORT" "$MGMT_PORT" "$PROMETHEUS_PORT"; do
     if port_open "$p"; then
       die "port $MQB_HOST:$p is taken by $(port_owner "$p") and $MGMT_URL/api/overview does not answer guest/guest"
     fi

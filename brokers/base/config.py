@@ -48,7 +48,9 @@ class ClusterConfig:
     RabbitMQ uses ``amqp_url`` and ``management_url`` (both without
     credentials), ``username`` and ``password``; a cluster of several nodes may
     add the other nodes' URLs in ``amqp_failover_urls`` and
-    ``management_failover_urls``, tried in order when a node refuses or times out. Kafka uses
+    ``management_failover_urls``, tried in order when a node refuses or times out, and
+    ``prometheus_urls``, every node's ``rabbitmq_prometheus`` endpoint: when given, the
+    collector reads the queues' numbers there (``brokers.rabbitmq.prometheus``). Kafka uses
     ``bootstrap_servers`` and ``client_options``: librdkafka settings such as
     ``security.protocol`` or ``sasl.mechanism`` passed through unchanged, with
     secret ones (``sasl.password``, ``ssl.key.password``) in ``secret_options``.
@@ -70,6 +72,7 @@ class ClusterConfig:
     verify_tls: bool = True
     amqp_failover_urls: tuple[str, ...] = ()
     management_failover_urls: tuple[str, ...] = ()
+    prometheus_urls: tuple[str, ...] = ()
 
     @property
     def amqp_urls(self) -> tuple[str, ...]:

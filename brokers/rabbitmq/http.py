@@ -23,6 +23,7 @@ against its parent and reach another endpoint with the dashboard's credentials.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import unquote
 
@@ -62,13 +63,43 @@ class ManagementClient:
     """index into ``config.management_urls`` of the node requests go to first"""
     _spare_http: dict[int, httpx.AsyncClient] | None = None
     """the clients of nodes used before, kept open for requests still running on them"""
+    _prometheus_http: httpx.AsyncClient | None = None
+    """the client of ``config.prometheus_urls`` (every node: the URLs are absolute)"""
 
     async def close_http(self) -> None:
         http, self._http = self._http, None
         spares, self._spare_http = self._spare_http or {}, None
-        for client in (http, *spares.values()):
+        prometheus, self._prometheus_http = self._prometheus_http, None
+        for client in (http, *spares.values(), prometheus):
             if client is not None:
                 await client.aclose()
+
+    async def prometheus_get(self, url: str, params: Sequence[tuple[str, str]]) -> str:
+        """GET ``url`` (a node's Prometheus endpoint, not authenticated) and return its text.
+
+        No failover: each node reports its own objects, so each URL is asked."""
+        if self._prometheus_http is None:
+            self._prometheus_http = httpx.AsyncClient(
+                timeout=httpx.Timeout(self.config.timeout),
+                headers={"User-Agent": USER_AGENT},
+                verify=self.config.verify_tls,
+                follow_redirects=False,
+                limits=httpx.Limits(max_connections=POOL_SIZE, max_keepalive_connections=POOL_SIZE),
+            )
+        where = f"Prometheus endpoint at {url}"
+        try:
+            response = await self._prometheus_http.get(url, params=tuple(params))
+        except httpx.TimeoutException:
+            raise BrokerTimeout(
+                f"{where} did not answer within {self.config.timeout:g} s"
+            ) from None
+        except httpx.HTTPError as exc:
+            raise BrokerUnavailable(f"{where} is unreachable: {reason(exc)}") from None
+        if response.status_code != 200:
+            raise BrokerError(
+                f"{where} answered HTTP {response.status_code}: is rabbitmq_prometheus enabled?"
+            )
+        return response.text
 
     # -- management API ----------------------------------------------------
 

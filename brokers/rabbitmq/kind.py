@@ -22,6 +22,9 @@ def local_cluster(env: Environment, timeout: float) -> ClusterConfig:
         name=env.text("MQB_RABBITMQ_NAME", "Local RabbitMQ"),
         amqp_url=url,
         management_url=env.text("MQB_RABBITMQ_MANAGEMENT_URL", "http://127.0.0.1:15672"),
+        prometheus_urls=tuple(
+            u.strip() for u in env.text("MQB_RABBITMQ_PROMETHEUS_URL", "").split(",") if u.strip()
+        ),
         username=env.text("MQB_RABBITMQ_USER", user or "guest"),
         password=Secret(env.secret("MQB_RABBITMQ_PASSWORD", password or "guest")),
         timeout=timeout,

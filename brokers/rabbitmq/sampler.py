@@ -6,6 +6,11 @@ from the management API into the neutral points of :mod:`brokers.base.metrics`.
 Of :class:`~brokers.base.metrics.SamplerOptions` it reads ``vhosts`` and
 ``page_concurrency``. A queue's entity is :func:`~brokers.base.metrics.queue_entity`
 of its vhost and name; a queue has no lag.
+
+Every queue is read from the management API's queue list, page by page, unless
+the cluster names its nodes' Prometheus endpoints (``prometheus_urls``): then
+from those (:mod:`brokers.rabbitmq.prometheus`), whose cost does not grow with
+the square of the number of queues.
 """
 
 from __future__ import annotations
@@ -29,11 +34,13 @@ from brokers.base.metrics import (
     split_queue_entity,
     values_of,
 )
-from brokers.rabbitmq.adapter import RabbitMQBroker
+from brokers.rabbitmq import prometheus
+from brokers.rabbitmq.adapter import RabbitMQBroker, quote_vhost
 from brokers.rabbitmq.metrics import (
     AmqpConsumer,
     ClusterTotals,
     QueueStats,
+    QueueSweep,
     cluster_totals,
     consumers,
     queue_stats,
@@ -145,9 +152,16 @@ class RabbitMQSampler:
         self.vhosts = tuple(vhosts)
         self.managed_dlqs: set[str] = set()
         self._dlq_depths: dict[str, tuple[float, int]] = {}
+        self._rates = prometheus.CounterRates()
+        self._attributes: dict[tuple[str, str], dict[str, Any]] = {}
+        self._attributes_at: float | None = None
+        self._attributes_task: asyncio.Task[None] | None = None
 
     def close(self) -> None:
-        """Nothing to release: every request goes through the adapter."""
+        """Every request goes through the adapter; only a definitions read may be running."""
+        if self._attributes_task is not None:
+            self._attributes_task.cancel()
+            self._attributes_task = None
 
     async def full(self, broker: Broker, *, vhost: str | None = None) -> ClusterSample:
         """Every queue, the totals and the consumers: one atomic sample.
@@ -158,20 +172,30 @@ class RabbitMQSampler:
         api = _management(broker)
         started = time.monotonic()
         vhosts: tuple[str | None, ...] = (vhost,) if vhost is not None else self.vhosts or (None,)
-        sweeps, found_lists = await asyncio.gather(
-            asyncio.gather(
-                *(sweep_queues(api, vhost=v, concurrency=self.concurrency) for v in vhosts)
-            ),
-            asyncio.gather(*(consumers(api, v) for v in vhosts)),
-        )
+        if self.config.prometheus_urls:
+            texts, found_lists = await asyncio.gather(
+                self._scrape(api, vhosts), asyncio.gather(*(consumers(api, v) for v in vhosts))
+            )
+            sweeps = [self._prometheus_sweep(texts, found_lists, started)]
+        else:
+            sweeps, found_lists = await asyncio.gather(
+                asyncio.gather(
+                    *(sweep_queues(api, vhost=v, concurrency=self.concurrency) for v in vhosts)
+                ),
+                asyncio.gather(*(consumers(api, v) for v in vhosts)),
+            )
         queues = [q for sweep in sweeps for q in sweep.queues]
         found = tuple(c for found_list in found_lists for c in found_list)
         totals = _totals(await cluster_totals(api)) if vhosts == (None,) else _sum_queues(queues)
         now = time.monotonic()
         points = []
         dlq_depths: dict[str, tuple[float, int]] = {}
+        prefixes: dict[str, str] = {}  # a vhost's quoted part of the entity, once
         for q in queues:
-            entity = queue_entity(q.vhost, q.name)
+            prefix = prefixes.get(q.vhost)
+            if prefix is None:
+                prefix = prefixes[q.vhost] = queue_entity(q.vhost, "")
+            entity = prefix + q.name
             extra = dict(q.attributes) if q.attributes else None
             if looks_like_dlq(q.name) or entity in self.managed_dlqs:
                 extra = extra or {}
@@ -181,6 +205,7 @@ class RabbitMQSampler:
             points.append(Point("queue", entity, _values(q), extra))
         self._dlq_depths = dlq_depths
         pages = sum(s.pages for s in sweeps)
+        requests = pages + (1 if self.config.prometheus_urls else 2) * len(vhosts)
         return ClusterSample(
             slug=self.config.slug,
             kind=self.config.kind,
@@ -189,8 +214,67 @@ class RabbitMQSampler:
             points=tuple(points),
             consumers=seen_consumers(found),
             seconds=time.monotonic() - started,
-            cost={"pages": pages, "requests": pages + 2 * len(vhosts), "queues": len(points)},
+            cost={"pages": pages, "requests": requests, "queues": len(points)},
         )
+
+    async def _scrape(self, api: RabbitMQBroker, vhosts: tuple[str | None, ...]) -> list[str]:
+        """Every node's Prometheus text for ``vhosts``; the definitions read when due."""
+        params = [("family", f) for f in prometheus.FAMILIES]
+        params += [("vhost", v) for v in vhosts if v is not None]
+        await self._refresh_attributes(api, vhosts)
+        return await asyncio.gather(
+            *(
+                api.prometheus_get(url.rstrip("/") + "/metrics/detailed", params)
+                for url in self.config.prometheus_urls
+            )
+        )
+
+    def _prometheus_sweep(
+        self, texts: list[str], found_lists: Iterable[Iterable[AmqpConsumer]], started: float
+    ) -> QueueSweep:
+        """Every queue the nodes reported (``pages``: the requests made), its consumers
+        counted from the consumer list, its properties from the definitions read last."""
+        scrape = prometheus.Scrape()
+        for text in texts:
+            prometheus.parse(text, scrape)
+        counts: dict[tuple[str, str], int] = {}
+        for found in found_lists:
+            for c in found:
+                counts[(c.vhost, c.queue)] = counts.get((c.vhost, c.queue), 0) + 1
+        rates = self._rates.rates(scrape.counters)
+        queues = prometheus.queue_stats(scrape, rates, self._attributes, counts)
+        return QueueSweep(
+            queues=tuple(queues),
+            pages=len(texts),
+            seconds=time.monotonic() - started,
+            total=len(queues),
+        )
+
+    async def _refresh_attributes(
+        self, api: RabbitMQBroker, vhosts: tuple[str | None, ...]
+    ) -> None:
+        """Read the definitions the first time (waiting for them), then every
+        ``prometheus.ATTRIBUTES_SECONDS`` in the background (a sample does not wait)."""
+        task = self._attributes_task
+        if task is not None and task.done():
+            self._attributes_task = None
+            if not task.cancelled() and task.exception() is not None:
+                self._attributes_at = None  # failed: try again at the next sample
+        if self._attributes_task is not None:
+            return
+        if self._attributes_at is None:
+            await self._read_attributes(api, vhosts)
+        elif time.monotonic() - self._attributes_at >= prometheus.ATTRIBUTES_SECONDS:
+            self._attributes_task = asyncio.ensure_future(self._read_attributes(api, vhosts))
+
+    async def _read_attributes(self, api: RabbitMQBroker, vhosts: tuple[str | None, ...]) -> None:
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        for v in vhosts:
+            path = "/api/definitions" if v is None else f"/api/definitions/{quote_vhost(v)}"
+            definitions = await api.management_get(path)
+            if isinstance(definitions, dict):
+                found.update(prometheus.attributes_of(definitions, v))
+        self._attributes, self._attributes_at = found, time.monotonic()
 
     def _arrivals(self, entity: str, now: float, q: QueueStats) -> float | None:
         """Messages arriving per second, estimated: depth growth plus acks.

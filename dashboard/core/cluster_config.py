@@ -29,7 +29,7 @@ SECRET_WORDS = ("password", "secret", "token", "key.pem", "credentials")
 FILE_KEYS = {
     "slug", "kind", "name", "amqp_url", "management_url", "username", "password_env",
     "bootstrap_servers", "client_options", "secret_options_env", "timeout", "protected",
-    "read_only", "verify_tls",
+    "read_only", "verify_tls", "prometheus_url",
 }  # fmt: skip
 
 
@@ -95,6 +95,7 @@ def _cluster_from_table(path: Path, index: int, entry: dict[str, Any]) -> Cluste
         raise ConfigError(f"{where}: kind must be one of {', '.join(sorted(KINDS))}")
     amqp_urls, url_user = _amqp_urls(where, entry.get("amqp_url", ""))
     management_urls = _management_urls(where, entry.get("management_url", ""))
+    prometheus_urls = _management_urls(where, entry.get("prometheus_url", ""), "prometheus_url")
     options = {str(k): str(v) for k, v in dict(entry.get("client_options", {})).items()}
     for key in options:
         if any(word in key.lower() for word in SECRET_WORDS):
@@ -121,6 +122,7 @@ def _cluster_from_table(path: Path, index: int, entry: dict[str, Any]) -> Cluste
         amqp_failover_urls=amqp_urls[1:],
         management_url=management_urls[0] if management_urls else "",
         management_failover_urls=management_urls[1:],
+        prometheus_urls=prometheus_urls,
         username=str(entry.get("username", url_user)),
         password=Secret(password),
         bootstrap_servers=str(entry.get("bootstrap_servers", "")),
@@ -184,18 +186,17 @@ def _amqp_urls(where: str, value: object) -> tuple[tuple[str, ...], str]:
     return tuple(urls), next(iter(users), "")
 
 
-def _management_urls(where: str, value: object) -> tuple[str, ...]:
-    """The management API URLs, one per node; no credentials, query or fragment."""
+def _management_urls(where: str, value: object, key: str = "management_url") -> tuple[str, ...]:
+    """The management API (or Prometheus endpoint) URLs, one per node; no credentials,
+    query or fragment."""
     urls: list[str] = []
-    for url in _url_list(where, "management_url", value):
-        parts = _checked_url(where, "management_url", url, ("http", "https"))
+    for url in _url_list(where, key, value):
+        parts = _checked_url(where, key, url, ("http", "https"))
         if parts.username or parts.password:
-            raise ConfigError(
-                f"{where}: management_url contains credentials; use username and password_env"
-            )
+            raise ConfigError(f"{where}: {key} contains credentials; use username and password_env")
         if parts.query or parts.fragment:
-            raise ConfigError(f"{where}: management_url may not have a query or fragment")
+            raise ConfigError(f"{where}: {key} may not have a query or fragment")
         urls.append(url)
     if len(set(urls)) != len(urls):
-        raise ConfigError(f"{where}: management_url lists a node twice")
+        raise ConfigError(f"{where}: {key} lists a node twice")
     return tuple(urls)

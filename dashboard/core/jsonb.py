@@ -2,7 +2,8 @@
 
 ``encode_jsonb``: a value in jsonb's binary COPY format (a version byte, 1, and
 the JSON text), what psycopg's ``Jsonb(value)`` sends: capture's COPY writes
-three per letter. ``load_json``: jsonb text as Python values, what psycopg's
+three per letter. ``compact_json``: the collector's Redis snapshot, rewritten every sample (50,000
+queues: several megabytes). ``load_json``: jsonb text as Python values, what psycopg's
 default loader (``json.loads``) gives: a bulk requeue's claim reads two per
 letter. Both are several times faster than the standard library; where orjson
 would refuse a value, or give a different one, the standard library does it.
@@ -52,3 +53,12 @@ def load_json(data: str | bytes) -> Any:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:
         return json.loads(raw)
+
+
+def compact_json(value: Any) -> bytes:
+    """``value`` as compact JSON (UTF-8), what ``json.dumps(value, separators=(",", ":"))``
+    means once parsed; what orjson refuses goes through the standard library."""
+    try:
+        return orjson.dumps(value, option=_ORJSON_OPTIONS)
+    except orjson.JSONEncodeError:
+        return json.dumps(value, separators=(",", ":")).encode()

@@ -16,19 +16,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from brokers.base.metrics import FIELDS, ClusterSample, Values
+from dashboard.core.jsonb import compact_json
 from dashboard.metrics.redis_keys import async_client, key, sync_client
 
 KEEP_SECONDS = 24 * 3600
 
 
-def encode_sample(sample: ClusterSample, interval: float) -> str:
+def encode_sample(sample: ClusterSample, interval: float) -> bytes:
     entities: dict[str, list[list[Any]]] = {}
     extra: dict[str, dict[str, Any]] = {}
     for p in sample.points:
         entities.setdefault(p.entity_type, []).append([p.entity, *p.values])
         if p.extra:
             extra[f"{p.entity_type}\x1f{p.entity}"] = p.extra
-    return json.dumps(
+    return compact_json(
         {
             "cluster": sample.slug,
             "kind": sample.kind,
@@ -39,7 +40,6 @@ def encode_sample(sample: ClusterSample, interval: float) -> str:
             "entities": entities,
             "extra": extra,
         },
-        separators=(",", ":"),
     )
 
 

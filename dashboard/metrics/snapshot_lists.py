@@ -10,6 +10,14 @@ request, and a usable ``status`` is itself reused for ``STATUS_REUSE_SECONDS``
 (a new sample shows up at most that much later; an unusable one is read again
 on every request, so a list goes back to the snapshot as soon as it can).
 
+Once a list has been built for a sample, a newer sample is loaded and its
+lists built in a background thread while requests are still answered from the
+one before (its own "as of" time shown): at 50,000 queues loading and sorting a
+sample takes about a second, which would otherwise land on the first request
+after every sample. An index with a ``warm_from(previous)`` method is given the
+previous one to compute again what was asked of it. Past the staleness limit
+below, a request waits for the new sample as before.
+
 A snapshot is not used (the caller reads the broker live and says why) when
 there is none yet, when the collector's last check failed, or when the sample
 is older than ``STALE_INTERVALS`` intervals (at least ``MIN_STALE_SECONDS``):
@@ -20,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -27,7 +36,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar, cast
 
-from dashboard.metrics.redis_keys import async_client, key
+from dashboard.metrics.redis_keys import async_client, key, sync_client
 from dashboard.metrics.snapshot import Snapshot, read_status
 
 __all__ = ["Freshness", "Listing", "Snapshot", "forget", "live", "read_listing"]
@@ -37,6 +46,7 @@ MIN_STALE_SECONDS = 15.0
 STATUS_REUSE_SECONDS = 1.0
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -70,6 +80,8 @@ class _Entry:
 
 _entries: dict[str, _Entry] = {}
 _statuses: dict[str, tuple[float, dict[str, Any]]] = {}
+_builders: dict[str, dict[str, Callable[[Snapshot], Any]]] = {}
+_refreshing: set[str] = set()
 _lock = threading.Lock()
 
 
@@ -116,6 +128,50 @@ async def _entry(slug: str, status: dict[str, Any]) -> _Entry | None:
     return fresh
 
 
+def _max_age(status: dict[str, Any]) -> float:
+    interval = float(status.get("interval") or 0) or MIN_STALE_SECONDS
+    return max(MIN_STALE_SECONDS, STALE_INTERVALS * interval)
+
+
+def _refresh(slug: str, status: dict[str, Any]) -> None:
+    """Load the cluster's newest sample and build every list built before (a thread)."""
+    try:
+        raw = sync_client().get(key("latest", slug))
+        data = json.loads(raw) if raw else None
+        if not isinstance(data, dict) or not isinstance(data.get("time"), int | float):
+            return
+        fresh = _Entry(Snapshot(slug, status, data), float(data["time"]))
+        with _lock:
+            current = _entries.get(slug)
+            builders = dict(_builders.get(slug, {}))
+        for name, build in builders.items():
+            index = build(fresh.snapshot)
+            previous = current.built.get(name) if current is not None else None
+            warm = getattr(index, "warm_from", None)
+            if previous is not None and callable(warm):
+                warm(previous)
+            fresh.built[name] = index
+        with _lock:
+            current = _entries.get(slug)
+            if current is None or current.sampled_at < fresh.sampled_at:
+                _entries[slug] = fresh
+    except Exception:
+        log.exception("%s: the newest snapshot could not be loaded", slug)
+    finally:
+        with _lock:
+            _refreshing.discard(slug)
+
+
+def _refresh_soon(slug: str, status: dict[str, Any]) -> None:
+    with _lock:
+        if slug in _refreshing:
+            return
+        _refreshing.add(slug)
+    threading.Thread(
+        target=_refresh, args=(slug, status), name=f"snapshot-{slug}", daemon=True
+    ).start()
+
+
 async def read_listing(slug: str, name: str, build: Callable[[Snapshot], T]) -> Listing[T] | str:
     """``build(snapshot)`` of the cluster's latest sample (built once per sample and
     process, under ``name``), or why the snapshot cannot answer."""
@@ -130,7 +186,18 @@ async def read_listing(slug: str, name: str, build: Callable[[Snapshot], T]) -> 
         return reason
     if kept is None or kept[1] is not status:
         _statuses[slug] = (time.monotonic(), status)
-    entry = await _entry(slug, status)
+    with _lock:
+        _builders.setdefault(slug, {})[name] = build
+        entry = _entries.get(slug)
+    if (
+        entry is not None
+        and entry.sampled_at < float(status["sampled_at"])
+        and name in entry.built
+        and time.time() - entry.sampled_at <= _max_age(status)
+    ):
+        _refresh_soon(slug, status)  # answered from the sample before meanwhile
+    else:
+        entry = await _entry(slug, status)
     if entry is None:
         return "the collector has not sampled this cluster yet"
     index = cast("T | None", entry.built.get(name))
@@ -150,3 +217,4 @@ def forget() -> None:
     with _lock:
         _entries.clear()
         _statuses.clear()
+        _builders.clear()

@@ -38,13 +38,29 @@ SORT_FIELDS = {
 _MISSING = float("inf")
 
 
+_MATCH_FIELDS = ("sort", "reverse", "vhost", "name", "regex", "type", "state", "has_dlx")
+"""What selects and orders a list's rows (not the page)."""
+MEMO_QUERIES = 64
+"""Filtered orders kept per index (one sample): a list asked again is paged at once."""
+
+
 @dataclass
 class QueueIndex:
-    """Every sampled queue as (vhost, name, values, extra), with memoised sort orders."""
+    """Every sampled queue as (vhost, name, values, extra), with memoised sort orders
+    and, for the last ``MEMO_QUERIES`` filters, the matching rows and the vhost's count."""
 
     rows: list[tuple[str, str, Values, dict[str, Any]]]
     folded: list[str]
     _orders: dict[tuple[str, bool], list[int]] = field(default_factory=dict)
+    _matched: dict[tuple[Any, ...], tuple[list[int], int]] = field(default_factory=dict)
+
+    def warm_from(self, previous: QueueIndex) -> None:
+        """Compute again the orders and filters ``previous`` was asked for (the index of
+        the sample before), before this one is served."""
+        for sort, reverse in list(previous._orders):
+            self.order(sort, reverse)
+        for key in list(previous._matched):
+            self._matching(QueueQuery(**dict(zip(_MATCH_FIELDS, key, strict=True))))
 
     @classmethod
     def build(cls, snapshot: Snapshot) -> QueueIndex:
@@ -75,16 +91,26 @@ class QueueIndex:
             self._orders[(sort, reverse)] = found
         return found
 
+    def _matching(self, query: QueueQuery) -> tuple[list[int], int]:
+        key = tuple(getattr(query, f) for f in _MATCH_FIELDS)
+        found = self._matched.get(key)
+        if found is None:
+            search = _regex(query.name) if query.name and query.regex else None
+            matches = [
+                i for i in self.order(query.sort, query.reverse) if self._matches(i, query, search)
+            ]
+            in_scope = (
+                len(self.rows)
+                if query.vhost is None
+                else sum(1 for r in self.rows if r[0] == query.vhost)
+            )
+            if len(self._matched) >= MEMO_QUERIES:
+                self._matched.pop(next(iter(self._matched)))
+            found = self._matched[key] = (matches, in_scope)
+        return found
+
     def page(self, query: QueueQuery, freshness: Freshness) -> QueuePage:
-        search = _regex(query.name) if query.name and query.regex else None
-        matches = [
-            i for i in self.order(query.sort, query.reverse) if self._matches(i, query, search)
-        ]
-        in_scope = (
-            len(self.rows)
-            if query.vhost is None
-            else sum(1 for r in self.rows if r[0] == query.vhost)
-        )
+        matches, in_scope = self._matching(query)
         start = (query.page - 1) * query.page_size
         shown = matches[start : start + query.page_size]
         return QueuePage(
