@@ -40,7 +40,6 @@ from typing import Any, NamedTuple
 from confluent_kafka import (
     TIMESTAMP_NOT_AVAILABLE,
     Consumer,
-    ConsumerGroupTopicPartitions,
     KafkaError,
     KafkaException,
     TopicPartition,
@@ -48,7 +47,7 @@ from confluent_kafka import (
 from confluent_kafka.admin import AdminClient, OffsetSpec  # type: ignore[attr-defined]
 
 from brokers.base import BrokerError
-from brokers.kafka import KafkaBroker, Partition
+from brokers.kafka import KafkaBroker, Partition, bulk
 
 log = logging.getLogger(__name__)
 
@@ -174,19 +173,24 @@ async def read_groups(
         return {}
     timeout = broker.config.timeout
     admins = [broker.admin, *more_admins]
-    describe: dict[str, Any] = {}
-    for n, start in enumerate(range(0, len(ids), DESCRIBE_BATCH)):
-        batch = ids[start : start + DESCRIBE_BATCH]
-        admin = admins[n % len(admins)]
-        describe.update(admin.describe_consumer_groups(batch, request_timeout=timeout))
-    fetch: dict[str, Any] = {}
-    for n, gid in enumerate(ids):
-        request = [ConsumerGroupTopicPartitions(gid)]
-        admin = admins[n % len(admins)]
-        fetch.update(admin.list_consumer_group_offsets(request, request_timeout=timeout))
-    described, offsets = await asyncio.gather(
+    batches = [ids[start : start + DESCRIBE_BATCH] for start in range(0, len(ids), DESCRIBE_BATCH)]
+    describe = {
+        n: bulk.describe_groups(admins[n % len(admins)], batch, timeout)
+        for n, batch in enumerate(batches)
+    }
+    fetch = {
+        gid: bulk.group_offsets(admins[n % len(admins)], gid, timeout) for n, gid in enumerate(ids)
+    }
+    described_batches, fetched = await asyncio.gather(
         broker.gather(describe, "DescribeGroups"), broker.gather(fetch, "OffsetFetch")
     )
+    described: dict[str, Any] = {}
+    for n, batch in enumerate(batches):
+        answers = _items(broker, described_batches[n], batch, "DescribeGroups")
+        described.update(zip(batch, answers, strict=True))
+    offsets = {
+        gid: _items(broker, answer, [gid], "OffsetFetch")[0] for gid, answer in fetched.items()
+    }
     groups: dict[str, GroupOffsets] = {}
     for gid in ids:
         info, answer = described.get(gid), offsets.get(gid)
@@ -209,6 +213,17 @@ async def read_groups(
             gid, state, members, committed, "; ".join(errors), kind, protocol
         )
     return groups
+
+
+def _items(broker: KafkaBroker, answer: Any, keys: list[str], what: str) -> list[Any]:
+    """A request's answer (a list in request order) as one result or BrokerError per key."""
+    if isinstance(answer, BrokerError):
+        return [answer] * len(keys)
+    if not isinstance(answer, list) or len(answer) != len(keys):
+        return [BrokerError(f"{what}: {len(keys)} asked, an answer of another size came")] * len(
+            keys
+        )
+    return [broker.translate(a, what) if isinstance(a, KafkaError) else a for a in answer]
 
 
 def type_name(kind: Any) -> str:
