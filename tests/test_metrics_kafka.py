@@ -7,8 +7,10 @@ import time
 from typing import Any
 
 import pytest
+from confluent_kafka.admin import OffsetSpec  # type: ignore[attr-defined]
 
 from brokers.kafka import KafkaBroker
+from brokers.kafka import adapter as kafka_adapter
 from brokers.kafka import sampler as kafka_sampler
 from brokers.kafka.sampler import KafkaSampler
 from dashboard.metrics.fields import as_dict, time_to_drain
@@ -169,3 +171,23 @@ async def test_many_groups_are_read_over_clients_of_its_own_with_the_same_result
 
     expected = {g: (4 - i, "Empty", 1, "") for i, g in enumerate(groups)}
     assert read(one) == read(many) == expected
+
+
+async def test_watermarks_of_more_partitions_than_one_call_takes_are_all_read(
+    broker, unique_name, monkeypatch
+):
+    topic = unique_name
+    create_topic(topic, partitions=5)
+    try:
+        for p in range(5):
+            produce(topic, p + 1, partition=p)
+        monkeypatch.setattr(kafka_adapter, "OFFSETS_BATCH", 2)
+        wanted = [(topic, p) for p in range(5)]
+        low, high = await broker.watermarks([*wanted, (topic, 0)])
+        assert low == {(topic, p): 0 for p in range(5)}
+        assert high == {(topic, p): p + 1 for p in range(5)}
+        # A partition that does not exist is left out; the others still answer.
+        latest = OffsetSpec.latest()
+        assert await broker.offsets([(topic, 4), (topic, 9)], latest) == {(topic, 4): 5}
+    finally:
+        delete_topics(topic)
