@@ -178,6 +178,13 @@ def collector_status(channel_prefix: str) -> dict[str, Any]:
     return json.loads(raw) if raw else {}
 
 
+def forget_keys(channel_prefix: str) -> None:
+    """Delete this run's snapshot, status and session keys from the shared Redis."""
+    client = redis.Redis.from_url(REDIS_URL)
+    for name in client.scan_iter(f"{channel_prefix}:*", count=1000):
+        client.delete(name)
+
+
 def wait_for_lists(http: Any, prefix: str, topics: int, groups: int) -> dict[str, str]:
     """Until both lists count every topic and group made here from the snapshot, or
     (a list that still answers live a minute after counting them all) from where it
@@ -303,6 +310,7 @@ def main() -> None:
         if collector is not None:
             collector.terminate()
             collector.wait(timeout=20)
+        forget_keys(channel_prefix)
         started = time.monotonic()
         problems = remove(
             admin,
