@@ -130,8 +130,15 @@ def make_topics(
                 except BufferError:
                     producer.poll(0.1)
         producer.poll(0)
-    if producer.flush(120) != 0 or failed:
-        raise SystemExit(f"records not delivered: {failed[:3]}")
+    # A producer that has just met thousands of new partitions may wait for their
+    # metadata: flush again while it makes progress.
+    left = producer.flush(120)
+    while left and not failed:
+        before, left = left, producer.flush(60)
+        if left >= before:
+            break
+    if left or failed:
+        raise SystemExit(f"{left} records not delivered: {failed[:3]}")
     return topics
 
 
