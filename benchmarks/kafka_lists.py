@@ -39,6 +39,7 @@ Run: .venv/bin/python benchmarks/kafka_lists.py            (a few minutes on two
 from __future__ import annotations
 
 import argparse
+import collections
 import concurrent.futures
 import json
 import os
@@ -224,14 +225,18 @@ def measure(
         response = http.get(path, params={"q": prefix, "page": page})
         assert response.status_code == 200, response.status_code
         assert response.text.count(marker) == PAGE_SIZE, marker
+        source = "snapshot" if 'data-source="snapshot"' in response.text else "live"
+        sources[f"{marker[5:-1]} page from {source}"] += 1
 
     def api(path: str, page: int, key: str) -> None:
         data = http.get(path, params={"q": prefix, "page": page}).json()
         assert len(data[key]) == PAGE_SIZE, key
+        sources[f"{key} API from {data['source']}"] += 1
 
+    sources: collections.Counter[str] = collections.Counter()
     html = f"/clusters/{SLUG}/kafka"
     json_api = f"/api/clusters/{SLUG}/kafka"
-    return compare(
+    results = compare(
         {
             "topics page vs raw": (
                 lambda r: get(f"{html}/topics/", topic_page(r), "data-topic="),
@@ -253,6 +258,8 @@ def measure(
         },
         reps=REPS,
     )
+    print(f"answered from: {dict(sorted(sources.items()))}", flush=True)
+    return results
 
 
 def stage(
