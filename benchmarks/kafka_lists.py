@@ -43,6 +43,7 @@ import collections
 import concurrent.futures
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -318,6 +319,7 @@ def main() -> None:
             collector.terminate()
             collector.wait(timeout=20)
         forget_keys(channel_prefix)
+        shutil.rmtree(workdir, ignore_errors=True)
         started = time.monotonic()
         problems = remove(
             admin,
