@@ -403,7 +403,10 @@ MQB_METRICS_RABBITMQ_CONCURRENCY = envint("MQB_METRICS_RABBITMQ_CONCURRENCY", 2)
 MQB_METRICS_RABBITMQ_VHOSTS = envlist("MQB_METRICS_RABBITMQ_VHOSTS", "")
 MQB_METRICS_KAFKA_TOPICS = envstr("MQB_METRICS_KAFKA_TOPICS", "")
 # Kafka consumer groups read per sample (in group id order); the rest are counted.
-MQB_METRICS_KAFKA_MAX_GROUPS = envint("MQB_METRICS_KAFKA_MAX_GROUPS", 5000)
+MQB_METRICS_KAFKA_MAX_GROUPS = envint("MQB_METRICS_KAFKA_MAX_GROUPS", 20000)
+# Kafka admin clients (connections) at most that share reading the groups: one
+# more per 1,000 groups (one client answers about 1,000 group calls a second).
+MQB_METRICS_KAFKA_GROUP_CLIENTS = envint("MQB_METRICS_KAFKA_GROUP_CLIENTS", 4)
 # Partitions whose record timestamp (for lag in seconds) may be read per sample,
 # and seconds those reads may take; the rest fall back to lag / produce rate.
 MQB_METRICS_LAG_PROBES = envint("MQB_METRICS_LAG_PROBES", 500)

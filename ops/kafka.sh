@@ -2,6 +2,8 @@
 # Kafka: Apache Kafka 4.x from Maven Central jars (no Debian package), one
 # KRaft node that is both broker and controller, loopback only.
 # Usage: ops/kafka.sh up|down|status|install
+# Environment: MQB_STATE_DIR, MQB_KAFKA_PORT, MQB_KAFKA_CONTROLLER_PORT, MQB_KAFKA_HEAP
+# (maximum heap, default 512m).
 #
 # Jars: ops/kafka/pom.xml, copied by Maven into
 #   $MQB_CACHE_DIR/kafka-<version>/libs   (outside the repo, shared by clones)
@@ -21,6 +23,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 KAFKA_VERSION="${MQB_KAFKA_VERSION:-4.1.2}"
 PORT="${MQB_KAFKA_PORT:-9092}"
 CONTROLLER_PORT="${MQB_KAFKA_CONTROLLER_PORT:-9093}"
+# Maximum heap: 512m suits the tests; 5,000 topics x 3 partitions and 10,000
+# groups (benchmarks/kafka_scale.py) run out of it and need about 2g.
+HEAP="${MQB_KAFKA_HEAP:-512m}"
 BOOTSTRAP="$MQB_HOST:$PORT"
 LOG="$LOG_DIR/kafka.log"
 PIDFILE="$RUN_DIR/kafka.pid"
@@ -253,7 +258,7 @@ up() {
   # JVM itself.
   # shellcheck disable=SC2016 # $$ and $1 belong to the inner shell
   setsid nohup bash -c 'echo $$ >"$1"; shift; exec "$@"' _ "$PIDFILE" \
-    java -Xms256m -Xmx512m -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
+    java -Xms256m -Xmx"$HEAP" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
     -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true -Djava.net.preferIPv4Stack=true \
     -Dlog4j2.configurationFile="$LOG4J_CONF" \
     -cp "$LIBS/*" kafka.Kafka "$CONF" \

@@ -7,8 +7,11 @@ import time
 from typing import Any
 
 import pytest
+from confluent_kafka.admin import OffsetSpec  # type: ignore[attr-defined]
 
 from brokers.kafka import KafkaBroker
+from brokers.kafka import adapter as kafka_adapter
+from brokers.kafka import sampler as kafka_sampler
 from brokers.kafka.sampler import KafkaSampler
 from dashboard.metrics.fields import as_dict, time_to_drain
 from tests.support.metrics import (
@@ -120,3 +123,71 @@ async def test_watched_topics_and_groups_are_sampled_on_their_own(broker, kafka_
     assert set(points) == {("topic", topic), ("group", group)}
     assert as_dict(points[("group", group)].values)["lag"] == 6
     assert as_dict(points[("topic", topic)].values)["depth"] == 15
+
+
+@pytest.fixture
+def five_groups(unique_name):
+    """Five groups on one topic of 4 records, committed at offsets 0..4 (lag 4..0)."""
+    topic = unique_name
+    create_topic(topic, partitions=2)
+    produce(topic, 4, partition=0)
+    groups = [f"{unique_name}-g{i}" for i in range(5)]
+    for i, group in enumerate(groups):
+        commit(group, {(topic, 0): i})
+    yield topic, groups
+    delete_groups(*groups)
+    delete_topics(topic)
+
+
+async def test_many_groups_are_read_over_clients_of_its_own_with_the_same_result(
+    broker, kafka_config, five_groups, monkeypatch
+):
+    topic, groups = five_groups
+    monkeypatch.setattr(kafka_sampler, "GROUPS_PER_CLIENT", 2)
+    alone = KafkaSampler(kafka_config, group_clients=1, topics=f"^{topic}$")
+    shared = KafkaSampler(kafka_config, group_clients=3, topics=f"^{topic}$")
+    try:
+        one, many = await alone.full(broker), await shared.full(broker)
+        assert alone.more_admins(broker, 5) == []
+        helpers = shared.more_admins(broker, 5)
+        assert len(helpers) == 2
+        assert shared.more_admins(broker, 2) == []
+        assert shared.more_admins(broker, 5) == helpers
+    finally:
+        alone.close()
+        shared.close()
+
+    def read(sample: Any) -> dict[str, tuple[Any, ...]]:
+        return {
+            p.entity: (
+                as_dict(p.values)["lag"],
+                p.extra["state"],
+                p.extra["committed"],
+                p.extra.get("error", ""),
+            )
+            for p in sample.points
+            if p.entity_type == "group" and p.entity in groups
+        }
+
+    expected = {g: (4 - i, "Empty", 1, "") for i, g in enumerate(groups)}
+    assert read(one) == read(many) == expected
+
+
+async def test_watermarks_of_more_partitions_than_one_call_takes_are_all_read(
+    broker, unique_name, monkeypatch
+):
+    topic = unique_name
+    create_topic(topic, partitions=5)
+    try:
+        for p in range(5):
+            produce(topic, p + 1, partition=p)
+        monkeypatch.setattr(kafka_adapter, "OFFSETS_BATCH", 2)
+        wanted = [(topic, p) for p in range(5)]
+        low, high = await broker.watermarks([*wanted, (topic, 0)])
+        assert low == {(topic, p): 0 for p in range(5)}
+        assert high == {(topic, p): p + 1 for p in range(5)}
+        # A partition that does not exist is left out; the others still answer.
+        latest = OffsetSpec.latest()
+        assert await broker.offsets([(topic, 4), (topic, 9)], latest) == {(topic, 4): 5}
+    finally:
+        delete_topics(topic)

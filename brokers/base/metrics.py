@@ -149,6 +149,8 @@ class SamplerOptions:
     * ``topics``: a regular expression; sample only the topics it finds, and the
       groups reading them (Kafka; empty is every topic);
     * ``max_groups``: consumer groups read per sample, by group id (Kafka);
+    * ``group_clients``: admin clients (connections) that share the calls of
+      reading thousands of consumer groups (Kafka);
     * ``lag_probes`` and ``lag_probe_seconds``: record timestamps read per
       sample for lag in seconds, and the time allowed for it (Kafka);
     * ``rate_window``: seconds of history a rate computed from growing counters
@@ -158,7 +160,8 @@ class SamplerOptions:
     vhosts: tuple[str, ...] = ()
     page_concurrency: int = 2
     topics: str = ""
-    max_groups: int = 5000
+    max_groups: int = 20000
+    group_clients: int = 4
     lag_probes: int = 500
     lag_probe_seconds: float = 2.0
     rate_window: float = 5.0

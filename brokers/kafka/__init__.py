@@ -4,6 +4,7 @@
   runs librdkafka's blocking calls; :mod:`.clients` keeps the pooled clients;
   :mod:`.errors` turns librdkafka errors into BrokerErrors; :mod:`.protocol`
   reads the broker version; :mod:`.metadata` summarises cluster metadata;
+  :mod:`.bulk` makes admin calls with one future per request;
 * :mod:`.models` and :mod:`.group_models`: frozen results;
 * :mod:`.topics`, :mod:`.groups`, :mod:`.offsets`: topics, consumer groups and
   offset resets; :mod:`.browse` reads records; :mod:`.write` produces and purges;

@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any, ClassVar, TypeVar
 
-from confluent_kafka import KafkaError, KafkaException, TopicPartition
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, OffsetSpec  # type: ignore[attr-defined]
 
 from brokers.base import (
@@ -47,6 +47,7 @@ from brokers.base import (
     Node,
     Overview,
 )
+from brokers.kafka import bulk
 from brokers.kafka.calls import KafkaCalls
 from brokers.kafka.clients import ClientSet, client_set
 from brokers.kafka.errors import LastError, RdkafkaLog, text_of
@@ -58,6 +59,8 @@ K = TypeVar("K")
 log = logging.getLogger(__name__)
 
 # Settings we own; a user's client_options may not override them.
+OFFSETS_BATCH = 500
+"""partitions per ListOffsets call"""
 REPLICATION_TOPICS = 5
 """how many topics with under-replicated or offline partitions the overview names"""
 _RESERVED = {"bootstrap.servers", "error_cb", "logger"}
@@ -213,13 +216,31 @@ class KafkaBroker(KafkaCalls, BrokerBase):
         return await self.blocking(call, what="metadata request")
 
     async def offsets(self, partitions: Iterable[Partition], spec: Any) -> dict[Partition, int]:
-        """One batched ListOffsets call; partitions whose answer failed are left out."""
-        request = {TopicPartition(t, p): spec for t, p in partitions}
-        if not request:
+        """Batched ListOffsets calls; partitions whose answer failed are left out.
+
+        One future per call (:mod:`brokers.kafka.bulk`), not one per partition, and
+        at most ``OFFSETS_BATCH`` partitions a call: librdkafka takes a call's
+        partitions in time that grows faster than their number (15,000 in one call:
+        1.6 s of CPU; in calls of 500: 0.1 s).
+        """
+        wanted = list(dict.fromkeys(partitions))
+        if not wanted:
             return {}
-        futures = self.admin.list_offsets(request, request_timeout=self.config.timeout)
-        answers = await self.gather({(tp.topic, tp.partition): f for tp, f in futures.items()})
-        return {tp: int(a.offset) for tp, a in answers.items() if not isinstance(a, BrokerError)}
+        batches = [wanted[i : i + OFFSETS_BATCH] for i in range(0, len(wanted), OFFSETS_BATCH)]
+        futures = {
+            n: bulk.list_offsets(self.admin, batch, spec, self.config.timeout)
+            for n, batch in enumerate(batches)
+        }
+        found: dict[Partition, int] = {}
+        for answer in (await self.gather(futures, "ListOffsets request")).values():
+            if isinstance(answer, BrokerError):
+                continue
+            found.update(
+                ((tp.topic, tp.partition), int(info.offset))
+                for tp, info in answer.items()
+                if not isinstance(info, KafkaError)
+            )
+        return found
 
     async def watermarks(
         self, partitions: Iterable[Partition]

@@ -4,7 +4,10 @@ Features: every topic's low and high watermarks (one batched ListOffsets call
 per side) and replication (from the same metadata); every consumer group's
 state, type, assignor, members (member id, client id, host, assigned topics)
 and committed offsets (DescribeGroups batched, one
-OffsetFetch per group, all in flight at once); the same for a few topics or
+OffsetFetch per group, all in flight at once, spread over the adapter's
+AdminClient and, for thousands of groups, a few more: one librdkafka client
+answers about a thousand group calls a second, and 10,000 groups must be read
+within a 5 s interval); the same for a few topics or
 groups someone is watching; and :class:`LagProbe`, which reads the timestamp
 of the record at a committed offset, the basis of lag in seconds.
 
@@ -30,22 +33,21 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from confluent_kafka import (
     TIMESTAMP_NOT_AVAILABLE,
     Consumer,
-    ConsumerGroupTopicPartitions,
     KafkaError,
     KafkaException,
     TopicPartition,
 )
-from confluent_kafka.admin import OffsetSpec  # type: ignore[attr-defined]
+from confluent_kafka.admin import AdminClient, OffsetSpec  # type: ignore[attr-defined]
 
 from brokers.base import BrokerError
-from brokers.kafka import KafkaBroker, Partition
+from brokers.kafka import KafkaBroker, Partition, bulk
 
 log = logging.getLogger(__name__)
 
@@ -160,22 +162,35 @@ async def group_ids(broker: KafkaBroker) -> list[str]:
     return sorted(g.group_id for g in listing.valid)
 
 
-async def read_groups(broker: KafkaBroker, ids: list[str]) -> dict[str, GroupOffsets]:
-    """Members and committed offsets of ``ids``; a group whose call failed says so."""
+async def read_groups(
+    broker: KafkaBroker, ids: list[str], more_admins: Sequence[AdminClient] = ()
+) -> dict[str, GroupOffsets]:
+    """Members and committed offsets of ``ids``; a group whose call failed says so.
+
+    The calls are spread round-robin over the adapter's AdminClient and ``more_admins``.
+    """
     if not ids:
         return {}
     timeout = broker.config.timeout
-    describe: dict[str, Any] = {}
-    for start in range(0, len(ids), DESCRIBE_BATCH):
-        batch = ids[start : start + DESCRIBE_BATCH]
-        describe.update(broker.admin.describe_consumer_groups(batch, request_timeout=timeout))
-    fetch: dict[str, Any] = {}
-    for gid in ids:
-        request = [ConsumerGroupTopicPartitions(gid)]
-        fetch.update(broker.admin.list_consumer_group_offsets(request, request_timeout=timeout))
-    described, offsets = await asyncio.gather(
+    admins = [broker.admin, *more_admins]
+    batches = [ids[start : start + DESCRIBE_BATCH] for start in range(0, len(ids), DESCRIBE_BATCH)]
+    describe = {
+        n: bulk.describe_groups(admins[n % len(admins)], batch, timeout)
+        for n, batch in enumerate(batches)
+    }
+    fetch = {
+        gid: bulk.group_offsets(admins[n % len(admins)], gid, timeout) for n, gid in enumerate(ids)
+    }
+    described_batches, fetched = await asyncio.gather(
         broker.gather(describe, "DescribeGroups"), broker.gather(fetch, "OffsetFetch")
     )
+    described: dict[str, Any] = {}
+    for n, batch in enumerate(batches):
+        answers = _items(broker, described_batches[n], batch, "DescribeGroups")
+        described.update(zip(batch, answers, strict=True))
+    offsets = {
+        gid: _items(broker, answer, [gid], "OffsetFetch")[0] for gid, answer in fetched.items()
+    }
     groups: dict[str, GroupOffsets] = {}
     for gid in ids:
         info, answer = described.get(gid), offsets.get(gid)
@@ -198,6 +213,17 @@ async def read_groups(broker: KafkaBroker, ids: list[str]) -> dict[str, GroupOff
             gid, state, members, committed, "; ".join(errors), kind, protocol
         )
     return groups
+
+
+def _items(broker: KafkaBroker, answer: Any, keys: list[str], what: str) -> list[Any]:
+    """A request's answer (a list in request order) as one result or BrokerError per key."""
+    if isinstance(answer, BrokerError):
+        return [answer] * len(keys)
+    if not isinstance(answer, list) or len(answer) != len(keys):
+        return [BrokerError(f"{what}: {len(keys)} asked, an answer of another size came")] * len(
+            keys
+        )
+    return [broker.translate(a, what) if isinstance(a, KafkaError) else a for a in answer]
 
 
 def type_name(kind: Any) -> str:
@@ -232,13 +258,16 @@ def only_topics(
 async def sample_cluster(
     broker: KafkaBroker,
     *,
-    max_groups: int = 5000,
+    max_groups: int = 20000,
     with_low: bool = True,
     topic_filter: Callable[[str], bool] | None = None,
+    more_admins: Callable[[int], Sequence[AdminClient]] | None = None,
 ) -> KafkaSample:
     """Every topic's watermarks and the first ``max_groups`` groups' offsets, concurrently.
 
     ``topic_filter`` keeps only the topics it accepts, and the groups reading them.
+    ``more_admins(n)`` gives the AdminClients that share the calls for ``n`` groups
+    with the adapter's own.
     """
     started = time.monotonic()
     metadata_task = asyncio.ensure_future(broker.metadata())
@@ -255,7 +284,9 @@ async def sample_cluster(
     offsets_task = asyncio.ensure_future(_latest_and_earliest(broker, wanted, with_low))
     try:
         ids = await ids_task
-        groups = await read_groups(broker, ids[: max(0, max_groups)])
+        read = ids[: max(0, max_groups)]
+        helpers = more_admins(len(read)) if more_admins is not None else ()
+        groups = await read_groups(broker, read, helpers)
         if topic_filter is not None:
             groups = only_topics(groups, topic_filter)
         low, high = await offsets_task

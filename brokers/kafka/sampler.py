@@ -15,7 +15,14 @@ groups (lag, lag in seconds, consume rate). A point's ``extra`` also carries
 what the topics and groups lists show (partitions, replication, cleanup policy
 read once a minute; a group's type, assignor, topics and committed partitions). Of
 :class:`~brokers.base.metrics.SamplerOptions` it reads ``topics``,
-``max_groups``, ``lag_probes``, ``lag_probe_seconds`` and ``rate_window``.
+``max_groups``, ``group_clients``, ``lag_probes``, ``lag_probe_seconds`` and
+``rate_window``.
+
+Thousands of groups: one AdminClient answers about a thousand group calls
+(OffsetFetch, DescribeGroups) a second here, whatever the broker could do, so
+past ``GROUPS_PER_CLIENT`` groups the sampler adds AdminClients of its own (up
+to ``group_clients`` in all, each a connection to the cluster, kept between
+samples) and spreads the calls over them.
 """
 
 from __future__ import annotations
@@ -27,6 +34,8 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
+
+from confluent_kafka.admin import AdminClient
 
 from brokers.base import Broker, BrokerError, ClusterConfig
 from brokers.base.metrics import (
@@ -57,6 +66,9 @@ log = logging.getLogger(__name__)
 POLICY_SECONDS = 60.0
 """How often every topic's cleanup policy is read again (new topics: next sample)."""
 
+GROUPS_PER_CLIENT = 1000
+"""Groups one AdminClient reads per sample before another client shares the calls."""
+
 
 def _sum_known(values: Iterable[float | int | None]) -> Any:
     known = [v for v in values if v is not None]
@@ -78,6 +90,7 @@ class KafkaMetrics:
         return KafkaSampler(
             config,
             max_groups=options.max_groups,
+            group_clients=options.group_clients,
             probe_limit=options.lag_probes,
             probe_seconds=options.lag_probe_seconds,
             window=options.rate_window,
@@ -92,7 +105,8 @@ class KafkaSampler:
         self,
         config: ClusterConfig,
         *,
-        max_groups: int = 5000,
+        max_groups: int = 20000,
+        group_clients: int = 4,
         probe_limit: int = 500,
         probe_seconds: float = 2.0,
         window: float = 5.0,
@@ -104,6 +118,9 @@ class KafkaSampler:
             pattern = re.compile(topics)
             self.topic_filter = lambda name: pattern.search(name) is not None
         self.max_groups = max_groups
+        self.group_clients = max(1, group_clients)
+        self._admins: list[AdminClient] = []
+        self._admins_of: KafkaBroker | None = None
         self.probe_limit = probe_limit
         self.probe_seconds = probe_seconds
         self.rates = CounterRates(window)
@@ -117,6 +134,8 @@ class KafkaSampler:
         self._probe: LagProbe | None = None
 
     def close(self) -> None:
+        # AdminClient has no close(); dropping the last reference destroys it.
+        self._admins, self._admins_of = [], None
         if self._probe is not None:
             self._probe.close()
             self._probe = None
@@ -126,11 +145,25 @@ class KafkaSampler:
             self._probe = LagProbe(broker)
         return self._probe
 
+    def more_admins(self, broker: KafkaBroker, groups: int) -> list[AdminClient]:
+        """AdminClients besides the adapter's to read ``groups`` groups: one more per
+        ``GROUPS_PER_CLIENT`` groups, ``group_clients`` in all at most."""
+        if self._admins_of is not broker:
+            # A new adapter (the last one was dropped): its configuration may differ.
+            self._admins, self._admins_of = [], broker
+        wanted = min(self.group_clients, -(-groups // GROUPS_PER_CLIENT)) - 1
+        while len(self._admins) < wanted:
+            self._admins.append(AdminClient(broker.client_config()))
+        return self._admins[: max(0, wanted)]
+
     async def full(self, adapter: Broker) -> ClusterSample:
         broker = _kafka(adapter)
         started = time.monotonic()
         sample = await sample_cluster(
-            broker, max_groups=self.max_groups, topic_filter=self.topic_filter
+            broker,
+            max_groups=self.max_groups,
+            topic_filter=self.topic_filter,
+            more_admins=lambda groups: self.more_admins(broker, groups),
         )
         await self._read_policies(broker, list(sample.partitions))
         now = time.monotonic()
