@@ -3,9 +3,9 @@ properties as the management API's queue list, on a real broker.
 
 The broker is the suite's (AMQP 5672, management 15672, Prometheus 15692) unless
 ``MQB_TEST_PROMETHEUS_AMQP_URL``, ``MQB_TEST_PROMETHEUS_MANAGEMENT_URL`` and
-``MQB_TEST_RABBITMQ_PROMETHEUS_URL`` name another; the broker tests are skipped
-when its Prometheus endpoint (``rabbitmq_prometheus``, enabled by ``ops/rabbitmq.sh``
-since it was added there) does not answer.
+``MQB_TEST_RABBITMQ_PROMETHEUS_URL`` name another. ``ops/rabbitmq.sh`` enables
+``rabbitmq_prometheus`` when it starts the node: an endpoint that does not answer
+fails the broker tests (a node started before the plugin was added needs a restart).
 """
 
 from __future__ import annotations
@@ -112,7 +112,10 @@ def _answers(url: str) -> bool:
 @pytest.fixture(scope="module")
 def prom_vhost() -> Iterator[str]:
     if not _answers(PROMETHEUS):
-        pytest.skip(f"no rabbitmq_prometheus endpoint at {PROMETHEUS}")
+        pytest.fail(
+            f"no rabbitmq_prometheus endpoint at {PROMETHEUS}: restart the broker"
+            " (make services-down; make services) so ops/rabbitmq.sh enables it"
+        )
     vhost = f"mqb-test-prom-{uuid.uuid4().hex[:8]}"
     path = quote(vhost, safe="")
     with httpx.Client(base_url=MGMT, auth=GUEST, timeout=30) as http:
