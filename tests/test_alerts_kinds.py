@@ -172,6 +172,29 @@ def test_messages_ready_but_nothing_delivered_for_n_seconds(cluster, channel):
     assert states() == {"%2F/tasks": "resolved", "invoices": "firing"}
 
 
+def test_ready_messages_without_a_rate_or_a_consumer_are_not_delivering(cluster, channel):
+    # RabbitMQ drops the counts of a channel that closed before its statistics were
+    # collected: a queue filled by a short-lived publisher may report no rates at all.
+    rule(channel, Kind.NOT_DELIVERING, for_seconds=30)
+    t0 = timezone.now()
+
+    def at(seconds: float) -> None:
+        points = (
+            queue("nobody", ready=5, deliver_rate=None, consumers=0),
+            queue("consumed", ready=5, deliver_rate=None, consumers=1),
+            queue("empty", ready=0, deliver_rate=None, consumers=0),
+        )
+        evaluate(
+            cluster.pk, cluster.slug, sample(cluster.slug, *points), t0 + timedelta(seconds=seconds)
+        )
+
+    at(0)
+    at(31)
+    assert states() == {"%2F/nobody": "firing"}, (
+        "no consumer to deliver to; with a consumer and no rate the value stays unknown"
+    )
+
+
 def test_time_to_drain_and_empty_groups(cluster, channel):
     rule(channel, Kind.GROUP_DRAIN_SECONDS, threshold=600)
     rule(channel, Kind.GROUP_EMPTY, threshold=99, comparison="gt")

@@ -48,11 +48,12 @@ per DLQ (one grouped query), their count and the age in seconds of the oldest;
   entity ``<job kind> #<id>``, the pattern matched against the job's kind); the
   alert resolves once the failure is older than the window.
 
-``not_delivering`` is 1 for a queue with messages ready and a delivery rate of 0,
-and for a topic some consumer group of which lags and consumes nothing, else 0
-(its ``for_seconds`` is the N seconds). ``group_drain_seconds`` is a group's lag
-over its consume rate (0 without lag; ``NEVER`` seconds when it lags and consumes
-nothing). ``group_empty`` a group's members (fires at 0).
+``not_delivering`` is 1 for a queue with messages ready and a delivery rate of 0
+(or no rate reported and no consumer), and for a topic some consumer group of
+which lags and consumes nothing, else 0 (its ``for_seconds`` is the N seconds).
+``group_drain_seconds`` is a group's lag over its consume rate (0 without lag;
+``NEVER`` seconds when it lags and consumes nothing). ``group_empty`` a group's
+members (fires at 0).
 ``partitions_under_replicated`` / ``partitions_offline`` a topic's partitions whose
 in-sync replicas are fewer than their replicas / that have no leader.
 
@@ -122,6 +123,7 @@ PRESENT = "active"
 """A consumer row's state while the tracking counts it present (``consumers_tracking``)"""
 """``group_drain_seconds`` of a group that lags and consumes nothing (about 31 years)"""
 _READY, _DELIVER = FIELDS.index("ready"), FIELDS.index("deliver_rate")
+_CONSUMERS = FIELDS.index("consumers")
 _DEPTH, _LAG = FIELDS.index("depth"), FIELDS.index("lag")
 # Per cluster, per entity a growth rule matches: (times, depths) of the last window.
 _depths: dict[int, dict[str, tuple[list[float], list[float]]]] = {}
@@ -291,6 +293,10 @@ def _from_points(
                     flag = 0.0
                 elif ready is not None and rate is not None:
                     flag = 1.0 if rate <= 0 else 0.0
+                elif ready is not None and values[_CONSUMERS] == 0:
+                    # No rate reported (RabbitMQ drops a closed channel's counts it had
+                    # not collected yet) but nobody to deliver to: not delivering.
+                    flag = 1.0
                 put(Kind.NOT_DELIVERING, name, point.entity, flag)
             else:
                 flag = topics_stalled.get(point.entity, False)
