@@ -48,7 +48,7 @@ from brokers.base import (
     Overview,
 )
 from brokers.kafka import bulk
-from brokers.kafka.calls import KafkaCalls
+from brokers.kafka.calls import KafkaCalls, retire
 from brokers.kafka.clients import ClientSet, client_set
 from brokers.kafka.errors import LastError, RdkafkaLog, text_of
 from brokers.kafka.metadata import gc_paused, summarize
@@ -79,6 +79,9 @@ class KafkaBroker(KafkaCalls, BrokerBase):
             raise ConfigError(f"cluster {config.slug!r}: {', '.join(sorted(clash))} cannot be set")
         self.config = config
         self._admin: AdminClient | None = None
+        self.admin_generation = 0
+        """counts retired AdminClients: whoever keeps clients of its own for this
+        cluster (the metrics sampler) retires them when it changes"""
         self._last_error = LastError()
 
     def client_config(self) -> dict[str, Any]:
@@ -124,6 +127,17 @@ class KafkaBroker(KafkaCalls, BrokerBase):
         # AdminClient has no close(); dropping the last reference destroys it.
         # Browse consumers and the producer are shared per process (clients).
         self._admin = None
+
+    def abandoned(self) -> None:
+        """Retire the AdminClient: an admin request was given up on (see ``calls``)."""
+        old, self._admin = self._admin, None
+        self.admin_generation += 1
+        if old is None:
+            return
+        try:
+            self._admin = AdminClient(self.client_config())
+        finally:
+            retire(old)
 
     @property
     def admin(self) -> AdminClient:

@@ -4,12 +4,24 @@ A mixin of :class:`brokers.kafka.KafkaBroker`. Blocking calls run in an
 executor with a timeout; admin futures are awaited with ``result`` (one) or
 ``gather`` (many, waited for in one worker thread); every librdkafka error
 becomes a :class:`BrokerError` through ``translate``.
+
+Consumer-group admin requests (DescribeGroups, OffsetFetch, OffsetCommit) go
+through the group's coordinator, and librdkafka (2.16 included) aborts the
+whole process when such a request times out inside it while its coordinator
+requests are still queued and the broker later answers or is reconnected to
+(assertion in ``rd_kafka_enq_once_del_source_return``, confluentinc/librdkafka
+issue 4605; about 15 requests in flight on one client suffice). So librdkafka
+gets ``group_request_timeout`` (the cluster's timeout plus ``GROUP_REQUEST_GRACE``)
+for them, the caller still waits only the cluster's timeout, and when a caller
+gives up on a request the client carrying it is retired: destroyed in a thread
+of its own, long before librdkafka would time the request out.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -21,10 +33,32 @@ from brokers.kafka.errors import LastError, kafka_error_of, translate
 T = TypeVar("T")
 K = TypeVar("K")
 
+GROUP_REQUEST_GRACE = 60.0
+"""seconds librdkafka keeps a consumer-group admin request past the caller's deadline"""
+
+
+def retire(*clients: object) -> None:
+    """Drop the last references to librdkafka clients in a thread of their own.
+
+    Destroying a client waits for its broker threads; a client with requests
+    in flight to a stalled broker must not hold up the event loop meanwhile.
+    """
+    held = list(clients)
+    del clients
+    threading.Thread(target=held.clear, name="kafka-retire", daemon=True).start()
+
 
 class KafkaCalls:
     config: ClusterConfig
     _last_error: LastError
+
+    @property
+    def group_request_timeout(self) -> float:
+        """librdkafka's own timeout for consumer-group admin requests (see the module)."""
+        return self.config.timeout + GROUP_REQUEST_GRACE
+
+    def abandoned(self) -> None:
+        """Some admin request was given up on: retire the client carrying it."""
 
     async def result(self, future: concurrent.futures.Future[T], what: str) -> T:
         """Await one admin future within the timeout; raise a BrokerError on failure."""
@@ -35,6 +69,7 @@ class KafkaCalls:
             raise self.translate(kafka_error_of(exc), what) from None
         except TimeoutError:
             future.cancel()
+            self.abandoned()
             raise self.translate(None, what) from None
 
     async def gather(
@@ -58,6 +93,8 @@ class KafkaCalls:
                 )
         except TimeoutError:
             pending = {f for f in futures.values() if not f.done()}
+        if pending:
+            self.abandoned()
         answers: dict[K, Any] = {}
         for key, future in futures.items():
             if future in pending:

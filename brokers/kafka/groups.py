@@ -60,7 +60,9 @@ def offset_futures(broker: KafkaBroker, requests: dict[str, list[TopicPartition]
     for gid, partitions in requests.items():
         request = [ConsumerGroupTopicPartitions(gid, partitions)]
         futures.update(
-            broker.admin.list_consumer_group_offsets(request, request_timeout=broker.config.timeout)
+            broker.admin.list_consumer_group_offsets(
+                request, request_timeout=broker.group_request_timeout
+            )
         )
     return futures
 
@@ -91,7 +93,7 @@ async def group_page(
     shown = groups[(page - 1) * per_page : page * per_page]
     ids = [g.group_id for g in shown]
     describe = (
-        broker.admin.describe_consumer_groups(ids, request_timeout=broker.config.timeout)
+        broker.admin.describe_consumer_groups(ids, request_timeout=broker.group_request_timeout)
         if ids
         else {}
     )
@@ -135,7 +137,7 @@ async def group_page(
 
 async def describe_group(broker: KafkaBroker, group_id: str) -> Any:
     futures = broker.admin.describe_consumer_groups(
-        [group_id], request_timeout=broker.config.timeout
+        [group_id], request_timeout=broker.group_request_timeout
     )
     return await broker.result(futures[group_id], f"consumer group {group_id!r}")
 

@@ -171,7 +171,7 @@ async def read_groups(
     """
     if not ids:
         return {}
-    timeout = broker.config.timeout
+    timeout = broker.group_request_timeout
     admins = [broker.admin, *more_admins]
     batches = [ids[start : start + DESCRIBE_BATCH] for start in range(0, len(ids), DESCRIBE_BATCH)]
     describe = {

@@ -96,7 +96,7 @@ async def reset_offsets(
         )
     ]
     futures = broker.admin.alter_consumer_group_offsets(
-        request_alter, request_timeout=broker.config.timeout
+        request_alter, request_timeout=broker.group_request_timeout
     )
     written = await broker.result(futures[group_id], f"resetting offsets of {group_id!r}")
     failed = [tp for tp in written.topic_partitions if tp.error]

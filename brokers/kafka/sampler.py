@@ -49,6 +49,7 @@ from brokers.base.metrics import (
     values_of,
 )
 from brokers.kafka.adapter import KafkaBroker, Partition
+from brokers.kafka.calls import retire
 from brokers.kafka.metrics import (
     GroupOffsets,
     LagProbe,
@@ -120,7 +121,7 @@ class KafkaSampler:
         self.max_groups = max_groups
         self.group_clients = max(1, group_clients)
         self._admins: list[AdminClient] = []
-        self._admins_of: KafkaBroker | None = None
+        self._admins_of: tuple[KafkaBroker, int] | None = None
         self.probe_limit = probe_limit
         self.probe_seconds = probe_seconds
         self.rates = CounterRates(window)
@@ -135,6 +136,7 @@ class KafkaSampler:
 
     def close(self) -> None:
         # AdminClient has no close(); dropping the last reference destroys it.
+        retire(*self._admins)
         self._admins, self._admins_of = [], None
         if self._probe is not None:
             self._probe.close()
@@ -148,9 +150,16 @@ class KafkaSampler:
     def more_admins(self, broker: KafkaBroker, groups: int) -> list[AdminClient]:
         """AdminClients besides the adapter's to read ``groups`` groups: one more per
         ``GROUPS_PER_CLIENT`` groups, ``group_clients`` in all at most."""
-        if self._admins_of is not broker:
-            # A new adapter (the last one was dropped): its configuration may differ.
-            self._admins, self._admins_of = [], broker
+        of = (broker, broker.admin_generation)
+        if (
+            self._admins_of is None
+            or self._admins_of[0] is not of[0]
+            or self._admins_of[1] != of[1]
+        ):
+            # A new adapter (its configuration may differ), or one that retired its
+            # client after giving up on a request: these may carry such requests too.
+            retire(*self._admins)
+            self._admins, self._admins_of = [], of
         wanted = min(self.group_clients, -(-groups // GROUPS_PER_CLIENT)) - 1
         while len(self._admins) < wanted:
             self._admins.append(AdminClient(broker.client_config()))
