@@ -49,6 +49,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -187,13 +188,30 @@ def forget_keys(channel_prefix: str) -> None:
         client.delete(name)
 
 
-def wait_for_lists(http: Any, prefix: str, topics: int, groups: int) -> dict[str, str]:
+def check_alive(collector: subprocess.Popen[bytes], workdir: str) -> None:
+    """Stop the run when the collector has died, keeping its log (the work dir is deleted)."""
+    if collector.poll() is None:
+        return
+    kept = ROOT / "var" / "log" / f"kafka_lists-collector-{int(time.time())}.log"
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(f"{workdir}/collector.log", kept)
+    tail = kept.read_text(errors="replace").splitlines()[-15:]
+    raise SystemExit(
+        f"the collector exited with {collector.returncode}; its log is kept in {kept}:\n"
+        + "\n".join(tail)
+    )
+
+
+def wait_for_lists(
+    http: Any, prefix: str, topics: int, groups: int, alive: Callable[[], None]
+) -> dict[str, str]:
     """Until both lists count every topic and group made here from the snapshot, or
     (a list that still answers live a minute after counting them all) from where it
     answers anyway; where each answered from, with the reason for a live read."""
     deadline = time.monotonic() + 600
     counted_at: float | None = None
     while time.monotonic() < deadline:
+        alive()
         sources: dict[str, str] = {}
         for kind, total in (("topics", topics), ("groups", groups)):
             data = http.get(f"/api/clusters/{SLUG}/kafka/{kind}", params={"q": prefix}).json()
@@ -264,13 +282,20 @@ def measure(
 
 
 def stage(
-    http: Any, admin: AdminClient, prefix: str, topics: int, groups: int, channel_prefix: str
+    http: Any,
+    admin: AdminClient,
+    prefix: str,
+    topics: int,
+    groups: int,
+    channel_prefix: str,
+    alive: Callable[[], None],
 ) -> dict[str, tuple[float, float]]:
-    sources = wait_for_lists(http, prefix, topics, groups)
+    sources = wait_for_lists(http, prefix, topics, groups, alive)
     print(f"at {topics} topics / {groups} groups the lists answer from: {sources}", flush=True)
     assert raw_topics_page(admin, prefix, 1)[0][1] == PARTITIONS
     assert raw_groups_page(admin, prefix, 1)[0][1] == 2 * PARTITIONS
     results = measure(http, admin, prefix, topics, groups)
+    alive()
     status = collector_status(channel_prefix)
     cost = status.get("cost") or {}
     print(
@@ -300,20 +325,28 @@ def main() -> None:
     workdir = tempfile.mkdtemp(prefix="mqb-bench-")
     admin = AdminClient({"bootstrap.servers": KAFKA, "log_level": 3})
     prefix = f"mqb-bench-lists-{uuid.uuid4().hex[:6]}"
-    made = (0, 0)
+    made = attempted = (0, 0)
     collector: subprocess.Popen[bytes] | None = None
     scaled: dict[str, tuple[float, float]] = {}
     print(f"Kafka at {KAFKA}", flush=True)
     try:
-        grow(admin, prefix, made, (TOPICS, GROUPS))
-        made = (TOPICS, GROUPS)
+        # What may exist is deleted afterwards, also when growing stopped half way.
+        attempted = (TOPICS, GROUPS)
+        grow(admin, prefix, made, attempted)
+        made = attempted
         collector = start_collector(workdir)
+        running = collector
+
+        def alive() -> None:
+            check_alive(running, workdir)
+
         with dashboard() as http:
-            base = stage(http, admin, prefix, TOPICS, GROUPS, channel_prefix)
+            base = stage(http, admin, prefix, TOPICS, GROUPS, channel_prefix, alive)
             if args.scale:
-                grow(admin, prefix, made, (args.topics, args.groups))
-                made = (args.topics, args.groups)
-                scaled = stage(http, admin, prefix, args.topics, args.groups, channel_prefix)
+                attempted = (args.topics, args.groups)
+                grow(admin, prefix, made, attempted)
+                made = attempted
+                scaled = stage(http, admin, prefix, args.topics, args.groups, channel_prefix, alive)
     finally:
         if collector is not None:
             collector.terminate()
@@ -323,8 +356,8 @@ def main() -> None:
         started = time.monotonic()
         problems = remove(
             admin,
-            [topic_name(prefix, i) for i in range(made[0])],
-            [group_name(prefix, n) for n in range(made[1])],
+            [topic_name(prefix, i) for i in range(attempted[0])],
+            [group_name(prefix, n) for n in range(attempted[1])],
         )
         for problem in problems[:10]:
             print(f"could not delete: {problem}")

@@ -40,7 +40,13 @@ import os
 import time
 from typing import Any
 
-from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, Producer, TopicPartition
+from confluent_kafka import (
+    ConsumerGroupTopicPartitions,
+    KafkaError,
+    KafkaException,
+    Producer,
+    TopicPartition,
+)
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 KAFKA = os.environ.get("MQB_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
@@ -179,8 +185,12 @@ def make_groups(
     return groups
 
 
+MISSING = {KafkaError.GROUP_ID_NOT_FOUND, KafkaError.UNKNOWN_TOPIC_OR_PART}
+
+
 def remove(admin: AdminClient, topics: list[str], groups: list[str]) -> list[str]:
-    """Delete the groups, then the topics; what could not be deleted, as messages."""
+    """Delete the groups, then the topics; what could not be deleted, as messages
+    (one that does not exist, made only in part, is not a problem)."""
     problems: list[str] = []
     for i in range(0, len(groups), 500):
         for gid, future in admin.delete_consumer_groups(
@@ -189,13 +199,15 @@ def remove(admin: AdminClient, topics: list[str], groups: list[str]) -> list[str
             try:
                 future.result()
             except KafkaException as exc:
-                problems.append(f"group {gid}: {exc}")
+                if exc.args[0].code() not in MISSING:
+                    problems.append(f"group {gid}: {exc}")
     for i in range(0, len(topics), 500):
         for name, future in admin.delete_topics(topics[i : i + 500], operation_timeout=120).items():
             try:
                 future.result()
             except KafkaException as exc:
-                problems.append(f"topic {name}: {exc}")
+                if exc.args[0].code() not in MISSING:
+                    problems.append(f"topic {name}: {exc}")
     return problems
 
 
