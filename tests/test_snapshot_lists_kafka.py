@@ -153,3 +153,36 @@ def test_internal_topics_are_read_live_and_it_says_why(client, viewer, kafka, co
     assert [t["name"] for t in data["topics"]] == ["__consumer_offsets"]
     html = client.get(TOPICS_PAGE, {"internal": "1"}).content.decode()
     assert 'id="live-note"' in html and "internal topics" in html
+
+
+def test_a_topics_readers_come_from_the_snapshot_however_many_groups_the_cluster_has(
+    client, viewer, kafka, collector, made, settings
+):
+    # Three groups may be asked live. The shared Kafka holds many more groups (other
+    # tests'), so asking the first three of all of them would miss these; the sample
+    # knows which groups read the topic.
+    prefix, topics, groups = made
+    settings.MQB_KAFKA_TOPIC_GROUPS_MAX = 3
+    client.force_login(viewer)
+    until(
+        lambda: api(client, GROUPS, q=prefix),
+        lambda d: d["source"] == "snapshot" and d["total"] == 3,
+        collector,
+    )
+    readers_api = f"/api/clusters/{KAFKA_SLUG}/kafka/topics/{topics[0]}/groups"
+    data = api(client, readers_api)
+    assert data["complete"] is True and data["known_from"] is not None, data
+    assert {g["group_id"]: g["lag"] for g in data["groups"]} == dict(
+        zip(groups, [5, 0, 0], strict=True)
+    )
+    assert (data["checked"], data["total"]) == (3, 3)
+    by_id = {g["group_id"]: g for g in data["groups"]}
+    assert by_id[groups[2]]["partitions"] == 1
+    html = client.get(f"/clusters/{KAFKA_SLUG}/kafka/topics/{topics[0]}/").content.decode()
+    assert 'id="readers-source"' in html and "MQB_KAFKA_TOPIC_GROUPS_MAX" not in html
+    for gid in groups:
+        assert f">{gid}</a>" in html
+
+    # A topic nobody reads: no group is asked at all, and that is the whole answer.
+    unread = api(client, f"/api/clusters/{KAFKA_SLUG}/kafka/topics/{topics[2]}/groups")
+    assert (unread["groups"], unread["complete"]) == ([], True)

@@ -23,7 +23,8 @@ import a broker package when it runs.
 from __future__ import annotations
 
 import concurrent.futures
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
@@ -107,8 +108,17 @@ class TopicBrowser(Protocol):
 
     async def topic_detail(self, topic: str) -> TopicDetail: ...
 
-    async def topic_readers(self, topic: str, *, max_groups: int) -> TopicReaders:
-        """Groups with offsets committed on ``topic``, checking at most ``max_groups``."""
+    async def topic_readers(
+        self,
+        topic: str,
+        *,
+        max_groups: int,
+        candidates: Collection[str] | None = None,
+        known_from: datetime | None = None,
+    ) -> TopicReaders:
+        """Groups with offsets committed on ``topic``, checking at most ``max_groups``:
+        of every group, or of ``candidates`` (the groups a sample taken at
+        ``known_from`` saw reading it)."""
 
     async def group_page(
         self, *, page: int = 1, per_page: int = 50, name_filter: str = ""

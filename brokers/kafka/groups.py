@@ -17,6 +17,7 @@ no committed offsets has unknown lag (``None``), never zero.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Any
 
@@ -197,10 +198,22 @@ async def group_detail(broker: KafkaBroker, group_id: str) -> GroupDetail:
     )
 
 
-async def topic_readers(broker: KafkaBroker, topic: str, *, max_groups: int) -> TopicReaders:
-    """Groups with offsets committed on ``topic``, checking at most ``max_groups`` groups."""
+async def topic_readers(
+    broker: KafkaBroker,
+    topic: str,
+    *,
+    max_groups: int,
+    candidates: Collection[str] | None = None,
+    known_from: datetime | None = None,
+) -> TopicReaders:
+    """Groups with offsets committed on ``topic``, checking at most ``max_groups`` groups:
+    any group, or only ``candidates`` that still exist (a sample taken at
+    ``known_from`` saw them reading the topic)."""
     partitions = await topic_partitions(broker, topic)
     groups = await list_group_ids(broker)
+    if candidates is not None:
+        named = set(candidates)
+        groups = [g for g in groups if g.group_id in named]
     checked = groups[: max(0, max_groups)]
     wanted = [TopicPartition(topic, p) for p in partitions]
     requests: dict[str, list[TopicPartition] | None] = {g.group_id: wanted for g in checked}
@@ -226,4 +239,5 @@ async def topic_readers(broker: KafkaBroker, topic: str, *, max_groups: int) -> 
         checked=len(checked),
         total=len(groups),
         checked_at=datetime.now(UTC),
+        known_from=known_from if candidates is not None else None,
     )

@@ -131,10 +131,18 @@ class TopicReader:
 
 @dataclass(frozen=True)
 class TopicReaders:
+    """The groups with offsets committed on a topic, read live.
+
+    ``total`` groups could be reading it and the first ``checked`` were asked:
+    every group of the cluster, or (``known_from`` set) those the collector's
+    sample of that time saw reading the topic.
+    """
+
     groups: tuple[TopicReader, ...]
     checked: int
     total: int
     checked_at: datetime
+    known_from: datetime | None = None
 
     @property
     def complete(self) -> bool:

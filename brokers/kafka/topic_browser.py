@@ -8,8 +8,9 @@ features, settings and limits are in those modules' heads.
 from __future__ import annotations
 
 import concurrent.futures
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from brokers.base.browse import Header, Matcher
 from brokers.kafka import browse, groups, offsets, topics, write
@@ -53,8 +54,17 @@ class KafkaTopicBrowser:
     async def topic_detail(self, topic: str) -> TopicDetail:
         return await topics.topic_detail(self.broker, topic)
 
-    async def topic_readers(self, topic: str, *, max_groups: int) -> TopicReaders:
-        return await groups.topic_readers(self.broker, topic, max_groups=max_groups)
+    async def topic_readers(
+        self,
+        topic: str,
+        *,
+        max_groups: int,
+        candidates: Collection[str] | None = None,
+        known_from: datetime | None = None,
+    ) -> TopicReaders:
+        return await groups.topic_readers(
+            self.broker, topic, max_groups=max_groups, candidates=candidates, known_from=known_from
+        )
 
     async def group_page(
         self, *, page: int = 1, per_page: int = 50, name_filter: str = ""

@@ -165,6 +165,7 @@ class GroupIndex:
     extras: dict[str, dict[str, Any]]
     made: dict[str, GroupSummary] = field(default_factory=dict)
     matched: dict[str, list[str]] = field(default_factory=dict)
+    reading: dict[str, list[str]] = field(default_factory=dict)
 
     @classmethod
     def build(cls, snapshot: Snapshot) -> GroupIndex:
@@ -181,6 +182,17 @@ class GroupIndex:
             if len(self.matched) >= KEPT_FILTERS:
                 self.matched.pop(next(iter(self.matched)))
             self.matched[needle] = found
+        return found
+
+    def readers_of(self, topic: str) -> list[str]:
+        """The groups assigned ``topic`` or with an offset committed on it (remembered
+        for the newest ``KEPT_FILTERS`` topics asked about)."""
+        found = self.reading.get(topic)
+        if found is None:
+            found = [g for g in self.ids if topic in (self.extras.get(g) or {}).get("topics", ())]
+            if len(self.reading) >= KEPT_FILTERS:
+                self.reading.pop(next(iter(self.reading)))
+            self.reading[topic] = found
         return found
 
     def page(self, page: int, per_page: int, name_filter: str, as_of: datetime) -> GroupPage:

@@ -120,6 +120,11 @@ class KafkaTopicReadersOut(Out):
     total: int
     checked_at: DateTimeText
     complete: bool = Field(description="false: only the first groups were checked")
+    known_from: DateTimeText | None = Field(
+        None,
+        description="set: the groups asked were those the collector's sample of this time"
+        " saw reading the topic (it read every group); null: any group of the cluster",
+    )
 
 
 class KafkaBytesOut(Out):

@@ -21,6 +21,7 @@ from brokers.kafka.models import (
     TopicSummary,
 )
 from dashboard.browse.kafka.access import check_topic, get_kafka
+from dashboard.browse.kafka.groups import GroupIndex
 from dashboard.metrics.snapshot_lists import Freshness, Snapshot, live, read_listing
 
 __all__ = [
@@ -58,9 +59,27 @@ async def get_topic_detail(slug: str, topic: str) -> TopicDetail:
 
 
 async def get_topic_readers(slug: str, topic: str) -> TopicReaders:
+    """The groups reading ``topic``, their committed offsets and lag read live.
+
+    Which groups to ask comes from the collector's latest sample when it read
+    every group (it knows each group's topics): then no group is left out however
+    many the cluster has. Otherwise the first ``MQB_KAFKA_TOPIC_GROUPS_MAX`` groups
+    are asked.
+    """
     check_topic(topic)
     topics = await get_kafka(slug)
-    return await topics.topic_readers(topic, max_groups=settings.MQB_KAFKA_TOPIC_GROUPS_MAX)
+    limit = settings.MQB_KAFKA_TOPIC_GROUPS_MAX
+    listing = await read_listing(slug, "groups", GroupIndex.build)
+    if not isinstance(listing, str):
+        cost = listing.snapshot.status.get("cost") or {}
+        if (cost.get("groups") or 0) >= (cost.get("groups_total") or 0):
+            return await topics.topic_readers(
+                topic,
+                max_groups=limit,
+                candidates=listing.index.readers_of(topic),
+                known_from=listing.freshness.as_of,
+            )
+    return await topics.topic_readers(topic, max_groups=limit)
 
 
 @dataclass
