@@ -23,7 +23,10 @@ cost lands on both sides). With ``--50k`` (or ``BENCH_50K=1``) the same again
 at 50,000 queues (creating them takes minutes). The vhosts are deleted at the
 end. Last line: ``RESULT page_vs_api=<slower dashboard / raw>
 page_vs_api_50k=<the same at 50k, or skipped> growth=<the slower dashboard request at
-50k over the same at 10k, or skipped>``.
+50k over the same at 10k, or skipped> floor_growth=<the same for a logged-in request
+that reads nothing> growth_beyond_floor=<growth / floor_growth>`` (the last two with
+``--50k``): on one machine the broker's own work for 50,000 queues slows every
+process, the floor shows by how much.
 
 Run: ``.venv/bin/python benchmarks/rabbitmq_queue_list.py [--50k]`` with the
 local services up (``ops/up.sh``).
@@ -315,13 +318,17 @@ def measure(count: int) -> dict[str, float]:
         def live() -> httpx.Response:
             return dashboard.get(f"/api/clusters/{SLUG}/rabbitmq/queues", params=live_query)
 
+        def floor() -> httpx.Response:
+            return dashboard.get("/rabbitmq/")  # logged in, no broker or snapshot read
+
         first = api().json()
         assert first["source"] == "snapshot", first
         assert len(first["items"]) == 100 and first["items"][0]["messages"] == top, first
         assert first["filtered"] == count // 10 and first["requests"] == 0
         assert live().json()["source"] == "live"
         assert "bench-" in html().text
-        kinds = {"raw": raw, "api": api, "html": html, "live": live}
+        assert floor().status_code == 302
+        kinds = {"raw": raw, "api": api, "html": html, "live": live, "floor": floor}
         for call in kinds.values():  # warm-up: connections, caches
             timed(call)
         samples: dict[str, list[float]] = {kind: [] for kind in kinds}
@@ -345,6 +352,7 @@ def measure(count: int) -> dict[str, float]:
         "api": "dashboard JSON API from the snapshot",
         "html": "dashboard HTML page from the snapshot",
         "live": "dashboard JSON API, live=1 (Refresh now)",
+        "floor": "floor: a logged-in redirect, no broker work",
     }
     for kind, label in labels.items():
         values = samples[kind]
@@ -358,11 +366,12 @@ def measure(count: int) -> dict[str, float]:
 def main() -> None:
     # Snapshot keys of their own: no other dashboard's collector writes them.
     os.environ["MQB_CHANNEL_PREFIX"] = f"mqb-bench-{uuid.uuid4().hex[:8]}"
-    ratios, pages = {}, {}
+    ratios, pages, floors = {}, {}, {}
     for count in (QUEUES, *((QUEUES_LARGE,) if LARGE else ())):
         medians = measure(count)
         slower = max(medians["api"], medians["html"])
         ratios[count], pages[count] = slower / medians["raw"], slower
+        floors[count] = medians["floor"]
         print(
             f"rounds: {REPS}; api/raw {medians['api'] / medians['raw']:.2f},"
             f" html/raw {medians['html'] / medians['raw']:.2f},"
@@ -371,7 +380,16 @@ def main() -> None:
         )
     large = f"{ratios[QUEUES_LARGE]:.2f}" if LARGE else "skipped"
     growth = f"{pages[QUEUES_LARGE] / pages[QUEUES]:.2f}" if LARGE else "skipped"
-    print(f"RESULT page_vs_api={ratios[QUEUES]:.2f} page_vs_api_50k={large} growth={growth}")
+    # The floor slows too when the machine is busier at 50k (the broker's own work for
+    # 50,000 queues shares its cores): growth beyond the floor's is the page's own.
+    floor_growth = floors[QUEUES_LARGE] / floors[QUEUES] if LARGE else None
+    extra = (
+        f" floor_growth={floor_growth:.2f}"
+        f" growth_beyond_floor={pages[QUEUES_LARGE] / pages[QUEUES] / floor_growth:.2f}"
+        if floor_growth
+        else ""
+    )
+    print(f"RESULT page_vs_api={ratios[QUEUES]:.2f} page_vs_api_50k={large} growth={growth}{extra}")
 
 
 if __name__ == "__main__":
