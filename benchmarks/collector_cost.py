@@ -21,10 +21,12 @@ Measured, 7 runs, medians:
   with the responses decoded and nothing else: every 500-queue page of
   /api/queues/<vhost> (same columns, two in flight), /api/consumers/<vhost>;
   Kafka metadata, ListOffsets latest and earliest, ListGroups, DescribeGroups, one
-  OffsetFetch per group. It does exactly as many RabbitMQ and Kafka samples as the
-  collector completed in its window (counted from the stored heartbeats), paced
-  the same way (each cluster every 5 s, or back to back when slower), while the
-  collector is paused (SIGSTOP), so the two never share the machine.
+  OffsetFetch per group (made the collector's way: one future per request, spread
+  over as many admin clients as it uses, 120 s request timeout). It does exactly
+  as many RabbitMQ and Kafka samples as the collector completed in its window
+  (counted from the stored heartbeats), paced the same way (each cluster every
+  5 s, or back to back when slower), while the collector is paused (SIGSTOP), so
+  the two never share the machine.
 
 ``vs_raw_calls`` is the collector's CPU seconds over the raw process's CPU seconds
 for the same samples: what storing, snapshotting, pushing and bookkeeping cost
@@ -77,6 +79,8 @@ AMQP = os.environ.get("MQB_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
 PROMETHEUS = os.environ.get("MQB_RABBITMQ_PROMETHEUS_URL", "").rstrip("/")
 KAFKA = os.environ.get("MQB_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 TOPICS_PER_GROUP = 50
+REQUEST_TIMEOUT = 120.0
+"""the raw calls' admin request timeout: thousands of group requests at once are slow"""
 INTERVAL = 5.0
 RUNS = int(os.environ.get("BENCH_RUNS", "7"))
 COLLECTOR_WINDOW = float(os.environ.get("BENCH_WINDOW", "60"))
@@ -231,8 +235,12 @@ def cleanup(vhost: str, prefix: str, admin: Any, scale: Scale) -> None:
 def raw_samplers(http: httpx.AsyncClient, admin: Any, vhost: str, prefix: str) -> dict[str, Any]:
     """One sample's worth of broker calls per cluster, responses decoded; each returns
     its call count."""
-    from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
     from confluent_kafka.admin import OffsetSpec  # type: ignore[attr-defined]
+
+    sys.path.insert(0, str(ROOT))
+    from brokers.kafka import bulk
+
+    helpers: list[Any] = []
 
     path = f"/api/queues/{quote(vhost, safe='')}"
     scrape = [("family", f) for f in PROMETHEUS_FAMILIES] + [("vhost", vhost)]
@@ -260,26 +268,35 @@ def raw_samplers(http: httpx.AsyncClient, admin: Any, vhost: str, prefix: str) -
         return int(first["page_count"]) + 1
 
     async def kafka() -> int:
+        # The same requests as the collector's, made the same lean way: one future per
+        # request (brokers.kafka.bulk), ListOffsets in calls of 500 partitions, group
+        # calls spread over as many admin clients as the sampler uses (one more per
+        # 1,000 groups, 4 at most).
         loop = asyncio.get_running_loop()
         metadata = await loop.run_in_executor(None, lambda: admin.list_topics(timeout=10))
         parts = [
-            TopicPartition(t, p)
+            (t, p)
             for t, meta in metadata.topics.items()
             if t.startswith(prefix)
             for p in meta.partitions
         ]
-        offsets = []
-        for spec in (OffsetSpec.latest(), OffsetSpec.earliest()):  # type: ignore[no-untyped-call]
-            offsets += list(admin.list_offsets({tp: spec for tp in parts}).values())
-        listing = await asyncio.wrap_future(admin.list_consumer_groups())
+        futures = [
+            bulk.list_offsets(admin, parts[i : i + 500], spec, REQUEST_TIMEOUT)
+            for spec in (OffsetSpec.latest(), OffsetSpec.earliest())  # type: ignore[no-untyped-call]
+            for i in range(0, len(parts), 500)
+        ]
+        listing = await asyncio.wrap_future(
+            admin.list_consumer_groups(request_timeout=REQUEST_TIMEOUT)
+        )
         ids = [g.group_id for g in listing.valid]
-        futures = list(offsets)
-        for start in range(0, len(ids), 100):
-            futures += list(admin.describe_consumer_groups(ids[start : start + 100]).values())
-        for gid in ids:
-            futures += list(
-                admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(gid)]).values()
-            )
+        while len(helpers) < min(4, -(-len(ids) // 1000)) - 1:
+            helpers.append(kafka_admin())
+        admins = [admin, *helpers[: max(0, min(4, -(-len(ids) // 1000)) - 1)]]
+        for n, start in enumerate(range(0, len(ids), 100)):
+            batch = ids[start : start + 100]
+            futures.append(bulk.describe_groups(admins[n % len(admins)], batch, REQUEST_TIMEOUT))
+        for n, gid in enumerate(ids):
+            futures.append(bulk.group_offsets(admins[n % len(admins)], gid, REQUEST_TIMEOUT))
         await asyncio.gather(*(asyncio.wrap_future(f) for f in futures))
         return 3 + 2 + len(ids) + -(-len(ids) // 100)
 
