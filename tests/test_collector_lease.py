@@ -167,8 +167,12 @@ def test_a_paused_leader_loses_the_lease_and_writes_nothing_once_resumed(stand):
         paused = time.time()
         try:
             wait_for(lambda: _leading(stand, second.pid), what="the standby to take over")
+            # Generous: on a loaded machine the new leader's first full samples are slow
+            # (the failover benchmark measures the takeover's time).
             wait_for(
-                lambda: len(_samples_after(stand, paused)) >= 2, what="the new leader's samples"
+                lambda: len(_samples_after(stand, paused)) >= 2,
+                timeout=90,
+                what="the new leader's samples",
             )
         finally:
             with_signal(first, signal.SIGCONT)

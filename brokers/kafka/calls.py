@@ -58,10 +58,13 @@ class KafkaCalls:
         return self.config.timeout + GROUP_REQUEST_GRACE
 
     def abandoned(self) -> None:
-        """Some admin request was given up on: retire the client carrying it."""
+        """A consumer-group admin request was given up on: retire the client carrying it."""
 
-    async def result(self, future: concurrent.futures.Future[T], what: str) -> T:
-        """Await one admin future within the timeout; raise a BrokerError on failure."""
+    async def result(
+        self, future: concurrent.futures.Future[T], what: str, *, group: bool = False
+    ) -> T:
+        """Await one admin future within the timeout; raise a BrokerError on failure.
+        ``group``: a consumer-group request, whose client is retired if given up on."""
         try:
             async with asyncio.timeout(self.config.timeout + 1):
                 return await asyncio.wrap_future(future)
@@ -69,13 +72,19 @@ class KafkaCalls:
             raise self.translate(kafka_error_of(exc), what) from None
         except TimeoutError:
             future.cancel()
-            self.abandoned()
+            if group:
+                self.abandoned()
             raise self.translate(None, what) from None
 
     async def gather(
-        self, futures: Mapping[K, concurrent.futures.Future[Any]], what: str = "admin request"
+        self,
+        futures: Mapping[K, concurrent.futures.Future[Any]],
+        what: str = "admin request",
+        *,
+        group: bool = False,
     ) -> dict[K, Any]:
         """Await many admin futures under one deadline; a failed one maps to its BrokerError.
+        ``group``: consumer-group requests, whose client is retired if given up on.
 
         The waiting happens in one worker thread: wrapping each future for the
         event loop costs a loop wake-up per future, and one batched ListOffsets
@@ -93,7 +102,7 @@ class KafkaCalls:
                 )
         except TimeoutError:
             pending = {f for f in futures.values() if not f.done()}
-        if pending:
+        if pending and group:
             self.abandoned()
         answers: dict[K, Any] = {}
         for key, future in futures.items():

@@ -99,8 +99,8 @@ async def group_page(
         else {}
     )
     described, offsets = await asyncio.gather(
-        broker.gather(describe, "DescribeGroups"),
-        broker.gather(offset_futures(broker, dict.fromkeys(ids)), "OffsetFetch"),
+        broker.gather(describe, "DescribeGroups", group=True),
+        broker.gather(offset_futures(broker, dict.fromkeys(ids)), "OffsetFetch", group=True),
     )
     committed = {gid: committed_offsets(offsets.get(gid)) for gid in ids}
     wanted = {tp for c in committed.values() for tp in c}
@@ -140,13 +140,13 @@ async def describe_group(broker: KafkaBroker, group_id: str) -> Any:
     futures = broker.admin.describe_consumer_groups(
         [group_id], request_timeout=broker.group_request_timeout
     )
-    return await broker.result(futures[group_id], f"consumer group {group_id!r}")
+    return await broker.result(futures[group_id], f"consumer group {group_id!r}", group=True)
 
 
 async def group_detail(broker: KafkaBroker, group_id: str) -> GroupDetail:
     info, offsets = await asyncio.gather(
         describe_group(broker, group_id),
-        broker.gather(offset_futures(broker, {group_id: None}), "OffsetFetch"),
+        broker.gather(offset_futures(broker, {group_id: None}), "OffsetFetch", group=True),
     )
     answer = offsets[group_id]
     if isinstance(answer, BrokerError):
@@ -219,7 +219,7 @@ async def topic_readers(
     requests: dict[str, list[TopicPartition] | None] = {g.group_id: wanted for g in checked}
     high, offsets = await asyncio.gather(
         broker.offsets([(topic, p) for p in partitions], OffsetSpec.latest()),  # type: ignore[no-untyped-call]
-        broker.gather(offset_futures(broker, requests), "OffsetFetch"),
+        broker.gather(offset_futures(broker, requests), "OffsetFetch", group=True),
     )
     states = {g.group_id: state_name(g.state) for g in checked}
     readers = []

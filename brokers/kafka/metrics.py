@@ -182,7 +182,8 @@ async def read_groups(
         gid: bulk.group_offsets(admins[n % len(admins)], gid, timeout) for n, gid in enumerate(ids)
     }
     described_batches, fetched = await asyncio.gather(
-        broker.gather(describe, "DescribeGroups"), broker.gather(fetch, "OffsetFetch")
+        broker.gather(describe, "DescribeGroups", group=True),
+        broker.gather(fetch, "OffsetFetch", group=True),
     )
     described: dict[str, Any] = {}
     for n, batch in enumerate(batches):

@@ -64,7 +64,7 @@ async def reset_offsets(
     spec = OffsetSpec.for_timestamp(timestamp_ms or 0) if to == "timestamp" else None
     (low, high), offsets, at_time = await asyncio.gather(
         broker.watermarks(wanted),
-        broker.gather(offset_futures(broker, request), "OffsetFetch"),
+        broker.gather(offset_futures(broker, request), "OffsetFetch", group=True),
         broker.offsets(wanted, spec) if spec is not None else _no_offsets(),
     )
     current = committed_offsets(offsets[group_id])
@@ -98,7 +98,9 @@ async def reset_offsets(
     futures = broker.admin.alter_consumer_group_offsets(
         request_alter, request_timeout=broker.group_request_timeout
     )
-    written = await broker.result(futures[group_id], f"resetting offsets of {group_id!r}")
+    written = await broker.result(
+        futures[group_id], f"resetting offsets of {group_id!r}", group=True
+    )
     failed = [tp for tp in written.topic_partitions if tp.error]
     if failed:
         first = failed[0]
