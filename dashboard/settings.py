@@ -407,6 +407,9 @@ MQB_METRICS_KAFKA_MAX_GROUPS = envint("MQB_METRICS_KAFKA_MAX_GROUPS", 20000)
 # Kafka admin clients (connections) at most that share reading the groups: one
 # more per 1,000 groups (one client answers about 1,000 group calls a second).
 MQB_METRICS_KAFKA_GROUP_CLIENTS = envint("MQB_METRICS_KAFKA_GROUP_CLIENTS", 4)
+# Committed offsets from following __consumer_offsets (one consumer) instead of an
+# OffsetFetch per group per sample; without permission to read it, OffsetFetch.
+MQB_METRICS_KAFKA_OFFSETS_LOG = envbool("MQB_METRICS_KAFKA_OFFSETS_LOG", True)
 # Partitions whose record timestamp (for lag in seconds) may be read per sample,
 # and seconds those reads may take; the rest fall back to lag / produce rate.
 MQB_METRICS_LAG_PROBES = envint("MQB_METRICS_LAG_PROBES", 500)

@@ -151,6 +151,8 @@ class SamplerOptions:
     * ``max_groups``: consumer groups read per sample, by group id (Kafka);
     * ``group_clients``: admin clients (connections) that share the calls of
       reading thousands of consumer groups (Kafka);
+    * ``offsets_log``: committed offsets from following ``__consumer_offsets``
+      rather than asking every group each sample (Kafka);
     * ``lag_probes`` and ``lag_probe_seconds``: record timestamps read per
       sample for lag in seconds, and the time allowed for it (Kafka);
     * ``rate_window``: seconds of history a rate computed from growing counters
@@ -162,6 +164,7 @@ class SamplerOptions:
     topics: str = ""
     max_groups: int = 20000
     group_clients: int = 4
+    offsets_log: bool = True
     lag_probes: int = 500
     lag_probe_seconds: float = 2.0
     rate_window: float = 5.0

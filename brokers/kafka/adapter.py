@@ -229,8 +229,11 @@ class KafkaBroker(KafkaCalls, BrokerBase):
 
         return await self.blocking(call, what="metadata request")
 
-    async def offsets(self, partitions: Iterable[Partition], spec: Any) -> dict[Partition, int]:
+    async def offsets(
+        self, partitions: Iterable[Partition], spec: Any, *, read_committed: bool = False
+    ) -> dict[Partition, int]:
         """Batched ListOffsets calls; partitions whose answer failed are left out.
+        ``read_committed``: the latest offset is the last stable one (no open transaction).
 
         One future per call (:mod:`brokers.kafka.bulk`), not one per partition, and
         at most ``OFFSETS_BATCH`` partitions a call: librdkafka takes a call's
@@ -242,7 +245,9 @@ class KafkaBroker(KafkaCalls, BrokerBase):
             return {}
         batches = [wanted[i : i + OFFSETS_BATCH] for i in range(0, len(wanted), OFFSETS_BATCH)]
         futures = {
-            n: bulk.list_offsets(self.admin, batch, spec, self.config.timeout)
+            n: bulk.list_offsets(
+                self.admin, batch, spec, self.config.timeout, read_committed=read_committed
+            )
             for n, batch in enumerate(batches)
         }
         found: dict[Partition, int] = {}

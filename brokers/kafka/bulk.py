@@ -21,7 +21,7 @@ from __future__ import annotations
 import concurrent.futures
 from typing import Any
 
-from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
+from confluent_kafka import ConsumerGroupTopicPartitions, IsolationLevel, TopicPartition
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import _AdminClientImpl
 
@@ -29,14 +29,24 @@ Future = concurrent.futures.Future
 
 
 def list_offsets(
-    admin: AdminClient, partitions: list[tuple[str, int]], spec: Any, timeout: float
+    admin: AdminClient,
+    partitions: list[tuple[str, int]],
+    spec: Any,
+    timeout: float,
+    *,
+    read_committed: bool = False,
 ) -> Future[Any]:
     """ListOffsets of ``partitions`` at ``spec`` (an ``OffsetSpec``); the answer is a
-    dict ``TopicPartition -> ListOffsetsResultInfo | KafkaError``."""
+    dict ``TopicPartition -> ListOffsetsResultInfo | KafkaError``. ``read_committed``:
+    the latest offset is the last stable one, short of any open transaction."""
     value = int(spec._value)
     request = [TopicPartition(t, p, value) for t, p in partitions]
     future: Future[Any] = Future()
-    _AdminClientImpl.list_offsets(admin, request, future, request_timeout=timeout)
+    level = IsolationLevel.READ_COMMITTED if read_committed else IsolationLevel.READ_UNCOMMITTED
+    isolation = level.value
+    _AdminClientImpl.list_offsets(
+        admin, request, future, request_timeout=timeout, isolation_level_value=isolation
+    )
     return future
 
 

@@ -48,6 +48,8 @@ from confluent_kafka.admin import AdminClient, OffsetSpec  # type: ignore[attr-d
 
 from brokers.base import BrokerError
 from brokers.kafka import KafkaBroker, Partition, bulk
+from brokers.kafka.offsets_log import TOPIC as LOG_TOPIC
+from brokers.kafka.offsets_log import OffsetsLog
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +112,10 @@ class KafkaSample:
     calls: int = 0
     errors: tuple[str, ...] = field(default=())
     health: Mapping[str, TopicHealth] = field(default_factory=dict)
+    offsets_from: str = "OffsetFetch"
+    """where the committed offsets came from: ``log`` or ``OffsetFetch``"""
+    log_behind: bool = False
+    """the offsets log's reader had not reached the log's end when the offsets were taken"""
 
 
 def state_name(state: Any) -> str:
@@ -163,11 +169,17 @@ async def group_ids(broker: KafkaBroker) -> list[str]:
 
 
 async def read_groups(
-    broker: KafkaBroker, ids: list[str], more_admins: Sequence[AdminClient] = ()
+    broker: KafkaBroker,
+    ids: list[str],
+    more_admins: Sequence[AdminClient] = (),
+    *,
+    committed: Mapping[str, Mapping[Partition, int]] | None = None,
 ) -> dict[str, GroupOffsets]:
     """Members and committed offsets of ``ids``; a group whose call failed says so.
 
     The calls are spread round-robin over the adapter's AdminClient and ``more_admins``.
+    ``committed``: every group's offsets, already known (from the offsets log): then
+    only DescribeGroups is sent.
     """
     if not ids:
         return {}
@@ -178,9 +190,14 @@ async def read_groups(
         n: bulk.describe_groups(admins[n % len(admins)], batch, timeout)
         for n, batch in enumerate(batches)
     }
-    fetch = {
-        gid: bulk.group_offsets(admins[n % len(admins)], gid, timeout) for n, gid in enumerate(ids)
-    }
+    fetch = (
+        {}
+        if committed is not None
+        else {
+            gid: bulk.group_offsets(admins[n % len(admins)], gid, timeout)
+            for n, gid in enumerate(ids)
+        }
+    )
     described_batches, fetched = await asyncio.gather(
         broker.gather(describe, "DescribeGroups", group=True),
         broker.gather(fetch, "OffsetFetch", group=True),
@@ -189,12 +206,12 @@ async def read_groups(
     for n, batch in enumerate(batches):
         answers = _items(broker, described_batches[n], batch, "DescribeGroups")
         described.update(zip(batch, answers, strict=True))
-    offsets = {
+    fetched_offsets = {
         gid: _items(broker, answer, [gid], "OffsetFetch")[0] for gid, answer in fetched.items()
     }
     groups: dict[str, GroupOffsets] = {}
     for gid in ids:
-        info, answer = described.get(gid), offsets.get(gid)
+        info, answer = described.get(gid), fetched_offsets.get(gid)
         errors = [e.message for e in (info, answer) if isinstance(e, BrokerError)]
         members: tuple[KafkaMember, ...] = ()
         state, kind, protocol = "Unknown", "", ""
@@ -203,16 +220,16 @@ async def read_groups(
             members = tuple(_member(m) for m in info.members)
             kind = type_name(getattr(info, "type", None))
             protocol = str(getattr(info, "partition_assignor", "") or "")
-        committed: dict[Partition, int] = {}
-        if answer is not None and not isinstance(answer, BrokerError):
-            committed = {
+        offsets: Mapping[Partition, int] = {}
+        if committed is not None:
+            offsets = committed.get(gid, {})
+        elif answer is not None and not isinstance(answer, BrokerError):
+            offsets = {
                 (tp.topic, tp.partition): int(tp.offset)
                 for tp in answer.topic_partitions
                 if tp.offset >= 0 and not tp.error
             }
-        groups[gid] = GroupOffsets(
-            gid, state, members, committed, "; ".join(errors), kind, protocol
-        )
+        groups[gid] = GroupOffsets(gid, state, members, offsets, "; ".join(errors), kind, protocol)
     return groups
 
 
@@ -263,38 +280,53 @@ async def sample_cluster(
     with_low: bool = True,
     topic_filter: Callable[[str], bool] | None = None,
     more_admins: Callable[[int], Sequence[AdminClient]] | None = None,
+    offsets_log: OffsetsLog | None = None,
 ) -> KafkaSample:
     """Every topic's watermarks and the first ``max_groups`` groups' offsets, concurrently.
 
     ``topic_filter`` keeps only the topics it accepts, and the groups reading them.
-    ``more_admins(n)`` gives the AdminClients that share the calls for ``n`` groups
-    with the adapter's own.
+    ``more_admins(n)`` gives the AdminClients that share the calls for ``n`` group
+    requests with the adapter's own. ``offsets_log``, once it has read the log to
+    its end, gives the committed offsets in place of an OffsetFetch per group.
     """
     started = time.monotonic()
+    use_log = offsets_log is not None and offsets_log.usable
     metadata_task = asyncio.ensure_future(broker.metadata())
     ids_task = asyncio.ensure_future(group_ids(broker))
+    log_ends_task = asyncio.ensure_future(_log_ends(broker, offsets_log if use_log else None))
     try:
         metadata = await metadata_task
     except BaseException:
         ids_task.cancel()
+        log_ends_task.cancel()
         raise
     partitions = topic_partitions(metadata)
     if topic_filter is not None:
         partitions = {t: parts for t, parts in partitions.items() if topic_filter(t)}
     wanted = [(t, p) for t, parts in partitions.items() for p in parts]
     offsets_task = asyncio.ensure_future(_latest_and_earliest(broker, wanted, with_low))
+    behind = False
     try:
         ids = await ids_task
         read = ids[: max(0, max_groups)]
-        helpers = more_admins(len(read)) if more_admins is not None else ()
-        groups = await read_groups(broker, read, helpers)
+        committed = None
+        if use_log and offsets_log is not None:
+            ends = await log_ends_task
+            behind = len(ends) < len(offsets_log.partitions)
+            behind = not await _caught_up(offsets_log, ends, LOG_WAIT_SECONDS) or behind
+            committed = offsets_log.committed(read)
+        requests = len(read) // DESCRIBE_BATCH if committed is not None else len(read)
+        helpers = more_admins(requests) if more_admins is not None else ()
+        groups = await read_groups(broker, read, helpers, committed=committed)
         if topic_filter is not None:
             groups = only_topics(groups, topic_filter)
         low, high = await offsets_task
     except BaseException:
         offsets_task.cancel()
+        log_ends_task.cancel()
         raise
     errors = tuple(f"{g.group_id}: {g.error}" for g in groups.values() if g.error)
+    describes = -(-len(read) // DESCRIBE_BATCH)
     return KafkaSample(
         partitions=partitions,
         low=low,
@@ -302,10 +334,38 @@ async def sample_cluster(
         groups=groups,
         groups_total=len(ids),
         seconds=time.monotonic() - started,
-        calls=3 + (2 if with_low else 1) + -(-len(groups) // DESCRIBE_BATCH) + len(groups),
+        calls=3 + (2 if with_low else 1) + describes + (1 if use_log else len(read)),
         errors=errors,
         health=topic_health(metadata, partitions),
+        offsets_from="log" if use_log else "OffsetFetch",
+        log_behind=behind,
     )
+
+
+LOG_WAIT_SECONDS = 2.0
+"""how long a sample waits for the offsets log's reader to reach the log's end"""
+
+
+async def _log_ends(broker: KafkaBroker, offsets_log: OffsetsLog | None) -> dict[int, int]:
+    """The last stable offset of each partition of the offsets log (none: nothing to wait for)."""
+    if offsets_log is None:
+        return {}
+    ends = await broker.offsets(
+        [(LOG_TOPIC, p) for p in offsets_log.partitions],
+        OffsetSpec.latest(),  # type: ignore[no-untyped-call]
+        read_committed=True,
+    )
+    return {p: offset for (_, p), offset in ends.items()}
+
+
+async def _caught_up(offsets_log: OffsetsLog, ends: Mapping[int, int], seconds: float) -> bool:
+    """Wait until the reader has read the offsets log up to ``ends``, at most ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while not offsets_log.caught_up(ends):
+        if time.monotonic() >= deadline or not offsets_log.usable:
+            return False
+        await asyncio.sleep(0.01)
+    return True
 
 
 async def watermarks_of(

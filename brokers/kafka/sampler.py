@@ -15,14 +15,17 @@ groups (lag, lag in seconds, consume rate). A point's ``extra`` also carries
 what the topics and groups lists show (partitions, replication, cleanup policy
 read once a minute; a group's type, assignor, topics and committed partitions). Of
 :class:`~brokers.base.metrics.SamplerOptions` it reads ``topics``,
-``max_groups``, ``group_clients``, ``lag_probes``, ``lag_probe_seconds`` and
+``max_groups``, ``group_clients``, ``offsets_log``, ``lag_probes``, ``lag_probe_seconds`` and
 ``rate_window``.
 
-Thousands of groups: one AdminClient answers about a thousand group calls
-(OffsetFetch, DescribeGroups) a second here, whatever the broker could do, so
-past ``GROUPS_PER_CLIENT`` groups the sampler adds AdminClients of its own (up
-to ``group_clients`` in all, each a connection to the cluster, kept between
-samples) and spreads the calls over them.
+Thousands of groups: committed offsets come from following ``__consumer_offsets``
+(:mod:`brokers.kafka.offsets_log`, one consumer), so a sample sends DescribeGroups
+for a hundred groups at a time and no request per group. Until that log has been
+read to its end, or when it cannot be read, each group is asked (OffsetFetch):
+one AdminClient answers about a thousand group calls a second here, whatever the
+broker could do, so past ``GROUPS_PER_CLIENT`` requests the sampler adds
+AdminClients of its own (up to ``group_clients`` in all, each a connection to the
+cluster, kept between samples) and spreads the calls over them.
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ from brokers.kafka.metrics import (
     sample_cluster,
     watermarks_of,
 )
+from brokers.kafka.offsets_log import OffsetsLog
 from brokers.kafka.rates import CounterRates
 from brokers.kafka.topics import cleanup_policies
 
@@ -92,6 +96,7 @@ class KafkaMetrics:
             config,
             max_groups=options.max_groups,
             group_clients=options.group_clients,
+            offsets_log=options.offsets_log,
             probe_limit=options.lag_probes,
             probe_seconds=options.lag_probe_seconds,
             window=options.rate_window,
@@ -108,6 +113,7 @@ class KafkaSampler:
         *,
         max_groups: int = 20000,
         group_clients: int = 4,
+        offsets_log: bool = True,
         probe_limit: int = 500,
         probe_seconds: float = 2.0,
         window: float = 5.0,
@@ -122,6 +128,8 @@ class KafkaSampler:
         self.group_clients = max(1, group_clients)
         self._admins: list[AdminClient] = []
         self._admins_of: tuple[KafkaBroker, int] | None = None
+        self.use_offsets_log = offsets_log
+        self._log: tuple[KafkaBroker, OffsetsLog] | None = None
         self.probe_limit = probe_limit
         self.probe_seconds = probe_seconds
         self.rates = CounterRates(window)
@@ -138,6 +146,9 @@ class KafkaSampler:
         # AdminClient has no close(); dropping the last reference destroys it.
         retire(*self._admins)
         self._admins, self._admins_of = [], None
+        if self._log is not None:
+            self._log[1].close()
+            self._log = None
         if self._probe is not None:
             self._probe.close()
             self._probe = None
@@ -147,9 +158,19 @@ class KafkaSampler:
             self._probe = LagProbe(broker)
         return self._probe
 
+    def offsets_log(self, broker: KafkaBroker) -> OffsetsLog | None:
+        """The reader of ``__consumer_offsets`` for this adapter, started on first use."""
+        if not self.use_offsets_log:
+            return None
+        if self._log is None or self._log[0] is not broker:
+            if self._log is not None:
+                self._log[1].close()
+            self._log = (broker, OffsetsLog(broker.client_config(), name=self.config.slug))
+        return self._log[1]
+
     def more_admins(self, broker: KafkaBroker, groups: int) -> list[AdminClient]:
-        """AdminClients besides the adapter's to read ``groups`` groups: one more per
-        ``GROUPS_PER_CLIENT`` groups, ``group_clients`` in all at most."""
+        """AdminClients besides the adapter's for ``groups`` group requests: one more per
+        ``GROUPS_PER_CLIENT`` requests, ``group_clients`` in all at most."""
         of = (broker, broker.admin_generation)
         if (
             self._admins_of is None
@@ -173,6 +194,7 @@ class KafkaSampler:
             max_groups=self.max_groups,
             topic_filter=self.topic_filter,
             more_admins=lambda groups: self.more_admins(broker, groups),
+            offsets_log=self.offsets_log(broker),
         )
         await self._read_policies(broker, list(sample.partitions))
         now = time.monotonic()
@@ -230,6 +252,8 @@ class KafkaSampler:
                 "groups": len(sample.groups),
                 "groups_total": sample.groups_total,
                 "probe_reads": self._probe.reads if self._probe else 0,
+                "offsets_from": sample.offsets_from,
+                "offsets_log_behind": sample.log_behind,
             },
         )
 

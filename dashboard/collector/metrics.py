@@ -94,6 +94,7 @@ def sampler_options(interval: float) -> SamplerOptions:
         topics=settings.MQB_METRICS_KAFKA_TOPICS,
         max_groups=settings.MQB_METRICS_KAFKA_MAX_GROUPS,
         group_clients=settings.MQB_METRICS_KAFKA_GROUP_CLIENTS,
+        offsets_log=settings.MQB_METRICS_KAFKA_OFFSETS_LOG,
         lag_probes=settings.MQB_METRICS_LAG_PROBES,
         lag_probe_seconds=settings.MQB_METRICS_LAG_PROBE_SECONDS,
         rate_window=max(5.0, interval),
