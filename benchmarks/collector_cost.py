@@ -20,9 +20,12 @@ Measured, 7 runs, medians:
 - raw calls: a process doing only the requests the collector's samples needed,
   with the responses decoded and nothing else: every 500-queue page of
   /api/queues/<vhost> (same columns, two in flight), /api/consumers/<vhost>;
-  Kafka metadata, ListOffsets latest and earliest, ListGroups, DescribeGroups, one
-  OffsetFetch per group (made the collector's way: one future per request, spread
-  over as many admin clients as it uses, 120 s request timeout). It does exactly
+  Kafka metadata, ListOffsets latest and earliest, ListGroups, DescribeGroups (100
+  groups a request) and the read-committed end of ``__consumer_offsets`` (whose
+  reader in the collector follows the commits: none here, the groups are idle); with
+  ``MQB_METRICS_KAFKA_OFFSETS_LOG=0``, one OffsetFetch per group instead (made the
+  collector's way: one future per request, spread over as many admin clients as it
+  uses, 120 s request timeout). It does exactly
   as many RabbitMQ and Kafka samples as the collector completed in its window
   (counted from the stored heartbeats), paced the same way (each cluster every
   5 s, or back to back when slower), while the collector is paused (SIGSTOP), so
@@ -84,6 +87,9 @@ REQUEST_TIMEOUT = 120.0
 INTERVAL = 5.0
 RUNS = int(os.environ.get("BENCH_RUNS", "7"))
 COLLECTOR_WINDOW = float(os.environ.get("BENCH_WINDOW", "60"))
+# The collector reads committed offsets from __consumer_offsets unless this is 0: the raw
+# reference then makes the requests a sample still needs (no OffsetFetch per group).
+OFFSETS_LOG = os.environ.get("MQB_METRICS_KAFKA_OFFSETS_LOG", "1") not in ("0", "false", "no")
 PROMETHEUS_FAMILIES = (
     "queue_coarse_metrics",
     "queue_consumer_count",
@@ -172,7 +178,9 @@ async def fill_queues(vhost: str, count: int) -> None:
 def kafka_admin() -> Any:
     from confluent_kafka.admin import AdminClient
 
-    return AdminClient({"bootstrap.servers": KAFKA})
+    # librdkafka gives up on a request after socket.timeout.ms (60 s) whatever its own timeout.
+    timeout_ms = int(REQUEST_TIMEOUT * 1000)
+    return AdminClient({"bootstrap.servers": KAFKA, "socket.timeout.ms": timeout_ms})
 
 
 def create_topics(admin: Any, prefix: str, scale: Scale) -> list[str]:
@@ -289,16 +297,34 @@ def raw_samplers(http: httpx.AsyncClient, admin: Any, vhost: str, prefix: str) -
             admin.list_consumer_groups(request_timeout=REQUEST_TIMEOUT)
         )
         ids = [g.group_id for g in listing.valid]
-        while len(helpers) < min(4, -(-len(ids) // 1000)) - 1:
+        describes = -(-len(ids) // 100)
+        requests = describes if OFFSETS_LOG else len(ids)
+        clients = min(4, -(-requests // 1000))
+        while len(helpers) < clients - 1:
             helpers.append(kafka_admin())
-        admins = [admin, *helpers[: max(0, min(4, -(-len(ids) // 1000)) - 1)]]
+        admins = [admin, *helpers[: max(0, clients - 1)]]
         for n, start in enumerate(range(0, len(ids), 100)):
             batch = ids[start : start + 100]
             futures.append(bulk.describe_groups(admins[n % len(admins)], batch, REQUEST_TIMEOUT))
-        for n, gid in enumerate(ids):
-            futures.append(bulk.group_offsets(admins[n % len(admins)], gid, REQUEST_TIMEOUT))
+        if OFFSETS_LOG:
+            # The offsets log's end (its reader's records are the commits, none here).
+            log = [
+                ("__consumer_offsets", p) for p in metadata.topics["__consumer_offsets"].partitions
+            ]
+            futures.append(
+                bulk.list_offsets(
+                    admin,
+                    log,
+                    OffsetSpec.latest(),  # type: ignore[no-untyped-call]
+                    REQUEST_TIMEOUT,
+                    read_committed=True,
+                )
+            )
+        else:
+            for n, gid in enumerate(ids):
+                futures.append(bulk.group_offsets(admins[n % len(admins)], gid, REQUEST_TIMEOUT))
         await asyncio.gather(*(asyncio.wrap_future(f) for f in futures))
-        return 3 + 2 + len(ids) + -(-len(ids) // 100)
+        return 3 + 2 + describes + (1 if OFFSETS_LOG else len(ids))
 
     return {"rabbit": rabbit, "kafka": kafka}
 
@@ -463,7 +489,8 @@ def measure(scale: Scale) -> tuple[float, float]:
             f" ({rabbit.get('cost', {}).get('pages')} requests for the queues)"
             + (
                 f", Kafka sample {kafka.get('seconds', 0):.2f} s"
-                f" ({kafka_cost.get('topics')} topics, {kafka_cost.get('groups')} groups)"
+                f" ({kafka_cost.get('topics')} topics, {kafka_cost.get('groups')} groups,"
+                f" offsets from {kafka_cost.get('offsets_from')})"
                 if scale.topics
                 else ""
             ),
@@ -485,11 +512,18 @@ def measure(scale: Scale) -> tuple[float, float]:
                 raw, raw_wall = measure_reference(vhost, prefix, counts)
             finally:
                 collector.send_signal(signal.SIGCONT)
+            kafka_now = last_status(env, "bench-kafka") if scale.topics else {}
             shares.append(used / elapsed)
             ratios.append(used / raw if raw else float("inf"))
             print(
                 f"{run:>3}  {counts['rabbit']:>9},{counts.get('kafka', 0):<11}  {used:>15.2f}"
-                f"  {shares[-1]:>15.4f}  {raw:>9.2f}  ({raw_wall:>10.0f})  {ratios[-1]:>13.2f}",
+                f"  {shares[-1]:>15.4f}  {raw:>9.2f}  ({raw_wall:>10.0f})  {ratios[-1]:>13.2f}"
+                + (
+                    f"  last Kafka sample {kafka_now.get('seconds', 0):.2f} s, offsets from"
+                    f" {kafka_now.get('cost', {}).get('offsets_from')}"
+                    if kafka_now
+                    else ""
+                ),
                 flush=True,
             )
         share, ratio = statistics.median(shares), statistics.median(ratios)
