@@ -11,12 +11,14 @@ import asyncio
 import struct
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from brokers.kafka import KafkaBroker
+from brokers.kafka import offsets_log as offsets_log_module
 from brokers.kafka.metrics import sample_cluster
 from brokers.kafka.offsets_log import OffsetsLog, UnknownRecord, committed_offset, offset_key
 from brokers.kafka.sampler import KafkaSampler
@@ -191,13 +193,17 @@ async def test_the_sampler_takes_offsets_from_the_log_and_sees_a_commit_made_jus
     create_topic(topic, partitions=1)
     produce(topic, 10, partition=0)
     commit(group, {(topic, 0): 1})
-    from_log = KafkaSampler(kafka_config, topics=f"^{topic}$")
+    # A cluster of its own name: no reader of this process follows its log yet.
+    config = replace(kafka_config, slug=unique_name)
+    own = KafkaBroker(config)
+    await own.connect()
+    from_log = KafkaSampler(config, topics=f"^{topic}$")
     asking = KafkaSampler(kafka_config, topics=f"^{topic}$", offsets_log=False)
     try:
-        first = await from_log.full(broker)
+        first = await from_log.full(own)
         # The first sample starts the reader and asks the groups meanwhile.
         assert first.cost["offsets_from"] == "OffsetFetch"
-        reader = from_log.offsets_log(broker)
+        reader = from_log.offsets_log(own)
         assert reader is not None
         deadline = time.monotonic() + 60
         while not reader.usable:
@@ -205,17 +211,57 @@ async def test_the_sampler_takes_offsets_from_the_log_and_sees_a_commit_made_jus
             await asyncio.sleep(0.05)
         for offset in (4, 7):
             await asyncio.to_thread(commit, group, {(topic, 0): offset})
-            logged, asked = await from_log.full(broker), await asking.full(broker)
+            logged, asked = await from_log.full(own), await asking.full(broker)
             assert logged.cost["offsets_from"] == "log"
             assert asked.cost["offsets_from"] == "OffsetFetch"
             for sample in (logged, asked):
                 point = next(p for p in sample.points if p.entity == group)
                 assert as_dict(point.values)["lag"] == 10 - offset
-                assert point.extra["committed"] == 1
-        # The log-fed sample sent a request per hundred groups, not one per group.
-        assert logged.cost["calls"] < asked.cost["calls"]
+                assert (point.extra or {})["committed"] == 1
+        # The log-fed sample sent a request per hundred groups and one for the log's end;
+        # the other one request per group besides.
+        listed = logged.cost["groups_total"]
+        assert logged.cost["calls"] == 5 + -(-listed // 100) + 1
+        assert (
+            asked.cost["calls"]
+            == 5 + -(-asked.cost["groups_total"] // 100) + asked.cost["groups_total"]
+        )
     finally:
         from_log.close()
         asking.close()
+        await own.close()
         delete_groups(group)
         delete_topics(topic)
+
+
+@pytest.mark.kafka
+async def test_samplers_of_one_cluster_share_a_reader_that_outlives_them_briefly(
+    kafka_config, unique_name, monkeypatch
+):
+    config = replace(kafka_config, slug=unique_name)
+    own = KafkaBroker(config)
+    await own.connect()
+    first, second = KafkaSampler(config), KafkaSampler(config)
+    try:
+        reader = first.offsets_log(own)
+        assert reader is not None and second.offsets_log(own) is reader
+        first.close()
+        second.close()
+        # The collector starting its loops again (a lease lost and taken back) keeps it.
+        third = KafkaSampler(config)
+        assert third.offsets_log(own) is reader
+        monkeypatch.setattr(offsets_log_module, "LINGER_SECONDS", 0.05)
+        third.close()
+        deadline = time.monotonic() + 10
+        while reader._thread.is_alive():
+            assert time.monotonic() < deadline, "the unused reader kept running"
+            await asyncio.sleep(0.05)
+        fourth = KafkaSampler(config)
+        try:
+            assert fourth.offsets_log(own) is not reader
+        finally:
+            fourth.close()
+    finally:
+        first.close()
+        second.close()
+        await own.close()

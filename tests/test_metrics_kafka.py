@@ -192,3 +192,34 @@ async def test_watermarks_of_more_partitions_than_one_call_takes_are_all_read(
         assert await broker.offsets([(topic, 4), (topic, 9)], latest) == {(topic, 4): 5}
     finally:
         delete_topics(topic)
+
+
+async def test_the_lag_probe_keeps_what_it_has_when_asked_more_than_its_cache_holds():
+    """Pure logic (the reads are stubbed): asking 5 offsets of a 3-entry cache reads 3 and
+    keeps them; asking again reads nothing (no endless evict-and-read); offsets no longer
+    asked make room for new ones."""
+    from brokers.kafka.metrics import LagProbe
+
+    asked: list[list[Any]] = []
+
+    class Calls:
+        async def blocking(self, call: Any, **_: Any) -> Any:
+            return call()
+
+    probe = LagProbe(Calls(), cache_size=3)  # type: ignore[arg-type]
+
+    def read(wanted: list[Any], seconds: float) -> dict[Any, float]:
+        asked.append(list(wanted))
+        return {key: float(key[2]) for key in wanted}
+
+    probe._read = read  # type: ignore[method-assign,assignment]
+    offsets = [("t", 0, n) for n in range(5)]
+    first = await probe.timestamps(offsets, limit=10, seconds=1)
+    assert asked == [offsets[:3]] and first == {k: float(k[2]) for k in offsets[:3]}
+    again = await probe.timestamps(offsets, limit=10, seconds=1)
+    assert len(asked) == 1 and again == first
+    # Two of the cached offsets are no longer asked: two new ones are read in their place.
+    later = [offsets[0], ("t", 1, 7), ("t", 1, 8), ("t", 1, 9)]
+    answered = await probe.timestamps(later, limit=10, seconds=1)
+    assert asked[1] == [("t", 1, 7), ("t", 1, 8)]
+    assert set(answered) == {offsets[0], ("t", 1, 7), ("t", 1, 8)}

@@ -382,7 +382,10 @@ class LagProbe:
     """Timestamps of the records at given offsets, read by one assign-only consumer.
 
     Answers are cached by (topic, partition, offset): a stuck group's lag in
-    seconds grows every sample without reading anything again.
+    seconds grows every sample without reading anything again. When more offsets
+    are asked at once than the cache holds, it keeps the ones it has (the rest are
+    left unanswered and estimated) rather than evicting offsets asked in the same
+    call: evicting them would read every offset again each sample, for ever.
     """
 
     def __init__(self, broker: KafkaBroker, cache_size: int = 100_000) -> None:
@@ -407,6 +410,9 @@ class LagProbe:
                 found[key] = self._cache[key]
             elif len(missing) < limit:
                 missing.append(key)
+        # Offsets asked now were moved to the end; only the others may make room.
+        room = self._cache_size - len(found)
+        missing = missing[: max(0, room)]
         if not missing:
             return found
         async with self._async_lock:

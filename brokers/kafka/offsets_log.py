@@ -15,6 +15,11 @@ the broker acknowledged before the sample began is in the sample, as with
 OffsetFetch. Commits made in a transaction count once the transaction commits
 (``isolation.level=read_committed``); aborted ones never.
 
+A reader is shared by every sampler of the same cluster in a process
+(:func:`acquire`, :func:`release`) and outlives the last of them by
+``LINGER_SECONDS``: a collector that loses its lease and takes it back, or
+starts its loops again, does not read the whole log again.
+
 Record formats (Kafka's ``OffsetCommitKey``, ``OffsetCommitValue``): a key is
 an int16 version, then for versions 0 and 1 the group and topic (int16-length
 strings) and the partition (int32); other key versions are group metadata and
@@ -24,6 +29,7 @@ an int16 version (0 to 4 up to Kafka 4.1) and the offset (int64) right after it.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import struct
 import threading
@@ -53,6 +59,8 @@ BATCH = 5000
 """records taken from librdkafka per call"""
 RETRY_SECONDS = 5.0
 """wait between attempts while the topic does not exist yet or the cluster is down"""
+LINGER_SECONDS = 300.0
+"""how long a reader no sampler uses keeps following the log"""
 
 _SHORT = struct.Struct(">h")
 _INT = struct.Struct(">i")
@@ -239,3 +247,63 @@ class OffsetsLog:
                 if offsets is None:
                     offsets = groups[group] = {}
                 offsets[(topic, part)] = offset
+
+
+class _Shared:
+    def __init__(self, reader: OffsetsLog) -> None:
+        self.reader = reader
+        self.users = 1
+        self.timer: threading.Timer | None = None
+
+
+_shared: dict[str, _Shared] = {}
+_shared_lock = threading.Lock()
+
+
+def _key(client_config: Mapping[str, Any]) -> str:
+    """One cluster reached the same way (plain settings only; digested, since they hold secrets)."""
+    plain = sorted(
+        (k, v) for k, v in client_config.items() if isinstance(v, str | int | float | bool)
+    )
+    return hashlib.sha256(repr(plain).encode()).hexdigest()
+
+
+def acquire(client_config: Mapping[str, Any], *, name: str = "") -> OffsetsLog:
+    """The process's reader for this cluster, started if there is none (or it failed)."""
+    key = _key(client_config)
+    with _shared_lock:
+        entry = _shared.get(key)
+        if entry is not None and not entry.reader.failed:
+            entry.users += 1
+            if entry.timer is not None:
+                entry.timer.cancel()
+                entry.timer = None
+            return entry.reader
+        if entry is not None:
+            entry.reader.close()
+        reader = OffsetsLog(client_config, name=name)
+        _shared[key] = _Shared(reader)
+        return reader
+
+
+def release(reader: OffsetsLog) -> None:
+    """A sampler is done with ``reader``; the last one leaves it ``LINGER_SECONDS`` more."""
+    with _shared_lock:
+        for key, entry in _shared.items():
+            if entry.reader is reader:
+                entry.users -= 1
+                if entry.users <= 0 and entry.timer is None:
+                    entry.timer = threading.Timer(LINGER_SECONDS, _expire, (key, reader))
+                    entry.timer.daemon = True
+                    entry.timer.start()
+                return
+    reader.close()
+
+
+def _expire(key: str, reader: OffsetsLog) -> None:
+    with _shared_lock:
+        entry = _shared.get(key)
+        if entry is None or entry.reader is not reader or entry.users > 0:
+            return
+        del _shared[key]
+    reader.close()

@@ -63,6 +63,8 @@ from brokers.kafka.metrics import (
     watermarks_of,
 )
 from brokers.kafka.offsets_log import OffsetsLog
+from brokers.kafka.offsets_log import acquire as acquire_log
+from brokers.kafka.offsets_log import release as release_log
 from brokers.kafka.rates import CounterRates
 from brokers.kafka.topics import cleanup_policies
 
@@ -147,7 +149,7 @@ class KafkaSampler:
         retire(*self._admins)
         self._admins, self._admins_of = [], None
         if self._log is not None:
-            self._log[1].close()
+            release_log(self._log[1])
             self._log = None
         if self._probe is not None:
             self._probe.close()
@@ -159,13 +161,14 @@ class KafkaSampler:
         return self._probe
 
     def offsets_log(self, broker: KafkaBroker) -> OffsetsLog | None:
-        """The reader of ``__consumer_offsets`` for this adapter, started on first use."""
+        """The process's reader of ``__consumer_offsets`` for this cluster (shared)."""
         if not self.use_offsets_log:
             return None
         if self._log is None or self._log[0] is not broker:
+            reader = acquire_log(broker.client_config(), name=self.config.slug)
             if self._log is not None:
-                self._log[1].close()
-            self._log = (broker, OffsetsLog(broker.client_config(), name=self.config.slug))
+                release_log(self._log[1])
+            self._log = (broker, reader)
         return self._log[1]
 
     def more_admins(self, broker: KafkaBroker, groups: int) -> list[AdminClient]:
