@@ -223,3 +223,38 @@ async def test_the_lag_probe_keeps_what_it_has_when_asked_more_than_its_cache_ho
     answered = await probe.timestamps(later, limit=10, seconds=1)
     assert asked[1] == [("t", 1, 7), ("t", 1, 8)]
     assert set(answered) == {offsets[0], ("t", 1, 7), ("t", 1, 8)}
+
+
+async def test_cleanup_policies_are_read_for_new_topics_at_once_and_again_in_turn(
+    kafka_config, monkeypatch
+):
+    """Pure logic (the DescribeConfigs call is stubbed): a new topic's policy at once; the
+    known ones again at about one round per POLICY_SECONDS, at most POLICY_REREADS a
+    sample, in turn; a topic that went is forgotten."""
+    asked: list[list[str]] = []
+
+    async def policies(_broker: Any, topics: list[str]) -> dict[str, str]:
+        asked.append(list(topics))
+        return {t: "delete" for t in topics}
+
+    monkeypatch.setattr(kafka_sampler, "cleanup_policies", policies)
+    monkeypatch.setattr(kafka_sampler, "POLICY_REREADS", 3)
+    sampler = KafkaSampler(kafka_config)
+    topics = [f"t{n}" for n in range(5)]
+    await sampler._read_policies(None, topics)  # type: ignore[arg-type]
+    assert asked == [topics]
+    # A minute later: every known topic is due, three of them are read; then the other two.
+    for expected in (["t0", "t1", "t2"], ["t3", "t4", "t0"]):
+        sampler._policies_at -= kafka_sampler.POLICY_SECONDS
+        await sampler._read_policies(None, topics)  # type: ignore[arg-type]
+        assert asked[-1] == expected
+    # The rest of that round owed, then nothing until more time has passed.
+    await sampler._read_policies(None, topics)  # type: ignore[arg-type]
+    assert asked[-1] == ["t1", "t2"]
+    calls = len(asked)
+    await sampler._read_policies(None, topics)  # type: ignore[arg-type]
+    assert len(asked) == calls
+    # A new topic at once; a topic that went is forgotten.
+    await sampler._read_policies(None, [*topics[1:], "t9"])  # type: ignore[arg-type]
+    assert asked[-1] == ["t9"]
+    assert set(sampler.policies) == {"t1", "t2", "t3", "t4", "t9"}

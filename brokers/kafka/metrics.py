@@ -28,6 +28,7 @@ LogAppendTime; a record without a timestamp gives ``None``.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import threading
 import time
@@ -92,7 +93,7 @@ class GroupOffsets:
     type: str = ""
     protocol: str = ""
 
-    @property
+    @functools.cached_property
     def topics(self) -> tuple[str, ...]:
         """Topics assigned to a member or with a committed offset."""
         assigned = {t for m in self.members for t in m.topics}
@@ -120,7 +121,11 @@ class KafkaSample:
 
 def state_name(state: Any) -> str:
     """``PREPARING_REBALANCING`` -> ``PreparingRebalance``, as Kafka spells states."""
-    name = str(getattr(state, "name", state))
+    return _spelled(str(getattr(state, "name", state)))
+
+
+@functools.lru_cache(maxsize=64)
+def _spelled(name: str) -> str:
     return "".join(w.capitalize() for w in name.replace("REBALANCING", "REBALANCE").split("_"))
 
 

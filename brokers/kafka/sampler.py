@@ -31,6 +31,7 @@ cluster, kept between samples) and spreads the calls over them.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
 import time
@@ -71,7 +72,9 @@ from brokers.kafka.topics import cleanup_policies
 log = logging.getLogger(__name__)
 
 POLICY_SECONDS = 60.0
-"""How often every topic's cleanup policy is read again (new topics: next sample)."""
+"""How often every topic's cleanup policy is read again (new topics: next sample)..."""
+POLICY_REREADS = 200
+"""...but at most this many topics' a sample: more topics take longer to go round."""
 
 GROUPS_PER_CLIENT = 1000
 """Groups one AdminClient reads per sample before another client shares the calls."""
@@ -125,7 +128,10 @@ class KafkaSampler:
         self.topic_filter: Callable[[str], bool] | None = None
         if topics:
             pattern = re.compile(topics)
-            self.topic_filter = lambda name: pattern.search(name) is not None
+            # Asked for every committed partition of every group each sample: remembered.
+            self.topic_filter = functools.lru_cache(maxsize=1 << 16)(
+                lambda name: pattern.search(name) is not None
+            )
         self.max_groups = max_groups
         self.group_clients = max(1, group_clients)
         self._admins: list[AdminClient] = []
@@ -142,6 +148,8 @@ class KafkaSampler:
         self.health: dict[str, TopicHealth] = {}
         self.policies: dict[str, str] = {}
         self._policies_at = 0.0
+        self._policy_turn = 0
+        self._policy_credit = 0.0
         self._probe: LagProbe | None = None
 
     def close(self) -> None:
@@ -261,9 +269,26 @@ class KafkaSampler:
         )
 
     async def _read_policies(self, broker: KafkaBroker, topics: list[str]) -> None:
-        """Cleanup policies change rarely: all of them once a minute, new topics at once."""
-        due = time.monotonic() - self._policies_at >= POLICY_SECONDS
-        wanted = topics if due else [t for t in topics if t not in self.policies]
+        """Cleanup policies change rarely: a new topic's is read at once, and the known ones
+        again in turn, each about once per ``POLICY_SECONDS`` but at most
+        ``POLICY_REREADS`` a sample (every config of a topic comes back with it: at 5,000
+        topics, reading all of them once a minute was a quarter of the collector's time).
+        """
+        now = time.monotonic()
+        known = [t for t in topics if t in self.policies]
+        new = [t for t in topics if t not in self.policies]
+        elapsed = now - self._policies_at if self._policies_at else POLICY_SECONDS
+        self._policies_at = now
+        # Rereads owed: a round of the known topics per POLICY_SECONDS, one round at most.
+        owed = self._policy_credit + len(known) * elapsed / POLICY_SECONDS
+        due = min(POLICY_REREADS, len(known), int(owed))
+        self._policy_credit = min(float(len(known)), owed) - due
+        again: list[str] = []
+        if due and known:
+            start = self._policy_turn % len(known)
+            again = (known[start:] + known[:start])[:due]
+            self._policy_turn = start + due
+        wanted = new + again
         if not wanted:
             return
         try:
@@ -271,10 +296,9 @@ class KafkaSampler:
         except BrokerError as exc:
             log.info("%s: cleanup policies unavailable: %s", self.config.slug, exc)
             return
-        if due:
-            self.policies, self._policies_at = found, time.monotonic()
-        else:
-            self.policies.update(found)
+        present = set(topics)
+        self.policies = {t: p for t, p in self.policies.items() if t in present}
+        self.policies.update(found)
 
     def _topic_point(
         self,
