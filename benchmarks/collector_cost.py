@@ -520,7 +520,8 @@ def measure(scale: Scale) -> tuple[float, float]:
                 f"  {shares[-1]:>15.4f}  {raw:>9.2f}  ({raw_wall:>10.0f})  {ratios[-1]:>13.2f}"
                 + (
                     f"  last Kafka sample {kafka_now.get('seconds', 0):.2f} s, offsets from"
-                    f" {kafka_now.get('cost', {}).get('offsets_from')}"
+                    f" {kafka_now.get('cost', {}).get('offsets_from')},"
+                    f" phases {kafka_now.get('cost', {}).get('phases')}"
                     if kafka_now
                     else ""
                 ),

@@ -11,7 +11,11 @@ each, one after the other in the same run):
   parameters the dashboard's queue list sends), straight to RabbitMQ;
 * ``overview``, ``queues`` (the queue list page), ``inbox`` (the dead-letter inbox):
   the dashboard's pages, logged in;
-* ``health``: ``/api/clusters/health``.
+* ``health``: ``/api/clusters/health``;
+* the floors, for scale: ``noop`` (a logged-in request that reads nothing: ``/kafka/``
+  answers with a redirect after the session, user and middleware) and ``bare`` (Daphne
+  serving ``bare_asgi.py``, no Django: the most any page on one Daphne process can
+  answer here).
 
 The database holds ``LETTERS`` dead letters (default 5,000, in 40 failure groups), so
 the inbox and the overview count over a table of realistic size.
@@ -24,7 +28,7 @@ counted from ``/proc`` (the web process's TCP sockets to the Kafka port, sampled
 is the sum: connections the web process opened while serving the load, measured from
 outside it. Timeouts are wrk's (2 s) plus its other socket errors. Last line:
 ``RESULT pages_rps_min=… pages_p99_ms_max=… health_rps=… timeouts=…
-broker_connections_opened=… raw_rps=… raw_p99_ms=…``.
+broker_connections_opened=… raw_rps=… raw_p99_ms=… noop_rps=… bare_rps=…``.
 
 Run: ``.venv/bin/python benchmarks/concurrent_pages.py`` with the local services up
 (``ops/up.sh``) and ``wrk`` installed (``apt-get install wrk``). ``DURATION`` (seconds,
@@ -325,10 +329,20 @@ def main() -> None:
         url = f"http://127.0.0.1:{port}"
         daphne = [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
         web = start([*daphne, "dashboard.asgi:application"], web_env, workdir / "daphne.log")
+        bare_port = free_port()
+        bare = subprocess.Popen(
+            [*daphne[:-1], str(bare_port), "bare_asgi:application"],
+            cwd=Path(__file__).resolve().parent,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         collector = start_collector(env, workdir)
         kafka_direct = SocketWatch(web.pid, {9092})
         try:
             wait_until(lambda: httpx.get(url + "/login/", timeout=1), "Daphne")
+            wait_until(
+                lambda: httpx.get(f"http://127.0.0.1:{bare_port}/", timeout=1), "bare Daphne"
+            )
             client = log_in(url)
             wait_for_collector(client)
             cookie = "Cookie: " + "; ".join(f"{k}={v}" for k, v in client.cookies.items())
@@ -340,10 +354,12 @@ def main() -> None:
                 "queues": (url + f"/rabbitmq/{RABBITMQ}/", cookie),
                 "inbox": (url + "/deadletters/", cookie),
                 "health": (url + "/api/clusters/health", cookie),
+                "noop": (url + "/kafka/", cookie),
+                "bare": (f"http://127.0.0.1:{bare_port}/", "Accept: */*"),
             }
             for name, (target, header) in targets.items():
                 check = httpx.get(target, headers=dict([header.split(": ", 1)]), timeout=60)
-                if check.status_code != 200:
+                if check.status_code not in (200, 302):
                     # Measured anyway: wrk reports the failures as non-2xx answers.
                     print(
                         f"warning: {name} answers {check.status_code} before the load", flush=True
@@ -366,7 +382,7 @@ def main() -> None:
                 )
         finally:
             kafka_direct.stop()
-            for process in (web, collector):
+            for process in (web, collector, bare):
                 process.terminate()
                 try:
                     process.wait(timeout=20)
@@ -386,6 +402,7 @@ def main() -> None:
         f" queues_rps={results['queues']['rps']:.1f}"
         f" inbox_rps={results['inbox']['rps']:.1f}"
         f" raw_rps={results['raw']['rps']:.1f} raw_p99_ms={results['raw']['p99']:.0f}"
+        f" noop_rps={results['noop']['rps']:.1f} bare_rps={results['bare']['rps']:.1f}"
     )
 
 

@@ -117,6 +117,8 @@ class KafkaSample:
     """where the committed offsets came from: ``log`` or ``OffsetFetch``"""
     log_behind: bool = False
     """the offsets log's reader had not reached the log's end when the offsets were taken"""
+    phases: Mapping[str, float] = field(default_factory=dict)
+    """seconds from the sample's start until each part was in (metadata, groups, ...)"""
 
 
 def state_name(state: Any) -> str:
@@ -305,6 +307,7 @@ async def sample_cluster(
         ids_task.cancel()
         log_ends_task.cancel()
         raise
+    seconds = {"metadata": time.monotonic() - started}
     partitions = topic_partitions(metadata)
     if topic_filter is not None:
         partitions = {t: parts for t, parts in partitions.items() if topic_filter(t)}
@@ -320,12 +323,15 @@ async def sample_cluster(
             behind = len(ends) < len(offsets_log.partitions)
             behind = not await _caught_up(offsets_log, ends, LOG_WAIT_SECONDS) or behind
             committed = offsets_log.committed(read)
+            seconds["offsets_log"] = time.monotonic() - started
         requests = len(read) // DESCRIBE_BATCH if committed is not None else len(read)
         helpers = more_admins(requests) if more_admins is not None else ()
         groups = await read_groups(broker, read, helpers, committed=committed)
         if topic_filter is not None:
             groups = only_topics(groups, topic_filter)
+        seconds["groups"] = time.monotonic() - started
         low, high = await offsets_task
+        seconds["watermarks"] = time.monotonic() - started
     except BaseException:
         offsets_task.cancel()
         log_ends_task.cancel()
@@ -344,6 +350,7 @@ async def sample_cluster(
         health=topic_health(metadata, partitions),
         offsets_from="log" if use_log else "OffsetFetch",
         log_behind=behind,
+        phases={k: round(v, 3) for k, v in seconds.items()},
     )
 
 

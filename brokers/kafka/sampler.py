@@ -208,7 +208,7 @@ class KafkaSampler:
             offsets_log=self.offsets_log(broker),
         )
         await self._read_policies(broker, list(sample.partitions))
-        now = time.monotonic()
+        now = policies_done = time.monotonic()
         self.partitions = dict(sample.partitions)
         self.health = dict(sample.health)
         members: dict[str, int] = {}
@@ -265,6 +265,11 @@ class KafkaSampler:
                 "probe_reads": self._probe.reads if self._probe else 0,
                 "offsets_from": sample.offsets_from,
                 "offsets_log_behind": sample.log_behind,
+                "phases": {
+                    **sample.phases,
+                    "policies": round(policies_done - started, 3),
+                    "points": round(time.monotonic() - started, 3),
+                },
             },
         )
 
