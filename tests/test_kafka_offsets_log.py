@@ -218,14 +218,14 @@ async def test_the_sampler_takes_offsets_from_the_log_and_sees_a_commit_made_jus
                 point = next(p for p in sample.points if p.entity == group)
                 assert as_dict(point.values)["lag"] == 10 - offset
                 assert (point.extra or {})["committed"] == 1
-        # The log-fed sample sent a request per hundred groups and one for the log's end;
-        # the other one request per group besides.
-        listed = logged.cost["groups_total"]
-        assert logged.cost["calls"] == 5 + -(-listed // 100) + 1
-        assert (
-            asked.cost["calls"]
-            == 5 + -(-asked.cost["groups_total"] // 100) + asked.cost["groups_total"]
-        )
+        # The log-fed sample sent a request per hundred groups described and one for the
+        # log's end; the other one request per group besides. Groups listed as Empty, like
+        # this one, are not described: they have no member.
+        described = logged.cost["groups_described"]
+        assert described < logged.cost["groups_total"]
+        assert logged.cost["calls"] == 5 + -(-described // 100) + 1
+        asked_described = asked.cost["groups_described"]
+        assert asked.cost["calls"] == 5 + -(-asked_described // 100) + asked.cost["groups_total"]
     finally:
         from_log.close()
         asking.close()
@@ -265,3 +265,37 @@ async def test_samplers_of_one_cluster_share_a_reader_that_outlives_them_briefly
         first.close()
         second.close()
         await own.close()
+
+
+@pytest.mark.kafka
+async def test_a_group_with_members_is_described_and_one_listed_empty_is_not(
+    broker, kafka_config, unique_name
+):
+    topic, active, idle = unique_name, unique_name + "-active", unique_name + "-idle"
+    create_topic(topic, partitions=2)
+    commit(idle, {(topic, 0): 0})
+    consumer = Consumer(
+        {"bootstrap.servers": KAFKA, "group.id": active, "auto.offset.reset": "earliest"}
+    )
+    consumer.subscribe([topic])
+    sampler = KafkaSampler(kafka_config, topics=f"^{topic}$")
+    try:
+        deadline = time.monotonic() + 60
+        while not consumer.assignment():
+            assert time.monotonic() < deadline, "the consumer never joined"
+            await asyncio.to_thread(consumer.poll, 0.2)
+        sample = await sampler.full(broker)
+        points = {p.entity: p for p in sample.points if p.entity_type == "group"}
+        described, listed_empty = points[active], points[idle]
+        assert (described.extra or {})["state"] == "Stable"
+        assert as_dict(described.values)["consumers"] == 1
+        assert (described.extra or {})["protocol"] in ("range", "roundrobin", "cooperative-sticky")
+        assert (listed_empty.extra or {})["state"] == "Empty"
+        assert as_dict(listed_empty.values)["consumers"] == 0
+        assert [c.source for c in sample.consumers or ()] == [active]
+        assert sample.cost["groups_described"] < sample.cost["groups_total"]
+    finally:
+        sampler.close()
+        consumer.close()
+        delete_groups(active, idle)
+        delete_topics(topic)

@@ -117,6 +117,8 @@ class KafkaSample:
     """where the committed offsets came from: ``log`` or ``OffsetFetch``"""
     log_behind: bool = False
     """the offsets log's reader had not reached the log's end when the offsets were taken"""
+    described: int = 0
+    """groups described (DescribeGroups): the others were listed without members"""
     phases: Mapping[str, float] = field(default_factory=dict)
     """seconds from the sample's start until each part was in (metadata, groups, ...)"""
 
@@ -167,12 +169,34 @@ async def _latest_and_earliest(
     return await broker.watermarks(partitions)
 
 
+class Listed(NamedTuple):
+    """A group as ListGroups names it: its state and type (``""`` when the broker does not say)."""
+
+    state: str
+    type: str
+
+
+MEMBERLESS = frozenset({"Empty", "Dead"})
+"""States in which a group has no member: nothing for DescribeGroups to tell."""
+
+
 async def group_ids(broker: KafkaBroker) -> list[str]:
+    return list(await group_listing(broker))
+
+
+async def group_listing(broker: KafkaBroker) -> dict[str, Listed]:
+    """Every group id (sorted) with the state and type ListGroups gives."""
     listing = await broker.result(
         broker.admin.list_consumer_groups(request_timeout=broker.config.timeout),
         "ListGroups request",
     )
-    return sorted(g.group_id for g in listing.valid)
+    found: dict[str, Listed] = {}
+    for g in sorted(listing.valid, key=lambda g: g.group_id):
+        state = state_name(g.state) if g.state is not None else ""
+        found[g.group_id] = Listed(
+            "" if state == "Unknown" else state, type_name(g.type) if g.type is not None else ""
+        )
+    return found
 
 
 async def read_groups(
@@ -181,18 +205,28 @@ async def read_groups(
     more_admins: Sequence[AdminClient] = (),
     *,
     committed: Mapping[str, Mapping[Partition, int]] | None = None,
+    listed: Mapping[str, Listed] | None = None,
 ) -> dict[str, GroupOffsets]:
     """Members and committed offsets of ``ids``; a group whose call failed says so.
 
     The calls are spread round-robin over the adapter's AdminClient and ``more_admins``.
     ``committed``: every group's offsets, already known (from the offsets log): then
-    only DescribeGroups is sent.
+    only DescribeGroups is sent. ``listed``: what ListGroups said of each group; one
+    it lists as Empty or Dead has no member, and is not described.
     """
     if not ids:
         return {}
     timeout = broker.group_request_timeout
     admins = [broker.admin, *more_admins]
-    batches = [ids[start : start + DESCRIBE_BATCH] for start in range(0, len(ids), DESCRIBE_BATCH)]
+    listed = listed or {}
+    memberless = {
+        gid: listed[gid] for gid in ids if gid in listed and listed[gid].state in MEMBERLESS
+    }
+    described_ids = [gid for gid in ids if gid not in memberless] if memberless else ids
+    batches = [
+        described_ids[start : start + DESCRIBE_BATCH]
+        for start in range(0, len(described_ids), DESCRIBE_BATCH)
+    ]
     describe = {
         n: bulk.describe_groups(admins[n % len(admins)], batch, timeout)
         for n, batch in enumerate(batches)
@@ -222,7 +256,9 @@ async def read_groups(
         errors = [e.message for e in (info, answer) if isinstance(e, BrokerError)]
         members: tuple[KafkaMember, ...] = ()
         state, kind, protocol = "Unknown", "", ""
-        if info is not None and not isinstance(info, BrokerError):
+        if gid in memberless:
+            state, kind = memberless[gid].state, memberless[gid].type or "unknown"
+        elif info is not None and not isinstance(info, BrokerError):
             state = state_name(info.state)
             members = tuple(_member(m) for m in info.members)
             kind = type_name(getattr(info, "type", None))
@@ -299,7 +335,7 @@ async def sample_cluster(
     started = time.monotonic()
     use_log = offsets_log is not None and offsets_log.usable
     metadata_task = asyncio.ensure_future(broker.metadata())
-    ids_task = asyncio.ensure_future(group_ids(broker))
+    ids_task = asyncio.ensure_future(group_listing(broker))
     log_ends_task = asyncio.ensure_future(_log_ends(broker, offsets_log if use_log else None))
     try:
         metadata = await metadata_task
@@ -315,7 +351,8 @@ async def sample_cluster(
     offsets_task = asyncio.ensure_future(_latest_and_earliest(broker, wanted, with_low))
     behind = False
     try:
-        ids = await ids_task
+        listing = await ids_task
+        ids = list(listing)
         read = ids[: max(0, max_groups)]
         committed = None
         if use_log and offsets_log is not None:
@@ -324,9 +361,10 @@ async def sample_cluster(
             behind = not await _caught_up(offsets_log, ends, LOG_WAIT_SECONDS) or behind
             committed = offsets_log.committed(read)
             seconds["offsets_log"] = time.monotonic() - started
-        requests = len(read) // DESCRIBE_BATCH if committed is not None else len(read)
+        described = sum(1 for g in read if listing[g].state not in MEMBERLESS)
+        requests = described // DESCRIBE_BATCH if committed is not None else len(read)
         helpers = more_admins(requests) if more_admins is not None else ()
-        groups = await read_groups(broker, read, helpers, committed=committed)
+        groups = await read_groups(broker, read, helpers, committed=committed, listed=listing)
         if topic_filter is not None:
             groups = only_topics(groups, topic_filter)
         seconds["groups"] = time.monotonic() - started
@@ -337,7 +375,7 @@ async def sample_cluster(
         log_ends_task.cancel()
         raise
     errors = tuple(f"{g.group_id}: {g.error}" for g in groups.values() if g.error)
-    describes = -(-len(read) // DESCRIBE_BATCH)
+    describes = -(-described // DESCRIBE_BATCH)
     return KafkaSample(
         partitions=partitions,
         low=low,
@@ -350,6 +388,7 @@ async def sample_cluster(
         health=topic_health(metadata, partitions),
         offsets_from="log" if use_log else "OffsetFetch",
         log_behind=behind,
+        described=described,
         phases={k: round(v, 3) for k, v in seconds.items()},
     )
 

@@ -262,6 +262,7 @@ class KafkaSampler:
                 "topics": len(sample.partitions),
                 "groups": len(sample.groups),
                 "groups_total": sample.groups_total,
+                "groups_described": sample.described,
                 "probe_reads": self._probe.reads if self._probe else 0,
                 "offsets_from": sample.offsets_from,
                 "offsets_log_behind": sample.log_behind,
