@@ -309,6 +309,10 @@ def only_topics(
     """The groups that read a wanted topic, with only those topics' offsets and members."""
     kept: dict[str, GroupOffsets] = {}
     for gid, g in groups.items():
+        topics = g.topics
+        if topics and all(wanted(t) for t in topics):
+            kept[gid] = g  # every topic wanted: the group as it is
+            continue
         committed = {tp: o for tp, o in g.committed.items() if wanted(tp[0])}
         members = tuple(m for m in g.members if any(wanted(t) for t in m.topics))
         if committed or members:
