@@ -21,8 +21,9 @@ Measured, 7 runs, medians:
   with the responses decoded and nothing else: every 500-queue page of
   /api/queues/<vhost> (same columns, two in flight), /api/consumers/<vhost>;
   Kafka metadata, ListOffsets latest and earliest, ListGroups, DescribeGroups (100
-  groups a request) and the read-committed end of ``__consumer_offsets`` (whose
-  reader in the collector follows the commits: none here, the groups are idle); with
+  groups a request, of the groups listed with members: none here) and the
+  read-committed end of ``__consumer_offsets`` (whose reader in the collector
+  follows the commits: none here, the groups are idle); with
   ``MQB_METRICS_KAFKA_OFFSETS_LOG=0``, one OffsetFetch per group instead (made the
   collector's way: one future per request, spread over as many admin clients as it
   uses, 120 s request timeout). It does exactly
@@ -297,14 +298,20 @@ def raw_samplers(http: httpx.AsyncClient, admin: Any, vhost: str, prefix: str) -
             admin.list_consumer_groups(request_timeout=REQUEST_TIMEOUT)
         )
         ids = [g.group_id for g in listing.valid]
-        describes = -(-len(ids) // 100)
+        # As the collector: a group listed as Empty or Dead has no member to describe.
+        with_members = [
+            g.group_id
+            for g in listing.valid
+            if getattr(g.state, "name", "") not in ("EMPTY", "DEAD")
+        ]
+        describes = -(-len(with_members) // 100)
         requests = describes if OFFSETS_LOG else len(ids)
         clients = min(4, -(-requests // 1000))
         while len(helpers) < clients - 1:
             helpers.append(kafka_admin())
         admins = [admin, *helpers[: max(0, clients - 1)]]
-        for n, start in enumerate(range(0, len(ids), 100)):
-            batch = ids[start : start + 100]
+        for n, start in enumerate(range(0, len(with_members), 100)):
+            batch = with_members[start : start + 100]
             futures.append(bulk.describe_groups(admins[n % len(admins)], batch, REQUEST_TIMEOUT))
         if OFFSETS_LOG:
             # The offsets log's end (its reader's records are the commits, none here).
