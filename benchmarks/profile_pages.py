@@ -2,14 +2,15 @@
 
 The same setup as ``concurrent_pages.py`` (one Daphne on a temporary SQLite database
 with ``LETTERS`` dead letters, the collector with every loop and its first snapshot, a
-logged-in viewer), without
-its counting proxies. For each target (``overview``, ``queues``, ``inbox``, ``health``)
-wrk runs ``DURATION`` seconds (default 15) with ``CLIENTS`` connections (default 50)
-while ``py-spy record --gil`` samples the Daphne process (not paused: ``--nonblocking``;
-``GIL=0``: every thread that is not idle, so time in C code that let the GIL go, such
-as SQLite's, shows too). Printed per target: requests/s, then the functions in most
-samples, by self time and by inclusive time (the share of all samples), and the collapsed
-stacks are kept in ``OUT`` (default ``var/profile``) for a flame graph.
+logged-in viewer), without its counting proxies. For each target (``overview``,
+``queues``, ``inbox``, ``health``, and ``noop``: a logged-in request that reads nothing,
+answered with a redirect) wrk runs ``DURATION`` seconds (default 15) with ``CLIENTS``
+connections (default 50) while ``py-spy record --gil`` samples the Daphne process (not
+paused: ``--nonblocking``; ``GIL=0``: every thread that is not idle, so time in C code
+that let the GIL go, such as SQLite's, shows too). Printed per target: requests/s, then
+the functions in most samples, by self time and by inclusive time (the share of all
+samples), and the collapsed stacks are kept in ``OUT`` (default ``var/profile``) for a
+flame graph.
 
 Run: ``.venv/bin/python benchmarks/profile_pages.py [target ...]`` with the services up,
 ``wrk`` installed, under ``flock /work/notes/bench.lock`` where benchmarks share a machine.
@@ -111,6 +112,7 @@ def main() -> None:
                 "queues": "/rabbitmq/local-rabbitmq/",
                 "inbox": "/deadletters/",
                 "health": "/api/clusters/health",
+                "noop": "/kafka/",
             }
             for name in wanted:
                 target = url + paths[name]

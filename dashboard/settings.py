@@ -216,7 +216,9 @@ CHANNEL_LAYERS = {
 # Short socket timeouts: a stuck Redis fails a request rather than hanging it.
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        # Django's Redis backend; writes of sessions and users are published to
+        # every web process's memo of them (core/cache.py, core/keymemo.py).
+        "BACKEND": "dashboard.core.cache.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": f"{MQB_CHANNEL_PREFIX}:cache",
         "OPTIONS": {"socket_timeout": 5, "socket_connect_timeout": 5},
@@ -230,6 +232,10 @@ SESSION_CACHE_ALIAS = "default"
 # Seconds a logged-in user (with their role for the page header) stays cached at
 # most; saving or deleting the user or a group drops it at once (core/login.py).
 MQB_USER_CACHE_SECONDS = envint("MQB_USER_CACHE_SECONDS", 60)
+# Seconds a web process answers a session or a user from its own memory at most;
+# every write drops them in every process at once, through Redis pub/sub, and the
+# memo is off whenever that subscription is (core/keymemo.py). 0: read Redis every time.
+MQB_AUTH_MEMO_SECONDS = envint("MQB_AUTH_MEMO_SECONDS", 30)
 # Answers of at least this many bytes are gzipped when the client accepts it
 # (streaming answers never), at this zlib level (1: fastest, 9: smallest).
 MQB_GZIP_MIN_BYTES = envint("MQB_GZIP_MIN_BYTES", 4096)

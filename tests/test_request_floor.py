@@ -12,6 +12,8 @@ import gzip
 import json
 
 import pytest
+from csp.constants import NONE, SELF
+from csp.utils import build_policy
 from django.contrib.auth.models import Group
 from django.contrib.sessions.backends.cached_db import KEY_PREFIX
 from django.core.cache import cache
@@ -132,3 +134,17 @@ def test_gzip_hides_the_body_length_behind_a_random_header():
     lengths = {len(gzip_bytes(data, 1)) for _ in range(20)}
     assert len(lengths) > 1
     assert all(gzip.decompress(gzip_bytes(data, 1)) == data for _ in range(3))
+
+
+def test_the_policy_headers_are_django_csps_and_follow_the_settings(client, viewer, settings):
+    client.force_login(viewer)
+    assert client.get("/kafka/")["Content-Security-Policy"] == build_policy()
+    settings.CONTENT_SECURITY_POLICY = {"DIRECTIVES": {"default-src": [NONE]}}
+    settings.CONTENT_SECURITY_POLICY_REPORT_ONLY = {
+        "DIRECTIVES": {"default-src": [SELF]},
+        "EXCLUDE_URL_PREFIXES": ["/api/"],
+    }
+    page = client.get("/kafka/")
+    assert page["Content-Security-Policy"] == "default-src 'none'"
+    assert page["Content-Security-Policy-Report-Only"] == "default-src 'self'"
+    assert "Content-Security-Policy-Report-Only" not in client.get("/api/clusters/health")

@@ -52,7 +52,10 @@ from django.shortcuts import render
 from django.utils.crypto import constant_time_compare
 from django.utils.functional import SimpleLazyObject
 
+from dashboard.core import keymemo
 from dashboard.core.api import error
+from dashboard.core.cache import RedisCache as MemoRedisCache
+from dashboard.core.keymemo import KeyMemo
 from dashboard.core.middleware import InlineHooks
 from dashboard.core.roles import role_of
 
@@ -152,13 +155,39 @@ def _async_redis(alias: str) -> redis.asyncio.Redis | None:
     return client
 
 
+def _memo(alias: str, key: str) -> KeyMemo | None:
+    """This process's memo for ``key`` of cache ``alias`` (None: off, or not such a key)."""
+    backend = caches[alias]
+    seconds = float(settings.MQB_AUTH_MEMO_SECONDS)
+    if seconds <= 0 or not isinstance(backend, MemoRedisCache) or not keymemo.memoized(key):
+        return None
+    return keymemo.memo_for(backend.memo_location(), backend.key_prefix, seconds)
+
+
 async def _acache_get(alias: str, key: str) -> Any:
-    """``caches[alias].get(key)`` from the event loop; ``_MISSING`` when it is not there."""
+    """``caches[alias].get(key)`` from the event loop; ``_MISSING`` when it is not there.
+
+    Sessions and users come from this process's memo when it has them
+    (``core.keymemo``); what is read from Redis is kept there, with its expiry."""
     client = _async_redis(alias)
     if client is None:
         return _MISSING
+    made = caches[alias].make_and_validate_key(key)
+    memo = _memo(alias, key)
     try:
-        data = await client.get(caches[alias].make_and_validate_key(key))
+        if memo is None:
+            data = await client.get(made)
+        else:
+            data = memo.get(made)
+            if data is not None:
+                return _serializer.loads(data)
+            generation = memo.generation
+            async with client.pipeline(transaction=False) as pipe:
+                pipe.get(made)
+                pipe.pttl(made)
+                data, ttl_ms = await pipe.execute()
+            if data is not None:
+                memo.put(made, data, ttl_ms, generation)
     except redis.RedisError:
         return _MISSING  # the sync way answers as Django does (or fails the same)
     return _MISSING if data is None else _serializer.loads(data)  # type: ignore[arg-type]
