@@ -14,14 +14,18 @@ import json
 import pytest
 from csp.constants import NONE, SELF
 from csp.utils import build_policy
+from django.contrib import messages
 from django.contrib.auth.models import Group
-from django.contrib.sessions.backends.cached_db import KEY_PREFIX
+from django.contrib.sessions.backends.cached_db import KEY_PREFIX, SessionStore
 from django.core.cache import cache
 from django.db import connection
+from django.http import HttpResponse
 from django.test.utils import CaptureQueriesContext
+from django.utils.functional import empty
 
 from dashboard.core.compress import gzip_bytes
 from dashboard.core.login import user_cache_key
+from dashboard.core.middleware import MessageMiddleware
 
 pytestmark = pytest.mark.django_db
 
@@ -148,3 +152,25 @@ def test_the_policy_headers_are_django_csps_and_follow_the_settings(client, view
     assert page["Content-Security-Policy"] == "default-src 'none'"
     assert page["Content-Security-Policy-Report-Only"] == "default-src 'self'"
     assert "Content-Security-Policy-Report-Only" not in client.get("/api/clusters/health")
+
+
+def test_messages_are_stored_when_added_and_no_storage_is_made_otherwise(rf):
+    def view(request):
+        return HttpResponse("ok")
+
+    middleware = MessageMiddleware(view)
+    quiet = rf.get("/")
+    quiet.session = SessionStore()
+    middleware(quiet)
+    assert quiet._messages._wrapped is empty  # never built: nothing read or added
+    told = rf.get("/")
+    told.session = SessionStore()
+    middleware.process_request(told)
+    messages.info(told, "moved 3 messages")
+    answer = middleware.process_response(told, HttpResponse("ok"))
+    assert "messages" in answer.cookies
+    shown = rf.get("/")
+    shown.COOKIES["messages"] = answer.cookies["messages"].value
+    shown.session = SessionStore()
+    middleware.process_request(shown)
+    assert [str(m) for m in messages.get_messages(shown)] == ["moved 3 messages"]

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
@@ -32,15 +33,17 @@ from csp.middleware import CSPMiddleware as DjangoCSPMiddleware
 from csp.utils import build_policy
 from django.conf import settings
 from django.contrib.messages.middleware import MessageMiddleware as DjangoMessageMiddleware
+from django.contrib.messages.storage import default_storage
 from django.contrib.sessions.middleware import SessionMiddleware as DjangoSessionMiddleware
 from django.core.signals import setting_changed
 from django.dispatch import receiver
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.middleware.clickjacking import XFrameOptionsMiddleware as DjangoXFrameOptions
 from django.middleware.common import CommonMiddleware as DjangoCommonMiddleware
 from django.middleware.csrf import CsrfViewMiddleware as DjangoCsrfViewMiddleware
 from django.middleware.security import SecurityMiddleware as DjangoSecurityMiddleware
+from django.utils.functional import SimpleLazyObject, empty
 from whitenoise.middleware import WhiteNoiseMiddleware  # type: ignore[import-untyped]
 
 GetResponse = Callable[[HttpRequest], Any]
@@ -151,7 +154,20 @@ class CsrfViewMiddleware(InlineHooks, DjangoCsrfViewMiddleware):
 
 
 class MessageMiddleware(InlineHooks, DjangoMessageMiddleware):
-    """Messages inline: their session storage reads the session the user middleware loaded."""
+    """Messages inline: their session storage reads the session the user middleware loaded.
+
+    The storage is made when a message is added or read: a request that does
+    neither (most) builds no cookie signer and stores nothing, as Django's
+    ``update`` would not for a storage nobody used."""
+
+    def process_request(self, request: HttpRequest) -> None:
+        request._messages = SimpleLazyObject(partial(default_storage, request))  # type: ignore[attr-defined]
+
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        messages = getattr(request, "_messages", None)
+        if isinstance(messages, SimpleLazyObject) and messages._wrapped is empty:  # type: ignore[attr-defined]
+            return response
+        return super().process_response(request, response)
 
 
 class XFrameOptionsMiddleware(InlineHooks, DjangoXFrameOptions):
