@@ -81,6 +81,12 @@ def summarize(collapsed: Path) -> str:
     return "\n".join(lines)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> None:
     wanted = sys.argv[1:] or ["health", "overview", "queues", "inbox"]
     OUT.mkdir(parents=True, exist_ok=True)
@@ -127,12 +133,15 @@ def main() -> None:
                     stderr=subprocess.DEVNULL,
                 )
                 time.sleep(0.5)
+                cpu_before, wall_before = cpu_seconds(web.pid), time.monotonic()
                 result = wrk(target, cookie)
+                cores = (cpu_seconds(web.pid) - cpu_before) / (time.monotonic() - wall_before)
                 spy.wait(timeout=60)
                 print(
                     f"{name}: {result['rps']:.1f} req/s p50 {result['p50']:.1f} ms"
                     f" p99 {result['p99']:.1f} ms timeouts {result['timeouts']:.0f}"
-                    f" non-2xx {result['non2xx']:.0f}",
+                    f" non-2xx {result['non2xx']:.0f} web CPU {cores:.2f} cores"
+                    f" (load {os.getloadavg()[0]:.1f})",
                     flush=True,
                 )
                 print(summarize(collapsed), flush=True)
