@@ -186,6 +186,11 @@ USE_I18N = False
 USE_TZ = True
 
 STATIC_URL = "static/"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Django's storage; a file's URL worked out once per process (core/static.py).
+    "staticfiles": {"BACKEND": "dashboard.core.static.StaticFilesStorage"},
+}
 STATICFILES_DIRS = [BASE_DIR / "static"]
 # collectstatic's target; nginx serves /static/ from it (ops/nginx.sh reads the same variable).
 STATIC_ROOT = Path(envstr("MQB_STATIC_ROOT", str(STATE_DIR / "staticfiles")))
@@ -222,7 +227,15 @@ CACHES = {
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": f"{MQB_CHANNEL_PREFIX}:cache",
         "OPTIONS": {"socket_timeout": 5, "socket_connect_timeout": 5},
-    }
+    },
+    # Rendered fragments a web process keeps for itself ({% cache … using="fragments" %}):
+    # parts of pages that the collector's sample and the query fully determine, keyed on both.
+    "fragments": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "mqb-fragments",
+        "TIMEOUT": 60,
+        "OPTIONS": {"MAX_ENTRIES": 500},
+    },
 }
 # Sessions are read from the cache and written through to the database: a
 # request reads no session row, and a flushed Redis logs nobody out. Expiry,

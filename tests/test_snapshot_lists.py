@@ -125,6 +125,33 @@ def test_refresh_now_shows_a_queue_created_after_the_snapshot(
             delete_queue(rabbit, f"{prefix}-late-{n}")
 
 
+def test_the_page_shows_the_next_samples_numbers_for_the_same_query(
+    client, viewer, rabbit, collector, queues
+):
+    """The table is rendered once per sample and query (CACHES["fragments"]): a newer
+    sample shows its numbers, and another query on the same sample its own rows."""
+    prefix, names = queues
+    client.force_login(viewer)
+    sampled(client, rabbit, prefix, collector)
+    query = {"vhost": rabbit, "name": prefix, "sort": "name"}
+
+    def cells() -> list[str]:
+        html = client.get(PAGE, query).content.decode()
+        table = html[html.index('id="queue-table"') : html.index("</table>")]
+        return [
+            row.split('<td class="num">')[3].split("<")[0]
+            for row in table.split("<tr>")[2:]
+            if '<td class="num">' in row
+        ]
+
+    assert cells() == ["3", "1", "4", "2"]
+    publish(rabbit, names[1], *(f"more{i}" for i in range(5)))
+    until(lambda: {"totals": cells()}, lambda d: d["totals"] == ["3", "6", "4", "2"], collector)
+    only = client.get(PAGE, {**query, "name": names[2]}).content.decode()
+    table = only[only.index('id="queue-table"') : only.index("</table>")]
+    assert names[2] in table and names[1] not in table
+
+
 def test_a_missing_or_stale_snapshot_falls_back_to_live_and_says_so(
     client, viewer, rabbit, collector, queues, use_clusters
 ):
