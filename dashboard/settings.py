@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from csp.constants import NONE, SELF
@@ -219,7 +220,7 @@ CHANNEL_LAYERS = {
 # The default cache: Django's own Redis backend on REDIS_URL, keys under
 # MQB_CHANNEL_PREFIX (so test runs and several dashboards on one Redis stay apart).
 # Short socket timeouts: a stuck Redis fails a request rather than hanging it.
-CACHES = {
+CACHES: dict[str, dict[str, Any]] = {
     "default": {
         # Django's Redis backend; writes of sessions and users are published to
         # every web process's memo of them (core/cache.py, core/keymemo.py).

@@ -17,7 +17,9 @@ signal). Checks that guard writes (``require_role``) still read the database.
 
 Under ASGI the middleware loads the session and the user before the view runs,
 with two reads from Redis through ``redis.asyncio`` (the cache's own keys and
-serializer, one client per event loop): no thread. Whatever is not in the cache
+serializer, one client per event loop): no thread. A web process answers both
+from its own memory when it read them before and nobody wrote them since
+(``core.keymemo``: every write drops them in every process). Whatever is not in the cache
 (a session or a user read from the database and put back), and a session hash
 that does not match (the session is flushed or its key cycled), goes the sync
 way in a thread. ``request.user`` is then the loaded user, so sync code after it
