@@ -50,17 +50,21 @@ def letters_stamp() -> tuple[Any, ...]:
     # Only the table's name is formatted in; values are parameters.
     table = connection.ops.quote_name(DeadLetter._meta.db_table)
     by_status_sql = f"SELECT status, COUNT(*), SUM(id) FROM {table} GROUP BY status"  # noqa: S608
+    # ``WHERE poison`` as the partial indexes' own predicate: SQLite uses an index whose
+    # predicate the query repeats, and does not see that ``poison = 1`` implies it (it
+    # read the whole table, about 3 ms at 5,000 letters).
+    poison, parked = (connection.ops.quote_name(f) for f in ("poison", "parked"))
     flags_sql = (
         f"SELECT (SELECT MAX(captured_at) FROM {table}), (SELECT MAX(id) FROM {table}),"  # noqa: S608
-        f" (SELECT COUNT(*) FROM {table} WHERE poison = %s),"
-        f" (SELECT SUM(id) FROM {table} WHERE poison = %s),"
-        f" (SELECT COUNT(*) FROM {table} WHERE parked = %s),"
-        f" (SELECT SUM(id) FROM {table} WHERE parked = %s)"
+        f" (SELECT COUNT(*) FROM {table} WHERE {poison}),"
+        f" (SELECT SUM(id) FROM {table} WHERE {poison}),"
+        f" (SELECT COUNT(*) FROM {table} WHERE {parked}),"
+        f" (SELECT SUM(id) FROM {table} WHERE {parked})"
     )
     with connection.cursor() as cursor:
         cursor.execute(by_status_sql)
         by_status = tuple(sorted(tuple(row) for row in cursor.fetchall()))
-        cursor.execute(flags_sql, [True, True, True, True])
+        cursor.execute(flags_sql)
         flags = tuple(cursor.fetchone() or ())
     return by_status + flags
 

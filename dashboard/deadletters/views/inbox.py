@@ -15,7 +15,6 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
-from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -28,6 +27,7 @@ from brokers.base.deadletters import Edit, RequeueTarget
 from brokers.registry import kind_named
 from dashboard.core import once
 from dashboard.core.audit import require_role
+from dashboard.core.csrf import get_token
 from dashboard.core.login import shown_role
 from dashboard.core.params import InvalidInput, parse_page
 from dashboard.core.roles import ADMIN, OPERATOR, has_role
