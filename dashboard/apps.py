@@ -9,6 +9,9 @@ class DashboardConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        # Page parts (core.recent) are known before a page renders in the event loop.
+        from dashboard.alerts import badge  # noqa: F401
+
         # Signals that drop a cached user when it changes, in every process that may change one.
         from dashboard.core import login  # noqa: F401
         from dashboard.core.redis_cancel import install

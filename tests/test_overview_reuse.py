@@ -9,18 +9,23 @@ page's, in the shape of the schema.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from asgiref.sync import async_to_sync
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from dashboard.alerts.templatetags import alert_ui
+from dashboard.alerts import badge
+from dashboard.core import letter_counts
 from dashboard.core.clusters import stored_health, sync_cluster_rows
 from dashboard.core.recent import Recent
-from dashboard.models import Alert, Silence
+from dashboard.models import Alert, DeadLetter, Silence
 from dashboard.overview import recent, views
 from tests.support.alerts import make_alert
 from tests.support.health import collect_once
@@ -38,8 +43,9 @@ def reuse(settings, use_clusters) -> Iterator[None]:
 
 
 def forget_all() -> None:
+    letter_counts.forget()
     recent.forget()
-    alert_ui.every_cluster.forget()
+    badge.every_cluster.forget()
     views.collector_status.forget()
 
 
@@ -78,7 +84,7 @@ def test_the_overview_badge_shows_an_alert_saved_in_this_process_at_once(client,
     assert firing(client.get("/").content.decode()) == 1
     Alert.objects.filter(pk=alert.pk).update(state="resolved")
     assert firing(client.get("/").content.decode()) == 1
-    alert_ui.every_cluster.forget()
+    badge.every_cluster.forget()
     assert firing(client.get("/").content.decode()) == 0
 
 
@@ -119,3 +125,65 @@ def test_an_answer_made_once_is_made_again_after_a_check_in_this_process(client,
     collect_once()  # saves the Cluster rows here: their signal drops the kept read
     sources = {c["source"] for c in client.get("/api/clusters/health").json()["clusters"]}
     assert sources == {"collector"}
+
+
+def pending_on_card(page: str, slug: str) -> str:
+    card = page.split(f'id="cluster-{slug}"')[1]
+    return card.split('data-field="pending_letters">')[1].split(" pending")[0].rsplit(">", 1)[1]
+
+
+def test_the_overview_renders_in_the_event_loop_once_its_parts_are_kept(
+    client, viewer, reuse, monkeypatch
+):
+    """The first view reads what is not kept (in a thread); later ones render in the event
+    loop from kept parts after one read of the letters' stamp; a letter written by another
+    process (no signal) changes the stamp, and the next view counts it."""
+    collect_once()
+    client.force_login(viewer)
+    in_thread: list[str] = []
+    page_in_thread = views._page
+
+    def counted_page(*args: Any) -> Any:
+        in_thread.append("page")
+        return page_in_thread(*args)
+
+    monkeypatch.setattr(views, "_page", counted_page)
+    first = client.get("/").content.decode()
+    assert in_thread == ["page"] and pending_on_card(first, RABBIT) == "0"
+    with CaptureQueriesContext(connection) as queries:
+        again = client.get("/").content.decode()
+    assert in_thread == ["page"], "rendered in a thread although every part was kept"
+    assert len(queries.captured_queries) == 2, queries.captured_queries  # the stamp only
+    assert again.count('class="card"') == first.count('class="card"') >= 2
+    assert firing(again) == firing(first)
+
+    cluster = sync_cluster_rows()[RABBIT]
+    DeadLetter.objects.bulk_create(  # no signal: as the collector's capture
+        DeadLetter(cluster=cluster, dlq="orders.dlq", capture_key=f"loop-{n}", reason="rejected")
+        for n in range(3)
+    )
+    counted = client.get("/").content.decode()
+    assert in_thread == ["page", "page"] and pending_on_card(counted, RABBIT) == "3"
+    assert pending_on_card(client.get("/").content.decode(), RABBIT) == "3"
+    assert in_thread == ["page", "page"]
+
+
+def test_stamp_reads_in_the_event_loop_are_shared_and_start_after_each_ask(reuse):
+    reads: list[int] = []
+    real = letter_counts.current_stamp
+
+    def counted() -> tuple[object, ...]:
+        reads.append(1)
+        return real()
+
+    async def many() -> list[tuple[object, ...]]:
+        return list(await asyncio.gather(*(letter_counts.astamp() for _ in range(30))))
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(letter_counts, "current_stamp", counted)
+        stamps = async_to_sync(many)()
+        assert len(set(stamps)) == 1 and 1 <= len(reads) <= 2
+        before = stamps[0]
+        cluster = sync_cluster_rows()[RABBIT]
+        DeadLetter.objects.create(cluster=cluster, dlq="x.dlq", capture_key="after-ask")
+        assert async_to_sync(letter_counts.astamp)() != before

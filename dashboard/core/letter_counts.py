@@ -24,12 +24,16 @@ Answers are shared between threads: callers must not mutate what they get.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connection
 
@@ -124,20 +128,83 @@ def current_stamp() -> tuple[Any, ...]:
     return _shared_stamp.get()
 
 
-def reuse(key: Hashable, compute: Callable[[], T]) -> T:
+@dataclass
+class _LoopStamp:
+    """One event loop's share of stamp reads (see :func:`astamp`)."""
+
+    tickets: int = 0  # one per ask and per read started, in order
+    reading: asyncio.Future[None] | None = None  # done when the read in flight ends
+    last: tuple[int, tuple[Any, ...]] | None = None  # (its start ticket, stamp)
+
+
+_loop_stamps: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopStamp] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def astamp() -> tuple[Any, ...]:
+    """:func:`current_stamp` for callers in the event loop, shared as ``SharedStamp``
+    shares it: each caller gets the stamp of a read that started after it asked. One
+    caller reads (on its request's thread); those that ask meanwhile wait in the loop,
+    without a thread each, and share the next read. Under fifty viewers one trip to a
+    thread and one query answer every request that arrived while the last read ran."""
+    loop = asyncio.get_running_loop()
+    state = _loop_stamps.get(loop)
+    if state is None:
+        state = _loop_stamps[loop] = _LoopStamp()
+    state.tickets += 1
+    asked = state.tickets
+    while True:
+        if state.last is not None and state.last[0] > asked:
+            return state.last[1]
+        if state.reading is None:
+            break
+        await asyncio.wait([state.reading])  # its end, not its errors: the next read retries
+    done: asyncio.Future[None] = loop.create_future()
+    state.reading = done
+    state.tickets += 1
+    started = state.tickets
+    try:
+        stamp = await sync_to_async(current_stamp)()
+        state.last = (started, stamp)
+        return stamp
+    finally:
+        state.reading = None
+        done.set_result(None)
+
+
+NOT_KEPT: Any = object()
+
+
+def kept(key: Hashable, stamp: tuple[Any, ...]) -> Any:
+    """The answer kept under ``key`` for ``stamp`` (younger than the maximum age), else
+    ``NOT_KEPT``; never reads the database."""
+    max_age = float(settings.MQB_LETTER_COUNTS_MAX_AGE)
+    if max_age <= 0:
+        return NOT_KEPT
+    now = time.monotonic()
+    with _lock:
+        found = _answers.get(key)
+        if found is not None and found[0] == stamp and now - found[1] < max_age:
+            _answers.move_to_end(key)
+            return found[2]
+    return NOT_KEPT
+
+
+def reuse(key: Hashable, compute: Callable[[], T], stamp: tuple[Any, ...] | None = None) -> T:
     """``compute()``'s answer, or the one kept under ``key`` while the letters' stamp is
-    the same as when it was computed (and it is younger than the maximum age)."""
+    the same as when it was computed (and it is younger than the maximum age).
+    ``stamp``: one the caller read just before (from :func:`astamp`), else read here."""
     max_age = float(settings.MQB_LETTER_COUNTS_MAX_AGE)
     if max_age <= 0:
         return compute()
-    stamp = current_stamp()
+    if stamp is None:
+        stamp = current_stamp()
     now = time.monotonic()
-    with _lock:
-        kept = _answers.get(key)
-        if kept is not None and kept[0] == stamp and now - kept[1] < max_age:
-            _answers.move_to_end(key)
-            value: T = kept[2]
-            return value
+    found = kept(key, stamp)
+    if found is not NOT_KEPT:
+        value: T = found
+        return value
     value = compute()
     with _lock:
         _answers[key] = (stamp, now, value)

@@ -6,8 +6,7 @@
 entity of that cluster only (``live.subject``: a queue or topic also shows the
 dead-letter alerts of it as a DLQ, in its own vhost). Each counts pending and firing alerts no
 silence matches, read from the database as the page renders (the overview's count over every
-cluster is reused for ``MQB_HEALTH_REUSE_SECONDS``, ``core.recent``, and read again at once
-after this process saves an alert or a silence); ``static/js/alerts_badge.js`` keeps it
+cluster is reused: ``alerts.badge``); ``static/js/alerts_badge.js`` keeps it
 current over ``ws/alerts/``. The entity tags give operators an "Alert on this"
 link: the new rule form, prefilled for this entity.
 """
@@ -19,42 +18,29 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django import template
-from django.db.models.signals import post_delete, post_save
-from django.dispatch import receiver
 from django.urls import reverse
 
 from brokers.base.metrics import queue_entity
+from dashboard.alerts.badge import PAGE_PART, every_cluster
 from dashboard.alerts.engine import silence_matcher
-from dashboard.alerts.live import Tally, tally
+from dashboard.alerts.live import tally
 from dashboard.core import display
-from dashboard.core.recent import Recent
+from dashboard.core.recent import PAGE_PARTS
 from dashboard.core.roles import OPERATOR, has_role
-from dashboard.models import Alert, AlertRule, Silence
+from dashboard.models import AlertRule
 
 register = template.Library()
 TEMPLATE = "alerts/_badge.html"
 
 
-def _tally_all() -> Tally:
-    return tally(silence_matcher())
-
-
-every_cluster: Recent[Tally] = Recent(_tally_all)
-"""The active alerts of every cluster, for the overview's badge."""
-
-
-@receiver(post_save, sender=Alert)
-@receiver(post_delete, sender=Alert)
-@receiver(post_save, sender=Silence)
-@receiver(post_delete, sender=Silence)
-def _alerts_changed(sender: type[Alert] | type[Silence], **kwargs: object) -> None:
-    every_cluster.forget()
-
-
 def _badge(
     context: Any, cluster: str, subjects: list[str], scripts: bool, rule_kind: str, pattern: str
 ) -> dict[str, Any]:
-    found = tally(silence_matcher(), cluster) if cluster else every_cluster.get()
+    if cluster:
+        found = tally(silence_matcher(), cluster)
+    else:  # the view's tally when it gives one (rendered in the event loop: no read)
+        given = (context.get(PAGE_PARTS) or {}).get(PAGE_PART)
+        found = given if given is not None else every_cluster.get()
     if cluster:
         pairs = [found.of(cluster, s) for s in subjects]
         firing, pending = sum(p.firing for p in pairs), sum(p.pending for p in pairs)
