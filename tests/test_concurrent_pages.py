@@ -26,13 +26,13 @@ from tests.support.sockets import connections_to
 GROUPS = 6
 
 
-def seed(per_group: int = 5) -> list[DeadLetter]:
+def seed(per_group: int = 5, tag: str = "many") -> list[DeadLetter]:
     cluster = clusters.sync_cluster_rows()["test-rabbitmq"]
     return DeadLetter.objects.bulk_create(
         DeadLetter(
             cluster=cluster,
             dlq="orders.dlq",
-            capture_key=f"many-{g}-{n}",
+            capture_key=f"{tag}-{g}-{n}",
             fingerprint=f"{g:032x}",
             origin_queue=f"orders-{g}",
             exception_class=f"app.Error{g}",
@@ -83,6 +83,45 @@ def test_the_inbox_reads_a_bounded_number_of_queries(
     with django_assert_max_num_queries(6):
         again = client.get("/deadletters/")
     assert pending_cells(again.content.decode()) == ["5"] * GROUPS
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("view", ["", "?view=rows"])
+def test_a_kept_inbox_page_renders_in_the_event_loop_and_counts_again_after_a_change(
+    client, operator, letters, monkeypatch, view
+):
+    """A page of groups or rows kept for the letters' stamp renders in the event loop after
+    one read of the stamp (the user's role with the cached user); a letter written by
+    another process (no signal) changes the stamp and the next view counts again."""
+    from dashboard.deadletters.views import inbox as inbox_views
+
+    in_thread: list[str] = []
+    real = inbox_views._inbox_page
+
+    def counted(*args: Any) -> Any:
+        in_thread.append(view)
+        return real(*args)
+
+    monkeypatch.setattr(inbox_views, "_inbox_page", counted)
+    client.force_login(operator)
+    url = "/deadletters/" + view
+    first = client.get(url).content.decode()
+    assert in_thread == [view]
+    with CaptureQueriesContext(connection) as queries:
+        again = client.get(url).content.decode()
+    assert in_thread == [view], "rendered in a thread although the page was kept"
+    assert len(queries.captured_queries) == 2, queries.captured_queries  # the stamp only
+    assert again.count("<tr") == first.count("<tr") > GROUPS
+    if not view:
+        assert pending_cells(again) == ["5"] * GROUPS
+        assert 'class="group-requeue"' in again  # the operator's actions, from the kept role
+    seed(per_group=1, tag="more")  # bulk_create: no signal, as the collector's capture
+    counted_again = client.get(url).content.decode()
+    assert in_thread == [view, view]
+    if not view:
+        assert pending_cells(counted_again) == ["6"] * GROUPS
+    else:
+        assert counted_again.count("<tr") > first.count("<tr")
 
 
 @pytest.mark.django_db

@@ -74,6 +74,16 @@ def shown_role(user: AbstractBaseUser | AnonymousUser) -> str | None:
     return role_of(user)
 
 
+def role_is_kept(user: AbstractBaseUser | AnonymousUser) -> bool:
+    """Whether :func:`shown_role` answers without a query (a page may render in the
+    event loop)."""
+    return (
+        not user.is_authenticated
+        or getattr(user, "is_superuser", False)
+        or hasattr(user, ROLE_ATTRIBUTE)
+    )
+
+
 def user_cache_key(user_id: object) -> str:
     return f"auth:user:{user_id}"
 

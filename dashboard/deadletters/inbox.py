@@ -278,14 +278,27 @@ def get_inbox_rows(spec: InboxFilter, page: int = 1) -> Page[DeadLetter]:
     return result
 
 
-def inbox_groups(spec: InboxFilter, page: int = 1) -> Page[dict[str, Any]]:
+def inbox_key(spec: InboxFilter, page: int, rows: bool) -> tuple[str, InboxFilter, int]:
+    """What an inbox page is kept under (``letter_counts``): its groups or its rows."""
+    return ("inbox.rows" if rows else "inbox.groups", spec, page)
+
+
+def inbox_groups(
+    spec: InboxFilter, page: int = 1, stamp: tuple[Any, ...] | None = None
+) -> Page[dict[str, Any]]:
     """``get_inbox_groups``, reused while the letters are unchanged (read only)."""
-    return letter_counts.reuse(("inbox.groups", spec, page), lambda: get_inbox_groups(spec, page))
+    return letter_counts.reuse(
+        inbox_key(spec, page, False), lambda: get_inbox_groups(spec, page), stamp
+    )
 
 
-def inbox_rows(spec: InboxFilter, page: int = 1) -> Page[DeadLetter]:
+def inbox_rows(
+    spec: InboxFilter, page: int = 1, stamp: tuple[Any, ...] | None = None
+) -> Page[DeadLetter]:
     """``get_inbox_rows``, reused while the letters are unchanged (read only)."""
-    return letter_counts.reuse(("inbox.rows", spec, page), lambda: get_inbox_rows(spec, page))
+    return letter_counts.reuse(
+        inbox_key(spec, page, True), lambda: get_inbox_rows(spec, page), stamp
+    )
 
 
 def get_dead_letter(letter_id: int) -> DeadLetter:

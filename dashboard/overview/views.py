@@ -36,7 +36,7 @@ from dashboard.core import clusters, display, letter_counts, once
 from dashboard.core.audit import audit, require_role
 from dashboard.core.clusters import ClusterHealth
 from dashboard.core.leader import CollectorStatus, get_collector_status
-from dashboard.core.login import shown_role
+from dashboard.core.login import role_is_kept, shown_role
 from dashboard.core.recent import PAGE_PARTS, Recent, kept_page_parts, read_page_parts
 from dashboard.core.roles import ADMIN, OPERATOR
 from dashboard.models import DeadLetter
@@ -195,15 +195,16 @@ def _page(
 
 async def overview(request: HttpRequest) -> HttpResponse:
     """Rendered in the event loop when the letters' counts (for a stamp read after the
-    request came), the collector's status and the page parts (the alerts badge) are all
-    kept; else in a thread
+    request came), the collector's status, the page parts (the alerts badge) and the
+    user's role are all kept; else in a thread
     that reads what is missing. Under fifty viewers nearly every view is the former."""
     health = await recent_health()
     stamp = await letter_counts.astamp()
     pending = letter_counts.kept(PENDING, stamp)
     status = collector_status.peek()
     parts = kept_page_parts()
-    if pending is letter_counts.NOT_KEPT or status is None or parts is None:
+    kept_role = role_is_kept(request.user)
+    if pending is letter_counts.NOT_KEPT or status is None or parts is None or not kept_role:
         response: HttpResponse = await sync_to_async(_page)(request, health, stamp)
         return response
     return _render(request, health, pending, status, parts)

@@ -25,10 +25,10 @@ from django.views.decorators.http import require_GET, require_POST
 from brokers.base import validate
 from brokers.base.deadletters import Edit, RequeueTarget
 from brokers.registry import kind_named
-from dashboard.core import once
+from dashboard.core import letter_counts, once
 from dashboard.core.audit import require_role
 from dashboard.core.csrf import get_token
-from dashboard.core.login import shown_role
+from dashboard.core.login import role_is_kept, shown_role
 from dashboard.core.params import InvalidInput, parse_page
 from dashboard.core.roles import ADMIN, OPERATOR, has_role
 from dashboard.deadletters import celery_tasks, edit_body, loop_guard, preview, redirects, stuck
@@ -68,12 +68,11 @@ def _group_rows(request: HttpRequest, context: dict[str, Any]) -> SafeString:
     return mark_safe(rows)  # noqa: S308 (rendered with autoescape; the token is alphanumeric)
 
 
-def _inbox_page(
-    request: HttpRequest, spec: reads.InboxFilter, number: int, status: int
-) -> HttpResponse:
-    """The inbox rendered in one thread: the role, the (reused) counts, the template."""
+def _inbox_context(
+    request: HttpRequest, spec: reads.InboxFilter, page: Any, show_rows: bool
+) -> dict[str, Any]:
+    """The page's context from its (reused) page of groups or rows: reads nothing."""
     role = shown_role(request.user)  # what it offers; each action checks the role again
-    show_rows = bool(spec.group) or request.GET.get("view") == "rows"
     context: dict[str, Any] = {
         "spec": spec,
         "query": urlencode(spec.as_params()),
@@ -82,12 +81,9 @@ def _inbox_page(
         "can_act": role in (OPERATOR, ADMIN),
         "is_admin": role == ADMIN,
     }
-    page: Any
     if show_rows:
-        page = reads.inbox_rows(spec, number)
         kinds = [letter.has_vhosts for letter in page.object_list]
     else:
-        page = reads.inbox_groups(spec, number)
         kinds = [group["has_vhosts"] for group in page.object_list]
         # Pending and requeued always show; a rarer status only when a group shown has one
         # (a hidden column is zero in every row, so the columns shown still add up).
@@ -102,6 +98,24 @@ def _inbox_page(
     context["show_vhosts"] = any(kinds)
     if not show_rows:
         context["group_rows"] = _group_rows(request, context)
+    return context
+
+
+def _inbox_page(
+    request: HttpRequest,
+    spec: reads.InboxFilter,
+    number: int,
+    show_rows: bool,
+    status: int,
+    stamp: tuple[Any, ...] | None = None,
+) -> HttpResponse:
+    """The inbox rendered in one thread: the (reused) counts, the role, the template."""
+    page: Any = (
+        reads.inbox_rows(spec, number, stamp)
+        if show_rows
+        else reads.inbox_groups(spec, number, stamp)
+    )
+    context = _inbox_context(request, spec, page, show_rows)
     return render(request, "deadletters/inbox.html", context, status=status)
 
 
@@ -115,8 +129,19 @@ async def inbox(request: HttpRequest) -> HttpResponse:
         # The page still answers (unfiltered, with the reason shown), as a 400.
         messages.error(request, str(exc))
         spec, number, status = reads.InboxFilter(), 1, 400
-    response: HttpResponse = await sync_to_async(_inbox_page)(request, spec, number, status)
-    return response
+    show_rows = bool(spec.group) or request.GET.get("view") == "rows"
+    # A stamp read after the request came (shared with every request waiting meanwhile);
+    # while the page of groups or rows is kept for it (and the role with the user), the
+    # page renders in the event loop, else in a thread that counts.
+    stamp = await letter_counts.astamp()
+    page = letter_counts.kept(reads.inbox_key(spec, number, show_rows), stamp)
+    if page is letter_counts.NOT_KEPT or not role_is_kept(request.user):
+        response: HttpResponse = await sync_to_async(_inbox_page)(
+            request, spec, number, show_rows, status, stamp
+        )
+        return response
+    context = _inbox_context(request, spec, page, show_rows)
+    return render(request, "deadletters/inbox.html", context, status=status)
 
 
 async def _detail_context(request: HttpRequest, letter_id: int) -> dict[str, Any]:
