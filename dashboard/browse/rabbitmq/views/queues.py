@@ -22,6 +22,7 @@ from dashboard.browse.rabbitmq import (
 )
 from dashboard.browse.rabbitmq.listing import get_queue_list
 from dashboard.browse.rabbitmq.views.common import bad_request, cluster_context, render_page
+from dashboard.core.context_processors import render_in_loop
 from dashboard.core.params import InvalidInput
 
 
@@ -70,4 +71,5 @@ async def queue_list(request: HttpRequest, slug: str) -> HttpResponse:
         queue_url=reverse("rabbitmq-queue", args=[slug]),
         dlx_choice={True: "yes", False: "no"}.get(query.has_dlx, ""),  # type: ignore[arg-type]
     )
-    return await render_page(request, "rabbitmq/queues.html", context)
+    # From the snapshot or one live read, with nothing left to read: no thread to render.
+    return await render_in_loop(request, "rabbitmq/queues.html", context)
