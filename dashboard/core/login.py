@@ -257,6 +257,9 @@ class CachedUserMiddleware(AuthenticationMiddleware):
         if user is None:
             user = await sync_to_async(_request_user)(request)
         request._cached_user = request._acached_user = user  # type: ignore[attr-defined]
+        # Resolved already: the user itself, not a lazy object that forwards each of the
+        # few dozen attribute reads a request makes.
+        request.user = user  # type: ignore[assignment]
         response: HttpResponseBase = await self.get_response(request)  # type: ignore[misc]
         return response
 
