@@ -18,13 +18,16 @@ holding the partitions.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.core.signals import setting_changed
 from django.db.models import Count
+from django.dispatch import receiver
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -138,6 +141,22 @@ def pending_letters(stamp: tuple[object, ...] | None = None) -> dict[str, int]:
     return letter_counts.reuse(PENDING, count_pending_letters, stamp)
 
 
+@functools.cache
+def _card_urls(slug: str, kind_name: str) -> tuple[str | None, str, str]:
+    """A card's links (its cluster's page, its pending letters in the inbox, a topic's
+    page with ``__topic__``), reversed once per cluster and process."""
+    kind = kind_named(kind_name)
+    inbox = reverse("deadletters-inbox") + "?" + urlencode({"cluster": slug, "status": "pending"})
+    topic_url = reverse("kafka-topic", args=[slug, "__topic__"]) if kind.topics is not None else ""
+    return cluster_page(slug, kind), inbox, topic_url
+
+
+@receiver(setting_changed)
+def _urls_changed(setting: str, **kwargs: object) -> None:
+    if setting == "ROOT_URLCONF":
+        _card_urls.cache_clear()
+
+
 def card_of(health: ClusterHealth, pending: int = 0) -> Card:
     overview = health.overview
     kind = kind_named(health.kind)
@@ -145,18 +164,11 @@ def card_of(health: ClusterHealth, pending: int = 0) -> Card:
         (field, label, getattr(overview, field) if overview is not None else None)
         for field, label in kind.overview_counts
     )
-    inbox = (
-        reverse("deadletters-inbox")
-        + "?"
-        + urlencode({"cluster": health.slug, "status": "pending"})
-    )
-    topic_url = (
-        reverse("kafka-topic", args=[health.slug, "__topic__"]) if kind.topics is not None else ""
-    )
+    page, inbox, topic_url = _card_urls(health.slug, health.kind)
     return Card(
         health,
         counts,
-        cluster_page(health.slug, kind),
+        page,
         pending,
         inbox,
         attention_of(health, topic_url),
