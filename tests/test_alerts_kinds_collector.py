@@ -74,6 +74,24 @@ timeout = 4
     )
 
 
+def sampled_for(env: dict[str, str], seconds: float, process: Any) -> None:
+    """Wait until the collector has stored samples of the cluster spanning ``seconds``:
+    each sample's alert rules are evaluated right after it is stored, before the next."""
+    code = (
+        "import json; from django.db.models import Max, Min; "
+        "from dashboard.models import ThroughputSample; "
+        f"r = ThroughputSample.objects.filter(cluster__slug={env['KINDS_SLUG']!r}, "
+        "entity_type='cluster', resolution='raw').aggregate(a=Min('time'), b=Max('time')); "
+        "print(json.dumps((r['b'] - r['a']).total_seconds() if r['a'] else -1))"
+    )
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if run_django(env, code) >= seconds:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"no {seconds} s of samples; log:\n{process_log(process)}")
+
+
 def purge(vhost: str, name: str) -> None:
     with mgmt() as http:
         http.delete(
@@ -128,7 +146,10 @@ def test_not_delivering_and_depth_growth_fire_and_resolve_on_real_queues(kinds_e
         env = {**kinds_env, "MQB_TEST_HOOK_URL": sink.url}
         args = ("--only", "metrics", "--only", "health", "--interval", "1")
         with collector_process(env, *args) as process:
-            time.sleep(4)  # a window of samples at depth 0 first
+            # A window of evaluated samples at depth 0 first: the rule compares depths
+            # of the samples it evaluated, so a collector slow to start (a busy machine)
+            # must not see the messages first.
+            sampled_for(kinds_env, 5, process)
             publish(rabbitmq_vhost, stuck, 10)
             publish(rabbitmq_vhost, growing, 10)
             wait_events(
