@@ -44,11 +44,18 @@ own; both are deleted at the end.
      percentile over all clients and points (the maximum is printed beside
      it). One interval is the ideal; a slow collector, a late or a dropped
      push all make it longer.
+   - ``viewers_raw_rabbitmq_p99_ms``: the reference for the RabbitMQ tails, in
+     the same window: a plain consumer outside the dashboard (its own process;
+     prefetch 1 and an ack per message, as the tap) of a queue bound like the
+     tap but holding one message (``x-max-length`` 1, ``drop-head``), so each
+     delivery is the freshest RabbitMQ hands over; the 99th percentile of its
+     publish-to-receive latency is what the broker itself takes under this load.
 
 ``--only PHASE[,PHASE]`` runs some phases (freshness, latency, viewers,
 browser; the default is all of them).
 Last line: ``RESULT tail_p50_ms=<n> tail_p99_ms=<n> web_cpu_cores=<n>
-viewers_web_cpu_cores=<n> viewers_tail_extra_p99_ms=<n> viewers_freshness_intervals=<n>``
+viewers_web_cpu_cores=<n> viewers_tail_extra_p99_ms=<n> viewers_freshness_intervals=<n>
+viewers_raw_rabbitmq_p99_ms=<n>``
 (the keys of the phases that ran).
 """
 
@@ -134,6 +141,52 @@ def publisher_main(kind: str, target: str, rate: int, seconds: float) -> None:
     else:
         sent = publish_kafka(target, rate, seconds)
     print(sent, flush=True)
+
+
+async def raw_rabbitmq_consumer(vhost: str, key: str, seconds: float) -> list[list[float]]:
+    """The broker's share of a tap's latency: a plain consumer, prefetch 1 and an ack per
+    message like the tap, of a queue bound like the tap but holding one message (the newest
+    kept, ``drop-head``), so each delivery is as fresh as RabbitMQ can hand it over. Returns
+    [arrival, publish-to-receive ms] of each message."""
+    import aiormq
+
+    connection = await aiormq.connect(f"amqp://guest:guest@127.0.0.1/{quote(vhost, safe='')}")
+    channel = await connection.channel()
+    declared = await channel.queue_declare(
+        "",
+        exclusive=True,
+        auto_delete=True,
+        arguments={"x-max-length": 1, "x-overflow": "drop-head"},
+    )
+    name = declared.queue
+    assert name is not None  # a server-named queue's name comes back in the answer
+    await channel.queue_bind(name, "amq.topic", routing_key=key)
+    await channel.basic_qos(prefetch_count=1)
+    seen: list[list[float]] = []
+
+    async def on_message(message: Any) -> None:
+        now = time.time()
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            seen.append([now, (now - json.loads(message.body)["sent"]) * 1000])
+        await message.channel.basic_ack(message.delivery.delivery_tag)
+
+    await channel.basic_consume(name, on_message, no_ack=False)
+    print("ready", flush=True)
+    await asyncio.sleep(seconds)
+    await connection.close()
+    return seen
+
+
+def raw_consumer_main(vhost: str, key: str, seconds: float) -> None:
+    print(json.dumps(asyncio.run(raw_rabbitmq_consumer(vhost, key, seconds))), flush=True)
+
+
+def raw_consumer(vhost: str, key: str, seconds: float) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [PYTHON, __file__, "--raw-consumer", vhost, key, str(seconds)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
 
 
 def publish(kind: str, target: str, rate: int, seconds: float) -> subprocess.Popen[str]:
@@ -513,6 +566,12 @@ async def viewers(
             await start_tail(ws)
             tailers.append(TailWatcher(ws, kinds[i % len(kinds)]))
         await asyncio.sleep(2.0)  # the collector sees the watch marks
+        raw = None
+        if "rabbitmq" in tails:
+            vhost, key = tails["rabbitmq"][1].split("|", 1)
+            raw = raw_consumer(vhost, key, VIEWERS_SECONDS + 4.5)
+            assert raw.stdout is not None
+            await asyncio.to_thread(raw.stdout.readline)  # "ready": bound and consuming
         publishers = [
             publish(kind, target, VIEWERS_RATE, VIEWERS_SECONDS + 2.5)
             for kind, (_, target) in tails.items()
@@ -524,6 +583,7 @@ async def viewers(
         cpu = (cpu_seconds(DAPHNE_PID[0]) - cpu_before) / (time.monotonic() - wall_before)
         end = time.time()
         sent = [int((await asyncio.to_thread(p.communicate))[0].strip() or 0) for p in publishers]
+        raw_seen = json.loads((await asyncio.to_thread(raw.communicate))[0]) if raw else []
     finally:
         clients: list[MetricsWatcher | TailWatcher] = [*watchers, *tailers]
         for client in clients:
@@ -551,6 +611,16 @@ async def viewers(
             f" {sorted(t.skipped for t in mine)}; metrics clients: age p50"
             f" {percentile(aged, 0.5):.2f}, p99 {percentile(aged, 0.99):.2f} watch intervals"
         )
+    raw_ms = [ms for arrival, ms in raw_seen if start <= arrival <= end]
+    raw_key = ""
+    if raw_ms:
+        raw_key = f" viewers_raw_rabbitmq_p99_ms={percentile(raw_ms, 0.99):.1f}"
+        print(
+            "viewers: a raw consumer (prefetch 1, an ack each, a one-message queue bound like"
+            f" the tap, outside the dashboard): {len(raw_ms)} messages, latency p50"
+            f" {percentile(raw_ms, 0.5):.1f}, p99 {percentile(raw_ms, 0.99):.1f} ms: what"
+            " RabbitMQ itself takes to hand a fresh message to a tap-like consumer under this load"
+        )
     rates = ", ".join(f"{k} {n / seconds:,.0f}" for k, n in zip(tails, sent, strict=True))
     print(
         f"viewers: {len(cookies)} sessions, {len(watchers)} metrics and {len(tailers)} tail"
@@ -565,7 +635,7 @@ async def viewers(
     return (
         f"viewers_web_cpu_cores={cpu:.3f}"
         f" viewers_tail_extra_p99_ms={percentile(extra, 0.99):.1f}"
-        f" viewers_freshness_intervals={percentile(ages, 0.99):.2f}"
+        f" viewers_freshness_intervals={percentile(ages, 0.99):.2f}" + raw_key
     )
 
 
@@ -713,6 +783,8 @@ def main(phases: set[str]) -> None:
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--publish":
         publisher_main(sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5]))
+    elif len(sys.argv) > 1 and sys.argv[1] == "--raw-consumer":
+        raw_consumer_main(sys.argv[2], sys.argv[3], float(sys.argv[4]))
     else:
         parser = argparse.ArgumentParser(description="Live tail and metrics latency and cost.")
         parser.add_argument(
