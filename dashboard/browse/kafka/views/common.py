@@ -10,6 +10,7 @@ from django.shortcuts import render
 from django.urls import reverse
 
 from dashboard.browse.kafka.access import kafka_config
+from dashboard.core.context_processors import render_in_loop
 from dashboard.core.params import InvalidInput, parse_page
 
 
@@ -25,8 +26,9 @@ async def render_page(
 ) -> HttpResponse:
     """Render a Kafka page with its cluster in the context, in a thread: a template tag
     or a context processor may read the database. ``in_thread=False`` renders in the
-    event loop, for pages whose templates read nothing from the database (the loop
-    refuses database access, so a test of the page catches one that does)."""
+    event loop (``render_in_loop``: when the context processors read nothing either),
+    for pages whose templates read nothing from the database (the loop refuses database
+    access, so a test of the page catches one that does)."""
     config = kafka_config(slug)
     full = {
         "cluster": config,
@@ -38,7 +40,7 @@ async def render_page(
         **context,
     }
     if not in_thread:
-        return render(request, template, full, status=status)
+        return await render_in_loop(request, template, full, status=status)
     return await sync_to_async(render)(request, template, full, status=status)
 
 

@@ -51,7 +51,10 @@ async def groups_page(request: HttpRequest, cluster: str) -> HttpResponse:
         reverse("kafka-topics", args=[cluster]),
     )
     context = {"page": page, "rows": rows, **list_links(request, freshness)}
-    return await render_page(request, "kafka/groups.html", cluster, context, tab="groups")
+    # From the snapshot or one live read, the rows HTML already: nothing left to read.
+    return await render_page(
+        request, "kafka/groups.html", cluster, context, tab="groups", in_thread=False
+    )
 
 
 async def group_page(request: HttpRequest, cluster: str, group: str) -> HttpResponse:

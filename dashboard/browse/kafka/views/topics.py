@@ -68,7 +68,10 @@ async def topics_page(request: HttpRequest, cluster: str) -> HttpResponse:
     )
     rows = topic_rows(page.topics, reverse("kafka-topics", args=[cluster]))
     context = {"page": page, "rows": rows, **list_links(request, freshness)}
-    return await render_page(request, "kafka/topics.html", cluster, context, tab="topics")
+    # From the snapshot or one live read, the rows HTML already: nothing left to read.
+    return await render_page(
+        request, "kafka/topics.html", cluster, context, tab="topics", in_thread=False
+    )
 
 
 async def topic_page(request: HttpRequest, cluster: str, topic: str) -> HttpResponse:
