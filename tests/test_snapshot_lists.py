@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -45,18 +46,29 @@ def rabbit(use_clusters, settings, rabbitmq_vhost):
     return rabbitmq_vhost
 
 
-@pytest.fixture
-def queues(rabbitmq_vhost):
+def four_queues(vhost: str) -> Iterator[tuple[str, list[str]]]:
     """Four queues of one prefix, depths 3, 1, 4, 2; two with a dead-letter exchange."""
     prefix = unique("snap")
     names = [f"{prefix}-{c}" for c in "abcd"]
     for name, depth in zip(names, (3, 1, 4, 2), strict=True):
         dlx = {"x-dead-letter-exchange": "snap-dlx"} if depth % 2 else None
-        declare(rabbitmq_vhost, name, dlx)
-        publish(rabbitmq_vhost, name, *(f"m{i}" for i in range(depth)))
+        declare(vhost, name, dlx)
+        publish(vhost, name, *(f"m{i}" for i in range(depth)))
     yield prefix, names
     for name in names:
-        delete_queue(rabbitmq_vhost, name)
+        delete_queue(vhost, name)
+
+
+@pytest.fixture
+def queues(rabbitmq_vhost):
+    """Four queues of a test's own, which it may change."""
+    yield from four_queues(rabbitmq_vhost)
+
+
+@pytest.fixture(scope="module")
+def read_only_queues(rabbitmq_vhost):
+    """Four queues the tests that only read share: the collector samples them once."""
+    yield from four_queues(rabbitmq_vhost)
 
 
 def depths(data: dict[str, Any]) -> dict[str, int | None]:
@@ -210,9 +222,9 @@ def test_a_missing_or_stale_snapshot_falls_back_to_live_and_says_so(
     ],
 )
 def test_filters_sorts_and_pages_over_the_snapshot_match_the_live_ones(
-    client, viewer, rabbit, collector, queues, params
+    client, viewer, rabbit, collector, read_only_queues, params
 ):
-    prefix, _ = queues
+    prefix, _ = read_only_queues
     client.force_login(viewer)
     sampled(client, rabbit, prefix, collector)
     wanted = {"vhost": rabbit, "name": prefix, "page_size": "2", **params}
@@ -228,8 +240,10 @@ def test_filters_sorts_and_pages_over_the_snapshot_match_the_live_ones(
     assert snap["past_end"] == (not snap["items"] and snap["filtered"] > 0)
 
 
-def test_a_pattern_re2_cannot_run_is_left_to_the_broker(client, viewer, rabbit, collector, queues):
-    prefix, _ = queues
+def test_a_pattern_re2_cannot_run_is_left_to_the_broker(
+    client, viewer, rabbit, collector, read_only_queues
+):
+    prefix, _ = read_only_queues
     client.force_login(viewer)
     sampled(client, rabbit, prefix, collector)
     plain = api(client, QUEUES, vhost=rabbit, name=f"^{prefix}", regex="1")
@@ -239,8 +253,10 @@ def test_a_pattern_re2_cannot_run_is_left_to_the_broker(client, viewer, rabbit, 
     assert [r["name"] for r in lookahead["items"]] == [r["name"] for r in plain["items"]]
 
 
-def test_viewers_may_read_both_and_strangers_neither(client, viewer, rabbit, collector, queues):
-    prefix, _ = queues
+def test_viewers_may_read_both_and_strangers_neither(
+    client, viewer, rabbit, collector, read_only_queues
+):
+    prefix, _ = read_only_queues
     assert client.get(QUEUES, {"vhost": rabbit}).status_code in (401, 403)
     assert client.get(PAGE, {"vhost": rabbit}).status_code == 302
     client.force_login(viewer)

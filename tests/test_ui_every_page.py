@@ -1,7 +1,9 @@
 """Debian's Chromium over every page (tests/support/pages.py) under real Daphne.
 
 For each page: axe-core (vendored, tests/support/vendor) finds no serious or
-critical violation in the light and the dark colour scheme; at 390 x 844 the
+critical violation: every rule in the light colour scheme, then, on the same page
+switched to the dark one, the rules that depend on colours (the dark scheme only
+gives the colour properties other values, static/css/app.css); at 390 x 844 the
 page is no wider than the screen; Tab reaches the first navigation link and
 the page's first primary action, each with a visible focus indicator. A
 failure names the page and the rule, element or width at fault.
@@ -144,19 +146,19 @@ def describe(name: str, scheme: str, violations: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-@pytest.mark.parametrize("scheme", ["light", "dark"])
 @pytest.mark.parametrize("name", p.NAMES)
-def test_axe_finds_no_serious_or_critical_violation(
-    contexts, dlq_daphne, seeded, name: str, scheme: str
-):
+def test_axe_finds_no_serious_or_critical_violation(contexts, dlq_daphne, seeded, name: str):
     url, _env = dlq_daphne
     page_info = seeded[name]
-    page = visit(contexts[page_info.role, True], url, page_info, color_scheme=scheme)
+    page = visit(contexts[page_info.role, True], url, page_info, color_scheme="light")
     try:
-        violations = p.axe_violations(page)
+        light = p.axe_violations(page)
+        p.switch_scheme(page, "dark")
+        dark = p.axe_violations(page, p.COLOUR_RULES)
     finally:
         page.close()
-    assert violations == [], describe(name, scheme, violations)
+    assert light == [], describe(name, "light", light)
+    assert dark == [], describe(name, "dark", dark)
 
 
 # -- a phone: 390 px wide ----------------------------------------------------------
@@ -268,7 +270,7 @@ def test_the_list_holds_every_page_a_user_can_reach(seeded):
 
 # -- the screenshot script ----------------------------------------------------------
 
-SHOT_PAGES = ("login", "overview", "deadletters-letter", "job")
+SHOT_PAGES = ("login", "deadletters-letter")  # one without the layout, one with
 
 
 def test_the_screenshot_script_saves_pages_at_both_widths_in_both_themes(

@@ -462,8 +462,14 @@ def targets_from_json(text: str) -> Targets:
 
 SERIOUS = {"serious", "critical"}
 
-AXE_RUN = """async () => {
-  const result = await axe.run(document, {resultTypes: ["violations"]});
+# The rules whose outcome depends on colours alone: what a second colour scheme can change
+# (the dark scheme sets other values of the same colour properties, static/css/app.css).
+COLOUR_RULES = ("color-contrast", "link-in-text-block")
+
+AXE_RUN = """async (rules) => {
+  const options = {resultTypes: ["violations"]};
+  if (rules) options.runOnly = {type: "rule", values: rules};
+  const result = await axe.run(document, options);
   return result.violations.map(v => ({
     id: v.id, impact: v.impact, help: v.help,
     nodes: v.nodes.map(n => ({target: n.target.join(" "), summary: n.failureSummary}))
@@ -471,7 +477,20 @@ AXE_RUN = """async () => {
 }"""
 
 
-def axe_violations(page: Any) -> list[dict[str, Any]]:
-    page.add_script_tag(path=str(AXE))
-    assert page.evaluate("typeof window.axe") == "object", "axe-core was not injected"
-    return [v for v in page.evaluate(AXE_RUN) if v["impact"] in SERIOUS]
+def switch_scheme(page: Any, scheme: str) -> None:
+    """The open page in colour scheme ``scheme``, once the colour transitions it starts have ended
+    (Django's admin eases its links' colours: axe would read a colour half-way)."""
+    page.emulate_media(color_scheme=scheme)
+    assert page.evaluate(f"matchMedia('(prefers-color-scheme: {scheme})').matches")
+    # A transition that another replaces is cancelled: its promise rejects, and that is an end too.
+    page.evaluate("() => Promise.allSettled(document.getAnimations().map(a => a.finished))")
+
+
+def axe_violations(page: Any, rules: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
+    """axe-core's serious and critical violations on ``page`` (only ``rules`` when given)."""
+    if page.evaluate("typeof window.axe") != "object":
+        page.add_script_tag(path=str(AXE))
+        assert page.evaluate("typeof window.axe") == "object", "axe-core was not injected"
+    return [
+        v for v in page.evaluate(AXE_RUN, list(rules) if rules else None) if v["impact"] in SERIOUS
+    ]
