@@ -236,22 +236,21 @@ def test_tab_reaches_the_navigation_and_the_first_action_with_a_visible_focus(
     try:
         page.set_viewport_size(LAPTOP)
         first = page.evaluate(FOCUS)
+        # Only what the page has: a login page has no navigation link to wait for.
+        wanted = {key: first[key] for key in ("nav", "primary") if first[key] is not None}
         reached: dict[str, dict[str, Any]] = {}
-        for _ in range(MAX_TABS):
+        for _ in range(MAX_TABS if wanted else 0):
             page.keyboard.press("Tab")
             now = page.evaluate(FOCUS)
             if now["isNav"]:
                 reached.setdefault("nav", now)
             if now["isPrimary"]:
                 reached.setdefault("primary", now)
-            if len(reached) == 2 or (first["primary"] is None and "nav" in reached):
+            if reached.keys() >= wanted.keys():
                 break
     finally:
         page.close()
-    wanted = {"nav": first["nav"], "primary": first["primary"]}
     for key, label in wanted.items():
-        if label is None:
-            continue
         assert key in reached, f"{name}: Tab never reached the {key} element {label!r}"
         assert reached[key]["ring"], (
             f"{name}: the {key} element {label!r} has no visible focus"
