@@ -25,6 +25,7 @@ from brokers.decode import (
     hexdump,
     parse_protobuf,
 )
+from brokers.decode.render import render
 
 
 def _varint(n: int) -> bytes:
@@ -61,6 +62,23 @@ def test_it_accepts_bytearray_and_memoryview():
 
 
 # -- JSON ----------------------------------------------------------------------
+
+
+# Leaves whose JSON text differs by type or needs escaping: what json.dumps writes for each.
+ODD_LEAVES = [
+    "", "plain", 'quote " and \\ backslash', "tab\tnew\nline\x00\x1f\x7f", "héllo ☃ 𝄞",
+    "\ud800 lone", "\u2028\u2029", 0, -1, 2**63, -(2**70), 10**300, 0.1, -0.0, 1e16, 1e-07,
+    1.7976931348623157e308, float("nan"), float("inf"), float("-inf"), True, False, None,
+]  # fmt: skip
+
+
+def test_render_writes_every_leaf_and_key_as_json_dumps_does():
+    value = {str(leaf): [leaf, {"k": leaf}] for leaf in ODD_LEAVES}
+    text, truncated = render(value, 1_000_000)
+    assert not truncated
+    assert text == json.dumps(value, indent=2, ensure_ascii=False)
+    compact, _ = render(value, 1_000_000, indent=None)
+    assert compact == json.dumps(value, ensure_ascii=False)
 
 
 def test_it_pretty_prints_a_json_object_like_json_dumps():

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import base64
 import codecs
-import json
 import math
 import re
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
+from json.encoder import encode_basestring  # json.dumps(text, ensure_ascii=False), in C
 
 # C0 and C1 control characters and DEL, except tab, newlines, form feed and
 # ESC (ANSI colours are common in log lines). Their share decides "text".
@@ -100,12 +100,36 @@ def as_datetime(value: object) -> datetime | None:
 
 
 def json_leaf(value: object) -> str:
-    """JSON text of a scalar from ``json.loads`` or a JSON-safe conversion."""
+    """JSON text of a scalar from ``json.loads`` or a JSON-safe conversion.
+
+    The same text as ``json.dumps(value, ensure_ascii=False)``, from the json module's
+    own string encoder and number reprs: ``json.dumps`` with a non-default option
+    builds a new encoder per call, which cost more than the rest of a small record.
+    """
     if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    if value is None or isinstance(value, bool | int | float):
-        return json.dumps(value)
+        return encode_basestring(value)
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, int):
+        return int.__repr__(value)
+    if isinstance(value, float):
+        return _float_text(value)
     return display_leaf(value)
+
+
+def _float_text(value: float) -> str:
+    """As ``json.dumps`` writes a float (it allows NaN and the infinities)."""
+    if value != value:
+        return "NaN"
+    if value == math.inf:
+        return "Infinity"
+    if value == -math.inf:
+        return "-Infinity"
+    return float.__repr__(value)
 
 
 def display_leaf(value: object) -> str:
@@ -116,7 +140,7 @@ def display_leaf(value: object) -> str:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
             return "0x" + raw.hex()
-        return json.dumps(text, ensure_ascii=False) if text.isprintable() else "0x" + raw.hex()
+        return encode_basestring(text) if text.isprintable() else "0x" + raw.hex()
     if isinstance(value, datetime):
         return aware(value).isoformat()
     if isinstance(value, Decimal):
@@ -144,6 +168,7 @@ def key_text(key: object) -> str:
 
 
 _END = object()
+_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 class _Frame:
@@ -177,10 +202,14 @@ def render(
         if has_pending:
             has_pending = False
             level = stack[-1].level if stack else 0
-            if isinstance(pending, Mapping):
+            # What json.loads and msgpack give is told by its exact type; others by isinstance.
+            kind = type(pending)
+            if kind in _SCALARS:
+                piece = leaf(pending)
+            elif kind is dict or (kind is not list and isinstance(pending, Mapping)):
                 piece = "{" if pending else "{}"
                 if pending:
-                    stack.append(_Frame(iter(pending.items()), True, level + 1))
+                    stack.append(_Frame(iter(pending.items()), True, level + 1))  # type: ignore[attr-defined]
             elif isinstance(pending, list | tuple):
                 piece = "[" if pending else "[]"
                 if pending:
@@ -207,7 +236,7 @@ def render(
                 piece = comma + "\n" + " " * (indent * frame.level)
             frame.first = False
             if frame.mapping and isinstance(item, tuple):
-                piece += json.dumps(key_text(item[0]), ensure_ascii=False) + ": "
+                piece += encode_basestring(key_text(item[0])) + ": "
                 pending = item[1]
             else:
                 pending = item
