@@ -43,6 +43,9 @@ import dashboard.settings as _web_settings  # noqa: E402
 from dashboard.settings import *  # noqa: E402,F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins in tests
+# Answers the API sends as built (dashboard.core.api.built_answer) are checked
+# against their response schema in every test, and in every process tests start.
+MQB_API_CHECK_ANSWERS = True
 
 # Tests read task results back; the app itself runs without a result backend.
 CELERY_RESULT_BACKEND = REDIS_URL  # noqa: F405

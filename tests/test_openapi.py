@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from collections.abc import Iterator
 
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
+from dashboard.core.api import Out, built_answer
 from dashboard.openapi import API, build_schema
 
 pytestmark = pytest.mark.django_db
@@ -91,3 +93,36 @@ def test_no_two_schemas_share_a_name():
     ours = {m for m in _models(BaseModel) if m.__module__.startswith("dashboard.")}
     names = Counter(m.__name__ for m in ours)
     assert [name for name, count in names.items() if count > 1] == []
+
+
+class _PairOut(Out):
+    name: str
+    size: int | None
+
+
+class _PageOut(Out):
+    items: list[_PairOut]
+
+
+def test_an_answer_sent_as_built_is_checked_against_its_schema_under_the_tests(settings):
+    """``built_answer`` skips validation in production; the tests validate every such answer."""
+    assert settings.MQB_API_CHECK_ANSWERS
+    good = {"items": [{"name": "a", "size": 1}, {"name": "ü", "size": None}]}
+    response = built_answer(_PageOut, good)
+    assert response["Content-Type"] == "application/json; charset=utf-8"
+    assert json.loads(response.content) == good
+    extra = {"items": [{"name": "a", "size": 1, "secret": "x"}]}
+    with pytest.raises(ValidationError, match="secret"):
+        built_answer(_PageOut, extra)
+    # Valid but not what the schema sends (pydantic would coerce "1" to 1).
+    coerced = {"items": [{"name": "a", "size": True}]}
+    with pytest.raises(AssertionError, match=r"\.items\[0\]\.size: sent True, schema 1"):
+        built_answer(_PageOut, coerced)
+
+
+def test_an_answer_sent_as_built_is_not_validated_in_production(settings):
+    settings.MQB_API_CHECK_ANSWERS = False
+    extra = {"items": [{"name": "a", "size": 1, "secret": "x"}]}
+    assert json.loads(built_answer(_PageOut, extra).content) == extra
+    huge = {"items": [{"name": "a", "size": 1 << 70}]}
+    assert json.loads(built_answer(_PageOut, huge).content) == huge

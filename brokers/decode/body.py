@@ -68,6 +68,9 @@ def decode_body(
     if not data:
         return Decoded("empty", 0)
     limit = max(limit, 0)
+    if content_type is None and content_encoding is None and not headers:
+        # Nothing but the bytes to go by (most Kafka keys and values).
+        return _sniffed(data, limit, [])
     media = media_type(content_type)
     hdrs = dict(header_pairs(headers))
     notes: list[str] = []
@@ -103,19 +106,26 @@ def decode_body(
     elif media in PICKLE_TYPES:
         notes.append("Python pickle: not unpickled, which would run code")
     else:
-        if _LOOKS_JSON.match(data):
-            decoded = _structured(data, "json", limit, notes)
-            if decoded is not None:
-                return decoded
-        if (
-            2 <= len(data) <= PARSE_LIMIT
-            and data[0] in _MSGPACK_CONTAINER
-            and utf8_prefix(data, 8)[0] is None
-        ):
-            found = "MessagePack detected from the bytes"
-            decoded = _structured(data, "msgpack", limit, [*notes], found=found)
-            if decoded is not None:
-                return decoded
+        return _sniffed(data, limit, notes)
+    return _plain(data, limit, notes)
+
+
+def _sniffed(data: bytes, limit: int, notes: list[str]) -> Decoded:
+    """No content type says what the bytes are: JSON or MessagePack when they parse
+    as one, else text, Protobuf or a hex dump (:func:`_plain`)."""
+    if _LOOKS_JSON.match(data):
+        decoded = _structured(data, "json", limit, notes)
+        if decoded is not None:
+            return decoded
+    if (
+        2 <= len(data) <= PARSE_LIMIT
+        and data[0] in _MSGPACK_CONTAINER
+        and utf8_prefix(data, 8)[0] is None
+    ):
+        found = "MessagePack detected from the bytes"
+        decoded = _structured(data, "msgpack", limit, [*notes], found=found)
+        if decoded is not None:
+            return decoded
     return _plain(data, limit, notes)
 
 
@@ -125,7 +135,8 @@ def media_type(content_type: str | bytes | None) -> str:
 
 
 def _join(notes: list[str]) -> str:
-    return "; ".join(dict.fromkeys(note for note in notes if note))
+    """The notes that say something, once each, in order."""
+    return "; ".join(dict.fromkeys(filter(None, notes))) if any(notes) else ""
 
 
 def _celery_v2(

@@ -61,7 +61,7 @@ from dashboard.browse.kafka.schemas import (
 from dashboard.browse.kafka.serialize import download_base, plain, record_json
 from dashboard.browse.kafka.writes import json_partition
 from dashboard.core import converters  # noqa: F401  registers <signed:...>
-from dashboard.core.api import QueryInt, errors
+from dashboard.core.api import QueryInt, built_answer, errors
 from dashboard.core.limits import user_key
 from dashboard.core.params import InvalidInput, parse_page
 
@@ -200,24 +200,27 @@ async def messages(
     result = await get_messages(cluster, topic, query, reader=user_key(request.user))
     page = result.page
     downloads = download_base(cluster, topic)
-    return {
-        "topic": topic,
-        "partitions": list(page.partitions),
-        "search": {"q": query.search, "in": query.search_in} if query.search else None,
-        "records": [record_json(cluster, r, downloads) for r in result.records],
-        "ranges": plain(page.ranges),
-        "scanned": page.scanned,
-        "stopped": page.stopped or None,
-        "bound_hit": result.bound_hit,
-        "bounds": {
-            "max_records": settings.MQB_KAFKA_SEARCH_MAX_RECORDS,
-            "max_seconds": settings.MQB_KAFKA_SEARCH_MAX_SECONDS,
-            "max_bytes": settings.MQB_KAFKA_BROWSE_MAX_BYTES,
+    return built_answer(
+        KafkaRecordPageOut,
+        {
+            "topic": topic,
+            "partitions": list(page.partitions),
+            "search": {"q": query.search, "in": query.search_in} if query.search else None,
+            "records": [record_json(cluster, r, downloads) for r in result.records],
+            "ranges": plain(page.ranges),
+            "scanned": page.scanned,
+            "stopped": page.stopped or None,
+            "bound_hit": result.bound_hit,
+            "bounds": {
+                "max_records": settings.MQB_KAFKA_SEARCH_MAX_RECORDS,
+                "max_seconds": settings.MQB_KAFKA_SEARCH_MAX_SECONDS,
+                "max_bytes": settings.MQB_KAFKA_BROWSE_MAX_BYTES,
+            },
+            "next_cursor": _cursor(result.next_cursor),
+            "prev_cursor": _cursor(result.prev_cursor) if result.prev_cursor else None,
+            "checked_at": page.checked_at.isoformat(),
         },
-        "next_cursor": _cursor(result.next_cursor),
-        "prev_cursor": _cursor(result.prev_cursor) if result.prev_cursor else None,
-        "checked_at": page.checked_at.isoformat(),
-    }
+    )
 
 
 def _cursor(pairs: tuple[tuple[int, int], ...]) -> str:
