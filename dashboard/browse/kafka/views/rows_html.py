@@ -14,11 +14,14 @@ import html
 from collections.abc import Iterable
 from urllib.parse import quote
 
-from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 from dashboard.browse.kafka import Decoded, GroupSummary, RecordView, TopicSummary
 from dashboard.core import display
+
+# What django's escape() does (html.escape), without its lazy-string and SafeString
+# wrapping: every argument here is a str, and a row is marked safe once, whole.
+escape = html.escape
 
 NULL = '<span class="null muted">null</span>'
 EMPTY = '<span class="null muted">empty</span>'
@@ -112,9 +115,9 @@ def _row(view: RecordView, download_base: str) -> str:
         broker = (
             ' <span class="note muted">(broker)</span>' if r.timestamp_type == "log append" else ""
         )
+        utc = display.utc_text(r.timestamp)
         when = (
-            f'<time class="when" datetime="{display.iso(r.timestamp)}" '
-            f'title="{display.utc_text(r.timestamp)}">{display.utc_text(r.timestamp)}</time>'
+            f'<time class="when" datetime="{display.iso(r.timestamp)}" title="{utc}">{utc}</time>'
             f"{broker}"
         )
     else:
@@ -182,20 +185,20 @@ def topic_rows(topics: Iterable[TopicSummary], topic_base: str) -> SafeString:
 # prefixes: a page shown again before its groups change reuses its rows.
 @functools.lru_cache(maxsize=4096)
 def _group_row(g: GroupSummary, group_base: str, topic_base: str) -> str:
-    # html.escape(s) is what django's escape() does, without its lazy-string wrapper.
-    esc = html.escape
-    gid = esc(g.group_id)
-    error = f' <span class="error">{esc(g.error)}</span>' if g.error else ""
-    kind = esc(g.type) + (f" / {esc(g.protocol)}" if g.protocol else "")
+    gid = escape(g.group_id)
+    error = f' <span class="error">{escape(g.error)}</span>' if g.error else ""
+    kind = escape(g.type) + (f" / {escape(g.protocol)}" if g.protocol else "")
     if not g.has_commits:
         lag = '<span class="null muted">no commits</span>'
     else:
         lag = "unknown" if g.lag is None else display.count(g.lag)
-    topics = ", ".join(f'<a href="{esc(topic_base + quote(t))}/">{esc(t)}</a>' for t in g.topics)
+    topics = ", ".join(
+        f'<a href="{escape(topic_base + quote(t))}/">{escape(t)}</a>' for t in g.topics
+    )
     members = "unknown" if g.members is None else display.count(g.members)
     return (
         f'<tr data-group="{gid}"><td class="name">'
-        f'<a href="{esc(group_base + quote(g.group_id))}">{gid}</a>'
+        f'<a href="{escape(group_base + quote(g.group_id))}">{gid}</a>'
         f"{error}</td>"
         f"<td>{_badge(state_code(g.state))}</td>"
         f'<td>{kind}</td><td class="num">{members}</td>'
