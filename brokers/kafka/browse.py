@@ -26,7 +26,6 @@ transaction markers an "older" page may hold fewer records. Reads see what a
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import time
 from collections.abc import Sequence
@@ -46,8 +45,9 @@ from confluent_kafka.admin import OffsetSpec  # type: ignore[attr-defined]
 from brokers.base import NotFound
 from brokers.base.browse import Matcher
 from brokers.kafka import KafkaBroker, Partition
+from brokers.kafka.adapter import offsets_found
 from brokers.kafka.models import KafkaRecord, RecordPage, ScannedRange
-from brokers.kafka.topics import topic_partitions
+from brokers.kafka.topics import describe_request, described
 
 START_MODES = ("oldest", "newest", "offset", "timestamp", "cursor")
 # Reads hold a thread for up to their time bound (seconds, for a search): they
@@ -103,55 +103,29 @@ async def read_page(
     """
     if start not in START_MODES:
         raise ValueError(f"start must be one of {', '.join(START_MODES)}")
-    if partitions:
-        # Partitions known: check the topic and read the offsets at once.
-        chosen = sorted(set(partitions))
-        existing, (low, high, by_time) = await asyncio.gather(
-            topic_partitions(broker, topic), _positions(broker, topic, chosen, start, timestamp_ms)
-        )
-    else:
-        existing = chosen = await topic_partitions(broker, topic)
-        low, high, by_time = await _positions(broker, topic, chosen, start, timestamp_ms)
-    missing = [p for p in chosen if p not in existing]
-    if missing:
-        raise NotFound(f"topic {topic!r} has no partition {missing[0]}")
-    share = quotas(chosen, limit)
-    # A search "from the newest" scans the newest max_scan records of the partitions.
-    tail = quotas(chosen, max_scan or limit) if match is not None else share
-    progress: dict[int, _Progress] = {}
-    for p in chosen:
-        lo, hi = low.get((topic, p)), high.get((topic, p))
-        if lo is None or hi is None:
-            raise broker.translate(None, f"watermarks of {topic} partition {p}")
-        if start == "oldest":
-            at = lo
-        elif start == "newest":
-            at = hi - tail[p]
-        elif start == "offset":
-            at = int(offset or 0)
-        elif start == "timestamp":
-            at = by_time.get((topic, p), -1)
-            at = hi if at < 0 else at  # no record at or after that time
-        else:
-            at = (cursor or {}).get(p, lo)
-        progress[p] = _Progress(start=min(max(at, lo), hi), quota=share[p])
     seconds = max_seconds if max_seconds is not None else broker.config.timeout
-    read = await broker.blocking(
-        lambda: _read(
+    # One hop to a read thread, which asks the partitions and their watermarks and
+    # then reads: the admin requests are sent and waited for there, not in the loop.
+    existing, low, high, progress, read = await broker.blocking(
+        lambda: _browse(
             broker,
             topic,
-            progress,
-            high={p: high[(topic, p)] for p in chosen},
+            sorted(set(partitions)) if partitions else None,
+            start=start,
+            offset=offset,
+            timestamp_ms=timestamp_ms,
+            cursor=cursor or {},
+            limit=limit,
             seconds=seconds,
             max_bytes=max_bytes,
             match=match,
             max_scan=max_scan,
-            max_hits=limit,
         ),
         what=f"read of {topic!r}",
-        seconds=seconds,
+        seconds=seconds + broker.config.timeout + 1,
         executor=executor or READ_THREADS,
     )
+    chosen = sorted(progress)
     if len(chosen) == 1:
         read.records.sort(key=lambda r: r.offset)
     else:
@@ -184,19 +158,97 @@ async def read_page(
 _EPOCH = datetime.fromtimestamp(0, UTC)
 
 
-async def _positions(
-    broker: KafkaBroker, topic: str, partitions: list[int], start: str, timestamp_ms: int | None
-) -> tuple[dict[Partition, int], dict[Partition, int], dict[Partition, int]]:
-    """Low and high watermarks, and with ``start=timestamp`` the offsets at that time."""
-    wanted = [(topic, p) for p in partitions]
-    if start != "timestamp":
-        low, high = await broker.watermarks(wanted)
-        return low, high, {}
-    spec = OffsetSpec.for_timestamp(int(timestamp_ms or 0))
-    (low, high), by_time = await asyncio.gather(
-        broker.watermarks(wanted), broker.offsets(wanted, spec)
+def _browse(
+    broker: KafkaBroker,
+    topic: str,
+    partitions: list[int] | None,
+    *,
+    start: str,
+    offset: int | None,
+    timestamp_ms: int | None,
+    cursor: dict[int, int],
+    limit: int,
+    seconds: float,
+    max_bytes: int,
+    match: Matcher | None,
+    max_scan: int | None,
+) -> tuple[list[int], dict[Partition, int], dict[Partition, int], dict[int, _Progress], _Read]:
+    """In a read thread: the topic's partitions, the watermarks, where each chosen
+    partition starts, and the read (:func:`_read`)."""
+    existing, low, high, by_time = _positions(broker, topic, partitions, start, timestamp_ms)
+    chosen = partitions or existing
+    missing = [p for p in chosen if p not in existing]
+    if missing:
+        raise NotFound(f"topic {topic!r} has no partition {missing[0]}")
+    share = quotas(chosen, limit)
+    # A search "from the newest" scans the newest max_scan records of the partitions.
+    tail = quotas(chosen, max_scan or limit) if match is not None else share
+    progress: dict[int, _Progress] = {}
+    for p in chosen:
+        lo, hi = low.get((topic, p)), high.get((topic, p))
+        if lo is None or hi is None:
+            raise broker.translate(None, f"watermarks of {topic} partition {p}")
+        if start == "oldest":
+            at = lo
+        elif start == "newest":
+            at = hi - tail[p]
+        elif start == "offset":
+            at = int(offset or 0)
+        elif start == "timestamp":
+            at = by_time.get((topic, p), -1)
+            at = hi if at < 0 else at  # no record at or after that time
+        else:
+            at = cursor.get(p, lo)
+        progress[p] = _Progress(start=min(max(at, lo), hi), quota=share[p])
+    read = _read(
+        broker,
+        topic,
+        progress,
+        high={p: high[(topic, p)] for p in chosen},
+        seconds=seconds,
+        max_bytes=max_bytes,
+        match=match,
+        max_scan=max_scan,
+        max_hits=limit,
     )
-    return low, high, by_time
+    return existing, low, high, progress, read
+
+
+def _positions(
+    broker: KafkaBroker,
+    topic: str,
+    partitions: list[int] | None,
+    start: str,
+    timestamp_ms: int | None,
+) -> tuple[list[int], dict[Partition, int], dict[Partition, int], dict[Partition, int]]:
+    """The topic's partitions; the low and high watermarks of ``partitions`` (None:
+    all of them), and with ``start=timestamp`` their offsets at that time. Blocks:
+    the requests are sent at once when the partitions are known, else the offsets
+    follow the topic's description."""
+    what = f"topic {topic!r}"
+    description = describe_request(broker, topic)
+    if partitions is None:
+        answer = broker.wait_all({0: description}, what)[0]
+        partitions = sorted(p.id for p in described(answer, topic).partitions)
+        pending: dict[Any, concurrent.futures.Future[Any]] = {}
+    else:
+        pending = {("topic", 0): description}
+    wanted = [(topic, p) for p in partitions]
+    specs = {"low": OffsetSpec.earliest(), "high": OffsetSpec.latest()}  # type: ignore[no-untyped-call]
+    if start == "timestamp":
+        specs["time"] = OffsetSpec.for_timestamp(int(timestamp_ms or 0))
+    for name, spec in specs.items():
+        pending.update(((name, n), f) for n, f in broker.offsets_requests(wanted, spec).items())
+    answers = broker.wait_all(pending, "ListOffsets request")
+    if ("topic", 0) in answers:
+        existing = sorted(p.id for p in described(answers.pop(("topic", 0)), topic).partitions)
+    else:
+        existing = partitions
+    found = {
+        name: offsets_found({n: a for (kind, n), a in answers.items() if kind == name})
+        for name in ("low", "high", "time")
+    }
+    return existing, found["low"], found["high"], found["time"]
 
 
 def _read(

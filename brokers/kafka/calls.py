@@ -94,14 +94,30 @@ class KafkaCalls:
             return {}
         loop = asyncio.get_running_loop()
         limit = self.config.timeout + 1
-        pending: set[concurrent.futures.Future[Any]] = set()
         try:
             async with asyncio.timeout(limit + 1):
-                _, pending = await loop.run_in_executor(
-                    None, lambda: concurrent.futures.wait(futures.values(), timeout=limit)
+                return await loop.run_in_executor(
+                    None, lambda: self.wait_all(futures, what, group=group)
                 )
         except TimeoutError:
-            pending = {f for f in futures.values() if not f.done()}
+            return self._answers(futures, what, group=group)
+
+    def wait_all(
+        self,
+        futures: Mapping[K, concurrent.futures.Future[Any]],
+        what: str = "admin request",
+        *,
+        group: bool = False,
+    ) -> dict[K, Any]:
+        """``gather`` for a caller already in a worker thread: blocks up to the timeout."""
+        concurrent.futures.wait(futures.values(), timeout=self.config.timeout + 1)
+        return self._answers(futures, what, group=group)
+
+    def _answers(
+        self, futures: Mapping[K, concurrent.futures.Future[Any]], what: str, *, group: bool
+    ) -> dict[K, Any]:
+        """Each future's result, or its BrokerError; those not done yet are given up on."""
+        pending = {f for f in futures.values() if not f.done()}
         if pending and group:
             self.abandoned()
         answers: dict[K, Any] = {}

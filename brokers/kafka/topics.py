@@ -21,6 +21,7 @@ DescribeTopicPartitions, and a missing topic is :class:`NotFound`.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -182,13 +183,31 @@ async def topic_page(
 
 async def describe_topic(broker: KafkaBroker, topic: str) -> Any:
     """The TopicDescription of ``topic``; :class:`NotFound` when it does not exist."""
+    try:
+        return await broker.result(describe_request(broker, topic), f"topic {topic!r}")
+    except NotFound:
+        raise NotFound(_NO_TOPIC.format(topic)) from None
+
+
+_NO_TOPIC = "no topic named {!r} on this cluster"
+
+
+def describe_request(broker: KafkaBroker, topic: str) -> concurrent.futures.Future[Any]:
+    """DescribeTopicPartitions of ``topic``, sent; :func:`described` reads the answer
+    that :meth:`~brokers.kafka.KafkaBroker.wait_all` gives."""
     futures = broker.admin.describe_topics(
         TopicCollection([topic]), request_timeout=broker.config.timeout
     )
-    try:
-        return await broker.result(futures[topic], f"topic {topic!r}")
-    except NotFound:
-        raise NotFound(f"no topic named {topic!r} on this cluster") from None
+    return futures[topic]
+
+
+def described(answer: Any, topic: str) -> Any:
+    """The TopicDescription in a waited-for answer; :class:`NotFound` or the BrokerError."""
+    if isinstance(answer, NotFound):
+        raise NotFound(_NO_TOPIC.format(topic))
+    if isinstance(answer, BrokerError):
+        raise answer
+    return answer
 
 
 async def topic_detail(broker: KafkaBroker, topic: str) -> TopicDetail:
