@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 import pytest
+from confluent_kafka import TopicPartition
 from django.test import override_settings
 
 from tests.support import kafka as support
@@ -63,6 +64,34 @@ def test_it_reads_from_the_oldest_an_offset_or_a_time(client, viewer, kafka_only
     ]
     late = api(client, name, start="timestamp", timestamp=base + 10_000_000, limit=5)
     assert late["records"] == [] and late["ranges"][0]["at_end"]
+
+
+def test_a_start_outside_the_partition_is_clamped_to_its_records(client, viewer, kafka_only, kit):
+    """A named partition is assigned at the asked offset before its watermarks come back;
+    a start they put out of range (past the end, below the log start) reads as clamped."""
+    name = kit.topic(partitions=2)
+    kit.fill(name, 10, partition=0)
+    kit.fill(name, 10, partition=1)
+    futures = kit.admin.delete_records([TopicPartition(name, 0, 4)], request_timeout=10)
+    for future in futures.values():
+        future.result()
+    client.force_login(viewer)
+    past = api(client, name, partition=0, start="offset", offset=50, limit=3)
+    assert past["records"] == [] and past["ranges"][0]["start"] == 10
+    assert past["ranges"][0]["at_end"]
+    at_end = api(client, name, partition=0, start="offset", offset=10, limit=3)
+    assert at_end["records"] == [] and at_end["ranges"][0]["at_end"]
+    below = api(client, name, partition=0, start="offset", offset=1, limit=3)
+    assert offsets(below) == [(0, 4), (0, 5), (0, 6)] and below["ranges"][0]["low"] == 4
+    assert offsets(api(client, name, partition=0, start="oldest", limit=2)) == [(0, 4), (0, 5)]
+    both = api(client, name, partition=[0, 1], cursor="0:2,1:30", limit=4)
+    assert offsets(both) == [(0, 4), (0, 5)]
+    assert [(r["partition"], r["start"], r["at_end"]) for r in both["ranges"]] == [
+        (0, 4, False),
+        (1, 10, True),
+    ]
+    again = api(client, name, partition=1, start="offset", offset=8, limit=5)
+    assert offsets(again) == [(1, 8), (1, 9)] and again["ranges"][0]["at_end"]
 
 
 def test_it_pages_forward_and_back_with_cursors(client, viewer, kafka_only, kit):

@@ -34,6 +34,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from confluent_kafka import (
+    OFFSET_BEGINNING,
     TIMESTAMP_CREATE_TIME,
     TIMESTAMP_LOG_APPEND_TIME,
     KafkaError,
@@ -174,9 +175,76 @@ def _browse(
     max_scan: int | None,
 ) -> tuple[list[int], dict[Partition, int], dict[Partition, int], dict[int, _Progress], _Read]:
     """In a read thread: the topic's partitions, the watermarks, where each chosen
-    partition starts, and the read (:func:`_read`)."""
-    existing, low, high, by_time = _positions(broker, topic, partitions, start, timestamp_ms)
-    chosen = partitions or existing
+    partition starts, and the read (:func:`_read`).
+
+    A start that does not depend on the watermarks (an offset, a cursor, the oldest
+    record, of partitions named in the request) is assigned before they are asked, so
+    the consumer's first fetch is under way while the admin requests are answered;
+    :func:`_read` assigns again where the watermarks moved the start (out of range).
+    """
+    with broker.clients.consumer() as consumer:
+        early = _early_starts(partitions, start, offset, cursor)
+        if early:
+            consumer.assign([TopicPartition(topic, p, at) for p, at in early.items()])
+        existing, low, high, by_time = _positions(broker, topic, partitions, start, timestamp_ms)
+        progress, read = _start_and_read(
+            broker,
+            consumer,
+            topic,
+            partitions or existing,
+            existing,
+            early,
+            low={p: lo for (_, p), lo in low.items()},
+            high={p: hi for (_, p), hi in high.items()},
+            by_time={p: at for (_, p), at in by_time.items()},
+            start=start,
+            offset=offset,
+            cursor=cursor,
+            limit=limit,
+            seconds=seconds,
+            max_bytes=max_bytes,
+            match=match,
+            max_scan=max_scan,
+        )
+    return existing, low, high, progress, read
+
+
+def _early_starts(
+    partitions: list[int] | None, start: str, offset: int | None, cursor: dict[int, int]
+) -> dict[int, int]:
+    """Where each named partition starts when the watermarks cannot change it unless it
+    is out of range (a logical ``OFFSET_BEGINNING`` for the oldest); empty otherwise."""
+    if not partitions:
+        return {}
+    if start == "oldest":
+        return dict.fromkeys(partitions, OFFSET_BEGINNING)
+    if start == "offset":
+        return dict.fromkeys(partitions, int(offset or 0))
+    if start == "cursor":
+        return {p: cursor.get(p, OFFSET_BEGINNING) for p in partitions}
+    return {}
+
+
+def _start_and_read(
+    broker: KafkaBroker,
+    consumer: Any,
+    topic: str,
+    chosen: list[int],
+    existing: list[int],
+    early: dict[int, int],
+    *,
+    low: dict[int, int],
+    high: dict[int, int],
+    by_time: dict[int, int],
+    start: str,
+    offset: int | None,
+    cursor: dict[int, int],
+    limit: int,
+    seconds: float,
+    max_bytes: int,
+    match: Matcher | None,
+    max_scan: int | None,
+) -> tuple[dict[int, _Progress], _Read]:
     missing = [p for p in chosen if p not in existing]
     if missing:
         raise NotFound(f"topic {topic!r} has no partition {missing[0]}")
@@ -185,7 +253,7 @@ def _browse(
     tail = quotas(chosen, max_scan or limit) if match is not None else share
     progress: dict[int, _Progress] = {}
     for p in chosen:
-        lo, hi = low.get((topic, p)), high.get((topic, p))
+        lo, hi = low.get(p), high.get(p)
         if lo is None or hi is None:
             raise broker.translate(None, f"watermarks of {topic} partition {p}")
         if start == "oldest":
@@ -195,23 +263,24 @@ def _browse(
         elif start == "offset":
             at = int(offset or 0)
         elif start == "timestamp":
-            at = by_time.get((topic, p), -1)
+            at = by_time.get(p, -1)
             at = hi if at < 0 else at  # no record at or after that time
         else:
             at = cursor.get(p, lo)
         progress[p] = _Progress(start=min(max(at, lo), hi), quota=share[p])
     read = _read(
-        broker,
+        consumer,
         topic,
         progress,
-        high={p: high[(topic, p)] for p in chosen},
+        {p: low[p] if at == OFFSET_BEGINNING else at for p, at in early.items()},
+        high=high,
         seconds=seconds,
         max_bytes=max_bytes,
         match=match,
         max_scan=max_scan,
         max_hits=limit,
     )
-    return existing, low, high, progress, read
+    return progress, read
 
 
 def _positions(
@@ -252,9 +321,10 @@ def _positions(
 
 
 def _read(
-    broker: KafkaBroker,
+    consumer: Any,
     topic: str,
     progress: dict[int, _Progress],
+    assigned: dict[int, int],
     *,
     high: dict[int, int],
     seconds: float,
@@ -263,7 +333,8 @@ def _read(
     max_scan: int | None,
     max_hits: int,
 ) -> _Read:
-    """The blocking read, in a worker thread, with a pooled consumer."""
+    """The blocking read, in a worker thread, with a pooled consumer already assigned
+    at ``assigned`` (partition -> offset; empty: not assigned yet)."""
     result = _Read()
     deadline = time.monotonic() + seconds
     for p, g in progress.items():
@@ -272,56 +343,54 @@ def _read(
     if not active:
         return result
     used = 0
-    with broker.clients.consumer() as consumer:
-        assignment = [TopicPartition(topic, p, progress[p].start) for p in sorted(active)]
-        consumer.assign(assignment)
-        while active:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                result.stopped = "time"
-                break
-            # Ask for exactly what is still missing: consume() waits for the whole
-            # batch, and a partial fetch would make it wait for the next one.
-            wanted = 500 if match else sum(progress[p].quota - progress[p].count for p in active)
-            batch = consumer.consume(
-                num_messages=max(1, min(500, wanted)), timeout=min(0.1, remaining)
-            )
-            for message in batch:
-                part, offset = message.partition(), message.offset()
-                error = message.error()
-                if error is not None and error.code() != KafkaError._PARTITION_EOF:
-                    raise KafkaException(error)
-                if part is None or part not in active or message.topic() != topic:
-                    continue  # prefetched past a partition's quota, or stale
-                if error is not None:
-                    progress[part].at_end = True
-                    active.discard(part)
-                    continue
-                if offset is None:
-                    continue
-                g = progress[part]
-                g.first = offset if g.first is None else g.first
-                g.last = offset
-                g.count += 1
-                result.scanned += 1
-                key, value = message.key(), message.value()
-                if match is None or match(key, value):
-                    result.records.append(_record(message))
-                    used += len(key or b"") + len(value or b"")
-                if offset + 1 >= high[part]:
-                    g.at_end = True
-                if g.at_end or (match is None and g.count >= g.quota):
-                    # Not consumer.pause() (see clients): its prefetched records
-                    # are skipped instead.
-                    active.discard(part)
-                if match is not None and len(result.records) >= max_hits:
-                    result.stopped = "hits"
-                elif used >= max_bytes:
-                    result.stopped = "bytes"
-                elif max_scan is not None and result.scanned >= max_scan:
-                    result.stopped = "records"
-                if result.stopped:
-                    return result
+    starts = {p: progress[p].start for p in sorted(active)}
+    if starts != assigned:
+        consumer.assign([TopicPartition(topic, p, at) for p, at in starts.items()])
+    while active:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            result.stopped = "time"
+            break
+        # Ask for exactly what is still missing: consume() waits for the whole
+        # batch, and a partial fetch would make it wait for the next one.
+        wanted = 500 if match else sum(progress[p].quota - progress[p].count for p in active)
+        batch = consumer.consume(num_messages=max(1, min(500, wanted)), timeout=min(0.1, remaining))
+        for message in batch:
+            part, offset = message.partition(), message.offset()
+            error = message.error()
+            if error is not None and error.code() != KafkaError._PARTITION_EOF:
+                raise KafkaException(error)
+            if part is None or part not in active or message.topic() != topic:
+                continue  # prefetched past a partition's quota, or stale
+            if error is not None:
+                progress[part].at_end = True
+                active.discard(part)
+                continue
+            if offset is None:
+                continue
+            g = progress[part]
+            g.first = offset if g.first is None else g.first
+            g.last = offset
+            g.count += 1
+            result.scanned += 1
+            key, value = message.key(), message.value()
+            if match is None or match(key, value):
+                result.records.append(_record(message))
+                used += len(key or b"") + len(value or b"")
+            if offset + 1 >= high[part]:
+                g.at_end = True
+            if g.at_end or (match is None and g.count >= g.quota):
+                # Not consumer.pause() (see clients): its prefetched records
+                # are skipped instead.
+                active.discard(part)
+            if match is not None and len(result.records) >= max_hits:
+                result.stopped = "hits"
+            elif used >= max_bytes:
+                result.stopped = "bytes"
+            elif max_scan is not None and result.scanned >= max_scan:
+                result.stopped = "records"
+            if result.stopped:
+                return result
     return result
 
 
