@@ -27,6 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 KAFKA = os.environ.get("MQB_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 SLUG = "local-kafka"
+SERVER_PIDS: dict[int, int] = {}
+"""id() of a client from :func:`dashboard` -> the pid of the Daphne it talks to"""
 
 
 def _free_port() -> int:
@@ -88,7 +90,11 @@ def dashboard() -> Iterator[httpx.Client]:
                     headers={"Referer": base + "/login/"},
                 )
                 assert done.status_code == 302, f"login failed: {done.status_code}"
-                yield client
+                SERVER_PIDS[id(client)] = process.pid
+                try:
+                    yield client
+                finally:
+                    SERVER_PIDS.pop(id(client), None)
         finally:
             process.terminate()
             process.wait(timeout=15)
@@ -113,27 +119,54 @@ def timed(call: Callable[[], object]) -> float:
     return (time.perf_counter() - started) * 1000
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of process ``pid`` (all its threads) so far, from /proc."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def compare(
     pairs: dict[str, tuple[Callable[[int], object], Callable[[int], object]]],
     reps: int,
     warmup: int = 2,
+    server_pid: int | None = None,
 ) -> dict[str, tuple[float, float]]:
-    """Median ms of (dashboard, raw) per name, runs interleaved so load hits both alike."""
+    """Median ms of (dashboard, raw) per name, runs interleaved so load hits both alike.
+
+    With ``server_pid`` (the dashboard's web process) its CPU from the start of each
+    dashboard call to the end of the raw call after it (which the web process takes no
+    part in, so work it finishes after answering is counted) is summed per name:
+    :data:`CPU_MS` gets the mean ms of CPU per dashboard request. Clock ticks are
+    10 ms, so only the sum over the runs means something.
+    """
     samples: dict[str, tuple[list[float], list[float]]] = {k: ([], []) for k in pairs}
+    cpu: dict[str, float] = dict.fromkeys(pairs, 0.0)
     for rep in range(warmup + reps):
         for name, (ours, raw) in pairs.items():
+            before = cpu_seconds(server_pid) if server_pid else 0.0
             ours_ms = timed(lambda: ours(rep))  # noqa: B023 - called right away
             raw_ms = timed(lambda: raw(rep))  # noqa: B023
             if rep >= warmup:
                 samples[name][0].append(ours_ms)
                 samples[name][1].append(raw_ms)
+                if server_pid:
+                    cpu[name] += cpu_seconds(server_pid) - before
     result = {}
     for name, (a, b) in samples.items():
         result[name] = (statistics.median(a), statistics.median(b))
+        if server_pid:
+            CPU_MS[name] = cpu[name] / reps * 1000
+        used = f"   web CPU {CPU_MS[name]:6.2f} ms a request" if server_pid else ""
         print(
             f"{name:30s} dashboard median {result[name][0]:8.2f} ms   raw median"
             f" {result[name][1]:8.2f} ms   ratio {result[name][0] / max(result[name][1], 1e-9):.2f}"
+            f"{used}"
             f"\n{'':30s} dashboard runs: {' '.join(f'{x:.0f}' for x in a)}"
             f"\n{'':30s} raw runs:       {' '.join(f'{x:.0f}' for x in b)}"
         )
     return result
+
+
+CPU_MS: dict[str, float] = {}
+"""Mean web-process CPU (ms) per dashboard request, by name, of the last :func:`compare`"""

@@ -14,6 +14,12 @@ same machine, in the same run) serving a trivial ASGI app without Django
 ``api_vs_floor`` divide the page and the API by it; the logged-in no-op line is
 what a Django request costs that does no Kafka work at all.
 
+The web process's CPU per request (``browse_cpu_ms``, ``api_cpu_ms``,
+``noop_cpu_ms``): Daphne's CPU (every thread, librdkafka's included, from /proc)
+from each request to the end of the raw fetch after it, averaged over the runs.
+The round trips above wait on a 2-core machine shared with Kafka and this client;
+this is the work the dashboard itself does for a page, whatever the load.
+
 Run: .venv/bin/python benchmarks/kafka_browse.py   (about a minute; the topic is deleted)
 """
 
@@ -34,7 +40,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import httpx
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
-from kafka_bench_support import KAFKA, PYTHON, SLUG, _free_port, _wait, compare, dashboard
+from kafka_bench_support import (
+    CPU_MS,
+    KAFKA,
+    PYTHON,
+    SERVER_PIDS,
+    SLUG,
+    _free_port,
+    _wait,
+    compare,
+    dashboard,
+)
 
 from brokers.kafka.clients import BROWSE_CONSUMER_CONF
 
@@ -186,6 +202,7 @@ def main() -> None:
                     "bare ASGI round trip": (bare_get, lambda r: None),
                 },
                 reps=REPS,
+                server_pid=SERVER_PIDS[id(http)],
             )
         warm.close()
     finally:
@@ -199,6 +216,10 @@ def main() -> None:
     bare_ms = results["bare ASGI round trip"][0]
     print(f"logged-in no-op request (Daphne + Django, no Kafka call): {noop:.2f} ms")
     print(f"bare ASGI round trip (Daphne, no Django): {bare_ms:.2f} ms")
+
+    def cpu(kind: str) -> float:
+        # The web process's CPU per request, offset and timestamp reads alike.
+        return (CPU_MS[f"offset: {kind}"] + CPU_MS[f"timestamp: {kind}"]) / 2
 
     def vs_floor(*names: str) -> float:
         # The floor of each request: its raw fetch plus one bare round trip.
@@ -217,6 +238,8 @@ def main() -> None:
         f"RESULT browse_vs_raw={warm_ratio:.2f} browse_vs_fresh_raw={fresh_ratio:.2f}"
         f" api_vs_raw={api_ratio:.2f} browse_vs_floor={browse_floor:.2f}"
         f" api_vs_floor={api_floor:.2f} noop_ms={noop:.2f} bare_ms={bare_ms:.2f}"
+        f" browse_cpu_ms={cpu('page vs raw'):.2f} api_cpu_ms={cpu('API vs raw'):.2f}"
+        f" noop_cpu_ms={CPU_MS['no-op: /kafka/ redirect']:.2f}"
     )
 
 
