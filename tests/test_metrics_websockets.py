@@ -5,6 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 import pytest
+from channels import consumer as channels_consumer
 from channels.layers import get_channel_layer
 
 from brokers.base.metrics import queue_entity
@@ -119,3 +120,38 @@ async def test_the_cluster_socket_says_unavailable_since_from_the_start(
         "health": health,
     }
     await communicator.disconnect()
+
+
+async def test_points_are_relayed_without_a_database_trip_and_connects_keep_theirs(
+    client, viewer, redis_url, use_clusters, monkeypatch
+):
+    """channels' per-message ``close_old_connections`` (a sync-thread hop) is skipped for
+    the collector's events, which touch no database, and kept for everything else."""
+    calls: list[str] = []
+    real = channels_consumer.aclose_old_connections
+
+    async def counted() -> None:
+        calls.append("housekeeping")
+        await real()
+
+    monkeypatch.setattr(channels_consumer, "aclose_old_connections", counted)
+    url = path("cluster", cluster="test-rabbitmq")
+    communicator, connected, _ = await connect(client, viewer, url)
+    assert connected and calls == ["housekeeping"]  # websocket.connect
+    await communicator.receive_json_from(timeout=5)  # metrics.hello
+    point = {
+        "type": "metrics.point",
+        "cluster": "test-rabbitmq",
+        "entity_type": "cluster",
+        "entity": "",
+        "time": 1.0,
+        "step": 1.0,
+        "values": {"depth": 3},
+        "time_to_drain": None,
+    }
+    for _ in range(3):
+        await get_channel_layer().group_send(cluster_group("test-rabbitmq"), point)
+        assert await communicator.receive_json_from(timeout=5) == point
+    assert calls == ["housekeeping"]
+    await communicator.disconnect()
+    assert calls == ["housekeeping", "housekeeping"]  # websocket.disconnect

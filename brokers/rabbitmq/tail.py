@@ -14,7 +14,9 @@ broker whatever flows through the queue. When it falls behind (the held
 message had to wait for the rate limit, or waited longer than
 :data:`STALE_AFTER`), it shows that message and purges what queued up behind
 it, counting the purged messages as skipped: ``queue.purge`` says exactly how
-many it removed; the next message shown is one that arrived after the purge.
+many it removed; the next message shown is one that arrived after the purge. A
+message is shown before its purge and its acknowledgement are sent, so neither
+round trip delays it; the purge's count follows as a batch of its own.
 Between purges the tap queue is capped at ``buffer`` messages and
 ``buffer_bytes`` bytes (``x-max-length``, ``x-max-length-bytes`` with
 ``drop-head``); a purge that finds the count cap reached reports its
@@ -225,20 +227,23 @@ class RabbitMQTap:
                 await asyncio.sleep(wait)
             tag = message.delivery_tag
             assert tag is not None
+            behind = wait > 0 or time.monotonic() - arrived > STALE_AFTER
+            self.limiter.allow()
+            # Shown first: the purge and the ack below are broker round trips, which
+            # the message shown need not wait for.
+            yield TailBatch((self._message(message),))
+            count = 0
             with amqp_errors(self._where, timeout):
-                count, exact = 0, True
-                if wait > 0 or time.monotonic() - arrived > STALE_AFTER:
+                if behind:
                     # Behind: what queued up behind the held message while it
                     # waited is older than what comes next. Purge it (counted)
                     # before the ack, which lets RabbitMQ deliver the queue's
                     # head: that head is then a message newer than the purge.
                     purged = await channel.queue_purge(self.tap_queue, timeout=timeout)
                     count = purged.message_count or 0
-                    exact = count < self.buffer
-                self.limiter.allow()
-                shown = self._message(message)
                 await channel.basic_ack(tag)
-            yield TailBatch((shown,), count, exact)
+            if count:
+                yield TailBatch((), count, count < self.buffer)
 
     def _message(self, delivered: aiormq.abc.DeliveredMessage) -> TailMessage:
         props = delivered.header.properties

@@ -21,10 +21,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 from typing import Any, ClassVar
 from urllib.parse import parse_qs
 
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from redis.exceptions import RedisError
 
@@ -38,7 +38,7 @@ from dashboard.core.channel_groups import (
     topic_group,
 )
 from dashboard.core.clusters import get_cluster_config
-from dashboard.core.websockets import UNAUTHENTICATED
+from dashboard.core.websockets import UNAUTHENTICATED, Relaying
 from dashboard.metrics.events import (
     EntityType,
     MetricsCluster,
@@ -61,8 +61,9 @@ def _sampled(config: ClusterConfig) -> tuple[str, ...]:
     return ("cluster", *metrics.entity_types) if metrics is not None else ()
 
 
-class MetricsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
+class MetricsConsumer(Relaying):
     entity_type: ClassVar[EntityType]
+    relayed = frozenset({"metrics.point", "metrics.status", "metrics.cluster", "cluster.health"})
 
     cluster = ""
     entity = ""
@@ -127,12 +128,16 @@ class MetricsConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
 
     async def _renew(self) -> None:
         every = max(1.0, settings.MQB_METRICS_WATCH_TTL / 3)
+        # The first renewal at a random point of the period: charts opened together
+        # (a page of them, a dashboard restarted under its viewers) would otherwise
+        # renew in one burst every period, each a Redis round trip or two.
+        await asyncio.sleep(random.uniform(0.1, 1.0) * every)  # noqa: S311 - spread, not secret
         while True:
-            await asyncio.sleep(every)
             await self._watch()
             # Joining again is cheap, and heals a membership a restarted Redis forgot.
             with contextlib.suppress(OSError, RedisError):
                 await self.channel_layer.group_add(self.group, self.channel_name)
+            await asyncio.sleep(every)
 
     async def _status(self) -> dict[str, Any]:
         try:

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
-
-from dashboard.core.websockets import UNAUTHENTICATED
+from dashboard.core.websockets import UNAUTHENTICATED, Relaying
 from dashboard.overview.events import ClusterHealthEvent
 
 OVERVIEW_GROUP = "overview"
 
 
-class OverviewConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
+class OverviewConsumer(Relaying):
     """Pushes each cluster's health as the collector checks it."""
+
+    relayed = frozenset({"cluster.health"})
 
     async def connect(self) -> None:
         user = self.scope.get("user")
