@@ -266,7 +266,7 @@ def built_answer(schema: type[Out], data: dict[str, Any]) -> HttpResponse:
 def _json(data: Any, *, sort: bool = False) -> bytes:
     try:
         return orjson.dumps(data, option=orjson.OPT_SORT_KEYS if sort else None)
-    except TypeError:  # an int beyond 64 bits
+    except TypeError:  # an int beyond 64 bits, a lone surrogate
         return json.dumps(data, sort_keys=sort).encode()
 
 
